@@ -1,0 +1,105 @@
+/**
+ * The one loader of the native addon (native/mmap.cc, target "mmap").
+ *
+ * node-gyp-build resolves the .node file from the package root: build/Release,
+ * build/Debug, then prebuilds/<platform>-<arch>. This file sits one directory
+ * below the root both as src/native.ts (tests, tsx) and as dist/native.js
+ * (build), so `<this dir>/..` is the root in both. Nothing else may require the
+ * .node file or hard-code a build path (mmap-io's trap), and every constant
+ * below is read from the addon, never written as a literal here.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The addon's exports. All sizes are byte counts (integers up to 2^53 - 1).
+ * Invalid arguments throw TypeError (`ERR_INVALID_ARG_TYPE`) or RangeError
+ * (`ERR_OUT_OF_RANGE`); system failures throw an Error with `code` (`'EBADF'`…),
+ * negative `errno` and `syscall`, like node:fs; a buffer that was unmapped,
+ * detached or never came from `map()` throws an Error with code `ERR_MMAP_CLOSED`.
+ */
+export interface MmapBinding {
+  /**
+   * mmap(MAP_SHARED) `length` bytes of `fd` from `offset` (a multiple of
+   * PAGE_SIZE); `length` > 0 and `offset + length` must not pass the end of a
+   * regular file. Read-only unless `writable`. The ArrayBuffer is external,
+   * over the mapping; collecting it unmaps.
+   */
+  map(fd: number, length: number, offset: number, writable: boolean): ArrayBuffer;
+  /** msync of the pages covering [offset, offset + length) with MS_ASYNC or MS_SYNC (| MS_INVALIDATE), on the calling thread. */
+  sync(buffer: ArrayBuffer, offset: number, length: number, flags: number): void;
+  /** MS_SYNC msync of the pages covering the range on a libuv worker thread; resolves once durable. */
+  syncAsync(buffer: ArrayBuffer, offset: number, length: number): Promise<void>;
+  /** madvise of the pages covering the range with one of the MADV_* constants. */
+  advise(buffer: ArrayBuffer, offset: number, length: number, advice: number): void;
+  /**
+   * Detaches `buffer` (all views become length 0), then munmaps, deferred while
+   * a syncAsync on it is in flight. A second call throws `ERR_MMAP_CLOSED`.
+   */
+  unmap(buffer: ArrayBuffer): void;
+  /** sysconf(_SC_PAGESIZE). */
+  readonly PAGE_SIZE: number;
+  readonly MS_ASYNC: number;
+  readonly MS_SYNC: number;
+  readonly MS_INVALIDATE: number;
+  readonly MADV_NORMAL: number;
+  readonly MADV_SEQUENTIAL: number;
+  readonly MADV_RANDOM: number;
+  readonly MADV_WILLNEED: number;
+  readonly MADV_DONTNEED: number;
+}
+
+const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap'] as const;
+const CONSTANTS = [
+  'PAGE_SIZE',
+  'MS_ASYNC',
+  'MS_SYNC',
+  'MS_INVALIDATE',
+  'MADV_NORMAL',
+  'MADV_SEQUENTIAL',
+  'MADV_RANDOM',
+  'MADV_WILLNEED',
+  'MADV_DONTNEED',
+] as const;
+
+/** Loads the addon and checks its shape, so a stale or foreign build fails here, by name, not later. */
+function loadBinding(): MmapBinding {
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const binding = nodeGypBuild(root) as Record<string, unknown>;
+  for (const name of FUNCTIONS) {
+    if (typeof binding[name] !== 'function') {
+      throw new TypeError(`slabcast: the mmap addon under ${root} has no function "${name}"; rebuild it (npm run build:native)`);
+    }
+  }
+  for (const name of CONSTANTS) {
+    if (typeof binding[name] !== 'number') {
+      throw new TypeError(`slabcast: the mmap addon under ${root} has no constant "${name}"; rebuild it (npm run build:native)`);
+    }
+  }
+  return binding as unknown as MmapBinding;
+}
+
+/** The loaded addon. */
+export const mmap: MmapBinding = loadBinding();
+
+/** The system page size: map offsets must be multiples of it. */
+export const PAGE_SIZE: number = mmap.PAGE_SIZE;
+/** msync flag: schedule writeback and return at once. */
+export const MS_ASYNC: number = mmap.MS_ASYNC;
+/** msync flag: write back and wait (blocking: use `syncAsync` off the loop). */
+export const MS_SYNC: number = mmap.MS_SYNC;
+/** msync flag: invalidate other mappings of the same file. */
+export const MS_INVALIDATE: number = mmap.MS_INVALIDATE;
+/** madvise: no special treatment. */
+export const MADV_NORMAL: number = mmap.MADV_NORMAL;
+/** madvise: expect sequential reads (aggressive read-ahead, early reclaim), the audio replay pattern. */
+export const MADV_SEQUENTIAL: number = mmap.MADV_SEQUENTIAL;
+/** madvise: expect random access (little read-ahead). */
+export const MADV_RANDOM: number = mmap.MADV_RANDOM;
+/** madvise: read the range ahead now. */
+export const MADV_WILLNEED: number = mmap.MADV_WILLNEED;
+/** madvise: the range is not needed soon; its pages may be dropped (file-backed: reread from the file). */
+export const MADV_DONTNEED: number = mmap.MADV_DONTNEED;

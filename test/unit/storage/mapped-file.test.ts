@@ -1,0 +1,309 @@
+// MappedFile against real temporary files: write/flush/read back, grow,
+// truncate, leases across grow/truncate/close, closed-state errors, OS errors,
+// and a 64 MiB durable flush that leaves the event loop running.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MADV_SEQUENTIAL, PAGE_SIZE } from '../../../src/native.js';
+import { MappedFile, MappedFileErrorCode, type MappingLease } from '../../../src/storage/mapped-file.js';
+
+const isLinux = process.platform === 'linux';
+
+function thrown(fn: () => unknown): Error & { code?: string; syscall?: string; path?: string } {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error);
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected a throw');
+}
+
+/** How many mappings of `path` /proc/self/maps lists (Linux only): observes real munmap. */
+function mappingsOf(path: string): number {
+  return readFileSync('/proc/self/maps', 'latin1')
+    .split('\n')
+    .filter((line) => line.endsWith(` ${path}`)).length;
+}
+
+function pattern(length: number, seed: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 13 + seed) & 0xff;
+  return bytes;
+}
+
+let dir: string;
+let opened: MappedFile[];
+let leases: MappingLease[];
+
+/** Opens and registers for cleanup. */
+function openFile(name: string, options: Parameters<typeof MappedFile.open>[1]): MappedFile {
+  const file = MappedFile.open(join(dir, name), options);
+  opened.push(file);
+  return file;
+}
+
+function lease(file: MappedFile): MappingLease {
+  const held = file.retain();
+  leases.push(held);
+  return held;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'slabcast-mapped-file-'));
+  opened = [];
+  leases = [];
+});
+
+afterEach(() => {
+  for (const held of leases) held.release();
+  for (const file of opened) file.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('open, write, flush', () => {
+  it('creates and sizes a file; bytes written to view are read back after flush()', () => {
+    const file = openFile('a.bin', { create: true, writable: true, size: 10_000 });
+    expect(file.size).toBe(10_000);
+    expect(file.view.length).toBe(10_000);
+    const bytes = pattern(10_000, 1);
+    bytes.copy(file.view);
+    file.flush();
+    file.flush(PAGE_SIZE + 3, 100);
+    expect(readFileSync(file.path).equals(bytes)).toBe(true);
+  });
+
+  it('flushSync() resolves once the bytes are in the file', async () => {
+    const file = openFile('b.bin', { create: true, writable: true, size: 3 * PAGE_SIZE });
+    const bytes = pattern(3 * PAGE_SIZE, 2);
+    bytes.copy(file.view);
+    await expect(file.flushSync()).resolves.toBeUndefined();
+    await expect(file.flushSync(5, 10)).resolves.toBeUndefined();
+    expect(readFileSync(file.path).equals(bytes)).toBe(true);
+  });
+
+  it('maps an existing file at its own size, read-only by default', () => {
+    const bytes = pattern(5000, 3);
+    writeFileSync(join(dir, 'c.bin'), bytes);
+    const file = openFile('c.bin', {});
+    expect(file.writable).toBe(false);
+    expect(file.size).toBe(5000);
+    expect(file.view.equals(bytes)).toBe(true);
+    file.advise(MADV_SEQUENTIAL);
+    // `size` below the file's size never shrinks it.
+    const again = openFile('c.bin', { size: 10 });
+    expect(again.size).toBe(5000);
+  });
+
+  it('a 0-byte file has no mapping and an empty view; grow() maps it', async () => {
+    const file = openFile('empty.bin', { create: true, writable: true });
+    expect(file.size).toBe(0);
+    expect(file.view.length).toBe(0);
+    file.flush();
+    await file.flushSync();
+    const held = lease(file);
+    expect(held.view.length).toBe(0);
+    file.grow(100);
+    file.view.fill(9);
+    file.flush();
+    expect(readFileSync(file.path).equals(Buffer.alloc(100, 9))).toBe(true);
+  });
+});
+
+describe('grow and truncate', () => {
+  it('grow() keeps the old bytes and allows writing at the new end', () => {
+    const file = openFile('grow.bin', { create: true, writable: true, size: PAGE_SIZE });
+    const head = pattern(PAGE_SIZE, 4);
+    head.copy(file.view);
+    const old = file.view;
+    file.grow(3 * PAGE_SIZE + 17);
+    expect(file.size).toBe(3 * PAGE_SIZE + 17);
+    expect(statSync(file.path).size).toBe(3 * PAGE_SIZE + 17);
+    expect(old.length).toBe(0); // superseded and unleased: unmapped
+    expect(file.view.subarray(0, PAGE_SIZE).equals(head)).toBe(true);
+    file.view.fill(0xee, 3 * PAGE_SIZE);
+    file.flush();
+    const onDisk = readFileSync(file.path);
+    expect(onDisk.subarray(0, PAGE_SIZE).equals(head)).toBe(true);
+    expect(onDisk.subarray(3 * PAGE_SIZE).equals(Buffer.alloc(17, 0xee))).toBe(true);
+    file.grow(file.size); // same size: nothing to do
+    expect(file.size).toBe(3 * PAGE_SIZE + 17);
+  });
+
+  it('a read-only reader follows a file another writer grew', () => {
+    const writer = openFile('follow.bin', { create: true, writable: true, size: 100 });
+    const reader = openFile('follow.bin', {});
+    writer.grow(2 * PAGE_SIZE);
+    writer.view.fill(1, PAGE_SIZE);
+    reader.grow(2 * PAGE_SIZE);
+    expect(reader.view[2 * PAGE_SIZE - 1]).toBe(1);
+    expect(thrown(() => reader.grow(3 * PAGE_SIZE)).code).toBe(MappedFileErrorCode.ReadOnly);
+  });
+
+  it('truncate() trims the file to the exact size and keeps the bytes before it', () => {
+    const file = openFile('trim.bin', { create: true, writable: true, size: 4 * PAGE_SIZE });
+    const bytes = pattern(4 * PAGE_SIZE, 5);
+    bytes.copy(file.view);
+    file.truncate(PAGE_SIZE + 123);
+    expect(file.size).toBe(PAGE_SIZE + 123);
+    expect(file.view.length).toBe(PAGE_SIZE + 123);
+    expect(statSync(file.path).size).toBe(PAGE_SIZE + 123);
+    expect(readFileSync(file.path).equals(bytes.subarray(0, PAGE_SIZE + 123))).toBe(true);
+    file.truncate(0);
+    expect(file.view.length).toBe(0);
+    expect(statSync(file.path).size).toBe(0);
+    file.truncate(50); // larger: extends, like ftruncate
+    expect(statSync(file.path).size).toBe(50);
+  });
+
+  it('truncate() under a lease shrinks the file only after the lease is released', () => {
+    const file = openFile('trim-leased.bin', { create: true, writable: true, size: 4 * PAGE_SIZE });
+    file.view.fill(3);
+    const held = lease(file);
+    file.truncate(100);
+    expect(file.size).toBe(100);
+    // The leased mapping still covers 4 pages: shrinking now would SIGBUS its reader.
+    expect(statSync(file.path).size).toBe(4 * PAGE_SIZE);
+    expect(held.view.length).toBe(4 * PAGE_SIZE);
+    expect(held.view[4 * PAGE_SIZE - 1]).toBe(3);
+    held.release();
+    expect(held.view.length).toBe(0);
+    expect(statSync(file.path).size).toBe(100);
+  });
+});
+
+describe('leases', () => {
+  it('keep an old mapping readable after grow(); it is unmapped on release', () => {
+    const file = openFile('lease.bin', { create: true, writable: true, size: PAGE_SIZE });
+    file.view.fill(0x42);
+    const held = lease(file);
+    const second = lease(file);
+    file.grow(8 * PAGE_SIZE);
+    if (isLinux) expect(mappingsOf(file.path)).toBe(2);
+    expect(held.view.length).toBe(PAGE_SIZE);
+    expect(held.view.every((byte) => byte === 0x42)).toBe(true);
+    held.release();
+    held.release(); // idempotent: must not steal `second`'s hold
+    expect(second.view.length).toBe(PAGE_SIZE);
+    second.release();
+    expect(held.view.length).toBe(0);
+    if (isLinux) expect(mappingsOf(file.path)).toBe(1);
+    expect(file.view.length).toBe(8 * PAGE_SIZE);
+  });
+
+  it('a lease on the current mapping does not unmap it when released', () => {
+    const file = openFile('lease-current.bin', { create: true, writable: true, size: PAGE_SIZE });
+    lease(file).release();
+    expect(file.view.length).toBe(PAGE_SIZE);
+  });
+
+  it('close() is immediate, but a leased mapping lives until released', () => {
+    const file = openFile('lease-close.bin', { create: true, writable: true, size: PAGE_SIZE });
+    file.view.fill(0x17);
+    const held = lease(file);
+    file.close();
+    expect(file.closed).toBe(true);
+    expect(thrown(() => file.view).code).toBe('ERR_MMAP_CLOSED');
+    expect(held.view[0]).toBe(0x17);
+    held.release();
+    expect(held.view.length).toBe(0);
+    if (isLinux) expect(mappingsOf(file.path)).toBe(0);
+  });
+});
+
+describe('close', () => {
+  it('is idempotent; every later use throws ERR_MMAP_CLOSED naming the path', async () => {
+    const file = openFile('close.bin', { create: true, writable: true, size: PAGE_SIZE });
+    const view = file.view;
+    file.close();
+    file.close();
+    expect(view.length).toBe(0);
+    const uses: Array<() => unknown> = [
+      () => file.view,
+      () => file.size,
+      () => file.grow(2 * PAGE_SIZE),
+      () => file.truncate(1),
+      () => file.flush(),
+      () => file.retain(),
+      () => file.advise(MADV_SEQUENTIAL),
+    ];
+    for (const use of uses) {
+      const error = thrown(use);
+      expect(error.code).toBe(MappedFileErrorCode.Closed);
+      expect(error.message).toContain(file.path);
+    }
+    await expect(file.flushSync()).rejects.toMatchObject({ code: 'ERR_MMAP_CLOSED', path: file.path });
+  });
+});
+
+describe('errors', () => {
+  it('OS errors keep the Node shape, with path', () => {
+    const missing = join(dir, 'missing.bin');
+    expect(thrown(() => MappedFile.open(missing, {}))).toMatchObject({
+      code: 'ENOENT',
+      syscall: 'open',
+      path: missing,
+    });
+    const subdir = join(dir, 'sub');
+    mkdirSync(subdir);
+    expect(thrown(() => MappedFile.open(subdir, { writable: true }))).toMatchObject({ code: 'EISDIR', path: subdir });
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it.runIf(isLinux)('a failed ftruncate on open closes the fd and names the path', () => {
+    const error = thrown(() => MappedFile.open('/dev/zero', { writable: true, size: PAGE_SIZE }));
+    expect(error).toMatchObject({ code: 'EINVAL', syscall: 'ftruncate', path: '/dev/zero' });
+  });
+
+  it('read-only files cannot be sized or truncated', () => {
+    writeFileSync(join(dir, 'ro.bin'), Buffer.alloc(10));
+    expect(thrown(() => MappedFile.open(join(dir, 'ro.bin'), { size: 20 })).code).toBe(MappedFileErrorCode.ReadOnly);
+    const file = openFile('ro.bin', {});
+    expect(thrown(() => file.truncate(5)).code).toBe(MappedFileErrorCode.ReadOnly);
+    expect(statSync(file.path).size).toBe(10);
+  });
+
+  it('bad arguments throw TypeError/RangeError', async () => {
+    const loose = MappedFile as unknown as { open(path: unknown, options?: unknown): MappedFile };
+    expect(() => loose.open('')).toThrow(TypeError);
+    expect(() => loose.open(42)).toThrow(TypeError);
+    expect(() => loose.open(join(dir, 'x.bin'), { create: 'yes' })).toThrow(TypeError);
+    expect(() => loose.open(join(dir, 'x.bin'), { create: true, writable: true, size: -1 })).toThrow(RangeError);
+    expect(() => loose.open(join(dir, 'x.bin'), { create: true, writable: true, size: 1.5 })).toThrow(RangeError);
+    expect(() => loose.open(join(dir, 'x.bin'), { create: true, writable: true, size: '1' })).toThrow(TypeError);
+    const file = openFile('args.bin', { create: true, writable: true, size: 100 });
+    expect(() => file.grow(99)).toThrow(RangeError);
+    expect(() => file.grow(Number.NaN)).toThrow(RangeError);
+    expect(() => file.flush(101)).toThrow(RangeError);
+    expect(() => file.flush(50, 51)).toThrow(RangeError);
+    expect(() => file.flush(-1)).toThrow(RangeError);
+    expect(() => file.advise(12345)).toThrow(RangeError);
+    expect(() => (file.truncate as (size: unknown) => void)('x')).toThrow(TypeError);
+    await expect(file.flushSync(0, 101)).rejects.toBeInstanceOf(RangeError);
+    expect(file.size).toBe(100);
+  });
+});
+
+describe('event loop', () => {
+  it('a 64 MiB flushSync() runs off the loop: an immediate fires before it resolves', async () => {
+    const size = 64 * 1024 * 1024;
+    const file = openFile('big.bin', { create: true, writable: true, size });
+    for (let offset = 0; offset < size; offset += PAGE_SIZE) file.view[offset] = (offset / PAGE_SIZE) & 0xff;
+    // Start from an I/O callback (poll phase): the check phase, and so the
+    // immediate, comes next, while the worker's completion can only be seen by a
+    // later poll. A flush done on the loop thread would resolve first instead.
+    await stat(file.path);
+    const order: string[] = [];
+    setImmediate(() => order.push('immediate'));
+    const flushed = file.flushSync().then(() => order.push('flushed'));
+    order.push('called');
+    await flushed;
+    expect(order).toEqual(['called', 'immediate', 'flushed']);
+    const onDisk = readFileSync(file.path);
+    expect(onDisk.length).toBe(size);
+    expect(onDisk[size - PAGE_SIZE]).toBe((size / PAGE_SIZE - 1) & 0xff);
+    expect(onDisk[5 * PAGE_SIZE]).toBe(5);
+  });
+});
