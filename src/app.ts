@@ -1,0 +1,43 @@
+import type { AddressInfo } from 'node:net';
+import { type ServerConfig, validateConfig } from './config.js';
+import { CoreServer, type CoreStats } from './core/server.js';
+import { HttpHandler, type HttpStats } from './protocols/http/http-handler.js';
+import { Router } from './protocols/http/router.js';
+
+/** A running slabcast instance: the core with HTTP (and, as they land, WebSocket and services) on top. */
+export class Slabcast {
+  readonly config: Readonly<ServerConfig>;
+  readonly router = new Router();
+  readonly http: HttpHandler;
+  readonly core: CoreServer;
+
+  constructor(config: Partial<ServerConfig> = {}) {
+    this.config = validateConfig(config);
+    this.http = new HttpHandler(this.config, this.router);
+    this.core = new CoreServer(this.config, this.http);
+    this.core.processor.onClock = (now) => this.http.dates.update(now);
+  }
+
+  /** Starts listening (defaults from the config). Resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<AddressInfo> {
+    return this.core.listen(port, host);
+  }
+
+  /**
+   * Stops accepting, lets in-flight HTTP responses finish (every further response says
+   * `Connection: close`), and resolves when every connection is closed or `deadlineMs` passed.
+   */
+  close(deadlineMs = 5000): Promise<void> {
+    this.http.draining = true;
+    return this.core.close(deadlineMs, (conn) => {
+      const st = conn.state as { waiting: unknown; inRequest: boolean } | null;
+      // An idle keep-alive connection ends now; one with a request in progress ends after its answer.
+      if (st === null || (!st.inRequest && st.waiting === null)) conn.end();
+    });
+  }
+
+  /** Every counter, for the admin API and tests. */
+  stats(): { core: CoreStats; http: HttpStats } {
+    return { core: this.core.stats(), http: { ...this.http.stats, responsesByClass: [...this.http.stats.responsesByClass], errorsByStatus: { ...this.http.stats.errorsByStatus } } };
+  }
+}

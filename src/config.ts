@@ -1,0 +1,147 @@
+import { ConfigError } from './errors.js';
+
+/**
+ * Every knob of slabcast, in one table: the CLI (`--help`), the environment variables, the README
+ * configuration table and `validateConfig()` all read this table, so they cannot disagree.
+ */
+export interface KnobSpec {
+  /** Key in {@link ServerConfig}. */
+  readonly key: keyof ServerConfig;
+  /** Command-line flag without the leading dashes. */
+  readonly flag: string;
+  /** Environment variables that also set it (first one found wins; flags win over env). */
+  readonly env: readonly string[];
+  readonly kind: 'int' | 'string';
+  /** Inclusive bounds for ints. */
+  readonly min?: number;
+  readonly max?: number;
+  readonly help: string;
+}
+
+/** The full configuration of one server. Every limit lives here (STYLE: "Limits: named, in one config"). */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  backlog: number;
+  maxConnections: number;
+  maxQueuedSockets: number;
+  maxAcceptPerTurn: number;
+  maxMessagesPerTurn: number;
+  slabSmallBytes: number;
+  slabSmallCount: number;
+  slabMediumBytes: number;
+  slabMediumCount: number;
+  slabLargeBytes: number;
+  slabLargeCount: number;
+  maxWriteQueueBytes: number;
+  idleTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxRequestLineBytes: number;
+  maxUriBytes: number;
+  maxHeaderBytes: number;
+  maxHeaders: number;
+  maxBodyBytes: number;
+}
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+
+/** Defaults: a server that is safe to expose as it is. */
+export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
+  host: '0.0.0.0',
+  port: 8080,
+  backlog: 511,
+  maxConnections: 100_000,
+  maxQueuedSockets: 4096,
+  maxAcceptPerTurn: 256,
+  maxMessagesPerTurn: 256,
+  slabSmallBytes: 4 * KiB,
+  slabSmallCount: 1024,
+  slabMediumBytes: 128 * KiB,
+  slabMediumCount: 128,
+  slabLargeBytes: 1 * MiB,
+  slabLargeCount: 16,
+  maxWriteQueueBytes: 256 * KiB,
+  idleTimeoutMs: 5_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxRequestLineBytes: 8 * KiB,
+  maxUriBytes: 8 * KiB,
+  maxHeaderBytes: 16 * KiB,
+  maxHeaders: 100,
+  maxBodyBytes: 512 * KiB,
+});
+
+/** The knob table, in the order `--help` and the README show it. */
+export const KNOBS: readonly KnobSpec[] = [
+  { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
+  { key: 'host', flag: 'host', env: ['SLABCAST_HOST'], kind: 'string', help: 'address to bind' },
+  { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
+  { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
+  { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
+  { key: 'maxAcceptPerTurn', flag: 'max-accept-per-turn', env: ['SLABCAST_MAX_ACCEPT_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'new sockets registered per processor turn' },
+  { key: 'maxMessagesPerTurn', flag: 'max-messages-per-turn', env: ['SLABCAST_MAX_MESSAGES_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'messages processed per connection per turn (fairness budget)' },
+  { key: 'slabSmallBytes', flag: 'slab-small-bytes', env: ['SLABCAST_SLAB_SMALL_BYTES'], kind: 'int', min: 256, max: 64 * MiB, help: 'size of a small slab section' },
+  { key: 'slabSmallCount', flag: 'slab-small-count', env: ['SLABCAST_SLAB_SMALL_COUNT'], kind: 'int', min: 1, max: 1_000_000, help: 'small sections per slab (read and write slab each)' },
+  { key: 'slabMediumBytes', flag: 'slab-medium-bytes', env: ['SLABCAST_SLAB_MEDIUM_BYTES'], kind: 'int', min: 256, max: 256 * MiB, help: 'size of a medium slab section' },
+  { key: 'slabMediumCount', flag: 'slab-medium-count', env: ['SLABCAST_SLAB_MEDIUM_COUNT'], kind: 'int', min: 1, max: 1_000_000, help: 'medium sections per slab' },
+  { key: 'slabLargeBytes', flag: 'slab-large-bytes', env: ['SLABCAST_SLAB_LARGE_BYTES'], kind: 'int', min: 256, max: 512 * MiB, help: 'size of a large slab section: the largest message a connection can buffer' },
+  { key: 'slabLargeCount', flag: 'slab-large-count', env: ['SLABCAST_SLAB_LARGE_COUNT'], kind: 'int', min: 1, max: 100_000, help: 'large sections per slab' },
+  { key: 'maxWriteQueueBytes', flag: 'max-write-queue-bytes', env: ['SLABCAST_MAX_WRITE_QUEUE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output per connection past which reading from it pauses (backpressure)' },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: ['SLABCAST_IDLE_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'keep-alive idle time before an HTTP connection is closed' },
+  { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: ['SLABCAST_HEADERS_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'time to receive a full request head (slowloris guard) → 408' },
+  { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: ['SLABCAST_REQUEST_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'time to receive a full request, head and body → 408' },
+  { key: 'maxRequestLineBytes', flag: 'max-request-line-bytes', env: ['SLABCAST_MAX_REQUEST_LINE_BYTES'], kind: 'int', min: 64, max: 1024 * MiB, help: 'request line length → 414' },
+  { key: 'maxUriBytes', flag: 'max-uri-bytes', env: ['SLABCAST_MAX_URI_BYTES'], kind: 'int', min: 16, max: 1024 * MiB, help: 'request-target length → 414' },
+  { key: 'maxHeaderBytes', flag: 'max-header-bytes', env: ['SLABCAST_MAX_HEADER_BYTES'], kind: 'int', min: 256, max: 1024 * MiB, help: 'request head size (request line + headers) → 431' },
+  { key: 'maxHeaders', flag: 'max-headers', env: ['SLABCAST_MAX_HEADERS'], kind: 'int', min: 1, max: 10_000, help: 'header fields per request → 431' },
+  { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
+];
+
+function checkInt(knob: KnobSpec, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new ConfigError(`--${knob.flag}`, `must be an integer, got ${JSON.stringify(value)}`);
+  }
+  if ((knob.min !== undefined && value < knob.min) || (knob.max !== undefined && value > knob.max)) {
+    throw new ConfigError(`--${knob.flag}`, `must be between ${knob.min} and ${knob.max}, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Merges `partial` over {@link DEFAULTS}, checks every value and the relations between them,
+ * and returns a frozen config. Throws {@link ConfigError} naming the knob.
+ */
+export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<ServerConfig> {
+  const merged: Record<string, unknown> = { ...DEFAULTS };
+  const known = new Set(KNOBS.map((k) => k.key as string));
+  for (const [key, value] of Object.entries(partial)) {
+    if (!known.has(key)) throw new ConfigError(key, 'unknown configuration key');
+    if (value !== undefined) merged[key] = value;
+  }
+  for (const knob of KNOBS) {
+    const value = merged[knob.key];
+    if (knob.kind === 'int') checkInt(knob, value);
+    else if (typeof value !== 'string' || value.length === 0) {
+      throw new ConfigError(`--${knob.flag}`, `must be a non-empty string, got ${JSON.stringify(value)}`);
+    }
+  }
+  const c = merged as unknown as ServerConfig;
+  if (!(c.slabSmallBytes < c.slabMediumBytes && c.slabMediumBytes < c.slabLargeBytes)) {
+    throw new ConfigError('--slab-medium-bytes', 'slab sections must grow: small < medium < large');
+  }
+  if (c.maxHeaderBytes > c.slabLargeBytes) {
+    throw new ConfigError('--max-header-bytes', `must fit in a large slab section (${c.slabLargeBytes} bytes)`);
+  }
+  if (c.maxHeaderBytes + c.maxBodyBytes > c.slabLargeBytes) {
+    throw new ConfigError(
+      '--max-body-bytes',
+      `head + body (${c.maxHeaderBytes} + ${c.maxBodyBytes}) must fit in a large slab section (${c.slabLargeBytes} bytes)`,
+    );
+  }
+  if (c.maxRequestLineBytes > c.maxHeaderBytes) {
+    throw new ConfigError('--max-request-line-bytes', `must not exceed --max-header-bytes (${c.maxHeaderBytes})`);
+  }
+  return Object.freeze(c);
+}

@@ -1,0 +1,65 @@
+import * as net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Processor } from './processor.js';
+
+/** Counters of the acceptor. */
+export interface AcceptorStats {
+  accepted: number;
+  /** Closed at once: `maxConnections` reached. */
+  refusedMaxConnections: number;
+  /** Closed at once: the socket queue was full. */
+  refusedQueueFull: number;
+}
+
+/**
+ * Accepts TCP connections and pushes them into the processor's socket queue (jjenkov `SocketAccepter`).
+ * It does nothing else: sockets are paused on connect and only the processor reads them.
+ */
+export class Acceptor {
+  readonly server: net.Server;
+  readonly stats: AcceptorStats = { accepted: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
+
+  constructor(
+    private readonly processor: Processor,
+    private readonly maxConnections: number,
+  ) {
+    // allowHalfOpen: a client that sends its requests and then FIN still gets every answer.
+    this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  private accept(socket: net.Socket): void {
+    const p = this.processor;
+    if (p.stats.open + p.queued >= this.maxConnections) {
+      this.stats.refusedMaxConnections++;
+      socket.destroy();
+      return;
+    }
+    if (!p.socketQueue.push(socket)) {
+      this.stats.refusedQueueFull++;
+      socket.destroy();
+      return;
+    }
+    this.stats.accepted++;
+    p.schedule();
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  listen(port: number, host: string, backlog: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ port, host, backlog }, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting (existing connections are the processor's to close). */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,127 @@
+import type { Socket } from 'node:net';
+import type { ProtocolHandler } from './protocol.js';
+import type { Processor } from './processor.js';
+import { MessageReader } from './message-reader.js';
+import { MessageWriter } from './message-writer.js';
+
+/** Why reading from a connection is paused. A bitmask: reading resumes when every reason is gone. */
+export const PauseReason = {
+  /** Pending output passed `maxWriteQueueBytes` (backpressure). */
+  Backpressure: 1,
+  /** A slab section was needed and none was free; resumed when a section is freed. */
+  Memory: 2,
+  /** The connection used its per-turn message budget; resumed next turn. */
+  Budget: 4,
+  /** The protocol waits for an asynchronous handler before reading the next message. */
+  Handler: 8,
+} as const;
+export type PauseReason = (typeof PauseReason)[keyof typeof PauseReason];
+
+/** No deadline set. */
+export const NO_DEADLINE = 0;
+
+/** Private slot on the socket pointing back at its connection (listeners are module-level, ws-style). */
+export const kConnection = Symbol('slabcast.connection');
+
+/** A socket as the processor sees it: its reader, writer, protocol and state. One per TCP connection. */
+export class Connection {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly loop: Processor;
+  readonly reader: MessageReader;
+  readonly writer: MessageWriter;
+  /** The protocol currently framing this connection's bytes (HTTP until an upgrade). */
+  protocol: ProtocolHandler;
+  /** The protocol's per-connection state; each protocol narrows it to its own type. */
+  state: unknown = null;
+  /** Bitmask of {@link PauseReason}s. */
+  pausedMask = 0;
+  /** No more input is processed; the connection ends once its output is flushed. */
+  closing = false;
+  /** The socket emitted 'close' and every resource was released. */
+  closed = false;
+  /** The peer sent FIN. */
+  readEnded = false;
+  /** The protocol was told about {@link readEnded} (once). */
+  readEndReported = false;
+  /** End our side after the next flush. */
+  endAfterFlush = false;
+  /** Queued in the processor's dirty list for the next write phase. */
+  dirty = false;
+  /** Queued in the processor's ready list for the next read phase. */
+  ready = false;
+  /** Turn in which {@link messagesThisTurn} was counted. */
+  turnId = 0;
+  messagesThisTurn = 0;
+  /** Absolute time (ms, the processor's clock) at which {@link ProtocolHandler.onDeadline} fires. */
+  deadline = NO_DEADLINE;
+  deadlineKind = 0;
+
+  constructor(id: number, socket: Socket, loop: Processor, protocol: ProtocolHandler) {
+    this.id = id;
+    this.socket = socket;
+    this.loop = loop;
+    this.protocol = protocol;
+    this.reader = new MessageReader(loop.readSlab);
+    this.writer = new MessageWriter(loop.writeSlab, this);
+  }
+
+  /** Pauses reading for `reason` (idempotent per reason). */
+  pause(reason: PauseReason): void {
+    if (this.pausedMask === 0 && !this.closed) this.socket.pause();
+    if ((this.pausedMask & reason) === 0) this.loop.countPause(reason);
+    this.pausedMask |= reason;
+    if (reason === PauseReason.Memory) this.loop.waitForMemory(this);
+    else if (reason === PauseReason.Budget) this.loop.markReady(this);
+  }
+
+  /** Clears `reason`; when no reason is left, the processor drains buffered input and resumes the socket. */
+  unpause(reason: PauseReason): void {
+    if ((this.pausedMask & reason) === 0) return;
+    this.pausedMask &= ~reason;
+    if (this.pausedMask === 0) this.loop.markReady(this);
+  }
+
+  /**
+   * Counts one message against the per-turn budget; false when the budget is used up (the protocol then
+   * stops, and the rest is processed next turn so one pipelining client cannot starve the others).
+   */
+  takeBudget(): boolean {
+    const turn = this.loop.turnId;
+    if (this.turnId !== turn) {
+      this.turnId = turn;
+      this.messagesThisTurn = 0;
+    }
+    if (this.messagesThisTurn >= this.loop.config.maxMessagesPerTurn) {
+      this.pause(PauseReason.Budget);
+      return false;
+    }
+    this.messagesThisTurn++;
+    return true;
+  }
+
+  /** Arms the connection's single deadline (`kind` is the protocol's own tag). `ms` from now. */
+  setDeadline(ms: number, kind: number): void {
+    this.deadline = this.loop.now + ms;
+    this.deadlineKind = kind;
+  }
+
+  clearDeadline(): void {
+    this.deadline = NO_DEADLINE;
+  }
+
+  /** Stops processing input and ends the connection after what is queued has been written. Idempotent. */
+  end(): void {
+    if (this.closed) return;
+    this.closing = true;
+    this.endAfterFlush = true;
+    this.loop.markDirty(this);
+  }
+
+  /** Closes at once, dropping queued output (reset, timeouts of dead peers, errors). Idempotent. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closing = true;
+    this.socket.destroy();
+  }
+}

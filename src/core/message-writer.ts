@@ -1,0 +1,243 @@
+import type { Connection } from './connection.js';
+import { PauseReason } from './connection.js';
+import { NO_SECTION, type SlabAllocator } from './slab.js';
+
+/** Something that must be released once the bytes it lent to a write have left (mmap lease, shared frame). */
+export interface Releasable {
+  release(): void;
+}
+
+/** Result of queuing output (uWS-style typed send results). */
+export const WriteStatus = {
+  /** Queued; pending output is under the connection's limit. */
+  Ok: 0,
+  /** Queued, but pending output passed `maxWriteQueueBytes`: reading from this connection is paused. */
+  Backpressure: 1,
+  /** Nothing queued: no write-slab section was free. The caller waits (pause) or refuses. */
+  NoMemory: 2,
+  /** Nothing queued: the connection is closed or closing. */
+  Closed: 3,
+} as const;
+export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
+
+/**
+ * A connection's outgoing bytes (jjenkov `MessageWriter`, uWS cork buffer).
+ *
+ * Small output (responses, frame headers) is written straight into a "fill" section of the shared write
+ * slab; everything produced in one turn leaves in one `socket.write` (or one writev when external
+ * buffers are queued in between). Large payloads are queued as external buffers — views of a mapping or a
+ * shared broadcast frame — and never copied. A section (and an external buffer's {@link Releasable}) is
+ * released only when the socket's write callback has fired, or when the socket is closed: until then
+ * the kernel may still be reading it.
+ */
+export class MessageWriter {
+  /** Section being filled this turn, or NO_SECTION. */
+  private fill = NO_SECTION;
+  private fillLength = 0;
+  /** Output queued before the fill section, in order (only when external buffers are involved). */
+  private queued: QueuedOutput[] | null = null;
+  /** Writes handed to the socket, in order; the write callback pops the head. */
+  private inflightSection: number[] | null = null;
+  private inflightRelease: (Releasable | null)[] | null = null;
+  private inflightBytes: number[] | null = null;
+  private inflightHead = 0;
+  private afterWrite: ((err?: Error | null) => void) | null = null;
+  /** Bytes queued or in flight. */
+  pendingBytes = 0;
+  private released = false;
+
+  constructor(
+    private readonly slab: SlabAllocator,
+    private readonly conn: Connection,
+  ) {}
+
+  /**
+   * Reserves `n` contiguous bytes in the write slab and returns their absolute offset in
+   * {@link buffer}, or -1 when no section is free ({@link WriteStatus.NoMemory}). Write exactly `n` bytes
+   * there, then call {@link commit}. `n` must not exceed the largest section (queue big payloads with
+   * {@link queueExternal} instead).
+   */
+  reserve(n: number): number {
+    const slab = this.slab;
+    if (this.released) return -1;
+    if (this.fill !== NO_SECTION) {
+      if (this.fillLength + n <= slab.capacityOf(this.fill)) return slab.offsetOf(this.fill) + this.fillLength;
+      if (this.fillLength > 0) this.sealFill();
+      else {
+        slab.free(this.fill);
+        this.fill = NO_SECTION;
+      }
+    }
+    if (n > slab.maxSectionBytes) throw new RangeError(`reserve(${n}) exceeds the largest write section (${slab.maxSectionBytes})`);
+    const section = slab.allocate(n);
+    if (section === NO_SECTION) return -1;
+    this.fill = section;
+    this.fillLength = 0;
+    return slab.offsetOf(section);
+  }
+
+  /** The write slab's memory (offsets from {@link reserve} point into it). */
+  get buffer(): Buffer {
+    return this.slab.buffer;
+  }
+
+  /** Marks `n` reserved bytes as written; they leave in this turn's write phase. */
+  commit(n: number): WriteStatus {
+    this.fillLength += n;
+    return this.queuedBytes(n);
+  }
+
+  /** Copies `bytes` into the write slab (for small, pre-built output). */
+  write(bytes: Uint8Array): WriteStatus {
+    if (this.released) return WriteStatus.Closed;
+    const at = this.reserve(bytes.length);
+    if (at < 0) return WriteStatus.NoMemory;
+    this.slab.buffer.set(bytes, at);
+    return this.commit(bytes.length);
+  }
+
+  /**
+   * Queues `buf` to be written without copying. `owner.release()` is called once the write completed
+   * or the connection closed (whichever comes first), exactly once.
+   */
+  queueExternal(buf: Uint8Array, owner: Releasable | null): WriteStatus {
+    if (this.released) {
+      if (owner !== null) owner.release();
+      return WriteStatus.Closed;
+    }
+    if (this.fill !== NO_SECTION && this.fillLength > 0) this.sealFill();
+    (this.queued ??= []).push({ section: NO_SECTION, length: buf.length, buf, owner });
+    return this.queuedBytes(buf.length);
+  }
+
+  /** Whether anything waits for the write phase. */
+  get hasQueued(): boolean {
+    return this.fillLength > 0 || (this.queued !== null && this.queued.length > 0);
+  }
+
+  /** The write phase for this connection: hands everything queued to the socket in one go. */
+  flush(): void {
+    if (this.released) return;
+    const socket = this.conn.socket;
+    const queued = this.queued;
+    const multiple = queued !== null && queued.length > 0;
+    if (multiple) {
+      socket.cork();
+      for (let i = 0; i < queued.length; i++) {
+        const q = queued[i];
+        if (q.buf !== null) this.send(q.buf, NO_SECTION, q.owner);
+        else {
+          const off = this.slab.offsetOf(q.section);
+          this.send(this.slab.buffer.subarray(off, off + q.length), q.section, null);
+        }
+      }
+      queued.length = 0;
+    }
+    if (this.fillLength > 0) {
+      const off = this.slab.offsetOf(this.fill);
+      const section = this.fill;
+      const length = this.fillLength;
+      this.fill = NO_SECTION;
+      this.fillLength = 0;
+      this.send(this.slab.buffer.subarray(off, off + length), section, null);
+    }
+    if (multiple) socket.uncork();
+  }
+
+  /** Releases every section and external buffer, queued or in flight (the socket is closed). Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.fill !== NO_SECTION) this.slab.free(this.fill);
+    this.fill = NO_SECTION;
+    this.fillLength = 0;
+    if (this.queued !== null) {
+      for (const q of this.queued) {
+        if (q.section !== NO_SECTION) this.slab.free(q.section);
+        if (q.owner !== null) q.owner.release();
+      }
+      this.queued.length = 0;
+    }
+    const sections = this.inflightSection;
+    if (sections !== null) {
+      const owners = this.inflightRelease!;
+      for (let i = this.inflightHead; i < sections.length; i++) {
+        if (sections[i] !== NO_SECTION) this.slab.free(sections[i]);
+        const owner = owners[i];
+        if (owner !== null) owner.release();
+      }
+      sections.length = 0;
+      owners.length = 0;
+      this.inflightBytes!.length = 0;
+      this.inflightHead = 0;
+    }
+    this.pendingBytes = 0;
+  }
+
+  private queuedBytes(n: number): WriteStatus {
+    this.pendingBytes += n;
+    const conn = this.conn;
+    if (!conn.dirty) conn.loop.markDirty(conn);
+    if (this.pendingBytes > conn.loop.config.maxWriteQueueBytes) {
+      if ((conn.pausedMask & PauseReason.Backpressure) === 0) conn.pause(PauseReason.Backpressure);
+      return WriteStatus.Backpressure;
+    }
+    return WriteStatus.Ok;
+  }
+
+  private sealFill(): void {
+    (this.queued ??= []).push({ section: this.fill, length: this.fillLength, buf: null, owner: null });
+    this.fill = NO_SECTION;
+    this.fillLength = 0;
+  }
+
+  private send(view: Uint8Array, section: number, owner: Releasable | null): void {
+    if (this.inflightSection === null) {
+      this.inflightSection = [];
+      this.inflightRelease = [];
+      this.inflightBytes = [];
+      this.afterWrite = writerAfterWrite.bind(this);
+    }
+    this.inflightSection.push(section);
+    this.inflightRelease!.push(owner);
+    this.inflightBytes!.push(view.length);
+    this.conn.socket.write(view, this.afterWrite!);
+  }
+
+  /** @internal the socket's write callback: writes complete in order, so the head is the one done. */
+  completeHead(): void {
+    const sections = this.inflightSection;
+    if (this.released || sections === null || this.inflightHead >= sections.length) return;
+    const i = this.inflightHead++;
+    const section = sections[i];
+    if (section !== NO_SECTION) this.slab.free(section);
+    const owner = this.inflightRelease![i];
+    if (owner !== null) {
+      this.inflightRelease![i] = null;
+      owner.release();
+    }
+    this.pendingBytes -= this.inflightBytes![i];
+    if (this.inflightHead === sections.length) {
+      sections.length = 0;
+      this.inflightRelease!.length = 0;
+      this.inflightBytes!.length = 0;
+      this.inflightHead = 0;
+    }
+    const conn = this.conn;
+    if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && this.pendingBytes <= conn.loop.config.maxWriteQueueBytes >>> 1) {
+      conn.unpause(PauseReason.Backpressure);
+      conn.protocol.onDrain(conn);
+    }
+  }
+}
+
+interface QueuedOutput {
+  section: number;
+  length: number;
+  buf: Uint8Array | null;
+  owner: Releasable | null;
+}
+
+function writerAfterWrite(this: MessageWriter): void {
+  this.completeHead();
+}

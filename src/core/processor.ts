@@ -1,0 +1,283 @@
+import type { Socket } from 'node:net';
+import type { ServerConfig } from '../config.js';
+import { Connection, kConnection, NO_DEADLINE, PauseReason } from './connection.js';
+import type { ProtocolHandler } from './protocol.js';
+import { RingQueue } from './ring-queue.js';
+import type { SlabAllocator } from './slab.js';
+
+/** Counters of the processor, all monotonic except `open`. */
+export interface ProcessorStats {
+  open: number;
+  registered: number;
+  closed: number;
+  turns: number;
+  pausesBackpressure: number;
+  pausesMemory: number;
+  pausesBudget: number;
+  deadlinesFired: number;
+  socketErrors: number;
+}
+
+/**
+ * The processor cycle (jjenkov `SocketProcessor`), driven by I/O instead of a sleeping poll loop.
+ *
+ * A turn runs in the check phase (`setImmediate`) of any loop iteration that produced work:
+ * 1. `takeNewSockets` — drain the socket queue filled by the acceptor (at most `maxAcceptPerTurn`);
+ * 2. `readFromSockets` — connections whose paused input can go on (budget renewed, memory freed, an
+ *    async handler answered) are drained; bytes that arrive in the poll phase are parsed at once, in place;
+ * 3. `writeToSockets` — every connection with queued output is flushed once: all the answers to one
+ *    read (pipelining) leave in one write.
+ * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
+ */
+export class Processor {
+  readonly socketQueue: RingQueue<Socket>;
+  readonly connections = new Set<Connection>();
+  /** Current turn number; per-turn budgets compare against it. */
+  turnId = 1;
+  /** The loop's clock (ms), refreshed every turn and every sweep. */
+  now = Date.now();
+  readonly stats: ProcessorStats = {
+    open: 0,
+    registered: 0,
+    closed: 0,
+    turns: 0,
+    pausesBackpressure: 0,
+    pausesMemory: 0,
+    pausesBudget: 0,
+    deadlinesFired: 0,
+    socketErrors: 0,
+  };
+  /** Hook run at the start of every turn and sweep with the fresh clock (Date header caches). */
+  onClock: ((now: number) => void) | null = null;
+  /** Hook for a socket error (logging); the connection is destroyed either way. */
+  onSocketError: ((conn: Connection, err: Error) => void) | null = null;
+
+  private readyList: Connection[] = [];
+  private dirtyList: Connection[] = [];
+  private memoryWaiters: Connection[] = [];
+  private scheduled = false;
+  private nextId = 1;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closeWaiters: (() => void)[] = [];
+  private readonly runTurn = (): void => this.turn();
+
+  constructor(
+    readonly config: Readonly<ServerConfig>,
+    readonly readSlab: SlabAllocator,
+    readonly writeSlab: SlabAllocator,
+    private readonly protocol: ProtocolHandler,
+  ) {
+    this.socketQueue = new RingQueue<Socket>(config.maxQueuedSockets);
+    const wake = (): void => {
+      if (this.memoryWaiters.length > 0) this.schedule();
+    };
+    readSlab.onFree = wake;
+    writeSlab.onFree = wake;
+  }
+
+  /** Sockets queued but not yet registered. */
+  get queued(): number {
+    return this.socketQueue.size;
+  }
+
+  /** Starts the deadline sweep (one coarse timer for all connections, uWS-style). */
+  start(): void {
+    if (this.sweepTimer !== null) return;
+    const c = this.config;
+    const resolution = Math.max(10, Math.min(1000, Math.floor(Math.min(c.idleTimeoutMs, c.headersTimeoutMs, c.requestTimeoutMs) / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), resolution);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops the sweep. Connections are not touched. */
+  stop(): void {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /** Asks for a turn in this loop iteration's check phase (idempotent). */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.runTurn);
+  }
+
+  /** Queues `conn` for the next write phase. */
+  markDirty(conn: Connection): void {
+    if (conn.dirty) return;
+    conn.dirty = true;
+    this.dirtyList.push(conn);
+    this.schedule();
+  }
+
+  /** Queues `conn` for the next read phase (its buffered input is drained there). */
+  markReady(conn: Connection): void {
+    if (conn.ready) return;
+    conn.ready = true;
+    this.readyList.push(conn);
+    this.schedule();
+  }
+
+  /** `conn` waits for a free slab section; it is retried after the next free. */
+  waitForMemory(conn: Connection): void {
+    this.memoryWaiters.push(conn);
+  }
+
+  /** @internal counts a new pause by reason. */
+  countPause(reason: PauseReason): void {
+    if (reason === PauseReason.Backpressure) this.stats.pausesBackpressure++;
+    else if (reason === PauseReason.Memory) this.stats.pausesMemory++;
+    else if (reason === PauseReason.Budget) this.stats.pausesBudget++;
+  }
+
+  /** Resolves once every connection is closed. */
+  whenAllClosed(): Promise<void> {
+    if (this.connections.size === 0 && this.socketQueue.isEmpty) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  private turn(): void {
+    this.scheduled = false;
+    this.turnId++;
+    this.stats.turns++;
+    this.now = Date.now();
+    if (this.onClock !== null) this.onClock(this.now);
+    this.takeNewSockets();
+    this.readFromSockets();
+    this.writeToSockets();
+  }
+
+  /** Phase 1: registers sockets from the socket queue, up to the per-turn budget. */
+  private takeNewSockets(): void {
+    const queue = this.socketQueue;
+    let budget = this.config.maxAcceptPerTurn;
+    while (budget-- > 0) {
+      const socket = queue.shift();
+      if (socket === undefined) return;
+      if (socket.destroyed) {
+        this.checkAllClosed();
+        continue;
+      }
+      const conn = new Connection(this.nextId++, socket, this, this.protocol);
+      (socket as SocketWithConnection)[kConnection] = conn;
+      socket.on('data', socketOnData);
+      socket.on('end', socketOnEnd);
+      socket.on('error', socketOnError);
+      socket.on('close', socketOnClose);
+      this.connections.add(conn);
+      this.stats.open++;
+      this.stats.registered++;
+      this.protocol.onOpen(conn);
+      socket.resume();
+    }
+    if (!queue.isEmpty) this.schedule();
+  }
+
+  /** Phase 2: drains connections whose paused input may go on. */
+  private readFromSockets(): void {
+    if (this.memoryWaiters.length > 0) {
+      const waiters = this.memoryWaiters;
+      this.memoryWaiters = [];
+      for (const conn of waiters) conn.unpause(PauseReason.Memory);
+    }
+    const list = this.readyList;
+    if (list.length === 0) return;
+    this.readyList = [];
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i];
+      conn.ready = false;
+      if (conn.closed) continue;
+      conn.pausedMask &= ~PauseReason.Budget;
+      if (conn.pausedMask !== 0) continue;
+      conn.reader.drain(conn);
+      if (conn.pausedMask === 0 && !conn.closing) {
+        if (conn.readEnded) this.reportReadEnd(conn);
+        else conn.socket.resume();
+      }
+    }
+  }
+
+  /** Phase 3: one flush per connection with queued output. */
+  private writeToSockets(): void {
+    const list = this.dirtyList;
+    if (list.length === 0) return;
+    this.dirtyList = [];
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i];
+      conn.dirty = false;
+      if (conn.closed) continue;
+      conn.writer.flush();
+      if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
+    }
+  }
+
+  /** The coarse deadline sweep: fires expired deadlines (timeouts) and refreshes the clock. */
+  private sweep(): void {
+    const now = (this.now = Date.now());
+    if (this.onClock !== null) this.onClock(now);
+    for (const conn of this.connections) {
+      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now && !conn.closed) {
+        conn.deadline = NO_DEADLINE;
+        this.stats.deadlinesFired++;
+        conn.protocol.onDeadline(conn, conn.deadlineKind);
+      }
+    }
+  }
+
+  /** @internal tells the protocol, once, that the peer sent FIN and every complete message was processed. */
+  reportReadEnd(conn: Connection): void {
+    if (conn.readEndReported || conn.closed) return;
+    conn.readEndReported = true;
+    conn.protocol.onReadEnd(conn);
+  }
+
+  /** @internal a socket closed: release everything it held. */
+  onSocketClose(conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.closing = true;
+    conn.reader.release();
+    conn.writer.release();
+    conn.protocol.onClose(conn);
+    this.connections.delete(conn);
+    this.stats.open--;
+    this.stats.closed++;
+    this.checkAllClosed();
+  }
+
+  private checkAllClosed(): void {
+    if (this.connections.size === 0 && this.socketQueue.isEmpty && this.closeWaiters.length > 0) {
+      const waiters = this.closeWaiters;
+      this.closeWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+interface SocketWithConnection extends Socket {
+  [kConnection]: Connection;
+}
+
+function socketOnData(this: SocketWithConnection, chunk: Buffer): void {
+  const conn = this[kConnection];
+  conn.reader.feed(conn, chunk, 0, chunk.length);
+}
+
+function socketOnEnd(this: SocketWithConnection): void {
+  const conn = this[kConnection];
+  conn.readEnded = true;
+  // While paused, buffered messages are still owed answers: the read phase reports the end after them.
+  if (conn.pausedMask === 0) conn.loop.reportReadEnd(conn);
+}
+
+function socketOnError(this: SocketWithConnection, err: Error): void {
+  const conn = this[kConnection];
+  conn.loop.stats.socketErrors++;
+  if (conn.loop.onSocketError !== null) conn.loop.onSocketError(conn, err);
+  conn.destroy();
+}
+
+function socketOnClose(this: SocketWithConnection): void {
+  const conn = this[kConnection];
+  conn.loop.onSocketClose(conn);
+}

@@ -1,0 +1,89 @@
+import type { AddressInfo } from 'node:net';
+import type { ServerConfig } from '../config.js';
+import { ErrorCode, SlabcastError } from '../errors.js';
+import { Acceptor, type AcceptorStats } from './acceptor.js';
+import { Processor, type ProcessorStats } from './processor.js';
+import type { ProtocolHandler } from './protocol.js';
+import { SlabAllocator, type SlabStats } from './slab.js';
+
+/** Everything the core counts, in one snapshot. */
+export interface CoreStats {
+  acceptor: AcceptorStats;
+  processor: ProcessorStats;
+  readSlab: SlabStats;
+  writeSlab: SlabStats;
+}
+
+/**
+ * The core wired together: acceptor → socket queue → processor ↔ read/write slabs, with `protocol`
+ * framing every new connection. Knows nothing of HTTP or WebSocket.
+ */
+export class CoreServer {
+  readonly readSlab: SlabAllocator;
+  readonly writeSlab: SlabAllocator;
+  readonly processor: Processor;
+  readonly acceptor: Acceptor;
+  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
+
+  constructor(
+    readonly config: Readonly<ServerConfig>,
+    protocol: ProtocolHandler,
+  ) {
+    const tiers = [
+      { sectionBytes: config.slabSmallBytes, sections: config.slabSmallCount },
+      { sectionBytes: config.slabMediumBytes, sections: config.slabMediumCount },
+      { sectionBytes: config.slabLargeBytes, sections: config.slabLargeCount },
+    ] as const;
+    this.readSlab = new SlabAllocator('read', tiers);
+    this.writeSlab = new SlabAllocator('write', tiers);
+    this.processor = new Processor(config, this.readSlab, this.writeSlab, protocol);
+    this.acceptor = new Acceptor(this.processor, config.maxConnections);
+  }
+
+  /** Binds and starts serving. Resolves with the bound address (port 0 → the port chosen). */
+  async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    if (this.state !== 'new') throw new SlabcastError(ErrorCode.ServerState, `listen() on a server that is ${this.state}`);
+    this.state = 'listening';
+    this.processor.start();
+    return this.acceptor.listen(port, host, this.config.backlog);
+  }
+
+  /** The bound address, once listening. */
+  address(): AddressInfo | null {
+    return this.acceptor.server.address() as AddressInfo | null;
+  }
+
+  /**
+   * Stops accepting and closes every connection: `drain(conn)` is asked to end each one gracefully
+   * (flush what it owes); any still open after `deadlineMs` is destroyed. Resolves once all are closed.
+   */
+  async close(deadlineMs = 5000, drain?: (conn: import('./connection.js').Connection) => void): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return this.processor.whenAllClosed();
+    this.state = 'closing';
+    const accepting = this.acceptor.close();
+    for (let s = this.processor.socketQueue.shift(); s !== undefined; s = this.processor.socketQueue.shift()) s.destroy();
+    for (const conn of this.processor.connections) {
+      if (drain !== undefined) drain(conn);
+      else conn.end();
+    }
+    const timer = setTimeout(() => {
+      for (const conn of this.processor.connections) conn.destroy();
+    }, deadlineMs);
+    timer.unref();
+    await this.processor.whenAllClosed();
+    clearTimeout(timer);
+    await accepting;
+    this.processor.stop();
+    this.state = 'closed';
+  }
+
+  /** A snapshot of every core counter. */
+  stats(): CoreStats {
+    return {
+      acceptor: { ...this.acceptor.stats },
+      processor: { ...this.processor.stats },
+      readSlab: this.readSlab.stats(),
+      writeSlab: this.writeSlab.stats(),
+    };
+  }
+}

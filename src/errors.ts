@@ -1,0 +1,44 @@
+/**
+ * The error registry: every error slabcast raises or puts on the wire has a stable code here.
+ *
+ * Ledger (codes are never reused; a retired code stays listed with "retired"):
+ * - ERR_CONFIG_INVALID        a configuration value is out of range or of the wrong type
+ * - ERR_CONFIG_UNKNOWN_FLAG   an unknown command-line flag
+ * - ERR_SLAB_DOUBLE_FREE      a section was freed twice (programmer error, always thrown)
+ * - ERR_SLAB_BAD_SECTION      a section handle outside the slab (programmer error)
+ * - ERR_SERVER_STATE          listen() twice, or use after close()
+ * - ERR_MMAP_CLOSED           a mapped file used after close() (see src/storage/mapped-file.ts)
+ * - ERR_HTTP_*                HTTP parse errors: src/protocols/http/http-errors.ts
+ * - ERR_WS_*                  WebSocket protocol errors: src/protocols/websocket/ws-errors.ts
+ */
+export const ErrorCode = {
+  ConfigInvalid: 'ERR_CONFIG_INVALID',
+  ConfigUnknownFlag: 'ERR_CONFIG_UNKNOWN_FLAG',
+  SlabDoubleFree: 'ERR_SLAB_DOUBLE_FREE',
+  SlabBadSection: 'ERR_SLAB_BAD_SECTION',
+  ServerState: 'ERR_SERVER_STATE',
+  MmapClosed: 'ERR_MMAP_CLOSED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An Error with a stable registry `code`. */
+export class SlabcastError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'SlabcastError';
+    this.code = code;
+  }
+}
+
+/** A configuration error: names the knob that is wrong. Thrown at start-up, never in the loop. */
+export class ConfigError extends RangeError {
+  readonly code: string;
+  readonly knob: string;
+  constructor(knob: string, message: string, code: string = ErrorCode.ConfigInvalid) {
+    super(`${knob}: ${message}`);
+    this.name = 'ConfigError';
+    this.code = code;
+    this.knob = knob;
+  }
+}

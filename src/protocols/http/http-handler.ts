@@ -1,0 +1,354 @@
+import type { ServerConfig } from '../../config.js';
+import type { Connection } from '../../core/connection.js';
+import { PauseReason } from '../../core/connection.js';
+import type { ProtocolHandler } from '../../core/protocol.js';
+import { ChunkedDecoder } from './chunked-decoder.js';
+import { HttpParseError, httpParseErrorInfo } from './http-errors.js';
+import { HttpRequest } from './http-request.js';
+import { HttpResponse, type ResponseSink, writeResponse } from './http-response.js';
+import { Method } from './method.js';
+import { RequestHead } from './request-head.js';
+import { HEAD_INCOMPLETE, type HttpParserLimits, parseRequestHead } from './request-parser.js';
+import { DateCache, errorResponse, Persist } from './responses.js';
+import type { Router } from './router.js';
+
+/** Deadline kinds of an HTTP connection (see `Connection.setDeadline`). */
+export const HttpDeadline = {
+  /** Keep-alive idle between requests → the connection is closed quietly. */
+  Idle: 1,
+  /** The request head did not arrive in `headersTimeoutMs` → 408. */
+  Headers: 2,
+  /** The request (head + body) did not arrive in `requestTimeoutMs` → 408. */
+  Request: 3,
+  /** A 408/error was sent; the peer gets this long to take it before the socket is destroyed. */
+  Linger: 4,
+} as const;
+
+const LINGER_MS = 2000;
+const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/**
+ * Claims a WebSocket upgrade request: writes its own response (101, or an error) and, on success,
+ * switches `conn.protocol`. Returns false to let the request be served as plain HTTP.
+ */
+export type UpgradeHook = (conn: Connection, head: RequestHead, buf: Buffer, headStart: number) => boolean;
+
+/** Counters of the HTTP layer. */
+export interface HttpStats {
+  requests: number;
+  /** Responses by status class: index 1 = 1xx … 5 = 5xx. */
+  responsesByClass: number[];
+  /** Protocol errors by HTTP status (400, 413, …). */
+  errorsByStatus: Record<number, number>;
+  timeouts: number;
+  handlerErrors: number;
+  upgrades: number;
+}
+
+/** Per-connection HTTP state: tiny, so an idle keep-alive connection costs almost nothing. */
+class HttpConnState {
+  /** The head of a request that spans reads (owned by this connection until it completes). */
+  head: RequestHead | null = null;
+  decoder: ChunkedDecoder | null = null;
+  /** A request has started (its first byte arrived). */
+  inRequest = false;
+  /** The 100 Continue for the current request was sent. */
+  sentContinue = false;
+  /** The routed request whose async handler has not answered yet. */
+  waiting: HttpResponse | null = null;
+}
+
+/** Routed responses carry how the connection continues. */
+interface PendingResponse extends HttpResponse {
+  persist?: Persist;
+}
+
+/**
+ * HTTP/1.1 over the core: keep-alive, pipelining (answers in order, one write per turn), bodies with
+ * Content-Length or chunked coding, the hello-world page, routed handlers (sync or async), pre-built
+ * error responses with `Connection: close`, and the two timeouts.
+ */
+export class HttpHandler implements ProtocolHandler, ResponseSink {
+  readonly dates = new DateCache();
+  readonly stats: HttpStats = {
+    requests: 0,
+    responsesByClass: [0, 0, 0, 0, 0, 0],
+    errorsByStatus: {},
+    timeouts: 0,
+    handlerErrors: 0,
+    upgrades: 0,
+  };
+  /** Set while the server shuts down: every response then carries `Connection: close`. */
+  draining = false;
+  /** Hook for handler exceptions (logging). The client gets a 500 either way. */
+  onHandlerError: ((err: unknown, req: HttpRequest) => void) | null = null;
+  /** Claims WebSocket upgrades (set by the WebSocket layer). */
+  upgrade: UpgradeHook | null = null;
+
+  private head = new RequestHead();
+  private readonly headPool: RequestHead[] = [];
+  private readonly limits: HttpParserLimits;
+
+  constructor(
+    private readonly config: Readonly<ServerConfig>,
+    readonly router: Router,
+  ) {
+    this.limits = {
+      maxRequestLineBytes: config.maxRequestLineBytes,
+      maxUriBytes: config.maxUriBytes,
+      maxHeaderBytes: config.maxHeaderBytes,
+      maxHeaders: config.maxHeaders,
+    };
+  }
+
+  onOpen(conn: Connection): void {
+    conn.state = new HttpConnState();
+    conn.setDeadline(this.config.idleTimeoutMs, HttpDeadline.Idle);
+  }
+
+  onData(conn: Connection, buf: Buffer, start: number, end: number): number {
+    const st = conn.state as HttpConnState;
+    let pos = start;
+    while (pos < end && conn.pausedMask === 0 && !conn.closing && conn.protocol === this && st.waiting === null) {
+      if (!st.inRequest) {
+        if (!conn.takeBudget()) break;
+        st.inRequest = true;
+        st.sentContinue = false;
+        conn.setDeadline(this.config.headersTimeoutMs, HttpDeadline.Headers);
+      }
+      const n = this.processOne(conn, st, buf, pos, end);
+      if (n === 0) break;
+      pos += n;
+    }
+    return pos - start;
+  }
+
+  /** Parses and answers one request at `buf[pos]`; returns its length, or 0 when more bytes are needed. */
+  private processOne(conn: Connection, st: HttpConnState, buf: Buffer, pos: number, end: number): number {
+    let head = st.head;
+    let r: number;
+    let resumed = false;
+    if (head === null) {
+      head = this.head;
+      head.reset();
+      r = parseRequestHead(buf, pos, end, head, this.limits);
+    } else if (head.headLength === 0) {
+      r = parseRequestHead(buf, pos, end, head, this.limits);
+    } else {
+      head.shift(pos - head.parseStart);
+      r = head.headLength;
+      resumed = true;
+    }
+    if (r === HEAD_INCOMPLETE) return this.waitForMore(conn, st, head, 0);
+    if (r < 0) return this.fail(conn, -r, end - pos);
+    const headLength = r;
+
+    if (head.upgradeWebSocket && head.connectionUpgrade && this.upgrade !== null && this.upgrade(conn, head, buf, pos)) {
+      this.stats.upgrades++;
+      this.stats.requests++;
+      this.releaseHead(st, head);
+      st.inRequest = false;
+      return headLength;
+    }
+
+    const bodyStart = pos + headLength;
+    let bodyEnd = bodyStart;
+    let total = headLength;
+    if (head.chunked) {
+      const decoder = (st.decoder ??= new ChunkedDecoder());
+      if (!resumed) decoder.reset();
+      const d = decoder.decode(buf, bodyStart, end, this.config.maxBodyBytes);
+      if (d === 0) return this.waitForMore(conn, st, head, 0);
+      if (d < 0) return this.fail(conn, -d, end - pos);
+      bodyEnd = bodyStart + decoder.decodedLength;
+      total += d;
+    } else if (head.contentLength > 0) {
+      if (head.contentLength > this.config.maxBodyBytes) return this.fail(conn, HttpParseError.BodyTooLarge, end - pos);
+      total += head.contentLength;
+      if (end - pos < total) return this.waitForMore(conn, st, head, total);
+      bodyEnd = bodyStart + head.contentLength;
+    }
+
+    this.dispatch(conn, st, head, buf, bodyStart, bodyEnd);
+    this.releaseHead(st, head);
+    st.inRequest = false;
+    conn.reader.expectedBytes = 0;
+    return total;
+  }
+
+  /** The request is incomplete: keep its head on the connection and arm the right timeout. */
+  private waitForMore(conn: Connection, st: HttpConnState, head: RequestHead, total: number): number {
+    if (st.head === null) {
+      st.head = head;
+      this.head = this.headPool.pop() ?? new RequestHead();
+    }
+    if (head.headLength > 0) {
+      if (total > 0) conn.reader.expectedBytes = total;
+      if (conn.deadlineKind !== HttpDeadline.Request) {
+        conn.setDeadline(this.config.requestTimeoutMs, HttpDeadline.Request);
+      }
+      // RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for this before the body.
+      if (head.expectContinue && !st.sentContinue && head.versionMinor === 1) {
+        st.sentContinue = true;
+        conn.writer.queueExternal(CONTINUE_100, null);
+      }
+    }
+    return 0;
+  }
+
+  private releaseHead(st: HttpConnState, head: RequestHead): void {
+    if (st.head === head) {
+      st.head = null;
+      if (this.headPool.length < 1024) this.headPool.push(head);
+    }
+  }
+
+  private dispatch(conn: Connection, st: HttpConnState, head: RequestHead, buf: Buffer, bodyStart: number, bodyEnd: number): void {
+    this.stats.requests++;
+    const persist: Persist = this.draining || !head.keepAlive() ? Persist.Close : head.versionMinor === 1 ? Persist.KeepAlive11 : Persist.KeepAlive10;
+    const method = head.method;
+    const isGet = method === Method.Get || method === Method.Head;
+    if (isGet && !this.router.claims(buf, head.targetStart, head.pathEnd)) {
+      this.sendHello(conn, persist, method === Method.Head);
+      return;
+    }
+    const path = buf.toString('latin1', head.targetStart, head.pathEnd);
+    const match = this.router.match(method, path);
+    if (match === null) {
+      if (isGet) this.sendHello(conn, persist, method === Method.Head);
+      else this.sendSimple(conn, 404, 'not found', persist);
+      return;
+    }
+    if (Array.isArray(match)) {
+      const allow = [...new Set(match)].join(', ');
+      this.finish(conn, 405, 'application/json', `Allow: ${allow}\r\n`, JSON.stringify({ error: 'METHOD_NOT_ALLOWED', message: `use ${allow}` }), persist, method === Method.Head);
+      return;
+    }
+    const req = new HttpRequest(head, buf, Buffer.from(buf.subarray(bodyStart, bodyEnd)));
+    req.params = match.params;
+    const res: PendingResponse = new HttpResponse(conn, this, method === Method.Head);
+    res.persist = persist;
+    st.waiting = res;
+    try {
+      const result = match.handler(req, res);
+      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+        (result as Promise<void>).then(undefined, (err: unknown) => this.handlerFailed(res, req, err));
+      }
+    } catch (err) {
+      this.handlerFailed(res, req, err);
+    }
+    if (!res.finished) {
+      // Responses stay in order: the next pipelined request waits for this one.
+      conn.pause(PauseReason.Handler);
+      conn.clearDeadline();
+    }
+  }
+
+  private handlerFailed(res: HttpResponse, req: HttpRequest, err: unknown): void {
+    this.stats.handlerErrors++;
+    if (this.onHandlerError !== null) this.onHandlerError(err, req);
+    if (!res.finished) {
+      res.extraHeaders = '';
+      res.statusCode = 500;
+      res.json({ error: 'INTERNAL', message: 'internal server error' }, 500);
+    }
+  }
+
+  /** @internal {@link ResponseSink}: a routed handler answered. */
+  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null): void {
+    const conn = res.conn;
+    const st = conn.state as HttpConnState;
+    if (conn.closed || st.waiting !== res) return;
+    st.waiting = null;
+    this.finish(conn, status, contentType, res.extraHeaders, body, (res as PendingResponse).persist ?? Persist.Close, res.headOnly);
+    conn.unpause(PauseReason.Handler);
+  }
+
+  private finish(conn: Connection, status: number, contentType: string | null, extra: string, body: string | Uint8Array | null, persist: Persist, headOnly: boolean): void {
+    this.stats.responsesByClass[Math.floor(status / 100)]++;
+    writeResponse(conn, this.dates.line, status, contentType, extra, body, persist, headOnly);
+    this.afterResponse(conn, persist);
+  }
+
+  private sendSimple(conn: Connection, status: number, message: string, persist: Persist): void {
+    this.finish(conn, status, 'application/json', '', JSON.stringify({ error: status === 404 ? 'NOT_FOUND' : 'ERROR', message }), persist, false);
+  }
+
+  private sendHello(conn: Connection, persist: Persist, headOnly: boolean): void {
+    this.stats.responsesByClass[2]++;
+    const bytes = headOnly ? this.dates.helloHead[persist] : this.dates.hello[persist];
+    // Copy into the write slab (one write per turn for pipelined answers); without a free section,
+    // send the pre-built buffer itself: it is immutable, so nothing is lost.
+    const at = conn.writer.reserve(bytes.length);
+    if (at >= 0) {
+      conn.writer.buffer.set(bytes, at);
+      conn.writer.commit(bytes.length);
+    } else conn.writer.queueExternal(bytes, null);
+    this.afterResponse(conn, persist);
+  }
+
+  private afterResponse(conn: Connection, persist: Persist): void {
+    if (persist === Persist.Close) {
+      conn.end();
+      return;
+    }
+    if (conn.readEnded && !conn.reader.hasBuffered) conn.end();
+    else conn.setDeadline(this.config.idleTimeoutMs, HttpDeadline.Idle);
+  }
+
+  /** Answers a parse error with its pre-built response and closes; returns `rest` (all input dropped). */
+  private fail(conn: Connection, code: number, rest: number): number {
+    const info = httpParseErrorInfo(code);
+    this.sendError(conn, info.status, info.code, info.reason);
+    return rest;
+  }
+
+  private sendError(conn: Connection, status: number, code: string, reason: string): void {
+    const r = errorResponse(status, code, reason);
+    this.stats.errorsByStatus[status] = (this.stats.errorsByStatus[status] ?? 0) + 1;
+    this.stats.responsesByClass[Math.floor(status / 100)]++;
+    const w = conn.writer;
+    w.write(r.head);
+    w.queueExternal(Buffer.from(this.dates.line, 'latin1'), null);
+    w.queueExternal(r.tail, null);
+    conn.end();
+    conn.setDeadline(LINGER_MS, HttpDeadline.Linger);
+    (conn.state as HttpConnState).inRequest = false;
+  }
+
+  onOverflow(conn: Connection): void {
+    const st = conn.state as HttpConnState;
+    const inHead = st.head === null || st.head.headLength === 0;
+    const info = httpParseErrorInfo(inHead ? HttpParseError.HeadersTooLarge : HttpParseError.BodyTooLarge);
+    this.sendError(conn, info.status, info.code, info.reason);
+  }
+
+  onDeadline(conn: Connection, kind: number): void {
+    if (kind === HttpDeadline.Headers || kind === HttpDeadline.Request) {
+      this.stats.timeouts++;
+      const st = conn.state as HttpConnState;
+      if (st.waiting !== null) return;
+      conn.reader.discard();
+      this.sendError(conn, 408, kind === HttpDeadline.Headers ? 'ERR_HTTP_HEADERS_TIMEOUT' : 'ERR_HTTP_REQUEST_TIMEOUT', 'Request not received in time');
+      return;
+    }
+    // Idle keep-alive connection, or a peer that did not take its error response: close it.
+    conn.destroy();
+  }
+
+  onReadEnd(conn: Connection): void {
+    const st = conn.state as HttpConnState;
+    // An answer is still owed to an async handler's request: end after it (see afterResponse).
+    if (st.waiting !== null) return;
+    conn.end();
+  }
+
+  onDrain(_conn: Connection): void {}
+
+  onClose(conn: Connection): void {
+    const st = conn.state as HttpConnState | null;
+    if (st === null) return;
+    if (st.head !== null) this.releaseHead(st, st.head);
+    st.waiting = null;
+  }
+}

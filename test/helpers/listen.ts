@@ -1,0 +1,51 @@
+import { expect } from 'vitest';
+import { Slabcast } from '../../src/app.js';
+import type { ServerConfig } from '../../src/config.js';
+
+/** A slabcast instance on 127.0.0.1, port 0, with small slabs unless the test asks otherwise. */
+export interface TestServer {
+  app: Slabcast;
+  port: number;
+  /** Closes the server and asserts every slab section is back on its free-list (no leak). */
+  close(): Promise<void>;
+}
+
+const SMALL_SLABS: Partial<ServerConfig> = {
+  slabSmallCount: 64,
+  slabMediumCount: 8,
+  slabLargeCount: 4,
+};
+
+export async function startServer(config: Partial<ServerConfig> = {}, setup?: (app: Slabcast) => void): Promise<TestServer> {
+  const app = new Slabcast({ ...SMALL_SLABS, ...config, host: '127.0.0.1', port: 0 });
+  setup?.(app);
+  const address = await app.listen();
+  return {
+    app,
+    port: address.port,
+    async close() {
+      await app.close(1000);
+      expectNoLeak(app);
+    },
+  };
+}
+
+/** Every section of both slabs is free again (the in-test equivalent of netty's PARANOID leak detector). */
+export function expectNoLeak(app: Slabcast): void {
+  const { readSlab, writeSlab } = app.core.stats();
+  for (const slab of [readSlab, writeSlab]) {
+    for (const tier of slab.tiers) {
+      expect(tier.inUse, `${slab.name} slab, ${tier.tier} sections still in use`).toBe(0);
+      expect(tier.free).toBe(tier.sections);
+    }
+  }
+}
+
+/** Resolves when `predicate()` holds, polling on the event loop (never a fixed sleep); rejects after `ms`. */
+export async function waitFor(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
