@@ -1,0 +1,35 @@
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { exchange } from '../helpers/raw-client.js';
+
+const run = promisify(execFile);
+const SERVER = new URL('../../dist/server.js', import.meta.url).pathname;
+
+describe('node dist/server.js', () => {
+  it('starts on the given port, serves, and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+    const { port } = JSON.parse(line) as { port: number };
+    const { responses, client } = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    client.destroy();
+    expect(responses[0].status).toBe(200);
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+  });
+
+  it('stops with exit code 2 and a message naming an unknown flag or a bad value', async () => {
+    await expect(run(process.execPath, [SERVER, '--prot', '1'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--prot') });
+    await expect(run(process.execPath, [SERVER, '--port', '-5'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--port') });
+    await expect(run(process.execPath, [SERVER], { env: { ...process.env, PORT: 'eighty' } })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('PORT') });
+  });
+
+  it('--help prints every option', async () => {
+    const { stdout } = await run(process.execPath, [SERVER, '--help']);
+    expect(stdout).toContain('--port');
+    expect(stdout).toContain('--max-body-bytes');
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { helpText, parseCli } from '../../src/cli/args.js';
+import { DEFAULTS, KNOBS, validateConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('defaults: port 8080, host 0.0.0.0, slabs 4 KiB × 1024, 128 KiB × 128, 1 MiB × 16', () => {
+    const c = validateConfig();
+    expect(c).toMatchObject({ port: 8080, host: '0.0.0.0', slabSmallBytes: 4096, slabSmallCount: 1024, slabMediumBytes: 131072, slabMediumCount: 128, slabLargeBytes: 1048576, slabLargeCount: 16 });
+  });
+
+  it('flags win over environment; PORT works', () => {
+    expect(parseCli([], { PORT: '9000' }).config.port).toBe(9000);
+    expect(parseCli(['--port', '9001'], { PORT: '9000' }).config.port).toBe(9001);
+    expect(parseCli(['--host=127.0.0.1'], {}).config.host).toBe('127.0.0.1');
+  });
+
+  it('an unknown flag or a bad value names the flag', () => {
+    expect(() => parseCli(['--nope'], {})).toThrow(/--nope/);
+    expect(() => parseCli(['--port', 'abc'], {})).toThrow(/--port/);
+    expect(() => validateConfig({ port: 70000 })).toThrow(/--port: must be between 0 and 65535/);
+    expect(() => validateConfig({ maxBodyBytes: 2 * 1024 * 1024 })).toThrow(/--max-body-bytes/);
+    expect(() => validateConfig({ slabMediumBytes: 1024 })).toThrow(/small < medium < large/);
+  });
+
+  it('--help lists every knob with its default', () => {
+    const text = helpText();
+    for (const k of KNOBS) {
+      expect(text).toContain(`--${k.flag}`);
+      expect(text).toContain(`Default ${DEFAULTS[k.key]}`);
+    }
+  });
+});
