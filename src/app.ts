@@ -3,6 +3,12 @@ import { type ServerConfig, validateConfig } from './config.js';
 import { CoreServer, type CoreStats } from './core/server.js';
 import { HttpHandler, type HttpStats } from './protocols/http/http-handler.js';
 import { Router } from './protocols/http/router.js';
+import type { WebSocketEndpoint } from './protocols/websocket/endpoint.js';
+import { CloseCode } from './protocols/websocket/opcode.js';
+import type { WebSocket } from './protocols/websocket/websocket.js';
+import { WebSocketHandler, type WsStats } from './protocols/websocket/websocket-handler.js';
+import { WebSocketEndpoints } from './protocols/websocket/websocket-upgrade.js';
+import { echoEndpoint } from './services/echo/echo-endpoint.js';
 
 /** A running slabcast instance: the core with HTTP (and, as they land, WebSocket and services) on top. */
 export class Slabcast {
@@ -10,12 +16,25 @@ export class Slabcast {
   readonly router = new Router();
   readonly http: HttpHandler;
   readonly core: CoreServer;
+  readonly ws: WebSocketHandler;
+  readonly endpoints: WebSocketEndpoints;
 
   constructor(config: Partial<ServerConfig> = {}) {
     this.config = validateConfig(config);
     this.http = new HttpHandler(this.config, this.router);
     this.core = new CoreServer(this.config, this.http);
+    this.ws = new WebSocketHandler(this.config);
+    this.ws.fallbackSlab = this.core.writeSlab;
+    this.endpoints = new WebSocketEndpoints(this.ws);
+    this.http.upgrade = this.endpoints.upgrade;
+    this.endpoints.add(echoEndpoint());
     this.core.processor.onClock = (now) => this.http.dates.update(now);
+  }
+
+  /** Registers a WebSocket endpoint at its path. */
+  addEndpoint(endpoint: WebSocketEndpoint): this {
+    this.endpoints.add(endpoint);
+    return this;
   }
 
   /** Starts listening (defaults from the config). Resolves with the bound address. */
@@ -30,6 +49,10 @@ export class Slabcast {
   close(deadlineMs = 5000): Promise<void> {
     this.http.draining = true;
     return this.core.close(deadlineMs, (conn) => {
+      if (conn.protocol === this.ws) {
+        (conn.state as WebSocket).close(CloseCode.GoingAway, 'server shutting down');
+        return;
+      }
       const st = conn.state as { waiting: unknown; inRequest: boolean } | null;
       // An idle keep-alive connection ends now; one with a request in progress ends after its answer.
       if (st === null || (!st.inRequest && st.waiting === null)) conn.end();
@@ -37,7 +60,7 @@ export class Slabcast {
   }
 
   /** Every counter, for the admin API and tests. */
-  stats(): { core: CoreStats; http: HttpStats } {
-    return { core: this.core.stats(), http: { ...this.http.stats, responsesByClass: [...this.http.stats.responsesByClass], errorsByStatus: { ...this.http.stats.errorsByStatus } } };
+  stats(): { core: CoreStats; http: HttpStats; ws: WsStats } {
+    return { core: this.core.stats(), ws: structuredClone(this.ws.stats), http: { ...this.http.stats, responsesByClass: [...this.http.stats.responsesByClass], errorsByStatus: { ...this.http.stats.errorsByStatus } } };
   }
 }

@@ -42,6 +42,11 @@ export interface ServerConfig {
   maxHeaderBytes: number;
   maxHeaders: number;
   maxBodyBytes: number;
+  wsMaxMessageBytes: number;
+  wsMaxFrameBytes: number;
+  wsPingIntervalMs: number;
+  wsCloseTimeoutMs: number;
+  wsMaxBackpressureBytes: number;
 }
 
 const KiB = 1024;
@@ -71,6 +76,13 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxHeaderBytes: 16 * KiB,
   maxHeaders: 100,
   maxBodyBytes: 512 * KiB,
+  // 0 = auto: the large section less the longest frame header (14 bytes), so a single-frame
+  // message at the limit still fits in one read section.
+  wsMaxMessageBytes: 0,
+  wsMaxFrameBytes: 0,
+  wsPingIntervalMs: 30_000,
+  wsCloseTimeoutMs: 5_000,
+  wsMaxBackpressureBytes: 1 * MiB,
 });
 
 /** The knob table, in the order `--help` and the README show it. */
@@ -96,6 +108,11 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'maxUriBytes', flag: 'max-uri-bytes', env: ['SLABCAST_MAX_URI_BYTES'], kind: 'int', min: 16, max: 1024 * MiB, help: 'request-target length → 414' },
   { key: 'maxHeaderBytes', flag: 'max-header-bytes', env: ['SLABCAST_MAX_HEADER_BYTES'], kind: 'int', min: 256, max: 1024 * MiB, help: 'request head size (request line + headers) → 431' },
   { key: 'maxHeaders', flag: 'max-headers', env: ['SLABCAST_MAX_HEADERS'], kind: 'int', min: 1, max: 10_000, help: 'header fields per request → 431' },
+  { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', env: ['SLABCAST_WS_MAX_MESSAGE_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket message size (all fragments) → close 1009; 0 = large section − 14' },
+  { key: 'wsMaxFrameBytes', flag: 'ws-max-frame-bytes', env: ['SLABCAST_WS_MAX_FRAME_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket frame payload size → close 1009; 0 = large section − 14' },
+  { key: 'wsPingIntervalMs', flag: 'ws-ping-interval-ms', env: ['SLABCAST_WS_PING_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'idle time before the server pings; no answer within the same time → closed' },
+  { key: 'wsCloseTimeoutMs', flag: 'ws-close-timeout-ms', env: ['SLABCAST_WS_CLOSE_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'wait for the peer\'s Close after ours before dropping TCP' },
+  { key: 'wsMaxBackpressureBytes', flag: 'ws-max-backpressure-bytes', env: ['SLABCAST_WS_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output past which fan-out applies the endpoint\'s slow-consumer policy' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
 ];
 
@@ -139,6 +156,14 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
       '--max-body-bytes',
       `head + body (${c.maxHeaderBytes} + ${c.maxBodyBytes}) must fit in a large slab section (${c.slabLargeBytes} bytes)`,
     );
+  }
+  if (c.wsMaxFrameBytes === 0) c.wsMaxFrameBytes = c.slabLargeBytes - 14;
+  if (c.wsMaxMessageBytes === 0) c.wsMaxMessageBytes = c.slabLargeBytes - 14;
+  if (c.wsMaxFrameBytes + 14 > c.slabLargeBytes) {
+    throw new ConfigError('--ws-max-frame-bytes', `a frame and its header must fit in a large slab section (at most ${c.slabLargeBytes - 14})`);
+  }
+  if (c.wsMaxMessageBytes > c.slabLargeBytes) {
+    throw new ConfigError('--ws-max-message-bytes', `a message must fit in a large slab section (${c.slabLargeBytes} bytes)`);
   }
   if (c.maxRequestLineBytes > c.maxHeaderBytes) {
     throw new ConfigError('--max-request-line-bytes', `must not exceed --max-header-bytes (${c.maxHeaderBytes})`);

@@ -1,0 +1,45 @@
+import type { RequestHead } from '../http/request-head.js';
+import type { WebSocket } from './websocket.js';
+
+/** What a fan-out does with a member whose pending output passed `wsMaxBackpressureBytes`. */
+export const SlowConsumerPolicy = {
+  /** Skip this message for that member (counted); it stays connected. */
+  Drop: 0,
+  /** Close the member with 1013 Try Again Later. */
+  Close: 1,
+} as const;
+export type SlowConsumerPolicy = (typeof SlowConsumerPolicy)[keyof typeof SlowConsumerPolicy];
+
+/** The opening handshake as an endpoint sees it (decoded at the API edge: handshakes are rare). */
+export interface UpgradeRequest {
+  path: string;
+  query: string;
+  /** Header value by lower-case name, or undefined. */
+  header(name: string): string | undefined;
+}
+
+/** An endpoint's verdict on a handshake: accept (with per-socket data) or refuse with an HTTP status. */
+export type UpgradeVerdict = { accept: true; data?: unknown } | { accept: false; status: number; message: string };
+
+/**
+ * A WebSocket endpoint, registered by path. Callbacks run on the loop; `data` passed to
+ * {@link onMessage} is a view into slab memory, valid only during the call — copy it to keep it.
+ */
+export interface WebSocketEndpoint {
+  /** Exact request path, e.g. `/echo`. */
+  readonly path: string;
+  /** Subprotocols this endpoint speaks, in preference order (RFC 6455 §4.2.2 `Sec-WebSocket-Protocol`). */
+  readonly protocols?: readonly string[];
+  /** Fan-out slow-consumer policy for this endpoint's sockets (default Drop). */
+  readonly slowConsumer?: SlowConsumerPolicy;
+  /** Origin check (RFC 6455 §10.2); false → 403. */
+  verifyOrigin?(origin: string | undefined): boolean;
+  /** Decides on a handshake before any WebSocket exists (tokens → 401). */
+  upgrade?(req: UpgradeRequest, head: RequestHead): UpgradeVerdict;
+  onOpen?(ws: WebSocket): void;
+  onMessage(ws: WebSocket, data: Buffer, isBinary: boolean): void;
+  /** Output drained below the low-water mark after backpressure. */
+  onDrain?(ws: WebSocket): void;
+  /** The connection is gone: `code` from the peer's Close, or 1006 when there was none. */
+  onClose?(ws: WebSocket, code: number, reason: string): void;
+}

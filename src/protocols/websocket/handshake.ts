@@ -1,0 +1,117 @@
+/**
+ * The server side of the opening handshake (RFC 6455 §4.2): Sec-WebSocket-Key validation, the
+ * Sec-WebSocket-Accept computation, the 101 response, and pre-built refusals. Runs once per
+ * connection, so strings are acceptable here; header values arrive as (offset, length) pairs.
+ */
+
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
+
+/** The GUID every server appends to the client's key (§1.3, §4.2.2 step 5.4). */
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * Sec-WebSocket-Accept for a client key (§4.2.2): base64(SHA-1(key + GUID)). The key is used as
+ * sent (already trimmed of header whitespace); `dGhlIHNhbXBsZSBub25jZQ==` gives
+ * `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
+ */
+export function computeAccept(key: string): string {
+  return createHash('sha1').update(key, 'latin1').update(WEBSOCKET_GUID, 'latin1').digest('base64');
+}
+
+/** {@link computeAccept} over the key bytes buf[start, end), without decoding them to a string. */
+export function computeAcceptFrom(buf: Uint8Array, start: number, end: number): string {
+  return createHash('sha1').update(buf.subarray(start, end)).update(WEBSOCKET_GUID, 'latin1').digest('base64');
+}
+
+// Base64 alphabet (RFC 4648 §4), row by row: A-Z, a-z, 0-9, '+', '/'. Padding '=' is not in it.
+const BASE64 = new Uint8Array(256);
+for (let c = 0x41; c <= 0x5a; c++) BASE64[c] = 1; // A-Z
+for (let c = 0x61; c <= 0x7a; c++) BASE64[c] = 1; // a-z
+for (let c = 0x30; c <= 0x39; c++) BASE64[c] = 1; // 0-9
+BASE64[0x2b] = 1; // +
+BASE64[0x2f] = 1; // /
+
+const EQUALS = 0x3d;
+const KEY_LENGTH = 24;
+
+/**
+ * Whether buf[start, end) is a valid Sec-WebSocket-Key: the base64 encoding of exactly 16 bytes
+ * (§4.1 step 7, §4.2.1 item 5), i.e. 24 characters, 22 from the alphabet then `==`. Strict: the
+ * 22nd character must be one of `A Q g w`, since it carries only 2 data bits and the 4 padding
+ * bits of a canonical encoding are zero (RFC 4648 §3.5); ws accepts any alphabet character there.
+ * Expects the header value without surrounding whitespace.
+ */
+export function isValidWebSocketKey(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== KEY_LENGTH || start < 0 || end > buf.length) return false;
+  if (buf[start + 22] !== EQUALS || buf[start + 23] !== EQUALS) return false;
+  for (let i = start; i < start + 21; i++) {
+    if (BASE64[buf[i]] === 0) return false;
+  }
+  const last = buf[start + 21];
+  // 'A' (0), 'Q' (16), 'g' (32), 'w' (48): the only sextets whose low 4 bits are zero.
+  return last === 0x41 || last === 0x51 || last === 0x67 || last === 0x77;
+}
+
+/** Whether buf[start, end) is exactly `13`, the only Sec-WebSocket-Version we speak (§4.2.1 item 6). */
+export function isWebSocketVersion13(buf: Uint8Array, start: number, end: number): boolean {
+  return end - start === 2 && buf[start] === 0x31 && buf[start + 1] === 0x33;
+}
+
+const ACCEPT_SHAPE = /^[A-Za-z0-9+/]{27}=$/;
+// RFC 9110 §5.6.2 token: subprotocol names are tokens (RFC 6455 §4.1, §11.5).
+const TOKEN_SHAPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const UPGRADE_PREFIX = Buffer.from(
+  'HTTP/1.1 101 Switching Protocols\r\n' +
+    'Upgrade: websocket\r\n' +
+    'Connection: Upgrade\r\n' +
+    'Sec-WebSocket-Accept: ',
+  'latin1',
+);
+const PROTOCOL_PREFIX = '\r\nSec-WebSocket-Protocol: ';
+
+/**
+ * The 101 Switching Protocols response (§4.2.2 step 5) with `accept` and, when the server chose
+ * one of the client's subprotocols, `Sec-WebSocket-Protocol`. One allocation per handshake.
+ * @throws TypeError if accept is not a 28-character base64 SHA-1 or protocol is not a token
+ *   (guards against header injection from server code).
+ */
+export function buildUpgradeResponse(accept: string, protocol?: string): Buffer {
+  if (!ACCEPT_SHAPE.test(accept)) throw new TypeError(`not a Sec-WebSocket-Accept value: ${JSON.stringify(accept)}`);
+  if (protocol !== undefined && !TOKEN_SHAPE.test(protocol)) {
+    throw new TypeError(`subprotocol must be an RFC 9110 token: ${JSON.stringify(protocol)}`);
+  }
+  const tail = (protocol === undefined ? '' : PROTOCOL_PREFIX + protocol) + '\r\n\r\n';
+  const out = Buffer.allocUnsafe(UPGRADE_PREFIX.length + accept.length + tail.length);
+  UPGRADE_PREFIX.copy(out, 0);
+  let at = UPGRADE_PREFIX.length;
+  at += out.write(accept, at, 'latin1');
+  out.write(tail, at, 'latin1');
+  return out;
+}
+
+function buildRefusal(statusLine: string, extraHeaders: string, body: string): Buffer {
+  return Buffer.from(
+    `HTTP/1.1 ${statusLine}\r\n${extraHeaders}Content-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(body, 'latin1')}\r\n\r\n${body}`,
+    'latin1',
+  );
+}
+
+/**
+ * 426 for an unsupported Sec-WebSocket-Version (§4.2.2, §4.4): advertises version 13. RFC 9110
+ * §15.5.22 requires `Upgrade` on a 426 and §7.8 requires the matching `Upgrade` connection option,
+ * hence `Connection: Upgrade, close`; the connection is closed after it either way.
+ */
+export const UPGRADE_REQUIRED_RESPONSE: Buffer = buildRefusal(
+  '426 Upgrade Required',
+  'Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n',
+  'Upgrade Required',
+);
+
+/** 400 for a malformed handshake (missing/invalid key, not GET, bad headers; §4.2.1). */
+export const BAD_REQUEST_RESPONSE: Buffer = buildRefusal('400 Bad Request', 'Connection: close\r\n', 'Bad Request');
+
+/** 404 for an upgrade request to a path no WebSocket endpoint serves. */
+export const NOT_FOUND_RESPONSE: Buffer = buildRefusal('404 Not Found', 'Connection: close\r\n', 'Not Found');

@@ -1,0 +1,49 @@
+import type { Releasable } from '../../core/message-writer.js';
+import { NO_SECTION, type SlabAllocator } from '../../core/slab.js';
+import { frameHeaderLength, writeFrameHeader } from './frame-writer.js';
+
+/**
+ * One encoded frame sent to many sockets (uWS `TopicTree`): encoded once into a write-slab section
+ * (or a heap buffer when no section is free or it is too large), the same bytes are queued on every
+ * recipient, and a reference count frees the section when the last write completed.
+ */
+export class SharedFrame implements Releasable {
+  /** The frame bytes (header + payload); every recipient writes this same view. */
+  readonly bytes: Buffer;
+  private refs = 1;
+  private section: number;
+
+  constructor(
+    private readonly slab: SlabAllocator,
+    opcode: number,
+    payload: Uint8Array | string,
+  ) {
+    const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    const total = frameHeaderLength(length) + length;
+    let target: Buffer;
+    let at = 0;
+    this.section = total <= slab.maxSectionBytes ? slab.allocate(total) : NO_SECTION;
+    if (this.section !== NO_SECTION) {
+      target = slab.buffer;
+      at = slab.offsetOf(this.section);
+    } else target = Buffer.allocUnsafe(total);
+    const h = writeFrameHeader(target, at, opcode, true, length);
+    if (typeof payload === 'string') target.write(payload, at + h, length, 'utf8');
+    else target.set(payload, at + h);
+    this.bytes = target.subarray(at, at + total);
+  }
+
+  /** Takes a reference for one more recipient (released by its writer when the write completed). */
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+
+  /** Drops a reference; the last one frees the section. */
+  release(): void {
+    if (--this.refs === 0 && this.section !== NO_SECTION) {
+      this.slab.free(this.section);
+      this.section = NO_SECTION;
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import type { Connection } from '../../core/connection.js';
+import { asciiBytes } from '../http/bytes.js';
+import { HttpDeadline } from '../http/http-handler.js';
+import { Method } from '../http/method.js';
+import type { RequestHead } from '../http/request-head.js';
+import { STATUS_TEXT } from '../http/responses.js';
+import type { UpgradeRequest, WebSocketEndpoint } from './endpoint.js';
+import {
+  BAD_REQUEST_RESPONSE,
+  buildUpgradeResponse,
+  computeAcceptFrom,
+  isValidWebSocketKey,
+  isWebSocketVersion13,
+  NOT_FOUND_RESPONSE,
+  UPGRADE_REQUIRED_RESPONSE,
+} from './handshake.js';
+import { WebSocket } from './websocket.js';
+import type { WebSocketHandler } from './websocket-handler.js';
+
+const SEC_KEY = asciiBytes('sec-websocket-key');
+const SEC_VERSION = asciiBytes('sec-websocket-version');
+const SEC_PROTOCOL = asciiBytes('sec-websocket-protocol');
+const LINGER_MS = 2000;
+
+/** Counters of handshakes refused, by HTTP status. */
+export type UpgradeRefusals = Record<number, number>;
+
+/**
+ * The opening handshake (RFC 6455 §4.2): finds the endpoint claiming the path, validates the request,
+ * negotiates a subprotocol, asks the endpoint, then writes `101` and switches the connection from the
+ * HTTP handler to the WebSocket handler. Refusals are complete HTTP responses with `Connection: close`:
+ * unknown path 404, non-GET or bad key 400, wrong version 426, origin refused 403, or the endpoint's own.
+ */
+export class WebSocketEndpoints {
+  private readonly byPath = new Map<string, WebSocketEndpoint>();
+  readonly refusals: UpgradeRefusals = {};
+
+  constructor(private readonly handler: WebSocketHandler) {}
+
+  /** Registers `endpoint` at its path. Throws if the path is taken. */
+  add(endpoint: WebSocketEndpoint): void {
+    if (!endpoint.path.startsWith('/')) throw new TypeError(`WebSocket endpoint path must start with '/': ${endpoint.path}`);
+    if (this.byPath.has(endpoint.path)) throw new TypeError(`WebSocket endpoint path taken: ${endpoint.path}`);
+    this.byPath.set(endpoint.path, endpoint);
+  }
+
+  /** The `UpgradeHook` for the HTTP handler. */
+  readonly upgrade = (conn: Connection, head: RequestHead, buf: Buffer): boolean => {
+    const path = buf.toString('latin1', head.targetStart, head.pathEnd);
+    const endpoint = this.byPath.get(path);
+    if (endpoint === undefined) return this.refuse(conn, 404, NOT_FOUND_RESPONSE);
+    if (head.method !== Method.Get || head.versionMinor !== 1 || head.contentLength > 0 || head.chunked) {
+      return this.refuse(conn, 400, BAD_REQUEST_RESPONSE);
+    }
+    const key = head.findHeader(buf, SEC_KEY);
+    const h = head.headers;
+    if (key < 0 || head.findNextHeader(buf, SEC_KEY, key + 1) >= 0 || !isValidWebSocketKey(buf, h[key * 4 + 2], h[key * 4 + 3])) {
+      return this.refuse(conn, 400, BAD_REQUEST_RESPONSE);
+    }
+    const version = head.findHeader(buf, SEC_VERSION);
+    if (version < 0 || !isWebSocketVersion13(buf, h[version * 4 + 2], h[version * 4 + 3])) {
+      return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
+    }
+    const req = upgradeRequest(head, buf, path);
+    if (endpoint.verifyOrigin !== undefined && !endpoint.verifyOrigin(req.header('origin'))) {
+      return this.refuse(conn, 403, refusal(403, 'origin not allowed'));
+    }
+    let data: unknown = undefined;
+    if (endpoint.upgrade !== undefined) {
+      const verdict = endpoint.upgrade(req, head);
+      if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message));
+      data = verdict.data;
+    }
+    const protocol = chooseProtocol(endpoint, head, buf);
+    const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
+    conn.writer.write(buildUpgradeResponse(accept, protocol === '' ? undefined : protocol));
+    const ws = new WebSocket(conn, endpoint, this.handler, protocol, data);
+    conn.protocol = this.handler;
+    conn.state = ws;
+    conn.reader.expectedBytes = 0;
+    this.handler.opened(ws);
+    return true;
+  };
+
+  private refuse(conn: Connection, status: number, response: Buffer): true {
+    this.refusals[status] = (this.refusals[status] ?? 0) + 1;
+    conn.writer.queueExternal(response, null);
+    conn.end();
+    conn.setDeadline(LINGER_MS, HttpDeadline.Linger);
+    return true;
+  }
+}
+
+/** A JSON refusal with `Connection: close` for statuses without a pre-built response. */
+function refusal(status: number, message: string): Buffer {
+  const body = JSON.stringify({ error: STATUS_TEXT[status] ?? 'refused', message });
+  return Buffer.from(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Refused'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    'utf8',
+  );
+}
+
+/** The first subprotocol the client offered that the endpoint speaks ('' when none). */
+function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buffer): string {
+  const supported = endpoint.protocols;
+  if (supported === undefined || supported.length === 0) return '';
+  for (let i = head.findHeader(buf, SEC_PROTOCOL); i >= 0; i = head.findNextHeader(buf, SEC_PROTOCOL, i + 1)) {
+    for (const offered of head.headerValue(buf, i).split(',')) {
+      const name = offered.trim();
+      if (supported.includes(name)) return name;
+    }
+  }
+  return '';
+}
+
+function upgradeRequest(head: RequestHead, buf: Buffer, path: string): UpgradeRequest {
+  const query = head.pathEnd < head.targetEnd ? buf.toString('latin1', head.pathEnd + 1, head.targetEnd) : '';
+  const headers = new Map<string, string>();
+  for (let i = 0; i < head.headerCount; i++) {
+    const name = head.headerName(buf, i).toLowerCase();
+    const value = head.headerValue(buf, i);
+    const prev = headers.get(name);
+    headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
+  }
+  return { path, query, header: (name) => headers.get(name.toLowerCase()) };
+}
+

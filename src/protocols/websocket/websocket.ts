@@ -1,0 +1,128 @@
+import type { Connection } from '../../core/connection.js';
+import { WriteStatus } from '../../core/message-writer.js';
+import { NO_SECTION } from '../../core/slab.js';
+import type { WebSocketEndpoint } from './endpoint.js';
+import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
+import { MessageSequencer } from './message-sequencer.js';
+import { CloseCode, Opcode } from './opcode.js';
+import type { SharedFrame } from './shared-frame.js';
+import { Utf8Validator } from './utf8-validator.js';
+
+/** What the handler needs from its owner when a socket closes or is closed. */
+export interface WebSocketOwner {
+  /** Arms the close-handshake timeout after our Close frame went out. */
+  armCloseTimeout(ws: WebSocket): void;
+}
+
+/**
+ * One WebSocket connection: the state the frame handler keeps between reads (small on purpose: an
+ * idle socket holds no slab section) and the API an endpoint uses to send and close.
+ */
+export class WebSocket {
+  /** Subprotocol chosen in the handshake ('' when none). */
+  readonly protocol: string;
+  /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
+  data: unknown;
+  /** @internal fragmentation rules of the message in progress */
+  readonly sequencer = new MessageSequencer();
+  /** @internal UTF-8 state of the text message in progress (created on first text message). */
+  utf8: Utf8Validator | null = null;
+  /** @internal read-slab section assembling a fragmented message, and its length. */
+  fragSection = NO_SECTION;
+  fragLength = 0;
+  /** Our Close frame was queued (after it, data is neither sent nor delivered). */
+  closeSent = false;
+  /** The peer's Close frame arrived. */
+  closeReceived = false;
+  /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
+  closeCode: number = CloseCode.Abnormal;
+  closeReason = '';
+  /** @internal liveness: a frame arrived since the last deadline check. */
+  sawFrame = false;
+
+  constructor(
+    readonly conn: Connection,
+    readonly endpoint: WebSocketEndpoint,
+    private readonly owner: WebSocketOwner,
+    protocol: string,
+    data: unknown,
+  ) {
+    this.protocol = protocol;
+    this.data = data;
+  }
+
+  /** Connection id (unique in this process). */
+  get id(): number {
+    return this.conn.id;
+  }
+
+  /** Bytes queued or in flight to this peer. */
+  get bufferedAmount(): number {
+    return this.conn.writer.pendingBytes;
+  }
+
+  /** Whether the socket can still send (no Close sent, connection not closing). */
+  get isOpen(): boolean {
+    return !this.closeSent && !this.conn.closing;
+  }
+
+  /**
+   * Sends one message (text for strings unless `isBinary`). The frame is built in the write slab and
+   * leaves in this turn's write phase. Returns the writer's status: Backpressure means the peer is
+   * slow (reading from it is paused until it drains); Closed means nothing was sent.
+   */
+  send(data: string | Uint8Array, isBinary = typeof data !== 'string'): WriteStatus {
+    if (!this.isOpen) return WriteStatus.Closed;
+    return this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
+  }
+
+  /** Queues a frame encoded once for many sockets (see `WebSocketHandler.broadcast`). */
+  sendShared(frame: SharedFrame): WriteStatus {
+    if (!this.isOpen) return WriteStatus.Closed;
+    return this.conn.writer.queueExternal(frame.bytes, frame.retain());
+  }
+
+  /** Sends a ping (≤ 125 bytes of payload). */
+  ping(payload: Uint8Array = EMPTY): WriteStatus {
+    if (!this.isOpen) return WriteStatus.Closed;
+    return this.sendFrame(Opcode.Ping, payload);
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2): sends Close with `code` and `reason`, ignores
+   * further data, and drops TCP when the peer's Close arrives or after `wsCloseTimeoutMs`.
+   */
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (this.closeSent || this.conn.closed) return;
+    const frame = Buffer.allocUnsafe(MAX_CLOSE_FRAME_BYTES);
+    const n = writeCloseFrame(frame, 0, code, reason);
+    this.closeSent = true;
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.conn.writer.queueExternal(frame.subarray(0, n), null);
+    this.owner.armCloseTimeout(this);
+  }
+
+  /** Drops the TCP connection at once, without a closing handshake. */
+  terminate(): void {
+    this.conn.destroy();
+  }
+
+  /** @internal writes one frame into the write slab (heap fallback when no section is free). */
+  sendFrame(opcode: number, data: string | Uint8Array): WriteStatus {
+    const length = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
+    const header = frameHeaderLength(length);
+    const total = header + length;
+    const writer = this.conn.writer;
+    const fits = total <= this.conn.loop.writeSlab.maxSectionBytes;
+    const at = fits ? writer.reserve(total) : -1;
+    const target = at >= 0 ? writer.buffer : Buffer.allocUnsafe(total);
+    const base = at >= 0 ? at : 0;
+    writeFrameHeader(target, base, opcode, true, length);
+    if (typeof data === 'string') target.write(data, base + header, length, 'utf8');
+    else target.set(data, base + header);
+    return at >= 0 ? writer.commit(total) : writer.queueExternal(target, null);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
