@@ -1,0 +1,115 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * CPU accounting from /proc (Linux only). Times are kept in clock ticks, the unit the
+ * kernel reports (proc(5): utime/stime/cutime/cstime, divided by sysconf(_SC_CLK_TCK)),
+ * and converted to microseconds only when reported.
+ */
+
+let cachedClkTck: number | null = null;
+
+/** Clock ticks per second (`getconf CLK_TCK`, almost always 100); cached after the first call. */
+export function clkTck(): number {
+  if (cachedClkTck !== null) return cachedClkTck;
+  let ticks = 100;
+  try {
+    const parsed = Number.parseInt(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim(), 10);
+    if (Number.isFinite(parsed) && parsed > 0) ticks = parsed;
+  } catch (error) {
+    // getconf missing: Linux has used USER_HZ = 100 on every mainstream arch; say so once.
+    process.stderr.write(`bench: getconf CLK_TCK failed (${String(error)}); assuming 100\n`);
+  }
+  cachedClkTck = ticks;
+  return ticks;
+}
+
+/** Converts clock ticks to microseconds of CPU time. */
+export function ticksToMicros(ticks: number): number {
+  return (ticks * 1e6) / clkTck();
+}
+
+/** The fields of /proc/<pid>/stat the harness uses. */
+export interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** utime + stime of this process (all its threads), in ticks. */
+  readonly ticks: number;
+  /** cutime + cstime: CPU of children this process has already waited for, in ticks. */
+  readonly childTicks: number;
+}
+
+/** Reads /proc/<pid>/stat, or returns null when the process is gone. */
+export function readProcStat(pid: number | 'self'): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ESRCH') return null;
+    throw error;
+  }
+  // comm (field 2) may contain spaces and parentheses: split after the LAST ')'.
+  const close = text.lastIndexOf(')');
+  const head = text.slice(0, text.indexOf(' '));
+  const rest = text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state): field N is rest[N - 3].
+  return {
+    pid: Number(head),
+    ppid: Number(rest[1]),
+    ticks: Number(rest[11]) + Number(rest[12]),
+    childTicks: Number(rest[13]) + Number(rest[14]),
+  };
+}
+
+/**
+ * CPU ticks of `rootPid` plus every live descendant (a server that forks workers is
+ * measured as a whole). Descendants that exit between two samples are missed, which
+ * is why the harness samples right at the window edges.
+ */
+export function processTreeTicks(rootPid: number): number {
+  const root = readProcStat(rootPid);
+  if (root === null) throw new Error(`process ${rootPid} is gone; cannot sample its CPU`);
+  const children = new Map<number, ProcStat[]>();
+  for (const entry of readdirSync('/proc')) {
+    const code = entry.charCodeAt(0);
+    if (code < 48 || code > 57) continue; // only numeric pid directories
+    const stat = readProcStat(Number(entry));
+    if (stat === null) continue;
+    const list = children.get(stat.ppid);
+    if (list === undefined) children.set(stat.ppid, [stat]);
+    else list.push(stat);
+  }
+  let total = root.ticks;
+  const stack = [rootPid];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    for (const child of children.get(pid) ?? []) {
+      total += child.ticks;
+      stack.push(child.pid);
+    }
+  }
+  return total;
+}
+
+/**
+ * CPU ticks of this harness's already-reaped children (cutime + cstime). The delta across
+ * one child's lifetime is that child's total CPU, read after its exit: this is how wrk,
+ * a C process gone by the time we could read its own /proc entry, is measured.
+ */
+export function reapedChildrenTicks(): number {
+  const self = readProcStat('self');
+  if (self === null) throw new Error('/proc/self/stat unreadable');
+  return self.childTicks;
+}
+
+/**
+ * Busy ticks summed over all CPUs since boot, from the first line of /proc/stat
+ * (user nice system idle iowait irq softirq steal …): everything except idle + iowait.
+ * The delta across a window, minus server and generator, is what other processes took.
+ */
+export function systemBusyTicks(): number {
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0] ?? '';
+  const fields = line.trim().split(/\s+/).slice(1, 9).map(Number); // skip guest*: already in user
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return fields.reduce((sum, v) => sum + v, 0) - idle;
+}

@@ -1,0 +1,145 @@
+import type { ResultRow } from './scenario.js';
+
+/** Column alignment: numbers right, labels left. */
+export type Align = 'left' | 'right';
+
+/** A header, cells and alignment, renderable as text or Markdown. */
+export interface Table {
+  readonly header: readonly string[];
+  readonly align: readonly Align[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+/** Subject/baseline ratios for one scenario × case × tool (medians over repeats). */
+export interface Comparison {
+  readonly scenario: string;
+  readonly case: string;
+  readonly tool: string;
+  readonly subject: string;
+  readonly baseline: string;
+  readonly unit: string;
+  /** subject ops/s ÷ baseline ops/s: above 1 means slabcast serves more. */
+  readonly opsPerSecRatio: number | null;
+  /** subject CPU µs/op ÷ baseline: below 1 means slabcast spends less CPU per op. */
+  readonly cpuPerOpRatio: number | null;
+  readonly repeats: number;
+  /**
+   * Why to distrust this ratio, empty when every row was server-bound: e.g. "node:http
+   * contended" (machine busy) or "slabcast client-bound" (req/s ratio understates the gap).
+   */
+  readonly caveat: string;
+}
+
+/** Median of the finite values, or null when there are none. */
+export function median(values: readonly (number | null)[]): number | null {
+  const sorted = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Pairs each subject with each baseline per scenario × case × tool. */
+export function compareRows(rows: readonly ResultRow[]): Comparison[] {
+  const groups = new Map<string, ResultRow[]>();
+  for (const row of rows) {
+    const key = `${row.scenario}\u0000${row.case}\u0000${row.tool}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [row]);
+    else group.push(row);
+  }
+  const out: Comparison[] = [];
+  for (const group of groups.values()) {
+    const byTarget = new Map<string, ResultRow[]>();
+    for (const row of group) byTarget.set(row.target, [...(byTarget.get(row.target) ?? []), row]);
+    const subjects = [...byTarget.values()].filter((r) => r[0]?.role === 'subject');
+    const baselines = [...byTarget.values()].filter((r) => r[0]?.role === 'baseline');
+    for (const s of subjects) {
+      for (const b of baselines) {
+        const ratio = (pick: (r: ResultRow) => number | null): number | null => {
+          const top = median(s.map(pick));
+          const bottom = median(b.map(pick));
+          return top === null || bottom === null || bottom === 0 ? null : top / bottom;
+        };
+        const first = s[0] as ResultRow;
+        out.push({
+          scenario: first.scenario,
+          case: first.case,
+          tool: first.tool,
+          subject: first.target,
+          baseline: (b[0] as ResultRow).target,
+          unit: first.unit,
+          opsPerSecRatio: ratio((r) => r.opsPerSec),
+          cpuPerOpRatio: ratio((r) => r.serverCpuUsPerOp),
+          repeats: Math.min(s.length, b.length),
+          caveat: [...new Set([...s, ...b].filter((r) => r.bound !== 'server-bound').map((r) => `${r.target} ${r.bound}`))].join(', '),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fixed = (n: number | null, digits: number): string => (n === null ? '–' : n.toFixed(digits));
+/**
+ * Latency: µs resolution below 10 ms, 0.1 ms above, trailing zeros dropped so autocannon's
+ * whole-millisecond histogram prints as "1", not a falsely precise "1.000".
+ */
+const ms = (n: number | null): string =>
+  n === null ? '–' : (n < 10 ? n.toFixed(3) : n.toFixed(1)).replace(/\.0+$|(\.\d*?)0+$/, '$1');
+
+/** The per-window results table for one scenario (all rows share its unit). */
+export function resultsTable(rows: readonly ResultRow[], withRepeat: boolean): Table {
+  const unit = rows[0]?.unit ?? 'op';
+  const header = [
+    'case', 'tool', 'target', ...(withRepeat ? ['rep'] : []),
+    `${unit}/s`, 'p50 ms', 'p99 ms', 'non-2xx', 'errors', `B/${unit}`, `CPU µs/${unit}`, 'server CPU', 'gen CPU', 'other CPU', 'limit',
+  ];
+  const align: Align[] = ['left', 'left', 'left', ...(withRepeat ? ['right' as const] : []),
+    'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'];
+  return {
+    header,
+    align,
+    rows: rows.map((r) => [
+      r.case, r.tool, r.target, ...(withRepeat ? [String(r.repeat + 1)] : []),
+      int(r.opsPerSec), ms(r.p50Ms), ms(r.p99Ms), r.non2xx === null ? '–' : String(r.non2xx), String(r.errors),
+      fixed(r.bytesPerOp, 0),
+      fixed(r.serverCpuUsPerOp, 2), `${r.serverCpuPct.toFixed(0)}%`, `${r.clientCpuPct.toFixed(0)}%`,
+      `${r.otherCpuPct.toFixed(0)}%`, r.bound,
+    ]),
+  };
+}
+
+/** The ratio table: slabcast ÷ peer for throughput and CPU per op. */
+export function ratioTable(comparisons: readonly Comparison[]): Table {
+  const first = comparisons[0];
+  const vs = first === undefined ? 'subject/baseline' : `${first.subject}/${first.baseline}`;
+  const unit = first?.unit ?? 'op';
+  return {
+    header: ['case', 'tool', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, 'caveat'],
+    align: ['left', 'left', 'right', 'right', 'left'],
+    rows: comparisons.map((c) => [
+      c.case, c.tool, c.opsPerSecRatio === null ? '–' : `${c.opsPerSecRatio.toFixed(2)}×`,
+      c.cpuPerOpRatio === null ? '–' : `${c.cpuPerOpRatio.toFixed(2)}×`,
+      c.caveat,
+    ]),
+  };
+}
+
+/** Fixed-width text rendering for stdout. */
+export function renderText(table: Table): string {
+  const widths = table.header.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (table.align[i] === 'right' ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
+  return [line(table.header), widths.map((w) => '-'.repeat(w)).join('  '), ...table.rows.map(line)].join('\n');
+}
+
+/** GitHub-flavoured Markdown rendering (alignment row included). */
+export function renderMarkdown(table: Table): string {
+  const line = (cells: readonly string[]): string => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  const rule = `|${table.align.map((a) => (a === 'right' ? '---:' : ':---')).join('|')}|`;
+  return [line(table.header), rule, ...table.rows.map(line)].join('\n');
+}

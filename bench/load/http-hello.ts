@@ -1,0 +1,71 @@
+import { fileURLToPath } from 'node:url';
+import { autocannonGenerator } from '../lib/autocannon.js';
+import { HELLO_BODY, HELLO_CONTENT_TYPE } from '../lib/hello.js';
+import { runMatrix, type LoadCase } from '../lib/measure.js';
+import type { RunningServer, ServerTarget } from '../lib/processes.js';
+import type { LoadGenerator, Scenario } from '../lib/scenario.js';
+import { findWrk, wrkGenerator } from '../lib/wrk.js';
+
+const PEER = fileURLToPath(new URL('../peers/node-http-hello.mjs', import.meta.url));
+
+/** node:http serving the same bytes as slabcast's hello world. */
+const nodeHttpPeer: ServerTarget = {
+  label: 'node:http',
+  role: 'baseline',
+  command: process.execPath,
+  args: (port) => [PEER, '--port', String(port), '--host', '127.0.0.1'],
+  readyPath: '/',
+};
+
+const CASES: readonly LoadCase[] = [
+  // Plain HTTP/1.1 keep-alive (RFC 9112 §9.3): one request in flight per connection.
+  { name: 'keep-alive', spec: { path: '/', connections: 100, pipelining: 1 } },
+  // Pipelining (RFC 9112 §9.3.2): 16 requests written back to back, answered in order.
+  { name: 'pipeline-16', spec: { path: '/', connections: 100, pipelining: 16 } },
+];
+
+/** Returns a note when a server's hello page is not byte-identical to HELLO_BODY. */
+function checkHello(server: RunningServer): string | null {
+  const { probe, target } = server;
+  const problems: string[] = [];
+  if (probe.body.toString('utf8') !== HELLO_BODY) problems.push(`body differs (${probe.body.length} B)`);
+  const type = probe.headers.get('content-type');
+  if (type !== HELLO_CONTENT_TYPE) problems.push(`Content-Type is ${JSON.stringify(type ?? null)}`);
+  if (problems.length === 0) return null;
+  return `${target.label}: response is not the reference hello page: ${problems.join('; ')}. Ratios compare unequal work.`;
+}
+
+/** HTTP/1.1 hello world: slabcast vs node:http, keep-alive and 16-deep pipelining. */
+export const scenario: Scenario = {
+  name: 'http-hello',
+  description: 'GET / hello-world page, 100 connections: keep-alive and 16-deep pipelining; slabcast vs node:http',
+  async run(ctx) {
+    const generators: LoadGenerator[] = [autocannonGenerator];
+    const wrk = findWrk();
+    if (wrk === null) ctx.note('wrk not installed (apt-get install -y wrk): wrk rows skipped');
+    else {
+      generators.push(wrkGenerator(wrk.path));
+      if (ctx.toolFilter === null || ctx.toolFilter === 'wrk') {
+        ctx.note('wrk pipeline-16 latency not reported: wrk records one sample per batch and its percentiles are broken there (wg/wrk#236)');
+      }
+    }
+    const selected = generators.filter((g) => ctx.toolFilter === null || g.name === ctx.toolFilter);
+    if (selected.length === 0) {
+      ctx.note(`no generator matches --tool ${ctx.toolFilter}; nothing to run`);
+      return { rows: [], notes: [] };
+    }
+    const servers = [ctx.slabcast(nodeHttpPeer), nodeHttpPeer];
+    return runMatrix(ctx, {
+      scenario: 'http-hello',
+      unit: 'req',
+      cases: CASES,
+      generators: selected,
+      targets: servers,
+      checkServer: (server) => {
+        const note = checkHello(server);
+        const bytes = `${server.target.label}: ${server.probe.wireBytes} B per response on the wire`;
+        return note === null ? bytes : `${bytes}. ${note}`;
+      },
+    });
+  },
+};
