@@ -206,7 +206,8 @@ const WORD_MASK_MIN_BYTES = 128;
 const maskWordBytes = new Uint8Array(4);
 const maskWordView = new Int32Array(maskWordBytes.buffer);
 // One Int32Array view over the last ArrayBuffer seen, so the word loop allocates nothing when the
-// caller parses from the same slab or socket buffer again (the common case).
+// caller parses from the same slab again (the common case). It keeps that one buffer reachable
+// until a frame from another buffer replaces it.
 let wordsBuffer: ArrayBufferLike | null = null;
 let words: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
