@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { helpText, parseCli } from '../../src/cli/args.js';
 import { DEFAULTS, KNOBS, validateConfig } from '../../src/config.js';
@@ -28,5 +29,10 @@ describe('configuration', () => {
       expect(text).toContain(`--${k.flag}`);
       expect(text).toContain(`Default ${DEFAULTS[k.key]}`);
     }
+  });
+
+  it('the README configuration table lists every knob with its default', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const k of KNOBS) expect(readme).toMatch(new RegExp(`\\| \`--${k.flag}\` \\|[^\\n]*\\| ${DEFAULTS[k.key]} \\|`));
   });
 });
