@@ -9,6 +9,15 @@ import type { WebSocket } from './protocols/websocket/websocket.js';
 import { WebSocketHandler, type WsStats } from './protocols/websocket/websocket-handler.js';
 import { WebSocketEndpoints } from './protocols/websocket/websocket-upgrade.js';
 import { echoEndpoint } from './services/echo/echo-endpoint.js';
+import { type Logger, silentLogger } from './ops/logger.js';
+import { Metrics } from './ops/metrics.js';
+import { addOpsRoutes, type ReadinessCheck } from './ops/ops-routes.js';
+
+/** Options that are objects rather than configuration values. */
+export interface SlabcastOptions {
+  /** Structured logger (default: silent, for library use and tests). */
+  logger?: Logger;
+}
 
 /** A running slabcast instance: the core with HTTP (and, as they land, WebSocket and services) on top. */
 export class Slabcast {
@@ -18,9 +27,16 @@ export class Slabcast {
   readonly core: CoreServer;
   readonly ws: WebSocketHandler;
   readonly endpoints: WebSocketEndpoints;
+  readonly logger: Logger;
+  /** Checks `GET /readyz` runs (services add theirs: cache directory, Redis…). */
+  readonly readinessChecks: ReadinessCheck[] = [];
+  /** Things an operator must hear about at start-up (open admin API, open token mode…). */
+  readonly startupWarnings: string[] = [];
+  private metricsInstance: Metrics | null = null;
 
-  constructor(config: Partial<ServerConfig> = {}) {
+  constructor(config: Partial<ServerConfig> = {}, options: SlabcastOptions = {}) {
     this.config = validateConfig(config);
+    this.logger = options.logger ?? silentLogger();
     this.http = new HttpHandler(this.config, this.router);
     this.core = new CoreServer(this.config, this.http);
     this.ws = new WebSocketHandler(this.config);
@@ -29,6 +45,25 @@ export class Slabcast {
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());
     this.core.processor.onClock = (now) => this.http.dates.update(now);
+    this.wireLogging();
+    addOpsRoutes(this.router, () => this.metrics, () => this.core.address() !== null, this.readinessChecks);
+  }
+
+  /** Prometheus metrics (created on first use: default collectors start timers). */
+  get metrics(): Metrics {
+    return (this.metricsInstance ??= new Metrics(this));
+  }
+
+  /** One log line per limit hit and per connection error; nothing per message. */
+  private wireLogging(): void {
+    const log = this.logger;
+    const onLimit = (code: string, detail: Readonly<Record<string, string | number>>): void => log.info({ code, ...detail }, 'limit');
+    this.http.onLimit = onLimit;
+    this.ws.onLimit = onLimit;
+    this.core.acceptor.onLimit = (code, detail) => log.warn({ code, ...detail }, 'connection refused');
+    this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
+    this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
+    this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
   }
 
   /** Registers a WebSocket endpoint at its path. */

@@ -12,9 +12,13 @@ export interface KnobSpec {
   /** Environment variables that also set it (first one found wins; flags win over env). */
   readonly env: readonly string[];
   readonly kind: 'int' | 'string';
+  /** A string knob that may be '' (meaning unset, e.g. no token secret → open mode). */
+  readonly optional?: boolean;
   /** Inclusive bounds for ints. */
   readonly min?: number;
   readonly max?: number;
+  /** Allowed values for strings. */
+  readonly choices?: readonly string[];
   readonly help: string;
 }
 
@@ -47,6 +51,17 @@ export interface ServerConfig {
   wsPingIntervalMs: number;
   wsCloseTimeoutMs: number;
   wsMaxBackpressureBytes: number;
+  logLevel: string;
+  shutdownTimeoutMs: number;
+  // rooms (src/services/rooms; their slow-consumer bound is wsMaxBackpressureBytes)
+  tokenSecret: string;
+  adminKey: string;
+  historySize: number;
+  historyTtlSeconds: number;
+  maxTextBytes: number;
+  rateLimit: string;
+  slowCloseSeconds: number;
+  voiceMaxPendingBytes: number;
 }
 
 const KiB = 1024;
@@ -83,12 +98,25 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   wsPingIntervalMs: 30_000,
   wsCloseTimeoutMs: 5_000,
   wsMaxBackpressureBytes: 1 * MiB,
+  logLevel: 'info',
+  shutdownTimeoutMs: 10_000,
+  // rooms
+  tokenSecret: '',
+  adminKey: '',
+  historySize: 200,
+  historyTtlSeconds: 3600,
+  maxTextBytes: 1024,
+  rateLimit: '10/20',
+  slowCloseSeconds: 10,
+  voiceMaxPendingBytes: 64 * KiB,
 });
 
 /** The knob table, in the order `--help` and the README show it. */
 export const KNOBS: readonly KnobSpec[] = [
   { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
   { key: 'host', flag: 'host', env: ['SLABCAST_HOST'], kind: 'string', help: 'address to bind' },
+  { key: 'logLevel', flag: 'log-level', env: ['SLABCAST_LOG_LEVEL', 'LOG_LEVEL'], kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level (JSON lines on stdout)' },
+  { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: ['SLABCAST_SHUTDOWN_TIMEOUT_MS'], kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM/SIGINT, time for in-flight work before connections are dropped' },
   { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
   { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
   { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
@@ -114,6 +142,15 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'wsCloseTimeoutMs', flag: 'ws-close-timeout-ms', env: ['SLABCAST_WS_CLOSE_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'wait for the peer\'s Close after ours before dropping TCP' },
   { key: 'wsMaxBackpressureBytes', flag: 'ws-max-backpressure-bytes', env: ['SLABCAST_WS_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output past which fan-out applies the endpoint\'s slow-consumer policy' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
+  // rooms
+  { key: 'tokenSecret', flag: 'token-secret', env: ['SLABCAST_TOKEN_SECRET'], kind: 'string', optional: true, help: 'HS256 secret of room tokens; empty = open mode (no tokens, user from ?user=), warned at start-up' },
+  { key: 'adminKey', flag: 'admin-key', env: ['SLABCAST_ADMIN_KEY'], kind: 'string', optional: true, help: 'Bearer key of the /api/push admin API; empty = the API is open, warned at start-up' },
+  { key: 'historySize', flag: 'history-size', env: ['SLABCAST_HISTORY_SIZE'], kind: 'int', min: 0, max: 100_000, help: 'danmaku/system messages kept per room for late joiners and ?since= recovery' },
+  { key: 'historyTtlSeconds', flag: 'history-ttl', env: ['SLABCAST_HISTORY_TTL'], kind: 'int', min: 1, max: 30 * 86_400, help: 'seconds a room message stays in history' },
+  { key: 'maxTextBytes', flag: 'max-text-bytes', env: ['SLABCAST_MAX_TEXT_BYTES'], kind: 'int', min: 1, max: 65_536, help: 'UTF-8 bytes of a danmaku, whisper or system text → TOO_LONG' },
+  { key: 'rateLimit', flag: 'rate-limit', env: ['SLABCAST_RATE_LIMIT'], kind: 'string', help: 'per-user token bucket for room text messages: rate/burst (messages per second / bucket size) → RATE_LIMITED' },
+  { key: 'slowCloseSeconds', flag: 'slow-close-seconds', env: ['SLABCAST_SLOW_CLOSE_SECONDS'], kind: 'int', min: 1, max: 3600, help: 'a room member past --ws-max-backpressure-bytes this long is closed 1013' },
+  { key: 'voiceMaxPendingBytes', flag: 'voice-max-pending-bytes', env: ['SLABCAST_VOICE_MAX_PENDING_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'pending output past which a room member skips voice frames (latency first)' },
 ];
 
 function checkInt(knob: KnobSpec, value: unknown): number {
@@ -140,8 +177,10 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   for (const knob of KNOBS) {
     const value = merged[knob.key];
     if (knob.kind === 'int') checkInt(knob, value);
-    else if (typeof value !== 'string' || value.length === 0) {
+    else if (typeof value !== 'string' || (value.length === 0 && knob.optional !== true)) {
       throw new ConfigError(`--${knob.flag}`, `must be a non-empty string, got ${JSON.stringify(value)}`);
+    } else if (knob.choices !== undefined && !knob.choices.includes(value)) {
+      throw new ConfigError(`--${knob.flag}`, `must be one of ${knob.choices.join(', ')}, got ${JSON.stringify(value)}`);
     }
   }
   const c = merged as unknown as ServerConfig;

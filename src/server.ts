@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
  * The command: `node dist/server.js [--port 8080] [--host 0.0.0.0] …` (see `--help`).
- * Parses flags and environment, starts slabcast, and shuts down gracefully on SIGINT/SIGTERM.
+ * Parses flags, environment and an optional config file, starts slabcast, logs JSON lines, and
+ * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
  */
 import { Slabcast } from './app.js';
 import { helpText, parseCli } from './cli/args.js';
 import { ConfigError } from './errors.js';
+import { createLogger } from './ops/logger.js';
 
 async function main(): Promise<void> {
   let app: Slabcast;
@@ -15,7 +17,8 @@ async function main(): Promise<void> {
       process.stdout.write(`${helpText()}\n`);
       return;
     }
-    app = new Slabcast(cli.config);
+    const level = cli.config.logLevel ?? 'info';
+    app = new Slabcast(cli.config, { logger: createLogger(typeof level === 'string' ? level : 'info') });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`slabcast: invalid configuration: ${err.message}\nRun with --help to see every option.\n`);
@@ -24,19 +27,26 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const log = app.logger;
   const address = await app.listen();
-  process.stdout.write(`${JSON.stringify({ msg: 'slabcast listening', host: address.address, port: address.port, pid: process.pid })}\n`);
+  log.info({ host: address.address, port: address.port }, 'slabcast listening');
+  for (const warning of app.startupWarnings) log.warn({ warning }, `WARNING: ${warning}`);
+
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) {
-      process.stderr.write(`slabcast: second ${signal}, exiting now\n`);
+      log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
     stopping = true;
-    app.close().then(
-      () => process.exit(0),
+    log.info({ signal, deadlineMs: app.config.shutdownTimeoutMs }, 'shutting down');
+    app.close(app.config.shutdownTimeoutMs).then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
-        process.stderr.write(`slabcast: shutdown failed: ${String(err)}\n`);
+        log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, KNOBS, type KnobSpec, type ServerConfig } from '../config.js';
 import { ConfigError, ErrorCode } from '../errors.js';
@@ -15,12 +16,37 @@ function parseValue(knob: KnobSpec, raw: string, source: string): string | numbe
 }
 
 /**
- * Reads flags (`--port 8080` or `--port=8080`) and environment variables into a partial config.
- * Flags win over the environment. An unknown flag or a value that is not a number throws
+ * Reads a JSON config file: an object whose keys are config keys (`maxBodyBytes`) or flag names
+ * (`max-body-bytes`). Unknown keys and wrong types throw {@link ConfigError} naming them.
+ */
+export function readConfigFile(path: string): Record<string, string | number> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError('--config', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError('--config', `${path} must hold a JSON object`);
+  const out: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    const knob = KNOBS.find((k) => k.key === name || k.flag === name);
+    if (knob === undefined) throw new ConfigError(`--config ${path}`, `unknown key ${JSON.stringify(name)}`, ErrorCode.ConfigUnknownFlag);
+    if (knob.kind === 'int' ? typeof value !== 'number' : typeof value !== 'string') {
+      throw new ConfigError(`--config ${path}: ${name}`, `must be ${knob.kind === 'int' ? 'a number' : 'a string'}, got ${JSON.stringify(value)}`);
+    }
+    out[knob.key] = value as string | number;
+  }
+  return out;
+}
+
+/**
+ * Reads flags (`--port 8080` or `--port=8080`), environment variables and an optional JSON file
+ * (`--config file.json` or `SLABCAST_CONFIG`) into a partial config. Precedence: flags, then the
+ * environment, then the file. An unknown flag or key, or a value that is not a number, throws
  * {@link ConfigError} naming it; ranges are checked later by `validateConfig`.
  */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } };
   for (const knob of KNOBS) options[knob.flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -30,7 +56,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     const m = /'(--?[^' ]+)'/.exec(message);
     throw new ConfigError(m?.[1] ?? 'command line', message.replace(/\. To specify.*$/s, ''), ErrorCode.ConfigUnknownFlag);
   }
-  const config: Record<string, string | number> = {};
+  const file = typeof values.config === 'string' ? values.config : env.SLABCAST_CONFIG;
+  const config: Record<string, string | number> = file !== undefined && file !== '' ? readConfigFile(file) : {};
   for (const knob of KNOBS) {
     const flagValue = values[knob.flag];
     if (typeof flagValue === 'string') {
@@ -57,6 +84,7 @@ export function helpText(): string {
     lines.push(`  --${knob.flag} <${knob.kind === 'int' ? 'n' : 'value'}>`);
     lines.push(`      ${knob.help}. Default ${def}${bounds}. Env: ${knob.env.join(', ')}`);
   }
+  lines.push('  --config <file.json>', '      JSON object of options (keys as flags or config keys); flags and env win over it. Env: SLABCAST_CONFIG');
   lines.push('  -h, --help', '      print this help');
   return lines.join('\n');
 }

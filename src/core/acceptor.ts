@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { LimitHook } from './limit-hook.js';
 import type { Processor } from './processor.js';
 
 /** Counters of the acceptor. */
@@ -18,6 +19,8 @@ export interface AcceptorStats {
 export class Acceptor {
   readonly server: net.Server;
   readonly stats: AcceptorStats = { accepted: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
+  /** Told about every refused socket (logging). */
+  onLimit: LimitHook | null = null;
 
   constructor(
     private readonly processor: Processor,
@@ -31,11 +34,13 @@ export class Acceptor {
     const p = this.processor;
     if (p.stats.open + p.queued >= this.maxConnections) {
       this.stats.refusedMaxConnections++;
+      if (this.onLimit !== null) this.onLimit('ERR_MAX_CONNECTIONS', { limit: this.maxConnections });
       socket.destroy();
       return;
     }
     if (!p.socketQueue.push(socket)) {
       this.stats.refusedQueueFull++;
+      if (this.onLimit !== null) this.onLimit('ERR_SOCKET_QUEUE_FULL', { queued: p.queued });
       socket.destroy();
       return;
     }

@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../../config.js';
 import type { Connection } from '../../core/connection.js';
 import { PauseReason } from '../../core/connection.js';
+import type { LimitHook } from '../../core/limit-hook.js';
 import type { ProtocolHandler } from '../../core/protocol.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { HttpParseError, httpParseErrorInfo } from './http-errors.js';
@@ -82,6 +83,8 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   draining = false;
   /** Hook for handler exceptions (logging). The client gets a 500 either way. */
   onHandlerError: ((err: unknown, req: HttpRequest) => void) | null = null;
+  /** Told about every error response (limit hit or bad request) and timeout (logging). */
+  onLimit: LimitHook | null = null;
   /** Claims WebSocket upgrades (set by the WebSocket layer). */
   upgrade: UpgradeHook | null = null;
 
@@ -306,6 +309,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   private sendError(conn: Connection, status: number, code: string, reason: string): void {
     const r = errorResponse(status, code, reason);
     this.stats.errorsByStatus[status] = (this.stats.errorsByStatus[status] ?? 0) + 1;
+    if (this.onLimit !== null) this.onLimit(code, { status, conn: conn.id });
     this.stats.responsesByClass[Math.floor(status / 100)]++;
     const w = conn.writer;
     w.write(r.head);

@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../../config.js';
 import type { Connection } from '../../core/connection.js';
 import { WriteStatus } from '../../core/message-writer.js';
+import type { LimitHook } from '../../core/limit-hook.js';
 import type { ProtocolHandler } from '../../core/protocol.js';
 import { NO_SECTION } from '../../core/slab.js';
 import { createClosePayload, parseClosePayload } from './close-payload.js';
@@ -80,6 +81,8 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   };
   /** Hook for endpoint exceptions (logging); the socket is closed with 1011 either way. */
   onEndpointError: ((err: unknown, ws: WebSocket) => void) | null = null;
+  /** Told about every protocol error, limit hit and liveness timeout (logging). */
+  onLimit: LimitHook | null = null;
   private readonly frame = new FrameHeader();
   private readonly closePayload = createClosePayload();
   private readonly limits: FrameLimits;
@@ -172,12 +175,11 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     }
     ws.closeReceived = true;
     bump(this.stats.closeCodesReceived, parsed.code);
-    if (!ws.closeSent) {
-      ws.closeCode = parsed.code;
-      ws.closeReason = buf.toString('utf8', parsed.reasonStart, parsed.reasonEnd);
-      // §5.5.1: echo the status code; an empty Close answers one that had no code.
-      ws.close(parsed.code === CloseCode.NoStatus ? CloseCode.NoStatus : parsed.code);
-    }
+    // §5.5.1: echo the status code; close(NoStatus) answers a Close that had none with an empty one.
+    if (!ws.closeSent) ws.close(parsed.code);
+    // After close(), which records our own code and reason: onClose reports the peer's (§7.1.5, §7.1.6).
+    ws.closeCode = parsed.code;
+    ws.closeReason = buf.toString('utf8', parsed.reasonStart, parsed.reasonEnd);
     // §7.1.1: the server closes the TCP connection once both Close frames are exchanged.
     ws.conn.end();
     return false;
@@ -239,6 +241,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     const info = wsErrorInfo(error);
     const closeCode = info === undefined ? CloseCode.ProtocolError : info.closeCode;
     bump(this.stats.protocolErrors, closeCode);
+    if (this.onLimit !== null) this.onLimit(info === undefined ? 'ERR_WS_PROTOCOL' : info.code, { closeCode, conn: ws.id });
     if (!ws.closeSent) {
       ws.closeSent = true;
       ws.closeCode = closeCode;
@@ -253,6 +256,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
 
   private closeWith(ws: WebSocket, code: number, reason: string): void {
     bump(this.stats.protocolErrors, code);
+    if (this.onLimit !== null) this.onLimit(code === CloseCode.TryAgainLater ? 'ERR_WS_TRY_AGAIN_LATER' : 'ERR_WS_CLOSED', { closeCode: code, reason, conn: ws.id });
     ws.close(code, reason);
     this.freeFragments(ws);
     ws.conn.end();
@@ -321,6 +325,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     }
     // No frame, not even a pong, within a whole ping interval: the peer is gone.
     this.stats.pingTimeouts++;
+    if (this.onLimit !== null) this.onLimit('ERR_WS_PING_TIMEOUT', { conn: conn.id });
     conn.destroy();
   }
 

@@ -73,7 +73,9 @@ export class WebSocketEndpoints {
     }
     const protocol = chooseProtocol(endpoint, head, buf);
     const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
-    conn.writer.write(buildUpgradeResponse(accept, protocol === '' ? undefined : protocol));
+    // The response is a fresh buffer: queue it as it is. Copying it into the write slab could fail
+    // with NoMemory under pressure, and a lost 101 leaves the client waiting on an upgraded socket.
+    conn.writer.queueExternal(buildUpgradeResponse(accept, protocol === '' ? undefined : protocol), null);
     const ws = new WebSocket(conn, endpoint, this.handler, protocol, data);
     conn.protocol = this.handler;
     conn.state = ws;
@@ -100,16 +102,19 @@ function refusal(status: number, message: string): Buffer {
   );
 }
 
-/** The first subprotocol the client offered that the endpoint speaks ('' when none). */
+/**
+ * The endpoint's most preferred subprotocol among those the client offered ('' when none). §4.2.2
+ * lets the server pick any offered one; `WebSocketEndpoint.protocols` is documented as the
+ * endpoint's preference order, so that order decides, not the client's.
+ */
 function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buffer): string {
   const supported = endpoint.protocols;
   if (supported === undefined || supported.length === 0) return '';
+  const offered = new Set<string>();
   for (let i = head.findHeader(buf, SEC_PROTOCOL); i >= 0; i = head.findNextHeader(buf, SEC_PROTOCOL, i + 1)) {
-    for (const offered of head.headerValue(buf, i).split(',')) {
-      const name = offered.trim();
-      if (supported.includes(name)) return name;
-    }
+    for (const name of head.headerValue(buf, i).split(',')) offered.add(name.trim());
   }
+  for (const name of supported) if (offered.has(name)) return name;
   return '';
 }
 

@@ -1,0 +1,129 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Slabcast } from '../app.js';
+
+type LabelValues = Record<string, string>;
+type Sample = [labels: LabelValues, value: number];
+
+/**
+ * Prometheus metrics for one slabcast instance (`GET /metrics`). Nothing is counted on the hot path
+ * for them: every value is read from the components' own stats when Prometheus scrapes, so a
+ * request costs the same with or without metrics. No label carries a room or stream id.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  constructor(private readonly app: Slabcast) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'slabcast_' });
+    const stats = () => app.stats();
+
+    this.gauge('slabcast_connections_open', 'Open TCP connections', [], () => [[{}, stats().core.processor.open]]);
+    this.counter('slabcast_connections_accepted_total', 'TCP connections accepted', [], () => [[{}, stats().core.acceptor.accepted]]);
+    this.counter('slabcast_connections_refused_total', 'TCP connections closed at once', ['reason'], () => {
+      const a = stats().core.acceptor;
+      return [
+        [{ reason: 'max_connections' }, a.refusedMaxConnections],
+        [{ reason: 'queue_full' }, a.refusedQueueFull],
+      ];
+    });
+    this.counter('slabcast_read_pauses_total', 'Times reading from a connection was paused, by reason', ['reason'], () => {
+      const p = stats().core.processor;
+      return [
+        [{ reason: 'backpressure' }, p.pausesBackpressure],
+        [{ reason: 'memory' }, p.pausesMemory],
+        [{ reason: 'budget' }, p.pausesBudget],
+      ];
+    });
+    this.counter('slabcast_socket_errors_total', 'Socket errors (resets and the like)', [], () => [[{}, stats().core.processor.socketErrors]]);
+    this.gauge('slabcast_slab_sections', 'Slab sections by slab, tier and state', ['slab', 'tier', 'state'], () => {
+      const s = stats().core;
+      const out: Sample[] = [];
+      for (const slab of [s.readSlab, s.writeSlab]) {
+        for (const t of slab.tiers) {
+          out.push([{ slab: slab.name, tier: t.tier, state: 'in_use' }, t.inUse], [{ slab: slab.name, tier: t.tier, state: 'free' }, t.free]);
+        }
+      }
+      return out;
+    });
+    this.gauge('slabcast_slab_sections_high_water', 'Most sections in use at once', ['slab', 'tier'], () => {
+      const s = stats().core;
+      return [s.readSlab, s.writeSlab].flatMap((slab) => slab.tiers.map((t): Sample => [{ slab: slab.name, tier: t.tier }, t.highWater]));
+    });
+    this.counter('slabcast_slab_refusals_total', 'Allocations a tier could not serve', ['slab', 'tier'], () => {
+      const s = stats().core;
+      return [s.readSlab, s.writeSlab].flatMap((slab) => slab.tiers.map((t): Sample => [{ slab: slab.name, tier: t.tier }, t.refusals]));
+    });
+    this.counter('slabcast_http_requests_total', 'HTTP requests parsed', [], () => [[{}, stats().http.requests]]);
+    this.counter('slabcast_http_responses_total', 'HTTP responses by status class', ['class'], () =>
+      stats().http.responsesByClass.map((n, i): Sample => [{ class: `${i}xx` }, n]).slice(1),
+    );
+    this.counter('slabcast_http_errors_total', 'HTTP error responses for bad input, limits and timeouts, by status', ['status'], () =>
+      Object.entries(stats().http.errorsByStatus).map(([status, n]): Sample => [{ status }, n]),
+    );
+    this.counter('slabcast_http_timeouts_total', 'HTTP requests that timed out (408)', [], () => [[{}, stats().http.timeouts]]);
+    this.gauge('slabcast_ws_open', 'Open WebSocket connections', [], () => {
+      const w = stats().ws;
+      return [[{}, w.opened - w.closed]];
+    });
+    this.counter('slabcast_ws_messages_total', 'WebSocket messages', ['direction'], () => {
+      const w = stats().ws;
+      return [
+        [{ direction: 'in' }, w.messagesIn],
+        [{ direction: 'out' }, w.messagesOut],
+      ];
+    });
+    this.counter('slabcast_ws_bytes_in_total', 'WebSocket payload bytes received', [], () => [[{}, stats().ws.bytesIn]]);
+    this.counter('slabcast_ws_close_codes_received_total', 'Close codes received from peers', ['code'], () =>
+      Object.entries(stats().ws.closeCodesReceived).map(([code, n]): Sample => [{ code }, n]),
+    );
+    this.counter('slabcast_ws_protocol_errors_total', 'Connections failed by the server, by close code sent', ['code'], () =>
+      Object.entries(stats().ws.protocolErrors).map(([code, n]): Sample => [{ code }, n]),
+    );
+    this.counter('slabcast_ws_fanout_deliveries_total', 'Broadcast deliveries queued', [], () => [[{}, stats().ws.fanoutDeliveries]]);
+    this.counter('slabcast_ws_frames_encoded_total', 'Broadcast frames encoded (once per broadcast)', [], () => [[{}, stats().ws.framesEncoded]]);
+    this.counter('slabcast_ws_slow_consumer_total', 'Slow-consumer outcomes', ['action'], () => {
+      const w = stats().ws;
+      return [
+        [{ action: 'drop' }, w.slowConsumerDrops],
+        [{ action: 'close' }, w.slowConsumerCloses],
+      ];
+    });
+    this.counter('slabcast_ws_ping_timeouts_total', 'Peers dropped for not answering pings', [], () => [[{}, stats().ws.pingTimeouts]]);
+  }
+
+  /** A gauge whose samples are read at scrape time. */
+  gauge(name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
+    });
+  }
+
+  /** A counter mirrored from a monotonic stat at scrape time. */
+  counter(name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  }
+
+  /** The exposition text. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
