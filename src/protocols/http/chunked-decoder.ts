@@ -6,22 +6,13 @@
  * whole region `[start, end)` (verbatim) to another buffer between calls.
  */
 
-import {
-  BACKSLASH,
-  CR,
-  DQUOTE,
-  EQUALS,
-  FIELD_VALUE_CHAR,
-  HEX_VALUE,
-  HTAB,
-  LF,
-  QDTEXT_CHAR,
-  SEMICOLON,
-  SP,
-  TCHAR,
-  COLON,
-} from './bytes.js';
-import { HttpParseError } from './http-errors.js';
+import * as bytes from './bytes.js';
+import * as errors from './http-errors.js';
+
+// Local copies, read once: see the note in request-parser.ts about getter-based import wiring.
+const { BACKSLASH, COLON, CR, DQUOTE, EQUALS, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, QDTEXT_CHAR, SEMICOLON, SP, TCHAR } =
+  bytes;
+const { HttpParseError } = errors;
 
 /** Bounds on what chunked framing may add around the data. */
 export interface ChunkedDecoderLimits {

@@ -5,8 +5,13 @@
  * string; `headerValue()` decodes one value for API edges only.
  */
 
-import { equalsLowerAscii } from './bytes.js';
-import { Method } from './method.js';
+import * as bytes from './bytes.js';
+import * as methods from './method.js';
+import type { Method } from './method.js';
+
+// Local copies, read once: see the note in request-parser.ts about getter-based import wiring.
+const { equalsLowerAscii } = bytes;
+const MethodOther = methods.Method.Other;
 
 /**
  * Parser states, named for what they wait for (ws `GET_*`). Kept here because the head carries
@@ -60,7 +65,7 @@ const INITIAL_HEADER_CAPACITY = 16;
  */
 export class RequestHead {
   /** {@link Method} value; `Other` means read `methodStart..methodEnd`. */
-  method: Method = Method.Other;
+  method: Method = MethodOther;
   /** Offset of the method's first byte (after any skipped leading empty lines). */
   methodStart = -1;
   /** Offset just past the method. */
@@ -121,7 +126,7 @@ export class RequestHead {
 
   /** Clears every field for the next request. O(1): the headers array is reused, not cleared. */
   reset(): void {
-    this.method = Method.Other;
+    this.method = MethodOther;
     this.methodStart = -1;
     this.methodEnd = -1;
     this.targetStart = -1;
