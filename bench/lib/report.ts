@@ -1,4 +1,5 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { renderChart } from './chart.js';
 import { join } from 'node:path';
 import { compareRows, ratioTable, renderMarkdown, resultsTable, type Comparison } from './format.js';
 import type { MachineInfo } from './machine.js';
@@ -87,7 +88,7 @@ export function renderReportMarkdown(report: BenchReport): string {
   return out.join('\n') + '\n';
 }
 
-/** Writes latest.json and latest.md atomically (tmp file + rename; *.tmp is git-ignored). */
+/** Writes latest.json, latest.md and latest.svg atomically (tmp file + rename; *.tmp is git-ignored). */
 export function writeReport(dir: string, report: BenchReport): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
   const json = join(dir, 'latest.json');
@@ -96,5 +97,8 @@ export function writeReport(dir: string, report: BenchReport): { json: string; m
   renameSync(`${json}.tmp`, json);
   writeFileSync(`${md}.tmp`, renderReportMarkdown(report));
   renameSync(`${md}.tmp`, md);
+  const svg = join(dir, 'latest.svg');
+  writeFileSync(`${svg}.tmp`, renderChart(report));
+  renameSync(`${svg}.tmp`, svg);
   return { json, md };
 }
