@@ -1,0 +1,119 @@
+import { EventEmitter } from 'node:events';
+import { HashRing, type RingMember } from './hash-ring.js';
+import type { RedisLink } from './redis-link.js';
+
+/** Redis key prefix of the instance heartbeats: `slabcast:instance:{id}` → JSON {id, url, startedAt}. */
+export const INSTANCE_KEY_PREFIX = 'slabcast:instance:';
+
+/** Options of the registry. */
+export interface InstanceRegistryOptions {
+  self: RingMember;
+  heartbeatMs: number;
+  ttlMs: number;
+  vnodes: number;
+  /** How often the member list is re-read (default: min(heartbeatMs, 2000)). */
+  pollMs?: number;
+}
+
+/** A change of the ring: who joined, who left. */
+export interface RingChange {
+  joined: string[];
+  left: string[];
+  members: string[];
+}
+
+/**
+ * Cluster membership: this instance writes a heartbeat key with a TTL every `heartbeatMs`; every
+ * instance re-reads the set of live keys every `pollMs` and rebuilds the consistent-hash ring, so an
+ * instance that stops heartbeating leaves every ring within `ttlMs + pollMs`. While Redis is down the
+ * last known ring is kept (nothing better is known) and this instance stays on it.
+ */
+export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failure: [Error] }> {
+  readonly ring: HashRing;
+  readonly stats = { heartbeats: 0, heartbeatFailures: 0, ringChanges: 0 };
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly options: InstanceRegistryOptions,
+  ) {
+    super();
+    this.ring = new HashRing(options.vnodes);
+    this.ring.setMembers([options.self]);
+  }
+
+  /** Starts heartbeating and polling (first beat and poll at once). */
+  async start(): Promise<void> {
+    await this.beat();
+    await this.poll();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.options.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? Math.min(this.options.heartbeatMs, 2000));
+    this.pollTimer.unref();
+  }
+
+  /** Stops timers and removes this instance's key (a clean leave moves its rooms at once). */
+  async stop(): Promise<void> {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    this.heartbeatTimer = this.pollTimer = null;
+    if (this.link.ready) {
+      try {
+        await this.link.cmd.del(INSTANCE_KEY_PREFIX + this.options.self.id);
+      } catch (err) {
+        this.emit('failure', err as Error);
+      }
+    }
+  }
+
+  /** The owner of `key` (`room:{id}` or `stream:{id}`). Never null: this instance is always a member. */
+  ownerOf(key: string): RingMember {
+    return this.ring.ownerOf(key) ?? this.options.self;
+  }
+
+  /** Whether this instance owns `key`. */
+  owns(key: string): boolean {
+    return this.ownerOf(key).id === this.options.self.id;
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.link.ready) {
+      this.stats.heartbeatFailures++;
+      return;
+    }
+    const { self, ttlMs } = this.options;
+    try {
+      await this.link.cmd.set(INSTANCE_KEY_PREFIX + self.id, JSON.stringify({ id: self.id, url: self.url, startedAt: this.startedAt }), { expiration: { type: 'PX', value: ttlMs } });
+      this.stats.heartbeats++;
+    } catch (err) {
+      this.stats.heartbeatFailures++;
+      this.emit('failure', err as Error);
+    }
+  }
+
+  /** Re-reads the live instances and rebuilds the ring when they changed. */
+  async poll(): Promise<void> {
+    if (!this.link.ready) return;
+    try {
+      const keys: string[] = [];
+      for await (const batch of this.link.cmd.scanIterator({ MATCH: `${INSTANCE_KEY_PREFIX}*`, COUNT: 200 })) keys.push(...batch);
+      const values = keys.length === 0 ? [] : await this.link.cmd.mGet(keys);
+      const members: RingMember[] = [this.options.self];
+      for (const v of values) {
+        if (v === null) continue;
+        const m = JSON.parse(v) as RingMember;
+        if (typeof m.id === 'string' && typeof m.url === 'string' && m.id !== this.options.self.id) members.push({ id: m.id, url: m.url });
+      }
+      const before = new Set(this.ring.members.map((m) => m.id));
+      if (this.ring.setMembers(members)) {
+        this.stats.ringChanges++;
+        const after = members.map((m) => m.id).sort();
+        this.emit('change', { joined: after.filter((id) => !before.has(id)), left: [...before].filter((id) => !after.includes(id)), members: after });
+      }
+    } catch (err) {
+      this.emit('failure', err as Error);
+    }
+  }
+}
