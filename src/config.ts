@@ -51,8 +51,27 @@ export interface ServerConfig {
   wsPingIntervalMs: number;
   wsCloseTimeoutMs: number;
   wsMaxBackpressureBytes: number;
+  // audio cache (src/services/audio-cache)
+  audioPath: string;
+  cacheDir: string;
+  maxStreamBytes: number;
+  maxCacheBytes: number;
+  evict: string;
+  maxUploads: number;
+  maxGetBytes: number;
+  flushIntervalMs: number;
+  flushBytes: number;
+  memoryThreshold: string;
   logLevel: string;
   shutdownTimeoutMs: number;
+  // cluster (src/cluster)
+  redisUrl: string;
+  instanceId: string;
+  advertiseUrl: string;
+  heartbeatMs: number;
+  heartbeatTtlMs: number;
+  vnodes: number;
+  workers: number;
   // rooms (src/services/rooms; their slow-consumer bound is wsMaxBackpressureBytes)
   tokenSecret: string;
   adminKey: string;
@@ -98,8 +117,27 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   wsPingIntervalMs: 30_000,
   wsCloseTimeoutMs: 5_000,
   wsMaxBackpressureBytes: 1 * MiB,
+  // audio cache
+  audioPath: '/audio',
+  cacheDir: './cache',
+  maxStreamBytes: 512 * MiB,
+  maxCacheBytes: 4096 * MiB,
+  evict: 'on',
+  maxUploads: 256,
+  maxGetBytes: 1 * MiB,
+  flushIntervalMs: 1_000,
+  flushBytes: 4 * MiB,
+  memoryThreshold: '0.8',
   logLevel: 'info',
   shutdownTimeoutMs: 10_000,
+  // cluster
+  redisUrl: '',
+  instanceId: '',
+  advertiseUrl: '',
+  heartbeatMs: 10_000,
+  heartbeatTtlMs: 30_000,
+  vnodes: 128,
+  workers: 1,
   // rooms
   tokenSecret: '',
   adminKey: '',
@@ -142,6 +180,25 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'wsCloseTimeoutMs', flag: 'ws-close-timeout-ms', env: ['SLABCAST_WS_CLOSE_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'wait for the peer\'s Close after ours before dropping TCP' },
   { key: 'wsMaxBackpressureBytes', flag: 'ws-max-backpressure-bytes', env: ['SLABCAST_WS_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output past which fan-out applies the endpoint\'s slow-consumer policy' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
+  // audio cache
+  { key: 'audioPath', flag: 'audio-path', env: ['SLABCAST_AUDIO_PATH'], kind: 'string', help: 'WebSocket path of the audio stream cache' },
+  { key: 'cacheDir', flag: 'cache-dir', env: ['SLABCAST_CACHE_DIR'], kind: 'string', help: 'directory of the audio stream files (created with the first stream)' },
+  { key: 'maxStreamBytes', flag: 'max-stream-bytes', env: ['SLABCAST_MAX_STREAM_BYTES'], kind: 'int', min: 1, max: 4096 * MiB, help: 'size of one audio stream; a chunk past it → ERROR, not stored' },
+  { key: 'maxCacheBytes', flag: 'max-cache-bytes', env: ['SLABCAST_MAX_CACHE_BYTES'], kind: 'int', min: 1, max: 2 ** 50, help: 'bytes of all audio streams; past it LRU complete streams are evicted (ERROR:cache full with --evict off)' },
+  { key: 'evict', flag: 'evict', env: ['SLABCAST_EVICT'], kind: 'string', help: 'on or off: evict least-recently-used complete streams when the cache is full' },
+  { key: 'maxUploads', flag: 'max-uploads', env: ['SLABCAST_MAX_UPLOADS'], kind: 'int', min: 1, max: 1_000_000, help: 'concurrent audio uploads in total; START past it → ERROR' },
+  { key: 'maxGetBytes', flag: 'max-get-bytes', env: ['SLABCAST_MAX_GET_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'length of one audio GET; past it → ERROR' },
+  { key: 'flushIntervalMs', flag: 'flush-interval-ms', env: ['SLABCAST_FLUSH_INTERVAL_MS'], kind: 'int', min: 10, max: 3_600_000, help: 'an uploading stream is made durable (msync + metadata) this long after its first unflushed byte' },
+  { key: 'flushBytes', flag: 'flush-bytes', env: ['SLABCAST_FLUSH_BYTES'], kind: 'int', min: 4096, max: 4096 * MiB, help: 'or as soon as it has this many unflushed bytes' },
+  { key: 'memoryThreshold', flag: 'memory-threshold', env: ['SLABCAST_MEMORY_THRESHOLD'], kind: 'string', help: 'fraction (0 to 1] of slab memory in use past which new audio STARTs are refused (server busy)' },
+  // cluster
+  { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); empty = single node' },
+  { key: 'instanceId', flag: 'instance-id', env: ['SLABCAST_INSTANCE_ID'], kind: 'string', optional: true, help: 'this instance\'s id in the cluster; empty = generated (hostname-pid-random)' },
+  { key: 'advertiseUrl', flag: 'advertise-url', env: ['SLABCAST_ADVERTISE_URL'], kind: 'string', optional: true, help: 'URL other instances and clients use to reach this one; empty = ws://host:port' },
+  { key: 'heartbeatMs', flag: 'heartbeat-ms', env: ['SLABCAST_HEARTBEAT_MS'], kind: 'int', min: 50, max: 600_000, help: 'how often this instance renews its registration in Redis' },
+  { key: 'heartbeatTtlMs', flag: 'heartbeat-ttl-ms', env: ['SLABCAST_HEARTBEAT_TTL_MS'], kind: 'int', min: 100, max: 3_600_000, help: 'registration TTL: an instance silent this long leaves the ring' },
+  { key: 'vnodes', flag: 'vnodes', env: ['SLABCAST_VNODES'], kind: 'int', min: 1, max: 4096, help: 'virtual nodes per instance on the consistent-hash ring' },
+  { key: 'workers', flag: 'workers', env: ['SLABCAST_WORKERS'], kind: 'int', min: 1, max: 256, help: 'worker processes sharing the port (node:cluster); rooms span workers only through --redis' },
   // rooms
   { key: 'tokenSecret', flag: 'token-secret', env: ['SLABCAST_TOKEN_SECRET'], kind: 'string', optional: true, help: 'HS256 secret of room tokens; empty = open mode (no tokens, user from ?user=), warned at start-up' },
   { key: 'adminKey', flag: 'admin-key', env: ['SLABCAST_ADMIN_KEY'], kind: 'string', optional: true, help: 'Bearer key of the /api/push admin API; empty = the API is open, warned at start-up' },
@@ -204,8 +261,24 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   if (c.wsMaxMessageBytes > c.slabLargeBytes) {
     throw new ConfigError('--ws-max-message-bytes', `a message must fit in a large slab section (${c.slabLargeBytes} bytes)`);
   }
+  if (c.heartbeatTtlMs <= c.heartbeatMs) {
+    throw new ConfigError('--heartbeat-ttl-ms', `must be longer than --heartbeat-ms (${c.heartbeatMs})`);
+  }
+  if (c.redisUrl !== '' && !/^rediss?:\/\//.test(c.redisUrl)) {
+    throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, got ${JSON.stringify(c.redisUrl)}`);
+  }
   if (c.maxRequestLineBytes > c.maxHeaderBytes) {
     throw new ConfigError('--max-request-line-bytes', `must not exceed --max-header-bytes (${c.maxHeaderBytes})`);
+  }
+  // audio cache
+  if (!c.audioPath.startsWith('/')) throw new ConfigError('--audio-path', `must start with '/', got ${JSON.stringify(c.audioPath)}`);
+  if (c.evict !== 'on' && c.evict !== 'off') throw new ConfigError('--evict', `must be on or off, got ${JSON.stringify(c.evict)}`);
+  const threshold = Number(c.memoryThreshold);
+  if (!/^(0(\.[0-9]+)?|1(\.0+)?)$/.test(c.memoryThreshold) || !(threshold > 0)) {
+    throw new ConfigError('--memory-threshold', `must be a decimal fraction in (0, 1], got ${JSON.stringify(c.memoryThreshold)}`);
+  }
+  if (c.maxStreamBytes > c.maxCacheBytes) {
+    throw new ConfigError('--max-stream-bytes', `must not exceed --max-cache-bytes (${c.maxCacheBytes})`);
   }
   return Object.freeze(c);
 }

@@ -4,10 +4,12 @@
  * Parses flags, environment and an optional config file, starts slabcast, logs JSON lines, and
  * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
  */
+import cluster from 'node:cluster';
 import { Slabcast } from './app.js';
 import { helpText, parseCli } from './cli/args.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './ops/logger.js';
+import { runPrimary } from './cli/primary.js';
 
 async function main(): Promise<void> {
   let app: Slabcast;
@@ -18,7 +20,13 @@ async function main(): Promise<void> {
       return;
     }
     const level = cli.config.logLevel ?? 'info';
-    app = new Slabcast(cli.config, { logger: createLogger(typeof level === 'string' ? level : 'info') });
+    const logger = createLogger(typeof level === 'string' ? level : 'info');
+    app = new Slabcast(cli.config, { logger });
+    if (cluster.isPrimary && app.config.workers > 1) {
+      // The primary only supervises; each worker builds its own Slabcast from the same flags.
+      runPrimary(app.config.workers, logger);
+      return;
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`slabcast: invalid configuration: ${err.message}\nRun with --help to see every option.\n`);

@@ -33,3 +33,30 @@ describe('node dist/server.js', () => {
     expect(stdout).toContain('--max-body-bytes');
   });
 });
+
+describe('node dist/server.js --workers', () => {
+  it('runs N workers on one port and stops them all on SIGTERM', async () => {
+    const child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pids = new Set<number>();
+    let port = 0;
+    const rl = createInterface({ input: child.stdout });
+    await new Promise<void>((resolve) => {
+      rl.on('line', (line) => {
+        const rec = JSON.parse(line) as { msg: string; pid: number; port: number; workers?: number };
+        if (rec.msg !== 'slabcast listening') return;
+        if (rec.workers === 2) port = rec.port;
+        else pids.add(rec.pid);
+        if (port !== 0 && pids.size === 2) resolve();
+      });
+    });
+    expect(pids.size).toBe(2);
+    for (let i = 0; i < 4; i++) {
+      const { responses, client } = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      client.destroy();
+      expect(responses[0].status).toBe(200);
+    }
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+  });
+});
