@@ -9,6 +9,9 @@ import type { WebSocket } from './protocols/websocket/websocket.js';
 import { WebSocketHandler, type WsStats } from './protocols/websocket/websocket-handler.js';
 import { WebSocketEndpoints } from './protocols/websocket/websocket-upgrade.js';
 import { echoEndpoint } from './services/echo/echo-endpoint.js';
+import { mountRooms, type Rooms } from './services/rooms/mount.js';
+import { mountAudioCache } from './services/audio-cache/audio-cache.js';
+import type { AudioStore } from './services/audio-cache/stream-store.js';
 import { type Logger, silentLogger } from './ops/logger.js';
 import { Metrics } from './ops/metrics.js';
 import { addOpsRoutes, type ReadinessCheck } from './ops/ops-routes.js';
@@ -27,6 +30,10 @@ export class Slabcast {
   readonly core: CoreServer;
   readonly ws: WebSocketHandler;
   readonly endpoints: WebSocketEndpoints;
+  /** Rooms: `/ws/room/{roomId}` and the `/api/push/*` admin API. */
+  readonly rooms: Rooms;
+  /** The audio stream cache (`--audio-path`, `--cache-dir`). */
+  readonly audio: AudioStore;
   readonly logger: Logger;
   /** Checks `GET /readyz` runs (services add theirs: cache directory, Redis…). */
   readonly readinessChecks: ReadinessCheck[] = [];
@@ -44,6 +51,8 @@ export class Slabcast {
     this.endpoints = new WebSocketEndpoints(this.ws);
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());
+    this.rooms = mountRooms(this);
+    this.audio = mountAudioCache(this, [this.core.readSlab, this.core.writeSlab]);
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     this.wireLogging();
     addOpsRoutes(this.router, () => this.metrics, () => this.core.address() !== null, this.readinessChecks);
@@ -64,6 +73,7 @@ export class Slabcast {
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
+    this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream.id }, 'audio cache storage failed');
   }
 
   /** Registers a WebSocket endpoint at its path. */
@@ -91,7 +101,9 @@ export class Slabcast {
       const st = conn.state as { waiting: unknown; inRequest: boolean } | null;
       // An idle keep-alive connection ends now; one with a request in progress ends after its answer.
       if (st === null || (!st.inRequest && st.waiting === null)) conn.end();
-    });
+    })
+      .then(() => this.audio.close()) // every stream msync'ed and its metadata written before we resolve
+      .then(() => this.rooms.close()); // history sweep stopped, bus released once every member left
   }
 
   /** Every counter, for the admin API and tests. */

@@ -1,0 +1,81 @@
+/**
+ * The metadata sidecar of one stream (`{id}.meta` next to `{id}.audio`): size, complete, times.
+ * The data file's length is its capacity (grown geometrically), not its size, so the size lives
+ * here. It is replaced atomically (write `{id}.meta.tmp`, fdatasync, rename: POSIX rename(2) is
+ * atomic), so after a SIGKILL or a crash the sidecar is the old one or the new one, never torn.
+ */
+import { readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { isValidStreamId } from './stream-id.js';
+
+/** Suffix of a stream's data file. */
+export const DATA_SUFFIX = '.audio';
+/** Suffix of a stream's metadata sidecar. */
+export const META_SUFFIX = '.meta';
+const TMP_SUFFIX = '.tmp';
+
+/** What the sidecar records (and what INFO / LIST report). */
+export interface StreamMeta {
+  id: string;
+  size: number;
+  complete: boolean;
+  /** ms since the epoch */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * The path of a stream's data (`.audio`) or metadata (`.meta`) file in `dir`.
+ * @throws TypeError if `id` is not a valid stream id: callers validate first, so this is a bug.
+ */
+export function streamPath(dir: string, id: string, suffix: typeof DATA_SUFFIX | typeof META_SUFFIX): string {
+  const path = join(dir, `${id}${suffix}`);
+  // Belt and braces: a valid id has no separator, so the file is always directly inside `dir`.
+  if (!isValidStreamId(id) || resolve(dirname(path)) !== resolve(dir) || basename(path) !== `${id}${suffix}`) {
+    throw new TypeError(`streamPath: ${JSON.stringify(id)} is not a valid stream id`);
+  }
+  return path;
+}
+
+/** The stream id a directory entry is the sidecar of, or null for any other file. */
+export function idOfMetaFile(name: string): string | null {
+  if (!name.endsWith(META_SUFFIX)) return null;
+  const id = name.slice(0, -META_SUFFIX.length);
+  return isValidStreamId(id) ? id : null;
+}
+
+/** Reads and checks a sidecar; null if it is missing or not a valid record for `id`. */
+export function readMeta(path: string, id: string): StreamMeta | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null; // a torn or foreign file: the stream is skipped (counted by the store), never trusted
+  }
+  const m = value as Partial<StreamMeta> | null;
+  if (m === null || typeof m !== 'object' || m.id !== id) return null;
+  if (!Number.isSafeInteger(m.size) || (m.size as number) < 0 || typeof m.complete !== 'boolean') return null;
+  if (typeof m.createdAt !== 'number' || typeof m.updatedAt !== 'number') return null;
+  return { id, size: m.size as number, complete: m.complete, createdAt: m.createdAt, updatedAt: m.updatedAt };
+}
+
+/** Replaces the sidecar at `path` with `meta`, atomically and durably (tmp + fdatasync + rename). */
+export async function writeMeta(path: string, meta: StreamMeta): Promise<void> {
+  const tmp = `${path}${TMP_SUFFIX}`;
+  const handle = await open(tmp, 'w', 0o644);
+  try {
+    await handle.writeFile(JSON.stringify(meta));
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+}
