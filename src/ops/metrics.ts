@@ -88,6 +88,32 @@ export class Metrics {
       ];
     });
     this.counter('slabcast_ws_ping_timeouts_total', 'Peers dropped for not answering pings', [], () => [[{}, stats().ws.pingTimeouts]]);
+    this.audioMetrics();
+  }
+
+  /** The audio cache (throughput is `rate(slabcast_audio_bytes_total[1m])`). */
+  private audioMetrics(): void {
+    const audio = () => this.app.audio.stats;
+    this.gauge('slabcast_audio_streams', 'Streams in the cache', [], () => [[{}, audio().streams]]);
+    this.gauge('slabcast_audio_cache_bytes', 'Bytes of all streams (bounded by --max-cache-bytes)', [], () => [[{}, audio().cacheBytes]]);
+    this.gauge('slabcast_audio_uploads_in_progress', 'Uploads in progress', [], () => [[{}, audio().uploadsInProgress]]);
+    this.counter('slabcast_audio_bytes_total', 'Audio bytes stored and served', ['direction'], () => [
+      [{ direction: 'stored' }, audio().bytesStored],
+      [{ direction: 'served' }, audio().bytesServed],
+    ]);
+    this.counter('slabcast_audio_streams_total', 'Stream lifecycle events', ['event'], () => {
+      const a = audio();
+      return [
+        [{ event: 'created' }, a.streamsCreated],
+        [{ event: 'completed' }, a.streamsCompleted],
+        [{ event: 'deleted' }, a.streamsDeleted],
+        [{ event: 'evicted' }, a.evictions],
+      ];
+    });
+    this.counter('slabcast_audio_refusals_total', 'Refused audio commands and data, by error code', ['code'], () =>
+      Object.entries(audio().refusals).map(([code, n]): Sample => [{ code }, n]),
+    );
+    this.counter('slabcast_audio_storage_errors_total', 'File system failures of the audio cache', [], () => [[{}, audio().storageErrors]]);
   }
 
   /** A gauge whose samples are read at scrape time. */

@@ -51,6 +51,8 @@ describe('operator endpoints', () => {
     expect(text).toContain('slabcast_connections_open 1');
     expect(text).toContain('slabcast_nodejs_eventloop_lag_seconds');
     expect(text).toContain('slabcast_process_resident_memory_bytes');
+    expect(text).toMatch(/^slabcast_audio_streams 0$/m);
+    expect(text).toMatch(/^slabcast_audio_bytes_total\{direction="stored"\} 0$/m);
   });
 
   it('GET /healthz is 200; /readyz is 200 when every check passes and 503 naming the failure otherwise', async () => {
