@@ -9,6 +9,7 @@ import type { WebSocket } from './protocols/websocket/websocket.js';
 import { WebSocketHandler, type WsStats } from './protocols/websocket/websocket-handler.js';
 import { WebSocketEndpoints } from './protocols/websocket/websocket-upgrade.js';
 import { echoEndpoint } from './services/echo/echo-endpoint.js';
+import { fanoutEndpoint } from './services/bench-fanout/fanout-endpoint.js';
 import { mountRooms, type Rooms } from './services/rooms/mount.js';
 import { mountAudioCache } from './services/audio-cache/audio-cache.js';
 import type { AudioStore } from './services/audio-cache/stream-store.js';
@@ -51,6 +52,7 @@ export class Slabcast {
     this.endpoints = new WebSocketEndpoints(this.ws);
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());
+    this.endpoints.add(fanoutEndpoint(this.ws));
     this.rooms = mountRooms(this);
     this.audio = mountAudioCache(this, [this.core.readSlab, this.core.writeSlab]);
     this.core.processor.onClock = (now) => this.http.dates.update(now);

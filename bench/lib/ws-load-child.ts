@@ -1,0 +1,403 @@
+/**
+ * Child-process entry of the lean WebSocket load client (bench/lib/ws-load-client.ts), so its
+ * CPU (`process.cpuUsage()`) never mixes with the harness's or the servers'. One request at a
+ * time over the fork IPC channel (types below); progress lines go back as `progress`
+ * messages. Connections stay open between requests for the same target, so a warm-up window
+ * pays for the upgrades and the measured window does not. The child exits when the parent
+ * disconnects (harness exit or close()), which drops every socket with it.
+ */
+import {
+  clientFrame,
+  clientHeaderLength,
+  connectAll,
+  type ConnectionOwner,
+  type ConnectResult,
+  type LeanConnection,
+  MASK_KEY,
+  Opcode,
+} from './ws-load-client.js';
+import { LatencyHistogram } from './latency-histogram.js';
+
+/** Where to connect. */
+interface TargetSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+}
+
+/** Parent → child. */
+export type WsChildRequest =
+  /** `connections` sockets, one binary message of `messageBytes` in flight on each, for `seconds`. */
+  | (TargetSpec & { type: 'echo'; connections: number; messageBytes: number; seconds: number })
+  /** One sender and `receivers` sockets; one message per round (see runFanout), for `seconds`. */
+  | (TargetSpec & { type: 'fanout'; receivers: number; messageBytes: number; seconds: number })
+  /** Opens `connections` idle sockets and keeps them until `idle-close`. */
+  | (TargetSpec & { type: 'idle-open'; connections: number })
+  | { type: 'idle-close' };
+
+/** One measured window, as the parent turns it into a LoadResult. */
+export interface WsWindowResult {
+  readonly type: 'result';
+  readonly ops: number;
+  readonly elapsedSec: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  /** Failed connections, wrong or stale messages, lost deliveries. */
+  readonly errors: number;
+  /** First error seen, for the report. */
+  readonly firstError: string | null;
+  readonly cpuMicros: number;
+}
+
+/** The idle connections are open (or failed). */
+export interface WsIdleOpened {
+  readonly type: 'idle-opened';
+  readonly opened: number;
+  readonly failed: number;
+  readonly firstFailure: string | null;
+  readonly elapsedSec: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly cpuMicros: number;
+}
+
+/** Child → parent. */
+export type WsChildReply =
+  | { type: 'ready' }
+  | { type: 'progress'; line: string }
+  | WsWindowResult
+  | WsIdleOpened
+  /** `stillOpen`: idle sockets the server had not closed when the parent asked to close them. */
+  | { type: 'idle-closed'; stillOpen: number }
+  | { type: 'error'; message: string };
+
+/** Upgrades in flight at once: well under the 511 listen backlog of both servers. */
+const CONNECT_CONCURRENCY = 200;
+const CONNECT_TIMEOUT_MS = 10_000;
+/** After the window, in-flight echoes get this long to come back before they count as errors. */
+const DRAIN_TIMEOUT_MS = 2000;
+/** A fan-out round whose deliveries are not all in by then counts the missing ones as lost. */
+const ROUND_TIMEOUT_MS = 2000;
+/** Fan-out payload prefix: float64 send time (performance.now(), ms) + uint32 round number. */
+const FANOUT_PREFIX_BYTES = 12;
+
+function send(message: WsChildReply): void {
+  if (process.send === undefined) throw new TypeError('ws-load-child must be started with fork()');
+  process.send(message);
+}
+
+const progress = (line: string): void => send({ type: 'progress', line });
+
+/** Open connections for one target, reused across requests with the same key. */
+let pool: { key: string; result: ConnectResult } | null = null;
+
+async function connections(target: TargetSpec, count: number, prefixBytes: number): Promise<LeanConnection[]> {
+  const key = `${target.host}:${target.port}${target.path}#${count}/${prefixBytes}`;
+  if (pool !== null && pool.key === key && pool.result.connections.every((c) => c.isOpen)) return pool.result.connections;
+  dropPool();
+  const result = await connectAll({ ...target, count, concurrency: CONNECT_CONCURRENCY, prefixBytes, timeoutMs: CONNECT_TIMEOUT_MS });
+  if (result.failed > 0) {
+    for (const conn of result.connections) conn.close();
+    throw new Error(`${result.failed} of ${count} WebSocket upgrades to ${target.path} failed; first: ${result.firstFailure}`);
+  }
+  progress(`opened ${count} WebSocket(s) on ${target.path} in ${result.elapsedSec.toFixed(2)} s`);
+  pool = { key, result };
+  return result.connections;
+}
+
+function dropPool(): void {
+  if (pool === null) return;
+  for (const conn of pool.result.connections) conn.close();
+  pool = null;
+}
+
+/** Deterministic filler bytes (the content does not matter, only that it is not all zeros). */
+function payload(bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = (i * 31 + 7) & 0xff;
+  return out;
+}
+
+/**
+ * Closed-loop echo: each connection has exactly one message in flight; the echo's arrival
+ * (opcode and length checked, payload not copied) is the round trip, and the same pre-built
+ * frame goes out again at once.
+ */
+class EchoRunner implements ConnectionOwner {
+  readonly latency = new LatencyHistogram();
+  completed = 0;
+  errors = 0;
+  firstError: string | null = null;
+  running = true;
+  private inFlight = 0;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    private readonly frame: Buffer,
+    private readonly expectedLength: number,
+  ) {}
+
+  start(conns: readonly LeanConnection[]): void {
+    const now = performance.now();
+    for (const conn of conns) {
+      conn.owner = this;
+      conn.sentAt = now;
+      conn.send(this.frame);
+    }
+    this.inFlight = conns.length;
+  }
+
+  /** Stops sending; resolves once every in-flight echo is back or after DRAIN_TIMEOUT_MS. */
+  stop(): Promise<void> {
+    this.running = false;
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.error(`${this.inFlight} echo(es) still missing ${DRAIN_TIMEOUT_MS} ms after the window`, this.inFlight);
+        this.drained = null;
+        resolve();
+      }, DRAIN_TIMEOUT_MS);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  onOpen(): void {}
+
+  onMessage(conn: LeanConnection, opcode: number, length: number): void {
+    const now = performance.now();
+    if (opcode !== Opcode.Binary || length !== this.expectedLength) {
+      this.error(`echo was opcode ${opcode}, ${length} B; sent binary ${this.expectedLength} B`);
+    } else if (this.running) {
+      this.completed++;
+      this.latency.record((now - conn.sentAt) * 1000);
+    }
+    if (this.running) {
+      conn.sentAt = now;
+      conn.send(this.frame);
+    } else if (--this.inFlight === 0) this.drained?.();
+  }
+
+  onFail(_conn: LeanConnection, reason: string): void {
+    this.error(reason);
+    // Its message is lost with it: one less to wait for.
+    if (--this.inFlight === 0 && !this.running) this.drained?.();
+  }
+
+  private error(reason: string, count = 1): void {
+    this.errors += count;
+    this.firstError ??= reason;
+  }
+}
+
+async function runEcho(request: Extract<WsChildRequest, { type: 'echo' }>): Promise<WsWindowResult> {
+  const conns = await connections(request, request.connections, 0);
+  const runner = new EchoRunner(clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  runner.start(conns);
+  await new Promise((resolve) => setTimeout(resolve, request.seconds * 1000));
+  const elapsedSec = (performance.now() - started) / 1000;
+  await runner.stop();
+  const cpu = process.cpuUsage(cpuBefore);
+  return {
+    type: 'result',
+    ops: runner.completed,
+    elapsedSec,
+    p50Ms: runner.latency.quantileMs(0.5),
+    p99Ms: runner.latency.quantileMs(0.99),
+    errors: runner.errors,
+    firstError: runner.firstError,
+    cpuMicros: cpu.user + cpu.system,
+  };
+}
+
+/**
+ * Fan-out, one message per round: the sender sends message n (its send time and n written
+ * into the first 12 payload bytes, masked in place in the pre-built frame), every receiver's
+ * copy is checked for n and its delivery latency taken from the embedded time, and message
+ * n + 1 goes out when the last receiver got n. A round missing deliveries after
+ * ROUND_TIMEOUT_MS counts them as lost. One message in flight keeps the latency free of
+ * queueing, and the frame buffer is never rewritten while the kernel may still hold it.
+ */
+class FanoutRunner implements ConnectionOwner {
+  readonly latency = new LatencyHistogram();
+  deliveries = 0;
+  rounds = 0;
+  errors = 0;
+  firstError: string | null = null;
+  running = true;
+  private round = 0;
+  private sentAt = 0;
+  private waiting = 0;
+  private readonly plain = Buffer.alloc(FANOUT_PREFIX_BYTES);
+  private readonly payloadAt: number;
+  private readonly watchdog: NodeJS.Timeout;
+  private finished: (() => void) | null = null;
+
+  constructor(
+    private readonly sender: LeanConnection,
+    private readonly receivers: readonly LeanConnection[],
+    private readonly frame: Buffer,
+    private readonly messageBytes: number,
+  ) {
+    this.payloadAt = clientHeaderLength(messageBytes);
+    this.watchdog = setInterval(() => this.checkRound(), ROUND_TIMEOUT_MS / 4);
+  }
+
+  start(): void {
+    this.sender.owner = this;
+    for (const conn of this.receivers) conn.owner = this;
+    this.nextRound();
+  }
+
+  /** Stops after the round in flight completes (or times out). */
+  stop(): Promise<void> {
+    this.running = false;
+    return new Promise((resolve) => {
+      this.finished = () => {
+        clearInterval(this.watchdog);
+        resolve();
+      };
+    });
+  }
+
+  private nextRound(): void {
+    if (!this.running) {
+      this.finished?.();
+      return;
+    }
+    this.round++;
+    this.sentAt = performance.now();
+    this.plain.writeDoubleLE(this.sentAt, 0);
+    this.plain.writeUInt32LE(this.round, 8);
+    // RFC 6455 §5.3: payload byte i is sent XOR mask[i mod 4].
+    for (let i = 0; i < FANOUT_PREFIX_BYTES; i++) this.frame[this.payloadAt + i] = (this.plain[i] as number) ^ (MASK_KEY[i & 3] as number);
+    this.waiting = this.receivers.length;
+    this.sender.send(this.frame);
+  }
+
+  private checkRound(): void {
+    if (this.waiting > 0 && performance.now() - this.sentAt > ROUND_TIMEOUT_MS) {
+      this.error(`round ${this.round}: ${this.waiting} deliveries missing after ${ROUND_TIMEOUT_MS} ms`, this.waiting);
+      this.nextRound();
+    } else if (!this.running && this.waiting === 0) this.finished?.();
+  }
+
+  onOpen(): void {}
+
+  onMessage(conn: LeanConnection, opcode: number, length: number): void {
+    if (conn === this.sender) {
+      this.error('the sender received its own message');
+      return;
+    }
+    if (opcode !== Opcode.Binary || length !== this.messageBytes) {
+      this.error(`delivery was opcode ${opcode}, ${length} B; sent binary ${this.messageBytes} B`);
+      return;
+    }
+    if (conn.prefix.readUInt32LE(8) !== this.round) {
+      this.error(`stale delivery: round ${conn.prefix.readUInt32LE(8)} during round ${this.round}`);
+      return;
+    }
+    if (this.running) {
+      this.deliveries++;
+      this.latency.record((performance.now() - conn.prefix.readDoubleLE(0)) * 1000);
+    }
+    if (--this.waiting === 0) {
+      this.rounds++;
+      this.nextRound();
+    }
+  }
+
+  onFail(_conn: LeanConnection, reason: string): void {
+    this.error(reason);
+  }
+
+  private error(reason: string, count = 1): void {
+    this.errors += count;
+    this.firstError ??= reason;
+  }
+}
+
+async function runFanout(request: Extract<WsChildRequest, { type: 'fanout' }>): Promise<WsWindowResult> {
+  if (request.messageBytes < FANOUT_PREFIX_BYTES) throw new RangeError(`fan-out messages need ≥ ${FANOUT_PREFIX_BYTES} B`);
+  const conns = await connections(request, request.receivers + 1, FANOUT_PREFIX_BYTES);
+  const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
+  const runner = new FanoutRunner(sender, receivers, clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  runner.start();
+  await new Promise((resolve) => setTimeout(resolve, request.seconds * 1000));
+  const elapsedSec = (performance.now() - started) / 1000;
+  await runner.stop();
+  const cpu = process.cpuUsage(cpuBefore);
+  progress(`${runner.rounds} rounds × ${receivers.length} receivers`);
+  return {
+    type: 'result',
+    ops: runner.deliveries,
+    elapsedSec,
+    p50Ms: runner.latency.quantileMs(0.5),
+    p99Ms: runner.latency.quantileMs(0.99),
+    errors: runner.errors,
+    firstError: runner.firstError,
+    cpuMicros: cpu.user + cpu.system,
+  };
+}
+
+/** Idle sockets held between `idle-open` and `idle-close`. */
+let idle: LeanConnection[] = [];
+
+async function openIdle(request: Extract<WsChildRequest, { type: 'idle-open' }>): Promise<WsIdleOpened> {
+  dropPool();
+  const cpuBefore = process.cpuUsage();
+  const every = Math.max(1000, Math.round(request.connections / 5 / 1000) * 1000);
+  const result = await connectAll({
+    ...request,
+    count: request.connections,
+    concurrency: CONNECT_CONCURRENCY,
+    prefixBytes: 0,
+    timeoutMs: CONNECT_TIMEOUT_MS,
+    progressEvery: every,
+    onProgress: (opened) => progress(`${opened.toLocaleString('en-US')} / ${request.connections.toLocaleString('en-US')} open`),
+  });
+  const cpu = process.cpuUsage(cpuBefore);
+  idle = result.connections;
+  return {
+    type: 'idle-opened',
+    opened: result.connections.length,
+    failed: result.failed,
+    firstFailure: result.firstFailure,
+    elapsedSec: result.elapsedSec,
+    p50Ms: result.handshake.quantileMs(0.5),
+    p99Ms: result.handshake.quantileMs(0.99),
+    cpuMicros: cpu.user + cpu.system,
+  };
+}
+
+function closeIdle(): WsChildReply {
+  const stillOpen = idle.filter((c) => c.isOpen).length;
+  for (const conn of idle) conn.close();
+  idle = [];
+  return { type: 'idle-closed', stillOpen };
+}
+
+async function handle(request: WsChildRequest): Promise<WsChildReply> {
+  switch (request.type) {
+    case 'echo':
+      return runEcho(request);
+    case 'fanout':
+      return runFanout(request);
+    case 'idle-open':
+      return openIdle(request);
+    case 'idle-close':
+      return closeIdle();
+  }
+}
+
+process.on('message', (request: WsChildRequest) => {
+  handle(request).then(send, (error: unknown) => send({ type: 'error', message: error instanceof Error ? error.message : String(error) }));
+});
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });

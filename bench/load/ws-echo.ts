@@ -1,0 +1,66 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { runMatrix, type LoadCase } from '../lib/measure.js';
+import type { ServerTarget } from '../lib/processes.js';
+import type { Scenario } from '../lib/scenario.js';
+import { wsEchoGenerator, type WsLoadSpec } from '../lib/ws-load.js';
+
+const PEER = fileURLToPath(new URL('../peers/ws-echo.mjs', import.meta.url));
+
+/** `ws` (WebSocketServer, permessage-deflate off) echoing on /echo like slabcast's echo endpoint. */
+export const wsEchoPeer: ServerTarget = {
+  label: 'ws',
+  role: 'baseline',
+  command: process.execPath,
+  args: (port) => [PEER, '--port', String(port), '--host', '127.0.0.1'],
+  readyPath: '/',
+};
+
+/** 100 connections, one message in flight on each (send, wait for the echo, send again). */
+const CONNECTIONS = 100;
+
+const spec = (messageBytes: number): WsLoadSpec => ({ path: '/echo', connections: CONNECTIONS, pipelining: 1, messageBytes });
+
+const CASES: readonly LoadCase[] = [
+  // Small messages: per-message overhead (frame parse, dispatch, one write per echo).
+  { name: 'echo-20B', spec: spec(20) },
+  // 16 KiB: unmasking and copying dominate (RFC 6455 §5.3: every client byte is masked).
+  { name: 'echo-16KiB', spec: spec(16 * 1024) },
+];
+
+/** The `ws` package version and whether its native helpers are installed (they change its speed). */
+export function wsPeerNote(): string {
+  const require = createRequire(import.meta.url);
+  const version = (require('ws/package.json') as { version: string }).version;
+  const natives = ['bufferutil', 'utf-8-validate'].filter((name) => {
+    try {
+      require.resolve(name);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') return false;
+      throw error;
+    }
+  });
+  const helpers = natives.length === 0 ? 'without bufferutil/utf-8-validate (pure-JS masking)' : `with ${natives.join(' + ')}`;
+  return `peer: ws ${version}, perMessageDeflate off, ${helpers}`;
+}
+
+/** WebSocket echo: slabcast /echo vs `ws`, binary 20 B and 16 KiB, one message in flight per connection. */
+export const scenario: Scenario = {
+  name: 'ws-echo',
+  description: `WebSocket /echo, ${CONNECTIONS} connections, one binary message in flight each: 20 B and 16 KiB; slabcast vs ws`,
+  async run(ctx) {
+    if (ctx.toolFilter !== null && ctx.toolFilter !== 'lean-ws') {
+      ctx.note(`--tool ${ctx.toolFilter}: ws-echo only runs the lean-ws client; nothing to run`);
+      return { rows: [], notes: [] };
+    }
+    ctx.note(wsPeerNote());
+    return runMatrix(ctx, {
+      scenario: 'ws-echo',
+      unit: 'msg',
+      cases: CASES,
+      generators: [wsEchoGenerator(ctx)],
+      targets: [ctx.slabcast(wsEchoPeer), wsEchoPeer],
+    });
+  },
+};

@@ -1,0 +1,235 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { median } from '../lib/format.js';
+import type { RunningServer, ServerTarget } from '../lib/processes.js';
+import type { ResultRow, Scenario, ScenarioContext } from '../lib/scenario.js';
+import { collectGarbage, inspectorUrl, minRssBytes, withInspector, type HeapSample } from '../lib/server-memory.js';
+import type { WsIdleOpened } from '../lib/ws-load-child.js';
+import { hostPort, LEAN_WS_TOOL, WsLoadChild } from '../lib/ws-load.js';
+import { wsEchoPeer, wsPeerNote } from './ws-echo.js';
+
+/** Idle WebSockets held open at once (the client child and each server hold this many fds). */
+const CONNECTIONS = 10_000;
+/**
+ * Opened and closed before the baseline: one-time costs (lazily compiled code, first slab
+ * pages touched, pools warmed) then land in the baseline instead of the per-connection figure.
+ */
+const PREWARM_CONNECTIONS = 200;
+const RSS_SAMPLES = 5;
+const RSS_INTERVAL_MS = 200;
+/** Target from the brief: slabcast's RSS per idle connection at most a third of ws's. */
+const TARGET_RATIO = 1 / 3;
+/** Same thresholds as measure.ts (its limitOf is not exported). */
+const CLIENT_SATURATION = 0.9;
+const NOISY_OTHER_CPU_PCT = 25;
+
+/**
+ * Server memory at one point: the minimum RSS after the settle period (what the process
+ * holds, garbage included), then again after a forced full GC with the heap numbers (what
+ * it keeps alive). `gc` is null when the inspector did not answer.
+ */
+interface MemoryPoint {
+  readonly rss: number;
+  readonly gc: { readonly rss: number; readonly heap: HeapSample } | null;
+}
+
+/** Per-connection growth of one window, kept for the ratio notes. */
+interface Growth {
+  readonly target: string;
+  readonly role: ResultRow['role'];
+  /** The table's B/conn: after the forced GC when there was one. */
+  readonly rssPerConn: number;
+  /** Without the forced GC (garbage still in the heap). */
+  readonly rssNoGcPerConn: number;
+  readonly heapPerConn: number | null;
+}
+
+const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+async function memoryPoint(ctx: ScenarioContext, server: RunningServer, settleSec: number): Promise<MemoryPoint> {
+  await delay(settleSec * 1000);
+  const rss = await minRssBytes(server.pid, RSS_SAMPLES, RSS_INTERVAL_MS);
+  const url = inspectorUrl(server.outputTail());
+  if (url === null) return { rss, gc: null };
+  try {
+    const heap = await collectGarbage(url);
+    return { rss, gc: { rss: await minRssBytes(server.pid, RSS_SAMPLES, RSS_INTERVAL_MS), heap } };
+  } catch (error) {
+    ctx.note(`${server.target.label}: forced GC failed (${error instanceof Error ? error.message : String(error)}); RSS without it`);
+    return { rss, gc: null };
+  }
+}
+
+/**
+ * The limit rule of measure.ts, applied to the connect phase: the client at ≥ 90% of a core
+ * while the server used less is client-bound; neither saturated with > 25% of a core taken by
+ * others is contended; anything else server-bound.
+ */
+function limitOf(serverPct: number, clientPct: number, otherPct: number): ResultRow['bound'] {
+  const clientSaturated = clientPct >= CLIENT_SATURATION * 100;
+  if (clientSaturated && serverPct < clientPct) return 'client-bound';
+  if (serverPct < CLIENT_SATURATION * 100 && !clientSaturated && otherPct > NOISY_OTHER_CPU_PCT) return 'contended';
+  return 'server-bound';
+}
+
+/** CPU shares over the window in which the connections opened (same accounting as measure.ts). */
+interface OpenPhase {
+  readonly opened: WsIdleOpened;
+  readonly serverCpuMicros: number;
+  readonly serverCpuPct: number;
+  readonly clientCpuPct: number;
+  readonly otherCpuPct: number;
+}
+
+/** Opens CONNECTIONS idle sockets through `client`, sampling server and machine CPU around it. */
+async function openPhase(ctx: ScenarioContext, server: RunningServer, client: WsLoadChild, label: string): Promise<OpenPhase> {
+  const where = { ...hostPort(server.url), path: '/echo' };
+  const busyBefore = ctx.cpu.systemBusyTicks();
+  const ticksBefore = ctx.cpu.processTreeTicks(server.pid);
+  const started = performance.now();
+  const opened = await client.request({ type: 'idle-open', ...where, connections: CONNECTIONS }, 'idle-opened', 120_000);
+  const ticksAfter = ctx.cpu.processTreeTicks(server.pid);
+  const windowMicros = (performance.now() - started) * 1000;
+  const busyAfter = ctx.cpu.systemBusyTicks();
+  if (opened.failed > 0) ctx.note(`${label}: ${opened.failed} of ${int(CONNECTIONS)} upgrades failed; first: ${opened.firstFailure}`);
+  const serverCpuMicros = ctx.cpu.ticksToMicros(ticksAfter - ticksBefore);
+  const otherMicros = ctx.cpu.ticksToMicros(busyAfter - busyBefore) - serverCpuMicros - opened.cpuMicros;
+  const otherCpuPct = Math.max(0, (otherMicros / windowMicros) * 100);
+  if (otherCpuPct > NOISY_OTHER_CPU_PCT) {
+    ctx.note(`${label}: other processes used ${otherCpuPct.toFixed(0)}% of a core while the connections opened; conn/s is noisy (B/conn is not affected)`);
+  }
+  return {
+    opened,
+    serverCpuMicros,
+    serverCpuPct: (serverCpuMicros / windowMicros) * 100,
+    clientCpuPct: opened.elapsedSec > 0 ? (opened.cpuMicros / (opened.elapsedSec * 1e6)) * 100 : 0,
+    otherCpuPct,
+  };
+}
+
+/** Growth per connection between two memory points, logged as a progress line. */
+function growthOf(ctx: ScenarioContext, target: ServerTarget, before: MemoryPoint, after: MemoryPoint, count: number): Growth {
+  const n = Math.max(1, count);
+  const rssNoGcPerConn = (after.rss - before.rss) / n;
+  const gc = before.gc !== null && after.gc !== null ? { before: before.gc, after: after.gc } : null;
+  const rssPerConn = gc === null ? rssNoGcPerConn : (gc.after.rss - gc.before.rss) / n;
+  const heapPerConn = gc === null ? null : (gc.after.heap.heapUsed - gc.before.heap.heapUsed) / n;
+  const gcPart =
+    gc === null
+      ? ' (no forced GC)'
+      : `; after a forced GC ${MiB(gc.before.rss)} → ${MiB(gc.after.rss)}: ${int(rssPerConn)} B/conn, heap ${int(heapPerConn ?? 0)} B/conn, ` +
+        `external ${int((gc.after.heap.external - gc.before.heap.external) / n)} B/conn`;
+  ctx.log(`  → RSS ${MiB(before.rss)} → ${MiB(after.rss)}: ${int(rssNoGcPerConn)} B/conn${gcPart}`);
+  return { target: target.label, role: target.role, rssPerConn, rssNoGcPerConn, heapPerConn };
+}
+
+/** One target, fresh server: prewarm, baseline, open CONNECTIONS idle sockets, settle, measure, close. */
+async function measureIdle(ctx: ScenarioContext, target: ServerTarget, repeat: number, growth: Growth[]): Promise<ResultRow> {
+  const settleSec = ctx.quick ? 1 : 3;
+  ctx.log(`starting ${target.label}…`);
+  const server = await ctx.startServer(target);
+  const client = await WsLoadChild.start(ctx.log);
+  try {
+    const label = `${target.label}${ctx.repeats > 1 ? ` (repeat ${repeat + 1}/${ctx.repeats})` : ''}`;
+    const prewarm = { ...hostPort(server.url), path: '/echo', connections: PREWARM_CONNECTIONS };
+    const warm = await client.request({ type: 'idle-open', ...prewarm }, 'idle-opened', 60_000);
+    if (warm.failed > 0) throw new Error(`${target.label}: ${warm.failed} prewarm upgrades failed; first: ${warm.firstFailure}`);
+    await client.request({ type: 'idle-close' }, 'idle-closed', 10_000);
+    const before = await memoryPoint(ctx, server, settleSec);
+    const heap = before.gc === null ? '' : `, heap ${MiB(before.gc.heap.heapUsed)}`;
+    ctx.log(`${label}: baseline RSS ${MiB(before.gc?.rss ?? before.rss)}${heap}; opening ${int(CONNECTIONS)} idle WebSockets…`);
+
+    const phase = await openPhase(ctx, server, client, label);
+    const { opened } = phase;
+    ctx.log(`${label}: ${int(opened.opened)} open in ${opened.elapsedSec.toFixed(2)} s; settling ${settleSec} s`);
+    const after = await memoryPoint(ctx, server, settleSec);
+    const closed = await client.request({ type: 'idle-close' }, 'idle-closed', 10_000);
+    const dropped = opened.opened - closed.stillOpen;
+    if (dropped > 0) ctx.note(`${label}: the server closed ${dropped} idle connection(s) before the measurement ended`);
+    const grown = growthOf(ctx, target, before, after, opened.opened);
+    if (opened.opened > 0) growth.push(grown);
+    return idleRow(target, repeat, phase, dropped, opened.opened > 0 ? grown.rssPerConn : null);
+  } finally {
+    await client.close();
+    await server.stop();
+  }
+}
+
+/** The table row: conn/s, upgrade latency and CPU of the open phase; B/conn = RSS growth per idle connection. */
+function idleRow(target: ServerTarget, repeat: number, phase: OpenPhase, dropped: number, rssPerConn: number | null): ResultRow {
+  const { opened } = phase;
+  return {
+    scenario: 'ws-idle-memory',
+    case: `idle-${CONNECTIONS / 1000}k`,
+    tool: LEAN_WS_TOOL,
+    target: target.label,
+    role: target.role,
+    repeat,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    unit: 'conn',
+    durationSec: opened.elapsedSec,
+    ops: opened.opened,
+    opsPerSec: opened.elapsedSec > 0 ? opened.opened / opened.elapsedSec : 0,
+    p50Ms: opened.p50Ms,
+    p99Ms: opened.p99Ms,
+    non2xx: null,
+    errors: opened.failed + dropped,
+    bytesPerOp: rssPerConn,
+    serverCpuMs: phase.serverCpuMicros / 1000,
+    serverCpuUsPerOp: opened.opened > 0 ? phase.serverCpuMicros / opened.opened : null,
+    serverCpuPct: phase.serverCpuPct,
+    clientCpuPct: phase.clientCpuPct,
+    otherCpuPct: phase.otherCpuPct,
+    bound: limitOf(phase.serverCpuPct, phase.clientCpuPct, phase.otherCpuPct),
+  };
+}
+
+/** The headline: RSS (and heap) per idle connection, slabcast ÷ ws, medians over repeats. */
+function ratioNotes(growth: readonly Growth[]): string[] {
+  const subject = growth.filter((g) => g.role === 'subject');
+  const baseline = growth.filter((g) => g.role === 'baseline');
+  const s = median(subject.map((g) => g.rssPerConn));
+  const b = median(baseline.map((g) => g.rssPerConn));
+  if (s === null || b === null || b <= 0) return [];
+  const names = `${subject[0]?.target}/${baseline[0]?.target}`;
+  const ratio = s / b;
+  const verdict = ratio <= TARGET_RATIO ? 'met' : 'NOT met';
+  const notes = [`RSS per idle connection ${names}: ${ratio.toFixed(2)}× (${int(s)} B vs ${int(b)} B; target ≤ ${TARGET_RATIO.toFixed(2)}×: ${verdict})`];
+  const sn = median(subject.map((g) => g.rssNoGcPerConn));
+  const bn = median(baseline.map((g) => g.rssNoGcPerConn));
+  if (sn !== null && bn !== null && bn > 0) notes.push(`the same before the forced GC (garbage included): ${(sn / bn).toFixed(2)}× (${int(sn)} B vs ${int(bn)} B)`);
+  const sh = median(subject.map((g) => g.heapPerConn));
+  const bh = median(baseline.map((g) => g.heapPerConn));
+  if (sh !== null && bh !== null && bh > 0) notes.push(`V8 heap per idle connection ${names}: ${(sh / bh).toFixed(2)}× (${int(sh)} B vs ${int(bh)} B, after a forced GC)`);
+  return notes;
+}
+
+/** 10,000 idle WebSockets: server RSS growth per connection, slabcast vs ws. */
+export const scenario: Scenario = {
+  name: 'ws-idle-memory',
+  description:
+    `${CONNECTIONS.toLocaleString('en-US')} idle WebSockets on /echo: server RSS growth per connection (B/conn, minimum of ` +
+    `${RSS_SAMPLES} samples after a settle and a forced GC), upgrades/s and CPU µs per upgrade; slabcast vs ws`,
+  async run(ctx) {
+    if (ctx.toolFilter !== null && ctx.toolFilter !== LEAN_WS_TOOL) {
+      ctx.note(`--tool ${ctx.toolFilter}: ws-idle-memory only runs the lean-ws client; nothing to run`);
+      return { rows: [], notes: [] };
+    }
+    ctx.note(wsPeerNote());
+    ctx.note(
+      'conn/s, p50/p99 and CPU µs/conn describe opening the connections (TCP accept + upgrade, 200 in flight); ' +
+        'B/conn is the server RSS growth per idle connection. Servers run one at a time with --inspect=127.0.0.1:0 for the forced GC.',
+    );
+    const targets = [ctx.slabcast(wsEchoPeer), wsEchoPeer].map(withInspector);
+    const rows: ResultRow[] = [];
+    const growth: Growth[] = [];
+    for (let repeat = 0; repeat < ctx.repeats; repeat++) {
+      // Alternate the order between repeats, like runMatrix.
+      const order = repeat % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) rows.push(await measureIdle(ctx, target, repeat, growth));
+    }
+    for (const line of ratioNotes(growth)) ctx.note(line);
+    return { rows, notes: [] };
+  },
+};
