@@ -48,7 +48,6 @@ export class Slabcast {
     this.http = new HttpHandler(this.config, this.router);
     this.core = new CoreServer(this.config, this.http);
     this.ws = new WebSocketHandler(this.config);
-    this.ws.fallbackSlab = this.core.writeSlab;
     this.endpoints = new WebSocketEndpoints(this.ws);
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());

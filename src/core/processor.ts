@@ -84,7 +84,9 @@ export class Processor {
   start(): void {
     if (this.sweepTimer !== null) return;
     const c = this.config;
-    const resolution = Math.max(10, Math.min(1000, Math.floor(Math.min(c.idleTimeoutMs, c.headersTimeoutMs, c.requestTimeoutMs) / 4)));
+    // A quarter of the shortest deadline any protocol arms, so each fires at most 25% late.
+    const shortest = Math.min(c.idleTimeoutMs, c.headersTimeoutMs, c.requestTimeoutMs, c.wsPingIntervalMs, c.wsCloseTimeoutMs);
+    const resolution = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), resolution);
     this.sweepTimer.unref();
   }

@@ -26,8 +26,13 @@ export type UpgradeVerdict = { accept: true; data?: unknown } | { accept: false;
  * {@link onMessage} is a view into slab memory, valid only during the call — copy it to keep it.
  */
 export interface WebSocketEndpoint {
-  /** Exact request path, e.g. `/echo`. */
+  /** Exact request path, e.g. `/echo` (a prefix when {@link matchPrefix} is set). */
   readonly path: string;
+  /**
+   * `path` is a prefix (e.g. `/ws/room/`): it claims every longer path that starts with it, and the
+   * endpoint reads the rest from `UpgradeRequest.path`. Exact paths win; then the longest prefix.
+   */
+  readonly matchPrefix?: boolean;
   /** Subprotocols this endpoint speaks, in preference order (RFC 6455 §4.2.2 `Sec-WebSocket-Protocol`). */
   readonly protocols?: readonly string[];
   /** Fan-out slow-consumer policy for this endpoint's sockets (default Drop). */

@@ -1,5 +1,5 @@
 import type { ServerConfig } from '../../config.js';
-import type { Connection } from '../../core/connection.js';
+import { type Connection, PauseReason } from '../../core/connection.js';
 import { WriteStatus } from '../../core/message-writer.js';
 import type { LimitHook } from '../../core/limit-hook.js';
 import type { ProtocolHandler } from '../../core/protocol.js';
@@ -29,9 +29,10 @@ export interface WsStats {
   opened: number;
   closed: number;
   messagesIn: number;
+  /** Messages queued to peers: `WebSocket.send` plus every fan-out delivery. */
   messagesOut: number;
   bytesIn: number;
-  /** Frames encoded for fan-out (one per broadcast, whatever the number of recipients). */
+  /** Frames encoded for fan-out (one per broadcast that reaches anyone, whatever the number of recipients). */
   framesEncoded: number;
   /** Deliveries queued by broadcasts. */
   fanoutDeliveries: number;
@@ -270,11 +271,12 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /**
    * Sends one message to every socket in `targets` (except `except`), encoded once: the same bytes
    * are queued on each, and the write section is freed when the last write completed. Sockets past
-   * `wsMaxBackpressureBytes` get their endpoint's slow-consumer policy instead.
+   * `wsMaxBackpressureBytes` get their endpoint's slow-consumer policy instead. `targets` is iterated
+   * exactly once, so one-shot iterators (`Set#values()`, generators) are fine; the frame is encoded
+   * at the first recipient, so a broadcast that reaches nobody encodes nothing.
    */
   broadcast(targets: Iterable<WebSocket>, data: string | Uint8Array, isBinary = typeof data !== 'string', except: WebSocket | null = null): BroadcastResult {
-    const frame = new SharedFrame(this.sharedSlab(targets), isBinary ? Opcode.Binary : Opcode.Text, data);
-    this.stats.framesEncoded++;
+    let frame: SharedFrame | null = null;
     const result = { sent: 0, dropped: 0 };
     const limit = this.config.wsMaxBackpressureBytes;
     for (const ws of targets) {
@@ -287,21 +289,17 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         } else this.stats.slowConsumerDrops++;
         continue;
       }
+      if (frame === null) {
+        frame = new SharedFrame(ws.conn.loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data);
+        this.stats.framesEncoded++;
+      }
       if (ws.sendShared(frame) !== WriteStatus.Closed) result.sent++;
     }
     this.stats.fanoutDeliveries += result.sent;
     this.stats.messagesOut += result.sent;
-    frame.release();
+    if (frame !== null) frame.release();
     return result;
   }
-
-  private sharedSlab(targets: Iterable<WebSocket>): import('../../core/slab.js').SlabAllocator {
-    for (const ws of targets) return ws.conn.loop.writeSlab;
-    return this.fallbackSlab!;
-  }
-
-  /** The write slab used when a broadcast has no target (set by the server wiring). */
-  fallbackSlab: import('../../core/slab.js').SlabAllocator | null = null;
 
   onOverflow(conn: Connection): void {
     this.fail(conn.state as WebSocket, WsError.MessageTooBig);
@@ -319,8 +317,15 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       return;
     }
     if (kind === WsDeadline.Ping) {
+      ws.pendingAtPing = ws.bufferedAmount;
       ws.ping();
       conn.setDeadline(this.config.wsPingIntervalMs, WsDeadline.Pong);
+      return;
+    }
+    // A peer we stopped reading (backpressure) cannot have its pong read; if it took some of its
+    // output since the ping, it is alive, only slow.
+    if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && ws.bufferedAmount < ws.pendingAtPing) {
+      conn.setDeadline(this.config.wsPingIntervalMs, WsDeadline.Ping);
       return;
     }
     // No frame, not even a pong, within a whole ping interval: the peer is gone.

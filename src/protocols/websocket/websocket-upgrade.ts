@@ -21,6 +21,8 @@ const SEC_KEY = asciiBytes('sec-websocket-key');
 const SEC_VERSION = asciiBytes('sec-websocket-version');
 const SEC_PROTOCOL = asciiBytes('sec-websocket-protocol');
 const LINGER_MS = 2000;
+// RFC 6455 §4.1, §11.5: subprotocol names are RFC 9110 §5.6.2 tokens.
+const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Counters of handshakes refused, by HTTP status. */
 export type UpgradeRefusals = Record<number, number>;
@@ -33,13 +35,27 @@ export type UpgradeRefusals = Record<number, number>;
  */
 export class WebSocketEndpoints {
   private readonly byPath = new Map<string, WebSocketEndpoint>();
+  /** Prefix endpoints, longest prefix first. */
+  private readonly byPrefix: WebSocketEndpoint[] = [];
   readonly refusals: UpgradeRefusals = {};
+  /** Hook for exceptions from an endpoint's `verifyOrigin`/`upgrade` (logging); the client gets 500 either way. */
+  onUpgradeError: ((err: unknown, req: UpgradeRequest) => void) | null = null;
 
   constructor(private readonly handler: WebSocketHandler) {}
 
   /** Registers `endpoint` at its path. Throws if the path is taken. */
   add(endpoint: WebSocketEndpoint): void {
     if (!endpoint.path.startsWith('/')) throw new TypeError(`WebSocket endpoint path must start with '/': ${endpoint.path}`);
+    // Checked here, not at the first handshake (where buildUpgradeResponse would throw in the loop).
+    for (const name of endpoint.protocols ?? []) {
+      if (!SUBPROTOCOL_TOKEN.test(name)) throw new TypeError(`WebSocket subprotocol must be an RFC 9110 token: ${JSON.stringify(name)}`);
+    }
+    if (endpoint.matchPrefix === true) {
+      if (this.byPrefix.some((e) => e.path === endpoint.path)) throw new TypeError(`WebSocket endpoint prefix taken: ${endpoint.path}`);
+      this.byPrefix.push(endpoint);
+      this.byPrefix.sort((a, b) => b.path.length - a.path.length);
+      return;
+    }
     if (this.byPath.has(endpoint.path)) throw new TypeError(`WebSocket endpoint path taken: ${endpoint.path}`);
     this.byPath.set(endpoint.path, endpoint);
   }
@@ -47,7 +63,7 @@ export class WebSocketEndpoints {
   /** The `UpgradeHook` for the HTTP handler. */
   readonly upgrade = (conn: Connection, head: RequestHead, buf: Buffer): boolean => {
     const path = buf.toString('latin1', head.targetStart, head.pathEnd);
-    const endpoint = this.byPath.get(path);
+    const endpoint = this.byPath.get(path) ?? this.byPrefix.find((e) => path.length > e.path.length && path.startsWith(e.path));
     if (endpoint === undefined) return this.refuse(conn, 404, NOT_FOUND_RESPONSE);
     if (head.method !== Method.Get || head.versionMinor !== 1 || head.contentLength > 0 || head.chunked) {
       return this.refuse(conn, 400, BAD_REQUEST_RESPONSE);
@@ -62,14 +78,22 @@ export class WebSocketEndpoints {
       return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
     }
     const req = upgradeRequest(head, buf, path);
-    if (endpoint.verifyOrigin !== undefined && !endpoint.verifyOrigin(req.header('origin'))) {
-      return this.refuse(conn, 403, refusal(403, 'origin not allowed'));
-    }
     let data: unknown = undefined;
-    if (endpoint.upgrade !== undefined) {
-      const verdict = endpoint.upgrade(req, head);
-      if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message));
-      data = verdict.data;
+    // Endpoint code runs inside the socket's 'data' listener: an exception there would be an
+    // uncaught exception for the whole process. It refuses this handshake with 500 instead.
+    try {
+      if (endpoint.verifyOrigin !== undefined && !endpoint.verifyOrigin(req.header('origin'))) {
+        return this.refuse(conn, 403, refusal(403, 'origin not allowed'));
+      }
+      if (endpoint.upgrade !== undefined) {
+        const verdict = endpoint.upgrade(req, head);
+        if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message));
+        data = verdict.data;
+      }
+    } catch (err) {
+      this.handler.stats.endpointErrors++;
+      if (this.onUpgradeError !== null) this.onUpgradeError(err, req);
+      return this.refuse(conn, 500, refusal(500, 'internal error'));
     }
     const protocol = chooseProtocol(endpoint, head, buf);
     const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);

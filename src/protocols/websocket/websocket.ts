@@ -12,6 +12,8 @@ import { Utf8Validator } from './utf8-validator.js';
 export interface WebSocketOwner {
   /** Arms the close-handshake timeout after our Close frame went out. */
   armCloseTimeout(ws: WebSocket): void;
+  /** The owner's counters: {@link WebSocket.send} counts its messages here (fan-out counts its own). */
+  readonly stats: { messagesOut: number };
 }
 
 /**
@@ -39,6 +41,8 @@ export class WebSocket {
   closeReason = '';
   /** @internal liveness: a frame arrived since the last deadline check. */
   sawFrame = false;
+  /** @internal bytes pending to the peer when the last ping went out (progress = alive). */
+  pendingAtPing = 0;
 
   constructor(
     readonly conn: Connection,
@@ -73,7 +77,9 @@ export class WebSocket {
    */
   send(data: string | Uint8Array, isBinary = typeof data !== 'string'): WriteStatus {
     if (!this.isOpen) return WriteStatus.Closed;
-    return this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
+    const status = this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
+    if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
+    return status;
   }
 
   /** Queues a frame encoded once for many sockets (see `WebSocketHandler.broadcast`). */

@@ -228,6 +228,14 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
       if (group === undefined || group.live.size === 0) return;
       const { sent } = handler.broadcast(group.live, chunk, true);
       store.stats.bytesServed += sent * chunk.length;
+      // Output leaves once per processor turn, but one poll phase can read megabytes of upload (up to
+      // 32 socket reads), so a follower that reads perfectly well would pass the slow-consumer limit
+      // on bytes nobody tried to send yet, and be closed with 1013. Flush it early instead (uWS flushes
+      // a full cork buffer the same way): what then stays pending is what its socket did not take.
+      for (const ws of group.live) {
+        const writer = ws.conn.writer;
+        if (writer.pendingBytes > ws.conn.loop.config.wsMaxBackpressureBytes / 2) writer.flush();
+      }
     },
     completed(stream) {
       const group = followers.get(stream);

@@ -1,0 +1,188 @@
+/**
+ * Child-process entry of the rooms load client (bench/load/rooms.ts): one sender posts danmaku
+ * at a fixed rate into one room of N receivers; every receiver's copy is matched to its send
+ * time and counted as a delivery. It reuses the lean WebSocket client (ws-load-client.ts) and
+ * runs in its own process so its CPU never mixes with the harness's or the servers'.
+ *
+ * Open loop on purpose (the issue: "one sender at a fixed rate"): the sender does not wait for
+ * deliveries, so a server that falls behind shows it as growing delivery latency and as
+ * deliveries missing at the end of the window (counted as errors), not as a lower send rate.
+ */
+import { LatencyHistogram } from './latency-histogram.js';
+import { clientFrame, connectAll, type ConnectionOwner, type LeanConnection, Opcode } from './ws-load-client.js';
+
+/** Parent → child: one measured window. */
+export interface RoomsRequest {
+  readonly type: 'rooms';
+  readonly host: string;
+  readonly port: number;
+  /** e.g. `/ws/room/bench` (open mode: each socket gets its own guest user). */
+  readonly path: string;
+  readonly receivers: number;
+  /** Danmaku per second from the one sender. */
+  readonly rate: number;
+  readonly seconds: number;
+}
+
+/** Child → parent. */
+export type RoomsReply =
+  | { type: 'ready' }
+  | { type: 'progress'; line: string }
+  | { type: 'result'; ops: number; elapsedSec: number; p50Ms: number | null; p99Ms: number | null; errors: number; firstError: string | null; cpuMicros: number }
+  | { type: 'error'; message: string };
+
+const CONNECT_CONCURRENCY = 200;
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Deliveries still missing this long after the window count as lost. */
+const DRAIN_TIMEOUT_MS = 3000;
+/** Enough of a danmaku's JSON to reach `"text":"n:<seq>"` (user ids are guest-<12 hex>). */
+const PREFIX_BYTES = 160;
+/** Send times kept for matching: far more than can be in flight. */
+const RING = 1 << 16;
+/** Sends are batched per tick of this many ms (timers are not precise below ~1 ms). */
+const TICK_MS = 10;
+const TEXT_MARK = Buffer.from('"text":"n:', 'latin1');
+
+function send(message: RoomsReply): void {
+  if (process.send === undefined) throw new TypeError('rooms-load-child must be started with fork()');
+  process.send(message);
+}
+
+let pool: { key: string; conns: LeanConnection[] } | null = null;
+/**
+ * Sequence numbers continue across the windows of a session (warm-up, then measured), so a late
+ * delivery from the previous window is recognised as stale and ignored, not mistaken for a new one.
+ */
+let lastSeq = 0;
+
+async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
+  const key = `${r.host}:${r.port}${r.path}#${r.receivers}`;
+  if (pool !== null && pool.key === key && pool.conns.every((c) => c.isOpen)) return pool.conns;
+  if (pool !== null) for (const c of pool.conns) c.close();
+  pool = null;
+  const result = await connectAll({ host: r.host, port: r.port, path: r.path, count: r.receivers + 1, concurrency: CONNECT_CONCURRENCY, prefixBytes: PREFIX_BYTES, timeoutMs: CONNECT_TIMEOUT_MS });
+  if (result.failed > 0) {
+    for (const c of result.connections) c.close();
+    throw new Error(`${result.failed} of ${r.receivers + 1} upgrades to ${r.path} failed; first: ${result.firstFailure}`);
+  }
+  send({ type: 'progress', line: `opened ${r.receivers + 1} WebSocket(s) on ${r.path} in ${result.elapsedSec.toFixed(2)} s` });
+  pool = { key, conns: result.connections };
+  return result.connections;
+}
+
+/** The sequence number in a danmaku's captured prefix, or -1 when it is not one of ours. */
+function sequenceOf(prefix: Buffer, length: number): number {
+  const at = prefix.subarray(0, Math.min(length, PREFIX_BYTES)).indexOf(TEXT_MARK);
+  if (at < 0) return -1;
+  let n = 0;
+  let i = at + TEXT_MARK.length;
+  for (; i < PREFIX_BYTES && prefix[i]! >= 0x30 && prefix[i]! <= 0x39; i++) n = n * 10 + prefix[i]! - 0x30;
+  return i === at + TEXT_MARK.length ? -1 : n;
+}
+
+class RoomsRunner implements ConnectionOwner {
+  readonly latency = new LatencyHistogram();
+  deliveries = 0;
+  expected = 0;
+  errors = 0;
+  firstError: string | null = null;
+  private seq = lastSeq;
+  /** Sequences up to here belong to an earlier window. */
+  private readonly base = lastSeq;
+  private readonly sentAt = new Float64Array(RING);
+  private measuring = true;
+  private timer: NodeJS.Timeout | null = null;
+  private carry = 0;
+  private lastTick = 0;
+
+  constructor(
+    private readonly sender: LeanConnection,
+    private readonly receivers: readonly LeanConnection[],
+    private readonly rate: number,
+  ) {}
+
+  start(): void {
+    this.sender.owner = this;
+    for (const c of this.receivers) c.owner = this;
+    this.lastTick = performance.now();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** Sends what the rate owes since the last tick (so timer jitter does not change the rate). */
+  private tick(): void {
+    const now = performance.now();
+    this.carry += ((now - this.lastTick) * this.rate) / 1000;
+    this.lastTick = now;
+    while (this.carry >= 1) {
+      this.carry -= 1;
+      const n = ++this.seq;
+      lastSeq = n;
+      this.sentAt[n % RING] = performance.now();
+      this.sender.send(clientFrame(Opcode.Text, Buffer.from(`{"type":"danmaku","text":"n:${n}"}`, 'latin1')));
+      this.expected += this.receivers.length;
+    }
+  }
+
+  /** Stops sending; waits for the deliveries of what was sent, up to DRAIN_TIMEOUT_MS. */
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    const until = performance.now() + DRAIN_TIMEOUT_MS;
+    while (this.deliveries < this.expected && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+    this.measuring = false;
+    if (this.deliveries < this.expected) this.error(`${this.expected - this.deliveries} deliveries missing ${DRAIN_TIMEOUT_MS} ms after the window`, this.expected - this.deliveries);
+  }
+
+  onOpen(): void {}
+
+  onMessage(conn: LeanConnection, opcode: number, length: number): void {
+    if (conn === this.sender || opcode !== Opcode.Text || !this.measuring) return; // the sender's confirmation; presence
+    const n = sequenceOf(conn.prefix, length);
+    if (n < 0 || n <= this.base) return; // join/leave/ready, or a late one from the previous window
+    if (n > this.seq || n <= this.seq - RING) {
+      this.error(`unexpected sequence ${n} (sent up to ${this.seq})`);
+      return;
+    }
+    this.deliveries++;
+    this.latency.record((performance.now() - this.sentAt[n % RING]!) * 1000);
+  }
+
+  onFail(_conn: LeanConnection, reason: string): void {
+    this.error(reason);
+  }
+
+  private error(reason: string, count = 1): void {
+    this.errors += count;
+    this.firstError ??= reason;
+  }
+}
+
+async function run(r: RoomsRequest): Promise<RoomsReply> {
+  const conns = await connections(r);
+  const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
+  const runner = new RoomsRunner(sender, receivers, r.rate);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  runner.start();
+  await new Promise((resolve) => setTimeout(resolve, r.seconds * 1000));
+  // The rate is fixed, so deliveries/s is over the sending window; the drain after it only
+  // lets the last messages arrive (their latency is measured all the same).
+  const elapsedSec = (performance.now() - started) / 1000;
+  await runner.stop();
+  const cpu = process.cpuUsage(cpuBefore);
+  return {
+    type: 'result',
+    ops: runner.deliveries,
+    elapsedSec,
+    p50Ms: runner.latency.quantileMs(0.5),
+    p99Ms: runner.latency.quantileMs(0.99),
+    errors: runner.errors,
+    firstError: runner.firstError,
+    cpuMicros: cpu.user + cpu.system,
+  };
+}
+
+process.on('message', (request: RoomsRequest) => {
+  run(request).then(send, (error: unknown) => send({ type: 'error', message: error instanceof Error ? error.message : String(error) }));
+});
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });

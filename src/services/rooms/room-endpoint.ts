@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { SlowConsumerPolicy, type UpgradeRequest, type UpgradeVerdict, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
+import type { WebSocket } from '../../protocols/websocket/websocket.js';
+import { isValidRoomId, isValidUserId } from './room-id.js';
+import type { RoomService } from './room-service.js';
+import { RoomSession } from './room-session.js';
+import { verifyToken } from './token.js';
+
+/** Path prefix of room sockets: `/ws/room/{roomId}`. */
+export const ROOM_PATH_PREFIX = '/ws/room/';
+
+/** Handshake refusals by reason (a token error code, `BAD_ROOM_ID`, `BAD_USER`, `BAD_SINCE`). */
+export type RoomRefusals = Record<string, number>;
+
+/** How the endpoint authenticates: HS256 tokens with `secret`, or open mode when it is ''. */
+export interface RoomEndpointOptions {
+  tokenSecret: string;
+  /** Seconds since the epoch (tests move the clock). */
+  nowSec?: () => number;
+}
+
+const SINCE = /^\d{1,15}$/;
+
+/**
+ * `/ws/room/{roomId}?token=…[&since=…]` (or `?user=…` in open mode): the room service's
+ * WebSocket endpoint. Authentication happens in `upgrade`, before the 101, so a missing, bad,
+ * expired or wrong-room token is a plain `401` and no WebSocket ever exists. Slow consumers use
+ * the fan-out's Drop policy; the service closes those that stay slow.
+ */
+export function roomEndpoint(service: RoomService, options: RoomEndpointOptions, refusals: RoomRefusals = {}): WebSocketEndpoint {
+  const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
+  const refuse = (status: number, code: string, message: string): UpgradeVerdict => {
+    refusals[code] = (refusals[code] ?? 0) + 1;
+    return { accept: false, status, message: `${code}: ${message}` };
+  };
+  return {
+    path: ROOM_PATH_PREFIX,
+    matchPrefix: true,
+    slowConsumer: SlowConsumerPolicy.Drop,
+    upgrade(req: UpgradeRequest): UpgradeVerdict {
+      const roomId = req.path.slice(ROOM_PATH_PREFIX.length);
+      if (!isValidRoomId(roomId)) return refuse(400, 'BAD_ROOM_ID', 'room ids are 1-64 of [A-Za-z0-9_-]');
+      const q = new URLSearchParams(req.query);
+      const sinceRaw = q.get('since');
+      if (sinceRaw !== null && !SINCE.test(sinceRaw)) return refuse(400, 'BAD_SINCE', 'since must be a message id');
+      const since = sinceRaw === null ? null : Number(sinceRaw);
+      let user: string;
+      if (options.tokenSecret !== '') {
+        const verdict = verifyToken(q.get('token'), options.tokenSecret, roomId, nowSec());
+        if (!verdict.ok) return refuse(401, verdict.error, 'a valid token for this room is required');
+        user = verdict.claims.sub;
+      } else {
+        // Open mode (no --token-secret): the client names itself, or gets a guest id.
+        const named = q.get('user');
+        if (named !== null && !isValidUserId(named)) return refuse(400, 'BAD_USER', 'user ids are 1-128 characters, no controls');
+        user = named ?? `guest-${randomBytes(6).toString('hex')}`;
+      }
+      return { accept: true, data: new RoomSession(roomId, user, since) };
+    },
+    onOpen(ws: WebSocket) {
+      service.join(ws, ws.data as RoomSession);
+    },
+    onMessage(ws: WebSocket, data: Buffer, isBinary: boolean) {
+      const s = ws.data as RoomSession;
+      if (!s.joined) return;
+      if (isBinary) service.onVoice(ws, s, data);
+      else service.onText(ws, s, data);
+    },
+    onDrain(ws: WebSocket) {
+      service.drained(ws.data as RoomSession);
+    },
+    onClose(ws: WebSocket) {
+      service.leave(ws, ws.data as RoomSession);
+    },
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * Per-connection state of a room member (the WebSocket's `data` slot): who it is, where, and the
+ * counters of its misbehaviour and slowness. Small on purpose: one per connection.
+ */
+export class RoomSession {
+  /** In the registry (false before onOpen finished and after leave or room close). */
+  joined = false;
+  /** Errors sent in the current misbehaviour window, and when that window started. */
+  errors = 0;
+  errorWindowStartMs = 0;
+  /** When this member first went past the backpressure bound (0 = not slow). */
+  slowSinceMs = 0;
+  /** Fires `--slow-close-seconds` after {@link slowSinceMs}: still past the bound → close 1013. */
+  slowTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly room: string,
+    readonly user: string,
+    /** `?since=` of the handshake: replay only history after this id (null = all kept). */
+    readonly since: number | null,
+  ) {}
+}
