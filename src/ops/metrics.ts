@@ -89,6 +89,38 @@ export class Metrics {
     });
     this.counter('slabcast_ws_ping_timeouts_total', 'Peers dropped for not answering pings', [], () => [[{}, stats().ws.pingTimeouts]]);
     this.audioMetrics();
+    this.roomMetrics();
+  }
+
+  /** Rooms: counts and deliveries (no label per room: cardinality stays fixed). */
+  private roomMetrics(): void {
+    const rooms = () => this.app.rooms.service;
+    this.gauge('slabcast_rooms', 'Rooms with members on this instance', [], () => [[{}, rooms().registry.roomCount]]);
+    this.counter('slabcast_room_messages_total', 'Room messages', ['kind'], () => {
+      const s = rooms().stats;
+      return [
+        [{ kind: 'text_in' }, s.messagesIn],
+        [{ kind: 'voice_in' }, s.voiceIn],
+        [{ kind: 'delivered' }, s.messagesOut],
+      ];
+    });
+    this.counter('slabcast_room_drops_total', 'Room deliveries skipped for slow members', ['kind'], () => {
+      const s = rooms().stats;
+      return [
+        [{ kind: 'text' }, s.slowDrops],
+        [{ kind: 'voice' }, s.voiceDrops],
+      ];
+    });
+    this.counter('slabcast_room_closes_total', 'Members closed by the room service', ['reason'], () => {
+      const s = rooms().stats;
+      return [
+        [{ reason: 'slow_consumer' }, s.slowCloses],
+        [{ reason: 'policy' }, s.policyCloses],
+      ];
+    });
+    this.counter('slabcast_room_errors_total', 'Error replies to room clients, by code', ['code'], () =>
+      Object.entries(rooms().stats.errors).map(([code, n]): Sample => [{ code }, n]),
+    );
   }
 
   /** The audio cache (throughput is `rate(slabcast_audio_bytes_total[1m])`). */

@@ -52,6 +52,7 @@ describe('operator endpoints', () => {
     expect(text).toContain('slabcast_nodejs_eventloop_lag_seconds');
     expect(text).toContain('slabcast_process_resident_memory_bytes');
     expect(text).toMatch(/^slabcast_audio_streams 0$/m);
+    expect(text).toMatch(/^slabcast_rooms 0$/m);
     expect(text).toMatch(/^slabcast_audio_bytes_total\{direction="stored"\} 0$/m);
   });
 
