@@ -120,10 +120,12 @@ export class MessageWriter {
     if (this.released) return;
     const socket = this.conn.socket;
     const queued = this.queued;
-    const multiple = queued !== null && queued.length > 0;
-    if (multiple) {
-      socket.cork();
-      for (let i = 0; i < queued.length; i++) {
+    const nQueued = queued === null ? 0 : queued.length;
+    // Several buffers leave as one writev; a single one needs no cork.
+    const multiple = nQueued + (this.fillLength > 0 ? 1 : 0) > 1;
+    if (multiple) socket.cork();
+    if (queued !== null && nQueued > 0) {
+      for (let i = 0; i < nQueued; i++) {
         const q = queued[i];
         if (q.buf !== null) this.send(q.buf, NO_SECTION, q.owner);
         else {
