@@ -189,7 +189,12 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   private deliver(ws: WebSocket, data: Buffer, isBinary: boolean): void {
     this.stats.messagesIn++;
     this.stats.bytesIn += data.length;
-    this.guard(ws, () => ws.endpoint.onMessage(ws, data, isBinary));
+    // Inline try/catch, no closure: this runs once per message.
+    try {
+      ws.endpoint.onMessage(ws, data, isBinary);
+    } catch (err) {
+      this.endpointFailed(ws, err);
+    }
   }
 
   /** Runs endpoint code; an exception closes that socket with 1011 and never reaches the loop. */
@@ -197,12 +202,16 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     try {
       fn();
     } catch (err) {
-      this.stats.endpointErrors++;
-      if (this.onEndpointError !== null) this.onEndpointError(err, ws);
-      if (!ws.closeSent) {
-        ws.close(CloseCode.InternalError, 'internal error');
-        bump(this.stats.protocolErrors, CloseCode.InternalError);
-      }
+      this.endpointFailed(ws, err);
+    }
+  }
+
+  private endpointFailed(ws: WebSocket, err: unknown): void {
+    this.stats.endpointErrors++;
+    if (this.onEndpointError !== null) this.onEndpointError(err, ws);
+    if (!ws.closeSent) {
+      ws.close(CloseCode.InternalError, 'internal error');
+      bump(this.stats.protocolErrors, CloseCode.InternalError);
     }
   }
 
