@@ -109,4 +109,33 @@ describe('audio cache durability (real process, SIGKILL)', () => {
     d.ws.send('START:partial');
     expect(await d.next()).toBe(`OK:START:partial:${info.size}`);
   }, 30_000);
+
+  it('SIGTERM flushes an open upload: what INFO acknowledged before the signal is intact after a restart', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'slabcast-sigterm-'));
+    const cacheDir = join(dir, 'cache');
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    // A flush interval far beyond the test: only the shutdown path can make these bytes durable.
+    const first = await spawnServer(cacheDir, ['--flush-interval-ms', '3600000', '--flush-bytes', String(1024 * 1024 * 1024)]);
+    const c = await connect(first.port);
+    c.ws.send('START:open-upload');
+    expect(await c.next()).toBe('OK:START:open-upload:0');
+    for (let at = 0; at < data.length; at += 64 * 1024) c.ws.send(data.subarray(at, at + 64 * 1024));
+    c.ws.send('INFO:open-upload');
+    expect(await c.next()).toMatch(new RegExp(`"size":${data.length}`));
+    const exited = new Promise<number | null>((resolve) => first.child.once('exit', (code) => resolve(code)));
+    first.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+
+    const second = await spawnServer(cacheDir);
+    const d = await connect(second.port);
+    d.ws.send('INFO:open-upload');
+    const info = JSON.parse(((await d.next()) as string).slice('INFO:open-upload:'.length)) as { size: number; complete: boolean };
+    expect(info).toMatchObject({ size: data.length, complete: false });
+    const parts: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 1024 * 1024) {
+      d.ws.send(`GET:open-upload:${at}:${1024 * 1024}`);
+      parts.push((await d.next()) as Buffer);
+    }
+    expect(sha(Buffer.concat(parts))).toBe(sha(data));
+  }, 30_000);
 });
