@@ -1,0 +1,33 @@
+import type { Slabcast } from '../../app.js';
+import { redirect, StaticFiles } from './static-files.js';
+
+/**
+ * The demo directory at the package root. This file sits at the same depth in `src/` (vitest, tsx)
+ * and `dist/` (`node dist/server.js`), so one relative URL finds `demo/` from both.
+ */
+export const DEMO_ROOT = new URL('../../../demo/', import.meta.url);
+
+/** URL prefix of the demo page. */
+export const DEMO_PREFIX = '/demo/';
+
+/**
+ * The page's policy: its own scripts and styles only (no inline code), WebSockets to this server,
+ * audio from blob: URLs it assembles, and no framing. `no-referrer` because the page URL may carry
+ * a room token (`?token=`).
+ */
+const DEMO_PAGE_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  'Referrer-Policy': 'no-referrer',
+} as const;
+
+/**
+ * Serves `demo/` at `/demo/` (`GET`, `HEAD`), and sends `GET /demo` to `/demo/` keeping the query
+ * (the page reads `?token=` from it). Returns the file server (its `stats`).
+ */
+export function mountDemo(app: Slabcast, root: string | URL = DEMO_ROOT): StaticFiles {
+  const files = new StaticFiles({ root, pageHeaders: DEMO_PAGE_HEADERS });
+  app.router.add('GET', DEMO_PREFIX.slice(0, -1), (req, res) => redirect(res, 302, `${DEMO_PREFIX}${req.query === '' ? '' : `?${req.query}`}`));
+  app.router.add('GET', `${DEMO_PREFIX}*`, files.handle);
+  return files;
+}
