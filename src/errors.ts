@@ -10,6 +10,12 @@
  * - ERR_MMAP_CLOSED           a mapped file used after close() (see src/storage/mapped-file.ts)
  * - ERR_HTTP_*                HTTP parse errors: src/protocols/http/http-errors.ts
  * - ERR_WS_*                  WebSocket protocol errors: src/protocols/websocket/ws-errors.ts
+ * - ERR_AUDIO_*               audio cache errors: src/services/audio-cache/audio-errors.ts
+ * - ERR_STATIC_*              static file errors: src/services/static/static-files.ts
+ * - ERR_MMAP_READ_ONLY        a write through a read-only mapping (src/storage/mapped-file.ts)
+ * - ERR_MAX_CONNECTIONS, ERR_SOCKET_QUEUE_FULL   acceptor refusals (logged through LimitHook)
+ * - ERR_HTTP_HEADERS_TIMEOUT, ERR_HTTP_REQUEST_TIMEOUT   408s (src/protocols/http/http-handler.ts)
+ * - ERR_WS_PING_TIMEOUT, ERR_WS_TRY_AGAIN_LATER, ERR_WS_CLOSED   WebSocket liveness and 1013 closes
  */
 export const ErrorCode = {
   ConfigInvalid: 'ERR_CONFIG_INVALID',

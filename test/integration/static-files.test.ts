@@ -123,6 +123,7 @@ describe('static files: serving', () => {
       expect(r.headers.etag).toBe(etag);
       expect(r.headers['cache-control']).toBe('public, max-age=3600');
       expect(r.headers['content-type']).toBeUndefined();
+      expect(r.headers['content-length']).toBeUndefined(); // RFC 9110 §15.4.5
       expect(r.body.length).toBe(0);
     }
     expect(rs[4].status).toBe(200);

@@ -23,8 +23,9 @@ export function writeResponse(
   headOnly: boolean,
 ): WriteStatus {
   const bodyLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
-  // RFC 9110 §8.6: no Content-Length in 1xx/204 responses.
-  const lengthLine = status === 204 || status < 200 ? '' : `Content-Length: ${bodyLength}\r\n`;
+  // RFC 9110 §8.6: no Content-Length in 1xx/204 responses; a 304 would have to repeat the 200's
+  // length, so it sends none (§15.4.5).
+  const lengthLine = status === 204 || status === 304 || status < 200 ? '' : `Content-Length: ${bodyLength}\r\n`;
   const head =
     statusLine(status) +
     dateLine +

@@ -213,10 +213,7 @@ export class StaticFiles {
     if (e.pageHeaders !== null) for (const [name, value] of Object.entries(e.pageHeaders)) res.setHeader(name, value);
     if (etagMatches(req.header('if-none-match'), e.etag)) {
       this.stats.notModified++;
-      // Known limitation: the response layer writes `Content-Length: 0` here; RFC 9110 §8.6 wants it
-      // absent or equal to the 200's length. Clients ignore it (RFC 9112 §6.3: a 304 has no content)
-      // and caches do not copy it into the stored response (RFC 9111 §3.2); the fix belongs in
-      // writeResponse (no Content-Length for 304), outside this module.
+      // writeResponse sends no Content-Length with a 304 (RFC 9110 §15.4.5).
       res.status(304).send(null);
       return;
     }
