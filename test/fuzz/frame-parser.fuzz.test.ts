@@ -16,6 +16,7 @@ import { FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from '../
 import { Opcode } from '../../src/protocols/websocket/opcode.js';
 import { WsError } from '../../src/protocols/websocket/ws-errors.js';
 import { buildClientFrame } from '../helpers/ws-client-frames.js';
+import { prng, type Rand } from '../helpers/prng.js';
 
 const FRAME_ERRORS = new Set<number>([
   WsError.UnmaskedFrame,
@@ -28,19 +29,6 @@ const FRAME_ERRORS = new Set<number>([
   WsError.FrameTooBig,
 ]);
 
-type Rand = () => number;
-
-/** mulberry32. */
-function prng(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (rand: Rand, n: number): number => Math.floor(rand() * n);
 

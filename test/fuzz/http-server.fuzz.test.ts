@@ -1,17 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
-
-/** xorshift32: a tiny seeded PRNG, so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 const VALID = [
   'GET / HTTP/1.1\r\nHost: x\r\n\r\n',

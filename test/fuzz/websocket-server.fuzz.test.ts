@@ -4,16 +4,7 @@ import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { buildClientFrame } from '../helpers/ws-client-frames.js';
 import { closeBody, handshakeRequest, OP, parseServerFrames } from '../helpers/ws-raw.js';
-
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 /** A client's byte stream: valid frames (some fragmented, pings), some mutated, some garbage. */
 function frames(rand: () => number): Buffer {

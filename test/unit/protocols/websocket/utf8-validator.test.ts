@@ -2,6 +2,7 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { Utf8Validator, isValidUtf8 } from '../../../../src/protocols/websocket/utf8-validator.js';
 import { hex } from '../../../helpers/ws-client-frames.js';
+import { prng } from '../../../helpers/prng.js';
 
 /** Feeds `bytes` split at the given cut points; returns [all updates ok, isComplete]. */
 function feed(bytes: Uint8Array, cuts: number[] = []): [boolean, boolean] {
@@ -24,18 +25,6 @@ function failIndex(bytes: Uint8Array): number {
   const v = new Utf8Validator();
   for (let i = 0; i < bytes.length; i++) if (!v.update(bytes, i, i + 1)) return i;
   return -1;
-}
-
-/** mulberry32: small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Mostly-valid random text: random code points of every width, then a few random byte edits. */

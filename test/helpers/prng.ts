@@ -1,0 +1,14 @@
+/** A seeded PRNG for fuzz and property tests (mulberry32): a failing seed replays exactly. */
+export type Rand = () => number;
+
+/** Uniform floats in [0, 1) from `seed`. */
+export function prng(seed: number): Rand {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
