@@ -67,7 +67,10 @@ export function readMeta(path: string, id: string): StreamMeta | null {
   return { id, size: m.size as number, complete: m.complete, createdAt: m.createdAt, updatedAt: m.updatedAt };
 }
 
-/** Replaces the sidecar at `path` with `meta`, atomically and durably (tmp + fdatasync + rename). */
+/**
+ * Replaces the sidecar at `path` with `meta`, atomically and durably: tmp + fdatasync + rename, then
+ * fsync of the directory so the rename itself survives a power cut (not only a process kill).
+ */
 export async function writeMeta(path: string, meta: StreamMeta): Promise<void> {
   const tmp = `${path}${TMP_SUFFIX}`;
   const handle = await open(tmp, 'w', 0o644);
@@ -78,4 +81,10 @@ export async function writeMeta(path: string, meta: StreamMeta): Promise<void> {
     await handle.close();
   }
   await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
