@@ -12,10 +12,12 @@ import { echoEndpoint } from './services/echo/echo-endpoint.js';
 import { fanoutEndpoint } from './services/bench-fanout/fanout-endpoint.js';
 import { mountRooms, type Rooms } from './services/rooms/mount.js';
 import { mountAudioCache } from './services/audio-cache/audio-cache.js';
+import { mountDemo } from './services/static/mount-demo.js';
 import type { AudioStore } from './services/audio-cache/stream-store.js';
 import { type Logger, silentLogger } from './ops/logger.js';
 import { Metrics } from './ops/metrics.js';
 import { addOpsRoutes, type ReadinessCheck } from './ops/ops-routes.js';
+import { ClusterNode } from './cluster/cluster-node.js';
 
 /** Options that are objects rather than configuration values. */
 export interface SlabcastOptions {
@@ -35,6 +37,8 @@ export class Slabcast {
   readonly rooms: Rooms;
   /** The audio stream cache (`--audio-path`, `--cache-dir`). */
   readonly audio: AudioStore;
+  /** Cluster mode (`--redis`): Redis link, ring, shared rooms backend; null on a single node. */
+  readonly cluster: ClusterNode | null;
   readonly logger: Logger;
   /** Checks `GET /readyz` runs (services add theirs: cache directory, Redis…). */
   readonly readinessChecks: ReadinessCheck[] = [];
@@ -52,8 +56,11 @@ export class Slabcast {
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());
     this.endpoints.add(fanoutEndpoint(this.ws));
-    this.rooms = mountRooms(this);
-    this.audio = mountAudioCache(this, [this.core.readSlab, this.core.writeSlab]);
+    this.cluster = this.config.redisUrl !== '' ? new ClusterNode(this.config, this.logger) : null;
+    if (this.cluster !== null) this.readinessChecks.push(this.cluster.readiness);
+    this.rooms = mountRooms(this, this.cluster?.rooms);
+    mountDemo(this);
+    this.audio = mountAudioCache(this, [this.core.readSlab, this.core.writeSlab], this.cluster?.streamRedirect);
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     this.wireLogging();
     addOpsRoutes(this.router, () => this.metrics, () => this.core.address() !== null, this.readinessChecks);
@@ -84,8 +91,10 @@ export class Slabcast {
   }
 
   /** Starts listening (defaults from the config). Resolves with the bound address. */
-  listen(port?: number, host?: string): Promise<AddressInfo> {
-    return this.core.listen(port, host);
+  async listen(port?: number, host?: string): Promise<AddressInfo> {
+    const address = await this.core.listen(port, host);
+    if (this.cluster !== null) await this.cluster.start(address, this.metrics); // registers with the bound port
+    return address;
   }
 
   /**
@@ -104,7 +113,8 @@ export class Slabcast {
       if (st === null || (!st.inRequest && st.waiting === null)) conn.end();
     })
       .then(() => this.audio.close()) // every stream msync'ed and its metadata written before we resolve
-      .then(() => this.rooms.close()); // history sweep stopped, bus released once every member left
+      .then(() => this.rooms.close()) // history sweep stopped, bus released once every member left
+      .then(() => this.cluster?.close()); // presence and heartbeat deleted (rooms move at once), Redis quit
   }
 
   /** Every counter, for the admin API and tests. */

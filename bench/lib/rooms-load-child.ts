@@ -16,6 +16,11 @@ export interface RoomsRequest {
   readonly type: 'rooms';
   readonly host: string;
   readonly port: number;
+  /**
+   * Several instances of one cluster (bench/load/cluster.ts): the members are split evenly over
+   * these ports, the sender on the first. Default: everyone on `port`.
+   */
+  readonly ports?: readonly number[];
   /** e.g. `/ws/room/bench` (open mode: each socket gets its own guest user). */
   readonly path: string;
   readonly receivers: number;
@@ -56,18 +61,26 @@ let pool: { key: string; conns: LeanConnection[] } | null = null;
 let lastSeq = 0;
 
 async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
-  const key = `${r.host}:${r.port}${r.path}#${r.receivers}`;
+  const ports = r.ports ?? [r.port];
+  const key = `${r.host}:${ports.join(',')}${r.path}#${r.receivers}`;
   if (pool !== null && pool.key === key && pool.conns.every((c) => c.isOpen)) return pool.conns;
   if (pool !== null) for (const c of pool.conns) c.close();
   pool = null;
-  const result = await connectAll({ host: r.host, port: r.port, path: r.path, count: r.receivers + 1, concurrency: CONNECT_CONCURRENCY, prefixBytes: PREFIX_BYTES, timeoutMs: CONNECT_TIMEOUT_MS });
-  if (result.failed > 0) {
-    for (const c of result.connections) c.close();
-    throw new Error(`${result.failed} of ${r.receivers + 1} upgrades to ${r.path} failed; first: ${result.firstFailure}`);
+  const total = r.receivers + 1;
+  const share = (i: number): number => Math.floor(total / ports.length) + (i < total % ports.length ? 1 : 0);
+  const results = await Promise.all(
+    ports.map((port, i) => connectAll({ host: r.host, port, path: r.path, count: share(i), concurrency: CONNECT_CONCURRENCY, prefixBytes: PREFIX_BYTES, timeoutMs: CONNECT_TIMEOUT_MS })),
+  );
+  const conns = results.flatMap((result) => result.connections); // the sender: the first on ports[0]
+  const failed = results.reduce((n, result) => n + result.failed, 0);
+  if (failed > 0) {
+    for (const c of conns) c.close();
+    throw new Error(`${failed} of ${total} upgrades to ${r.path} failed; first: ${results.find((x) => x.failed > 0)?.firstFailure}`);
   }
-  send({ type: 'progress', line: `opened ${r.receivers + 1} WebSocket(s) on ${r.path} in ${result.elapsedSec.toFixed(2)} s` });
-  pool = { key, conns: result.connections };
-  return result.connections;
+  const elapsed = Math.max(...results.map((result) => result.elapsedSec));
+  send({ type: 'progress', line: `opened ${total} WebSocket(s) on ${r.path} (port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}) in ${elapsed.toFixed(2)} s` });
+  pool = { key, conns };
+  return conns;
 }
 
 /** The sequence number in a danmaku's captured prefix, or -1 when it is not one of ours. */

@@ -78,7 +78,8 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     return this.ownerOf(key).id === this.options.self.id;
   }
 
-  private async beat(): Promise<void> {
+  /** Writes the heartbeat now (also when Redis comes back, so a restarted Redis learns this instance at once). */
+  async beat(): Promise<void> {
     if (!this.link.ready) {
       this.stats.heartbeatFailures++;
       return;

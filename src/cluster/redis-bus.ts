@@ -1,6 +1,6 @@
-import type { BroadcastBus, BusListener, RoomEnvelope } from '../services/rooms/bus.js';
+import type { BroadcastBus, BusListener, Delivery, RoomEnvelope } from '../services/rooms/bus.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
-import type { RedisLink } from './redis-link.js';
+import { LinkState, type RedisLink } from './redis-link.js';
 
 /** Pub/sub channel of a room. */
 export function roomChannel(room: string): string {
@@ -17,6 +17,28 @@ export interface RedisBusStats {
   ownEchoes: number;
   malformed: number;
   subscribedRooms: number;
+  /** SUBSCRIBEs that failed (outage) and were issued again once Redis was back. */
+  resubscribes: number;
+  /** Barriers (joins) that came back, and those that did not within the timeout or could not be sent. */
+  barriers: number;
+  barrierFailures: number;
+}
+
+/** Delivery value of a barrier envelope: bus-internal, never handed to listeners. */
+const BARRIER = 255 as Delivery;
+/** A barrier not back within this long resolves false (the joiner goes on without it). */
+const BARRIER_TIMEOUT_MS = 2000;
+/** A SUBSCRIBE that failed while the link was up is retried after this long. */
+const RESUBSCRIBE_DELAY_MS = 250;
+
+/** A room's subscription: its listeners, and whether Redis confirmed the SUBSCRIBE. */
+interface RoomSub {
+  readonly listeners: Set<BusListener>;
+  confirmed: boolean;
+  /** A SUBSCRIBE is on its way (not re-issued when the link comes back). */
+  inFlight: boolean;
+  /** Resolves when the current SUBSCRIBE settled (never rejects). */
+  settled: Promise<void>;
 }
 
 /**
@@ -24,67 +46,157 @@ export interface RedisBusStats {
  * listeners synchronously (so local members never wait for Redis and keep getting messages during an
  * outage) and PUBLISHes the envelope for the others; envelopes coming back with this instance's
  * origin are dropped. SUBSCRIBE is per room, issued for the first local listener and undone after the
- * last, on the dedicated subscriber connection. Order per publisher is Redis's: one connection, FIFO.
- * While Redis is down, remote publishes are dropped and counted — never queued without bound.
+ * last, on the dedicated subscriber connection; one that failed in an outage is issued again when
+ * the link is back. Order per publisher is Redis's: one connection, FIFO. While Redis is down,
+ * remote publishes are dropped and counted — never queued without bound.
  */
 export class RedisBus implements BroadcastBus {
-  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, malformed: 0, subscribedRooms: 0 };
-  private readonly listeners = new Map<string, Set<BusListener>>();
+  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0 };
+  private readonly rooms = new Map<string, RoomSub>();
+  private readonly barriers = new Map<string, () => void>();
+  private barrierSeq = 0;
   private readonly channelListener = (message: Buffer, channel: Buffer | string): void => this.onMessage(message, channel);
+  private readonly linkListener = (next: LinkState): void => {
+    if (next === LinkState.Ready) this.resubscribe();
+  };
 
   constructor(
     private readonly link: RedisLink,
     private readonly instanceId: string,
     /** Called when a Redis command failed (logging). */
     private readonly onFailure: (err: Error) => void = () => undefined,
-  ) {}
+  ) {
+    link.on('state', this.linkListener);
+  }
 
   publish(envelope: RoomEnvelope): void {
+    this.publishVia(envelope, (channel, message) => this.link.cmd.publish(channel, message));
+  }
+
+  /**
+   * {@link publish} whose remote half is `send(channel, message)` instead of a plain PUBLISH, e.g. a
+   * script that keeps the message in history and publishes it in one atomic step. Same local
+   * delivery, accounting and outage rule.
+   */
+  publishVia(envelope: RoomEnvelope, send: (channel: string, message: Buffer) => Promise<unknown>): void {
     this.deliverLocal(envelope);
     if (!this.link.ready) {
       this.stats.publishDropped++;
       return;
     }
     this.stats.published++;
-    this.link.cmd.publish(roomChannel(envelope.room), encodeEnvelope(envelope)).catch((err: unknown) => {
+    send(roomChannel(envelope.room), encodeEnvelope(envelope)).catch((err: unknown) => {
       this.stats.publishDropped++;
       this.onFailure(err as Error);
     });
   }
 
-  subscribe(room: string, listener: BusListener): void {
-    let set = this.listeners.get(room);
-    if (set === undefined) {
-      this.listeners.set(room, (set = new Set()));
+  /** Resolves once Redis confirmed the room's SUBSCRIBE, or once it failed (then retried when Redis is back). */
+  subscribe(room: string, listener: BusListener): Promise<void> {
+    let sub = this.rooms.get(room);
+    if (sub === undefined) {
+      sub = { listeners: new Set(), confirmed: false, inFlight: false, settled: Promise.resolve() };
+      this.rooms.set(room, sub);
       this.stats.subscribedRooms++;
-      this.link.sub.subscribe(roomChannel(room), this.channelListener, true).catch((err: unknown) => this.onFailure(err as Error));
+      this.issueSubscribe(room, sub);
     }
-    set.add(listener);
+    sub.listeners.add(listener);
+    return sub.settled;
   }
 
   unsubscribe(room: string, listener: BusListener): void {
-    const set = this.listeners.get(room);
-    if (set === undefined) return;
-    set.delete(listener);
-    if (set.size > 0) return;
-    this.listeners.delete(room);
+    const sub = this.rooms.get(room);
+    if (sub === undefined) return;
+    sub.listeners.delete(listener);
+    if (sub.listeners.size > 0) return;
+    this.rooms.delete(room);
     this.stats.subscribedRooms--;
     this.link.sub.unsubscribe(roomChannel(room), this.channelListener, true).catch((err: unknown) => this.onFailure(err as Error));
   }
 
+  /**
+   * Barrier: PUBLISHes a marker on the room's channel from the command connection and resolves true
+   * when it comes back on the subscriber connection. Redis delivers one channel's messages in the
+   * order it executed the PUBLISHes, so everything published to the room before the marker — by any
+   * instance — has been delivered here by then. Commands sent on the command connection before this
+   * call (a history read) executed before the marker. False when Redis is down, the room is not
+   * subscribed yet, or the marker is not back within {@link BARRIER_TIMEOUT_MS}.
+   */
+  sync(room: string): Promise<boolean> {
+    if (!this.link.ready || this.rooms.get(room)?.confirmed !== true) {
+      this.stats.barrierFailures++;
+      return Promise.resolve(false);
+    }
+    const token = `${++this.barrierSeq}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), BARRIER_TIMEOUT_MS);
+      const finish = (ok: boolean): void => {
+        if (!this.barriers.delete(token)) return;
+        clearTimeout(timer);
+        if (ok) this.stats.barriers++;
+        else this.stats.barrierFailures++;
+        resolve(ok);
+      };
+      this.barriers.set(token, () => finish(true));
+      const marker = encodeEnvelope({ room, delivery: BARRIER, payload: token, user: '', origin: this.instanceId, conn: -1 });
+      this.link.cmd.publish(roomChannel(room), marker).catch((err: unknown) => {
+        this.onFailure(err as Error);
+        finish(false);
+      });
+    });
+  }
+
   async close(): Promise<void> {
-    this.listeners.clear();
+    this.link.off('state', this.linkListener);
+    this.rooms.clear();
+    for (const release of [...this.barriers.values()]) release();
+  }
+
+  private issueSubscribe(room: string, sub: RoomSub): void {
+    sub.inFlight = true;
+    sub.settled = this.link.sub.subscribe(roomChannel(room), this.channelListener, true).then(
+      () => {
+        sub.inFlight = false;
+        sub.confirmed = true;
+      },
+      (err: unknown) => {
+        sub.inFlight = false;
+        // Retried by resubscribe() when the link is ready again (node-redis only re-issues confirmed
+        // ones), or shortly if it already is (the failure raced the reconnect).
+        this.onFailure(err as Error);
+        if (this.link.ready) setTimeout(() => this.retry(room, sub), RESUBSCRIBE_DELAY_MS).unref();
+      },
+    );
+  }
+
+  private retry(room: string, sub: RoomSub): void {
+    if (this.rooms.get(room) !== sub || sub.confirmed || sub.inFlight) return;
+    this.stats.resubscribes++;
+    this.issueSubscribe(room, sub);
+  }
+
+  /** The link is back: rooms whose SUBSCRIBE failed during the outage subscribe now. */
+  private resubscribe(): void {
+    for (const [room, sub] of this.rooms) {
+      if (sub.confirmed || sub.inFlight) continue;
+      this.stats.resubscribes++;
+      this.issueSubscribe(room, sub);
+    }
   }
 
   private deliverLocal(envelope: RoomEnvelope): void {
-    const set = this.listeners.get(envelope.room);
-    if (set !== undefined) for (const l of set) l(envelope);
+    const sub = this.rooms.get(envelope.room);
+    if (sub !== undefined) for (const l of sub.listeners) l(envelope);
   }
 
   private onMessage(message: Buffer, _channel: Buffer | string): void {
     const envelope = decodeEnvelope(message);
     if (envelope === null) {
       this.stats.malformed++;
+      return;
+    }
+    if (envelope.delivery === BARRIER) {
+      if (envelope.origin === this.instanceId) this.barriers.get(envelope.payload as string)?.();
       return;
     }
     if (envelope.origin === this.instanceId) {

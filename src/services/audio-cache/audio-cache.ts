@@ -21,9 +21,10 @@ export interface AudioCacheHost {
 
 /**
  * Opens the cache directory (reloading every stream in it), registers the endpoint and the HTTP
- * listing, and returns the store (its `close()` makes every stream durable: call it on shutdown).
+ * listing (`placement`: the cluster's MOVED hook, see AudioEndpointOptions), and returns the store
+ * (its `close()` makes every stream durable: call it on shutdown).
  */
-export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAllocator[]): AudioStore {
+export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAllocator[], placement?: (streamId: string) => string | null): AudioStore {
   const c = host.config;
   const store = new AudioStore({
     cacheDir: c.cacheDir,
@@ -40,6 +41,7 @@ export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAlloca
       maxGetBytes: c.maxGetBytes,
       memoryThreshold: Number(c.memoryThreshold),
       memoryPressure: slabPressure(slabs),
+      ...(placement !== undefined ? { placement } : {}),
     }),
   );
   host.router.add('GET', '/api/audio/streams', (_req, res) => res.json(store.list()));

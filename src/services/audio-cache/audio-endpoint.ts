@@ -30,6 +30,12 @@ export interface AudioEndpointOptions {
   /** New STARTs are refused while `memoryPressure()` is above this fraction. */
   memoryThreshold: number;
   memoryPressure: () => number;
+  /**
+   * Cluster placement: for a stream another instance owns, the owner's full audio URL, else null.
+   * A GET or START for such a stream is answered `ERROR:MOVED:{streamId}:{url}` (like a Redis
+   * Cluster MOVED): the client reconnects there.
+   */
+  placement?: (streamId: string) => string | null;
 }
 
 /** Bytes per frame while a follower catches up from its offset (paced by the socket draining). */
@@ -197,6 +203,10 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
   }
 
   function command(ws: WebSocket, s: Session, cmd: Command): void {
+    if ((cmd.name === CommandName.Start || cmd.name === CommandName.Get) && options.placement !== undefined) {
+      const owner = options.placement(cmd.id);
+      if (owner !== null) return reply(ws, `ERROR:MOVED:${cmd.id}:${owner}`);
+    }
     switch (cmd.name) {
       case CommandName.Start:
         return start(ws, s, cmd.id);

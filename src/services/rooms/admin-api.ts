@@ -26,9 +26,18 @@ export interface AdminApiOptions {
   instanceStats: () => Record<string, unknown>;
   /** Base URL clients reach this instance at; default: `ws://{Host header}`. */
   publicUrl?: string;
+  /** Cluster mode: which instance owns a room (the consistent-hash ring); absent = always this one. */
+  placement?: (room: string) => RoomOwner;
 }
 
-type Handler = (req: HttpRequest, res: HttpResponse) => void;
+/** The instance that owns a room: its id, its advertised base URL, and whether it is this one. */
+export interface RoomOwner {
+  readonly id: string;
+  readonly url: string;
+  readonly local: boolean;
+}
+
+type Handler = (req: HttpRequest, res: HttpResponse) => void | Promise<void>;
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -54,17 +63,17 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
           return;
         }
       }
-      handler(req, res);
+      return handler(req, res);
     };
   const withRoom =
-    (handler: (req: HttpRequest, res: HttpResponse, room: string) => void): Handler =>
+    (handler: (req: HttpRequest, res: HttpResponse, room: string) => void | Promise<void>): Handler =>
     (req, res) => {
       const room = req.params.roomId ?? '';
       if (!isValidRoomId(room)) {
         res.json({ error: AdminError.BadRoomId, message: 'room ids are 1-64 of [A-Za-z0-9_-]' }, 400);
         return;
       }
-      handler(req, res, room);
+      return handler(req, res, room);
     };
 
   router.add(
@@ -88,7 +97,7 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
     'POST',
     '/api/push/broadcast/:roomId',
     guarded(
-      withRoom((req, res, room) => {
+      withRoom(async (req, res, room) => {
         let body: unknown;
         try {
           body = req.json();
@@ -106,11 +115,11 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
           res.json({ error: AdminError.TooLong, message: `text is over ${options.maxTextBytes} bytes of UTF-8` }, 413);
           return;
         }
-        if (!service.knows(room)) {
+        if (!(await service.knows(room))) {
           res.json({ error: AdminError.NoSuchRoom, message: `no room ${room}` }, 404);
           return;
         }
-        res.json({ room, id: service.system(room, text) });
+        res.json({ room, id: await service.system(room, text) });
       }),
     ),
   );
@@ -119,6 +128,11 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
     'GET',
     '/api/push/check/:roomId',
     withRoom((req, res, room) => {
+      if (options.placement !== undefined) {
+        const owner = options.placement(room);
+        res.json({ room, owner: { id: owner.id, url: `${owner.url}${ROOM_PATH_PREFIX}${room}` }, local: owner.local });
+        return;
+      }
       const base = options.publicUrl ?? `ws://${req.header('host') ?? 'localhost'}`;
       res.json({ room, owner: { id: service.options.instanceId, url: `${base}${ROOM_PATH_PREFIX}${room}` }, local: true });
     }),
@@ -128,14 +142,22 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
     'GET',
     '/api/push/room/:roomId',
     guarded(
-      withRoom((_req, res, room) => {
+      withRoom(async (_req, res, room) => {
         const r = service.registry.get(room);
-        if (r === undefined && !service.knows(room)) {
+        if (r === undefined && !(await service.knows(room))) {
           res.json({ error: AdminError.NoSuchRoom, message: `no room ${room}` }, 404);
           return;
         }
+        // `users`/`connections`: this instance's sessions; `count` (and `cluster` in cluster mode): every instance.
         const users = r === undefined ? [] : [...r.users].map(([id, sessions]) => ({ id, sessions: sessions.size }));
-        res.json({ room, count: users.length, connections: r?.members.size ?? 0, users, lastId: service.options.history.read(room, null, Date.now()).lastId });
+        const { lastId } = await service.options.history.read(room, null, Date.now());
+        const presence = service.options.presence;
+        if (presence === undefined) {
+          res.json({ room, count: users.length, connections: r?.members.size ?? 0, users, lastId });
+          return;
+        }
+        const everyone = await presence.users(room, r?.users ?? new Map());
+        res.json({ room, count: everyone.length, connections: r?.members.size ?? 0, users, lastId, cluster: { users: everyone } });
       }),
     ),
   );
@@ -144,8 +166,8 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
     'DELETE',
     '/api/push/room/:roomId',
     guarded(
-      withRoom((_req, res, room) => {
-        if (!service.knows(room)) {
+      withRoom(async (_req, res, room) => {
+        if (!(await service.knows(room))) {
           res.json({ error: AdminError.NoSuchRoom, message: `no room ${room}` }, 404);
           return;
         }

@@ -48,11 +48,23 @@ export type BusListener = (envelope: RoomEnvelope) => void;
  *   delivery must copy it.
  * - Delivery order per room, from one publisher, is publish order.
  * - `subscribe`/`unsubscribe` are refcounted by the caller: one listener per room per instance.
+ * - `publish` never throws for an outage: what cannot cross instances is dropped and counted.
  */
 export interface BroadcastBus {
   publish(envelope: RoomEnvelope): void;
-  subscribe(room: string, listener: BusListener): void;
+  /**
+   * Starts delivering `room` to `listener`. A bus whose subscription takes effect later (Redis)
+   * returns a Promise that resolves once it has (after a failure too: it never rejects).
+   */
+  subscribe(room: string, listener: BusListener): void | Promise<void>;
   unsubscribe(room: string, listener: BusListener): void;
+  /**
+   * Optional barrier (buses that deliver later): resolves true once every envelope published to
+   * `room` before this call, by any instance, has been delivered here; false when that cannot be
+   * known (outage, timeout). A joiner reads history, then waits for it, so nothing published
+   * before its read can arrive after it stopped buffering.
+   */
+  sync?(room: string): Promise<boolean>;
   /** Releases connections and timers (LocalBus: nothing). */
   close(): Promise<void>;
 }

@@ -1,3 +1,13 @@
+import type { RoomEnvelope } from './bus.js';
+
+/** A value now (an in-process store) or later (a shared store answers over the network). */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** Whether a store answered later. */
+export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return value instanceof Promise;
+}
+
 /** One kept room message: its id, time, and the exact JSON text clients received. */
 export interface HistoryEntry {
   readonly id: number;
@@ -19,23 +29,36 @@ export interface HistoryRead {
  * issue replaces (shared counters and lists). Ids are integers, monotonic per room, starting at 1;
  * whispers take ids but are not kept, so kept ids may have holes — `gap` is therefore computed
  * from what was evicted, not from id contiguity.
+ *
+ * Results may be synchronous (MemoryHistory) or Promises (RedisHistory, src/cluster): the room
+ * service keeps one room's messages in order either way (see RoomSequencer). A store that answers
+ * later never rejects for an outage: it falls back (a local id, an empty read with `gap`) and counts.
  */
 export interface HistoryStore {
   /** The next id of `room` (monotonic per room). */
-  allocateId(room: string): number;
+  allocateId(room: string): MaybePromise<number>;
   /** Keeps a message (`id` from {@link allocateId}) of `room`, evicting past size or TTL. */
-  append(room: string, entry: HistoryEntry): void;
+  append(room: string, entry: HistoryEntry): MaybePromise<void>;
   /** Kept messages of `room` with id > `since` (all kept when `since` is null), oldest first. */
-  read(room: string, since: number | null, nowMs: number): HistoryRead;
+  read(room: string, since: number | null, nowMs: number): MaybePromise<HistoryRead>;
   /** Whether `room` has any state (kept messages or allocated ids). */
-  has(room: string): boolean;
-  /** Forgets `room` entirely (ids restart at 1). */
-  delete(room: string): void;
+  has(room: string): MaybePromise<boolean>;
+  /** Forgets `room` (MemoryHistory: ids restart at 1; RedisHistory: ids go on above the highest seen). */
+  delete(room: string): MaybePromise<void>;
   /**
    * Drops expired messages everywhere, and forgets rooms left with nothing kept, idle past the TTL
    * and not `inUse` (a room with members keeps its id counter).
    */
   sweep(nowMs: number, inUse?: (room: string) => boolean): void;
+  /**
+   * Optional: keeps `entry` and publishes `envelope` (delivering it locally at once) as one step
+   * that no concurrent {@link read} can split, so a joiner on another instance sees the message
+   * either in its history or live, never both and never neither. Without it the service appends,
+   * then publishes on the bus.
+   */
+  appendAndPublish?(room: string, entry: HistoryEntry, envelope: RoomEnvelope): void;
+  /** Optional: an id this instance delivered (a shared store re-seeds its counter from the highest). */
+  observe?(room: string, id: number): void;
 }
 
 /** Per-room state of {@link MemoryHistory}: a ring of at most `size` entries. */

@@ -2,7 +2,9 @@ import { CloseCode } from '../../protocols/websocket/opcode.js';
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
 import { type BroadcastBus, type BusListener, Delivery, type RoomEnvelope } from './bus.js';
-import type { HistoryStore } from './history.js';
+import { type HistoryEntry, type HistoryRead, type HistoryStore, isPromise, type MaybePromise } from './history.js';
+import { messageIdOf, type PendingJoin, PendingJoins } from './pending-join.js';
+import type { PresenceStore } from './presence.js';
 import { type RateLimit, RateLimiter } from './rate-limiter.js';
 import { type LeaveResult, type Room, RoomRegistry } from './room-registry.js';
 import {
@@ -17,6 +19,8 @@ import {
   whisperJson,
   whoJson,
 } from './room-messages.js';
+import { RoomSequencer } from './room-sequencer.js';
+import { RoomSubscriptions } from './room-subscriptions.js';
 import type { RoomSession } from './room-session.js';
 
 /** Close code of members of a room deleted through the admin API (4000–4999: private use, RFC 6455 §7.4.2). */
@@ -41,6 +45,12 @@ export interface RoomServiceOptions {
   /** Errors within {@link misbehaviourWindowMs} that close a connection 1008 (default 50 in 10 s). */
   maxErrors?: number;
   misbehaviourWindowMs?: number;
+  /** Cluster-wide presence (cluster mode); absent = this instance's registry is the whole room. */
+  presence?: PresenceStore;
+  /** Live deliveries buffered for a member whose history read is in flight; past it → 1013. */
+  maxJoinBacklog?: number;
+  /** A store answer or step failed (logging); it is counted in `asyncFailures` either way. */
+  onError?: (err: unknown) => void;
 }
 
 /** Counters of the room service (admin `status`). */
@@ -61,10 +71,15 @@ export interface RoomStats {
   policyCloses: number;
   /** Error replies by code. */
   errors: Record<string, number>;
+  /** Members whose history read was in flight and whose join backlog passed the bound (closed 1013). */
+  joinOverflows: number;
+  /** Store answers or steps that failed (see `onError`). */
+  asyncFailures: number;
 }
 
 const DEFAULT_MAX_ERRORS = 50;
 const DEFAULT_MISBEHAVIOUR_WINDOW_MS = 10_000;
+const DEFAULT_MAX_JOIN_BACKLOG = 1024;
 
 /**
  * Rooms on this instance: membership, the protocol's actions, and local delivery of bus
@@ -76,7 +91,7 @@ const DEFAULT_MISBEHAVIOUR_WINDOW_MS = 10_000;
 export class RoomService {
   readonly registry = new RoomRegistry<WebSocket>();
   readonly limiter: RateLimiter;
-  readonly stats: RoomStats = { messagesIn: 0, voiceIn: 0, messagesOut: 0, slowDrops: 0, voiceDrops: 0, slowCloses: 0, policyCloses: 0, errors: {} };
+  readonly stats: RoomStats = { messagesIn: 0, voiceIn: 0, messagesOut: 0, slowDrops: 0, voiceDrops: 0, slowCloses: 0, policyCloses: 0, errors: {}, joinOverflows: 0, asyncFailures: 0 };
   readonly startedAt = Date.now();
   private readonly byId = new Map<number, WebSocket>();
   /** Reused target list for filtered fan-outs (voice, whisper): no allocation per message. */
@@ -84,47 +99,121 @@ export class RoomService {
   private readonly listener: BusListener = (envelope) => this.deliver(envelope);
   private readonly maxErrors: number;
   private readonly windowMs: number;
+  private readonly subscriptions: RoomSubscriptions;
+  /** Members whose history read is in flight (cluster mode). */
+  private readonly joining = new PendingJoins();
+  private readonly sequencer: RoomSequencer;
 
   constructor(readonly options: RoomServiceOptions) {
     this.limiter = new RateLimiter(options.rateLimit);
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.windowMs = options.misbehaviourWindowMs ?? DEFAULT_MISBEHAVIOUR_WINDOW_MS;
+    this.sequencer = new RoomSequencer((err) => this.failed(err));
+    this.subscriptions = new RoomSubscriptions(options.bus, this.listener, (err) => this.failed(err));
   }
 
   /**
    * A member arrives: it gets the kept history after its `since` (the original messages, in
    * order) and `ready`, then it joins, and everyone (itself included) sees `join` if it is the
-   * user's first session. All of it runs synchronously, so no live message can slip in between.
+   * user's first session. With an in-process store all of it runs synchronously, so no live
+   * message can slip in between. With a shared store (cluster) the room is subscribed first, then
+   * history is read, then the bus barrier is awaited; live deliveries meanwhile wait in a
+   * {@link PendingJoin} and are written after the replay, minus the ids it already carried.
    */
   join(ws: WebSocket, s: RoomSession): void {
-    const { history } = this.options;
-    const read = history.read(s.room, s.since, Date.now());
+    const subscribed = this.subscriptions.hold(s.room);
+    if (subscribed === null) {
+      const read = this.options.history.read(s.room, s.since, Date.now());
+      if (!isPromise(read)) {
+        this.admit(ws, s, read, null);
+        return;
+      }
+      this.awaitRead(this.pend(ws, s), read);
+      return;
+    }
+    const pending = this.pend(ws, s);
+    subscribed.then(() => {
+      if (!pending.aborted) this.awaitRead(pending, this.options.history.read(s.room, s.since, Date.now()));
+    }, (err: unknown) => this.failed(err));
+  }
+
+  private pend(ws: WebSocket, s: RoomSession): PendingJoin {
+    return this.joining.add(ws, s, this.options.maxJoinBacklog ?? DEFAULT_MAX_JOIN_BACKLOG);
+  }
+
+  /** The read was sent: the barrier goes after it on the same connection, then the member is admitted. */
+  private awaitRead(pending: PendingJoin, read: MaybePromise<HistoryRead>): void {
+    const barrier = this.options.bus.sync?.(pending.session.room) ?? null;
+    Promise.all([read, barrier]).then(
+      ([r]) => {
+        if (pending.aborted) return;
+        this.joining.remove(pending);
+        this.admit(pending.ws, pending.session, r, pending);
+      },
+      (err: unknown) => {
+        this.failed(err);
+        if (pending.aborted) return;
+        this.joining.remove(pending);
+        this.admit(pending.ws, pending.session, { entries: [], lastId: 0, gap: pending.session.since !== null }, pending);
+      },
+    );
+  }
+
+  /** Replay, `ready`, membership, the backlog of a pending join, then presence. */
+  private admit(ws: WebSocket, s: RoomSession, read: HistoryRead, pending: PendingJoin | null): void {
+    if (!ws.isOpen) {
+      this.subscriptions.release(s.room);
+      return;
+    }
     for (const e of read.entries) ws.send(e.json);
     ws.send(readyJson(read.lastId, read.gap));
     const { room, firstInRoom } = this.registry.add(s.room, s.user, ws);
     s.joined = true;
     this.byId.set(ws.id, ws);
-    if (room.members.size === 1) this.options.bus.subscribe(s.room, this.listener);
-    if (firstInRoom) this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, room.userCount));
+    if (pending !== null) this.stats.messagesOut += pending.flush(replayedIds(read.entries));
+    if (!firstInRoom) return;
+    const presence = this.options.presence;
+    if (presence === undefined) {
+      this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, room.userCount));
+      return;
+    }
+    this.sequencer.run(s.room, presence.joined(s.room, s.user, room.users), (change) => {
+      if (!change.elsewhere) this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, change.count));
+    });
   }
 
   /** A member is gone (closed, failed, or removed by a room close). Idempotent. */
   leave(ws: WebSocket, s: RoomSession): void {
     const left = this.detach(ws, s);
     // Published even when the room emptied here: other instances may still have members.
-    if (left !== null && left.lastInRoom) this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, left.room.userCount));
+    if (left === null || !left.lastInRoom) return;
+    const presence = this.options.presence;
+    if (presence === undefined) {
+      this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, left.room.userCount));
+      return;
+    }
+    this.sequencer.run(s.room, presence.left(s.room, s.user, left.room.users), (change) => {
+      if (!change.elsewhere) this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, change.count));
+    });
   }
 
   /** Removes a member without presence (a closing room tells nobody who left). */
   private detach(ws: WebSocket, s: RoomSession): LeaveResult<WebSocket> | null {
     this.clearSlow(s);
+    const pending = this.joining.of(ws);
+    if (pending !== undefined) {
+      pending.aborted = true;
+      this.joining.remove(pending);
+      this.subscriptions.release(s.room);
+      return null;
+    }
     if (!s.joined) return null;
     s.joined = false;
     this.byId.delete(ws.id);
     const left = this.registry.remove(s.room, s.user, ws);
     if (left === null) return null;
     if (left.lastAnywhere) this.limiter.forget(s.user);
-    if (left.emptied) this.options.bus.unsubscribe(s.room, this.listener);
+    this.subscriptions.release(s.room);
     return left;
   }
 
@@ -149,28 +238,62 @@ export class RoomService {
     switch (msg.type) {
       case 'danmaku': {
         const id = history.allocateId(s.room);
-        const json = danmakuJson(id, s.room, s.user, now, msg.text, msg.color, msg.mode);
-        history.append(s.room, { id, ts: now, json });
-        this.publish(s.room, Delivery.Everyone, json);
+        const { text, color, mode } = msg;
+        if (!isPromise(id) && this.sequencer.idle(s.room)) this.keep(s.room, { id, ts: now, json: danmakuJson(id, s.room, s.user, now, text, color, mode) });
+        else this.sequencer.run(s.room, id, (n) => this.keep(s.room, { id: n, ts: now, json: danmakuJson(n, s.room, s.user, now, text, color, mode) }));
         return;
       }
       case 'whisper': {
-        // Local presence only: the cluster issue answers "is `to` in the room" across instances.
-        if (this.registry.get(s.room)?.users.has(msg.to) !== true) {
-          this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${msg.to} is not in the room`, now);
-          return;
+        const presence = this.options.presence;
+        const { to, text } = msg;
+        if (this.registry.get(s.room)?.users.has(to) === true) {
+          const id = history.allocateId(s.room); // a room id, but whispers are never kept
+          if (!isPromise(id) && this.sequencer.idle(s.room)) this.whisper(ws, s, to, text, now, id);
+          else this.sequencer.run(s.room, id, (n) => this.whisper(ws, s, to, text, now, n));
+        } else if (presence === undefined) {
+          this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
+        } else {
+          // In the room on no instance → NO_SUCH_USER (its id stays a hole); anywhere → through the
+          // bus. The id is taken now, with the check, so ids follow the order messages arrived in.
+          const check = Promise.all([presence.elsewhere(s.room, to), history.allocateId(s.room)]);
+          this.sequencer.run(s.room, check, ([there, n]) => {
+            if (there) this.whisper(ws, s, to, text, now, n);
+            else if (ws.isOpen) this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
+          });
         }
-        const id = history.allocateId(s.room); // a room id, but whispers are never kept
-        const json = whisperJson(id, s.room, s.user, msg.to, now, msg.text);
-        this.options.bus.publish({ room: s.room, delivery: Delivery.User, payload: json, user: msg.to, origin: this.options.instanceId, conn: ws.id });
         return;
       }
       case 'who': {
         const room = this.registry.get(s.room);
-        ws.send(whoJson(room === undefined ? [] : [...room.users.keys()]));
+        const presence = this.options.presence;
+        if (presence === undefined) {
+          ws.send(whoJson(room === undefined ? [] : [...room.users.keys()]));
+          return;
+        }
+        presence.users(s.room, room?.users ?? new Map()).then((users) => {
+          if (ws.isOpen) ws.send(whoJson(users));
+        }, (err: unknown) => this.failed(err));
         return;
       }
     }
+  }
+
+  /** A whisper: to the target's sessions wherever they are, and the sender's connection. */
+  private whisper(ws: WebSocket, s: RoomSession, to: string, text: string, now: number, id: number): void {
+    this.options.bus.publish({ room: s.room, delivery: Delivery.User, payload: whisperJson(id, s.room, s.user, to, now, text), user: to, origin: this.options.instanceId, conn: ws.id });
+  }
+
+  /** Keeps a danmaku or system message and delivers it to everyone, as one step when the store can. */
+  private keep(room: string, entry: HistoryEntry): void {
+    const { history, bus, instanceId } = this.options;
+    const envelope: RoomEnvelope = { room, delivery: Delivery.Everyone, payload: entry.json, user: '', origin: instanceId, conn: -1 };
+    if (history.appendAndPublish !== undefined) {
+      history.appendAndPublish(room, entry, envelope);
+      return;
+    }
+    const appended = history.append(room, entry);
+    if (isPromise(appended)) appended.then(undefined, (err: unknown) => this.failed(err));
+    bus.publish(envelope);
   }
 
   /** One binary frame: voice, relayed to every member but the sender's own sessions, never kept. */
@@ -179,28 +302,42 @@ export class RoomService {
     this.options.bus.publish({ room: s.room, delivery: Delivery.ExceptUser, payload: data, user: s.user, origin: this.options.instanceId, conn: -1 });
   }
 
-  /** An admin system message: kept in history, delivered to everyone. Returns its id. */
-  system(roomId: string, text: string): number {
-    const { history } = this.options;
+  /** An admin system message: kept in history, delivered to everyone. Resolves to its id. */
+  system(roomId: string, text: string): MaybePromise<number> {
     const now = Date.now();
-    const id = history.allocateId(roomId);
-    const json = systemJson(id, roomId, now, text);
-    history.append(roomId, { id, ts: now, json });
-    this.publish(roomId, Delivery.Everyone, json);
-    return id;
+    const id = this.options.history.allocateId(roomId);
+    if (!isPromise(id) && this.sequencer.idle(roomId)) {
+      this.keep(roomId, { id, ts: now, json: systemJson(id, roomId, now, text) });
+      return id;
+    }
+    let sent = 0;
+    const step = (n: number): void => {
+      this.keep(roomId, { id: n, ts: now, json: systemJson(n, roomId, now, text) });
+      sent = n;
+    };
+    return this.sequencer.run(roomId, id, step).then((ok) => {
+      if (!ok) throw new Error(`system message to ${roomId} failed (see asyncFailures)`);
+      return sent;
+    });
   }
 
   /** Closes every member of `roomId` (everywhere, through the bus) with 4000 and drops its state. */
   closeRoom(roomId: string, reason: string): number {
     const count = this.registry.get(roomId)?.members.size ?? 0;
     this.options.bus.publish({ room: roomId, delivery: Delivery.CloseRoom, payload: reason, user: '', origin: this.options.instanceId, conn: -1, closeCode: ROOM_CLOSED_CODE });
-    this.options.history.delete(roomId);
+    const deleted = this.options.history.delete(roomId);
+    if (isPromise(deleted)) deleted.then(undefined, (err: unknown) => this.failed(err));
     return count;
   }
 
-  /** Whether the room has local members or kept state (the admin API's "known room"). */
-  knows(roomId: string): boolean {
-    return this.registry.get(roomId) !== undefined || this.options.history.has(roomId);
+  /** Whether the room has members (here or, in cluster mode, anywhere) or kept state: the admin API's "known room". */
+  knows(roomId: string): MaybePromise<boolean> {
+    const room = this.registry.get(roomId);
+    if (room !== undefined) return true;
+    const kept = this.options.history.has(roomId);
+    const presence = this.options.presence;
+    if (presence === undefined) return kept;
+    return Promise.resolve(kept).then((k) => k || presence.users(roomId, new Map()).then((users) => users.length > 0));
   }
 
   /** The member's output drained: it is no longer slow. */
@@ -210,6 +347,13 @@ export class RoomService {
 
   /** Local delivery of one envelope, framed once for all its local recipients. */
   deliver(env: RoomEnvelope): void {
+    const observe = this.options.history.observe;
+    if (observe !== undefined && typeof env.payload === 'string' && env.delivery !== Delivery.CloseRoom) {
+      const id = messageIdOf(env.payload);
+      if (id > 0) observe.call(this.options.history, env.room, id);
+    }
+    const joining = this.joining.inRoom(env.room);
+    if (joining !== null) this.backlog(joining, env);
     const room = this.registry.get(env.room);
     if (room === undefined) return;
     const handler = this.options.handler;
@@ -248,6 +392,20 @@ export class RoomService {
           ws.close(env.closeCode ?? ROOM_CLOSED_CODE, reason);
         }
         return;
+      }
+    }
+  }
+
+  /** Deliveries for members whose history read is in flight; a room close or an overflow ends their join. */
+  private backlog(joining: readonly PendingJoin[], env: RoomEnvelope): void {
+    for (const p of joining) {
+      if (env.delivery === Delivery.CloseRoom) {
+        this.detach(p.ws, p.session);
+        p.ws.close(env.closeCode ?? ROOM_CLOSED_CODE, typeof env.payload === 'string' ? env.payload : 'room closed');
+      } else if (!p.hold(env)) {
+        this.stats.joinOverflows++;
+        this.detach(p.ws, p.session);
+        p.ws.close(CloseCode.TryAgainLater, 'join backlog overflow');
       }
     }
   }
@@ -315,7 +473,19 @@ export class RoomService {
   private publish(room: string, delivery: Delivery, payload: string): void {
     this.options.bus.publish({ room, delivery, payload, user: '', origin: this.options.instanceId, conn: -1 });
   }
+
+  private failed(err: unknown): void {
+    this.stats.asyncFailures++;
+    this.options.onError?.(err);
+  }
 }
+
+/** Ids of a replay (empty set, not allocated, for the common empty replay). */
+function replayedIds(entries: readonly HistoryEntry[]): ReadonlySet<number> {
+  return entries.length === 0 ? EMPTY_IDS : new Set(entries.map((e) => e.id));
+}
+
+const EMPTY_IDS: ReadonlySet<number> = new Set();
 
 function slowTimerFired(service: RoomService, ws: WebSocket): void {
   service.slowCheck(ws);

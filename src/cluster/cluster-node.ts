@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import type { ServerConfig } from '../config.js';
+import type { Logger } from '../ops/logger.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { ReadinessCheck } from '../ops/ops-routes.js';
+import type { RoomOwner } from '../services/rooms/admin-api.js';
+import type { RoomsBackend } from '../services/rooms/mount.js';
+import type { RingMember } from './hash-ring.js';
+import { InstanceRegistry, type RingChange } from './instance-registry.js';
+import { RedisBus } from './redis-bus.js';
+import { RedisHistory } from './redis-history.js';
+import { LinkState, RedisLink } from './redis-link.js';
+import { RedisPresence } from './redis-presence.js';
+
+/** Ring key of a room. Rooms and audio streams share one ring (the cluster issue). */
+export const roomKey = (room: string): string => `room:${room}`;
+/** Ring key of an audio stream. */
+export const streamKey = (stream: string): string => `stream:${stream}`;
+
+/** Longest wait for Redis at start-up; past it the instance serves anyway and keeps reconnecting. */
+const CONNECT_WAIT_MS = 2000;
+/** Longest backoff between reconnect attempts. */
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * This instance's id: `--instance-id`, suffixed `-w{index}` in a `--workers` worker (workers
+ * share the flags, and two instances must never share an id), or `{hostname}-{pid}-{random}`.
+ */
+export function instanceIdFor(configured: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (configured === '') return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const worker = env.SLABCAST_WORKER_INDEX;
+  return worker === undefined ? configured : `${configured}-w${worker}`;
+}
+
+/** `--advertise-url` without a trailing slash, or `ws://{host}:{bound port}` (the hostname for a wildcard bind). */
+export function advertiseUrlFor(configured: string, host: string, port: number): string {
+  if (configured !== '') return configured.replace(/\/+$/, '');
+  const h = host === '' || host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `ws://${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/** Counters of the node itself. */
+export interface ClusterNodeStats {
+  /** Audio GET/START answered with ERROR:MOVED. */
+  moved: number;
+  /** Redis command failures reported by the parts (also counted by each part). */
+  failures: number;
+}
+
+/**
+ * One slabcast instance in cluster mode (`--redis`): the Redis link, the instance registry and its
+ * consistent-hash ring, and the rooms backend over them (RedisBus, RedisHistory, RedisPresence).
+ * Built before the services mount (they take {@link rooms} and {@link streamRedirect}), started
+ * once the server listens (the advertised URL needs the bound port), closed after the services:
+ * it deletes its presence sets and heartbeat key, so its rooms move at once, then quits Redis.
+ *
+ * Outages: every part keeps serving local members and counts what it could not do; the link
+ * reconnects with capped backoff; when it is back this node re-registers and rewrites its
+ * presence at once, and the bus re-subscribes. State changes and ring changes are logged once each.
+ */
+export class ClusterNode {
+  readonly id: string;
+  readonly link: RedisLink;
+  readonly bus: RedisBus;
+  readonly history: RedisHistory;
+  readonly presence: RedisPresence;
+  readonly stats: ClusterNodeStats = { moved: 0, failures: 0 };
+  /** Null until {@link start}: before that, this instance is alone on its ring. */
+  registry: InstanceRegistry | null = null;
+  /** What rooms mount with (see `mountRooms`). */
+  readonly rooms: RoomsBackend;
+  /** `GET /readyz`: not ready while Redis is unreachable. */
+  readonly readiness: ReadinessCheck = () => (this.link.ready ? null : 'redis unreachable');
+  private self: RingMember;
+  private started = false;
+  /** The start-up line is out: later state changes get their own lines. */
+  private announced = false;
+
+  constructor(
+    private readonly config: Readonly<ServerConfig>,
+    private readonly log: Logger,
+  ) {
+    this.id = instanceIdFor(config.instanceId);
+    this.self = { id: this.id, url: '' };
+    this.link = new RedisLink(config.redisUrl, MAX_BACKOFF_MS);
+    const failed = (err: Error): void => {
+      this.stats.failures++;
+      log.debug({ err: err.message }, 'redis command failed');
+    };
+    this.bus = new RedisBus(this.link, this.id, failed);
+    this.history = new RedisHistory(this.link, this.bus, config.historySize, config.historyTtlSeconds * 1000, failed);
+    this.presence = new RedisPresence(this.link, this.id, () => this.registry?.ring.members.map((m) => m.id) ?? [], config.heartbeatTtlMs, failed);
+    this.link.on('state', (next, prev) => this.linkChanged(next, prev));
+    this.link.on('failure', failed);
+    this.rooms = {
+      instanceId: this.id,
+      bus: this.bus,
+      history: this.history,
+      presence: this.presence,
+      placement: (room) => this.placement(room),
+      status: () => this.status(),
+      onError: (err) => log.warn({ err }, 'rooms: cluster step failed'),
+    };
+  }
+
+  /** Ring owner of `key`; this instance before {@link start}. */
+  ownerOf(key: string): RingMember {
+    return this.registry?.ownerOf(key) ?? this.self;
+  }
+
+  /** `/api/push/check`: the room's owner on the ring. */
+  placement(room: string): RoomOwner {
+    const owner = this.ownerOf(roomKey(room));
+    return { id: owner.id, url: owner.url, local: owner.id === this.id };
+  }
+
+  /**
+   * The audio placement hook: the owner's full audio URL when another instance owns the stream
+   * (→ `ERROR:MOVED:{id}:{url}`), null when this one does. Workers of one machine share a URL, so a
+   * redirect to it could land anywhere: an owner at this instance's own URL is served here.
+   */
+  readonly streamRedirect = (streamId: string): string | null => {
+    const owner = this.ownerOf(streamKey(streamId));
+    if (owner.id === this.id || owner.url === this.self.url) return null;
+    this.stats.moved++;
+    return `${owner.url}${this.config.audioPath}`;
+  };
+
+  /** Connects (waiting up to 2 s), registers with the bound address, starts heartbeats and presence refresh. */
+  async start(address: AddressInfo, metrics?: Metrics): Promise<void> {
+    if (this.started) throw new TypeError('ClusterNode.start: already started');
+    this.started = true;
+    const c = this.config;
+    this.self = { id: this.id, url: advertiseUrlFor(c.advertiseUrl, c.host, address.port) };
+    this.registry = new InstanceRegistry(this.link, { self: this.self, heartbeatMs: c.heartbeatMs, ttlMs: c.heartbeatTtlMs, vnodes: c.vnodes });
+    this.registry.on('change', (change) => this.ringChanged(change));
+    this.registry.on('failure', (err) => {
+      this.stats.failures++;
+      this.log.debug({ err: err.message }, 'redis heartbeat failed');
+    });
+    const state = await this.link.connect(CONNECT_WAIT_MS);
+    await this.registry.start();
+    this.presence.start(c.heartbeatMs);
+    if (metrics !== undefined) this.addMetrics(metrics);
+    const log = state === LinkState.Ready ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
+    log({ instance: this.id, url: this.self.url, redis: state, members: this.registry.ring.members.map((m) => m.id) }, state === LinkState.Ready ? 'cluster: joined' : 'cluster: redis unreachable at start; serving local members and retrying');
+    this.announced = true;
+  }
+
+  /** Leaves the cluster cleanly: presence sets and heartbeat key deleted, then the link closed. */
+  async close(): Promise<void> {
+    await this.presence.close();
+    if (this.registry !== null) await this.registry.stop();
+    await this.bus.close();
+    if (this.started) await this.link.close();
+  }
+
+  /** The `cluster` object of `/api/push/status`. */
+  status(): Record<string, unknown> {
+    const l = this.link.stats;
+    return {
+      instanceId: this.id,
+      url: this.self.url,
+      redis: { state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, errors: l.errors, reconnects: l.reconnects, lastError: l.lastError },
+      ring: { members: this.registry?.ring.members ?? [this.self], changes: this.registry?.stats.ringChanges ?? 0, heartbeats: this.registry?.stats.heartbeats ?? 0, heartbeatFailures: this.registry?.stats.heartbeatFailures ?? 0 },
+      bus: this.bus.stats,
+      history: this.history.stats,
+      presence: this.presence.stats,
+      ...this.stats,
+    };
+  }
+
+  private linkChanged(next: LinkState, prev: LinkState): void {
+    if (next === LinkState.Down) {
+      this.log.warn({ instance: this.id, err: this.link.stats.lastError }, 'cluster: redis unreachable; cross-instance delivery paused, local delivery continues');
+    } else if (next === LinkState.Ready && prev === LinkState.Connecting && this.announced) {
+      this.log.info({ instance: this.id }, 'cluster: redis connected; cross-instance delivery on');
+    } else if (next === LinkState.Ready && prev === LinkState.Down) {
+      const downMs = Date.now() - (this.link.stats.downSince || Date.now());
+      this.log.info({ instance: this.id, outages: this.link.stats.outages, downMs }, 'cluster: redis back; cross-instance delivery resumed');
+    }
+    if (next === LinkState.Ready && this.registry !== null) {
+      // A restarted Redis has forgotten this instance: register and re-read the ring now, not a heartbeat later.
+      const registry = this.registry;
+      void registry.beat().then(() => registry.poll());
+    }
+  }
+
+  private ringChanged(change: RingChange): void {
+    this.log.info({ instance: this.id, joined: change.joined, left: change.left, members: change.members, changes: this.registry?.stats.ringChanges ?? 0 }, 'cluster: ring changed');
+  }
+
+  private addMetrics(m: Metrics): void {
+    const l = this.link.stats;
+    m.gauge('slabcast_cluster_redis_up', 'Whether the Redis link is ready (1) or not (0)', [], () => [[{}, l.state === LinkState.Ready ? 1 : 0]]);
+    m.counter('slabcast_cluster_redis_outages_total', 'Times the Redis link went from ready to down', [], () => [[{}, l.outages]]);
+    m.gauge('slabcast_cluster_ring_members', 'Instances on this instance\'s consistent-hash ring', [], () => [[{}, this.registry?.ring.members.length ?? 1]]);
+    m.counter('slabcast_cluster_ring_changes_total', 'Ring membership changes seen', [], () => [[{}, this.registry?.stats.ringChanges ?? 0]]);
+    m.counter('slabcast_cluster_bus_envelopes_total', 'Room envelopes over Redis', ['outcome'], () => {
+      const b = this.bus.stats;
+      return [
+        [{ outcome: 'published' }, b.published],
+        [{ outcome: 'dropped' }, b.publishDropped],
+        [{ outcome: 'received' }, b.received],
+      ];
+    });
+    m.counter('slabcast_cluster_history_fallbacks_total', 'History ids and reads served without Redis', ['kind'], () => [
+      [{ kind: 'id' }, this.history.stats.localIds],
+      [{ kind: 'read' }, this.history.stats.readFallbacks],
+    ]);
+    m.counter('slabcast_cluster_audio_moved_total', 'Audio GET/START redirected to the owner instance', [], () => [[{}, this.stats.moved]]);
+  }
+}

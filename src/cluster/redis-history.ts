@@ -1,0 +1,282 @@
+import type { RoomEnvelope } from '../services/rooms/bus.js';
+import type { HistoryEntry, HistoryRead, HistoryStore } from '../services/rooms/history.js';
+import type { RedisBus } from './redis-bus.js';
+import type { RedisLink } from './redis-link.js';
+
+/** Redis keys of one room's ids and history. */
+export function historyKeys(room: string): { seq: string; list: string; evicted: string } {
+  return { seq: `slabcast:room:${room}:seq`, list: `slabcast:room:${room}:history`, evicted: `slabcast:room:${room}:evicted` };
+}
+
+/**
+ * Next id: INCR, re-seeded above `floor` (the highest id this instance has seen) when Redis lost the
+ * counter, all in one script so two instances re-seeding at once cannot hand out the same id. A
+ * re-seed also marks every id up to `floor` evicted: Redis does not have them, so a `since` below
+ * it has a gap. KEYS seq, list, evicted; ARGV floor, key TTL ms → {id, reseeded 0|1}.
+ */
+const ALLOCATE = `local n = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+local reseeded = 0
+if n <= floor then
+  n = floor + 1; redis.call('SET', KEYS[1], n); reseeded = 1
+  if floor > tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], floor) end
+end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return {n, reseeded}`;
+
+/**
+ * Keep + publish, atomically: LPUSH the entry, cap the list at `size` remembering the highest id it
+ * evicted, refresh the TTLs, PUBLISH the envelope. A history read runs before or after all of it.
+ * KEYS list, evicted, seq; ARGV line, id, size, key TTL ms, channel ('' = none), message.
+ */
+const APPEND = `local size = tonumber(ARGV[3])
+local top = tonumber(redis.call('GET', KEYS[2]) or '0')
+if size == 0 then
+  if tonumber(ARGV[2]) > top then redis.call('SET', KEYS[2], ARGV[2]) end
+else
+  redis.call('LPUSH', KEYS[1], ARGV[1])
+  if redis.call('LLEN', KEYS[1]) > size then
+    for _, e in ipairs(redis.call('LRANGE', KEYS[1], size, -1)) do
+      local g = tonumber(string.match(e, '^%d+'))
+      if g ~= nil and g > top then top = g end
+    end
+    redis.call('SET', KEYS[2], top)
+    redis.call('LTRIM', KEYS[1], 0, size - 1)
+  end
+end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+return 1`;
+
+/** One consistent read: KEYS seq, list, evicted → {last id, evicted up to, entries newest first}. */
+const READ = `return {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[3]) or '0', redis.call('LRANGE', KEYS[2], 0, -1)}`;
+
+/** Extra key lifetime past the history TTL: the sweep refreshes rooms in use at least this often. */
+const KEY_TTL_MARGIN_MS = 60_000;
+
+/** Counters of the Redis history. */
+export interface RedisHistoryStats {
+  /** Ids from Redis, and ids made up locally while it was unreachable. */
+  allocated: number;
+  localIds: number;
+  /** Times INCR came back at or below an id already seen (Redis lost the counter) and was re-seeded. */
+  reseeds: number;
+  appended: number;
+  /** Entries not kept: Redis down or the script failed. */
+  appendFailures: number;
+  reads: number;
+  /** Reads answered without Redis (no entries; `gap` unless `since` is the last id seen). */
+  readFallbacks: number;
+}
+
+/** What this instance knows of a room without asking Redis. */
+interface Seen {
+  maxId: number;
+  lastActivityMs: number;
+}
+
+/**
+ * {@link HistoryStore} in Redis, shared by every instance: the per-room counter
+ * `slabcast:room:{id}:seq` (INCR), the capped list `…:history` (LPUSH/LTRIM, entries
+ * `"{id} {ts} {json}"`, newest first) and `…:evicted` (highest id evicted by the cap), all with
+ * a TTL refreshed by activity and, for rooms with members, by {@link sweep}. Entries older than
+ * the history TTL are filtered on read and count as evicted.
+ *
+ * Ids stay monotonic through Redis outages and data loss: the highest id this instance has seen
+ * (allocated, read, or delivered: {@link observe}) is the floor the allocation script re-seeds
+ * above, and while Redis is unreachable ids are made up locally above it (other instances do the
+ * same; their members do not see each other during the outage). No call rejects: a failure
+ * falls back and is counted, and reported through `onFailure`.
+ */
+export class RedisHistory implements HistoryStore {
+  readonly stats: RedisHistoryStats = { allocated: 0, localIds: 0, reseeds: 0, appended: 0, appendFailures: 0, reads: 0, readFallbacks: 0 };
+  private readonly seen = new Map<string, Seen>();
+  /** The last allocation in flight per room: a fallback id waits for it, so ids stay in order. */
+  private readonly allocating = new Map<string, Promise<number>>();
+  private readonly keyTtl: string;
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly bus: RedisBus,
+    readonly size: number,
+    readonly ttlMs: number,
+    private readonly onFailure: (err: Error) => void = () => undefined,
+  ) {
+    if (!Number.isInteger(size) || size < 0) throw new RangeError(`RedisHistory: bad size ${size}`);
+    if (!(ttlMs > 0)) throw new RangeError(`RedisHistory: bad ttl ${ttlMs}`);
+    this.keyTtl = String(ttlMs + KEY_TTL_MARGIN_MS);
+  }
+
+  allocateId(room: string): number | Promise<number> {
+    const prior = this.allocating.get(room);
+    if (!this.link.ready) {
+      if (prior === undefined) return this.localId(room);
+      return this.track(room, prior.then(() => this.localId(room)));
+    }
+    const k = historyKeys(room);
+    const floor = this.see(room, 0).maxId;
+    const reply = this.link.cmd.eval(ALLOCATE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl] });
+    return this.track(
+      room,
+      reply.then(
+        (r) => {
+          const [n, reseeded] = r as [number, number];
+          if (reseeded === 1) this.stats.reseeds++;
+          this.stats.allocated++;
+          const id = Number(n);
+          this.see(room, id);
+          return id;
+        },
+        (err: unknown) => {
+          this.onFailure(err as Error);
+          return this.localId(room);
+        },
+      ),
+    );
+  }
+
+  append(room: string, entry: HistoryEntry): void {
+    this.see(room, entry.id);
+    if (!this.link.ready) {
+      this.stats.appendFailures++;
+      return;
+    }
+    this.runAppend(room, entry, '', '').catch((err: unknown) => this.onFailure(err as Error));
+  }
+
+  /** Keeps `entry` and publishes `envelope` in one script (see {@link HistoryStore.appendAndPublish}). */
+  appendAndPublish(room: string, entry: HistoryEntry, envelope: RoomEnvelope): void {
+    this.see(room, entry.id);
+    if (!this.link.ready) this.stats.appendFailures++;
+    // The bus delivers locally now, counts, and calls the script only while the link is up.
+    this.bus.publishVia(envelope, (channel, message) => this.runAppend(room, entry, channel, message));
+  }
+
+  read(room: string, since: number | null, nowMs: number): HistoryRead | Promise<HistoryRead> {
+    this.stats.reads++;
+    if (!this.link.ready) return this.fallbackRead(room, since);
+    const k = historyKeys(room);
+    return this.link.cmd.eval(READ, { keys: [k.seq, k.list, k.evicted] }).then(
+      (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs),
+      (err: unknown) => {
+        this.onFailure(err as Error);
+        return this.fallbackRead(room, since);
+      },
+    );
+  }
+
+  has(room: string): boolean | Promise<boolean> {
+    if (!this.link.ready) return this.seen.has(room);
+    return this.link.cmd.exists(historyKeys(room).seq).then(
+      (n) => n > 0,
+      (err: unknown) => {
+        this.onFailure(err as Error);
+        return this.seen.has(room);
+      },
+    );
+  }
+
+  /**
+   * Deletes the room's keys. This instance keeps the highest id it saw, so ids after a delete go on
+   * above it (monotonic for anyone still holding an old `since`) rather than restarting at 1.
+   */
+  delete(room: string): void | Promise<void> {
+    if (!this.link.ready) return;
+    const k = historyKeys(room);
+    return this.link.cmd.del([k.seq, k.list, k.evicted]).then(
+      () => undefined,
+      (err: unknown) => this.onFailure(err as Error),
+    );
+  }
+
+  /** Refreshes the keys of rooms with members here; forgets rooms idle past the TTL and not in use. */
+  sweep(nowMs: number, inUse?: (room: string) => boolean): void {
+    for (const [room, s] of this.seen) {
+      if (inUse?.(room) === true) {
+        if (!this.link.ready) continue;
+        const k = historyKeys(room);
+        for (const key of [k.seq, k.list, k.evicted]) this.link.cmd.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
+      } else if (nowMs - s.lastActivityMs >= this.ttlMs) this.seen.delete(room);
+    }
+  }
+
+  observe(room: string, id: number): void {
+    this.see(room, id);
+  }
+
+  /** Highest id this instance has seen in `room` (0 = none). */
+  lastSeen(room: string): number {
+    return this.seen.get(room)?.maxId ?? 0;
+  }
+
+  private runAppend(room: string, entry: HistoryEntry, channel: string, message: string | Buffer): Promise<unknown> {
+    const k = historyKeys(room);
+    const line = `${entry.id} ${entry.ts} ${entry.json}`;
+    return this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl, channel, message] }).then(
+      (r) => {
+        this.stats.appended++;
+        return r;
+      },
+      (err: unknown) => {
+        this.stats.appendFailures++;
+        throw err;
+      },
+    );
+  }
+
+  private decodeRead(room: string, reply: [string, string, string[]], since: number | null, nowMs: number): HistoryRead {
+    const seq = Number(reply[0]);
+    let evictedUpTo = Number(reply[1]);
+    const oldest = nowMs - this.ttlMs;
+    const kept: HistoryEntry[] = [];
+    let storeLast = seq;
+    for (const line of reply[2]) {
+      const a = line.indexOf(' ');
+      const b = line.indexOf(' ', a + 1);
+      if (a <= 0 || b <= a) continue;
+      const id = Number(line.slice(0, a));
+      const ts = Number(line.slice(a + 1, b));
+      if (id > storeLast) storeLast = id;
+      // The rooms issue: a message is kept `--history-ttl` after its ts.
+      if (ts <= oldest) evictedUpTo = Math.max(evictedUpTo, id);
+      else kept.push({ id, ts, json: line.slice(b + 1) });
+    }
+    kept.sort((x, y) => x.id - y.id);
+    const seen = this.see(room, 0).maxId;
+    // Ids this instance saw that Redis does not know (data lost, or made up during an outage) are gone.
+    if (seen > storeLast) evictedUpTo = Math.max(evictedUpTo, seen);
+    const lastId = Math.max(storeLast, seen);
+    this.see(room, lastId);
+    const entries = since === null ? kept : kept.filter((e) => e.id > since);
+    return { entries, lastId, gap: since !== null && (since < evictedUpTo || since > lastId) };
+  }
+
+  private fallbackRead(room: string, since: number | null): HistoryRead {
+    this.stats.readFallbacks++;
+    const lastId = this.see(room, 0).maxId;
+    return { entries: [], lastId, gap: since !== null && since !== lastId };
+  }
+
+  private localId(room: string): number {
+    this.stats.localIds++;
+    const s = this.see(room, 0);
+    return ++s.maxId;
+  }
+
+  private track(room: string, p: Promise<number>): Promise<number> {
+    this.allocating.set(room, p);
+    const clear = (): void => {
+      if (this.allocating.get(room) === p) this.allocating.delete(room);
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  private see(room: string, id: number): Seen {
+    let s = this.seen.get(room);
+    if (s === undefined) this.seen.set(room, (s = { maxId: 0, lastActivityMs: Date.now() }));
+    else s.lastActivityMs = Date.now();
+    if (id > s.maxId) s.maxId = id;
+    return s;
+  }
+}

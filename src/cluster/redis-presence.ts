@@ -1,0 +1,175 @@
+import type { PresenceChange, PresenceStore } from '../services/rooms/presence.js';
+import { LinkState, type RedisLink } from './redis-link.js';
+
+/** The set of users instance `instance` has in `room`. */
+export function presenceKey(room: string, instance: string): string {
+  return `slabcast:presence:${room}:${instance}`;
+}
+
+/**
+ * A user's first/last local session: SADD/SREM on this instance's set (refreshing its TTL), then
+ * whether another instance's set has the user, and the size of the union.
+ * KEYS own set, then the other live instances' sets; ARGV '+'|'-', user, TTL ms → {elsewhere, count}.
+ */
+const CHANGE = `if ARGV[1] == '+' then redis.call('SADD', KEYS[1], ARGV[2]) else redis.call('SREM', KEYS[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local elsewhere = 0
+for i = 2, #KEYS do if redis.call('SISMEMBER', KEYS[i], ARGV[2]) == 1 then elsewhere = 1; break end end
+return {elsewhere, #redis.call('SUNION', unpack(KEYS))}`;
+
+/** KEYS the other live instances' sets; ARGV user → 1 when any has it. */
+const ELSEWHERE = `for i = 1, #KEYS do if redis.call('SISMEMBER', KEYS[i], ARGV[1]) == 1 then return 1 end end
+return 0`;
+
+/** Counters of the presence store. */
+export interface RedisPresenceStats {
+  changes: number;
+  /** Answers given from local knowledge only (Redis unreachable or a command failed). */
+  fallbacks: number;
+  /** Times this instance's sets were rewritten (every heartbeat, and when Redis came back). */
+  refreshes: number;
+}
+
+/**
+ * Cluster-wide presence ({@link PresenceStore}) in Redis: each instance keeps, per room, the set
+ * `slabcast:presence:{room}:{instance}` of its users, with a TTL (the heartbeat TTL) that
+ * {@link refresh} renews every heartbeat by rewriting the set from this instance's own record — so
+ * it also comes back whole after Redis lost its data — and a dead instance's members vanish when
+ * its sets expire. Queries only read the sets of instances on the ring (`peers()`, live ones), so
+ * a dead instance's members stop counting as soon as it leaves the ring. Counts are distinct
+ * users across instances. While Redis is unreachable every answer is local.
+ *
+ * Cost: a join or leave computes SUNION of the room's sets in Redis (O(room size)), so presence
+ * in very large rooms costs Redis CPU per join; `who` transfers the whole union.
+ */
+export class RedisPresence implements PresenceStore {
+  readonly stats: RedisPresenceStats = { changes: 0, fallbacks: 0, refreshes: 0 };
+  /** This instance's users per room: the source of truth its Redis sets are rebuilt from. */
+  private readonly local = new Map<string, Set<string>>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly linkListener = (next: LinkState): void => {
+    if (next === LinkState.Ready) this.refresh();
+  };
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly self: string,
+    /** Ids of the other live instances (the ring's members but this one). */
+    private readonly peers: () => readonly string[],
+    private readonly ttlMs: number,
+    private readonly onFailure: (err: Error) => void = () => undefined,
+  ) {
+    link.on('state', this.linkListener);
+  }
+
+  /** Refreshes this instance's sets every `intervalMs` (the heartbeat). */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => this.refresh(), intervalMs);
+    this.timer.unref();
+  }
+
+  joined(room: string, user: string, local: ReadonlyMap<string, unknown>): Promise<PresenceChange> {
+    let users = this.local.get(room);
+    if (users === undefined) this.local.set(room, (users = new Set()));
+    users.add(user);
+    return this.change(room, '+', user, local);
+  }
+
+  left(room: string, user: string, local: ReadonlyMap<string, unknown>): Promise<PresenceChange> {
+    const users = this.local.get(room);
+    if (users !== undefined) {
+      users.delete(user);
+      if (users.size === 0) this.local.delete(room);
+    }
+    return this.change(room, '-', user, local);
+  }
+
+  users(room: string, local: ReadonlyMap<string, unknown>): Promise<string[]> {
+    const fallback = (): string[] => {
+      this.stats.fallbacks++;
+      return [...local.keys()];
+    };
+    if (!this.link.ready) return Promise.resolve(fallback());
+    return this.link.cmd.sUnion(this.keys(room, true)).then(
+      (remote) => {
+        const all = new Set(remote);
+        for (const u of local.keys()) all.add(u);
+        return [...all];
+      },
+      (err: unknown) => {
+        this.onFailure(err as Error);
+        return fallback();
+      },
+    );
+  }
+
+  elsewhere(room: string, user: string): Promise<boolean> {
+    const peers = this.keys(room, false);
+    if (!this.link.ready || peers.length === 0) return Promise.resolve(false);
+    return this.link.cmd.eval(ELSEWHERE, { keys: peers, arguments: [user] }).then(
+      (r) => Number(r) === 1,
+      (err: unknown) => {
+        this.onFailure(err as Error);
+        this.stats.fallbacks++;
+        return false;
+      },
+    );
+  }
+
+  /** Rewrites this instance's sets from its own record, with a fresh TTL (one MULTI per room). */
+  refresh(): void {
+    if (!this.link.ready) return;
+    this.stats.refreshes++;
+    for (const [room, users] of this.local) {
+      const key = presenceKey(room, this.self);
+      this.link.cmd
+        .multi()
+        .del(key)
+        .sAdd(key, [...users])
+        .pExpire(key, this.ttlMs)
+        .exec()
+        .catch((err: unknown) => this.onFailure(err as Error));
+    }
+  }
+
+  /** Stops refreshing and deletes this instance's sets (a clean leave: its members vanish at once). */
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.link.off('state', this.linkListener);
+    if (!this.link.ready || this.local.size === 0) return;
+    const keys = [...this.local.keys()].map((room) => presenceKey(room, this.self));
+    this.local.clear();
+    try {
+      await this.link.cmd.del(keys);
+    } catch (err) {
+      this.onFailure(err as Error);
+    }
+  }
+
+  private change(room: string, op: '+' | '-', user: string, local: ReadonlyMap<string, unknown>): Promise<PresenceChange> {
+    this.stats.changes++;
+    const fallback = (): PresenceChange => {
+      this.stats.fallbacks++;
+      return { elsewhere: false, count: local.size };
+    };
+    if (!this.link.ready) return Promise.resolve(fallback());
+    return this.link.cmd.eval(CHANGE, { keys: this.keys(room, true), arguments: [op, user, String(this.ttlMs)] }).then(
+      (r) => {
+        const [elsewhere, count] = r as [number, number];
+        return { elsewhere: Number(elsewhere) === 1, count: Number(count) };
+      },
+      (err: unknown) => {
+        this.onFailure(err as Error);
+        return fallback();
+      },
+    );
+  }
+
+  /** Keys of the room's sets: this instance's first (when `own`), then every live peer's. */
+  private keys(room: string, own: boolean): string[] {
+    const keys = own ? [presenceKey(room, this.self)] : [];
+    for (const id of this.peers()) if (id !== this.self) keys.push(presenceKey(room, id));
+    return keys;
+  }
+}
