@@ -80,6 +80,7 @@ export interface ServerConfig {
   maxTextBytes: number;
   rateLimit: string;
   slowCloseSeconds: number;
+  maxBackpressureBytes: number;
   voiceMaxPendingBytes: number;
 }
 
@@ -146,6 +147,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxTextBytes: 1024,
   rateLimit: '10/20',
   slowCloseSeconds: 10,
+  maxBackpressureBytes: 1 * MiB,
   voiceMaxPendingBytes: 64 * KiB,
 });
 
@@ -206,7 +208,8 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'historyTtlSeconds', flag: 'history-ttl', env: ['SLABCAST_HISTORY_TTL'], kind: 'int', min: 1, max: 30 * 86_400, help: 'seconds a room message stays in history' },
   { key: 'maxTextBytes', flag: 'max-text-bytes', env: ['SLABCAST_MAX_TEXT_BYTES'], kind: 'int', min: 1, max: 65_536, help: 'UTF-8 bytes of a danmaku, whisper or system text → TOO_LONG' },
   { key: 'rateLimit', flag: 'rate-limit', env: ['SLABCAST_RATE_LIMIT'], kind: 'string', help: 'per-user token bucket for room text messages: rate/burst (messages per second / bucket size) → RATE_LIMITED' },
-  { key: 'slowCloseSeconds', flag: 'slow-close-seconds', env: ['SLABCAST_SLOW_CLOSE_SECONDS'], kind: 'int', min: 1, max: 3600, help: 'a room member past --ws-max-backpressure-bytes this long is closed 1013' },
+  { key: 'maxBackpressureBytes', flag: 'max-backpressure-bytes', env: ['SLABCAST_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'a room member\'s pending output past which danmaku for it are dropped (and counted)' },
+  { key: 'slowCloseSeconds', flag: 'slow-close-seconds', env: ['SLABCAST_SLOW_CLOSE_SECONDS'], kind: 'int', min: 1, max: 3600, help: 'a room member past --max-backpressure-bytes this long is closed 1013' },
   { key: 'voiceMaxPendingBytes', flag: 'voice-max-pending-bytes', env: ['SLABCAST_VOICE_MAX_PENDING_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'pending output past which a room member skips voice frames (latency first)' },
 ];
 

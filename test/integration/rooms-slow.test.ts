@@ -13,7 +13,7 @@ afterEach(async () => {
 
 describe('rooms: slow consumers', () => {
   it('past the bound danmaku and voice are dropped and counted; still past it after --slow-close-seconds → 1013', async () => {
-    server = await startServer({ rateLimit: '100000/100000', wsMaxBackpressureBytes: 256 * 1024, slowCloseSeconds: 1, voiceMaxPendingBytes: 1024, slabSmallCount: 1024 });
+    server = await startServer({ rateLimit: '100000/100000', maxBackpressureBytes: 256 * 1024, slowCloseSeconds: 1, voiceMaxPendingBytes: 1024, slabSmallCount: 1024 });
     const service = server.app.rooms.service;
     const sender = await RoomClient.open(server.port, 'slow', { user: 'fast' });
     const slow = await RoomClient.open(server.port, 'slow', { user: 'slow' });
@@ -48,7 +48,7 @@ describe('rooms: slow consumers', () => {
   });
 
   it('a member that drains in time is not closed', async () => {
-    server = await startServer({ rateLimit: '100000/100000', wsMaxBackpressureBytes: 256 * 1024, slowCloseSeconds: 1, slabSmallCount: 1024 });
+    server = await startServer({ rateLimit: '100000/100000', maxBackpressureBytes: 256 * 1024, slowCloseSeconds: 1, slabSmallCount: 1024 });
     const service = server.app.rooms.service;
     const sender = await RoomClient.open(server.port, 'd', { user: 'fast' });
     const slow = await RoomClient.open(server.port, 'd', { user: 'slow' });

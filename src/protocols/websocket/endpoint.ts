@@ -35,6 +35,8 @@ export interface WebSocketEndpoint {
   readonly matchPrefix?: boolean;
   /** Subprotocols this endpoint speaks, in preference order (RFC 6455 §4.2.2 `Sec-WebSocket-Protocol`). */
   readonly protocols?: readonly string[];
+  /** Pending output past which fan-out applies {@link slowConsumer} (default `--ws-max-backpressure-bytes`). */
+  readonly maxBackpressureBytes?: number;
   /** Fan-out slow-consumer policy for this endpoint's sockets (default Drop). */
   readonly slowConsumer?: SlowConsumerPolicy;
   /** Origin check (RFC 6455 §10.2); false → 403. */

@@ -280,17 +280,17 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /**
    * Sends one message to every socket in `targets` (except `except`), encoded once: the same bytes
    * are queued on each, and the write section is freed when the last write completed. Sockets past
-   * `wsMaxBackpressureBytes` get their endpoint's slow-consumer policy instead. `targets` is iterated
+   * their endpoint's `maxBackpressureBytes` (default `wsMaxBackpressureBytes`) get its slow-consumer policy instead. `targets` is iterated
    * exactly once, so one-shot iterators (`Set#values()`, generators) are fine; the frame is encoded
    * at the first recipient, so a broadcast that reaches nobody encodes nothing.
    */
   broadcast(targets: Iterable<WebSocket>, data: string | Uint8Array, isBinary = typeof data !== 'string', except: WebSocket | null = null): BroadcastResult {
     let frame: SharedFrame | null = null;
     const result = { sent: 0, dropped: 0 };
-    const limit = this.config.wsMaxBackpressureBytes;
+    const defaultLimit = this.config.wsMaxBackpressureBytes;
     for (const ws of targets) {
       if (ws === except || !ws.isOpen) continue;
-      if (ws.conn.writer.pendingBytes > limit) {
+      if (ws.conn.writer.pendingBytes > (ws.endpoint.maxBackpressureBytes ?? defaultLimit)) {
         result.dropped++;
         if (ws.endpoint.slowConsumer === SlowConsumerPolicy.Close) {
           this.stats.slowConsumerCloses++;

@@ -51,12 +51,12 @@ export function mountRooms(app: Slabcast, backend?: RoomsBackend): Rooms {
     instanceId: backend?.instanceId ?? (c.instanceId !== '' ? c.instanceId : `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     maxTextBytes: c.maxTextBytes,
     rateLimit: parseRateLimit(c.rateLimit),
-    maxBackpressureBytes: c.wsMaxBackpressureBytes,
+    maxBackpressureBytes: c.maxBackpressureBytes,
     slowCloseMs: c.slowCloseSeconds * 1000,
     voiceMaxPendingBytes: c.voiceMaxPendingBytes,
   });
   const refusals: RoomRefusals = {};
-  app.addEndpoint(roomEndpoint(service, { tokenSecret: c.tokenSecret }, refusals));
+  app.addEndpoint(roomEndpoint(service, { tokenSecret: c.tokenSecret, maxBackpressureBytes: c.maxBackpressureBytes }, refusals));
   addAdminApi(app.router, service, {
     adminKey: c.adminKey,
     maxTextBytes: c.maxTextBytes,

@@ -15,6 +15,8 @@ export type RoomRefusals = Record<string, number>;
 /** How the endpoint authenticates: HS256 tokens with `secret`, or open mode when it is ''. */
 export interface RoomEndpointOptions {
   tokenSecret: string;
+  /** Pending output past which a member's danmaku are dropped (`--max-backpressure-bytes`). */
+  maxBackpressureBytes?: number;
   /** Seconds since the epoch (tests move the clock). */
   nowSec?: () => number;
 }
@@ -36,6 +38,7 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
   return {
     path: ROOM_PATH_PREFIX,
     matchPrefix: true,
+    maxBackpressureBytes: options.maxBackpressureBytes,
     slowConsumer: SlowConsumerPolicy.Drop,
     upgrade(req: UpgradeRequest): UpgradeVerdict {
       const roomId = req.path.slice(ROOM_PATH_PREFIX.length);

@@ -36,7 +36,7 @@ export interface RoomServiceOptions {
   instanceId: string;
   maxTextBytes: number;
   rateLimit: RateLimit;
-  /** The fan-out's slow-consumer bound (`wsMaxBackpressureBytes`): past it danmaku are dropped. */
+  /** The slow-consumer bound (`--max-backpressure-bytes`): past it danmaku are dropped. */
   maxBackpressureBytes: number;
   /** A member past the bound this long is closed 1013. */
   slowCloseMs: number;
