@@ -25,7 +25,11 @@ export interface SlabcastOptions {
   logger?: Logger;
 }
 
-/** A running slabcast instance: the core with HTTP (and, as they land, WebSocket and services) on top. */
+/**
+ * One slabcast instance: the core (acceptor, processor, slabs), HTTP/1.1 and WebSocket on it, and the
+ * services — /echo, /fanout, rooms, the audio cache, the demo page, the operator endpoints — in cluster
+ * mode when `--redis` is set. This is the only place that wires them together.
+ */
 export class Slabcast {
   readonly config: Readonly<ServerConfig>;
   readonly router = new Router();
