@@ -23,17 +23,25 @@ export function parseRateLimit(spec: string): RateLimit {
 interface Bucket {
   tokens: number;
   lastMs: number;
+  /** The key's owner left (see {@link RateLimiter.forget}); the bucket goes once it is full again. */
+  departed: boolean;
 }
 
 /**
  * Per-key token buckets (RFC 2697-style single-rate bucket): each key starts full (`burst`
  * tokens), one message takes one token, tokens refill continuously at `ratePerSec`. State is one
- * small object per key; the owner calls {@link forget} when the key goes away (the user's last
- * session closed), so the map is bounded by the number of connected users.
+ * small object per key. When the key's owner goes away (the user's last session closed) the owner
+ * calls {@link forget}: the bucket is kept until it would have refilled to `burst`, so leaving and
+ * reconnecting never refills it early, then dropped. The map is bounded by the users connected now
+ * plus those who left within the last `burst / ratePerSec` seconds.
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly perMs: number;
+  /** Departed keys with the time their bucket is full again, oldest first (head index, no shift). */
+  private departedKeys: string[] = [];
+  private departedAt: number[] = [];
+  private departedHead = 0;
 
   constructor(readonly limit: RateLimit) {
     this.perMs = limit.ratePerSec / 1000;
@@ -41,11 +49,15 @@ export class RateLimiter {
 
   /** Takes one token for `key` at `nowMs`; false when the bucket is empty (the message is refused). */
   take(key: string, nowMs: number): boolean {
+    if (this.departedHead < this.departedKeys.length) this.expire(nowMs);
     let b = this.buckets.get(key);
     if (b === undefined) {
-      b = { tokens: this.limit.burst, lastMs: nowMs };
+      b = { tokens: this.limit.burst, lastMs: nowMs, departed: false };
       this.buckets.set(key, b);
-    } else if (nowMs > b.lastMs) {
+    } else {
+      b.departed = false;
+    }
+    if (nowMs > b.lastMs) {
       b.tokens = Math.min(this.limit.burst, b.tokens + (nowMs - b.lastMs) * this.perMs);
       b.lastMs = nowMs;
     }
@@ -54,9 +66,34 @@ export class RateLimiter {
     return true;
   }
 
-  /** Drops `key`'s bucket. */
-  forget(key: string): void {
-    this.buckets.delete(key);
+  /** `key`'s owner left at `nowMs`: its bucket is dropped once it would be full again. */
+  forget(key: string, nowMs: number): void {
+    const b = this.buckets.get(key);
+    if (b === undefined) return;
+    const fullAt = b.lastMs + (this.limit.burst - b.tokens) / this.perMs;
+    if (fullAt <= nowMs) {
+      this.buckets.delete(key);
+      return;
+    }
+    b.departed = true;
+    this.departedKeys.push(key);
+    this.departedAt.push(fullAt);
+    this.expire(nowMs);
+  }
+
+  /** Drops departed buckets that are full again (and were not taken up by a returning owner). */
+  private expire(nowMs: number): void {
+    const keys = this.departedKeys;
+    while (this.departedHead < keys.length && this.departedAt[this.departedHead] <= nowMs) {
+      const key = keys[this.departedHead++];
+      const b = this.buckets.get(key);
+      if (b !== undefined && b.departed) this.buckets.delete(key);
+    }
+    if (this.departedHead === keys.length) {
+      this.departedKeys = [];
+      this.departedAt = [];
+      this.departedHead = 0;
+    }
   }
 
   /** Keys with a bucket (for stats). */

@@ -212,7 +212,7 @@ export class RoomService {
     this.byId.delete(ws.id);
     const left = this.registry.remove(s.room, s.user, ws);
     if (left === null) return null;
-    if (left.lastAnywhere) this.limiter.forget(s.user);
+    if (left.lastAnywhere) this.limiter.forget(s.user, Date.now());
     this.subscriptions.release(s.room);
     return left;
   }

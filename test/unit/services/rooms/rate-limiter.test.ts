@@ -17,15 +17,23 @@ describe('RateLimiter (token bucket)', () => {
     expect(after).toBe(20);
   });
 
-  it('keeps one bucket per key, and forgets', () => {
+  it('keeps one bucket per key; a forgotten key keeps its empty bucket until it refills, then goes', () => {
     const rl = new RateLimiter({ ratePerSec: 1, burst: 1 });
     expect(rl.take('a', 0)).toBe(true);
     expect(rl.take('a', 0)).toBe(false);
     expect(rl.take('b', 0)).toBe(true);
     expect(rl.size).toBe(2);
-    rl.forget('a');
+    rl.forget('a', 0);
+    // Leaving and coming back at once does not refill the bucket (no reconnect to dodge the limit).
+    expect(rl.take('a', 10)).toBe(false);
+    rl.forget('a', 10);
+    expect(rl.size).toBe(2);
+    // Once it would be full again it is dropped: the map stays bounded.
+    expect(rl.take('b', 2000)).toBe(true);
     expect(rl.size).toBe(1);
-    expect(rl.take('a', 0)).toBe(true);
+    rl.forget('b', 2000);
+    expect(rl.take('c', 5000)).toBe(true);
+    expect(rl.size).toBe(1);
   });
 
   it('parses --rate-limit rate/burst and refuses anything else with ConfigError', () => {
