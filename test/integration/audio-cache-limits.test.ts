@@ -11,83 +11,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { ServerConfig } from '../../src/config.js';
 import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
 import { closeBody, OP, parseServerFrames, WsRawClient } from '../helpers/ws-raw.js';
+import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
 
-type Msg = { text: string; bin?: undefined } | { bin: Buffer; text?: undefined };
-
-/** A `ws` client that queues every message, so a test can await them in order. */
-class AudioClient {
-  private readonly inbox: Msg[] = [];
-  private readonly waiters: ((m: Msg) => void)[] = [];
-  readonly closed: Promise<number>;
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const m: Msg = isBinary ? { bin: Buffer.from(data) } : { text: data.toString('utf8') };
-      const w = this.waiters.shift();
-      if (w !== undefined) w(m);
-      else this.inbox.push(m);
-    });
-    this.closed = new Promise((resolve) => ws.on('close', (code: number) => resolve(code)));
-  }
-
-  static async open(port: number): Promise<AudioClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/audio`);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const c = new AudioClient(ws);
-    clients.push(c);
-    return c;
-  }
-
-  next(ms = 10_000): Promise<Msg> {
-    const m = this.inbox.shift();
-    if (m !== undefined) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no message within timeout')), ms);
-      this.waiters.push((msg) => {
-        clearTimeout(timer);
-        resolve(msg);
-      });
-    });
-  }
-
-  async text(): Promise<string> {
-    const m = await this.next();
-    if (m.text === undefined) throw new Error(`expected text, got ${m.bin.length} binary bytes`);
-    return m.text;
-  }
-
-  async bin(): Promise<Buffer> {
-    const m = await this.next();
-    if (m.bin === undefined) throw new Error(`expected binary, got text ${m.text}`);
-    return m.bin;
-  }
-
-  send(data: string | Buffer): void {
-    this.ws.send(data, { binary: typeof data !== 'string' });
-  }
-
-  async cmd(text: string): Promise<string> {
-    this.send(text);
-    return this.text();
-  }
-
-  /** Binary frames until the first text frame (END or ERROR), concatenated. */
-  async collect(): Promise<{ bytes: Buffer; end: string }> {
-    const parts: Buffer[] = [];
-    for (;;) {
-      const m = await this.next();
-      if (m.text !== undefined) return { bytes: Buffer.concat(parts), end: m.text };
-      parts.push(m.bin);
-    }
-  }
-}
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const KiB = 1024;
@@ -95,7 +23,6 @@ const MiB = 1024 * KiB;
 
 let dir: string;
 let server: TestServer | null = null;
-const clients: AudioClient[] = [];
 const raws: WsRawClient[] = [];
 
 beforeEach(() => {
@@ -103,7 +30,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
+  closeAudioClients();
   for (const r of raws.splice(0)) r.destroy();
   if (server !== null) await server.close();
   server = null;

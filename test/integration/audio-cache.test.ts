@@ -14,82 +14,20 @@ import type { ServerConfig } from '../../src/config.js';
 import type { Slabcast } from '../../src/app.js';
 import { audioEndpoint } from '../../src/services/audio-cache/audio-endpoint.js';
 import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
+import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
 
-type Msg = { text: string; bin?: undefined } | { bin: Buffer; text?: undefined };
-
-/** A `ws` client that queues every message, so a test can await them in order. */
-class AudioClient {
-  private readonly inbox: Msg[] = [];
-  private readonly waiters: ((m: Msg) => void)[] = [];
-  readonly closed: Promise<number>;
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const m: Msg = isBinary ? { bin: Buffer.from(data) } : { text: data.toString('utf8') };
-      const w = this.waiters.shift();
-      if (w !== undefined) w(m);
-      else this.inbox.push(m);
-    });
-    this.closed = new Promise((resolve) => ws.on('close', (code: number) => resolve(code)));
-  }
-
-  static async open(port: number, path = '/audio'): Promise<AudioClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    const c = new AudioClient(ws);
-    clients.push(c);
-    return c;
-  }
-
-  next(ms = 5000): Promise<Msg> {
-    const m = this.inbox.shift();
-    if (m !== undefined) return Promise.resolve(m);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no message within timeout')), ms);
-      this.waiters.push((msg) => {
-        clearTimeout(timer);
-        resolve(msg);
-      });
-    });
-  }
-
-  async text(): Promise<string> {
-    const m = await this.next();
-    if (m.text === undefined) throw new Error(`expected text, got ${m.bin.length} binary bytes`);
-    return m.text;
-  }
-
-  async bin(): Promise<Buffer> {
-    const m = await this.next();
-    if (m.bin === undefined) throw new Error(`expected binary, got text ${m.text}`);
-    return m.bin;
-  }
-
-  send(data: string | Buffer): void {
-    this.ws.send(data, { binary: typeof data !== 'string' });
-  }
-
-  async cmd(text: string): Promise<string> {
-    this.send(text);
-    return this.text();
-  }
-}
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 let dir: string;
 let server: TestServer | null = null;
-const clients: AudioClient[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-'));
 });
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.ws.terminate();
+  closeAudioClients();
   if (server !== null) await server.close();
   server = null;
   rmSync(dir, { recursive: true, force: true });
