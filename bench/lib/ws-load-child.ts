@@ -30,7 +30,7 @@ export type WsChildRequest =
   /** `connections` sockets, one binary message of `messageBytes` in flight on each, for `seconds`. */
   | (TargetSpec & { type: 'echo'; connections: number; messageBytes: number; seconds: number })
   /** One sender and `receivers` sockets; one message per round (see runFanout), for `seconds`. */
-  | (TargetSpec & { type: 'fanout'; receivers: number; messageBytes: number; seconds: number })
+  | (TargetSpec & { type: 'fanout'; receivers: number; messageBytes: number; seconds: number; window?: number })
   /** Opens `connections` idle sockets and keeps them until `idle-close`. */
   | (TargetSpec & { type: 'idle-open'; connections: number })
   | { type: 'idle-close' };
@@ -215,12 +215,12 @@ async function runEcho(request: Extract<WsChildRequest, { type: 'echo' }>): Prom
 }
 
 /**
- * Fan-out, one message per round: the sender sends message n (its send time and n written
- * into the first 12 payload bytes, masked in place in the pre-built frame), every receiver's
- * copy is checked for n and its delivery latency taken from the embedded time, and message
- * n + 1 goes out when the last receiver got n. A round missing deliveries after
- * ROUND_TIMEOUT_MS counts them as lost. One message in flight keeps the latency free of
- * queueing, and the frame buffer is never rewritten while the kernel may still hold it.
+ * Fan-out with `window` rounds in flight (1 by default): the sender sends message n (its send time
+ * and n written into the first 12 payload bytes of a copy of the pre-built masked frame), every
+ * receiver's copy is checked (rounds arrive in order on each socket) and its delivery latency taken
+ * from the embedded time, and message n + window goes out when the last receiver got n. A round
+ * missing deliveries after ROUND_TIMEOUT_MS counts them as lost. With window 1 the latency is free
+ * of queueing; a larger window measures throughput when several messages meet in one server turn.
  */
 class FanoutRunner implements ConnectionOwner {
   readonly latency = new LatencyHistogram();
@@ -229,9 +229,12 @@ class FanoutRunner implements ConnectionOwner {
   errors = 0;
   firstError: string | null = null;
   running = true;
+  /** Newest round sent, and the oldest one not yet complete. */
   private round = 0;
-  private sentAt = 0;
-  private waiting = 0;
+  private oldest = 1;
+  /** Per round in flight (index round % window): deliveries still missing, and its send time. */
+  private readonly waiting: Int32Array;
+  private readonly sentAt: Float64Array;
   private readonly plain = Buffer.alloc(FANOUT_PREFIX_BYTES);
   private readonly payloadAt: number;
   private readonly watchdog: NodeJS.Timeout;
@@ -242,7 +245,10 @@ class FanoutRunner implements ConnectionOwner {
     private readonly receivers: readonly LeanConnection[],
     private readonly frame: Buffer,
     private readonly messageBytes: number,
+    private readonly window = 1,
   ) {
+    this.waiting = new Int32Array(window);
+    this.sentAt = new Float64Array(window);
     this.payloadAt = clientHeaderLength(messageBytes);
     this.watchdog = setInterval(() => this.checkRound(), ROUND_TIMEOUT_MS / 4);
   }
@@ -250,7 +256,7 @@ class FanoutRunner implements ConnectionOwner {
   start(): void {
     this.sender.owner = this;
     for (const conn of this.receivers) conn.owner = this;
-    this.nextRound();
+    for (let i = 0; i < this.window; i++) this.nextRound();
   }
 
   /** Stops after the round in flight completes (or times out). */
@@ -264,26 +270,45 @@ class FanoutRunner implements ConnectionOwner {
     });
   }
 
+  private get inFlight(): number {
+    return this.round - this.oldest + 1;
+  }
+
   private nextRound(): void {
     if (!this.running) {
-      this.finished?.();
+      if (this.inFlight === 0) this.finished?.();
       return;
     }
     this.round++;
-    this.sentAt = performance.now();
-    this.plain.writeDoubleLE(this.sentAt, 0);
+    const slot = this.round % this.window;
+    const now = performance.now();
+    this.sentAt[slot] = now;
+    this.waiting[slot] = this.receivers.length;
+    this.plain.writeDoubleLE(now, 0);
     this.plain.writeUInt32LE(this.round, 8);
+    // A copy per message when several are in flight: the kernel may still hold the previous one.
+    const frame = this.window === 1 ? this.frame : Buffer.from(this.frame);
     // RFC 6455 §5.3: payload byte i is sent XOR mask[i mod 4].
-    for (let i = 0; i < FANOUT_PREFIX_BYTES; i++) this.frame[this.payloadAt + i] = (this.plain[i] as number) ^ (MASK_KEY[i & 3] as number);
-    this.waiting = this.receivers.length;
-    this.sender.send(this.frame);
+    for (let i = 0; i < FANOUT_PREFIX_BYTES; i++) frame[this.payloadAt + i] = (this.plain[i] as number) ^ (MASK_KEY[i & 3] as number);
+    this.sender.send(frame);
+  }
+
+  /** Completes the oldest rounds whose deliveries are all in, sending the next ones. */
+  private advance(): void {
+    while (this.inFlight > 0 && this.waiting[this.oldest % this.window] === 0) {
+      this.oldest++;
+      this.rounds++;
+      this.nextRound();
+    }
   }
 
   private checkRound(): void {
-    if (this.waiting > 0 && performance.now() - this.sentAt > ROUND_TIMEOUT_MS) {
-      this.error(`round ${this.round}: ${this.waiting} deliveries missing after ${ROUND_TIMEOUT_MS} ms`, this.waiting);
-      this.nextRound();
-    } else if (!this.running && this.waiting === 0) this.finished?.();
+    const slot = this.oldest % this.window;
+    if (this.inFlight > 0 && performance.now() - this.sentAt[slot] > ROUND_TIMEOUT_MS) {
+      this.error(`round ${this.oldest}: ${this.waiting[slot]} deliveries missing after ${ROUND_TIMEOUT_MS} ms`, this.waiting[slot]);
+      this.waiting[slot] = 0;
+      this.advance();
+    } else if (!this.running && this.inFlight === 0) this.finished?.();
   }
 
   onOpen(): void {}
@@ -297,18 +322,16 @@ class FanoutRunner implements ConnectionOwner {
       this.error(`delivery was opcode ${opcode}, ${length} B; sent binary ${this.messageBytes} B`);
       return;
     }
-    if (conn.prefix.readUInt32LE(8) !== this.round) {
-      this.error(`stale delivery: round ${conn.prefix.readUInt32LE(8)} during round ${this.round}`);
+    const round = conn.prefix.readUInt32LE(8);
+    if (round < this.oldest || round > this.round) {
+      this.error(`stale delivery: round ${round} while rounds ${this.oldest}..${this.round} are in flight`);
       return;
     }
     if (this.running) {
       this.deliveries++;
       this.latency.record((performance.now() - conn.prefix.readDoubleLE(0)) * 1000);
     }
-    if (--this.waiting === 0) {
-      this.rounds++;
-      this.nextRound();
-    }
+    if (--this.waiting[round % this.window] === 0) this.advance();
   }
 
   onFail(_conn: LeanConnection, reason: string): void {
@@ -325,7 +348,7 @@ async function runFanout(request: Extract<WsChildRequest, { type: 'fanout' }>): 
   if (request.messageBytes < FANOUT_PREFIX_BYTES) throw new RangeError(`fan-out messages need ≥ ${FANOUT_PREFIX_BYTES} B`);
   const conns = await connections(request, request.receivers + 1, FANOUT_PREFIX_BYTES);
   const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
-  const runner = new FanoutRunner(sender, receivers, clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes);
+  const runner = new FanoutRunner(sender, receivers, clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes, request.window ?? 1);
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   runner.start();

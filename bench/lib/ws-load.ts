@@ -142,7 +142,7 @@ function generator(kind: 'echo' | 'fanout', out: WsLoadLog): LoadGenerator {
           const request: WsChildRequest =
             kind === 'echo'
               ? { type: 'echo', ...target, connections: spec.connections, messageBytes, seconds }
-              : { type: 'fanout', ...target, receivers: spec.connections - 1, messageBytes, seconds };
+              : { type: 'fanout', ...target, receivers: spec.connections - 1, messageBytes, seconds, window: spec.pipelining };
           const reply = await child.request(request, 'result', timeoutMs);
           return toLoadResult(reply, `${kind} ${spec.path} ${messageBytes} B on ${target.port}`, out);
         },

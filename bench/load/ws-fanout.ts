@@ -22,7 +22,13 @@ const MESSAGE_BYTES = 64;
 /** Sender + receivers in one spec: `connections` counts every socket. */
 const FANOUT: WsLoadSpec = { path: '/fanout', connections: RECEIVERS + 1, pipelining: 1, messageBytes: MESSAGE_BYTES };
 
-const CASES: readonly LoadCase[] = [{ name: `fanout-${RECEIVERS}x${MESSAGE_BYTES}B`, spec: FANOUT }];
+/** Rounds in flight for the throughput case: several messages meet in one server turn. */
+const WINDOW = 16;
+
+const CASES: readonly LoadCase[] = [
+  { name: `fanout-${RECEIVERS}x${MESSAGE_BYTES}B`, spec: FANOUT },
+  { name: `fanout-${RECEIVERS}x${MESSAGE_BYTES}B-w${WINDOW}`, spec: { ...FANOUT, pipelining: WINDOW } },
+];
 
 /**
  * The first window of each client session opens the 1,001 sockets (1,001 upgrades), which
@@ -36,7 +42,7 @@ export const scenario: Scenario = {
   name: 'ws-fanout',
   description:
     `WebSocket fan-out: 1 sender, ${RECEIVERS.toLocaleString('en-US')} receivers, ${MESSAGE_BYTES} B binary, ` +
-    'one message per round (the next goes when all receivers got it); deliveries/s; slabcast /fanout vs ws',
+    `one message per round (the next goes when all receivers got it), and ${WINDOW} rounds in flight (-w${WINDOW}); deliveries/s; slabcast /fanout vs ws`,
   async run(ctx) {
     if (ctx.toolFilter !== null && ctx.toolFilter !== LEAN_WS_TOOL) {
       ctx.note(`--tool ${ctx.toolFilter}: ws-fanout only runs the lean-ws client; nothing to run`);
