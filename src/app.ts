@@ -59,7 +59,8 @@ export class Slabcast {
     this.endpoints = new WebSocketEndpoints(this.ws);
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());
-    this.endpoints.add(fanoutEndpoint(this.ws));
+    // The benchmark's fan-out endpoint is an open broadcast: off unless asked for.
+    if (this.config.fanoutPath !== '') this.endpoints.add(fanoutEndpoint(this.ws, this.config.fanoutPath));
     this.cluster = this.config.redisUrl !== '' ? new ClusterNode(this.config, this.logger) : null;
     if (this.cluster !== null) this.readinessChecks.push(this.cluster.readiness);
     this.rooms = mountRooms(this, this.cluster?.rooms);

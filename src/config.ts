@@ -63,6 +63,7 @@ export interface ServerConfig {
   flushBytes: number;
   memoryThreshold: string;
   logLevel: string;
+  fanoutPath: string;
   shutdownTimeoutMs: number;
   // cluster (src/cluster)
   redisUrl: string;
@@ -130,6 +131,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   flushBytes: 4 * MiB,
   memoryThreshold: '0.8',
   logLevel: 'info',
+  fanoutPath: '',
   shutdownTimeoutMs: 10_000,
   // cluster
   redisUrl: '',
@@ -156,6 +158,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
   { key: 'host', flag: 'host', env: ['SLABCAST_HOST'], kind: 'string', help: 'address to bind' },
   { key: 'logLevel', flag: 'log-level', env: ['SLABCAST_LOG_LEVEL', 'LOG_LEVEL'], kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level (JSON lines on stdout)' },
+  { key: 'fanoutPath', flag: 'fanout-path', env: ['SLABCAST_FANOUT_PATH'], kind: 'string', optional: true, help: 'path of the benchmark fan-out endpoint (every message to every other member, no auth); empty = off' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: ['SLABCAST_SHUTDOWN_TIMEOUT_MS'], kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM/SIGINT, time for in-flight work before connections are dropped' },
   { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
   { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
@@ -263,6 +266,9 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   }
   if (c.wsMaxMessageBytes > c.slabLargeBytes) {
     throw new ConfigError('--ws-max-message-bytes', `a message must fit in a large slab section (${c.slabLargeBytes} bytes)`);
+  }
+  if (c.fanoutPath !== '' && !c.fanoutPath.startsWith('/')) {
+    throw new ConfigError('--fanout-path', `must start with '/', got ${JSON.stringify(c.fanoutPath)}`);
   }
   if (c.heartbeatTtlMs <= c.heartbeatMs) {
     throw new ConfigError('--heartbeat-ttl-ms', `must be longer than --heartbeat-ms (${c.heartbeatMs})`);

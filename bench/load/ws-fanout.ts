@@ -16,6 +16,12 @@ const wsFanoutPeer: ServerTarget = {
   readyPath: '/',
 };
 
+/** slabcast serves /fanout only when asked (`--fanout-path`); a --stand-in peer takes no flags. */
+function withFanoutPath(target: ServerTarget): ServerTarget {
+  if (target.standInFor !== undefined) return target;
+  return { ...target, args: (port) => [...target.args(port), '--fanout-path', FANOUT.path] };
+}
+
 const RECEIVERS = 1000;
 const MESSAGE_BYTES = 64;
 
@@ -66,13 +72,12 @@ export const scenario: Scenario = {
         unit: 'delivery',
         cases: CASES,
         generators: [wsFanoutGenerator(ctx)],
-        targets: [ctx.slabcast(wsFanoutPeer), wsFanoutPeer],
+        targets: [withFanoutPath(ctx.slabcast(wsFanoutPeer)), wsFanoutPeer],
       });
     } catch (error) {
       if (error instanceof Error && / 404 /.test(error.message)) {
         throw new Error(
-          `${error.message}\nslabcast has no ${FANOUT.path} endpoint: register it in src/app.ts with ` +
-            '`this.endpoints.add(fanoutEndpoint(this.ws));` (src/services/bench-fanout/fanout-endpoint.ts), then npm run build:ts',
+          `${error.message}\nslabcast did not serve ${FANOUT.path}: it is on only with --fanout-path (src/services/bench-fanout/fanout-endpoint.ts); rebuild with npm run build:ts`,
           { cause: error },
         );
       }
