@@ -22,10 +22,15 @@ async function open(port: number, path: string): Promise<WebSocket> {
 describe('the benchmark fan-out endpoint', () => {
   it('is off by default: an upgrade to /fanout gets 404', async () => {
     server = await startServer();
+    // Not tracked for terminate(): the handshake fails, so ws ends the socket itself.
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/fanout`);
-    sockets.push(ws);
-    const [, res] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number }];
+    const failed = once(ws, 'error');
+    const [, res] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number; resume(): void }];
     expect(res.statusCode).toBe(404);
+    res.resume();
+    ws.terminate();
+    const [err] = (await failed) as [Error];
+    expect(err.message).toMatch(/closed before the connection was established/);
   });
 
   it('with --fanout-path, a message reaches every other member once, encoded once', async () => {
