@@ -2,10 +2,13 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { LimitHook } from './limit-hook.js';
 import type { Processor } from './processor.js';
+import { adoptWithSharedBuffer } from './socket-adoption.js';
 
 /** Counters of the acceptor. */
 export interface AcceptorStats {
   accepted: number;
+  /** Accepted sockets reading into the shared buffer (the rest read through 'data' events). */
+  sharedBuffer: number;
   /** Closed at once: `maxConnections` reached. */
   refusedMaxConnections: number;
   /** Closed at once: the socket queue was full. */
@@ -18,7 +21,7 @@ export interface AcceptorStats {
  */
 export class Acceptor {
   readonly server: net.Server;
-  readonly stats: AcceptorStats = { accepted: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
+  readonly stats: AcceptorStats = { accepted: 0, sharedBuffer: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
   /** Told about every refused socket (logging). */
   onLimit: LimitHook | null = null;
 
@@ -30,21 +33,25 @@ export class Acceptor {
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(raw: net.Socket): void {
     const p = this.processor;
     if (p.stats.open + p.queued >= this.maxConnections) {
       this.stats.refusedMaxConnections++;
       if (this.onLimit !== null) this.onLimit('ERR_MAX_CONNECTIONS', { limit: this.maxConnections });
-      socket.destroy();
+      raw.destroy();
       return;
     }
-    if (!p.socketQueue.push(socket)) {
+    if (p.socketQueue.size === p.socketQueue.capacity) {
       this.stats.refusedQueueFull++;
       if (this.onLimit !== null) this.onLimit('ERR_SOCKET_QUEUE_FULL', { queued: p.queued });
-      socket.destroy();
+      raw.destroy();
       return;
     }
+    // One shared read buffer for every socket (no Buffer allocated per read), when Node allows it.
+    const adopted = adoptWithSharedBuffer(raw, p.readBuffer, p.onSharedRead);
+    p.socketQueue.push(adopted ?? raw);
     this.stats.accepted++;
+    if (adopted !== null) this.stats.sharedBuffer++;
     p.schedule();
   }
 

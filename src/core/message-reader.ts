@@ -55,7 +55,7 @@ export class MessageReader {
       // Bytes are already buffered: append as much as fits, then parse the section.
       const want = this.length + (end - off);
       if (!this.ensureCapacity(Math.min(want, this.slab.maxSectionBytes))) {
-        this.hold(conn, chunk, off);
+        this.hold(conn, chunk, off, end);
         return;
       }
       const base = this.slab.offsetOf(this.section);
@@ -130,8 +130,7 @@ export class MessageReader {
     const total = this.length + (end - off);
     if (total > this.slab.maxSectionBytes) {
       if (conn.pausedMask !== 0) {
-        this.pending = chunk;
-        this.pendingStart = off;
+        this.keep(chunk, off, end);
         return;
       }
       conn.protocol.onOverflow(conn);
@@ -139,7 +138,7 @@ export class MessageReader {
       return;
     }
     if (!this.ensureCapacity(total)) {
-      this.hold(conn, chunk, off);
+      this.hold(conn, chunk, off, end);
       return;
     }
     chunk.copy(this.slab.buffer, this.slab.offsetOf(this.section) + this.length, off, end);
@@ -147,10 +146,19 @@ export class MessageReader {
   }
 
   /** Keeps a reference to the rest of `chunk` and waits for a free section: no byte is lost. */
-  private hold(conn: Connection, chunk: Buffer, off: number): void {
-    this.pending = chunk;
-    this.pendingStart = off;
+  private hold(conn: Connection, chunk: Buffer, off: number, end: number): void {
+    this.keep(chunk, off, end);
     conn.pause(PauseReason.Memory);
+  }
+
+  /**
+   * Keeps `chunk[off, end)` outside the slab until the connection resumes. A copy: the chunk may be
+   * the shared read buffer, which the next read overwrites. Rare (no free section, or more than a
+   * large section buffered while paused).
+   */
+  private keep(chunk: Buffer, off: number, end: number): void {
+    this.pending = Buffer.from(chunk.subarray(off, end));
+    this.pendingStart = 0;
   }
 
   /** Makes the section hold at least `need` bytes, moving to a larger tier by copying. */

@@ -3,6 +3,7 @@ import type { ServerConfig } from '../config.js';
 import { Connection, kConnection, NO_DEADLINE, PauseReason } from './connection.js';
 import type { ProtocolHandler } from './protocol.js';
 import { RingQueue } from './ring-queue.js';
+import { kAdopted } from './socket-adoption.js';
 import type { SlabAllocator } from './slab.js';
 
 /** Counters of the processor, all monotonic except `open`. */
@@ -51,6 +52,14 @@ export class Processor {
   onClock: ((now: number) => void) | null = null;
   /** Hook for a socket error (logging); the connection is destroyed either way. */
   onSocketError: ((conn: Connection, err: Error) => void) | null = null;
+
+  /**
+   * The one buffer every adopted socket reads into (see socket-adoption.ts): bytes in it are valid
+   * only during the read callback, which parses them in place; the reader copies what it keeps.
+   */
+  readonly readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+  /** The read callback of adopted sockets. */
+  readonly onSharedRead = socketOnSharedRead;
 
   private readyList: Connection[] = [];
   private dirtyList: Connection[] = [];
@@ -162,7 +171,8 @@ export class Processor {
       }
       const conn = new Connection(this.nextId++, socket, this, this.protocol);
       (socket as SocketWithConnection)[kConnection] = conn;
-      socket.on('data', socketOnData);
+      // Adopted sockets deliver reads through onSharedRead; plain ones through 'data'.
+      if ((socket as unknown as { [k: symbol]: unknown })[kAdopted] !== true) socket.on('data', socketOnData);
       socket.on('end', socketOnEnd);
       socket.on('error', socketOnError);
       socket.on('close', socketOnClose);
@@ -258,6 +268,11 @@ export class Processor {
 
 interface SocketWithConnection extends Socket {
   [kConnection]: Connection;
+}
+
+function socketOnSharedRead(this: Socket, nread: number, buf: Buffer): void {
+  const conn = (this as SocketWithConnection)[kConnection];
+  conn.reader.feed(conn, buf, 0, nread);
 }
 
 function socketOnData(this: SocketWithConnection, chunk: Buffer): void {

@@ -51,6 +51,17 @@ describe('hello world', () => {
     expect(r.body.equals(HELLO_BODY)).toBe(true);
   });
 
+  it('reads every accepted socket through the one shared read buffer (no Buffer per read)', async () => {
+    server = await startServer();
+    for (let i = 0; i < 3; i++) {
+      const { client: c } = await exchange(server.port, GET);
+      c.destroy();
+    }
+    const { accepted, sharedBuffer } = server.app.stats().core.acceptor;
+    expect(accepted).toBe(3);
+    expect(sharedBuffer).toBe(3);
+  });
+
   it('any unclaimed GET path gets the page; HEAD gets the headers and no body', async () => {
     server = await startServer();
     const c = await client(server.port);
