@@ -1,25 +1,17 @@
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
-import { BENCH_HOST, stopChild, trackChild, type ServerTarget } from '../lib/processes.js';
-import type { RoomsReply, RoomsRequest } from '../lib/rooms-load-child.js';
-import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec, Scenario, ScenarioContext } from '../lib/scenario.js';
+import { BENCH_HOST, type ServerTarget } from '../lib/processes.js';
+import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator, type RoomsSpec } from '../lib/rooms-load.js';
+import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 
-const CHILD = fileURLToPath(new URL('../lib/rooms-load-child.ts', import.meta.url));
 const LAUNCHER = fileURLToPath(new URL('../lib/cluster-launcher.ts', import.meta.url));
 const PEER = fileURLToPath(new URL('../peers/ws-rooms.mjs', import.meta.url));
 
 const MEMBERS = 1000;
-/** One sender posts far above the default 10/s bucket: lift it on every instance. */
-const RATE_LIMIT_ARGS = ['--rate-limit', '1000000/1000000'];
 const MIN_WARMUP_SEC = 1;
-const OVERRUN_GRACE_SEC = 30;
 
-/** A LoadSpec carrying the sender's rate (danmaku/s). `connections` = members + the sender. */
-interface RoomsSpec extends LoadSpec {
-  readonly rate: number;
-}
 
 const CASES: readonly LoadCase[] = [50, 200].map((rate) => ({
   name: `room-${MEMBERS}x${rate}/s`,
@@ -66,69 +58,6 @@ async function instancePorts(port: number, expected: number): Promise<number[]> 
   }
 }
 
-function request(child: ChildProcess, message: RoomsRequest, timeoutMs: number, log: (line: string) => void): Promise<Extract<RoomsReply, { type: 'result' }>> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    const onMessage = (reply: RoomsReply): void => {
-      if (reply.type === 'progress') return log(`  ${reply.line}`);
-      if (reply.type === 'ready') return;
-      cleanup();
-      if (reply.type === 'error') reject(new Error(`rooms load client: ${reply.message}`));
-      else resolve(reply);
-    };
-    const onExit = (code: number | null): void => {
-      cleanup();
-      reject(new Error(`rooms load client exited (${code}) during a window`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      child.kill('SIGKILL');
-      reject(new Error(`rooms load client: no result after ${timeoutMs} ms; killed`));
-    }, timeoutMs);
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(message);
-  });
-}
-
-/** The rooms load client (bench/lib/rooms-load-child.ts), with the members split over the target's instances. */
-function splitRoomsGenerator(ctx: ScenarioContext): LoadGenerator {
-  return {
-    name: 'lean-ws',
-    threads: 1,
-    async open(): Promise<GeneratorSession> {
-      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      trackChild(child);
-      await new Promise<void>((resolve, reject) => {
-        child.once('message', () => resolve());
-        child.once('exit', (code) => reject(new Error(`rooms load client exited (${code}) at start`)));
-      });
-      return {
-        async run(url: string, spec: LoadSpec, seconds: number): Promise<LoadResult> {
-          const { hostname, port } = new URL(url);
-          const rate = (spec as RoomsSpec).rate;
-          const ports = await instancePorts(Number(port), 2);
-          const reply = await request(
-            child,
-            { type: 'rooms', host: hostname, port: Number(port), ports, path: spec.path, receivers: spec.connections - 1, rate, seconds },
-            (seconds + OVERRUN_GRACE_SEC) * 1000,
-            (line) => ctx.log(line),
-          );
-          if (reply.errors > 0) ctx.note(`cluster ${rate}/s on ${ports.join('+')}: ${reply.errors} error(s); first: ${reply.firstError ?? 'unknown'}`);
-          return { ops: reply.ops, elapsedSec: reply.elapsedSec, p50Ms: reply.p50Ms, p99Ms: reply.p99Ms, non2xx: null, errors: reply.errors, bytes: null, clientCpuMicros: reply.cpuMicros };
-        },
-        async close() {
-          if (child.connected) child.disconnect();
-          await stopChild(child);
-        },
-      };
-    },
-  };
-}
 
 function hasRedisServer(): boolean {
   try {
@@ -164,12 +93,12 @@ export const scenario: Scenario = {
       return { rows: [], notes: [] };
     }
     const entry = base.args(0)[0];
-    const single: ServerTarget = { ...base, label: 'slabcast x1', role: 'baseline', args: (port) => [...base.args(port), ...RATE_LIMIT_ARGS] };
+    const single: ServerTarget = { ...base, label: 'slabcast x1', role: 'baseline', args: (port) => [...base.args(port), ...ROOMS_RATE_LIMIT_ARGS] };
     const cluster: ServerTarget = {
       label: 'slabcast x2+redis',
       role: 'subject',
       command: process.execPath,
-      args: (port) => ['--import', 'tsx', LAUNCHER, '--port', String(port), '--entry', entry, '--', ...RATE_LIMIT_ARGS],
+      args: (port) => ['--import', 'tsx', LAUNCHER, '--port', String(port), '--entry', entry, '--', ...ROOMS_RATE_LIMIT_ARGS],
       readyPath: '/',
     };
     ctx.note(
@@ -180,6 +109,6 @@ export const scenario: Scenario = {
         'cluster mode (CPU µs/delivery, latency), not as capacity.',
     );
     const run: ScenarioContext = ctx.warmupSec < MIN_WARMUP_SEC ? { ...ctx, warmupSec: MIN_WARMUP_SEC } : ctx;
-    return runMatrix(run, { scenario: 'cluster', unit: 'delivery', cases: CASES, generators: [splitRoomsGenerator(ctx)], targets: [cluster, single] });
+    return runMatrix(run, { scenario: 'cluster', unit: 'delivery', cases: CASES, generators: [roomsGenerator(ctx, 'cluster', (port) => instancePorts(port, 2))], targets: [cluster, single] });
   },
 };

@@ -1,0 +1,84 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { stopChild, trackChild } from './processes.js';
+import type { RoomsReply, RoomsRequest } from './rooms-load-child.js';
+import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec, ScenarioContext } from './scenario.js';
+
+const CHILD = fileURLToPath(new URL('./rooms-load-child.ts', import.meta.url));
+const OVERRUN_GRACE_SEC = 30;
+
+/** The bench's one sender posts far above the default 10/s bucket: lift it on every instance. */
+export const ROOMS_RATE_LIMIT_ARGS: readonly string[] = ['--rate-limit', '1000000/1000000'];
+
+/** A LoadSpec carrying the sender's rate (danmaku/s). `connections` = members + the sender. */
+export interface RoomsSpec extends LoadSpec {
+  readonly rate: number;
+}
+
+function request(child: ChildProcess, message: RoomsRequest, timeoutMs: number, log: (line: string) => void): Promise<Extract<RoomsReply, { type: 'result' }>> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const onMessage = (reply: RoomsReply): void => {
+      if (reply.type === 'progress') return log(`  ${reply.line}`);
+      if (reply.type === 'ready') return;
+      cleanup();
+      if (reply.type === 'error') reject(new Error(`rooms load client: ${reply.message}`));
+      else resolve(reply);
+    };
+    const onExit = (code: number | null): void => {
+      cleanup();
+      reject(new Error(`rooms load client exited (${code}) during a window`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      child.kill('SIGKILL');
+      reject(new Error(`rooms load client: no result after ${timeoutMs} ms; killed`));
+    }, timeoutMs);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.send(message);
+  });
+}
+
+/**
+ * The rooms load client (bench/lib/rooms-load-child.ts) as a generator: one sender at `spec.rate`,
+ * `connections - 1` members; with `instancePorts`, the members are split over those instances.
+ */
+export function roomsGenerator(ctx: ScenarioContext, label: string, instancePorts?: (port: number) => Promise<number[]>): LoadGenerator {
+  return {
+    name: 'lean-ws',
+    threads: 1,
+    async open(): Promise<GeneratorSession> {
+      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      trackChild(child);
+      await new Promise<void>((resolve, reject) => {
+        child.once('message', () => resolve());
+        child.once('exit', (code) => reject(new Error(`rooms load client exited (${code}) at start`)));
+      });
+      return {
+        async run(url: string, spec: LoadSpec, seconds: number): Promise<LoadResult> {
+          const { hostname, port } = new URL(url);
+          const rate = (spec as RoomsSpec).rate;
+          const ports = instancePorts === undefined ? undefined : await instancePorts(Number(port));
+          const reply = await request(
+            child,
+            { type: 'rooms', host: hostname, port: Number(port), ...(ports === undefined ? {} : { ports }), path: spec.path, receivers: spec.connections - 1, rate, seconds },
+            (seconds + OVERRUN_GRACE_SEC) * 1000,
+            (line) => ctx.log(line),
+          );
+          if (reply.errors > 0) ctx.note(`${label} ${rate}/s on ${ports?.join('+') ?? port}: ${reply.errors} error(s); first: ${reply.firstError ?? 'unknown'}`);
+          return { ops: reply.ops, elapsedSec: reply.elapsedSec, p50Ms: reply.p50Ms, p99Ms: reply.p99Ms, non2xx: null, errors: reply.errors, bytes: null, clientCpuMicros: reply.cpuMicros };
+        },
+        async close() {
+          if (child.connected) child.disconnect();
+          await stopChild(child);
+        },
+      };
+    },
+  };
+}
+
