@@ -4,6 +4,11 @@ import type { Slabcast } from '../app.js';
 type LabelValues = Record<string, string>;
 type Sample = [labels: LabelValues, value: number];
 
+/** One sample per key of a `{ key: count }` stat, labelled `label`. */
+function byLabel(label: string, counts: Readonly<Record<string | number, number>>): Sample[] {
+  return Object.entries(counts).map(([key, n]): Sample => [{ [label]: key }, n]);
+}
+
 /**
  * Prometheus metrics for one slabcast instance (`GET /metrics`). Nothing is counted on the hot path
  * for them: every value is read from the components' own stats when Prometheus scrapes, so a
@@ -57,7 +62,7 @@ export class Metrics {
       stats().http.responsesByClass.map((n, i): Sample => [{ class: `${i}xx` }, n]).slice(1),
     );
     this.counter('slabcast_http_errors_total', 'HTTP error responses for bad input, limits and timeouts, by status', ['status'], () =>
-      Object.entries(stats().http.errorsByStatus).map(([status, n]): Sample => [{ status }, n]),
+      byLabel('status', stats().http.errorsByStatus),
     );
     this.counter('slabcast_http_timeouts_total', 'HTTP requests that timed out (408)', [], () => [[{}, stats().http.timeouts]]);
     this.gauge('slabcast_ws_open', 'Open WebSocket connections', [], () => {
@@ -73,10 +78,10 @@ export class Metrics {
     });
     this.counter('slabcast_ws_bytes_in_total', 'WebSocket payload bytes received', [], () => [[{}, stats().ws.bytesIn]]);
     this.counter('slabcast_ws_close_codes_received_total', 'Close codes received from peers', ['code'], () =>
-      Object.entries(stats().ws.closeCodesReceived).map(([code, n]): Sample => [{ code }, n]),
+      byLabel('code', stats().ws.closeCodesReceived),
     );
     this.counter('slabcast_ws_protocol_errors_total', 'Connections failed by the server, by close code sent', ['code'], () =>
-      Object.entries(stats().ws.protocolErrors).map(([code, n]): Sample => [{ code }, n]),
+      byLabel('code', stats().ws.protocolErrors),
     );
     this.counter('slabcast_ws_fanout_deliveries_total', 'Broadcast deliveries queued', [], () => [[{}, stats().ws.fanoutDeliveries]]);
     this.counter('slabcast_ws_frames_encoded_total', 'Broadcast frames encoded (once per broadcast)', [], () => [[{}, stats().ws.framesEncoded]]);
@@ -119,7 +124,7 @@ export class Metrics {
       ];
     });
     this.counter('slabcast_room_errors_total', 'Error replies to room clients, by code', ['code'], () =>
-      Object.entries(rooms().stats.errors).map(([code, n]): Sample => [{ code }, n]),
+      byLabel('code', rooms().stats.errors),
     );
   }
 
@@ -143,7 +148,7 @@ export class Metrics {
       ];
     });
     this.counter('slabcast_audio_refusals_total', 'Refused audio commands and data, by error code', ['code'], () =>
-      Object.entries(audio().refusals).map(([code, n]): Sample => [{ code }, n]),
+      byLabel('code', audio().refusals),
     );
     this.counter('slabcast_audio_storage_errors_total', 'File system failures of the audio cache', [], () => [[{}, audio().storageErrors]]);
   }
