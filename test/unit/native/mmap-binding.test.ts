@@ -18,26 +18,10 @@ import {
   PAGE_SIZE,
   mmap,
 } from '../../../src/native.js';
+import { mappingsOf, thrown } from '../../helpers/native.js';
 
 const isLinux = process.platform === 'linux';
 
-/** Returns what `fn` throws (fails the test if it does not throw). */
-function thrown(fn: () => unknown): Error & { code?: string; errno?: number; syscall?: string } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a throw');
-}
-
-/** How many mappings of `path` /proc/self/maps lists (Linux only): observes real munmap. */
-function mappingsOf(path: string): number {
-  return readFileSync('/proc/self/maps', 'latin1')
-    .split('\n')
-    .filter((line) => line.endsWith(` ${path}`)).length;
-}
 
 /** A real GC, for finalizer tests (vitest does not start node with --expose-gc). */
 function collectGarbage(): void {

@@ -8,25 +8,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MADV_SEQUENTIAL, PAGE_SIZE } from '../../../src/native.js';
 import { MappedFile, MappedFileErrorCode, type MappingLease } from '../../../src/storage/mapped-file.js';
+import { mappingsOf, thrown } from '../../helpers/native.js';
 
 const isLinux = process.platform === 'linux';
 
-function thrown(fn: () => unknown): Error & { code?: string; syscall?: string; path?: string } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(Error);
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a throw');
-}
-
-/** How many mappings of `path` /proc/self/maps lists (Linux only): observes real munmap. */
-function mappingsOf(path: string): number {
-  return readFileSync('/proc/self/maps', 'latin1')
-    .split('\n')
-    .filter((line) => line.endsWith(` ${path}`)).length;
-}
 
 function pattern(length: number, seed: number): Buffer {
   const bytes = Buffer.allocUnsafe(length);
