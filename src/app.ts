@@ -113,9 +113,7 @@ export class Slabcast {
         (conn.state as WebSocket).close(CloseCode.GoingAway, 'server shutting down');
         return;
       }
-      const st = conn.state as { waiting: unknown; inRequest: boolean } | null;
-      // An idle keep-alive connection ends now; one with a request in progress ends after its answer.
-      if (st === null || (!st.inRequest && st.waiting === null)) conn.end();
+      this.http.endWhenIdle(conn);
     })
       .then(() => this.audio.close()) // every stream msync'ed and its metadata written before we resolve
       .then(() => this.rooms.close()) // history sweep stopped, bus released once every member left

@@ -320,6 +320,15 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     (conn.state as HttpConnState).inRequest = false;
   }
 
+  /**
+   * Shutdown: an idle keep-alive connection ends now; one with a request in progress ends after its
+   * answer (`draining` makes that answer say `Connection: close`).
+   */
+  endWhenIdle(conn: Connection): void {
+    const st = conn.state as HttpConnState | null;
+    if (st === null || (!st.inRequest && st.waiting === null)) conn.end();
+  }
+
   onOverflow(conn: Connection): void {
     const st = conn.state as HttpConnState;
     const inHead = st.head === null || st.head.headLength === 0;
