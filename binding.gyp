@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "mmap",
-      "sources": ["native/mmap.cc"],
+      "target_name": "slabcast",
+      "sources": ["native/mmap.cc", "native/transport.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # One exceptions mode, declared once: node-addon-api reports failures as pending
       # JS exceptions, and the compiler is told there are no C++ exceptions at all.

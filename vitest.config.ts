@@ -2,7 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // The browser tier needs Chromium: `npm run test:browser` (vitest.browser.config.ts).
     exclude: ['test/browser/**', 'node_modules/**'],
     testTimeout: 20_000,
@@ -10,5 +9,11 @@ export default defineConfig({
     // Integration tests bind real ports and spawn real processes; two workers match the 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
+    // Everything runs on the default (native) socket transport; the integration tier runs a second
+    // time on the node transport (one net.Socket per connection), which stays supported.
+    projects: [
+      { extends: true, test: { name: 'native', include: ['test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'node-transport', include: ['test/integration/**/*.test.ts'], env: { SLABCAST_TRANSPORT: 'node' } } },
+    ],
   },
 });

@@ -70,6 +70,20 @@ inline Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
   return error;
 }
 
+// Argument errors, coded like Node's own (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE).
+inline void ThrowCoded(Napi::Error error, const char* code) {
+  error.Value().Set("code", code);
+  error.ThrowAsJavaScriptException();
+}
+
+inline void ThrowType(Napi::Env env, const std::string& message) {
+  ThrowCoded(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
+}
+
+inline void ThrowRange(Napi::Env env, const std::string& message) {
+  ThrowCoded(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
+}
+
 }  // namespace slabcast
 
 #endif  // SLABCAST_NATIVE_ERRNO_H_

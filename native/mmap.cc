@@ -26,6 +26,7 @@
 #include <string>
 
 #include "errno.h"
+#include "transport.h"
 
 namespace slabcast {
 namespace {
@@ -82,19 +83,6 @@ void FinalizeBacking(napi_env /*env*/, void* /*data*/, void* hint) {
 
 // The ArrayBuffer object itself was collected: lookups through it are over.
 void FinalizeWrap(napi_env /*env*/, void* data, void* /*hint*/) { Release(static_cast<Mapping*>(data)); }
-
-void ThrowCoded(Napi::Error error, const char* code) {
-  error.Value().Set("code", code);
-  error.ThrowAsJavaScriptException();
-}
-
-void ThrowType(Napi::Env env, const std::string& message) {
-  ThrowCoded(Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
-}
-
-void ThrowRange(Napi::Env env, const std::string& message) {
-  ThrowCoded(Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
-}
 
 void ThrowClosed(Napi::Env env, const char* why) {
   ThrowCoded(Napi::Error::New(env, std::string("mmap: mapping is closed (") + why + ")"), "ERR_MMAP_CLOSED");
@@ -381,6 +369,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 // NODE_API_MODULE pastes its second argument into an identifier, so it needs
 // an unqualified name.
-static Napi::Object InitMmap(Napi::Env env, Napi::Object exports) { return slabcast::Init(env, exports); }
+static Napi::Object InitMmap(Napi::Env env, Napi::Object exports) {
+  slabcast::InitTransport(env, exports);
+  return slabcast::Init(env, exports);
+}
 
-NODE_API_MODULE(mmap, InitMmap)
+NODE_API_MODULE(slabcast, InitMmap)

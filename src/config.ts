@@ -29,6 +29,8 @@ export interface ServerConfig {
   backlog: number;
   maxConnections: number;
   maxQueuedSockets: number;
+  /** Who owns the sockets: `native` (libuv handles in the addon, batched events) or `node` (net.Socket). */
+  transport: 'native' | 'node';
   maxAcceptPerTurn: number;
   maxMessagesPerTurn: number;
   slabSmallBytes: number;
@@ -95,6 +97,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   backlog: 511,
   maxConnections: 100_000,
   maxQueuedSockets: 4096,
+  transport: 'native',
   maxAcceptPerTurn: 256,
   maxMessagesPerTurn: 256,
   slabSmallBytes: 4 * KiB,
@@ -162,6 +165,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: ['SLABCAST_SHUTDOWN_TIMEOUT_MS'], kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM/SIGINT, time for in-flight work before connections are dropped' },
   { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
   { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
+  { key: 'transport', flag: 'transport', env: ['SLABCAST_TRANSPORT'], kind: 'string', choices: ['native', 'node'], help: 'socket owner: native (libuv handles in the addon, one JS call per loop iteration for all reads) or node (one net.Socket per connection)' },
   { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
   { key: 'maxAcceptPerTurn', flag: 'max-accept-per-turn', env: ['SLABCAST_MAX_ACCEPT_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'new sockets registered per processor turn' },
   { key: 'maxMessagesPerTurn', flag: 'max-messages-per-turn', env: ['SLABCAST_MAX_MESSAGES_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'messages processed per connection per turn (fairness budget)' },

@@ -1,5 +1,5 @@
 /**
- * The one loader of the native addon (native/mmap.cc, target "mmap").
+ * The one loader of the native addon (target "slabcast": native/mmap.cc and native/transport.cc).
  *
  * node-gyp-build resolves the .node file from the package root: build/Release,
  * build/Debug, then prebuilds/<platform>-<arch>. This file sits one directory
@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
  * detached or never came from `map()` throws an Error with code `ERR_MMAP_CLOSED`.
  */
 export interface MmapBinding {
+  /** The TCP transport (see {@link TransportBinding}). */
+  readonly transport: TransportBinding;
   /**
    * mmap(MAP_SHARED) `length` bytes of `fd` from `offset` (a multiple of
    * PAGE_SIZE); `length` > 0 and `offset + length` must not pass the end of a
@@ -50,6 +52,41 @@ export interface MmapBinding {
   readonly MADV_DONTNEED: number;
 }
 
+/**
+ * The TCP transport (native/transport.cc): connections as libuv handles in C++, known to JS by slot.
+ * Reads land in the `arena` given to init(); their events are delivered in one `onEvents(count)` call
+ * per loop iteration (4 ints each: kind, slot, a, b). Every function but init/adopt takes a slot of
+ * an open connection and throws RangeError otherwise.
+ */
+export interface TransportBinding {
+  /** Once per process (per worker thread): the shared arena, the event array and the batch callback. */
+  init(arena: Buffer, events: Int32Array, onEvents: (count: number) => void): void;
+  /** Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. */
+  adopt(fd: number): number;
+  readStart(slot: number): void;
+  readStop(slot: number): void;
+  /** Bytes the kernel took now (all of them: done; fewer: the rest is queued, WRITE_DONE follows), or a negative errno. */
+  write(slot: number, data: Uint8Array): number;
+  /** As write(), for `views[0..count)` in order. */
+  writev(slot: number, views: readonly Uint8Array[], count: number): number;
+  /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
+  shutdown(slot: number): void;
+  /** Closes at once (queued writes are dropped); a CLOSE event follows. */
+  close(slot: number): void;
+  stats(): { open: number; slots: number; connSize: number };
+  readonly EVENT_DATA: number;
+  readonly EVENT_EOF: number;
+  readonly EVENT_ERROR: number;
+  readonly EVENT_WRITE_DONE: number;
+  readonly EVENT_CLOSE: number;
+  readonly SYSCALL_READ: number;
+  readonly SYSCALL_WRITE: number;
+  readonly SYSCALL_SHUTDOWN: number;
+  readonly EVENT_INTS: number;
+}
+
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'write', 'writev', 'shutdown', 'close', 'stats'] as const;
+
 const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap'] as const;
 const CONSTANTS = [
   'PAGE_SIZE',
@@ -79,11 +116,20 @@ function loadBinding(): MmapBinding {
       throw new TypeError(`slabcast: the mmap addon under ${root} has no constant "${name}"; rebuild it (npm run build:native)`);
     }
   }
+  const transport = binding.transport as Record<string, unknown> | undefined;
+  for (const name of TRANSPORT_FUNCTIONS) {
+    if (transport === undefined || typeof transport[name] !== 'function') {
+      throw new TypeError(`slabcast: the addon under ${root} has no transport function "${name}"; rebuild it (npm run build:native)`);
+    }
+  }
   return binding as unknown as MmapBinding;
 }
 
 /** The loaded addon. */
 export const mmap: MmapBinding = loadBinding();
+
+/** The native TCP transport. */
+export const transport: TransportBinding = mmap.transport;
 
 /** The system page size: map offsets must be multiples of it. */
 export const PAGE_SIZE: number = mmap.PAGE_SIZE;

@@ -2,13 +2,19 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { LimitHook } from './limit-hook.js';
 import type { Processor } from './processor.js';
+import type { ChannelSocket } from './channel.js';
+import { nativeTransport, type NativeTransport } from './native-transport.js';
 import { adoptWithSharedBuffer } from './socket-adoption.js';
 
 /** Counters of the acceptor. */
 export interface AcceptorStats {
   accepted: number;
-  /** Accepted sockets reading into the shared buffer (the rest read through 'data' events). */
+  /** Accepted sockets handed to the native transport. */
+  native: number;
+  /** Accepted sockets (node transport) reading into the shared buffer (the rest read through 'data' events). */
   sharedBuffer: number;
+  /** Sockets the native transport could not take (kept on net.Socket). */
+  nativeFallbacks: number;
   /** Closed at once: `maxConnections` reached. */
   refusedMaxConnections: number;
   /** Closed at once: the socket queue was full. */
@@ -21,14 +27,19 @@ export interface AcceptorStats {
  */
 export class Acceptor {
   readonly server: net.Server;
-  readonly stats: AcceptorStats = { accepted: 0, sharedBuffer: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
+  readonly stats: AcceptorStats = { accepted: 0, native: 0, sharedBuffer: 0, nativeFallbacks: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
   /** Told about every refused socket (logging). */
   onLimit: LimitHook | null = null;
+
+  /** The native transport, when the config asks for it. */
+  private readonly native: NativeTransport | null;
 
   constructor(
     private readonly processor: Processor,
     private readonly maxConnections: number,
+    transport: 'native' | 'node' = 'node',
   ) {
+    this.native = transport === 'native' ? nativeTransport() : null;
     // allowHalfOpen: a client that sends its requests and then FIN still gets every answer.
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
@@ -47,12 +58,35 @@ export class Acceptor {
       raw.destroy();
       return;
     }
-    // One shared read buffer for every socket (no Buffer allocated per read), when Node allows it.
-    const adopted = adoptWithSharedBuffer(raw, p.readBuffer, p.onSharedRead);
-    p.socketQueue.push(adopted ?? raw);
+    p.socketQueue.push(this.take(raw));
     this.stats.accepted++;
-    if (adopted !== null) this.stats.sharedBuffer++;
     p.schedule();
+  }
+
+  /**
+   * native: the addon duplicates the descriptor into its own libuv handle and Node's socket (never
+   * read) is closed; node: one shared read buffer for every socket (no Buffer allocated per read),
+   * when Node allows it. Either falls back to the plain net.Socket.
+   */
+  private take(raw: net.Socket): ChannelSocket {
+    if (this.native !== null) {
+      const fd = (raw as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+      if (typeof fd === 'number' && fd >= 0) {
+        try {
+          const socket = this.native.adopt(fd, this.processor);
+          raw.destroy();
+          this.stats.native++;
+          return socket;
+        } catch (error) {
+          if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
+        }
+      }
+      this.stats.nativeFallbacks++;
+    }
+    const adopted = adoptWithSharedBuffer(raw, this.processor.readBuffer, this.processor.onSharedRead);
+    if (adopted === null) return raw;
+    this.stats.sharedBuffer++;
+    return adopted;
   }
 
   /** Starts listening; resolves with the bound address. */

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { ChannelSocket } from './channel.js';
 import type { ProtocolHandler } from './protocol.js';
 import type { Processor } from './processor.js';
 import { MessageReader } from './message-reader.js';
@@ -26,7 +26,7 @@ export const kConnection = Symbol('slabcast.connection');
 /** A socket as the processor sees it: its reader, writer, protocol and state. One per TCP connection. */
 export class Connection {
   readonly id: number;
-  readonly socket: Socket;
+  readonly socket: ChannelSocket;
   readonly loop: Processor;
   readonly reader: MessageReader;
   readonly writer: MessageWriter;
@@ -57,7 +57,7 @@ export class Connection {
   deadline = NO_DEADLINE;
   deadlineKind = 0;
 
-  constructor(id: number, socket: Socket, loop: Processor, protocol: ProtocolHandler) {
+  constructor(id: number, socket: ChannelSocket, loop: Processor, protocol: ProtocolHandler) {
     this.id = id;
     this.socket = socket;
     this.loop = loop;

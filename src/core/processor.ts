@@ -1,6 +1,9 @@
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
+import type { ChannelSocket } from './channel.js';
 import { Connection, kConnection, NO_DEADLINE, PauseReason } from './connection.js';
+import { NativeSocket } from './native-socket.js';
+import type { NativeSocketEvents } from './native-transport.js';
 import type { ProtocolHandler } from './protocol.js';
 import { RingQueue } from './ring-queue.js';
 import { kAdopted } from './socket-adoption.js';
@@ -30,8 +33,8 @@ export interface ProcessorStats {
  *    read (pipelining) leave in one write.
  * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
  */
-export class Processor {
-  readonly socketQueue: RingQueue<Socket>;
+export class Processor implements NativeSocketEvents {
+  readonly socketQueue: RingQueue<ChannelSocket>;
   readonly connections = new Set<Connection>();
   /** Current turn number; per-turn budgets compare against it. */
   turnId = 1;
@@ -64,6 +67,8 @@ export class Processor {
   private readyList: Connection[] = [];
   private dirtyList: Connection[] = [];
   private memoryWaiters: Connection[] = [];
+  /** Native sockets whose write callbacks are due (run at the end of the write phase). */
+  private dueList: NativeSocket[] = [];
   private scheduled = false;
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -76,7 +81,7 @@ export class Processor {
     readonly writeSlab: SlabAllocator,
     private readonly protocol: ProtocolHandler,
   ) {
-    this.socketQueue = new RingQueue<Socket>(config.maxQueuedSockets);
+    this.socketQueue = new RingQueue<ChannelSocket>(config.maxQueuedSockets);
     const wake = (): void => {
       if (this.memoryWaiters.length > 0) this.schedule();
     };
@@ -156,6 +161,18 @@ export class Processor {
     this.takeNewSockets();
     this.readFromSockets();
     this.writeToSockets();
+    if (this.dueList.length > 0) this.runDueWrites();
+  }
+
+  /** Write callbacks of native writes the kernel took at once (frees their sections). */
+  private runDueWrites(): void {
+    const list = this.dueList;
+    this.dueList = [];
+    for (let i = 0; i < list.length; i++) {
+      const socket = list[i];
+      socket.completionListed = false;
+      socket.runDue();
+    }
   }
 
   /** Phase 1: registers sockets from the socket queue, up to the per-turn budget. */
@@ -170,12 +187,16 @@ export class Processor {
         continue;
       }
       const conn = new Connection(this.nextId++, socket, this, this.protocol);
-      (socket as SocketWithConnection)[kConnection] = conn;
-      // Adopted sockets deliver reads through onSharedRead; plain ones through 'data'.
-      if ((socket as unknown as { [k: symbol]: unknown })[kAdopted] !== true) socket.on('data', socketOnData);
-      socket.on('end', socketOnEnd);
-      socket.on('error', socketOnError);
-      socket.on('close', socketOnClose);
+      if (socket instanceof NativeSocket) socket.conn = conn;
+      else {
+        const net = socket as SocketWithConnection;
+        net[kConnection] = conn;
+        // Adopted sockets deliver reads through onSharedRead; plain ones through 'data'.
+        if (net[kAdopted] !== true) net.on('data', socketOnData);
+        net.on('end', socketOnEnd);
+        net.on('error', socketOnError);
+        net.on('close', socketOnClose);
+      }
       this.connections.add(conn);
       this.stats.open++;
       this.stats.registered++;
@@ -236,6 +257,51 @@ export class Processor {
     }
   }
 
+  /** The peer sent FIN. */
+  handleReadEnd(conn: Connection): void {
+    conn.readEnded = true;
+    // While paused, buffered messages are still owed answers: the read phase reports the end after them.
+    if (conn.pausedMask === 0) this.reportReadEnd(conn);
+  }
+
+  /** A socket failed: counted, logged by the hook, destroyed. */
+  handleSocketError(conn: Connection, err: Error): void {
+    this.stats.socketErrors++;
+    if (this.onSocketError !== null) this.onSocketError(conn, err);
+    conn.destroy();
+  }
+
+  /** @internal native transport: bytes for `socket`, valid during the call. */
+  onNativeData(socket: NativeSocket, buf: Buffer, start: number, end: number): void {
+    const conn = socket.conn;
+    if (conn !== null) conn.reader.feed(conn, buf, start, end);
+  }
+
+  /** @internal native transport: FIN. */
+  onNativeEnd(socket: NativeSocket): void {
+    if (socket.conn !== null) this.handleReadEnd(socket.conn);
+  }
+
+  /** @internal native transport: a read, write or shutdown failed. */
+  onNativeError(socket: NativeSocket, err: Error): void {
+    if (socket.conn !== null) this.handleSocketError(socket.conn, err);
+    else socket.destroy();
+  }
+
+  /** @internal native transport: the handle is closed. */
+  onNativeClose(socket: NativeSocket): void {
+    if (socket.conn !== null) this.onSocketClose(socket.conn);
+    else this.checkAllClosed();
+  }
+
+  /** @internal native transport: write callbacks of `socket` are due. */
+  onWritesDue(socket: NativeSocket): void {
+    if (socket.completionListed) return;
+    socket.completionListed = true;
+    this.dueList.push(socket);
+    this.schedule();
+  }
+
   /** @internal tells the protocol, once, that the peer sent FIN and every complete message was processed. */
   reportReadEnd(conn: Connection): void {
     if (conn.readEndReported || conn.closed) return;
@@ -268,6 +334,7 @@ export class Processor {
 
 interface SocketWithConnection extends Socket {
   [kConnection]: Connection;
+  [kAdopted]?: boolean;
 }
 
 function socketOnSharedRead(this: Socket, nread: number, buf: Buffer): void {
@@ -282,16 +349,12 @@ function socketOnData(this: SocketWithConnection, chunk: Buffer): void {
 
 function socketOnEnd(this: SocketWithConnection): void {
   const conn = this[kConnection];
-  conn.readEnded = true;
-  // While paused, buffered messages are still owed answers: the read phase reports the end after them.
-  if (conn.pausedMask === 0) conn.loop.reportReadEnd(conn);
+  conn.loop.handleReadEnd(conn);
 }
 
 function socketOnError(this: SocketWithConnection, err: Error): void {
   const conn = this[kConnection];
-  conn.loop.stats.socketErrors++;
-  if (conn.loop.onSocketError !== null) conn.loop.onSocketError(conn, err);
-  conn.destroy();
+  conn.loop.handleSocketError(conn, err);
 }
 
 function socketOnClose(this: SocketWithConnection): void {

@@ -16,8 +16,14 @@ const SMALL_SLABS: Partial<ServerConfig> = {
   slabLargeCount: 4,
 };
 
+/**
+ * The socket transport under test: vitest.config.ts runs the integration tier once per transport
+ * (SLABCAST_TRANSPORT, the same variable the CLI reads, so spawned servers follow it too).
+ */
+export const TEST_TRANSPORT: ServerConfig['transport'] = process.env.SLABCAST_TRANSPORT === 'node' ? 'node' : 'native';
+
 export async function startServer(config: Partial<ServerConfig> = {}, setup?: (app: Slabcast) => void): Promise<TestServer> {
-  const app = new Slabcast({ ...SMALL_SLABS, ...config, host: '127.0.0.1', port: 0 });
+  const app = new Slabcast({ ...SMALL_SLABS, transport: TEST_TRANSPORT, ...config, host: '127.0.0.1', port: 0 });
   setup?.(app);
   const address = await app.listen();
   return {

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HELLO_BODY } from '../../src/protocols/http/responses.js';
-import { startServer, type TestServer } from '../helpers/listen.js';
+import { nativeTransport } from '../../src/core/native-transport.js';
+import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { exchange, parseResponses, RawClient } from '../helpers/raw-client.js';
 
 const run = promisify(execFile);
@@ -51,15 +52,32 @@ describe('hello world', () => {
     expect(r.body.equals(HELLO_BODY)).toBe(true);
   });
 
-  it('reads every accepted socket through the one shared read buffer (no Buffer per read)', async () => {
-    server = await startServer();
+  it('transport node: reads every accepted socket through the one shared read buffer (no Buffer per read)', async () => {
+    server = await startServer({ transport: 'node' });
     for (let i = 0; i < 3; i++) {
       const { client: c } = await exchange(server.port, GET);
       c.destroy();
     }
-    const { accepted, sharedBuffer } = server.app.stats().core.acceptor;
+    const { accepted, sharedBuffer, native } = server.app.stats().core.acceptor;
     expect(accepted).toBe(3);
     expect(sharedBuffer).toBe(3);
+    expect(native).toBe(0);
+  });
+
+  it('transport native: every accepted socket is handed to the addon, and its handle is closed with the connection', async () => {
+    server = await startServer({ transport: 'native' });
+    const openBefore = nativeTransport().open;
+    const clients = [];
+    for (let i = 0; i < 3; i++) {
+      const { client: c } = await exchange(server.port, GET);
+      clients.push(c);
+    }
+    const { accepted, sharedBuffer, native, nativeFallbacks } = server.app.stats().core.acceptor;
+    expect({ accepted, native, sharedBuffer, nativeFallbacks }).toEqual({ accepted: 3, native: 3, sharedBuffer: 0, nativeFallbacks: 0 });
+    expect(nativeTransport().open).toBe(openBefore + 3);
+    for (const c of clients) c.destroy();
+    await waitFor(() => server!.app.stats().core.processor.open === 0, 5000, 'connections closed');
+    expect(nativeTransport().open).toBe(openBefore);
   });
 
   it('any unclaimed GET path gets the page; HEAD gets the headers and no body', async () => {

@@ -1,0 +1,588 @@
+// transport addon: TCP connections owned by libuv handles in C++, not by
+// net.Socket objects (the java-nio-server "selector" side of the core).
+//
+// Why: a net.Socket with its TCPWrap, stream states and EventEmitter costs about
+// 2 KB of memory per connection and a JS call (with a microtask checkpoint) per
+// read and per write. Here a connection is one small struct around a uv_tcp_t,
+// known to JS only by its slot number, and I/O crosses into JS in batches:
+//
+//   poll phase   libuv read callbacks append events to a shared Int32Array and
+//                the bytes to one shared arena Buffer (no JS runs, nothing is
+//                allocated per read);
+//   check/idle   one JS call `onEvents(count)` per loop iteration delivers them
+//                all (the processor's "select" result); the arena is then reused.
+//
+// Writes come from JS as uv_try_write (no request object, no callback when the
+// kernel takes everything: the common case); what the kernel does not take is
+// queued with uv_write, the JS buffers referenced until a WRITE_DONE event.
+//
+// The JS caller (src/core/native-transport.ts) validates and owns the state
+// machine; this layer still checks slots so a stale slot throws, not crashes.
+// Every function runs on the JS thread of the env that loaded the addon.
+#include <napi.h>
+#include <uv.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "errno.h"
+#include "transport.h"
+
+namespace slabcast {
+namespace {
+
+// Event kinds (4 int32 each: kind, slot, a, b). Exported to JS by name.
+enum EventKind : int32_t {
+  kEventData = 1,       // a = arena offset, b = length
+  kEventEof = 2,        // the peer sent FIN
+  kEventError = 3,      // a = negative errno (uv error), b = syscall (kSys*)
+  kEventWriteDone = 4,  // a = status (0 or negative errno): the oldest queued write left
+  kEventClose = 5,      // the handle is closed; the slot is reused after this batch
+};
+enum Syscall : int32_t { kSysRead = 1, kSysWrite = 2, kSysShutdown = 3 };
+
+constexpr int kEventInts = 4;
+// Reads stop (ENOBUFS, retried next iteration: epoll is level-triggered) when
+// fewer than this many event slots or arena bytes are left, so a burst never
+// overruns the batch; control events always find room (overflow vector).
+constexpr uint32_t kReserveEvents = 64;
+constexpr size_t kMinReadBytes = 4096;
+constexpr size_t kMaxReadBytes = 64 * 1024;
+
+enum ConnFlags : uint8_t {
+  kReading = 1,
+  kEof = 2,
+  kShutdownSent = 4,
+  kShutdownDone = 8,
+  kClosing = 16,
+};
+
+struct Transport;
+
+struct Conn {
+  uv_tcp_t tcp;
+  Transport* transport;
+  int32_t slot;
+  uint8_t flags;
+};
+
+struct WriteReq {
+  uv_write_t req;
+  Transport* transport;
+  int32_t slot;
+  std::vector<napi_ref> refs;  // keeps the JS buffers alive until the kernel took them
+};
+
+struct Transport {
+  napi_env env = nullptr;
+  uv_loop_t* loop = nullptr;
+  napi_ref arena_ref = nullptr;
+  napi_ref events_ref = nullptr;
+  napi_ref callback_ref = nullptr;
+  napi_async_context async_context = nullptr;
+  uint8_t* arena = nullptr;
+  size_t arena_size = 0;
+  size_t arena_used = 0;
+  int32_t* events = nullptr;
+  uint32_t event_capacity = 0;  // in events
+  uint32_t event_count = 0;
+  std::vector<int32_t> overflow;  // control events when the array is full
+  std::vector<Conn*> slots;
+  std::vector<int32_t> free_slots;
+  std::vector<int32_t> closed_slots;  // freed after JS has seen their CLOSE
+  uv_check_t check;
+  uv_idle_t idle;
+  bool armed = false;
+  bool delivering = false;
+  bool initialized = false;
+  uint32_t open = 0;
+};
+
+void Deliver(Transport* t);
+
+void OnCheck(uv_check_t* handle) { Deliver(static_cast<Transport*>(handle->data)); }
+void OnIdle(uv_idle_t* handle) { Deliver(static_cast<Transport*>(handle->data)); }
+
+// Asks for a delivery in this iteration's check phase, or (events recorded
+// outside the poll phase, e.g. close callbacks) the next iteration's idle
+// phase; an active idle handle also keeps the poll phase from blocking.
+void Arm(Transport* t) {
+  if (t->armed) return;
+  t->armed = true;
+  uv_check_start(&t->check, OnCheck);
+  uv_idle_start(&t->idle, OnIdle);
+}
+
+void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
+  if (t->event_count < t->event_capacity) {
+    int32_t* e = t->events + static_cast<size_t>(t->event_count) * kEventInts;
+    e[0] = kind;
+    e[1] = slot;
+    e[2] = a;
+    e[3] = b;
+    t->event_count++;
+  } else {
+    t->overflow.insert(t->overflow.end(), {kind, slot, a, b});
+  }
+  Arm(t);
+}
+
+void FreeClosedSlots(Transport* t) {
+  for (int32_t slot : t->closed_slots) t->free_slots.push_back(slot);
+  t->closed_slots.clear();
+}
+
+// One JS call with every event recorded since the last one. JS must copy what
+// it keeps of the arena: it is reused as soon as the call returns.
+void Deliver(Transport* t) {
+  if (t->delivering) return;
+  if (t->armed) {
+    t->armed = false;
+    uv_check_stop(&t->check);
+    uv_idle_stop(&t->idle);
+  }
+  if (t->event_count == 0 && t->overflow.empty()) return;
+  t->delivering = true;
+  napi_env env = t->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    t->delivering = false;
+    return;
+  }
+  napi_value callback, recv, argv[1], result;
+  napi_get_reference_value(env, t->callback_ref, &callback);
+  napi_get_global(env, &recv);  // make_callback needs an object receiver
+  for (;;) {
+    const uint32_t count = t->event_count;
+    napi_create_uint32(env, count, &argv[0]);
+    const napi_status status = napi_make_callback(env, t->async_context, recv, callback, 1, argv, &result);
+    t->event_count = 0;
+    t->arena_used = 0;
+    if (status == napi_pending_exception) {
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+    }
+    if (t->overflow.empty()) break;
+    // Move up to a batch of overflowed control events into the array and go again.
+    const size_t ints = t->overflow.size();
+    const size_t take = std::min(ints, static_cast<size_t>(t->event_capacity) * kEventInts);
+    std::memcpy(t->events, t->overflow.data(), take * sizeof(int32_t));
+    t->overflow.erase(t->overflow.begin(), t->overflow.begin() + static_cast<std::ptrdiff_t>(take));
+    t->event_count = static_cast<uint32_t>(take / kEventInts);
+  }
+  // Only now has JS seen every CLOSE: their slots may be handed out again.
+  FreeClosedSlots(t);
+  napi_close_handle_scope(env, scope);
+  t->delivering = false;
+}
+
+void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+  (void)suggested;
+  Conn* c = static_cast<Conn*>(handle->data);
+  Transport* t = c->transport;
+  const size_t left = t->arena_size - t->arena_used;
+  if (t->delivering || left < kMinReadBytes || t->event_count + kReserveEvents > t->event_capacity) {
+    *buf = uv_buf_init(nullptr, 0);  // UV_ENOBUFS: the bytes stay in the kernel until the next iteration
+    return;
+  }
+  const size_t n = left < kMaxReadBytes ? left : kMaxReadBytes;
+  *buf = uv_buf_init(reinterpret_cast<char*>(t->arena + t->arena_used), static_cast<unsigned int>(n));
+}
+
+void CloseConn(Conn* c);
+
+void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  Conn* c = static_cast<Conn*>(stream->data);
+  Transport* t = c->transport;
+  if (nread > 0) {
+    const size_t offset = static_cast<size_t>(reinterpret_cast<uint8_t*>(buf->base) - t->arena);
+    t->arena_used = offset + static_cast<size_t>(nread);
+    Push(t, kEventData, c->slot, static_cast<int32_t>(offset), static_cast<int32_t>(nread));
+    return;
+  }
+  if (nread == 0 || nread == UV_ENOBUFS) return;  // EAGAIN, or no room: read again later
+  if (nread == UV_EOF) {
+    c->flags = static_cast<uint8_t>((c->flags | kEof) & ~kReading);
+    Push(t, kEventEof, c->slot, 0, 0);
+    if ((c->flags & kShutdownDone) != 0) CloseConn(c);
+    return;
+  }
+  c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+  uv_read_stop(stream);
+  Push(t, kEventError, c->slot, static_cast<int32_t>(nread), kSysRead);
+}
+
+void OnClosed(uv_handle_t* handle) {
+  Conn* c = static_cast<Conn*>(handle->data);
+  Transport* t = c->transport;
+  const int32_t slot = c->slot;
+  t->slots[static_cast<size_t>(slot)] = nullptr;
+  t->closed_slots.push_back(slot);
+  t->open--;
+  delete c;
+  Push(t, kEventClose, slot, 0, 0);
+}
+
+void CloseConn(Conn* c) {
+  if ((c->flags & kClosing) != 0) return;
+  c->flags |= kClosing;
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), OnClosed);
+}
+
+void OnWritten(uv_write_t* req, int status) {
+  WriteReq* w = static_cast<WriteReq*>(req->data);
+  Transport* t = w->transport;
+  for (napi_ref ref : w->refs) napi_delete_reference(t->env, ref);
+  const int32_t slot = w->slot;
+  delete w;
+  // A write cancelled by close (UV_ECANCELED) needs no event: JS releases everything on CLOSE.
+  if (status == UV_ECANCELED) return;
+  Push(t, kEventWriteDone, slot, status, 0);
+}
+
+void OnShutdown(uv_shutdown_t* req, int status) {
+  Conn* c = static_cast<Conn*>(req->handle->data);
+  delete req;
+  if (status == UV_ECANCELED) return;
+  Transport* t = c->transport;
+  if (status != 0) {
+    Push(t, kEventError, c->slot, status, kSysShutdown);
+    return;
+  }
+  c->flags |= kShutdownDone;
+  if ((c->flags & kEof) != 0) CloseConn(c);
+}
+
+Transport* Get(const Napi::CallbackInfo& info) {
+  Transport* t = info.Env().GetInstanceData<Transport>();
+  if (t == nullptr || !t->initialized) {
+    Napi::Error::New(info.Env(), "transport: init() was not called").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return t;
+}
+
+// The live connection in slot info[0]. nullptr when the slot's handle is
+// already closed (its CLOSE event not yet seen by JS: the call is a no-op), or
+// with an exception pending when the slot was never handed out.
+Conn* GetConn(const Napi::CallbackInfo& info, Transport** out) {
+  Transport* t = Get(info);
+  if (t == nullptr) return nullptr;
+  *out = t;
+  const Napi::Value v = info[0];
+  if (!v.IsNumber()) {
+    ThrowType(info.Env(), "transport: \"slot\" must be a number");
+    return nullptr;
+  }
+  const int32_t slot = v.As<Napi::Number>().Int32Value();
+  if (slot < 0 || static_cast<size_t>(slot) >= t->slots.size()) {
+    ThrowRange(info.Env(), "transport: no connection in this slot");
+    return nullptr;
+  }
+  return t->slots[static_cast<size_t>(slot)];
+}
+
+// init(arena: Buffer, events: Int32Array, onEvents(count)): once per env.
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = env.GetInstanceData<Transport>();
+  if (t->initialized) {
+    Napi::Error::New(env, "transport: init() was already called").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!info[0].IsBuffer() || !info[1].IsTypedArray() || !info[2].IsFunction()) {
+    ThrowType(env, "transport: init(arena: Buffer, events: Int32Array, onEvents: Function)");
+    return env.Undefined();
+  }
+  Napi::Buffer<uint8_t> arena = info[0].As<Napi::Buffer<uint8_t>>();
+  Napi::TypedArray typed = info[1].As<Napi::TypedArray>();
+  if (typed.TypedArrayType() != napi_int32_array || typed.ElementLength() < kEventInts * (kReserveEvents * 2) ||
+      arena.Length() < kMaxReadBytes) {
+    ThrowRange(env, "transport: the arena must hold 64 KiB and the event array 128 events");
+    return env.Undefined();
+  }
+  Napi::Int32Array events = typed.As<Napi::Int32Array>();
+  t->arena = arena.Data();
+  t->arena_size = arena.Length();
+  t->events = events.Data();
+  t->event_capacity = static_cast<uint32_t>(events.ElementLength() / kEventInts);
+  napi_create_reference(env, arena, 1, &t->arena_ref);
+  napi_create_reference(env, events, 1, &t->events_ref);
+  napi_create_reference(env, info[2], 1, &t->callback_ref);
+  napi_async_init(env, nullptr, Napi::String::New(env, "slabcast.transport"), &t->async_context);
+  t->initialized = true;
+  return env.Undefined();
+}
+
+// adopt(fd): takes over a connected TCP socket by duplicating `fd` (the
+// caller then closes its own descriptor). Returns the slot.
+Napi::Value Adopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = Get(info);
+  if (t == nullptr) return env.Undefined();
+  if (!info[0].IsNumber()) {
+    ThrowType(env, "transport: \"fd\" must be a number");
+    return env.Undefined();
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) {
+    ErrnoError(env, errno, "dup").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Conn* c = new Conn();
+  c->transport = t;
+  c->flags = 0;
+  uv_tcp_init(t->loop, &c->tcp);
+  c->tcp.data = c;
+  int r = uv_tcp_open(&c->tcp, dup_fd);
+  if (r == 0) r = uv_tcp_nodelay(&c->tcp, 1);
+  if (r != 0) {
+    // uv_close owns the struct from here; the descriptor is ours to close.
+    c->flags |= kClosing;
+    c->slot = -1;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+    close(dup_fd);
+    ErrnoError(env, -r, "uv_tcp_open").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int32_t slot;
+  if (!t->free_slots.empty()) {
+    slot = t->free_slots.back();
+    t->free_slots.pop_back();
+    t->slots[static_cast<size_t>(slot)] = c;
+  } else {
+    slot = static_cast<int32_t>(t->slots.size());
+    t->slots.push_back(c);
+  }
+  c->slot = slot;
+  t->open++;
+  return Napi::Number::New(env, slot);
+}
+
+Napi::Value ReadStart(const Napi::CallbackInfo& info) {
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return info.Env().Undefined();
+  if ((c->flags & (kReading | kEof | kClosing)) == 0) {
+    const int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), OnAlloc, OnRead);
+    if (r == 0) c->flags |= kReading;
+    else Push(t, kEventError, c->slot, r, kSysRead);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ReadStop(const Napi::CallbackInfo& info) {
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return info.Env().Undefined();
+  if ((c->flags & kReading) != 0) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+  }
+  return info.Env().Undefined();
+}
+
+// Queues bufs[skip bytes..] with uv_write, holding a reference to each JS value.
+// Returns 0 or a negative uv error.
+int QueueRest(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t skip) {
+  size_t first = 0;
+  while (first < n && skip >= bufs[first].len) {
+    skip -= bufs[first].len;
+    first++;
+  }
+  if (first == n) return 0;
+  bufs[first].base += skip;
+  bufs[first].len -= static_cast<unsigned int>(skip);
+  WriteReq* w = new WriteReq();
+  w->transport = t;
+  w->slot = c->slot;
+  w->req.data = w;
+  w->refs.reserve(n - first);
+  for (size_t i = first; i < n; i++) {
+    napi_ref ref;
+    napi_create_reference(env, values[i], 1, &ref);
+    w->refs.push_back(ref);
+  }
+  const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs + first,
+                         static_cast<unsigned int>(n - first), OnWritten);
+  if (r != 0) {
+    for (napi_ref ref : w->refs) napi_delete_reference(env, ref);
+    delete w;
+  }
+  return r;
+}
+
+bool ReadView(Napi::Env env, napi_value value, uv_buf_t* out) {
+  bool is_typed = false;
+  napi_is_typedarray(env, value, &is_typed);
+  if (!is_typed) return false;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value ab;
+  size_t offset;
+  napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset);
+  if (type != napi_uint8_array) return false;
+  *out = uv_buf_init(static_cast<char*>(data), static_cast<unsigned int>(length));
+  return true;
+}
+
+// Tries `bufs` at once; queues the rest. Returns bytes the kernel took now
+// (== total: done, no event; < total: one WRITE_DONE event follows), or a
+// negative uv error (nothing queued).
+int64_t WriteBufs(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t total) {
+  if ((c->flags & (kClosing | kShutdownSent)) != 0) return UV_EPIPE;
+  int r = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, static_cast<unsigned int>(n));
+  size_t written = 0;
+  if (r >= 0) written = static_cast<size_t>(r);
+  else if (r != UV_EAGAIN && r != UV_ENOSYS) return r;
+  if (written == total) return static_cast<int64_t>(written);
+  const int q = QueueRest(env, t, c, bufs, values, n, written);
+  if (q != 0) return q;
+  return static_cast<int64_t>(written);
+}
+
+// write(slot, view: Uint8Array) → bytes written now, or negative uv error.
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, UV_EPIPE);
+  uv_buf_t buf;
+  napi_value value = info[1];
+  if (!ReadView(env, value, &buf)) {
+    ThrowType(env, "transport: write(slot, Uint8Array)");
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, &buf, &value, 1, buf.len)));
+}
+
+// writev(slot, views: Uint8Array[], count) → as write().
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, UV_EPIPE);
+  if (!info[1].IsArray() || !info[2].IsNumber()) {
+    ThrowType(env, "transport: writev(slot, Uint8Array[], count)");
+    return env.Undefined();
+  }
+  napi_value array = info[1];
+  const uint32_t n = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t length;
+  napi_get_array_length(env, array, &length);
+  if (n == 0 || n > length) {
+    ThrowRange(env, "transport: writev count out of range");
+    return env.Undefined();
+  }
+  std::vector<uv_buf_t> bufs(n);
+  std::vector<napi_value> values(n);
+  size_t total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_get_element(env, array, i, &values[i]);
+    if (!ReadView(env, values[i], &bufs[i])) {
+      ThrowType(env, "transport: writev(slot, Uint8Array[], count)");
+      return env.Undefined();
+    }
+    total += bufs[i].len;
+  }
+  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, bufs.data(), values.data(), n, total)));
+}
+
+// shutdown(slot): FIN after every queued write; the handle closes once the peer's FIN came too.
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return info.Env().Undefined();
+  if ((c->flags & (kShutdownSent | kClosing)) != 0) return info.Env().Undefined();
+  c->flags |= kShutdownSent;
+  uv_shutdown_t* req = new uv_shutdown_t();
+  const int r = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&c->tcp), OnShutdown);
+  if (r != 0) {
+    delete req;
+    Push(t, kEventError, c->slot, r, kSysShutdown);
+  }
+  return info.Env().Undefined();
+}
+
+// close(slot): closes at once (queued writes are cancelled); CLOSE follows.
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return info.Env().Undefined();
+  CloseConn(c);
+  return info.Env().Undefined();
+}
+
+// Counters for tests and metrics: [open connections, slots allocated].
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = env.GetInstanceData<Transport>();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("open", Napi::Number::New(env, t->open));
+  o.Set("slots", Napi::Number::New(env, static_cast<double>(t->slots.size())));
+  o.Set("connSize", Napi::Number::New(env, static_cast<double>(sizeof(Conn))));
+  return o;
+}
+
+// Env teardown (process exit or a worker thread ending): close every handle
+// without calling into JS; the loop finishes the closes.
+void Finalize(Napi::Env env, Transport* t) {
+  (void)env;
+  for (Conn* c : t->slots) {
+    if (c == nullptr || (c->flags & kClosing) != 0) continue;
+    c->flags |= kClosing;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  }
+  // The two loop handles live inside the Transport: free it once both are closed.
+  struct Closer {
+    static void Second(uv_handle_t* h) { delete static_cast<Transport*>(h->data); }
+    static void First(uv_handle_t* h) {
+      Transport* tr = static_cast<Transport*>(h->data);
+      uv_close(reinterpret_cast<uv_handle_t*>(&tr->idle), Second);
+    }
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->check), Closer::First);
+}
+
+}  // namespace
+
+void InitTransport(Napi::Env env, Napi::Object exports) {
+  Transport* t = new Transport();
+  t->env = env;
+  napi_get_uv_event_loop(env, &t->loop);
+  uv_check_init(t->loop, &t->check);
+  uv_idle_init(t->loop, &t->idle);
+  t->check.data = t;
+  t->idle.data = t;
+  // Both stay ref'd: they are active only while events wait for delivery, and those (the last
+  // CLOSE of a shutdown, say) must keep the loop alive until JS has seen them.
+  env.SetInstanceData<Transport, Finalize>(t);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("init", Napi::Function::New(env, Init, "init"));
+  o.Set("adopt", Napi::Function::New(env, Adopt, "adopt"));
+  o.Set("readStart", Napi::Function::New(env, ReadStart, "readStart"));
+  o.Set("readStop", Napi::Function::New(env, ReadStop, "readStop"));
+  o.Set("write", Napi::Function::New(env, Write, "write"));
+  o.Set("writev", Napi::Function::New(env, Writev, "writev"));
+  o.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  o.Set("close", Napi::Function::New(env, Close, "close"));
+  o.Set("stats", Napi::Function::New(env, Stats, "stats"));
+  o.Set("EVENT_DATA", Napi::Number::New(env, kEventData));
+  o.Set("EVENT_EOF", Napi::Number::New(env, kEventEof));
+  o.Set("EVENT_ERROR", Napi::Number::New(env, kEventError));
+  o.Set("EVENT_WRITE_DONE", Napi::Number::New(env, kEventWriteDone));
+  o.Set("EVENT_CLOSE", Napi::Number::New(env, kEventClose));
+  o.Set("SYSCALL_READ", Napi::Number::New(env, kSysRead));
+  o.Set("SYSCALL_WRITE", Napi::Number::New(env, kSysWrite));
+  o.Set("SYSCALL_SHUTDOWN", Napi::Number::New(env, kSysShutdown));
+  o.Set("EVENT_INTS", Napi::Number::New(env, kEventInts));
+  exports.Set("transport", o);
+}
+
+}  // namespace slabcast

@@ -1,0 +1,122 @@
+import { getSystemErrorName } from 'node:util';
+import { transport as binding, type TransportBinding } from '../native.js';
+import { NativeSocket } from './native-socket.js';
+
+/** What the transport tells the core about a connection (implemented by the processor). */
+export interface NativeSocketEvents {
+  /** Bytes arrived; `buf[start, end)` is valid only during the call. */
+  onNativeData(socket: NativeSocket, buf: Buffer, start: number, end: number): void;
+  /** The peer sent FIN. */
+  onNativeEnd(socket: NativeSocket): void;
+  /** A read, write or shutdown failed. */
+  onNativeError(socket: NativeSocket, err: Error): void;
+  /** The handle is closed: release everything the connection held. */
+  onNativeClose(socket: NativeSocket): void;
+  /** Write callbacks became due (run them after the current write phase). */
+  onWritesDue(socket: NativeSocket): void;
+}
+
+/** Bytes of the shared read arena: every read of one loop iteration lands here until JS has parsed it. */
+const ARENA_BYTES = 1024 * 1024;
+/** Events per delivery (reads pause at the kernel when the batch is nearly full, none are lost). */
+const EVENT_CAPACITY = 4096;
+
+/**
+ * The process's native transport (one per thread: the addon keeps one per env): owns the shared read
+ * arena and event array, maps slots to {@link NativeSocket}s and turns each batch of events into calls
+ * on the socket's owner (the processor that registered it).
+ */
+export class NativeTransport {
+  readonly binding: TransportBinding = binding;
+  readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  private readonly events: Int32Array;
+  private readonly sockets: (NativeSocket | undefined)[] = [];
+  /** Owner of each socket's events, by slot. */
+  private readonly owners: (NativeSocketEvents | undefined)[] = [];
+  private readonly stride: number;
+
+  constructor() {
+    this.stride = binding.EVENT_INTS;
+    this.events = new Int32Array(EVENT_CAPACITY * this.stride);
+    binding.init(this.arena, this.events, (count) => this.deliver(count));
+  }
+
+  /** Takes over the connected socket `fd` (the caller closes its own copy) for `owner`. */
+  adopt(fd: number, owner: NativeSocketEvents): NativeSocket {
+    const slot = binding.adopt(fd);
+    const socket = new NativeSocket(this, slot);
+    this.sockets[slot] = socket;
+    this.owners[slot] = owner;
+    return socket;
+  }
+
+  /** Connections the addon holds open (all servers in this thread). */
+  get open(): number {
+    return binding.stats().open;
+  }
+
+  /** @internal a write of `socket` completed at once: its callbacks run after the write phase. */
+  completed(socket: NativeSocket): void {
+    this.owners[socket.slot]?.onWritesDue(socket);
+  }
+
+  /** @internal a call on `socket` failed with `errno` (negative). */
+  fail(socket: NativeSocket, errno: number, syscall: string): void {
+    const owner = this.owners[socket.slot];
+    if (owner !== undefined && !socket.destroyed) owner.onNativeError(socket, systemError(errno, syscall));
+  }
+
+  private deliver(count: number): void {
+    const ev = this.events;
+    const stride = this.stride;
+    const b = binding;
+    for (let i = 0, at = 0; i < count; i++, at += stride) {
+      const kind = ev[at];
+      const slot = ev[at + 1];
+      const socket = this.sockets[slot];
+      const owner = this.owners[slot];
+      if (socket === undefined || owner === undefined) continue;
+      if (kind === b.EVENT_DATA) {
+        if (!socket.destroyed) {
+          const start = ev[at + 2];
+          owner.onNativeData(socket, this.arena, start, start + ev[at + 3]);
+        }
+      } else if (kind === b.EVENT_WRITE_DONE) socket.onWriteDone(ev[at + 2]);
+      else if (kind === b.EVENT_EOF) owner.onNativeEnd(socket);
+      else if (kind === b.EVENT_ERROR) {
+        if (!socket.destroyed) owner.onNativeError(socket, systemError(ev[at + 2], syscallName(ev[at + 3])));
+      } else if (kind === b.EVENT_CLOSE) {
+        socket.destroyed = true;
+        this.sockets[slot] = undefined;
+        this.owners[slot] = undefined;
+        owner.onNativeClose(socket);
+      }
+    }
+  }
+}
+
+function syscallName(code: number): string {
+  return code === binding.SYSCALL_SHUTDOWN ? 'shutdown' : code === binding.SYSCALL_WRITE ? 'write' : 'read';
+}
+
+/** A Node-style system error ({ code: 'ECONNRESET', errno, syscall }) like the ones net.Socket emits. */
+function systemError(errno: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(errno);
+  } catch {
+    code = `E${-errno}`;
+  }
+  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  err.code = code;
+  err.errno = errno;
+  err.syscall = syscall;
+  return err;
+}
+
+let shared: NativeTransport | null = null;
+
+/** The thread's transport, created on first use. */
+export function nativeTransport(): NativeTransport {
+  return (shared ??= new NativeTransport());
+}
