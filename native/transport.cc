@@ -462,6 +462,30 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, &buf, &value, 1, buf.len)));
 }
 
+// writeSlice(slot, buffer: Uint8Array, offset, length) → as write(), for
+// buffer[offset, offset + length) without a view object per write.
+Napi::Value WriteSlice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, UV_EPIPE);
+  uv_buf_t buf;
+  napi_value value = info[1];
+  if (!ReadView(env, value, &buf) || !info[2].IsNumber() || !info[3].IsNumber()) {
+    ThrowType(env, "transport: writeSlice(slot, Uint8Array, offset, length)");
+    return env.Undefined();
+  }
+  const double offset = info[2].As<Napi::Number>().DoubleValue();
+  const double length = info[3].As<Napi::Number>().DoubleValue();
+  if (!(offset >= 0) || !(length >= 0) || offset + length > static_cast<double>(buf.len)) {
+    ThrowRange(env, "transport: writeSlice range outside the buffer");
+    return env.Undefined();
+  }
+  buf.base += static_cast<size_t>(offset);
+  buf.len = static_cast<unsigned int>(length);
+  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, &buf, &value, 1, buf.len)));
+}
+
 // writev(slot, views: Uint8Array[], count) → as write().
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -569,6 +593,7 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("readStart", Napi::Function::New(env, ReadStart, "readStart"));
   o.Set("readStop", Napi::Function::New(env, ReadStop, "readStop"));
   o.Set("write", Napi::Function::New(env, Write, "write"));
+  o.Set("writeSlice", Napi::Function::New(env, WriteSlice, "writeSlice"));
   o.Set("writev", Napi::Function::New(env, Writev, "writev"));
   o.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   o.Set("close", Napi::Function::New(env, Close, "close"));

@@ -67,6 +67,8 @@ export interface TransportBinding {
   readStop(slot: number): void;
   /** Bytes the kernel took now (all of them: done; fewer: the rest is queued, WRITE_DONE follows), or a negative errno. */
   write(slot: number, data: Uint8Array): number;
+  /** As write(), for `buffer[offset, offset + length)` (no view object per write). */
+  writeSlice(slot: number, buffer: Uint8Array, offset: number, length: number): number;
   /** As write(), for `views[0..count)` in order. */
   writev(slot: number, views: readonly Uint8Array[], count: number): number;
   /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
@@ -85,7 +87,7 @@ export interface TransportBinding {
   readonly EVENT_INTS: number;
 }
 
-const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'write', 'writev', 'shutdown', 'close', 'stats'] as const;
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'write', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
 
 const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap'] as const;
 const CONSTANTS = [

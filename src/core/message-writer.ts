@@ -1,5 +1,7 @@
+import type { Socket } from 'node:net';
 import type { Connection } from './connection.js';
 import { PauseReason } from './connection.js';
+import { NativeSocket } from './native-socket.js';
 import { NO_SECTION, type SlabAllocator } from './slab.js';
 
 /** Something that must be released once the bytes it lent to a write have left (mmap lease, shared frame). */
@@ -24,11 +26,15 @@ export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
  * A connection's outgoing bytes (jjenkov `MessageWriter`, uWS cork buffer).
  *
  * Small output (responses, frame headers) is written straight into a "fill" section of the shared write
- * slab; everything produced in one turn leaves in one `socket.write` (or one writev when external
- * buffers are queued in between). Large payloads are queued as external buffers — views of a mapping or a
- * shared broadcast frame — and never copied. A section (and an external buffer's {@link Releasable}) is
- * released only when the socket's write callback has fired, or when the socket is closed: until then
- * the kernel may still be reading it.
+ * slab; everything produced in one turn leaves in one write (or one writev when external buffers are
+ * queued in between). Large payloads are queued as external buffers — views of a mapping or a shared
+ * broadcast frame — and never copied. A section (and an external buffer's {@link Releasable}) is
+ * released only once the kernel has taken its bytes, or when the socket is closed.
+ *
+ * On the native transport a write is a synchronous attempt: when the kernel takes everything (the
+ * common case) sections are freed on the spot and nothing is tracked; only a partial write is
+ * tracked until the addon's WRITE_DONE. On the node transport every write is tracked until
+ * `net.Socket`'s write callback.
  */
 export class MessageWriter {
   /** Section being filled this turn, or NO_SECTION. */
@@ -45,11 +51,15 @@ export class MessageWriter {
   /** Bytes queued or in flight. */
   pendingBytes = 0;
   private released = false;
+  /** The connection's socket when it is native (synchronous writes), else null. */
+  private readonly native: NativeSocket | null;
 
   constructor(
     private readonly slab: SlabAllocator,
     private readonly conn: Connection,
-  ) {}
+  ) {
+    this.native = conn.socket instanceof NativeSocket ? conn.socket : null;
+  }
 
   /**
    * Reserves `n` contiguous bytes in the write slab and returns their absolute offset in
@@ -118,7 +128,58 @@ export class MessageWriter {
   /** The write phase for this connection: hands everything queued to the socket in one go. */
   flush(): void {
     if (this.released) return;
-    const socket = this.conn.socket;
+    if (this.native !== null) this.flushNative(this.native);
+    else this.flushNode(this.conn.socket as Socket);
+  }
+
+  /** Native transport: one synchronous write (or writev); free at once what the kernel took. */
+  private flushNative(socket: NativeSocket): void {
+    const slab = this.slab;
+    const queued = this.queued;
+    const nQueued = queued === null ? 0 : queued.length;
+    if (nQueued === 0) {
+      // The common case: this turn's output is one fill section.
+      const length = this.fillLength;
+      if (length === 0) return;
+      const section = this.fill;
+      this.fill = NO_SECTION;
+      this.fillLength = 0;
+      if (socket.writeSlice(slab.buffer, slab.offsetOf(section), length)) {
+        slab.free(section);
+        this.written(length);
+      } else this.track(section, null, length);
+      return;
+    }
+    if (this.fillLength > 0) this.sealFill();
+    const views = SCRATCH_VIEWS;
+    const n = queued!.length;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const q = queued![i];
+      let view = q.buf;
+      if (view === null) {
+        const off = slab.offsetOf(q.section);
+        view = slab.buffer.subarray(off, off + q.length);
+      }
+      views[i] = view;
+      total += q.length;
+    }
+    const done = socket.writev(views, n, total);
+    for (let i = 0; i < n; i++) {
+      views[i] = EMPTY;
+      const q = queued![i];
+      if (!done) this.track(q.section, q.owner, q.length);
+      else {
+        if (q.section !== NO_SECTION) slab.free(q.section);
+        if (q.owner !== null) q.owner.release();
+      }
+    }
+    queued!.length = 0;
+    if (done) this.written(total);
+  }
+
+  /** Node transport: every buffer goes through `socket.write`, corked when there are several. */
+  private flushNode(socket: Socket): void {
     const queued = this.queued;
     const nQueued = queued === null ? 0 : queued.length;
     // Several buffers leave as one writev; a single one needs no cork.
@@ -127,10 +188,10 @@ export class MessageWriter {
     if (queued !== null && nQueued > 0) {
       for (let i = 0; i < nQueued; i++) {
         const q = queued[i];
-        if (q.buf !== null) this.send(q.buf, NO_SECTION, q.owner);
+        if (q.buf !== null) this.send(socket, q.buf, NO_SECTION, q.owner);
         else {
           const off = this.slab.offsetOf(q.section);
-          this.send(this.slab.buffer.subarray(off, off + q.length), q.section, null);
+          this.send(socket, this.slab.buffer.subarray(off, off + q.length), q.section, null);
         }
       }
       queued.length = 0;
@@ -141,7 +202,7 @@ export class MessageWriter {
       const length = this.fillLength;
       this.fill = NO_SECTION;
       this.fillLength = 0;
-      this.send(this.slab.buffer.subarray(off, off + length), section, null);
+      this.send(socket, this.slab.buffer.subarray(off, off + length), section, null);
     }
     if (multiple) socket.uncork();
   }
@@ -193,17 +254,41 @@ export class MessageWriter {
     this.fillLength = 0;
   }
 
-  private send(view: Uint8Array, section: number, owner: Releasable | null): void {
+  /** Node transport: tracks the write, then hands it to the socket. */
+  private send(socket: Socket, view: Uint8Array, section: number, owner: Releasable | null): void {
+    this.track(section, owner, view.length);
+    socket.write(view, (this.afterWrite ??= writerAfterWrite.bind(this)));
+  }
+
+  /** Remembers a write the kernel has not taken yet: released by {@link completeHead}, in order. */
+  private track(section: number, owner: Releasable | null, bytes: number): void {
     if (this.inflightSection === null) {
       this.inflightSection = [];
       this.inflightRelease = [];
       this.inflightBytes = [];
-      this.afterWrite = writerAfterWrite.bind(this);
     }
     this.inflightSection.push(section);
     this.inflightRelease!.push(owner);
-    this.inflightBytes!.push(view.length);
-    this.conn.socket.write(view, this.afterWrite!);
+    this.inflightBytes!.push(bytes);
+  }
+
+  /** Native transport: `n` bytes left at once; once under half the limit, a paused reader may go on. */
+  private written(n: number): void {
+    this.pendingBytes -= n;
+    const conn = this.conn;
+    if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && this.pendingBytes <= conn.loop.config.maxWriteQueueBytes >>> 1) {
+      // Not from inside the flush (an endpoint's onDrain may write and flush again): end of the turn.
+      conn.loop.deferDrain(conn);
+    }
+  }
+
+  /** @internal the end-of-turn half of {@link written}: unpause and tell the protocol. */
+  drained(): void {
+    const conn = this.conn;
+    if (this.released || (conn.pausedMask & PauseReason.Backpressure) === 0) return;
+    if (this.pendingBytes > conn.loop.config.maxWriteQueueBytes >>> 1) return;
+    conn.unpause(PauseReason.Backpressure);
+    conn.protocol.onDrain(conn);
   }
 
   /** @internal the socket's write callback: writes complete in order, so the head is the one done. */
@@ -232,6 +317,10 @@ export class MessageWriter {
     }
   }
 }
+
+/** Views of one native writev, reused by every writer (a flush finishes with it before returning). */
+const SCRATCH_VIEWS: Uint8Array[] = [];
+const EMPTY = new Uint8Array(0);
 
 interface QueuedOutput {
   section: number;

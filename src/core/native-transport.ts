@@ -12,8 +12,6 @@ export interface NativeSocketEvents {
   onNativeError(socket: NativeSocket, err: Error): void;
   /** The handle is closed: release everything the connection held. */
   onNativeClose(socket: NativeSocket): void;
-  /** Write callbacks became due (run them after the current write phase). */
-  onWritesDue(socket: NativeSocket): void;
 }
 
 /** Bytes of the shared read arena: every read of one loop iteration lands here until JS has parsed it. */
@@ -53,11 +51,6 @@ export class NativeTransport {
   /** Connections the addon holds open (all servers in this thread). */
   get open(): number {
     return binding.stats().open;
-  }
-
-  /** @internal a write of `socket` completed at once: its callbacks run after the write phase. */
-  completed(socket: NativeSocket): void {
-    this.owners[socket.slot]?.onWritesDue(socket);
   }
 
   /** @internal a call on `socket` failed with `errno` (negative). */

@@ -67,8 +67,8 @@ export class Processor implements NativeSocketEvents {
   private readyList: Connection[] = [];
   private dirtyList: Connection[] = [];
   private memoryWaiters: Connection[] = [];
-  /** Native sockets whose write callbacks are due (run at the end of the write phase). */
-  private dueList: NativeSocket[] = [];
+  /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
+  private drainList: Connection[] = [];
   private scheduled = false;
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -161,18 +161,20 @@ export class Processor implements NativeSocketEvents {
     this.takeNewSockets();
     this.readFromSockets();
     this.writeToSockets();
-    if (this.dueList.length > 0) this.runDueWrites();
+    if (this.drainList.length > 0) this.runDrains();
   }
 
-  /** Write callbacks of native writes the kernel took at once (frees their sections). */
-  private runDueWrites(): void {
-    const list = this.dueList;
-    this.dueList = [];
-    for (let i = 0; i < list.length; i++) {
-      const socket = list[i];
-      socket.completionListed = false;
-      socket.runDue();
-    }
+  /** Backpressure lifted during the write phase (native writes): unpause and tell the protocols. */
+  private runDrains(): void {
+    const list = this.drainList;
+    this.drainList = [];
+    for (let i = 0; i < list.length; i++) list[i].writer.drained();
+  }
+
+  /** @internal `conn`'s output fell under half its limit in a synchronous write: drained at the end of the turn. */
+  deferDrain(conn: Connection): void {
+    this.drainList.push(conn);
+    this.schedule();
   }
 
   /** Phase 1: registers sockets from the socket queue, up to the per-turn budget. */
@@ -292,14 +294,6 @@ export class Processor implements NativeSocketEvents {
   onNativeClose(socket: NativeSocket): void {
     if (socket.conn !== null) this.onSocketClose(socket.conn);
     else this.checkAllClosed();
-  }
-
-  /** @internal native transport: write callbacks of `socket` are due. */
-  onWritesDue(socket: NativeSocket): void {
-    if (socket.completionListed) return;
-    socket.completionListed = true;
-    this.dueList.push(socket);
-    this.schedule();
   }
 
   /** @internal tells the protocol, once, that the peer sent FIN and every complete message was processed. */
