@@ -11,6 +11,8 @@ export interface AcceptorStats {
   accepted: number;
   /** Accepted sockets handed to the native transport. */
   native: number;
+  /** Of those, taken from the listening handle before any net.Socket was made. */
+  nativeDirect: number;
   /** Accepted sockets (node transport) reading into the shared buffer (the rest read through 'data' events). */
   sharedBuffer: number;
   /** Sockets the native transport could not take (kept on net.Socket). */
@@ -27,7 +29,7 @@ export interface AcceptorStats {
  */
 export class Acceptor {
   readonly server: net.Server;
-  readonly stats: AcceptorStats = { accepted: 0, native: 0, sharedBuffer: 0, nativeFallbacks: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
+  readonly stats: AcceptorStats = { accepted: 0, native: 0, nativeDirect: 0, sharedBuffer: 0, nativeFallbacks: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
   /** Told about every refused socket (logging). */
   onLimit: LimitHook | null = null;
 
@@ -45,22 +47,74 @@ export class Acceptor {
   }
 
   private accept(raw: net.Socket): void {
+    if (!this.admit()) {
+      raw.destroy();
+      return;
+    }
+    this.enqueue(this.take(raw));
+  }
+
+  /** Whether one more socket may be queued; counts and reports the refusal otherwise. */
+  private admit(): boolean {
     const p = this.processor;
     if (p.stats.open + p.queued >= this.maxConnections) {
       this.stats.refusedMaxConnections++;
       if (this.onLimit !== null) this.onLimit('ERR_MAX_CONNECTIONS', { limit: this.maxConnections });
-      raw.destroy();
-      return;
+      return false;
     }
     if (p.socketQueue.size === p.socketQueue.capacity) {
       this.stats.refusedQueueFull++;
       if (this.onLimit !== null) this.onLimit('ERR_SOCKET_QUEUE_FULL', { queued: p.queued });
-      raw.destroy();
-      return;
+      return false;
     }
-    p.socketQueue.push(this.take(raw));
+    return true;
+  }
+
+  private enqueue(socket: ChannelSocket): void {
+    const p = this.processor;
+    p.socketQueue.push(socket);
     this.stats.accepted++;
     p.schedule();
+  }
+
+  /**
+   * native: takes accepted TCP handles straight from the listening handle, before net.Server wraps
+   * them in a net.Socket that would only be closed again (the addon duplicates the descriptor; Node's
+   * handle is closed). Anything unexpected — an error, a handle without a descriptor, a failed
+   * adoption, a Node without these internals — goes the documented way ('connection' event).
+   */
+  private interceptConnections(): void {
+    const native = this.native;
+    type ClientHandle = { fd?: unknown; close(): void };
+    type OnConnection = (this: unknown, err: number, client?: ClientHandle) => void;
+    const handle = (this.server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
+    if (native === null || handle === null || handle === undefined || typeof handle.onconnection !== 'function') return;
+    const fallback = handle.onconnection as OnConnection;
+    const acceptor = this;
+    const intercept: OnConnection = function (this: unknown, err, client) {
+      if (err === 0 && client !== undefined && typeof client.fd === 'number' && client.fd >= 0 && acceptor.takeFd(native, client.fd)) {
+        client.close();
+        acceptor.stats.nativeDirect++;
+        return;
+      }
+      fallback.call(this, err, client);
+    };
+    handle.onconnection = intercept;
+  }
+
+  /** Admits and adopts the accepted descriptor `fd`; false when the addon could not take it. */
+  private takeFd(native: NativeTransport, fd: number): boolean {
+    if (!this.admit()) return true; // refused: the caller closes Node's handle, which closes the socket
+    let socket: ChannelSocket;
+    try {
+      socket = native.adopt(fd, this.processor);
+    } catch (error) {
+      if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
+      return false;
+    }
+    this.stats.native++;
+    this.enqueue(socket);
+    return true;
   }
 
   /**
@@ -96,6 +150,7 @@ export class Acceptor {
       this.server.once('error', onError);
       this.server.listen({ port, host, backlog }, () => {
         this.server.off('error', onError);
+        this.interceptConnections();
         resolve(this.server.address() as AddressInfo);
       });
     });

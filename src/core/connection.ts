@@ -17,6 +17,17 @@ export const PauseReason = {
 } as const;
 export type PauseReason = (typeof PauseReason)[keyof typeof PauseReason];
 
+/** Bits of {@link Connection}'s packed booleans. */
+const Flag = {
+  Closing: 1,
+  Closed: 2,
+  ReadEnded: 4,
+  ReadEndReported: 8,
+  EndAfterFlush: 16,
+  Dirty: 32,
+  Ready: 64,
+} as const;
+
 /** No deadline set. */
 export const NO_DEADLINE = 0;
 
@@ -36,20 +47,8 @@ export class Connection {
   state: unknown = null;
   /** Bitmask of {@link PauseReason}s. */
   pausedMask = 0;
-  /** No more input is processed; the connection ends once its output is flushed. */
-  closing = false;
-  /** The socket emitted 'close' and every resource was released. */
-  closed = false;
-  /** The peer sent FIN. */
-  readEnded = false;
-  /** The protocol was told about {@link readEnded} (once). */
-  readEndReported = false;
-  /** End our side after the next flush. */
-  endAfterFlush = false;
-  /** Queued in the processor's dirty list for the next write phase. */
-  dirty = false;
-  /** Queued in the processor's ready list for the next read phase. */
-  ready = false;
+  /** The booleans below, packed in one small integer (a connection is mostly idle memory). */
+  private flags = 0;
   /** Turn in which {@link messagesThisTurn} was counted. */
   turnId = 0;
   messagesThisTurn = 0;
@@ -64,6 +63,60 @@ export class Connection {
     this.protocol = protocol;
     this.reader = new MessageReader(loop.readSlab);
     this.writer = new MessageWriter(loop.writeSlab, this);
+  }
+
+  /** No more input is processed; the connection ends once its output is flushed. */
+  get closing(): boolean {
+    return (this.flags & Flag.Closing) !== 0;
+  }
+  set closing(on: boolean) {
+    this.set(Flag.Closing, on);
+  }
+  /** The socket closed and every resource was released. */
+  get closed(): boolean {
+    return (this.flags & Flag.Closed) !== 0;
+  }
+  set closed(on: boolean) {
+    this.set(Flag.Closed, on);
+  }
+  /** The peer sent FIN. */
+  get readEnded(): boolean {
+    return (this.flags & Flag.ReadEnded) !== 0;
+  }
+  set readEnded(on: boolean) {
+    this.set(Flag.ReadEnded, on);
+  }
+  /** The protocol was told about {@link readEnded} (once). */
+  get readEndReported(): boolean {
+    return (this.flags & Flag.ReadEndReported) !== 0;
+  }
+  set readEndReported(on: boolean) {
+    this.set(Flag.ReadEndReported, on);
+  }
+  /** End our side after the next flush. */
+  get endAfterFlush(): boolean {
+    return (this.flags & Flag.EndAfterFlush) !== 0;
+  }
+  set endAfterFlush(on: boolean) {
+    this.set(Flag.EndAfterFlush, on);
+  }
+  /** Queued in the processor's dirty list for the next write phase. */
+  get dirty(): boolean {
+    return (this.flags & Flag.Dirty) !== 0;
+  }
+  set dirty(on: boolean) {
+    this.set(Flag.Dirty, on);
+  }
+  /** Queued in the processor's ready list for the next read phase. */
+  get ready(): boolean {
+    return (this.flags & Flag.Ready) !== 0;
+  }
+  set ready(on: boolean) {
+    this.set(Flag.Ready, on);
+  }
+
+  private set(flag: number, on: boolean): void {
+    this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
 
   /** Pauses reading for `reason` (idempotent per reason). */

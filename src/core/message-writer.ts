@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Connection } from './connection.js';
 import { PauseReason } from './connection.js';
+import { InflightWrites } from './inflight-writes.js';
 import { NativeSocket } from './native-socket.js';
 import { NO_SECTION, type SlabAllocator } from './slab.js';
 
@@ -42,12 +43,8 @@ export class MessageWriter {
   private fillLength = 0;
   /** Output queued before the fill section, in order (only when external buffers are involved). */
   private queued: QueuedOutput[] | null = null;
-  /** Writes handed to the socket, in order; the write callback pops the head. */
-  private inflightSection: number[] | null = null;
-  private inflightRelease: (Releasable | null)[] | null = null;
-  private inflightBytes: number[] | null = null;
-  private inflightHead = 0;
-  private afterWrite: ((err?: Error | null) => void) | null = null;
+  /** Writes handed to the socket that the kernel has not taken yet (created on first need). */
+  private inflight: InflightWrites | null = null;
   /** Bytes queued or in flight. */
   pendingBytes = 0;
   private released = false;
@@ -221,19 +218,7 @@ export class MessageWriter {
       }
       this.queued.length = 0;
     }
-    const sections = this.inflightSection;
-    if (sections !== null) {
-      const owners = this.inflightRelease!;
-      for (let i = this.inflightHead; i < sections.length; i++) {
-        if (sections[i] !== NO_SECTION) this.slab.free(sections[i]);
-        const owner = owners[i];
-        if (owner !== null) owner.release();
-      }
-      sections.length = 0;
-      owners.length = 0;
-      this.inflightBytes!.length = 0;
-      this.inflightHead = 0;
-    }
+    if (this.inflight !== null) this.inflight.releaseAll(this.slab);
     this.pendingBytes = 0;
   }
 
@@ -256,20 +241,14 @@ export class MessageWriter {
 
   /** Node transport: tracks the write, then hands it to the socket. */
   private send(socket: Socket, view: Uint8Array, section: number, owner: Releasable | null): void {
-    this.track(section, owner, view.length);
-    socket.write(view, (this.afterWrite ??= writerAfterWrite.bind(this)));
+    socket.write(view, this.track(section, owner, view.length).afterWrite);
   }
 
   /** Remembers a write the kernel has not taken yet: released by {@link completeHead}, in order. */
-  private track(section: number, owner: Releasable | null, bytes: number): void {
-    if (this.inflightSection === null) {
-      this.inflightSection = [];
-      this.inflightRelease = [];
-      this.inflightBytes = [];
-    }
-    this.inflightSection.push(section);
-    this.inflightRelease!.push(owner);
-    this.inflightBytes!.push(bytes);
+  private track(section: number, owner: Releasable | null, bytes: number): InflightWrites {
+    const inflight = (this.inflight ??= new InflightWrites(() => this.completeHead()));
+    inflight.push(section, owner, bytes);
+    return inflight;
   }
 
   /** Native transport: `n` bytes left at once; once under half the limit, a paused reader may go on. */
@@ -293,23 +272,10 @@ export class MessageWriter {
 
   /** @internal the socket's write callback: writes complete in order, so the head is the one done. */
   completeHead(): void {
-    const sections = this.inflightSection;
-    if (this.released || sections === null || this.inflightHead >= sections.length) return;
-    const i = this.inflightHead++;
-    const section = sections[i];
-    if (section !== NO_SECTION) this.slab.free(section);
-    const owner = this.inflightRelease![i];
-    if (owner !== null) {
-      this.inflightRelease![i] = null;
-      owner.release();
-    }
-    this.pendingBytes -= this.inflightBytes![i];
-    if (this.inflightHead === sections.length) {
-      sections.length = 0;
-      this.inflightRelease!.length = 0;
-      this.inflightBytes!.length = 0;
-      this.inflightHead = 0;
-    }
+    if (this.released || this.inflight === null) return;
+    const n = this.inflight.shift(this.slab);
+    if (n < 0) return;
+    this.pendingBytes -= n;
     const conn = this.conn;
     if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && this.pendingBytes <= conn.loop.config.maxWriteQueueBytes >>> 1) {
       conn.unpause(PauseReason.Backpressure);
@@ -327,8 +293,4 @@ interface QueuedOutput {
   length: number;
   buf: Uint8Array | null;
   owner: Releasable | null;
-}
-
-function writerAfterWrite(this: MessageWriter): void {
-  this.completeHead();
 }

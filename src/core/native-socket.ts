@@ -1,6 +1,7 @@
 import type { ChannelSocket } from './channel.js';
 import type { Connection } from './connection.js';
-import type { NativeTransport } from './native-transport.js';
+import { transport as binding } from '../native.js';
+import { nativeTransport } from './native-transport.js';
 
 /**
  * One connection of the native transport, as the core sees it: a slot number in the addon plus the
@@ -21,21 +22,18 @@ export class NativeSocket implements ChannelSocket {
   /** For every write the addon queued (oldest first): how many buffers it completes. */
   private queuedBatches: number[] | null = null;
 
-  constructor(
-    private readonly transport: NativeTransport,
-    readonly slot: number,
-  ) {}
+  constructor(readonly slot: number) {}
 
   pause(): void {
     if (!this.reading || this.destroyed) return;
     this.reading = false;
-    this.transport.binding.readStop(this.slot);
+    binding.readStop(this.slot);
   }
 
   resume(): void {
     if (this.reading || this.destroyed) return;
     this.reading = true;
-    this.transport.binding.readStart(this.slot);
+    binding.readStart(this.slot);
   }
 
   /** Whether writes are queued in the addon (the next write waits behind them). */
@@ -49,27 +47,27 @@ export class NativeSocket implements ChannelSocket {
    */
   writeSlice(buffer: Uint8Array, offset: number, length: number): boolean {
     if (this.destroyed || this.writableEnded) return false;
-    return this.settle(this.transport.binding.writeSlice(this.slot, buffer, offset, length), length, 1);
+    return this.settle(binding.writeSlice(this.slot, buffer, offset, length), length, 1);
   }
 
   /** As {@link writeSlice} for `views[0..count)` (`total` bytes), one completion per view if queued. */
   writev(views: readonly Uint8Array[], count: number, total: number): boolean {
     if (this.destroyed || this.writableEnded) return false;
-    return this.settle(this.transport.binding.writev(this.slot, views, count), total, count);
+    return this.settle(binding.writev(this.slot, views, count), total, count);
   }
 
   /** FIN once queued writes have left. */
   end(): void {
     if (this.writableEnded || this.destroyed) return;
     this.writableEnded = true;
-    this.transport.binding.shutdown(this.slot);
+    binding.shutdown(this.slot);
   }
 
   /** Closes now; a CLOSE event follows. Queued writes are dropped (the writer releases on close). */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.transport.binding.close(this.slot);
+    binding.close(this.slot);
   }
 
   /** @internal the oldest write the addon queued has left (status 0) or failed. */
@@ -78,7 +76,7 @@ export class NativeSocket implements ChannelSocket {
     if (batches === null || batches.length === 0) return;
     const n = batches.shift()!;
     if (status < 0) {
-      this.transport.fail(this, status, 'write');
+      nativeTransport().fail(this, status, 'write');
       return;
     }
     const conn = this.conn;
@@ -88,7 +86,7 @@ export class NativeSocket implements ChannelSocket {
 
   private settle(written: number, total: number, buffers: number): boolean {
     if (written < 0) {
-      this.transport.fail(this, written, 'write');
+      nativeTransport().fail(this, written, 'write');
       return false;
     }
     const queued = this.queuedBatches;

@@ -42,7 +42,7 @@ export class NativeTransport {
   /** Takes over the connected socket `fd` (the caller closes its own copy) for `owner`. */
   adopt(fd: number, owner: NativeSocketEvents): NativeSocket {
     const slot = binding.adopt(fd);
-    const socket = new NativeSocket(this, slot);
+    const socket = new NativeSocket(slot);
     this.sockets[slot] = socket;
     this.owners[slot] = owner;
     return socket;

@@ -1,3 +1,4 @@
+import { WriteStatus } from '../../core/message-writer.js';
 import type { Connection } from '../../core/connection.js';
 import { asciiBytes } from '../http/bytes.js';
 import { HttpDeadline } from '../http/http-handler.js';
@@ -97,9 +98,10 @@ export class WebSocketEndpoints {
     }
     const protocol = chooseProtocol(endpoint, head, buf);
     const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
-    // The response is a fresh buffer: queue it as it is. Copying it into the write slab could fail
-    // with NoMemory under pressure, and a lost 101 leaves the client waiting on an upgraded socket.
-    conn.writer.queueExternal(buildUpgradeResponse(accept, protocol === '' ? undefined : protocol), null);
+    // Copied into the write slab (an idle socket then keeps no queue of external buffers); when no
+    // section is free it is queued as it is: a lost 101 would leave the client waiting.
+    const response = buildUpgradeResponse(accept, protocol === '' ? undefined : protocol);
+    if (conn.writer.write(response) === WriteStatus.NoMemory) conn.writer.queueExternal(response, null);
     const ws = new WebSocket(conn, endpoint, this.handler, protocol, data);
     conn.protocol = this.handler;
     conn.state = ws;
