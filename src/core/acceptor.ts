@@ -107,7 +107,7 @@ export class Acceptor {
     if (!this.admit()) return true; // refused: the caller closes Node's handle, which closes the socket
     let socket: ChannelSocket;
     try {
-      socket = native.adopt(fd, this.processor);
+      socket = native.adopt(fd);
     } catch (error) {
       if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
       return false;
@@ -127,7 +127,7 @@ export class Acceptor {
       const fd = (raw as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
       if (typeof fd === 'number' && fd >= 0) {
         try {
-          const socket = this.native.adopt(fd, this.processor);
+          const socket = this.native.adopt(fd);
           raw.destroy();
           this.stats.native++;
           return socket;

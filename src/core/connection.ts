@@ -52,7 +52,10 @@ export class Connection {
   /** Turn in which {@link messagesThisTurn} was counted. */
   turnId = 0;
   messagesThisTurn = 0;
-  /** Absolute time (ms, the processor's clock) at which {@link ProtocolHandler.onDeadline} fires. */
+  /**
+   * When {@link ProtocolHandler.onDeadline} fires: ms since the processor's epoch (a small integer,
+   * not a boxed double per connection), or NO_DEADLINE.
+   */
   deadline = NO_DEADLINE;
   deadlineKind = 0;
 
@@ -155,7 +158,7 @@ export class Connection {
 
   /** Arms the connection's single deadline (`kind` is the protocol's own tag). `ms` from now. */
   setDeadline(ms: number, kind: number): void {
-    this.deadline = this.loop.now + ms;
+    this.deadline = this.loop.now - this.loop.epoch + ms;
     this.deadlineKind = kind;
   }
 

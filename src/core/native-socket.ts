@@ -3,6 +3,8 @@ import type { Connection } from './connection.js';
 import { transport as binding } from '../native.js';
 import { nativeTransport } from './native-transport.js';
 
+const Bit = { Destroyed: 1, Ended: 2, Reading: 4 } as const;
+
 /**
  * One connection of the native transport, as the core sees it: a slot number in the addon plus the
  * little state `net.Socket` would keep (reading or paused, ended, destroyed) — a few dozen bytes, no
@@ -16,23 +18,32 @@ import { nativeTransport } from './native-transport.js';
 export class NativeSocket implements ChannelSocket {
   /** Set when the processor registers the socket. */
   conn: Connection | null = null;
-  destroyed = false;
-  writableEnded = false;
-  private reading = false;
+  /** Destroyed / Ended / Reading bits (one small integer: there is one socket per connection). */
+  private bits = 0;
   /** For every write the addon queued (oldest first): how many buffers it completes. */
   private queuedBatches: number[] | null = null;
 
   constructor(readonly slot: number) {}
 
+  /** close() was called or the handle closed. */
+  get destroyed(): boolean {
+    return (this.bits & Bit.Destroyed) !== 0;
+  }
+
+  /** end() was called. */
+  get writableEnded(): boolean {
+    return (this.bits & Bit.Ended) !== 0;
+  }
+
   pause(): void {
-    if (!this.reading || this.destroyed) return;
-    this.reading = false;
+    if ((this.bits & (Bit.Reading | Bit.Destroyed)) !== Bit.Reading) return;
+    this.bits &= ~Bit.Reading;
     binding.readStop(this.slot);
   }
 
   resume(): void {
-    if (this.reading || this.destroyed) return;
-    this.reading = true;
+    if ((this.bits & (Bit.Reading | Bit.Destroyed)) !== 0) return;
+    this.bits |= Bit.Reading;
     binding.readStart(this.slot);
   }
 
@@ -46,28 +57,33 @@ export class NativeSocket implements ChannelSocket {
    * is queued (one completion later) or the write failed (the connection is being destroyed).
    */
   writeSlice(buffer: Uint8Array, offset: number, length: number): boolean {
-    if (this.destroyed || this.writableEnded) return false;
+    if ((this.bits & (Bit.Ended | Bit.Destroyed)) !== 0) return false;
     return this.settle(binding.writeSlice(this.slot, buffer, offset, length), length, 1);
   }
 
   /** As {@link writeSlice} for `views[0..count)` (`total` bytes), one completion per view if queued. */
   writev(views: readonly Uint8Array[], count: number, total: number): boolean {
-    if (this.destroyed || this.writableEnded) return false;
+    if ((this.bits & (Bit.Ended | Bit.Destroyed)) !== 0) return false;
     return this.settle(binding.writev(this.slot, views, count), total, count);
   }
 
   /** FIN once queued writes have left. */
   end(): void {
-    if (this.writableEnded || this.destroyed) return;
-    this.writableEnded = true;
+    if ((this.bits & (Bit.Ended | Bit.Destroyed)) !== 0) return;
+    this.bits |= Bit.Ended;
     binding.shutdown(this.slot);
   }
 
   /** Closes now; a CLOSE event follows. Queued writes are dropped (the writer releases on close). */
   destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
+    if ((this.bits & Bit.Destroyed) !== 0) return;
+    this.markDestroyed();
     binding.close(this.slot);
+  }
+
+  /** @internal the handle is closed (or closing): no call reaches the addon any more. */
+  markDestroyed(): void {
+    this.bits |= Bit.Destroyed;
   }
 
   /** @internal the oldest write the addon queued has left (status 0) or failed. */

@@ -29,8 +29,6 @@ export class NativeTransport {
   readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   private readonly events: Int32Array;
   private readonly sockets: (NativeSocket | undefined)[] = [];
-  /** Owner of each socket's events, by slot. */
-  private readonly owners: (NativeSocketEvents | undefined)[] = [];
   private readonly stride: number;
 
   constructor() {
@@ -39,12 +37,14 @@ export class NativeTransport {
     binding.init(this.arena, this.events, (count) => this.deliver(count));
   }
 
-  /** Takes over the connected socket `fd` (the caller closes its own copy) for `owner`. */
-  adopt(fd: number, owner: NativeSocketEvents): NativeSocket {
+  /**
+   * Takes over the connected socket `fd` (the caller closes its own copy). Its events go to the
+   * processor that registers it (`socket.conn.loop`); until then it reads nothing.
+   */
+  adopt(fd: number): NativeSocket {
     const slot = binding.adopt(fd);
     const socket = new NativeSocket(slot);
     this.sockets[slot] = socket;
-    this.owners[slot] = owner;
     return socket;
   }
 
@@ -55,8 +55,8 @@ export class NativeTransport {
 
   /** @internal a call on `socket` failed with `errno` (negative). */
   fail(socket: NativeSocket, errno: number, syscall: string): void {
-    const owner = this.owners[socket.slot];
-    if (owner !== undefined && !socket.destroyed) owner.onNativeError(socket, systemError(errno, syscall));
+    const owner = ownerOf(socket);
+    if (owner !== null && !socket.destroyed) owner.onNativeError(socket, systemError(errno, syscall));
   }
 
   private deliver(count: number): void {
@@ -67,8 +67,14 @@ export class NativeTransport {
       const kind = ev[at];
       const slot = ev[at + 1];
       const socket = this.sockets[slot];
-      const owner = this.owners[slot];
-      if (socket === undefined || owner === undefined) continue;
+      if (socket === undefined) continue;
+      if (kind === b.EVENT_CLOSE) this.sockets[slot] = undefined;
+      const owner = ownerOf(socket);
+      if (owner === null) {
+        // Not registered yet (still in the socket queue): only a close can happen to it.
+        if (kind === b.EVENT_CLOSE) socket.markDestroyed();
+        continue;
+      }
       if (kind === b.EVENT_DATA) {
         if (!socket.destroyed) {
           const start = ev[at + 2];
@@ -79,13 +85,15 @@ export class NativeTransport {
       else if (kind === b.EVENT_ERROR) {
         if (!socket.destroyed) owner.onNativeError(socket, systemError(ev[at + 2], syscallName(ev[at + 3])));
       } else if (kind === b.EVENT_CLOSE) {
-        socket.destroyed = true;
-        this.sockets[slot] = undefined;
-        this.owners[slot] = undefined;
+        socket.markDestroyed();
         owner.onNativeClose(socket);
       }
     }
   }
+}
+
+function ownerOf(socket: NativeSocket): NativeSocketEvents | null {
+  return socket.conn === null ? null : socket.conn.loop;
 }
 
 function syscallName(code: number): string {

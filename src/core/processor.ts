@@ -40,6 +40,8 @@ export class Processor implements NativeSocketEvents {
   turnId = 1;
   /** The loop's clock (ms), refreshed every turn and every sweep. */
   now = Date.now();
+  /** Origin of connection deadlines (they are stored relative to it, as small integers). */
+  readonly epoch = this.now - 1;
   readonly stats: ProcessorStats = {
     open: 0,
     registered: 0,
@@ -251,7 +253,7 @@ export class Processor implements NativeSocketEvents {
     const now = (this.now = Date.now());
     if (this.onClock !== null) this.onClock(now);
     for (const conn of this.connections) {
-      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now && !conn.closed) {
+      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now - this.epoch && !conn.closed) {
         conn.deadline = NO_DEADLINE;
         this.stats.deadlinesFired++;
         conn.protocol.onDeadline(conn, conn.deadlineKind);

@@ -8,6 +8,8 @@ import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
 
+const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4 } as const;
+
 /** What the handler needs from its owner when a socket closes or is closed. */
 export interface WebSocketOwner {
   /** Arms the close-handshake timeout after our Close frame went out. */
@@ -32,15 +34,11 @@ export class WebSocket {
   /** @internal read-slab section assembling a fragmented message, and its length. */
   fragSection = NO_SECTION;
   fragLength = 0;
-  /** Our Close frame was queued (after it, data is neither sent nor delivered). */
-  closeSent = false;
-  /** The peer's Close frame arrived. */
-  closeReceived = false;
+  /** closeSent / closeReceived / sawFrame, packed (an idle socket is mostly this object). */
+  private bits = 0;
   /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
   closeCode: number = CloseCode.Abnormal;
   closeReason = '';
-  /** @internal liveness: a frame arrived since the last deadline check. */
-  sawFrame = false;
   /** @internal bytes pending to the peer when the last ping went out (progress = alive). */
   pendingAtPing = 0;
 
@@ -53,6 +51,30 @@ export class WebSocket {
   ) {
     this.protocol = protocol;
     this.data = data;
+  }
+
+  /** Our Close frame was queued (after it, data is neither sent nor delivered). */
+  get closeSent(): boolean {
+    return (this.bits & Bit.CloseSent) !== 0;
+  }
+  set closeSent(on: boolean) {
+    this.bits = on ? this.bits | Bit.CloseSent : this.bits & ~Bit.CloseSent;
+  }
+
+  /** The peer's Close frame arrived. */
+  get closeReceived(): boolean {
+    return (this.bits & Bit.CloseReceived) !== 0;
+  }
+  set closeReceived(on: boolean) {
+    this.bits = on ? this.bits | Bit.CloseReceived : this.bits & ~Bit.CloseReceived;
+  }
+
+  /** @internal liveness: a frame arrived since the last deadline check. */
+  get sawFrame(): boolean {
+    return (this.bits & Bit.SawFrame) !== 0;
+  }
+  set sawFrame(on: boolean) {
+    this.bits = on ? this.bits | Bit.SawFrame : this.bits & ~Bit.SawFrame;
   }
 
   /** Connection id (unique in this process). */
