@@ -12,6 +12,10 @@ export interface NativeSocketEvents {
   onNativeError(socket: NativeSocket, err: Error): void;
   /** The handle is closed: release everything the connection held. */
   onNativeClose(socket: NativeSocket): void;
+  /** Before this owner's first event of a batch. */
+  onNativeBatchStart(): void;
+  /** After the batch (once per owner that had events in it). */
+  onNativeBatchEnd(): void;
 }
 
 /** Bytes of the shared read arena: every read of one loop iteration lands here until JS has parsed it. */
@@ -30,6 +34,8 @@ export class NativeTransport {
   private readonly events: Int32Array;
   private readonly sockets: (NativeSocket | undefined)[] = [];
   private readonly stride: number;
+  /** Owners with events in the batch being delivered (a batch usually has one). */
+  private readonly touched: NativeSocketEvents[] = [];
 
   constructor() {
     this.stride = binding.EVENT_INTS;
@@ -60,6 +66,17 @@ export class NativeTransport {
   }
 
   private deliver(count: number): void {
+    try {
+      this.dispatch(count);
+    } finally {
+      // Even after a throw: an owner left "in batch" would never schedule a turn again.
+      const touched = this.touched;
+      for (let i = 0; i < touched.length; i++) touched[i].onNativeBatchEnd();
+      touched.length = 0;
+    }
+  }
+
+  private dispatch(count: number): void {
     const ev = this.events;
     const stride = this.stride;
     const b = binding;
@@ -74,6 +91,10 @@ export class NativeTransport {
         // Not registered yet (still in the socket queue): only a close can happen to it.
         if (kind === b.EVENT_CLOSE) socket.markDestroyed();
         continue;
+      }
+      if (this.touched.indexOf(owner) < 0) {
+        this.touched.push(owner);
+        owner.onNativeBatchStart();
       }
       if (kind === b.EVENT_DATA) {
         if (!socket.destroyed) {

@@ -72,10 +72,15 @@ export class Processor implements NativeSocketEvents {
   /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
   private drainList: Connection[] = [];
   private scheduled = false;
+  /** Inside a native event batch: the turn runs at its end, not in a setImmediate. */
+  private inNativeBatch = false;
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closeWaiters: (() => void)[] = [];
-  private readonly runTurn = (): void => this.turn();
+  private readonly runTurn = (): void => {
+    // A native batch may have run the turn already.
+    if (this.scheduled) this.turn();
+  };
 
   constructor(
     readonly config: Readonly<ServerConfig>,
@@ -117,7 +122,7 @@ export class Processor implements NativeSocketEvents {
   schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.runTurn);
+    if (!this.inNativeBatch) setImmediate(this.runTurn);
   }
 
   /** Queues `conn` for the next write phase. */
@@ -273,6 +278,17 @@ export class Processor implements NativeSocketEvents {
     this.stats.socketErrors++;
     if (this.onSocketError !== null) this.onSocketError(conn, err);
     conn.destroy();
+  }
+
+  /** @internal native transport: the first event of a batch for this processor. */
+  onNativeBatchStart(): void {
+    this.inNativeBatch = true;
+  }
+
+  /** @internal native transport: the batch is delivered; the turn it asked for runs now (select → process → write). */
+  onNativeBatchEnd(): void {
+    this.inNativeBatch = false;
+    if (this.scheduled) this.turn();
   }
 
   /** @internal native transport: bytes for `socket`, valid during the call. */
