@@ -23,6 +23,13 @@ export class Metrics {
 
     this.gauge('slabcast_connections_open', 'Open TCP connections', [], () => [[{}, stats().core.processor.open]]);
     this.counter('slabcast_connections_accepted_total', 'TCP connections accepted', [], () => [[{}, stats().core.acceptor.accepted]]);
+    this.counter('slabcast_connections_transport_total', 'Accepted connections by the transport that owns them (native: the addon; node: net.Socket, incl. native fallbacks)', ['transport'], () => {
+      const a = stats().core.acceptor;
+      return [
+        [{ transport: 'native' }, a.native],
+        [{ transport: 'node' }, a.accepted - a.native],
+      ];
+    });
     this.counter('slabcast_connections_refused_total', 'TCP connections closed at once', ['reason'], () => {
       const a = stats().core.acceptor;
       return [

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startServer, type TestServer } from '../helpers/listen.js';
+import { startServer, TEST_TRANSPORT, type TestServer } from '../helpers/listen.js';
 import { exchange, RawClient } from '../helpers/raw-client.js';
 
 const SERVER = new URL('../../dist/server.js', import.meta.url).pathname;
@@ -49,6 +49,8 @@ describe('operator endpoints', () => {
     expect(text).toMatch(/^slabcast_http_requests_total 2$/m);
     expect(text).toMatch(/^slabcast_slab_sections\{slab="read",tier="small",state="free"\} \d+$/m);
     expect(text).toContain('slabcast_connections_open 1');
+    // The one connection is counted under the transport this run uses (the tier runs on both).
+    expect(text).toContain(`slabcast_connections_transport_total{transport="${TEST_TRANSPORT}"} 1`);
     expect(text).toContain('slabcast_nodejs_eventloop_lag_seconds');
     expect(text).toContain('slabcast_process_resident_memory_bytes');
     expect(text).toMatch(/^slabcast_audio_streams 0$/m);
