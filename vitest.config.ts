@@ -13,7 +13,16 @@ export default defineConfig({
     // time on the node transport (one net.Socket per connection), which stays supported.
     projects: [
       { extends: true, test: { name: 'native', include: ['test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'node-transport', include: ['test/integration/**/*.test.ts'], env: { SLABCAST_TRANSPORT: 'node' } } },
+      {
+        extends: true,
+        test: {
+          name: 'node-transport',
+          include: ['test/integration/**/*.test.ts'],
+          // The native transport's own tests pin `transport: 'native'`: once is enough.
+          exclude: ['test/integration/native-transport.test.ts'],
+          env: { SLABCAST_TRANSPORT: 'node' },
+        },
+      },
     ],
   },
 });

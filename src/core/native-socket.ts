@@ -113,6 +113,7 @@ export class NativeSocket implements ChannelSocket {
       return false;
     }
     if (written === total) return true;
+    nativeTransport().stats.partialWrites++;
     (this.queuedBatches ??= []).push(buffers);
     return false;
   }

@@ -30,6 +30,15 @@ const EVENT_CAPACITY = 4096;
  */
 export class NativeTransport {
   readonly binding: TransportBinding = binding;
+  /** Counters (all servers of this thread). */
+  readonly stats = {
+    /** Writes the kernel did not take at once (the rest queued in the addon until WRITE_DONE). */
+    partialWrites: 0,
+    /** Event batches delivered (about one per loop iteration with I/O). */
+    batches: 0,
+    /** Events delivered. */
+    events: 0,
+  };
   readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   private readonly events: Int32Array;
   private readonly sockets: (NativeSocket | undefined)[] = [];
@@ -66,6 +75,8 @@ export class NativeTransport {
   }
 
   private deliver(count: number): void {
+    this.stats.batches++;
+    this.stats.events += count;
     try {
       this.dispatch(count);
     } finally {

@@ -1,0 +1,92 @@
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nativeTransport } from '../../src/core/native-transport.js';
+import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { OP, WsRawClient } from '../helpers/ws-raw.js';
+
+/**
+ * The native transport's own paths, on real sockets: writes the kernel cannot take at once (queued in
+ * the addon until WRITE_DONE), a peer that resets while output is queued, and a burst of events larger
+ * than one delivery batch. The rest of the integration tier runs on this transport too.
+ */
+let server: TestServer | null = null;
+
+afterEach(async () => {
+  await server?.close(); // asserts every slab section is free again
+  server = null;
+});
+
+const binary = (n: number, seed: number): Buffer => {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+};
+
+describe('native transport', () => {
+  it('output the kernel cannot take at once is queued in the addon and arrives whole, in order', async () => {
+    server = await startServer({ transport: 'native' });
+    const before = nativeTransport().stats.partialWrites;
+    const ws = await WsRawClient.open(server.port);
+    ws.raw.socket.pause(); // the client reads nothing: the kernel buffers fill
+    // 9 MB of echoes: more than the loopback socket buffers hold (the client's writes are not awaited:
+    // the server stops reading when its own queue passes maxWriteQueueBytes).
+    const messages = Array.from({ length: 10 }, (_, i) => binary(900_000, i));
+    for (const m of messages) void ws.sendFrame(OP.Binary, m);
+    await waitFor(() => nativeTransport().stats.partialWrites > before, 5000, 'a partial write');
+    ws.raw.socket.resume();
+    const frames = await ws.waitFrames(10, (f) => f.opcode === OP.Binary, 20_000);
+    expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
+    expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
+    ws.destroy();
+  });
+
+  it('a peer that resets while output is queued is closed and releases everything; its neighbour is not hurt', async () => {
+    server = await startServer({ transport: 'native' });
+    const openBefore = nativeTransport().open;
+    const bystander = await WsRawClient.open(server.port);
+    const ws = await WsRawClient.open(server.port);
+    ws.raw.socket.pause();
+    const before = nativeTransport().stats.partialWrites;
+    for (let i = 0; i < 10; i++) void ws.sendFrame(OP.Binary, binary(900_000, i));
+    await waitFor(() => nativeTransport().stats.partialWrites > before, 5000, 'a partial write');
+    ws.raw.socket.resetAndDestroy(); // RST with output still queued on the server
+    await waitFor(() => server!.app.stats().core.processor.open === 1, 5000, 'the reset connection closed');
+    await bystander.sendFrame(OP.Text, 'still here');
+    const [echo] = await bystander.waitFrames(1, (f) => f.opcode === OP.Text);
+    expect(echo.payload.toString()).toBe('still here');
+    bystander.destroy();
+    await waitFor(() => nativeTransport().open === openBefore, 5000, 'every handle closed');
+  });
+
+  it('a burst of 5,000 peers closing at once (more events than one batch holds) loses none', async () => {
+    // Timeouts far away: these peers send nothing, and must not be closed as slowloris before the burst.
+    server = await startServer({ transport: 'native', maxConnections: 10_000, idleTimeoutMs: 120_000, headersTimeoutMs: 120_000, requestTimeoutMs: 120_000 });
+    const openBefore = nativeTransport().open;
+    const batchesBefore = nativeTransport().stats.batches;
+    const sockets: net.Socket[] = [];
+    const N = 5000;
+    for (let i = 0; i < N; i += 250) {
+      const wave = await Promise.all(
+        Array.from({ length: 250 }, () => new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect({ port: server!.port, host: '127.0.0.1' }, () => resolve(s));
+          s.once('error', reject);
+        })),
+      );
+      sockets.push(...wave);
+    }
+    await waitFor(() => server!.app.stats().core.processor.open === N, 10_000, 'all registered');
+    expect(nativeTransport().open).toBe(openBefore + N);
+    for (const s of sockets) s.end(); // 5,000 FINs: more EOF events than one batch (4,096) holds
+    await waitFor(() => server!.app.stats().core.processor.open === 0, 15_000, 'all closed');
+    await waitFor(() => nativeTransport().open === openBefore, 5000, 'every handle closed');
+    expect(nativeTransport().stats.batches).toBeGreaterThan(batchesBefore);
+    // The server still answers.
+    const c = await RawClient.connect(server.port);
+    await c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const [r] = await c.responses(1);
+    expect(r.status).toBe(200);
+    c.destroy();
+    for (const s of sockets) s.destroy();
+  }, 40_000);
+});
