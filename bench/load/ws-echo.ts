@@ -1,9 +1,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { C_WS_TOOL, cWsEchoGenerator, ensureWsloadBinary, NoCompilerError } from '../lib/c-ws-load.js';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
-import type { Scenario } from '../lib/scenario.js';
-import { wsEchoGenerator, type WsLoadSpec } from '../lib/ws-load.js';
+import type { LoadGenerator, Scenario, ScenarioContext } from '../lib/scenario.js';
+import { LEAN_WS_TOOL, wsEchoGenerator, type WsLoadSpec } from '../lib/ws-load.js';
 
 const PEER = fileURLToPath(new URL('../peers/ws-echo.mjs', import.meta.url));
 
@@ -45,21 +46,45 @@ export function wsPeerNote(): string {
   return `peer: ws ${version}, perMessageDeflate off, ${helpers}`;
 }
 
+/** The load generators: the Node lean client and the C client (bench/README.md: "The WebSocket load clients"). */
+const TOOLS = [LEAN_WS_TOOL, C_WS_TOOL] as const;
+
+/**
+ * The generators `--tool` selects. The C client is compiled here, before any server starts, so
+ * the compiler's CPU lands in no window. Without a compiler, `--tool c-ws` fails; a run of
+ * every tool notes it and goes on with lean-ws.
+ */
+function generators(ctx: ScenarioContext): LoadGenerator[] {
+  const wanted = (tool: string): boolean => ctx.toolFilter === null || ctx.toolFilter === tool;
+  const out: LoadGenerator[] = [];
+  if (wanted(LEAN_WS_TOOL)) out.push(wsEchoGenerator(ctx));
+  if (wanted(C_WS_TOOL)) {
+    try {
+      out.push(cWsEchoGenerator(ctx, ensureWsloadBinary(ctx.log)));
+    } catch (error) {
+      if (!(error instanceof NoCompilerError) || ctx.toolFilter === C_WS_TOOL) throw error;
+      ctx.note(`${error.message}; ws-echo runs lean-ws only`);
+    }
+  }
+  return out;
+}
+
 /** WebSocket echo: slabcast /echo vs `ws`, binary 20 B and 16 KiB, one message in flight per connection. */
 export const scenario: Scenario = {
   name: 'ws-echo',
   description: `WebSocket /echo, ${CONNECTIONS} connections, one binary message in flight each: 20 B and 16 KiB; slabcast vs ws`,
   async run(ctx) {
-    if (ctx.toolFilter !== null && ctx.toolFilter !== 'lean-ws') {
-      ctx.note(`--tool ${ctx.toolFilter}: ws-echo only runs the lean-ws client; nothing to run`);
+    if (ctx.toolFilter !== null && !(TOOLS as readonly string[]).includes(ctx.toolFilter)) {
+      ctx.note(`--tool ${ctx.toolFilter}: ws-echo runs ${TOOLS.join(' and ')} only; nothing to run`);
       return { rows: [], notes: [] };
     }
+    const selected = generators(ctx);
     ctx.note(wsPeerNote());
     return runMatrix(ctx, {
       scenario: 'ws-echo',
       unit: 'msg',
       cases: CASES,
-      generators: [wsEchoGenerator(ctx)],
+      generators: selected,
       targets: [ctx.slabcast(wsEchoPeer), wsEchoPeer],
     });
   },

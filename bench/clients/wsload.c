@@ -1,0 +1,973 @@
+/*
+ * wsload: a lean WebSocket echo load generator (C11, Linux epoll, libc only).
+ *
+ * Opens N TCP connections to HOST:PORT, upgrades each on PATH (RFC 6455 §4.1, fixed key, the
+ * 101 and Sec-WebSocket-Accept are checked), then keeps K binary messages of M bytes in flight
+ * per connection: one pre-built masked frame (§5.3) is written again and again; each echo is
+ * parsed by header (§5.2: 2/4/10 bytes, never masked from a server), its payload compared with
+ * what was sent, its round trip recorded, and the next frame goes out at once (closed loop).
+ * Pings are answered with pongs, pongs ignored, a Close fails the connection.
+ *
+ * A run is a warm-up then a measured window; one JSON line per run on stdout, progress on
+ * stderr. With --control the connections stay open after the run and further runs are read
+ * from stdin ("run <seconds>" per line; "quit" or EOF ends), which is how bench/lib/c-ws-load.ts
+ * drives it: its warm-up call pays for the upgrades, the measured call does not.
+ *
+ * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
+ * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--connections 100] [--inflight 1]
+ *               [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]
+ *               [--connect-timeout 10] [--drain-timeout 2]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* base64("slabcast-bench-k"), as the Node lean client; the accept is base64(SHA-1(key + GUID)) (§4.2.2). */
+#define WS_KEY "c2xhYmNhc3QtYmVuY2gtaw=="
+#define WS_ACCEPT "eh5/tj0XSmKo/NbeV46kXXn7tBc="
+static const uint8_t MASK_KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
+
+enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa };
+
+#define READ_BUFFER_BYTES (256 * 1024)
+#define HANDSHAKE_MAX 8192
+#define CONTROL_MAX 125          /* §5.5 */
+#define CTRL_OUT_MAX 1024        /* pending pong bytes per connection */
+#define WRITE_BATCH 64           /* iovecs per writev */
+#define MAX_EVENTS 512
+#define CONNECT_CONCURRENCY 200  /* upgrades in flight, well under a 511 listen backlog */
+
+/* ---------------------------------------------------------------- options */
+
+static struct {
+  const char *host;
+  int port;
+  const char *path;
+  long connections;
+  long inflight;
+  long size;
+  double warmup;
+  double duration;
+  bool control;
+  bool verify;
+  double connect_timeout;
+  double drain_timeout;
+} opt = {"127.0.0.1", 0, "/echo", 100, 1, 20, 0, 10, false, true, 10, 2};
+
+/* ---------------------------------------------------------------- time, histogram */
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void cpu_now(int64_t *user, int64_t *sys) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  *user = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+  *sys = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+}
+
+/* Log-linear µs histogram, the same buckets as bench/lib/latency-histogram.ts: exact below 64 µs,
+ * then 32 buckets per power of two (≤ 3% error), up to 2^31 µs. */
+#define HIST_BUCKETS 864
+static uint64_t hist[HIST_BUCKETS];
+static uint64_t hist_total;
+
+static void hist_record(int64_t ns) {
+  int64_t r = ns <= 0 ? 0 : (ns + 500) / 1000;
+  uint32_t v = r >= 0x7fffffff ? 0x7fffffffu : (uint32_t)r;
+  uint32_t index = v;
+  if (v >= 64) {
+    int k = 31 - __builtin_clz(v);
+    index = 64 + (uint32_t)(k - 6) * 32 + ((v >> (k - 5)) - 32);
+  }
+  hist[index]++;
+  hist_total++;
+}
+
+/* The q-quantile in ms (bucket midpoint), or a negative number without samples. */
+static double hist_quantile_ms(double q) {
+  if (hist_total == 0) return -1;
+  double want = q * (double)hist_total;
+  uint64_t rank = (uint64_t)want;
+  if ((double)rank < want) rank++;
+  if (rank < 1) rank = 1;
+  uint64_t seen = 0;
+  for (int i = 0; i < HIST_BUCKETS; i++) {
+    seen += hist[i];
+    if (seen >= rank) {
+      if (i < 64) return i / 1000.0;
+      int j = i - 64, k = (j >> 5) + 6;
+      double width = (double)(1u << (k - 5));
+      return (((j & 31) + 32) * width + (width - 1) / 2) / 1000.0;
+    }
+  }
+  return -1;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
+
+typedef struct conn {
+  int fd;
+  int state;
+  bool want_out;           /* EPOLLOUT registered */
+  int64_t started;         /* connect start (connect timeout) */
+  /* handshake */
+  size_t req_off;
+  char *hs;
+  size_t hs_len;
+  /* output: data frames still to write (the current one included), bytes of the current one written */
+  uint64_t out_frames;
+  size_t out_off;
+  uint8_t ctrl[CTRL_OUT_MAX];
+  size_t ctrl_len, ctrl_off;
+  /* send times of the messages in flight (ring of opt.inflight) */
+  int64_t *sent_at;
+  uint32_t ring_head, ring_count;
+  /* frame parser */
+  uint8_t head[14];
+  uint32_t head_have, head_need;
+  bool in_payload;
+  uint64_t frame_len, payload_left;
+  uint8_t frame_op;
+  bool frame_fin;
+  bool in_message;         /* a data message started and has not had its FIN frame */
+  uint8_t msg_op;
+  uint64_t msg_len;
+  bool msg_bad;            /* payload differed from what was sent */
+  uint8_t ctl[CONTROL_MAX];
+  uint32_t ctl_have;
+} conn;
+
+static conn *conns;
+static int epfd = -1;
+static struct sockaddr_in target;
+static char *upgrade_req;
+static size_t upgrade_len;
+static uint8_t *frame;      /* the pre-built masked client frame */
+static size_t frame_len;
+static uint8_t *expected;   /* the plain payload the echo must carry */
+static uint8_t read_buf[READ_BUFFER_BYTES];
+static int stdin_tag;       /* address used as epoll data for stdin */
+
+/* ---------------------------------------------------------------- run state */
+
+enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_IDLE, PH_EXIT };
+static int phase = PH_CONNECT;
+static int64_t warm_start, warm_end, measure_start, measure_end, measure_stop, drain_deadline;
+static double next_warmup, next_duration;
+static int64_t cpu_user_before, cpu_sys_before;
+static int run_number;
+static bool quit_requested;
+
+/* connect phase */
+static long started_conns, settled_conns, opened_conns, connect_failures;
+static int64_t connect_begin;
+static double connect_sec;
+
+/* counters, reset after each report (so errors between runs land in the next report) */
+static uint64_t completed, warm_completed, errors, mismatches, pings, closed_conns;
+static uint64_t sent_msgs, echoed_msgs, sent_bytes, echoed_bytes;
+static uint64_t epoll_waits, epoll_events; /* during the measured window */
+static uint64_t total_inflight;
+static char first_error[256];
+
+static void note_error(uint64_t count, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_error(uint64_t count, const char *fmt, ...) {
+  errors += count;
+  if (first_error[0] != '\0') return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(first_error, sizeof first_error, fmt, ap);
+  va_end(ap);
+}
+
+static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("wsload: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("wsload: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(2);
+}
+
+static void connect_settled(void);
+
+/* Drops a connection; its messages in flight are lost (one error for the connection). */
+static void conn_fail(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_fail(conn *c, const char *fmt, ...) {
+  if (c->state == ST_CLOSED) return;
+  bool was_pending = c->state == ST_CONNECTING || c->state == ST_HANDSHAKE;
+  char reason[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  note_error(1, "%s", reason);
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+  c->state = ST_CLOSED;
+  free(c->hs);
+  c->hs = NULL;
+  total_inflight -= c->ring_count;
+  c->ring_count = 0;
+  c->out_frames = 0;
+  if (was_pending) {
+    connect_failures++;
+    connect_settled();
+  } else {
+    closed_conns++;
+  }
+}
+
+static void set_want_out(conn *c, bool want) {
+  if (c->want_out == want) return;
+  struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+  if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD: %s", strerror(errno));
+  c->want_out = want;
+}
+
+/* Writes what is queued, in stream order: the rest of a partly written data frame, pending
+ * control frames, then whole data frames. At most one of the first two is ever partial. */
+static void flush(conn *c) {
+  while (c->state == ST_OPEN) {
+    struct iovec iov[WRITE_BATCH];
+    int n = 0;
+    bool partial = c->out_off > 0;
+    if (partial) iov[n++] = (struct iovec){frame + c->out_off, frame_len - c->out_off};
+    bool ctrl = c->ctrl_off < c->ctrl_len;
+    if (ctrl) iov[n++] = (struct iovec){c->ctrl + c->ctrl_off, c->ctrl_len - c->ctrl_off};
+    uint64_t whole = c->out_frames - (partial ? 1 : 0);
+    while (whole > 0 && n < WRITE_BATCH) {
+      iov[n++] = (struct iovec){frame, frame_len};
+      whole--;
+    }
+    if (n == 0) {
+      set_want_out(c, false);
+      return;
+    }
+    ssize_t w = writev(c->fd, iov, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        set_want_out(c, true);
+        return;
+      }
+      conn_fail(c, "write: %s", strerror(errno));
+      return;
+    }
+    size_t left = (size_t)w;
+    if (partial) {
+      size_t rest = frame_len - c->out_off;
+      if (left < rest) {
+        c->out_off += left;
+        set_want_out(c, true);
+        return;
+      }
+      left -= rest;
+      c->out_off = 0;
+      c->out_frames--;
+    }
+    if (ctrl) {
+      size_t rest = c->ctrl_len - c->ctrl_off;
+      if (left < rest) {
+        c->ctrl_off += left;
+        set_want_out(c, true);
+        return;
+      }
+      left -= rest;
+      c->ctrl_off = c->ctrl_len = 0;
+    }
+    uint64_t done = left / frame_len;
+    c->out_frames -= done;
+    c->out_off = left % frame_len;
+    if (c->out_off > 0) {
+      set_want_out(c, true);
+      return;
+    }
+  }
+}
+
+/* Queues `count` data frames sent at `now` (the round-trip start, as in the Node client). */
+static void send_messages(conn *c, uint32_t count, int64_t now) {
+  for (uint32_t i = 0; i < count; i++) {
+    c->sent_at[(c->ring_head + c->ring_count) % (uint32_t)opt.inflight] = now;
+    c->ring_count++;
+  }
+  total_inflight += count;
+  sent_msgs += count;
+  sent_bytes += (uint64_t)opt.size * count;
+  c->out_frames += count;
+  flush(c);
+}
+
+/* §5.5.2: a Pong with the Ping's payload, masked like every client frame. */
+static void queue_pong(conn *c) {
+  size_t need = 6 + c->ctl_have;
+  if (c->ctrl_off == c->ctrl_len) c->ctrl_off = c->ctrl_len = 0;
+  if (c->ctrl_len + need > CTRL_OUT_MAX) {
+    conn_fail(c, "too many pings left unanswered");
+    return;
+  }
+  uint8_t *p = c->ctrl + c->ctrl_len;
+  p[0] = 0x80 | OP_PONG;
+  p[1] = 0x80 | (uint8_t)c->ctl_have;
+  memcpy(p + 2, MASK_KEY, 4);
+  for (uint32_t i = 0; i < c->ctl_have; i++) p[6 + i] = c->ctl[i] ^ MASK_KEY[i & 3];
+  c->ctrl_len += need;
+  flush(c);
+}
+
+/* ---------------------------------------------------------------- run phases */
+
+static void start_measure(int64_t now) {
+  phase = PH_MEASURE;
+  measure_start = now;
+  measure_end = now + (int64_t)(next_duration * 1e9);
+  cpu_now(&cpu_user_before, &cpu_sys_before);
+  memset(hist, 0, sizeof hist);
+  hist_total = 0;
+}
+
+/* Starts a run: K messages on every open connection, warm-up first if asked. */
+static void begin_run(double warmup, double duration, int64_t now) {
+  next_warmup = warmup;
+  next_duration = duration;
+  run_number++;
+  warm_start = now;
+  if (warmup > 0) {
+    phase = PH_WARMUP;
+    warm_end = now + (int64_t)(warmup * 1e9);
+  } else {
+    warm_end = now;
+    start_measure(now);
+  }
+  for (long i = 0; i < opt.connections; i++) {
+    if (conns[i].state == ST_OPEN) send_messages(&conns[i], (uint32_t)opt.inflight, now);
+  }
+}
+
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s != '\0'; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') printf("\\%c", ch);
+    else if (ch < 0x20) printf("\\u%04x", ch);
+    else putchar(ch);
+  }
+  putchar('"');
+}
+
+static void json_ms(const char *key, double ms) {
+  if (ms < 0) printf(",\"%s\":null", key);
+  else printf(",\"%s\":%.4f", key, ms);
+}
+
+static long open_connections(void) {
+  long n = 0;
+  for (long i = 0; i < opt.connections; i++) n += conns[i].state == ST_OPEN;
+  return n;
+}
+
+/* The run is over (everything drained or given up): one JSON line, counters reset. */
+static void finish_run(int64_t now) {
+  int64_t user, sys;
+  cpu_now(&user, &sys);
+  double elapsed = (double)(measure_stop - measure_start) / 1e9;
+  printf("{\"tool\":\"c-ws\",\"run\":%d", run_number);
+  printf(",\"ops\":%" PRIu64 ",\"elapsedSec\":%.6f", completed, elapsed);
+  json_ms("p50Ms", hist_quantile_ms(0.5));
+  json_ms("p99Ms", hist_quantile_ms(0.99));
+  printf(",\"errors\":%" PRIu64 ",\"firstError\":", errors);
+  if (first_error[0] == '\0') printf("null");
+  else json_string(first_error);
+  printf(",\"cpuMicros\":%" PRId64 ",\"cpuUserMicros\":%" PRId64 ",\"cpuSysMicros\":%" PRId64,
+         (user - cpu_user_before) + (sys - cpu_sys_before), user - cpu_user_before, sys - cpu_sys_before);
+  printf(",\"connections\":%ld,\"connectionsOpened\":%ld,\"connectFailures\":%ld,\"connectSec\":%.4f",
+         open_connections(), opened_conns, connect_failures, connect_sec);
+  printf(",\"connectionsLost\":%" PRIu64, closed_conns);
+  printf(",\"warmupSec\":%.6f,\"warmupOps\":%" PRIu64, (double)(warm_end - warm_start) / 1e9, warm_completed);
+  printf(",\"runSec\":%.6f", (double)(now - warm_start) / 1e9);
+  printf(",\"messageBytes\":%ld,\"inflight\":%ld,\"verified\":%s", opt.size, opt.inflight, opt.verify ? "true" : "false");
+  printf(",\"sentMsgs\":%" PRIu64 ",\"echoedMsgs\":%" PRIu64 ",\"sentBytes\":%" PRIu64 ",\"echoedBytes\":%" PRIu64,
+         sent_msgs, echoed_msgs, sent_bytes, echoed_bytes);
+  printf(",\"mismatches\":%" PRIu64 ",\"pings\":%" PRIu64, mismatches, pings);
+  printf(",\"epollWaits\":%" PRIu64 ",\"eventsPerWait\":%.2f}\n", epoll_waits,
+         epoll_waits > 0 ? (double)epoll_events / (double)epoll_waits : 0.0);
+  fflush(stdout);
+  completed = warm_completed = errors = mismatches = pings = closed_conns = 0;
+  sent_msgs = echoed_msgs = sent_bytes = echoed_bytes = 0;
+  epoll_waits = epoll_events = 0;
+  first_error[0] = '\0';
+  connect_failures = 0;
+  phase = opt.control && !quit_requested ? PH_IDLE : PH_EXIT;
+}
+
+static void end_measure(int64_t now) {
+  phase = PH_DRAIN;
+  measure_stop = now;
+  drain_deadline = now + (int64_t)(opt.drain_timeout * 1e9);
+  if (total_inflight == 0) finish_run(now);
+}
+
+/* Warm-up → measured → drain transitions at time `now`. */
+static void advance_clock(int64_t now) {
+  if (phase == PH_WARMUP && now >= warm_end) start_measure(now);
+  if (phase == PH_MEASURE && now >= measure_end) end_measure(now);
+}
+
+/* ---------------------------------------------------------------- frame parser */
+
+/* A complete data message (FIN) arrived on c. */
+static void on_message(conn *c, int64_t now) {
+  echoed_msgs++;
+  echoed_bytes += c->msg_len;
+  if (c->ring_count == 0) {
+    note_error(1, "unsolicited message: opcode %u, %" PRIu64 " B", c->msg_op, c->msg_len);
+    return;
+  }
+  int64_t sent = c->sent_at[c->ring_head];
+  c->ring_head = (c->ring_head + 1) % (uint32_t)opt.inflight;
+  c->ring_count--;
+  total_inflight--;
+  if (c->msg_op != OP_BINARY || c->msg_len != (uint64_t)opt.size) {
+    note_error(1, "echo was opcode %u, %" PRIu64 " B; sent binary %ld B", c->msg_op, c->msg_len, opt.size);
+  } else if (c->msg_bad) {
+    mismatches++;
+    note_error(1, "echo payload differs from what was sent (%ld B)", opt.size);
+  } else if (phase == PH_MEASURE) {
+    completed++;
+    hist_record(now - sent);
+  } else if (phase == PH_WARMUP) {
+    warm_completed++;
+  }
+  if (phase == PH_WARMUP || phase == PH_MEASURE) send_messages(c, 1, now);
+  else if (phase == PH_DRAIN && total_inflight == 0) finish_run(now);
+}
+
+static void on_control(conn *c) {
+  if (c->frame_op == OP_PING) {
+    pings++;
+    queue_pong(c);
+  } else if (c->frame_op == OP_CLOSE) {
+    unsigned code = c->ctl_have >= 2 ? (unsigned)c->ctl[0] << 8 | c->ctl[1] : 1005;
+    int len = c->ctl_have > 2 ? (int)c->ctl_have - 2 : 0;
+    conn_fail(c, "server sent Close %u %.*s", code, len, (const char *)c->ctl + 2);
+  }
+  /* §5.5.3: an unsolicited Pong needs no answer. */
+}
+
+static void end_frame(conn *c, int64_t now) {
+  c->in_payload = false;
+  c->head_have = 0;
+  c->head_need = 2;
+  if (c->frame_op >= OP_CLOSE) {
+    on_control(c);
+    return;
+  }
+  c->msg_len += c->frame_len;
+  if (c->frame_fin) {
+    c->in_message = false;
+    on_message(c, now);
+  }
+}
+
+/* A complete header is in c->head: decode it. False when the connection failed. */
+static bool start_frame(conn *c, int64_t now) {
+  uint8_t b0 = c->head[0], b1 = c->head[1];
+  if (b1 & 0x80) {
+    conn_fail(c, "masked frame from the server (RFC 6455 §5.1)");
+    return false;
+  }
+  uint64_t len = b1 & 0x7f;
+  if (len == 126) len = (uint64_t)c->head[2] << 8 | c->head[3];
+  else if (len == 127) {
+    len = 0;
+    for (int i = 2; i < 10; i++) len = len << 8 | c->head[i];
+  }
+  uint8_t op = b0 & 0x0f;
+  bool fin = (b0 & 0x80) != 0;
+  if (op >= OP_CLOSE) {
+    if (op > OP_PONG || !fin || len > CONTROL_MAX) {
+      conn_fail(c, "bad control frame: opcode %u, %" PRIu64 " B, fin %d", op, len, fin);
+      return false;
+    }
+    c->ctl_have = 0;
+  } else if (op == OP_CONT) {
+    if (!c->in_message) {
+      conn_fail(c, "continuation frame without a message");
+      return false;
+    }
+  } else if (op == OP_TEXT || op == OP_BINARY) {
+    if (c->in_message) {
+      conn_fail(c, "new message before the previous one's FIN");
+      return false;
+    }
+    c->in_message = true;
+    c->msg_op = op;
+    c->msg_len = 0;
+    c->msg_bad = false;
+  } else {
+    conn_fail(c, "reserved opcode %u from the server", op);
+    return false;
+  }
+  c->frame_op = op;
+  c->frame_fin = fin;
+  c->frame_len = c->payload_left = len;
+  c->in_payload = true;
+  if (len == 0) end_frame(c, now);
+  return true;
+}
+
+/* Walks frames in buf[0, n): headers gathered across reads, payload compared in place. */
+static void parse(conn *c, const uint8_t *buf, size_t n, int64_t now) {
+  size_t pos = 0;
+  while (pos < n && c->state == ST_OPEN) {
+    if (!c->in_payload) {
+      while (pos < n && c->head_have < c->head_need) {
+        c->head[c->head_have++] = buf[pos++];
+        if (c->head_have == 2) {
+          uint8_t len7 = c->head[1] & 0x7f;
+          c->head_need = 2u + (len7 == 126 ? 2u : len7 == 127 ? 8u : 0u) + (c->head[1] & 0x80 ? 4u : 0u);
+        }
+      }
+      if (c->head_have < c->head_need) return;
+      if (!start_frame(c, now)) return;
+      continue;
+    }
+    size_t take = n - pos;
+    if ((uint64_t)take > c->payload_left) take = (size_t)c->payload_left;
+    if (c->frame_op >= OP_CLOSE) {
+      memcpy(c->ctl + c->ctl_have, buf + pos, take);
+      c->ctl_have += (uint32_t)take;
+    } else if (opt.verify && !c->msg_bad) {
+      uint64_t off = c->msg_len + (c->frame_len - c->payload_left);
+      uint64_t size = (uint64_t)opt.size;
+      if (off + take > size) c->msg_bad = true; /* longer than sent: the length check reports it */
+      else if (memcmp(buf + pos, expected + off, take) != 0) c->msg_bad = true;
+    }
+    pos += take;
+    c->payload_left -= take;
+    if (c->payload_left == 0) end_frame(c, now);
+  }
+}
+
+/* ---------------------------------------------------------------- handshake */
+
+static bool header_value_is(const char *head, const char *name, const char *value) {
+  size_t name_len = strlen(name);
+  for (const char *line = strstr(head, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n")) {
+    const char *p = line + 2;
+    if (strncasecmp(p, name, name_len) != 0 || p[name_len] != ':') continue;
+    p += name_len + 1;
+    while (*p == ' ' || *p == '\t') p++;
+    size_t len = strcspn(p, "\r");
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    return len == strlen(value) && memcmp(p, value, len) == 0;
+  }
+  return false;
+}
+
+static void on_handshake_data(conn *c, const uint8_t *buf, size_t n, int64_t now) {
+  if (c->hs_len + n > HANDSHAKE_MAX) {
+    conn_fail(c, "upgrade response over %d B", HANDSHAKE_MAX);
+    return;
+  }
+  memcpy(c->hs + c->hs_len, buf, n);
+  c->hs_len += n;
+  c->hs[c->hs_len] = '\0';
+  char *end = strstr(c->hs, "\r\n\r\n");
+  if (end == NULL) {
+    if (memchr(c->hs, '\0', c->hs_len) != NULL) conn_fail(c, "NUL byte in the upgrade response");
+    return;
+  }
+  end[2] = '\0'; /* keep the last header's CRLF for the line scan */
+  size_t body = (size_t)(end + 4 - c->hs);
+  if (strncmp(c->hs, "HTTP/1.1 101", 12) != 0) {
+    conn_fail(c, "upgrade refused: %.*s", (int)strcspn(c->hs, "\r"), c->hs);
+    return;
+  }
+  if (!header_value_is(c->hs, "Sec-WebSocket-Accept", WS_ACCEPT)) {
+    conn_fail(c, "bad or missing Sec-WebSocket-Accept");
+    return;
+  }
+  c->state = ST_OPEN;
+  opened_conns++;
+  size_t rest = c->hs_len - body;
+  uint8_t extra[HANDSHAKE_MAX];
+  memcpy(extra, c->hs + body, rest);
+  free(c->hs);
+  c->hs = NULL;
+  connect_settled();
+  if (rest > 0 && c->state == ST_OPEN) parse(c, extra, rest, now);
+}
+
+static void write_request(conn *c) {
+  while (c->req_off < upgrade_len) {
+    ssize_t w = write(c->fd, upgrade_req + c->req_off, upgrade_len - c->req_off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        set_want_out(c, true);
+        return;
+      }
+      conn_fail(c, "write upgrade: %s", strerror(errno));
+      return;
+    }
+    c->req_off += (size_t)w;
+  }
+  set_want_out(c, false);
+}
+
+static void on_connected(conn *c) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err != 0) {
+    conn_fail(c, "connect: %s", strerror(err));
+    return;
+  }
+  c->state = ST_HANDSHAKE;
+  c->hs = malloc(HANDSHAKE_MAX + 1);
+  if (c->hs == NULL) die("out of memory");
+  c->hs_len = 0;
+  write_request(c);
+}
+
+static void start_next_connection(int64_t now) {
+  conn *c = &conns[started_conns++];
+  c->started = now;
+  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  c->state = ST_CONNECTING; /* from here on, conn_fail counts it as a failed connection */
+  if (c->fd < 0) {
+    conn_fail(c, "socket: %s", strerror(errno));
+    return;
+  }
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  c->want_out = true;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
+  if (connect(c->fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
+    conn_fail(c, "connect: %s", strerror(errno));
+  }
+}
+
+/* One connection left the pending set (opened or failed). */
+static void connect_settled(void) {
+  settled_conns++;
+}
+
+/* Connect phase, from the main loop: keep CONNECT_CONCURRENCY upgrades in flight (a sliding
+ * window, so a burst never overflows the server's backlog); when all have settled, begin the
+ * first run. Not called from conn_fail, so a dead server cannot recurse N deep. */
+static void pump_connections(int64_t now) {
+  while (phase == PH_CONNECT && started_conns < opt.connections && started_conns - settled_conns < CONNECT_CONCURRENCY) {
+    start_next_connection(now);
+  }
+  if (phase != PH_CONNECT || settled_conns < opt.connections) return;
+  connect_sec = (double)(now - connect_begin) / 1e9;
+  progress("opened %ld of %ld WebSocket(s) on %s in %.2f s", opened_conns, opt.connections, opt.path, connect_sec);
+  if (opened_conns == 0) {
+    /* Nothing to measure: report the failures and exit. */
+    run_number++;
+    cpu_now(&cpu_user_before, &cpu_sys_before);
+    warm_start = warm_end = measure_start = measure_stop = now;
+    quit_requested = true;
+    finish_run(now);
+    return;
+  }
+  begin_run(opt.warmup, opt.duration, now);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void on_readable(conn *c) {
+  ssize_t r = read(c->fd, read_buf, sizeof read_buf);
+  int64_t now = now_ns();
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    conn_fail(c, "read: %s", strerror(errno));
+    return;
+  }
+  if (r == 0) {
+    conn_fail(c, "connection closed by the server");
+    return;
+  }
+  advance_clock(now);
+  if (c->state == ST_HANDSHAKE) on_handshake_data(c, read_buf, (size_t)r, now);
+  else if (c->state == ST_OPEN) parse(c, read_buf, (size_t)r, now);
+}
+
+static void on_event(conn *c, uint32_t events) {
+  if (c->state == ST_CLOSED) return;
+  if (c->state == ST_CONNECTING) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
+  if (c->state == ST_CLOSED) return;
+  if (events & EPOLLOUT) {
+    if (c->state == ST_HANDSHAKE) write_request(c);
+    else if (c->state == ST_OPEN) flush(c);
+  }
+}
+
+/* --control: "run <seconds>" starts a run (no warm-up: the previous run warmed up), "quit" ends. */
+static char cmd_buf[256];
+static size_t cmd_len;
+
+static void run_commands(void) {
+  while (phase == PH_IDLE) {
+    char *nl = memchr(cmd_buf, '\n', cmd_len);
+    if (nl == NULL) {
+      if (quit_requested) phase = PH_EXIT;
+      return;
+    }
+    *nl = '\0';
+    double seconds = 0;
+    if (strcmp(cmd_buf, "quit") == 0) phase = PH_EXIT;
+    else if (sscanf(cmd_buf, "run %lf", &seconds) == 1 && seconds > 0) begin_run(0, seconds, now_ns());
+    else progress("ignoring command \"%s\" (want \"run <seconds>\" or \"quit\")", cmd_buf);
+    size_t used = (size_t)(nl + 1 - cmd_buf);
+    memmove(cmd_buf, nl + 1, cmd_len - used);
+    cmd_len -= used;
+  }
+}
+
+static void on_stdin(void) {
+  if (cmd_len == sizeof cmd_buf) cmd_len = 0; /* an overlong line: drop it */
+  ssize_t r = read(STDIN_FILENO, cmd_buf + cmd_len, sizeof cmd_buf - cmd_len);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (r <= 0) {
+    quit_requested = true;
+    epoll_ctl(epfd, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+    if (phase == PH_IDLE) phase = PH_EXIT;
+    return;
+  }
+  cmd_len += (size_t)r;
+  run_commands();
+}
+
+/* Deadlines: connect timeouts, warm-up/measure ends, the drain limit. */
+static void tick(int64_t now) {
+  advance_clock(now);
+  if (phase == PH_CONNECT) {
+    pump_connections(now);
+    int64_t limit = (int64_t)(opt.connect_timeout * 1e9);
+    for (long i = 0; i < started_conns && phase == PH_CONNECT; i++) {
+      conn *c = &conns[i];
+      if ((c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) && now - c->started > limit) {
+        conn_fail(c, "no upgrade within %.1f s", opt.connect_timeout);
+      }
+    }
+  } else if (phase == PH_DRAIN && now >= drain_deadline) {
+    note_error(total_inflight, "%" PRIu64 " echo(es) still missing %.1f s after the window", total_inflight, opt.drain_timeout);
+    /* Their late echoes would be taken for the next run's: drop those connections. */
+    for (long i = 0; i < opt.connections; i++) {
+      conn *c = &conns[i];
+      if (c->state == ST_OPEN && c->ring_count > 0) {
+        uint64_t saved = errors;
+        conn_fail(c, "echo missing after the window");
+        errors = saved; /* already counted above */
+      }
+    }
+    finish_run(now);
+  }
+}
+
+static int timeout_ms(int64_t now) {
+  int64_t deadline;
+  switch (phase) {
+    case PH_CONNECT: deadline = now + 100000000; break; /* re-check connect timeouts every 100 ms */
+    case PH_WARMUP: deadline = warm_end; break;
+    case PH_MEASURE: deadline = measure_end; break;
+    case PH_DRAIN: deadline = drain_deadline; break;
+    default: return -1;
+  }
+  if (deadline <= now) return 0;
+  return (int)((deadline - now + 999999) / 1000000);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static double number_arg(const char *flag, const char *value, double min) {
+  char *end;
+  errno = 0;
+  double v = strtod(value, &end);
+  if (errno != 0 || end == value || *end != '\0' || !(v >= min)) die("%s wants a number ≥ %g, got \"%s\"", flag, min, value);
+  return v;
+}
+
+static void usage(void) {
+  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--connections 100] [--inflight 1]\n"
+        "              [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
+        "              [--connect-timeout 10] [--drain-timeout 2]\n",
+        stderr);
+}
+
+static void parse_args(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--control") == 0) opt.control = true;
+    else if (strcmp(a, "--no-verify") == 0) opt.verify = false;
+    else if (strcmp(a, "--help") == 0) {
+      usage();
+      exit(0);
+    } else {
+      if (i + 1 >= argc) {
+        usage();
+        die("%s needs a value", a);
+      }
+      const char *v = argv[++i];
+      if (strcmp(a, "--host") == 0) opt.host = v;
+      else if (strcmp(a, "--port") == 0) opt.port = (int)number_arg(a, v, 1);
+      else if (strcmp(a, "--path") == 0) opt.path = v;
+      else if (strcmp(a, "--connections") == 0) opt.connections = (long)number_arg(a, v, 1);
+      else if (strcmp(a, "--inflight") == 0) opt.inflight = (long)number_arg(a, v, 1);
+      else if (strcmp(a, "--size") == 0) opt.size = (long)number_arg(a, v, 0);
+      else if (strcmp(a, "--warmup") == 0) opt.warmup = number_arg(a, v, 0);
+      else if (strcmp(a, "--duration") == 0) opt.duration = number_arg(a, v, 0.001);
+      else if (strcmp(a, "--connect-timeout") == 0) opt.connect_timeout = number_arg(a, v, 0.001);
+      else if (strcmp(a, "--drain-timeout") == 0) opt.drain_timeout = number_arg(a, v, 0.001);
+      else {
+        usage();
+        die("unknown option %s", a);
+      }
+    }
+  }
+  if (opt.port <= 0 || opt.port > 65535) {
+    usage();
+    die("--port is required (1..65535)");
+  }
+  if (opt.path[0] != '/' || strpbrk(opt.path, " \r\n") != NULL) die("--path must start with / and hold no spaces or line breaks");
+  if (opt.inflight > 65536) die("--inflight is at most 65536");
+  if (opt.size > (1L << 30)) die("--size is at most 1 GiB");
+}
+
+/* The masked client frame (FIN, binary) and the plain payload it carries:
+ * byte i = (i * 31 + 7) & 0xff, as the Node lean client sends. */
+static void build_frame(void) {
+  size_t m = (size_t)opt.size;
+  size_t header = (m < 126 ? 2 : m < 65536 ? 4 : 10) + 4;
+  frame_len = header + m;
+  frame = malloc(frame_len);
+  expected = malloc(m + 1);
+  if (frame == NULL || expected == NULL) die("out of memory");
+  frame[0] = 0x80 | OP_BINARY;
+  if (m < 126) frame[1] = 0x80 | (uint8_t)m;
+  else if (m < 65536) {
+    frame[1] = 0x80 | 126;
+    frame[2] = (uint8_t)(m >> 8);
+    frame[3] = (uint8_t)m;
+  } else {
+    frame[1] = 0x80 | 127;
+    for (int i = 0; i < 8; i++) frame[2 + i] = (uint8_t)((uint64_t)m >> (56 - 8 * i));
+  }
+  memcpy(frame + header - 4, MASK_KEY, 4);
+  for (size_t i = 0; i < m; i++) {
+    expected[i] = (uint8_t)((i * 31 + 7) & 0xff);
+    frame[header + i] = expected[i] ^ MASK_KEY[i & 3];
+  }
+}
+
+int main(int argc, char **argv) {
+  parse_args(argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the harness */
+
+  memset(&target, 0, sizeof target);
+  target.sin_family = AF_INET;
+  target.sin_port = htons((uint16_t)opt.port);
+  if (inet_pton(AF_INET, opt.host, &target.sin_addr) != 1) die("--host must be an IPv4 address, got \"%s\"", opt.host);
+
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt.connections + 32) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  int req = asprintf(&upgrade_req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: " WS_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     opt.path, opt.host, opt.port);
+  if (req < 0) die("out of memory");
+  upgrade_len = (size_t)req;
+  build_frame();
+
+  conns = calloc((size_t)opt.connections, sizeof *conns);
+  int64_t *rings = calloc((size_t)opt.connections * (size_t)opt.inflight, sizeof *rings);
+  if (conns == NULL || rings == NULL) die("out of memory");
+  for (long i = 0; i < opt.connections; i++) {
+    conns[i].fd = -1;
+    conns[i].state = ST_IDLE;
+    conns[i].head_need = 2;
+    conns[i].sent_at = rings + i * opt.inflight;
+  }
+
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) die("epoll_create1: %s", strerror(errno));
+  if (opt.control) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &stdin_tag};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, STDIN_FILENO, &ev) < 0) die("--control needs stdin to be a pipe or terminal: %s", strerror(errno));
+  }
+
+  connect_begin = now_ns();
+
+  struct epoll_event events[MAX_EVENTS];
+  while (phase != PH_EXIT) {
+    int64_t now = now_ns();
+    tick(now);
+    if (phase == PH_EXIT) break;
+    if (phase == PH_IDLE) run_commands();
+    if (phase == PH_EXIT) break;
+    int n = epoll_wait(epfd, events, MAX_EVENTS, timeout_ms(now_ns()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait: %s", strerror(errno));
+    }
+    if (phase == PH_MEASURE) {
+      epoll_waits++;
+      epoll_events += (uint64_t)n;
+    }
+    for (int i = 0; i < n; i++) {
+      if (events[i].data.ptr == &stdin_tag) on_stdin();
+      else on_event(events[i].data.ptr, events[i].events);
+    }
+  }
+  return opened_conns == 0 ? 1 : 0;
+}

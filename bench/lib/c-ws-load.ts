@@ -1,0 +1,258 @@
+/**
+ * The C WebSocket echo client (bench/clients/wsload.c) as a `LoadGenerator` named `c-ws`:
+ * compiled on demand into bench/results/bin/wsload, then one process per session. The first
+ * `run()` (the warm-up, or the measured window under --quick) starts it with `--control`: it
+ * connects, runs that window and prints one JSON line; each later `run()` writes
+ * `run <seconds>` on its stdin and reads the next line, so the connections stay open between
+ * the warm-up and the measured window, as with the Node lean client. `close()` ends stdin.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { StringDecoder } from 'node:string_decoder';
+import { spawnTracked, stopChild, type TrackedChild } from './processes.js';
+import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec } from './scenario.js';
+import { hostPort, type WsLoadLog, type WsLoadSpec } from './ws-load.js';
+
+/** Tool name in the tables. */
+export const C_WS_TOOL = 'c-ws';
+
+const SOURCE = fileURLToPath(new URL('../clients/wsload.c', import.meta.url));
+const BIN_DIR = fileURLToPath(new URL('../results/bin/', import.meta.url));
+const BINARY = `${BIN_DIR}wsload`;
+const CFLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra'];
+
+/** Seconds a window may overrun (connect, drain) before the client is declared hung. */
+const OVERRUN_GRACE_SEC = 30;
+
+/** No C compiler on this machine (as opposed to a compile error, which is always fatal). */
+export class NoCompilerError extends Error {}
+
+/** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
+interface WsloadRun {
+  readonly ops: number;
+  readonly elapsedSec: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly errors: number;
+  readonly firstError: string | null;
+  readonly cpuMicros: number;
+  readonly connections: number;
+  readonly connectionsOpened: number;
+  readonly sentMsgs: number;
+  readonly echoedMsgs: number;
+  readonly sentBytes: number;
+  readonly echoedBytes: number;
+  readonly mismatches: number;
+}
+
+function mtimeMs(path: string): number | null {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Compiles bench/clients/wsload.c into bench/results/bin/wsload when the binary is missing or
+ * older than the source (`$CC`, default `cc`; written to a temporary name, then renamed, so a
+ * concurrent run never executes half a binary). Returns the binary's path. Throws
+ * {@link NoCompilerError} when there is no compiler, and a plain Error on a compile error.
+ */
+export function ensureWsloadBinary(log: (line: string) => void): string {
+  const source = mtimeMs(SOURCE);
+  if (source === null) throw new Error(`${SOURCE} is missing`);
+  const binary = mtimeMs(BINARY);
+  if (binary !== null && binary >= source) return BINARY;
+  // $CC may carry arguments ("ccache gcc"), as in make.
+  const [cc = 'cc', ...ccArgs] = (process.env.CC?.trim() || 'cc').split(/\s+/);
+  mkdirSync(BIN_DIR, { recursive: true });
+  const tmp = `${BINARY}.${process.pid}.tmp`;
+  const args = [...ccArgs, ...CFLAGS, '-o', tmp, SOURCE];
+  log(`compiling the C client: ${cc} ${CFLAGS.join(' ')} -o bench/results/bin/wsload bench/clients/wsload.c`);
+  const result = spawnSync(cc, args, { encoding: 'utf8' });
+  if (result.error !== undefined) {
+    rmSync(tmp, { force: true });
+    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new NoCompilerError(
+        `c-ws needs a C compiler: \`${cc}\` not found (apt-get install gcc, or set CC); ` +
+          'or run the Node client alone with --tool lean-ws',
+      );
+    }
+    throw result.error;
+  }
+  const output = `${result.stdout}${result.stderr}`.trim();
+  if (result.status !== 0) {
+    rmSync(tmp, { force: true });
+    throw new Error(`compiling bench/clients/wsload.c failed (${cc} exited ${result.status ?? result.signal}):\n${output}`);
+  }
+  if (output !== '') log(`compiler output (should be empty):\n${output}`);
+  renameSync(tmp, BINARY);
+  return BINARY;
+}
+
+/** Reads the child's stdout as lines, one waiter at a time. */
+class LineReader {
+  private buffered = '';
+  private readonly lines: string[] = [];
+  private waiter: ((line: string) => void) | null = null;
+
+  push(chunk: string): void {
+    this.buffered += chunk;
+    let nl: number;
+    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      if (this.waiter !== null) {
+        const resolve = this.waiter;
+        this.waiter = null;
+        resolve(line);
+      } else this.lines.push(line);
+    }
+  }
+
+  next(): Promise<string> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+}
+
+/** One wsload process bound to one target and load shape. */
+class WsloadProcess {
+  readonly key: string;
+  private readonly tracked: TrackedChild;
+  private readonly reader = new LineReader();
+  private exitedWith: number | string | null = null;
+  private readonly exited: Promise<number | string>;
+
+  constructor(binary: string, url: string, spec: WsLoadSpec, seconds: number, log: (line: string) => void) {
+    const { host, port } = hostPort(url);
+    this.key = WsloadProcess.keyOf(url, spec);
+    const args = [
+      '--host', host, '--port', String(port), '--path', spec.path,
+      '--connections', String(spec.connections), '--inflight', String(spec.pipelining),
+      '--size', String(spec.messageBytes), '--warmup', '0', '--duration', String(seconds), '--control',
+    ];
+    this.tracked = spawnTracked(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const { child } = this.tracked;
+    const outText = new StringDecoder('utf8');
+    child.stdout?.on('data', (chunk: Buffer) => this.reader.push(outText.write(chunk)));
+    const errDecoder = new StringDecoder('utf8');
+    let errText = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      errText += errDecoder.write(chunk);
+      let nl: number;
+      while ((nl = errText.indexOf('\n')) >= 0) {
+        log(`  ${errText.slice(0, nl)}`);
+        errText = errText.slice(nl + 1);
+      }
+    });
+    // EPIPE when the child died first: its exit is reported by `exited`.
+    child.stdin?.on('error', () => undefined);
+    this.exited = this.tracked.exited.then(
+      (code) => (this.exitedWith = code),
+      (error: unknown) => (this.exitedWith = String(error)),
+    );
+  }
+
+  static keyOf(url: string, spec: WsLoadSpec): string {
+    return `${url} ${spec.path} ${spec.connections}×${spec.pipelining} ${spec.messageBytes}`;
+  }
+
+  get alive(): boolean {
+    return this.exitedWith === null;
+  }
+
+  /** Starts another window on the open connections (not for the first one: that one starts with the process). */
+  command(seconds: number): void {
+    this.tracked.child.stdin?.write(`run ${seconds}\n`);
+  }
+
+  /** The next run's JSON line; rejects when the process exits or hangs first. */
+  async result(timeoutMs: number): Promise<WsloadRun> {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        void stopChild(this.tracked.child, 0);
+        reject(new Error(`c-ws: no result after ${timeoutMs} ms; killed\n${this.tracked.outputTail()}`));
+      }, timeoutMs);
+    });
+    const died = this.exited.then((code) => {
+      throw new Error(`c-ws exited (${code}) before reporting:\n${this.tracked.outputTail()}`);
+    });
+    died.catch(() => undefined); // it rejects on any later exit too, after the race is over
+    try {
+      const line = await Promise.race([this.reader.next(), died, hung]);
+      return JSON.parse(line) as WsloadRun;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.tracked.child.stdin?.end();
+    let timer: NodeJS.Timeout | undefined;
+    const quit = await Promise.race([this.exited, new Promise((resolve) => (timer = setTimeout(resolve, 2000, 'timeout')))]);
+    clearTimeout(timer);
+    if (quit === 'timeout') await stopChild(this.tracked.child);
+  }
+}
+
+function toLoadResult(run: WsloadRun, label: string, out: WsLoadLog): LoadResult {
+  if (run.errors > 0) out.note(`${label}: ${run.errors} error(s) (${run.mismatches} payload mismatches); first: ${run.firstError ?? 'unknown'}`);
+  if (run.sentBytes !== run.echoedBytes || run.sentMsgs !== run.echoedMsgs) {
+    out.note(`${label}: sent ${run.sentMsgs} msgs / ${run.sentBytes} B but ${run.echoedMsgs} msgs / ${run.echoedBytes} B came back`);
+  }
+  return {
+    ops: run.ops,
+    elapsedSec: run.elapsedSec,
+    p50Ms: run.p50Ms,
+    p99Ms: run.p99Ms,
+    non2xx: null,
+    errors: run.errors,
+    // As for lean-ws: lengths and payloads are checked by the client, and runMatrix would compare
+    // bytes per op with the HTTP readiness probe's response size.
+    bytes: null,
+    clientCpuMicros: run.cpuMicros,
+  };
+}
+
+/**
+ * Closed-loop echo with the C client: `spec.connections` sockets, `spec.pipelining` binary
+ * messages of `spec.messageBytes` in flight on each. `binary` comes from {@link ensureWsloadBinary}.
+ */
+export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator {
+  return {
+    name: C_WS_TOOL,
+    threads: 1,
+    async open(): Promise<GeneratorSession> {
+      let proc: WsloadProcess | null = null;
+      return {
+        async run(url: string, loadSpec: LoadSpec, seconds: number): Promise<LoadResult> {
+          const spec = loadSpec as WsLoadSpec;
+          if (typeof spec.messageBytes !== 'number') throw new TypeError('c-ws needs spec.messageBytes (a WsLoadSpec)');
+          const timeoutMs = (seconds + OVERRUN_GRACE_SEC) * 1000;
+          if (proc !== null && (!proc.alive || proc.key !== WsloadProcess.keyOf(url, spec))) {
+            await proc.close();
+            proc = null;
+          }
+          if (proc === null) proc = new WsloadProcess(binary, url, spec, seconds, out.log);
+          else proc.command(seconds);
+          const run = await proc.result(timeoutMs);
+          if (run.connections < spec.connections) {
+            out.note(`c-ws: ${run.connections} of ${spec.connections} connections open at the end of the window`);
+          }
+          return toLoadResult(run, `c-ws echo ${spec.path} ${spec.messageBytes} B on ${hostPort(url).port}`, out);
+        },
+        async close(): Promise<void> {
+          await proc?.close();
+          proc = null;
+        },
+      };
+    },
+  };
+}
