@@ -607,6 +607,10 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("SYSCALL_WRITE", Napi::Number::New(env, kSysWrite));
   o.Set("SYSCALL_SHUTDOWN", Napi::Number::New(env, kSysShutdown));
   o.Set("EVENT_INTS", Napi::Number::New(env, kEventInts));
+  // libuv is outside N-API's ABI promise: JS refuses the transport if the running Node's libuv has
+  // another major version (struct layouts) than the headers this file was compiled with.
+  o.Set("LIBUV_COMPILED", Napi::Number::New(env, UV_VERSION_HEX));
+  o.Set("LIBUV_RUNTIME", Napi::Number::New(env, uv_version()));
   exports.Set("transport", o);
 }
 

@@ -83,6 +83,7 @@ export class Slabcast {
     this.http.onLimit = onLimit;
     this.ws.onLimit = onLimit;
     this.core.acceptor.onLimit = (code, detail) => log.warn({ code, ...detail }, 'connection refused');
+    if (this.core.acceptor.transportWarning !== null) log.warn({ code: 'ERR_NATIVE_TRANSPORT' }, `${this.core.acceptor.transportWarning}; sockets stay on net.Socket (--transport node)`);
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');

@@ -15,6 +15,7 @@
  * - ERR_MMAP_READ_ONLY        a write through a read-only mapping (src/storage/mapped-file.ts)
  * - ERR_MAX_CONNECTIONS, ERR_SOCKET_QUEUE_FULL   acceptor refusals (logged through LimitHook)
  * - ERR_NATIVE_ADOPT          the native transport could not take an accepted socket (kept on net.Socket, logged)
+ * - ERR_NATIVE_TRANSPORT      --transport native, but the addon's libuv does not match this Node's (warned at start-up)
  * - ERR_HTTP_HEADERS_TIMEOUT, ERR_HTTP_REQUEST_TIMEOUT   408s (src/protocols/http/http-handler.ts)
  * - ERR_WS_PING_TIMEOUT, ERR_WS_TRY_AGAIN_LATER, ERR_WS_CLOSED   WebSocket liveness and 1013 closes
  */

@@ -85,6 +85,9 @@ export interface TransportBinding {
   readonly SYSCALL_WRITE: number;
   readonly SYSCALL_SHUTDOWN: number;
   readonly EVENT_INTS: number;
+  /** libuv version (0xMMmmpp) of the headers the addon was compiled with, and of the running Node. */
+  readonly LIBUV_COMPILED: number;
+  readonly LIBUV_RUNTIME: number;
 }
 
 const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'write', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
@@ -132,6 +135,17 @@ export const mmap: MmapBinding = loadBinding();
 
 /** The native TCP transport. */
 export const transport: TransportBinding = mmap.transport;
+
+/**
+ * Why the native transport cannot be used with this Node, or null when it can. It touches libuv
+ * structs directly (outside N-API's stable ABI), so the addon must have been compiled against the
+ * same libuv major version as the running Node's (`npm run build:native` rebuilds it).
+ */
+export function transportUnusableReason(): string | null {
+  const compiled = transport.LIBUV_COMPILED >>> 16;
+  const running = transport.LIBUV_RUNTIME >>> 16;
+  return compiled === running ? null : `the addon was compiled against libuv ${compiled}.x but this Node runs libuv ${running}.x; rebuild it (npm run build:native)`;
+}
 
 /** The system page size: map offsets must be multiples of it. */
 export const PAGE_SIZE: number = mmap.PAGE_SIZE;

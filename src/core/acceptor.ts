@@ -6,6 +6,15 @@ import type { ChannelSocket } from './channel.js';
 import { nativeTransport, type NativeTransport } from './native-transport.js';
 import { adoptWithSharedBuffer } from './socket-adoption.js';
 
+function nativeTransportOrNull(onUnavailable: (reason: string) => void): NativeTransport | null {
+  try {
+    return nativeTransport();
+  } catch (error) {
+    onUnavailable((error as Error).message);
+    return null;
+  }
+}
+
 /** Counters of the acceptor. */
 export interface AcceptorStats {
   accepted: number;
@@ -33,15 +42,17 @@ export class Acceptor {
   /** Told about every refused socket (logging). */
   onLimit: LimitHook | null = null;
 
-  /** The native transport, when the config asks for it. */
+  /** The native transport, when the config asks for it and this Node can run it. */
   private readonly native: NativeTransport | null;
+  /** Why `transport: 'native'` was asked for but sockets stay on net.Socket (logged at start-up), or null. */
+  transportWarning: string | null = null;
 
   constructor(
     private readonly processor: Processor,
     private readonly maxConnections: number,
     transport: 'native' | 'node' = 'node',
   ) {
-    this.native = transport === 'native' ? nativeTransport() : null;
+    this.native = transport === 'native' ? nativeTransportOrNull((reason) => (this.transportWarning = reason)) : null;
     // allowHalfOpen: a client that sends its requests and then FIN still gets every answer.
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }

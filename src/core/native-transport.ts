@@ -1,5 +1,5 @@
 import { getSystemErrorName } from 'node:util';
-import { transport as binding, type TransportBinding } from '../native.js';
+import { transport as binding, transportUnusableReason, type TransportBinding } from '../native.js';
 import { NativeSocket } from './native-socket.js';
 
 /** What the transport tells the core about a connection (implemented by the processor). */
@@ -149,7 +149,10 @@ function systemError(errno: number, syscall: string): NodeJS.ErrnoException {
 
 let shared: NativeTransport | null = null;
 
-/** The thread's transport, created on first use. */
+/** The thread's transport, created on first use. Throws when this Node cannot run it (see {@link transportUnusableReason}). */
 export function nativeTransport(): NativeTransport {
-  return (shared ??= new NativeTransport());
+  if (shared !== null) return shared;
+  const reason = transportUnusableReason();
+  if (reason !== null) throw new Error(`slabcast: native transport unavailable: ${reason}`);
+  return (shared = new NativeTransport());
 }
