@@ -52,6 +52,10 @@ constexpr int kEventInts = 4;
 constexpr uint32_t kReserveEvents = 64;
 constexpr size_t kMinReadBytes = 4096;
 constexpr size_t kMaxReadBytes = 64 * 1024;
+// Past this many arena bytes the batch is delivered at once, from the read callback, instead of
+// at the end of the poll phase: the arena's hot start stays in the CPU cache while large messages
+// stream in (a 1 MiB walk through cold memory cost ~15% on 16 KiB echoes).
+constexpr size_t kDeliverBytes = 128 * 1024;
 
 enum ConnFlags : uint8_t {
   kReading = 1,
@@ -202,6 +206,8 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     const size_t offset = static_cast<size_t>(reinterpret_cast<uint8_t*>(buf->base) - t->arena);
     t->arena_used = offset + static_cast<size_t>(nread);
     Push(t, kEventData, c->slot, static_cast<int32_t>(offset), static_cast<int32_t>(nread));
+    // JS may close or stop this very stream: libuv's read loop checks for both after we return.
+    if (t->arena_used >= kDeliverBytes) Deliver(t);
     return;
   }
   if (nread == 0 || nread == UV_ENOBUFS) return;  // EAGAIN, or no room: read again later

@@ -3,6 +3,7 @@ import type { Connection } from './connection.js';
 import { PauseReason } from './connection.js';
 import { InflightWrites } from './inflight-writes.js';
 import { NativeSocket } from './native-socket.js';
+import { OutputQueue } from './output-queue.js';
 import { NO_SECTION, type SlabAllocator } from './slab.js';
 
 /** Something that must be released once the bytes it lent to a write have left (mmap lease, shared frame). */
@@ -42,7 +43,7 @@ export class MessageWriter {
   private fill = NO_SECTION;
   private fillLength = 0;
   /** Output queued before the fill section, in order (only when external buffers are involved). */
-  private queued: QueuedOutput[] | null = null;
+  private queued: OutputQueue | null = null;
   /** Writes handed to the socket that the kernel has not taken yet (created on first need). */
   private inflight: InflightWrites | null = null;
   /** Bytes queued or in flight. */
@@ -113,13 +114,13 @@ export class MessageWriter {
       return WriteStatus.Closed;
     }
     if (this.fill !== NO_SECTION && this.fillLength > 0) this.sealFill();
-    (this.queued ??= []).push({ section: NO_SECTION, length: buf.length, buf, owner });
+    (this.queued ??= new OutputQueue()).push(NO_SECTION, buf.length, buf, owner);
     return this.queuedBytes(buf.length);
   }
 
   /** Whether anything waits for the write phase. */
   get hasQueued(): boolean {
-    return this.fillLength > 0 || (this.queued !== null && this.queued.length > 0);
+    return this.fillLength > 0 || (this.queued !== null && this.queued.count > 0);
   }
 
   /** The write phase for this connection: hands everything queued to the socket in one go. */
@@ -133,7 +134,7 @@ export class MessageWriter {
   private flushNative(socket: NativeSocket): void {
     const slab = this.slab;
     const queued = this.queued;
-    const nQueued = queued === null ? 0 : queued.length;
+    const nQueued = queued === null ? 0 : queued.count;
     if (nQueued === 0) {
       // The common case: this turn's output is one fill section.
       const length = this.fillLength;
@@ -148,11 +149,22 @@ export class MessageWriter {
       return;
     }
     if (this.fillLength > 0) this.sealFill();
+    const q0 = queued!.at(0);
+    if (queued!.count === 1 && q0.buf !== null) {
+      // One external buffer (a broadcast frame, a mapped range): no array, no view.
+      const { buf, owner, length } = q0;
+      queued!.clear();
+      if (socket.writeSlice(buf, 0, length)) {
+        if (owner !== null) owner.release();
+        this.written(length);
+      } else this.track(NO_SECTION, owner, length);
+      return;
+    }
     const views = SCRATCH_VIEWS;
-    const n = queued!.length;
+    const n = queued!.count;
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const q = queued![i];
+      const q = queued!.at(i);
       let view = q.buf;
       if (view === null) {
         const off = slab.offsetOf(q.section);
@@ -164,34 +176,34 @@ export class MessageWriter {
     const done = socket.writev(views, n, total);
     for (let i = 0; i < n; i++) {
       views[i] = EMPTY;
-      const q = queued![i];
+      const q = queued!.at(i);
       if (!done) this.track(q.section, q.owner, q.length);
       else {
         if (q.section !== NO_SECTION) slab.free(q.section);
         if (q.owner !== null) q.owner.release();
       }
     }
-    queued!.length = 0;
+    queued!.clear();
     if (done) this.written(total);
   }
 
   /** Node transport: every buffer goes through `socket.write`, corked when there are several. */
   private flushNode(socket: Socket): void {
     const queued = this.queued;
-    const nQueued = queued === null ? 0 : queued.length;
+    const nQueued = queued === null ? 0 : queued.count;
     // Several buffers leave as one writev; a single one needs no cork.
     const multiple = nQueued + (this.fillLength > 0 ? 1 : 0) > 1;
     if (multiple) socket.cork();
     if (queued !== null && nQueued > 0) {
       for (let i = 0; i < nQueued; i++) {
-        const q = queued[i];
+        const q = queued.at(i);
         if (q.buf !== null) this.send(socket, q.buf, NO_SECTION, q.owner);
         else {
           const off = this.slab.offsetOf(q.section);
           this.send(socket, this.slab.buffer.subarray(off, off + q.length), q.section, null);
         }
       }
-      queued.length = 0;
+      queued.clear();
     }
     if (this.fillLength > 0) {
       const off = this.slab.offsetOf(this.fill);
@@ -211,12 +223,14 @@ export class MessageWriter {
     if (this.fill !== NO_SECTION) this.slab.free(this.fill);
     this.fill = NO_SECTION;
     this.fillLength = 0;
-    if (this.queued !== null) {
-      for (const q of this.queued) {
+    const queued = this.queued;
+    if (queued !== null) {
+      for (let i = 0; i < queued.count; i++) {
+        const q = queued.at(i);
         if (q.section !== NO_SECTION) this.slab.free(q.section);
         if (q.owner !== null) q.owner.release();
       }
-      this.queued.length = 0;
+      queued.clear();
     }
     if (this.inflight !== null) this.inflight.releaseAll(this.slab);
     this.pendingBytes = 0;
@@ -234,7 +248,7 @@ export class MessageWriter {
   }
 
   private sealFill(): void {
-    (this.queued ??= []).push({ section: this.fill, length: this.fillLength, buf: null, owner: null });
+    (this.queued ??= new OutputQueue()).push(this.fill, this.fillLength, null, null);
     this.fill = NO_SECTION;
     this.fillLength = 0;
   }
@@ -288,9 +302,3 @@ export class MessageWriter {
 const SCRATCH_VIEWS: Uint8Array[] = [];
 const EMPTY = new Uint8Array(0);
 
-interface QueuedOutput {
-  section: number;
-  length: number;
-  buf: Uint8Array | null;
-  owner: Releasable | null;
-}
