@@ -27,6 +27,9 @@ const Flag = {
   Dirty: 32,
   Ready: 64,
 } as const;
+/** The deadline kind sits above the flags (a protocol's small enum). */
+const KIND_SHIFT = 8;
+const FLAG_BITS = (1 << KIND_SHIFT) - 1;
 
 /** No deadline set. */
 export const NO_DEADLINE = 0;
@@ -57,7 +60,7 @@ export class Connection {
    * not a boxed double per connection), or NO_DEADLINE.
    */
   deadline = NO_DEADLINE;
-  deadlineKind = 0;
+
 
   constructor(id: number, socket: ChannelSocket, loop: Processor, protocol: ProtocolHandler) {
     this.id = id;
@@ -65,7 +68,7 @@ export class Connection {
     this.loop = loop;
     this.protocol = protocol;
     this.reader = new MessageReader(loop.readSlab);
-    this.writer = new MessageWriter(loop.writeSlab, this);
+    this.writer = new MessageWriter(this);
   }
 
   /** No more input is processed; the connection ends once its output is flushed. */
@@ -118,6 +121,11 @@ export class Connection {
     this.set(Flag.Ready, on);
   }
 
+  /** The protocol's tag of the armed deadline (kept in the flags' upper bits). */
+  get deadlineKind(): number {
+    return this.flags >>> KIND_SHIFT;
+  }
+
   private set(flag: number, on: boolean): void {
     this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
@@ -159,7 +167,7 @@ export class Connection {
   /** Arms the connection's single deadline (`kind` is the protocol's own tag). `ms` from now. */
   setDeadline(ms: number, kind: number): void {
     this.deadline = this.loop.now - this.loop.epoch + ms;
-    this.deadlineKind = kind;
+    this.flags = (this.flags & FLAG_BITS) | (kind << KIND_SHIFT);
   }
 
   clearDeadline(): void {

@@ -25,7 +25,6 @@ export class MessageReader {
   expectedBytes = 0;
   /** A chunk (or its unprocessed rest) held while waiting for a slab section. */
   private pending: Buffer | null = null;
-  private pendingStart = 0;
 
   constructor(private readonly slab: SlabAllocator) {}
 
@@ -73,7 +72,7 @@ export class MessageReader {
     const pending = this.pending;
     if (pending !== null && conn.pausedMask === 0 && !conn.closing) {
       this.pending = null;
-      this.feed(conn, pending, this.pendingStart, pending.length);
+      this.feed(conn, pending, 0, pending.length);
     }
   }
 
@@ -158,7 +157,6 @@ export class MessageReader {
    */
   private keep(chunk: Buffer, off: number, end: number): void {
     this.pending = Buffer.from(chunk.subarray(off, end));
-    this.pendingStart = 0;
   }
 
   /** Makes the section hold at least `need` bytes, moving to a larger tier by copying. */

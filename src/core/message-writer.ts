@@ -52,11 +52,13 @@ export class MessageWriter {
   /** The connection's socket when it is native (synchronous writes), else null. */
   private readonly native: NativeSocket | null;
 
-  constructor(
-    private readonly slab: SlabAllocator,
-    private readonly conn: Connection,
-  ) {
+  constructor(private readonly conn: Connection) {
     this.native = conn.socket instanceof NativeSocket ? conn.socket : null;
+  }
+
+  /** The shared write slab (the processor's: not a field, every field is paid per connection). */
+  private get slab(): SlabAllocator {
+    return this.conn.loop.writeSlab;
   }
 
   /**

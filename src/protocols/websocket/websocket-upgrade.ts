@@ -102,8 +102,8 @@ export class WebSocketEndpoints {
     // section is free it is queued as it is: a lost 101 would leave the client waiting.
     const response = buildUpgradeResponse(accept, protocol === '' ? undefined : protocol);
     if (conn.writer.write(response) === WriteStatus.NoMemory) conn.writer.queueExternal(response, null);
-    const ws = new WebSocket(conn, endpoint, this.handler, protocol, data);
-    conn.protocol = this.handler;
+    conn.protocol = this.handler; // the WebSocket's owner (see WebSocket.owner)
+    const ws = new WebSocket(conn, endpoint, protocol, data);
     conn.state = ws;
     conn.reader.expectedBytes = 0;
     this.handler.opened(ws);

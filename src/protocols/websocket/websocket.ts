@@ -45,12 +45,20 @@ export class WebSocket {
   constructor(
     readonly conn: Connection,
     readonly endpoint: WebSocketEndpoint,
-    private readonly owner: WebSocketOwner,
     protocol: string,
     data: unknown,
   ) {
     this.protocol = protocol;
     this.data = data;
+  }
+
+  /**
+   * The handler framing this connection: `conn.protocol` from the upgrade on (set before this
+   * object exists), read from there rather than kept in a field — there is one WebSocket per idle
+   * socket, and every field is paid per connection.
+   */
+  private get owner(): WebSocketOwner {
+    return this.conn.protocol as unknown as WebSocketOwner;
   }
 
   /** Our Close frame was queued (after it, data is neither sent nor delivered). */
