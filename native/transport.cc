@@ -453,23 +453,9 @@ int64_t WriteBufs(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_val
   return static_cast<int64_t>(written);
 }
 
-// write(slot, view: Uint8Array) → bytes written now, or negative uv error.
-Napi::Value Write(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Transport* t;
-  Conn* c = GetConn(info, &t);
-  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, UV_EPIPE);
-  uv_buf_t buf;
-  napi_value value = info[1];
-  if (!ReadView(env, value, &buf)) {
-    ThrowType(env, "transport: write(slot, Uint8Array)");
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, &buf, &value, 1, buf.len)));
-}
-
-// writeSlice(slot, buffer: Uint8Array, offset, length) → as write(), for
-// buffer[offset, offset + length) without a view object per write.
+// writeSlice(slot, buffer: Uint8Array, offset, length): writes buffer[offset,
+// offset + length) (no view object per write) → bytes the kernel took now (all:
+// done; fewer: the rest is queued, one WRITE_DONE follows), or a negative uv error.
 Napi::Value WriteSlice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t;
@@ -492,7 +478,7 @@ Napi::Value WriteSlice(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, &buf, &value, 1, buf.len)));
 }
 
-// writev(slot, views: Uint8Array[], count) → as write().
+// writev(slot, views: Uint8Array[], count) → as writeSlice().
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t;
@@ -598,7 +584,6 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("adopt", Napi::Function::New(env, Adopt, "adopt"));
   o.Set("readStart", Napi::Function::New(env, ReadStart, "readStart"));
   o.Set("readStop", Napi::Function::New(env, ReadStop, "readStop"));
-  o.Set("write", Napi::Function::New(env, Write, "write"));
   o.Set("writeSlice", Napi::Function::New(env, WriteSlice, "writeSlice"));
   o.Set("writev", Napi::Function::New(env, Writev, "writev"));
   o.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));

@@ -65,11 +65,12 @@ export interface TransportBinding {
   adopt(fd: number): number;
   readStart(slot: number): void;
   readStop(slot: number): void;
-  /** Bytes the kernel took now (all of them: done; fewer: the rest is queued, WRITE_DONE follows), or a negative errno. */
-  write(slot: number, data: Uint8Array): number;
-  /** As write(), for `buffer[offset, offset + length)` (no view object per write). */
+  /**
+   * Writes `buffer[offset, offset + length)` (no view object per write): returns the bytes the kernel
+   * took now (all of them: done; fewer: the rest is queued, one WRITE_DONE follows), or a negative errno.
+   */
   writeSlice(slot: number, buffer: Uint8Array, offset: number, length: number): number;
-  /** As write(), for `views[0..count)` in order. */
+  /** As writeSlice(), for `views[0..count)` in order. */
   writev(slot: number, views: readonly Uint8Array[], count: number): number;
   /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
   shutdown(slot: number): void;
@@ -90,7 +91,7 @@ export interface TransportBinding {
   readonly LIBUV_RUNTIME: number;
 }
 
-const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'write', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
 
 const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap'] as const;
 const CONSTANTS = [

@@ -25,10 +25,12 @@ export interface ProcessorStats {
 /**
  * The processor cycle (jjenkov `SocketProcessor`), driven by I/O instead of a sleeping poll loop.
  *
- * A turn runs in the check phase (`setImmediate`) of any loop iteration that produced work:
+ * A turn runs in any loop iteration that produced work: on the native transport at the end of the
+ * iteration's batch of read events (the "select" result: every event is parsed first, in place, then
+ * the turn writes), otherwise in the check phase (`setImmediate`):
  * 1. `takeNewSockets` — drain the socket queue filled by the acceptor (at most `maxAcceptPerTurn`);
  * 2. `readFromSockets` — connections whose paused input can go on (budget renewed, memory freed, an
- *    async handler answered) are drained; bytes that arrive in the poll phase are parsed at once, in place;
+ *    async handler answered) are drained; bytes that arrive are parsed at once, in place;
  * 3. `writeToSockets` — every connection with queued output is flushed once: all the answers to one
  *    read (pipelining) leave in one write.
  * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
