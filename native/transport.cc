@@ -103,7 +103,10 @@ struct Transport {
   bool armed = false;
   bool delivering = false;
   bool initialized = false;
+  bool tearing_down = false;  // env teardown: no more events, no more napi calls
   uint32_t open = 0;
+  napi_async_cleanup_hook_handle cleanup = nullptr;
+  uint32_t teardown_pending = 0;  // handles whose close callback teardown still waits for
 };
 
 void Deliver(Transport* t);
@@ -122,6 +125,7 @@ void Arm(Transport* t) {
 }
 
 void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
+  if (t->tearing_down) return;  // the loop handles are closing and nobody will read the events
   if (t->event_count < t->event_capacity) {
     int32_t* e = t->events + static_cast<size_t>(t->event_count) * kEventInts;
     e[0] = kind;
@@ -198,6 +202,7 @@ void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
 }
 
 void CloseConn(Conn* c);
+void TeardownStep(Transport* t);
 
 void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   Conn* c = static_cast<Conn*>(stream->data);
@@ -231,6 +236,7 @@ void OnClosed(uv_handle_t* handle) {
   t->open--;
   delete c;
   Push(t, kEventClose, slot, 0, 0);
+  if (t->tearing_down) TeardownStep(t);
 }
 
 void CloseConn(Conn* c) {
@@ -242,7 +248,10 @@ void CloseConn(Conn* c) {
 void OnWritten(uv_write_t* req, int status) {
   WriteReq* w = static_cast<WriteReq*>(req->data);
   Transport* t = w->transport;
-  for (napi_ref ref : w->refs) napi_delete_reference(t->env, ref);
+  // During env teardown the env releases its references itself.
+  if (!t->tearing_down) {
+    for (napi_ref ref : w->refs) napi_delete_reference(t->env, ref);
+  }
   const int32_t slot = w->slot;
   delete w;
   // A write cancelled by close (UV_ECANCELED) needs no event: JS releases everything on CLOSE.
@@ -546,25 +555,35 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Env teardown (process exit or a worker thread ending): close every handle
-// without calling into JS; the loop finishes the closes.
-void Finalize(Napi::Env env, Transport* t) {
-  (void)env;
-  for (Conn* c : t->slots) {
-    if (c == nullptr || (c->flags & kClosing) != 0) continue;
-    c->flags |= kClosing;
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
-  }
-  // The two loop handles live inside the Transport: free it once both are closed.
-  struct Closer {
-    static void Second(uv_handle_t* h) { delete static_cast<Transport*>(h->data); }
-    static void First(uv_handle_t* h) {
-      Transport* tr = static_cast<Transport*>(h->data);
-      uv_close(reinterpret_cast<uv_handle_t*>(&tr->idle), Second);
-    }
-  };
-  uv_close(reinterpret_cast<uv_handle_t*>(&t->check), Closer::First);
+// Env teardown (process exit or a worker thread ending) is asynchronous: every
+// handle is closed, and the env (and the addon's code, which the close callbacks
+// live in) is kept until the last close callback ran. An instance-data
+// finalizer would be too early: the loop runs close callbacks after it, by
+// which time a worker may have unloaded this library.
+void OnLoopHandleClosed(uv_handle_t* h) { TeardownStep(static_cast<Transport*>(h->data)); }
+
+void TeardownStep(Transport* t) {
+  if (--t->teardown_pending != 0) return;
+  napi_remove_async_cleanup_hook(t->cleanup);
+  delete t;
 }
+
+void Teardown(napi_async_cleanup_hook_handle handle, void* arg) {
+  Transport* t = static_cast<Transport*>(arg);
+  t->cleanup = handle;
+  t->tearing_down = true;
+  t->teardown_pending = 2;  // check + idle
+  for (Conn* c : t->slots) {
+    if (c == nullptr) continue;  // already closed
+    t->teardown_pending++;       // its OnClosed will run (closing already, or now)
+    CloseConn(c);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->check), OnLoopHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->idle), OnLoopHandleClosed);
+}
+
+// The Transport's lifetime belongs to Teardown, not to the instance data.
+void KeepInstanceData(Napi::Env /*env*/, Transport* /*t*/) {}
 
 }  // namespace
 
@@ -578,7 +597,8 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   t->idle.data = t;
   // Both stay ref'd: they are active only while events wait for delivery, and those (the last
   // CLOSE of a shutdown, say) must keep the loop alive until JS has seen them.
-  env.SetInstanceData<Transport, Finalize>(t);
+  env.SetInstanceData<Transport, KeepInstanceData>(t);
+  napi_add_async_cleanup_hook(env, Teardown, t, nullptr);
   Napi::Object o = Napi::Object::New(env);
   o.Set("init", Napi::Function::New(env, Init, "init"));
   o.Set("adopt", Napi::Function::New(env, Adopt, "adopt"));

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeTransport } from '../../src/core/native-transport.js';
@@ -89,4 +90,30 @@ describe('native transport', () => {
     c.destroy();
     for (const s of sockets) s.destroy();
   }, 40_000);
+
+  it('a worker thread that ends with native connections open tears down cleanly (no crash after the addon is gone)', () => {
+    // Found by hand: close callbacks ran after the worker's env (and the addon) were gone → SIGSEGV.
+    // Now an async cleanup hook keeps the env until every handle is closed.
+    // dist/ (built by `npm test`'s pretest, like the CLI tests' dist/server.js): a worker gets no TS loader.
+    const appUrl = new URL('../../dist/app.js', import.meta.url).href;
+    const worker = `
+      const { parentPort } = await import('node:worker_threads');
+      const net = await import('node:net');
+      const { Slabcast } = await import(${JSON.stringify(appUrl)});
+      const app = new Slabcast({ port: 0, host: '127.0.0.1', logLevel: 'silent', transport: 'native' });
+      const { port } = await app.listen();
+      const s = net.connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+      s.once('data', (d) => parentPort.postMessage(d.toString('latin1').split('\\r\\n')[0]));
+    `;
+    const main = `
+      import { Worker } from 'node:worker_threads';
+      const w = new Worker(${JSON.stringify(worker)}, { eval: true, type: 'module' });
+      w.once('message', async (m) => { console.log(m); console.log('terminated', await w.terminate()); });
+      w.once('error', (e) => { console.error(e); process.exitCode = 5; });
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', main], { encoding: 'utf8', timeout: 20_000 });
+    expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(r.stdout).toContain('HTTP/1.1 200 OK');
+    expect(r.stdout).toContain('terminated 1');
+  }, 30_000);
 });
