@@ -116,16 +116,22 @@ export class Acceptor {
   /** Admits and adopts the accepted descriptor `fd`; false when the addon could not take it. */
   private takeFd(native: NativeTransport, fd: number): boolean {
     if (!this.admit()) return true; // refused: the caller closes Node's handle, which closes the socket
-    let socket: ChannelSocket;
-    try {
-      socket = native.adopt(fd);
-    } catch (error) {
-      if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
-      return false;
-    }
-    this.stats.native++;
+    const socket = this.adopt(native, fd);
+    if (socket === null) return false;
     this.enqueue(socket);
     return true;
+  }
+
+  /** The addon's socket for the accepted descriptor `fd` (counted), or null (reported) when it cannot take it. */
+  private adopt(native: NativeTransport, fd: number): ChannelSocket | null {
+    try {
+      const socket = native.adopt(fd);
+      this.stats.native++;
+      return socket;
+    } catch (error) {
+      if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
+      return null;
+    }
   }
 
   /**
@@ -136,15 +142,10 @@ export class Acceptor {
   private take(raw: net.Socket): ChannelSocket {
     if (this.native !== null) {
       const fd = (raw as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-      if (typeof fd === 'number' && fd >= 0) {
-        try {
-          const socket = this.native.adopt(fd);
-          raw.destroy();
-          this.stats.native++;
-          return socket;
-        } catch (error) {
-          if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
-        }
+      const socket = typeof fd === 'number' && fd >= 0 ? this.adopt(this.native, fd) : null;
+      if (socket !== null) {
+        raw.destroy();
+        return socket;
       }
       this.stats.nativeFallbacks++;
     }

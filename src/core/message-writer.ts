@@ -270,20 +270,25 @@ export class MessageWriter {
   /** Native transport: `n` bytes left at once; once under half the limit, a paused reader may go on. */
   private written(n: number): void {
     this.pendingBytes -= n;
+    // Not from inside the flush (an endpoint's onDrain may write and flush again): end of the turn.
+    if (this.mayResume()) this.conn.loop.deferDrain(this.conn);
+  }
+
+  /** Paused for backpressure, and pending output is back under half the limit. */
+  private mayResume(): boolean {
     const conn = this.conn;
-    if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && this.pendingBytes <= conn.loop.config.maxWriteQueueBytes >>> 1) {
-      // Not from inside the flush (an endpoint's onDrain may write and flush again): end of the turn.
-      conn.loop.deferDrain(conn);
-    }
+    return (conn.pausedMask & PauseReason.Backpressure) !== 0 && this.pendingBytes <= conn.loop.config.maxWriteQueueBytes >>> 1;
+  }
+
+  /** Lifts the backpressure pause and tells the protocol it may write again. */
+  private resume(): void {
+    this.conn.unpause(PauseReason.Backpressure);
+    this.conn.protocol.onDrain(this.conn);
   }
 
   /** @internal the end-of-turn half of {@link written}: unpause and tell the protocol. */
   drained(): void {
-    const conn = this.conn;
-    if (this.released || (conn.pausedMask & PauseReason.Backpressure) === 0) return;
-    if (this.pendingBytes > conn.loop.config.maxWriteQueueBytes >>> 1) return;
-    conn.unpause(PauseReason.Backpressure);
-    conn.protocol.onDrain(conn);
+    if (!this.released && this.mayResume()) this.resume();
   }
 
   /** @internal the socket's write callback: writes complete in order, so the head is the one done. */
@@ -292,11 +297,7 @@ export class MessageWriter {
     const n = this.inflight.shift(this.slab);
     if (n < 0) return;
     this.pendingBytes -= n;
-    const conn = this.conn;
-    if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && this.pendingBytes <= conn.loop.config.maxWriteQueueBytes >>> 1) {
-      conn.unpause(PauseReason.Backpressure);
-      conn.protocol.onDrain(conn);
-    }
+    if (this.mayResume()) this.resume();
   }
 }
 

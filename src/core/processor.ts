@@ -61,10 +61,14 @@ export class Processor implements NativeSocketEvents {
   onSocketError: ((conn: Connection, err: Error) => void) | null = null;
 
   /**
-   * The one buffer every adopted socket reads into (see socket-adoption.ts): bytes in it are valid
-   * only during the read callback, which parses them in place; the reader copies what it keeps.
+   * The one buffer every adopted node-transport socket reads into (see socket-adoption.ts): bytes in
+   * it are valid only during the read callback, which parses them in place; the reader copies what it
+   * keeps. Made on first use (the native transport reads into the addon's arena instead).
    */
-  readonly readBuffer = Buffer.allocUnsafeSlow(64 * 1024);
+  get readBuffer(): Buffer {
+    return (this.sharedReadBuffer ??= Buffer.allocUnsafeSlow(64 * 1024));
+  }
+  private sharedReadBuffer: Buffer | null = null;
   /** The read callback of adopted sockets. */
   readonly onSharedRead = socketOnSharedRead;
 
