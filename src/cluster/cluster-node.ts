@@ -12,7 +12,8 @@ import { InstanceRegistry, type RingChange } from './instance-registry.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisHistory } from './redis-history.js';
 import { LinkState, RedisLink } from './redis-link.js';
-import { RedisPresence } from './redis-presence.js';
+import { presenceTtlMs, RedisPresence } from './redis-presence.js';
+import { RingPresence } from './ring-presence.js';
 
 /** Ring key of a room. Rooms and audio streams share one ring (the cluster issue). */
 export const roomKey = (room: string): string => `room:${room}`;
@@ -66,6 +67,8 @@ export class ClusterNode {
   readonly bus: RedisBus;
   readonly history: RedisHistory;
   readonly presence: RedisPresence;
+  /** `leave`/`join` for the users of instances that leave the ring or come back. */
+  readonly ringPresence: RingPresence;
   readonly stats: ClusterNodeStats = { moved: 0, failures: 0 };
   /** Null until {@link start}: before that, this instance is alone on its ring. */
   registry: InstanceRegistry | null = null;
@@ -91,7 +94,12 @@ export class ClusterNode {
     };
     this.bus = new RedisBus(this.link, this.id, failed);
     this.history = new RedisHistory(this.link, this.bus, config.historySize, config.historyTtlSeconds * 1000, failed);
-    this.presence = new RedisPresence(this.link, this.id, () => this.registry?.ring.members.map((m) => m.id) ?? [], config.heartbeatTtlMs, failed);
+    this.presence = new RedisPresence(this.link, this.id, () => this.registry?.ring.members.map((m) => m.id) ?? [], presenceTtlMs(config.heartbeatTtlMs), failed);
+    // Settle after an outage: instances reconnecting up to one backoff later are not announced as gone.
+    this.ringPresence = new RingPresence(this.link, this.presence, this.id, config.heartbeatTtlMs + MAX_BACKOFF_MS, failed, (s) => {
+      log.info({ instance: this.id, left: s.left, returned: s.returned, rooms: s.rooms, leaves: s.leaves, joins: s.joins }, 'cluster: presence after ring change');
+    });
+    this.link.on('state', (next) => this.ringPresence.linkChanged(next));
     this.link.on('state', (next, prev) => this.linkChanged(next, prev));
     this.link.on('failure', failed);
     this.rooms = {
@@ -136,13 +144,16 @@ export class ClusterNode {
     this.self = { id: this.id, url: advertiseUrlFor(c.advertiseUrl, c.host, address.port) };
     this.registry = new InstanceRegistry(this.link, { self: this.self, heartbeatMs: c.heartbeatMs, ttlMs: c.heartbeatTtlMs, vnodes: c.vnodes });
     this.registry.on('change', (change) => this.ringChanged(change));
+    this.registry.on('change', (change) => this.ringPresence.ringChanged(change));
     this.registry.on('failure', (err) => {
       this.stats.failures++;
       this.log.debug({ err: err.message }, 'redis heartbeat failed');
     });
     const state = await this.link.connect(CONNECT_WAIT_MS);
-    await this.registry.start();
+    // Presence first: its refresh timer then fires before the heartbeat's, so an instance coming
+    // back (e.g. after a pause) has rewritten its sets when the others see it on the ring again.
     this.presence.start(c.heartbeatMs);
+    await this.registry.start();
     if (metrics !== undefined) this.addMetrics(metrics);
     const log = state === LinkState.Ready ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
     log({ instance: this.id, url: this.self.url, redis: state, members: this.registry.ring.members.map((m) => m.id) }, state === LinkState.Ready ? 'cluster: joined' : 'cluster: redis unreachable at start; serving local members and retrying');
@@ -168,6 +179,7 @@ export class ClusterNode {
       bus: this.bus.stats,
       history: this.history.stats,
       presence: this.presence.stats,
+      ringPresence: { ...this.ringPresence.stats, departed: this.ringPresence.departedCount },
       ...this.stats,
     };
   }
@@ -209,6 +221,10 @@ export class ClusterNode {
     m.counter('slabcast_cluster_history_fallbacks_total', 'History ids and reads served without Redis', ['kind'], () => [
       [{ kind: 'id' }, this.history.stats.localIds],
       [{ kind: 'read' }, this.history.stats.readFallbacks],
+    ]);
+    m.counter('slabcast_cluster_presence_ring_notes_total', 'join/leave told to local members because an instance left the ring or came back', ['type'], () => [
+      [{ type: 'leave' }, this.ringPresence.stats.leaves],
+      [{ type: 'join' }, this.ringPresence.stats.joins],
     ]);
     m.counter('slabcast_cluster_audio_moved_total', 'Audio GET/START redirected to the owner instance', [], () => [[{}, this.stats.moved]]);
   }

@@ -20,6 +20,8 @@ export interface RingChange {
   joined: string[];
   left: string[];
   members: string[];
+  /** Heartbeat `startedAt` of each joined instance (as now read) and left one (as last read): a run's identity. */
+  startedAt: Record<string, number>;
 }
 
 /**
@@ -34,6 +36,8 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
+  /** `startedAt` of the instances the last poll found. */
+  private incarnations = new Map<string, number>();
 
   constructor(
     private readonly link: RedisLink,
@@ -102,16 +106,27 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
       for await (const batch of this.link.cmd.scanIterator({ MATCH: `${INSTANCE_KEY_PREFIX}*`, COUNT: 200 })) keys.push(...batch);
       const values = keys.length === 0 ? [] : await this.link.cmd.mGet(keys);
       const members: RingMember[] = [this.options.self];
+      const incarnations = new Map([[this.options.self.id, this.startedAt]]);
       for (const v of values) {
         if (v === null) continue;
-        const m = JSON.parse(v) as RingMember;
-        if (typeof m.id === 'string' && typeof m.url === 'string' && m.id !== this.options.self.id) members.push({ id: m.id, url: m.url });
+        const m = JSON.parse(v) as RingMember & { startedAt?: number };
+        if (typeof m.id === 'string' && typeof m.url === 'string' && m.id !== this.options.self.id) {
+          members.push({ id: m.id, url: m.url });
+          incarnations.set(m.id, typeof m.startedAt === 'number' ? m.startedAt : 0);
+        }
       }
       const before = new Set(this.ring.members.map((m) => m.id));
+      const last = this.incarnations;
+      this.incarnations = incarnations;
       if (this.ring.setMembers(members)) {
         this.stats.ringChanges++;
         const after = members.map((m) => m.id).sort();
-        this.emit('change', { joined: after.filter((id) => !before.has(id)), left: [...before].filter((id) => !after.includes(id)), members: after });
+        const joined = after.filter((id) => !before.has(id));
+        const left = [...before].filter((id) => !after.includes(id));
+        const startedAt: Record<string, number> = {};
+        for (const id of joined) startedAt[id] = incarnations.get(id) ?? 0;
+        for (const id of left) startedAt[id] = last.get(id) ?? 0;
+        this.emit('change', { joined, left, members: after, startedAt });
       }
     } catch (err) {
       this.emit('failure', err as Error);

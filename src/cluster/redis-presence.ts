@@ -1,9 +1,31 @@
-import type { PresenceChange, PresenceStore } from '../services/rooms/presence.js';
+import type { LocalRooms, PresenceChange, PresenceStore } from '../services/rooms/presence.js';
 import { LinkState, type RedisLink } from './redis-link.js';
+
+/** Key prefix of the presence sets. */
+const PRESENCE_PREFIX = 'slabcast:presence:';
 
 /** The set of users instance `instance` has in `room`. */
 export function presenceKey(room: string, instance: string): string {
-  return `slabcast:presence:${room}:${instance}`;
+  return `${PRESENCE_PREFIX}${room}:${instance}`;
+}
+
+/**
+ * Lifetime of a presence set, in heartbeat TTLs. An instance rewrites its sets every heartbeat, so a
+ * dead one's sets outlive its heartbeat key (TTL after its last beat) by at least two TTLs minus a
+ * heartbeat: time enough for every survivor's ring poll (≤ one heartbeat) to see it leave and read
+ * who was there (src/cluster/ring-presence.ts). Queries read only the sets of instances on the ring,
+ * so the lingering sets of a dead instance are never counted.
+ */
+export const PRESENCE_TTL_HEARTBEAT_TTLS = 3;
+
+/** The presence sets' TTL for a `--heartbeat-ttl-ms`. */
+export function presenceTtlMs(heartbeatTtlMs: number): number {
+  return PRESENCE_TTL_HEARTBEAT_TTLS * heartbeatTtlMs;
+}
+
+/** SCAN pattern of `instance`'s sets, glob characters of the id escaped. */
+function ownSetsPattern(instance: string): string {
+  return `${PRESENCE_PREFIX}*:${instance.replace(/[\\*?[\]]/g, '\\$&')}`;
 }
 
 /**
@@ -28,27 +50,36 @@ export interface RedisPresenceStats {
   fallbacks: number;
   /** Times this instance's sets were rewritten (every heartbeat, and when Redis came back). */
   refreshes: number;
+  /** Sets left by an earlier run under this instance id, deleted at start. */
+  leftoversDeleted: number;
 }
 
 /**
  * Cluster-wide presence ({@link PresenceStore}) in Redis: each instance keeps, per room, the set
- * `slabcast:presence:{room}:{instance}` of its users, with a TTL (the heartbeat TTL) that
+ * `slabcast:presence:{room}:{instance}` of its users, with a TTL ({@link presenceTtlMs}) that
  * {@link refresh} renews every heartbeat by rewriting the set from this instance's own record — so
- * it also comes back whole after Redis lost its data — and a dead instance's members vanish when
- * its sets expire. Queries only read the sets of instances on the ring (`peers()`, live ones), so
- * a dead instance's members stop counting as soon as it leaves the ring. Counts are distinct
+ * it also comes back whole after Redis lost its data — and a dead instance's sets expire some
+ * TTLs after it stopped. Queries only read the sets of instances on the ring (`peers()`, live ones),
+ * so a dead instance's members stop counting as soon as it leaves the ring; until its sets expire
+ * the survivors can still read who was there (`leave` for them: src/cluster/ring-presence.ts). Counts are distinct
  * users across instances. While Redis is unreachable every answer is local.
  *
  * Cost: a join or leave computes SUNION of the room's sets in Redis (O(room size)), so presence
  * in very large rooms costs Redis CPU per join; `who` transfers the whole union.
  */
 export class RedisPresence implements PresenceStore {
-  readonly stats: RedisPresenceStats = { changes: 0, fallbacks: 0, refreshes: 0 };
+  readonly stats: RedisPresenceStats = { changes: 0, fallbacks: 0, refreshes: 0, leftoversDeleted: 0 };
+  /** The room service's local rooms, once it attached (see {@link LocalRooms}). */
+  rooms: LocalRooms | null = null;
+  /** Sets of an earlier run under this id are still to be deleted (done once, when Redis answers). */
+  private leftovers = true;
   /** This instance's users per room: the source of truth its Redis sets are rebuilt from. */
   private readonly local = new Map<string, Set<string>>();
   private timer: NodeJS.Timeout | null = null;
   private readonly linkListener = (next: LinkState): void => {
-    if (next === LinkState.Ready) this.refresh();
+    if (next !== LinkState.Ready) return;
+    this.refresh();
+    if (this.timer !== null) this.deleteLeftovers();
   };
 
   constructor(
@@ -62,10 +93,19 @@ export class RedisPresence implements PresenceStore {
     link.on('state', this.linkListener);
   }
 
-  /** Refreshes this instance's sets every `intervalMs` (the heartbeat). */
+  /**
+   * Refreshes this instance's sets every `intervalMs` (the heartbeat), and deletes the sets an earlier
+   * run under the same id left (they linger {@link PRESENCE_TTL_HEARTBEAT_TTLS} TTLs and would be
+   * counted as this instance's users again now that it is back on the ring).
+   */
   start(intervalMs: number): void {
     this.timer = setInterval(() => this.refresh(), intervalMs);
     this.timer.unref();
+    this.deleteLeftovers();
+  }
+
+  attach(rooms: LocalRooms): void {
+    this.rooms = rooms;
   }
 
   joined(room: string, user: string, local: ReadonlyMap<string, unknown>): Promise<PresenceChange> {
@@ -147,6 +187,30 @@ export class RedisPresence implements PresenceStore {
     }
   }
 
+  /** Deletes this id's sets of rooms it has no user in (once, the first time Redis answers after start). */
+  private deleteLeftovers(): void {
+    if (!this.leftovers || !this.link.ready) return;
+    this.leftovers = false;
+    const suffix = `:${this.self}`;
+    void (async () => {
+      const found = new Map<string, string>();
+      for await (const batch of this.link.cmd.scanIterator({ MATCH: ownSetsPattern(this.self), COUNT: 500 })) {
+        for (const key of batch) {
+          // Room ids have no ':', so `{prefix}{room}:{self}` is this id's set, not one of an id ending in `:{self}`.
+          const room = key.slice(PRESENCE_PREFIX.length, key.length - suffix.length);
+          if (key.endsWith(suffix) && !room.includes(':')) found.set(room, key);
+        }
+      }
+      // Filtered now, not during the scan: a room a user joined meanwhile keeps its set.
+      const stale = [...found].filter(([room]) => !this.local.has(room)).map(([, key]) => key);
+      if (stale.length > 0) await this.link.cmd.del(stale);
+      this.stats.leftoversDeleted += stale.length;
+    })().catch((err: unknown) => {
+      this.leftovers = true;
+      this.onFailure(err as Error);
+    });
+  }
+
   private change(room: string, op: '+' | '-', user: string, local: ReadonlyMap<string, unknown>): Promise<PresenceChange> {
     this.stats.changes++;
     const fallback = (): PresenceChange => {
@@ -167,7 +231,7 @@ export class RedisPresence implements PresenceStore {
   }
 
   /** Keys of the room's sets: this instance's first (when `own`), then every live peer's. */
-  private keys(room: string, own: boolean): string[] {
+  keys(room: string, own: boolean): string[] {
     const keys = own ? [presenceKey(room, this.self)] : [];
     for (const id of this.peers()) if (id !== this.self) keys.push(presenceKey(room, id));
     return keys;

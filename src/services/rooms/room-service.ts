@@ -4,7 +4,7 @@ import type { WebSocketHandler } from '../../protocols/websocket/websocket-handl
 import { type BroadcastBus, type BusListener, Delivery, type RoomEnvelope } from './bus.js';
 import { type HistoryEntry, type HistoryRead, type HistoryStore, isPromise, type MaybePromise } from './history.js';
 import { messageIdOf, type PendingJoin, PendingJoins } from './pending-join.js';
-import type { PresenceStore } from './presence.js';
+import type { LocalRooms, PresenceNote, PresenceStore } from './presence.js';
 import { type RateLimit, RateLimiter } from './rate-limiter.js';
 import { type LeaveResult, type Room, RoomRegistry } from './room-registry.js';
 import {
@@ -110,6 +110,23 @@ export class RoomService {
     this.windowMs = options.misbehaviourWindowMs ?? DEFAULT_MISBEHAVIOUR_WINDOW_MS;
     this.sequencer = new RoomSequencer((err) => this.failed(err));
     this.subscriptions = new RoomSubscriptions(options.bus, this.listener, (err) => this.failed(err));
+    options.presence?.attach?.(this.localRooms);
+  }
+
+  /** What a presence store sees of this instance's rooms (see {@link LocalRooms}). */
+  readonly localRooms: LocalRooms = {
+    roomIds: () => this.registry.roomIds(),
+    users: (room) => this.registry.get(room)?.users,
+    announce: (room, notes) => {
+      this.sequencer.run(room, notes, (list) => this.announce(room, list));
+    },
+  };
+
+  /** Presence notes the store worked out itself, to this instance's members only (never published). */
+  private announce(room: string, notes: readonly PresenceNote[]): void {
+    for (const n of notes) {
+      this.deliver({ room, delivery: Delivery.Everyone, payload: presenceJson(n.type, n.user, n.count), user: '', origin: this.options.instanceId, conn: -1 });
+    }
   }
 
   /**
