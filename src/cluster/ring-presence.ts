@@ -1,4 +1,4 @@
-import type { PresenceNote } from '../services/rooms/presence.js';
+import type { LocalRooms, PresenceNote } from '../services/rooms/presence.js';
 import type { RingChange } from './instance-registry.js';
 import { LinkState, type RedisLink } from './redis-link.js';
 import { presenceKey, type RedisPresence } from './redis-presence.js';
@@ -169,45 +169,51 @@ export class RingPresence {
     this.stats.departures += left.length;
     this.stats.returns += back.length;
     const rooms = this.presence.rooms;
-    if (rooms === null) return;
-    const all: Promise<readonly PresenceNote[]>[] = [];
-    if (left.length > 0) {
-      for (const room of [...rooms.roomIds()]) {
-        const notes = this.separate(room, leftIds, 'leave');
-        rooms.announce(room, notes);
-        all.push(notes);
-        void notes.then((n) => {
-          if (n.length > 0) for (const d of left) d.rooms.add(room);
-        }, () => undefined);
-      }
-      const ready = Promise.allSettled(all);
-      for (const d of left) d.ready = ready;
-    }
-    let joining: Promise<unknown> = Promise.resolve();
-    if (back.length > 0) {
-      // Joins only where leaves were told, once those answers are in (a run that left and came back
-      // within one settle is both, in that order).
-      joining = Promise.allSettled(back.map((d) => d.ready)).then(() => {
-        const where = new Set<string>();
-        for (const d of back) for (const room of d.rooms) where.add(room);
-        const joins: Promise<readonly PresenceNote[]>[] = [];
-        for (const room of where) {
-          if (rooms.users(room) === undefined) continue;
-          const notes = this.separate(room, backIds, 'join');
-          rooms.announce(room, notes);
-          joins.push(notes);
-        }
-        all.push(...joins);
-        return Promise.allSettled(joins);
-      });
-    }
-    if (left.length === 0 && back.length === 0) return;
-    void Promise.allSettled([...all, joining]).then(() => Promise.allSettled(all)).then((results) => {
-      let leaves = 0;
-      let joins = 0;
-      for (const r of results) if (r.status === 'fulfilled') for (const n of r.value) n.type === 'leave' ? leaves++ : joins++;
-      this.onSummary({ left: leftIds, returned: backIds, rooms: all.length, leaves, joins });
+    if (rooms === null || (left.length === 0 && back.length === 0)) return;
+    const leaves = left.length > 0 ? this.tellLeft(rooms, leftIds, left) : [];
+    // Joins only where leaves were told, once those answers are in (a run that left and came back
+    // within one settle time is both, in that order).
+    const joins = back.length > 0 ? Promise.allSettled(back.map((d) => d.ready)).then(() => this.tellBack(rooms, backIds, back)) : Promise.resolve([]);
+    void joins.then((j) => Promise.allSettled([...leaves, ...j])).then((results) => {
+      let l = 0;
+      let j = 0;
+      for (const r of results) if (r.status === 'fulfilled') for (const n of r.value) n.type === 'leave' ? l++ : j++;
+      this.onSummary({ left: leftIds, returned: backIds, rooms: results.length, leaves: l, joins: j });
     });
+  }
+
+  /** `leave` in every room with members here; records where it was told on each departed run. */
+  private tellLeft(rooms: LocalRooms, ids: readonly string[], departed: readonly Departed[]): Promise<readonly PresenceNote[]>[] {
+    const all: Promise<readonly PresenceNote[]>[] = [];
+    for (const room of [...rooms.roomIds()]) {
+      const notes = this.separate(room, ids, 'leave');
+      rooms.announce(room, notes);
+      all.push(notes);
+      notes.then(
+        (n) => {
+          if (n.length > 0) for (const d of departed) d.rooms.add(room);
+        },
+        // Already counted and reported by separate() and by the room's sequencer.
+        () => undefined,
+      );
+    }
+    const ready = Promise.allSettled(all);
+    for (const d of departed) d.ready = ready;
+    return all;
+  }
+
+  /** `join` in the rooms (still with members here) where the returning runs' users were told `leave`. */
+  private tellBack(rooms: LocalRooms, ids: readonly string[], returning: readonly Departed[]): Promise<readonly PresenceNote[]>[] {
+    const where = new Set<string>();
+    for (const d of returning) for (const room of d.rooms) where.add(room);
+    const all: Promise<readonly PresenceNote[]>[] = [];
+    for (const room of where) {
+      if (rooms.users(room) === undefined) continue;
+      const notes = this.separate(room, ids, 'join');
+      rooms.announce(room, notes);
+      all.push(notes);
+    }
+    return all;
   }
 
   /** Remembers a departed run, forgetting the oldest past the bound. */
