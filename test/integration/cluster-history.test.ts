@@ -141,4 +141,24 @@ describe.runIf(run)('RedisHistory and RedisPresence on a real Redis', () => {
     expect(await la.cmd.exists(presenceKey('r', 'b'))).toBe(0);
     await a.close();
   });
+
+  it('deletes the presence sets an earlier run under the same id left, at start, and only those', async () => {
+    const l = await link();
+    // An earlier run of 'c' left sets in two rooms; 'x:c' is another instance whose id ends in ':c'.
+    await l.cmd.sAdd(presenceKey('old', 'c'), ['ghost']);
+    await l.cmd.sAdd(presenceKey('kept', 'c'), ['ghost']);
+    await l.cmd.sAdd(presenceKey('old', 'x:c'), ['someone']);
+    await l.cmd.sAdd(presenceKey('old', 'b'), ['other']);
+    const c = new RedisPresence(l, 'c', () => ['c', 'b', 'x:c'], 10_000);
+    await c.joined('kept', 'alive', new Map([['alive', 1]])); // this run already has a user in 'kept'
+    c.start(60_000);
+    await waitFor(() => c.stats.leftoversDeleted > 0, 2000, 'leftovers deleted');
+    expect(c.stats.leftoversDeleted).toBe(1);
+    expect(await l.cmd.exists(presenceKey('old', 'c'))).toBe(0);
+    expect((await l.cmd.sMembers(presenceKey('kept', 'c'))).sort()).toEqual(['alive', 'ghost']); // rewritten at the next refresh
+    expect(await l.cmd.sMembers(presenceKey('old', 'x:c'))).toEqual(['someone']);
+    expect(await l.cmd.sMembers(presenceKey('old', 'b'))).toEqual(['other']);
+    expect((await c.users('old', new Map())).sort()).toEqual(['other', 'someone']);
+    await c.close();
+  });
 });
