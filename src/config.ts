@@ -58,6 +58,8 @@ export interface ServerConfig {
   cacheDir: string;
   maxStreamBytes: number;
   maxCacheBytes: number;
+  /** Free space kept on the cache directory's filesystem: audio is stored only above it. */
+  minFreeDiskBytes: number;
   evict: string;
   maxUploads: number;
   maxGetBytes: number;
@@ -127,6 +129,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   cacheDir: './cache',
   maxStreamBytes: 512 * MiB,
   maxCacheBytes: 4096 * MiB,
+  minFreeDiskBytes: 64 * MiB,
   evict: 'on',
   maxUploads: 256,
   maxGetBytes: 1 * MiB,
@@ -194,6 +197,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'cacheDir', flag: 'cache-dir', env: ['SLABCAST_CACHE_DIR'], kind: 'string', help: 'directory of the audio stream files (created with the first stream)' },
   { key: 'maxStreamBytes', flag: 'max-stream-bytes', env: ['SLABCAST_MAX_STREAM_BYTES'], kind: 'int', min: 1, max: 4096 * MiB, help: 'size of one audio stream; a chunk past it → ERROR, not stored' },
   { key: 'maxCacheBytes', flag: 'max-cache-bytes', env: ['SLABCAST_MAX_CACHE_BYTES'], kind: 'int', min: 1, max: 2 ** 50, help: 'bytes of all audio streams; past it LRU complete streams are evicted (ERROR:cache full with --evict off)' },
+  { key: 'minFreeDiskBytes', flag: 'min-free-disk-bytes', env: ['SLABCAST_MIN_FREE_DISK_BYTES'], kind: 'int', min: 0, max: 2 ** 50, help: 'free space always left on the cache directory\'s filesystem (sidecars, logs, other writers); audio that would go below it → ERROR:no space, not stored' },
   { key: 'evict', flag: 'evict', env: ['SLABCAST_EVICT'], kind: 'string', help: 'on or off: evict least-recently-used complete streams when the cache is full' },
   { key: 'maxUploads', flag: 'max-uploads', env: ['SLABCAST_MAX_UPLOADS'], kind: 'int', min: 1, max: 1_000_000, help: 'concurrent audio uploads in total; START past it → ERROR' },
   { key: 'maxGetBytes', flag: 'max-get-bytes', env: ['SLABCAST_MAX_GET_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'length of one audio GET; past it → ERROR' },

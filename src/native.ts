@@ -40,6 +40,17 @@ export interface MmapBinding {
    * a syncAsync on it is in flight. A second call throws `ERR_MMAP_CLOSED`.
    */
   unmap(buffer: ArrayBuffer): void;
+  /**
+   * posix_fallocate: every block of [offset, offset + length) of `fd` exists afterwards (the file
+   * grows to offset + length if shorter), so writing that range through a mapping cannot fault.
+   * `length` > 0. Fails with `ENOSPC`, `EDQUOT`, `EFBIG`, `EBADF`, `ESPIPE`… (syscall `posix_fallocate`).
+   */
+  fallocate(fd: number, offset: number, length: number): void;
+  /**
+   * statvfs(path): writes f_frsize, f_blocks, f_bfree, f_bavail and 1/0 for a read-only mount
+   * (ST_RDONLY) into `out[0..5)` (no allocation per sample). Fails like node:fs, with `path`.
+   */
+  statvfs(path: string, out: Float64Array): void;
   /** sysconf(_SC_PAGESIZE). */
   readonly PAGE_SIZE: number;
   readonly MS_ASYNC: number;
@@ -93,7 +104,7 @@ export interface TransportBinding {
 
 const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
 
-const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap'] as const;
+const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [
   'PAGE_SIZE',
   'MS_ASYNC',

@@ -158,6 +158,24 @@ export class Metrics {
       byLabel('code', audio().refusals),
     );
     this.counter('slabcast_audio_storage_errors_total', 'File system failures of the audio cache', [], () => [[{}, audio().storageErrors]]);
+    this.counter('slabcast_audio_reload_entries_total', 'Cache directory entries at start-up: streams loaded, entries quarantined (.quarantine/) or left in place', ['outcome'], () => {
+      const a = audio();
+      return [
+        [{ outcome: 'loaded' }, a.reloaded],
+        [{ outcome: 'quarantined' }, a.quarantined],
+        [{ outcome: 'skipped' }, a.reloadSkipped],
+      ];
+    });
+    this.gauge('slabcast_audio_cache_read_only', '1 when the cache directory cannot be written (reads served, writes refused)', [], () => [[{}, this.app.audio.readOnly ? 1 : 0]]);
+    // One statvfs per scrape, taken by the first of these gauges; the others read that sample.
+    const disk = () => this.app.audio.disk;
+    this.gauge('slabcast_audio_disk_state', '1 for the cache disk state: ok, low (under twice --min-free-disk-bytes free), full (writes refused for want of space), unknown (statvfs failed)', ['state'], () => {
+      const current = this.app.audio.diskState();
+      return ['ok', 'low', 'full', 'unknown'].map((state): Sample => [{ state }, current === state ? 1 : 0]);
+    });
+    this.gauge('slabcast_audio_disk_free_bytes', 'Bytes free on the cache directory\'s filesystem (f_bavail × f_frsize); NaN when statvfs fails', [], () => [[{}, disk().freeBytes]]);
+    this.gauge('slabcast_audio_disk_min_free_bytes', 'Bytes kept free on it (--min-free-disk-bytes)', [], () => [[{}, disk().minFreeBytes]]);
+    this.gauge('slabcast_audio_cache_budget_bytes', 'Effective cache budget: min(--max-cache-bytes, bytes stored + free space above the reserve)', [], () => [[{}, this.app.audio.budgetBytes]]);
   }
 
   /** A gauge whose samples are read at scrape time. */

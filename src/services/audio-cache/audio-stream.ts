@@ -4,6 +4,10 @@
  * Invariants:
  * - Bytes [0, size) of the mapping are the stream; the file (its capacity) may be longer while the
  *   upload runs, and is trimmed to exactly `size` by {@link AudioStream.finish}.
+ * - Space before bytes: every page of [size, reservedBytes) has a disk block (posix_fallocate), and
+ *   append() writes only below `reservedBytes`. A sparse page written through the mapping would
+ *   raise SIGBUS on a full disk; a stream loaded from disk starts with nothing reserved past its
+ *   size, because its file may have holes there (grown by ftruncate, or left by a crash).
  * - `persistedSize` is the size the sidecar on disk records, and every byte below it was msync'ed
  *   (MS_SYNC) before the sidecar was written: after SIGKILL or a crash the reloaded stream reports
  *   a size whose bytes are all on disk.
@@ -30,6 +34,8 @@ export class AudioStream {
   updatedAt: number;
   /** Size the sidecar on disk records (all of it msync'ed first). */
   persistedSize: number;
+  /** Every page below this has a disk block: append() writes only below it (see the module comment). */
+  private reservedEnd: number;
   /** The connection uploading it (opaque to the stream), or null: then it can be resumed at once. */
   uploader: object | null = null;
   /** Set once DELETE or eviction removed it: every later use is refused by the store. */
@@ -48,6 +54,7 @@ export class AudioStream {
     this.createdAt = meta.createdAt;
     this.updatedAt = meta.updatedAt;
     this.persistedSize = meta.size;
+    this.reservedEnd = meta.size;
     this.file = file;
   }
 
@@ -59,9 +66,12 @@ export class AudioStream {
     return stream;
   }
 
-  /** Opens a stream found on disk with its sidecar. A file shorter than the recorded size wins (bytes past it do not exist). */
-  static load(dir: string, meta: StreamMeta): AudioStream {
-    const file = MappedFile.open(streamPath(dir, meta.id, DATA_SUFFIX), { writable: true });
+  /**
+   * Opens a stream found on disk with its sidecar, mapped read-write unless `writable` is false (a
+   * read-only cache). A file shorter than the recorded size wins (bytes past it do not exist).
+   */
+  static load(dir: string, meta: StreamMeta, writable = true): AudioStream {
+    const file = MappedFile.open(streamPath(dir, meta.id, DATA_SUFFIX), { writable });
     if (file.size < meta.size) meta = { ...meta, size: file.size, complete: false };
     return new AudioStream(dir, meta, file);
   }
@@ -76,13 +86,40 @@ export class AudioStream {
     return { id: this.id, size: this.size, complete: this.complete, createdAt: this.createdAt, updatedAt: this.updatedAt };
   }
 
+  /** Bytes from the start of the file whose pages all have disk blocks: append() may write below it. */
+  get reservedBytes(): number {
+    return this.reservedEnd;
+  }
+
   /**
-   * Copies `chunk` into the mapping at the end of the stream, growing the file geometrically
-   * (doubling, at least {@link MIN_CAPACITY_BYTES}, never past `maxBytes`). The caller checked the limits.
+   * The capacity to reserve so the stream can reach `end`: the file's length when it already
+   * reaches `end` (a loaded stream's unreserved tail), else geometric growth (doubling, at least
+   * {@link MIN_CAPACITY_BYTES}); never past `maxBytes` unless `end` itself is.
    */
-  append(chunk: Uint8Array, maxBytes: number, now: number): void {
+  growthTarget(end: number, maxBytes: number): number {
+    const length = this.file.size;
+    if (end <= length) return Math.max(end, Math.min(length, maxBytes));
+    return Math.max(end, Math.min(maxBytes, Math.max(length * 2, MIN_CAPACITY_BYTES)));
+  }
+
+  /**
+   * Reserves disk blocks for [reservedBytes, target) (the file grows to `target` if shorter) and
+   * maps them. Throws the system error (`ENOSPC`, `EDQUOT`…) and then changes nothing.
+   */
+  reserve(target: number): void {
+    if (target <= this.reservedEnd) return;
+    this.file.reserve(this.reservedEnd, target - this.reservedEnd);
+    if (target > this.file.size) this.file.grow(target);
+    this.reservedEnd = target;
+  }
+
+  /**
+   * Copies `chunk` into the mapping at the end of the stream. The caller checked the limits and
+   * reserved the space ({@link AudioStream.reserve}): writing an unreserved page is a bug here.
+   */
+  append(chunk: Uint8Array, now: number): void {
     const end = this.size + chunk.length;
-    if (end > this.file.size) this.file.grow(Math.min(maxBytes, Math.max(end, this.file.size * 2, MIN_CAPACITY_BYTES)));
+    if (end > this.reservedEnd) throw new RangeError(`AudioStream.append: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
     this.file.view.set(chunk, this.size);
     this.size = end;
     this.updatedAt = now;
@@ -111,7 +148,10 @@ export class AudioStream {
     let size = 0;
     return this.enqueue(async () => {
       size = this.size;
-      await this.flushTo(size, () => this.file.truncate(size), true);
+      await this.flushTo(size, () => {
+        this.file.truncate(size);
+        this.reservedEnd = Math.min(this.reservedEnd, size);
+      }, true);
       this.complete = true;
     }).then(() => size);
   }

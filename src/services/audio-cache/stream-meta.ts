@@ -4,7 +4,6 @@
  * here. It is replaced atomically (write `{id}.meta.tmp`, fdatasync, rename: POSIX rename(2) is
  * atomic), so after a SIGKILL or a crash the sidecar is the old one or the new one, never torn.
  */
-import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isValidStreamId } from './stream-id.js';
@@ -38,27 +37,13 @@ export function streamPath(dir: string, id: string, suffix: typeof DATA_SUFFIX |
   return path;
 }
 
-/** The stream id a directory entry is the sidecar of, or null for any other file. */
-export function idOfMetaFile(name: string): string | null {
-  if (!name.endsWith(META_SUFFIX)) return null;
-  const id = name.slice(0, -META_SUFFIX.length);
-  return isValidStreamId(id) ? id : null;
-}
-
-/** Reads and checks a sidecar; null if it is missing or not a valid record for `id`. */
-export function readMeta(path: string, id: string): StreamMeta | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+/** Checks a sidecar's text; null if it is not a valid record for `id` (torn, foreign, another id). */
+export function parseMeta(text: string, id: string): StreamMeta | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return null; // a torn or foreign file: the stream is skipped (counted by the store), never trusted
+    return null; // a torn or foreign file: never trusted; the caller counts and reports it
   }
   const m = value as Partial<StreamMeta> | null;
   if (m === null || typeof m !== 'object' || m.id !== id) return null;

@@ -1,7 +1,8 @@
 // MappedFile against real temporary files: write/flush/read back, grow,
 // truncate, leases across grow/truncate/close, closed-state errors, OS errors,
 // and a 64 MiB durable flush that leaves the event loop running.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -237,9 +238,15 @@ describe('errors', () => {
     expect(existsSync(missing)).toBe(false);
   });
 
-  it.runIf(isLinux)('a failed ftruncate on open closes the fd and names the path', () => {
-    const error = thrown(() => MappedFile.open('/dev/zero', { writable: true, size: PAGE_SIZE }));
-    expect(error).toMatchObject({ code: 'EINVAL', syscall: 'ftruncate', path: '/dev/zero' });
+  it.runIf(isLinux)('only regular files are mapped: a device, a FIFO (without blocking) and a symlink are refused, naming the path', () => {
+    expect(thrown(() => MappedFile.open('/dev/zero', { writable: true, size: PAGE_SIZE }))).toMatchObject({ code: MappedFileErrorCode.NotAFile, path: '/dev/zero' });
+    const fifo = join(dir, 'f.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // O_RDONLY on a FIFO without a writer would block the loop forever; O_NONBLOCK returns at once.
+    expect(thrown(() => MappedFile.open(fifo, {}))).toMatchObject({ code: MappedFileErrorCode.NotAFile, path: fifo });
+    writeFileSync(join(dir, 'target.bin'), Buffer.alloc(10));
+    symlinkSync(join(dir, 'target.bin'), join(dir, 'link.bin'));
+    expect(thrown(() => MappedFile.open(join(dir, 'link.bin'), {}))).toMatchObject({ code: 'ELOOP', syscall: 'open', path: join(dir, 'link.bin') });
   });
 
   it('read-only files cannot be sized or truncated', () => {

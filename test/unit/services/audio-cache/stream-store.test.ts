@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 function open(options: Partial<AudioStoreOptions> = {}): AudioStore {
-  const store = new AudioStore({ cacheDir: dir, maxStreamBytes: 1 << 24, maxCacheBytes: 1 << 26, evict: true, maxUploads: 8, flushIntervalMs: 50, flushBytes: 1 << 20, ...options });
+  const store = new AudioStore({ cacheDir: dir, maxStreamBytes: 1 << 24, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, flushIntervalMs: 50, flushBytes: 1 << 20, ...options });
   stores.push(store);
   return store;
 }
@@ -80,15 +80,20 @@ describe('AudioStore', () => {
     await first.close();
   });
 
-  it('skips torn sidecars and sidecars without data, and never loads foreign files', () => {
+  it('quarantines torn sidecars, sidecars without data and data without a sidecar; never touches foreign files', async () => {
     const store = open();
-    started(store, 'x');
+    const x = started(store, 'x');
+    await store.stop(x);
     writeFileSync(join(dir, 'torn.meta'), '{"id":"torn","si');
+    writeFileSync(join(dir, 'torn.audio'), 'abc');
     writeFileSync(join(dir, 'nodata.meta'), JSON.stringify({ id: 'nodata', size: 1, complete: true, createdAt: 1, updatedAt: 1 }));
+    writeFileSync(join(dir, 'nometa.audio'), 'abc');
     writeFileSync(join(dir, 'other.txt'), 'x');
     const again = open();
-    expect(again.stats.reloadSkipped).toBe(2);
-    expect(again.list().map((m) => m.id)).toEqual([]); // x had no checkpoint yet
+    expect(again.stats).toMatchObject({ reloaded: 1, quarantined: 4, reloadSkipped: 0 });
+    expect(again.list().map((m) => m.id)).toEqual(['x']);
+    expect(readdirSync(dir).sort()).toEqual(['.quarantine', 'other.txt', 'x.audio', 'x.meta']);
+    expect(readdirSync(join(dir, '.quarantine')).map((n) => n.replace(/\.\d+-\d+$/, '')).sort()).toEqual(['nodata.meta', 'nometa.audio', 'torn.audio', 'torn.meta']);
   });
 
   it('checkpoints after --flush-interval-ms without STOP', async () => {
