@@ -93,7 +93,12 @@ export function scanCacheDir(dir: string): CacheDirScan {
 export function quarantineEntry(dir: string, name: string, now = Date.now()): { to: string } | { error: NodeJS.ErrnoException } {
   const quarantine = join(dir, QUARANTINE_DIR);
   try {
-    mkdirSync(quarantine, { recursive: true });
+    try {
+      mkdirSync(quarantine, 0o755);
+    } catch (error) {
+      // Already there (from an earlier start): fine, its type is checked next.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
     // Never move anything through a symlink named .quarantine (it could point outside the cache).
     if (!lstatSync(quarantine).isDirectory()) {
       return { error: Object.assign(new Error(`${quarantine} is not a directory`), { code: 'ENOTDIR', syscall: 'lstat', path: quarantine }) };

@@ -1,13 +1,16 @@
 // AudioStore against real files in a fresh temporary directory: growth, checkpoints and sidecars,
 // STOP trimming, reload, resume, limits at and past, LRU eviction, DELETE with a lease held.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AudioErrorCode, isAudioError } from '../../../../src/services/audio-cache/audio-errors.js';
 import type { AudioStream } from '../../../../src/services/audio-cache/audio-stream.js';
 import { AudioStore, type AudioStoreOptions } from '../../../../src/services/audio-cache/stream-store.js';
+import { DiskSpace, DiskState } from '../../../../src/storage/disk-space.js';
+import { fillDisk, mountTmpfs, type Tmpfs, tmpfsAvailable } from '../../../helpers/tmpfs.js';
 
 let dir: string;
 const stores: AudioStore[] = [];
@@ -186,5 +189,90 @@ describe('AudioStore', () => {
     const store = open();
     started(store, 'busy');
     expect(store.delete('busy')).toMatchObject({ code: AudioErrorCode.Busy });
+  });
+});
+
+describe('AudioStore: space before bytes', () => {
+  it('a stream reloaded with a sparse tail reserves blocks for it before its first write', async () => {
+    mkdirSync(dir, { recursive: true });
+    const head = randomBytes(10_000);
+    writeFileSync(join(dir, 'sp.audio'), head);
+    truncateSync(join(dir, 'sp.audio'), 1 << 20); // what growth by ftruncate left: holes
+    writeFileSync(join(dir, 'sp.meta'), JSON.stringify({ id: 'sp', size: head.length, complete: false, createdAt: 1, updatedAt: 1 }));
+    expect(statSync(join(dir, 'sp.audio')).blocks * 512).toBeLessThan(1 << 19);
+    const store = open();
+    const s = started(store, 'sp');
+    expect(s.reservedBytes).toBe(head.length); // nothing past the size is trusted
+    expect(store.append(s, Buffer.alloc(1000, 1))).toBeNull();
+    expect(s.reservedBytes).toBe(1 << 20); // the whole tail, not only the pages the chunk touched
+    expect(statSync(join(dir, 'sp.audio')).blocks * 512).toBeGreaterThanOrEqual(1 << 20);
+    expect(await store.stop(s)).toBe(head.length + 1000);
+    expect(readFileSync(join(dir, 'sp.audio')).subarray(0, head.length).equals(head)).toBe(true);
+  });
+
+  describe.runIf(tmpfsAvailable('AudioStore on a full tmpfs'))('on a tmpfs', () => {
+    let fs: Tmpfs | null = null;
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close();
+      fs?.unmount();
+      fs = null;
+    });
+
+    it('--min-free-disk-bytes: a chunk that leaves exactly the reserve free is stored, one byte more is refused (ERR_AUDIO_NO_SPACE, not stored)', () => {
+      fs = mountTmpfs(1 << 20);
+      const cacheDir = join(fs.dir, 'cache');
+      mkdirSync(cacheDir);
+      const free = new DiskSpace(cacheDir, 0).sample().freeBytes;
+      const store = open({ cacheDir, minFreeDiskBytes: free - 65536, flushIntervalMs: 3_600_000, flushBytes: 1 << 30 });
+      const flips: boolean[] = [];
+      store.onDiskFull = (full) => flips.push(full);
+      const s = started(store, 'r');
+      expect(store.append(s, Buffer.alloc(65536, 1))).toBeNull(); // at the limit
+      expect(store.diskState()).toBe(DiskState.Full);
+      const err = store.append(s, Buffer.alloc(1, 2)); // one past
+      expect(err).toMatchObject({ code: AudioErrorCode.NoSpace });
+      expect(err?.message).toBe(`no space: stream r cannot store 1 more bytes (chunk not stored): ${free - 65536} bytes free on the cache's filesystem, ${free - 65536} kept free (--min-free-disk-bytes)`);
+      expect(s.size).toBe(65536);
+      expect(store.start('r2', {})).toMatchObject({ code: AudioErrorCode.NoSpace });
+      expect(store.stats.refusals).toEqual({ [AudioErrorCode.NoSpace]: 2 });
+      expect(flips).toEqual([true]);
+    });
+
+    it('with eviction on, least recently used complete streams make room on the disk', async () => {
+      fs = mountTmpfs(1 << 20);
+      const store = open({ cacheDir: join(fs.dir, 'cache'), minFreeDiskBytes: 0 });
+      const old = started(store, 'old');
+      expect(store.append(old, Buffer.alloc(600_000, 1))).toBeNull();
+      await store.stop(old);
+      const s = started(store, 'new');
+      for (let i = 0; i < 10; i++) expect(store.append(s, Buffer.alloc(60_000, 2))).toBeNull();
+      expect(store.stats).toMatchObject({ evictions: 1, refusals: {} });
+      expect(store.list().map((m) => m.id)).toEqual(['new']);
+    });
+
+    it('the filesystem refuses the reservation although statvfs of the directory has room (a data file on another, full filesystem): ERR_AUDIO_NO_SPACE, nothing stored; after space frees, stored', async () => {
+      fs = mountTmpfs(256 * 1024);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(fs.dir, 'x.audio'), '');
+      writeFileSync(join(dir, 'x.audio'), '');
+      writeFileSync(join(dir, 'x.meta'), JSON.stringify({ id: 'x', size: 0, complete: false, createdAt: 1, updatedAt: 1 }));
+      execFileSync('mount', ['--bind', join(fs.dir, 'x.audio'), join(dir, 'x.audio')]);
+      try {
+        fillDisk(join(fs.dir, 'filler.bin'));
+        const store = open();
+        const s = started(store, 'x');
+        const err = store.append(s, Buffer.alloc(1000, 3));
+        expect(err).toMatchObject({ code: AudioErrorCode.NoSpace });
+        expect(err?.message).toBe('no space: stream x cannot store 1000 more bytes (chunk not stored): the filesystem refused to reserve the blocks (ENOSPC (posix_fallocate))');
+        expect(s.size).toBe(0);
+        expect(statSync(join(dir, 'x.audio')).size).toBe(0); // a failed reservation leaves the length as it was
+        rmSync(join(fs.dir, 'filler.bin'));
+        expect(store.append(s, Buffer.alloc(1000, 3))).toBeNull();
+        expect(await store.stop(s)).toBe(1000);
+        await store.close();
+      } finally {
+        execFileSync('umount', ['-l', join(dir, 'x.audio')]);
+      }
+    });
   });
 });
