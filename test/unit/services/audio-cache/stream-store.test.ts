@@ -250,6 +250,23 @@ describe('AudioStore: space before bytes', () => {
       expect(store.list().map((m) => m.id)).toEqual(['new']);
     });
 
+    it('no room for a sidecar (--min-free-disk-bytes 0): STOP fails with ENOSPC, the stream stays incomplete and resumable; after space frees, START and STOP complete it', async () => {
+      fs = mountTmpfs(512 * 1024);
+      const cacheDir = join(fs.dir, 'cache');
+      const store = open({ cacheDir, minFreeDiskBytes: 0, flushIntervalMs: 3_600_000, flushBytes: 1 << 30 });
+      const s = started(store, 'st');
+      await s.checkpoint();
+      expect(store.append(s, Buffer.alloc(65_536, 5))).toBeNull(); // exactly its capacity: trimming at STOP frees nothing
+      fillDisk(join(fs.dir, 'filler.bin'));
+      await expect(store.stop(s)).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(s.complete).toBe(false);
+      expect(store.stats.uploadsInProgress).toBe(0);
+      rmSync(join(fs.dir, 'filler.bin'));
+      expect(started(store, 'st').size).toBe(65_536);
+      expect(await store.stop(s)).toBe(65_536);
+      expect(JSON.parse(readFileSync(join(cacheDir, 'st.meta'), 'utf8'))).toMatchObject({ size: 65_536, complete: true });
+    });
+
     it('the filesystem refuses the reservation although statvfs of the directory has room (a data file on another, full filesystem): ERR_AUDIO_NO_SPACE, nothing stored; after space frees, stored', async () => {
       fs = mountTmpfs(256 * 1024);
       mkdirSync(dir, { recursive: true });
@@ -274,5 +291,50 @@ describe('AudioStore: space before bytes', () => {
         execFileSync('umount', ['-l', join(dir, 'x.audio')]);
       }
     });
+  });
+});
+
+describe('AudioStore: a cache directory that cannot be listed', () => {
+  it('starts empty and read-only, reporting the error; writes are refused with ERR_AUDIO_READ_ONLY', () => {
+    mkdirSync(join(dir, '..'), { recursive: true });
+    writeFileSync(dir, 'a file where the directory should be');
+    const reported: string[] = [];
+    const store = new AudioStore(
+      { cacheDir: dir, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, flushIntervalMs: 50, flushBytes: 1 << 20 },
+      { startupError: (error, what) => reported.push(`${what}: ${(error as NodeJS.ErrnoException).code}`) },
+    );
+    stores.push(store);
+    expect(store.readOnlyReason).toBe('ENOTDIR');
+    expect(reported).toContain('listing the cache directory: ENOTDIR');
+    expect(store.start('s', {})).toMatchObject({ code: AudioErrorCode.ReadOnly, message: 'read-only cache (ENOTDIR): cannot start stream s; streams can be read, not written' });
+    expect(store.delete('s')).toMatchObject({ code: AudioErrorCode.ReadOnly });
+    expect(store.stats.storageErrors).toBeGreaterThan(0);
+  });
+});
+
+describe('AudioStore: reload under a transient failure', () => {
+  it('out of descriptors (EMFILE) at start-up: the streams that cannot be opened are left in place and counted, never quarantined', () => {
+    mkdirSync(dir, { recursive: true });
+    const count = 150;
+    for (let i = 0; i < count; i++) {
+      writeFileSync(join(dir, `s${i}.audio`), 'abc');
+      writeFileSync(join(dir, `s${i}.meta`), JSON.stringify({ id: `s${i}`, size: 3, complete: true, createdAt: 1, updatedAt: i }));
+    }
+    // A child with 100 descriptors in all (soft = hard, so Node cannot raise it): every loaded stream keeps one.
+    const script = join(dir, '..', 'reload.mts');
+    const storeModule = new URL('../../../../src/services/audio-cache/stream-store.ts', import.meta.url).pathname;
+    writeFileSync(script, `import { AudioStore } from ${JSON.stringify(storeModule)};
+const store = new AudioStore({ cacheDir: ${JSON.stringify(dir)}, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 30, minFreeDiskBytes: 0, evict: false, maxUploads: 1, flushIntervalMs: 1000, flushBytes: 1 << 20 });
+process.stdout.write(JSON.stringify(store.stats));
+process.exit(0);
+`);
+    const out = execFileSync('prlimit', ['--nofile=100:100', process.execPath, '--import', 'tsx', script], { encoding: 'utf8', cwd: new URL('../../../../', import.meta.url).pathname });
+    const stats = JSON.parse(out) as { reloaded: number; quarantined: number; reloadSkipped: number };
+    expect(stats.reloaded).toBeGreaterThan(0);
+    expect(stats.reloaded).toBeLessThan(count);
+    expect(stats.quarantined).toBe(0);
+    expect(stats.reloaded + stats.reloadSkipped / 2).toBe(count);
+    expect(existsSync(join(dir, '.quarantine'))).toBe(false);
+    expect(readdirSync(dir)).toHaveLength(2 * count);
   });
 });
