@@ -40,6 +40,11 @@ export interface ServerConfig {
   slabLargeBytes: number;
   slabLargeCount: number;
   maxWriteQueueBytes: number;
+  maxHeldReadBytes: number;
+  maxSectionWaiters: number;
+  readProgressIntervalMs: number;
+  minReadProgressBytes: number;
+  readFillIntervals: number;
   idleTimeoutMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -109,6 +114,12 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   slabLargeBytes: 1 * MiB,
   slabLargeCount: 16,
   maxWriteQueueBytes: 256 * KiB,
+  // 0 = auto: the large section size.
+  maxHeldReadBytes: 0,
+  maxSectionWaiters: 4096,
+  readProgressIntervalMs: 10_000,
+  minReadProgressBytes: 1 * KiB,
+  readFillIntervals: 8,
   idleTimeoutMs: 5_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -179,6 +190,11 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'slabLargeBytes', flag: 'slab-large-bytes', env: ['SLABCAST_SLAB_LARGE_BYTES'], kind: 'int', min: 256, max: 512 * MiB, help: 'size of a large slab section: the largest message a connection can buffer' },
   { key: 'slabLargeCount', flag: 'slab-large-count', env: ['SLABCAST_SLAB_LARGE_COUNT'], kind: 'int', min: 1, max: 100_000, help: 'large sections per slab' },
   { key: 'maxWriteQueueBytes', flag: 'max-write-queue-bytes', env: ['SLABCAST_MAX_WRITE_QUEUE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output per connection past which reading from it pauses (backpressure)' },
+  { key: 'maxHeldReadBytes', flag: 'max-held-read-bytes', env: ['SLABCAST_MAX_HELD_READ_BYTES'], kind: 'int', min: 0, max: 512 * MiB, help: 'read-slab bytes one connection may hold for an incomplete message (its buffered tail plus a fragmented WebSocket message being assembled) → 413/431, close 1009; 0 = the large section size' },
+  { key: 'maxSectionWaiters', flag: 'max-section-waiters', env: ['SLABCAST_MAX_SECTION_WAITERS'], kind: 'int', min: 1, max: 10_000_000, help: 'connections that may sleep waiting for a read section of one tier (woken in FIFO order as sections are freed); past it → 503, close 1013' },
+  { key: 'readProgressIntervalMs', flag: 'read-progress-interval-ms', env: ['SLABCAST_READ_PROGRESS_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'interval of the progress rule for incomplete messages that hold read sections (see --min-read-progress-bytes)' },
+  { key: 'minReadProgressBytes', flag: 'min-read-progress-bytes', env: ['SLABCAST_MIN_READ_PROGRESS_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'an incomplete message holding read sections must grow by at least this many bytes per interval → 408, close 1008' },
+  { key: 'readFillIntervals', flag: 'read-fill-intervals', env: ['SLABCAST_READ_FILL_INTERVALS'], kind: 'int', min: 1, max: 1_000_000, help: 'and by at least 1/N of the capacity it holds per interval (a large section must be fillable in N intervals) → 408, close 1008' },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: ['SLABCAST_IDLE_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'keep-alive idle time before an HTTP connection is closed' },
   { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: ['SLABCAST_HEADERS_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'time to receive a full request head (slowloris guard) → 408' },
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: ['SLABCAST_REQUEST_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'time to receive a full request, head and body → 408' },
@@ -267,6 +283,7 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
       `head + body (${c.maxHeaderBytes} + ${c.maxBodyBytes}) must fit in a large slab section (${c.slabLargeBytes} bytes)`,
     );
   }
+  if (c.maxHeldReadBytes === 0) c.maxHeldReadBytes = c.slabLargeBytes;
   if (c.wsMaxFrameBytes === 0) c.wsMaxFrameBytes = c.slabLargeBytes - 14;
   if (c.wsMaxMessageBytes === 0) c.wsMaxMessageBytes = c.slabLargeBytes - 14;
   if (c.wsMaxFrameBytes + 14 > c.slabLargeBytes) {
