@@ -9,6 +9,8 @@ function byLabel(label: string, counts: Readonly<Record<string | number, number>
   return Object.entries(counts).map(([key, n]): Sample => [{ [label]: key }, n]);
 }
 
+const TIER_LABELS = ['small', 'medium', 'large'] as const;
+
 /**
  * Prometheus metrics for one slabcast instance (`GET /metrics`). Nothing is counted on the hot path
  * for them: every value is read from the components' own stats when Prometheus scrapes, so a
@@ -43,6 +45,19 @@ export class Metrics {
         [{ reason: 'backpressure' }, p.pausesBackpressure],
         [{ reason: 'memory' }, p.pausesMemory],
         [{ reason: 'budget' }, p.pausesBudget],
+      ];
+    });
+    this.counter('slabcast_read_stalls_total', 'Incomplete messages closed for too little progress while holding read sections (HTTP 408, WS 1008)', [], () => [[{}, stats().core.processor.readStalls]]);
+    this.gauge('slabcast_read_section_waiters', 'Connections sleeping until a read section of their tier is freed', ['tier'], () => {
+      const w = stats().core.sectionWaits;
+      return w.waiting.map((n, t): Sample => [{ tier: TIER_LABELS[t] }, n]);
+    });
+    this.counter('slabcast_read_section_waits_total', 'Connections that waited for a read section, by outcome (waited; woken by a free; refused: wait queue full → 503/1013)', ['outcome'], () => {
+      const w = stats().core.sectionWaits;
+      return [
+        [{ outcome: 'waited' }, w.waits],
+        [{ outcome: 'woken' }, w.wakes],
+        [{ outcome: 'refused' }, w.refusedFull],
       ];
     });
     this.counter('slabcast_socket_errors_total', 'Socket errors (resets and the like)', [], () => [[{}, stats().core.processor.socketErrors]]);
