@@ -336,8 +336,16 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
 
   /** A stalled request → 408 `ERR_HTTP_REQUEST_TOO_SLOW`; no read section for it and a full wait queue → 503 `ERR_HTTP_SERVER_BUSY`. */
   onReadLimit(conn: Connection, limit: ReadLimit): void {
-    if ((conn.state as HttpConnState).waiting !== null) return; // never judged while a handler runs (not paused only by a bug)
     conn.reader.discard();
+    if ((conn.state as HttpConnState).waiting !== null) {
+      // Only a wait-queue refusal gets here (a paused connection is never judged for progress): pipelined
+      // bytes behind a request whose handler has not answered. An error response now would
+      // overtake that answer, so the connection is dropped instead (counted and reported all the same).
+      this.stats.errorsByStatus[503] = (this.stats.errorsByStatus[503] ?? 0) + 1;
+      if (this.onLimit !== null) this.onLimit('ERR_HTTP_SERVER_BUSY', { status: 503, conn: conn.id });
+      conn.destroy();
+      return;
+    }
     if (limit === ReadLimit.Stalled) {
       this.stats.timeouts++;
       this.sendError(conn, 408, 'ERR_HTTP_REQUEST_TOO_SLOW', 'Request not sent fast enough');
