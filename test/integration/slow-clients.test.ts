@@ -202,6 +202,17 @@ describe('progress rule: incomplete messages that hold sections must grow (--min
     expect(s.app.stats().http.errorsByStatus[408]).toBe(1);
   });
 
+  it('--read-fill-intervals: with 1, a held small section must receive its whole 4 KiB per interval; 300 B per 50 ms → 408', async () => {
+    const codes: string[] = [];
+    const s = await start({ ...PROGRESS, readFillIntervals: 1 }, codes);
+    const c = await raw(s.port);
+    await c.send(post(20_000));
+    trickle(c, body(20_000), 300, 50);
+    await c.waitClosed(10_000);
+    expect(parseResponses(c.received)[0].status).toBe(408);
+    expect(codes).toEqual(['ERR_HTTP_REQUEST_TOO_SLOW']);
+  });
+
   it('WebSocket: a frame trickling 1 byte per 100 ms → close 1008 ERR_WS_MESSAGE_TOO_SLOW', async () => {
     const codes: string[] = [];
     const s = await start(PROGRESS, codes);
