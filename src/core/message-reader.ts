@@ -1,5 +1,5 @@
 import type { Connection } from './connection.js';
-import { PauseReason } from './connection.js';
+import { PauseReason } from './pause-reason.js';
 import { ReadLimit } from './protocol.js';
 import type { SectionWaiters } from './section-waiters.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';

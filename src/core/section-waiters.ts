@@ -1,5 +1,5 @@
 import type { Connection } from './connection.js';
-import { PauseReason } from './connection.js';
+import { PauseReason } from './pause-reason.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
 
 const TIER_COUNT = 3;
