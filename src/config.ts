@@ -80,6 +80,9 @@ export interface ServerConfig {
   advertiseUrl: string;
   heartbeatMs: number;
   heartbeatTtlMs: number;
+  redisTimeoutMs: number;
+  redisPingMs: number;
+  redisMaxPending: number;
   vnodes: number;
   workers: number;
   // rooms (src/services/rooms; their slow-consumer bound is wsMaxBackpressureBytes)
@@ -156,6 +159,9 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   advertiseUrl: '',
   heartbeatMs: 10_000,
   heartbeatTtlMs: 30_000,
+  redisTimeoutMs: 2_000,
+  redisPingMs: 1_000,
+  redisMaxPending: 16_384,
   vnodes: 128,
   workers: 1,
   // rooms
@@ -226,6 +232,9 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'advertiseUrl', flag: 'advertise-url', env: ['SLABCAST_ADVERTISE_URL'], kind: 'string', optional: true, help: 'URL other instances and clients use to reach this one; empty = ws://host:port' },
   { key: 'heartbeatMs', flag: 'heartbeat-ms', env: ['SLABCAST_HEARTBEAT_MS'], kind: 'int', min: 50, max: 600_000, help: 'how often this instance renews its registration in Redis' },
   { key: 'heartbeatTtlMs', flag: 'heartbeat-ttl-ms', env: ['SLABCAST_HEARTBEAT_TTL_MS'], kind: 'int', min: 100, max: 3_600_000, help: 'registration TTL: an instance silent this long leaves the ring' },
+  { key: 'redisTimeoutMs', flag: 'redis-timeout-ms', env: ['SLABCAST_REDIS_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'a PING, handshake or connect Redis does not answer within this long: the link is down (local delivery, /readyz 503) and reconnects' },
+  { key: 'redisPingMs', flag: 'redis-ping-ms', env: ['SLABCAST_REDIS_PING_MS'], kind: 'int', min: 10, max: 600_000, help: 'how often each Redis connection is PINGed; a command waits at most ping + timeout before an unanswering Redis counts as down' },
+  { key: 'redisMaxPending', flag: 'redis-max-pending', env: ['SLABCAST_REDIS_MAX_PENDING'], kind: 'int', min: 1, max: 10_000_000, help: 'Redis commands waiting for a reply (ids, history, publishes, presence); the one past it declares the link down (memory bound of a stalled Redis)' },
   { key: 'vnodes', flag: 'vnodes', env: ['SLABCAST_VNODES'], kind: 'int', min: 1, max: 4096, help: 'virtual nodes per instance on the consistent-hash ring' },
   { key: 'workers', flag: 'workers', env: ['SLABCAST_WORKERS'], kind: 'int', min: 1, max: 256, help: 'worker processes sharing the port (node:cluster); rooms span workers only through --redis' },
   // rooms
