@@ -195,7 +195,9 @@ export class RedisHistory implements HistoryStore {
       if (inUse?.(room) === true) {
         if (!this.link.ready) continue;
         const k = historyKeys(room);
-        for (const key of [k.seq, k.list, k.evicted]) this.link.track(this.link.cmd.pExpire(key, Number(this.keyTtl))).catch((err: unknown) => this.onFailure(err as Error));
+        // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
+        // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
+        for (const key of [k.seq, k.list, k.evicted]) this.link.cmd.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
       } else if (nowMs - s.lastActivityMs >= this.ttlMs) this.seen.delete(room);
     }
   }
