@@ -3,7 +3,8 @@
  * answer) while a member of a two-instance cluster keeps sending. Members on the sender's instance
  * keep getting every message, in order, with increasing ids; the commands waiting on Redis stay
  * under --redis-max-pending; /readyz turns 503 and the outage is counted and logged once; after
- * SIGCONT both instances are ready again and deliver across instances. Run `npm run build:ts` first.
+ * SIGCONT both instances are ready again and deliver across instances; an instance shut down while
+ * Redis is stopped still exits on its own. Run `npm run build:ts` first.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,6 +80,7 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
 
     // Traffic: two messages every 5 ms from a1, before, during and after the stop.
     let sent = 0;
+    let joiner: Promise<RoomClient> | null = null;
     const pace = setInterval(() => {
       for (let k = 0; k < 2; k++) a1.send({ type: 'danmaku', text: `m${++sent}` });
     }, 5);
@@ -86,6 +88,8 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
       await waitFor(() => sent >= 40, 5000, 'traffic before the stop');
       redis.pause();
       const pausedAt = sent;
+      // A join now waits on a SUBSCRIBE the stopped server never confirms: released with the rest.
+      joiner = open('a', 'hang-join', 'h-joiner');
       // Declared down within the bounds (ping 200 + timeout 500 ms), with generous margins.
       await eventually(async () => (await readyz('a')) === 503, 10_000, 'a: /readyz 503', 50);
       await eventually(async () => (await readyz('b')) === 503, 10_000, 'b: /readyz 503', 50);
@@ -112,7 +116,10 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
     const metrics = (await fetch(`http://127.0.0.1:${nodes.a.port}/metrics`).then((r) => r.text()));
     expect(metrics).toMatch(/^slabcast_cluster_redis_up 0$/m);
     expect(metrics).toMatch(/^slabcast_cluster_redis_stalls_total 1$/m);
-    expect(nodes.a.logs.filter((l) => l.msg === OUTAGE_LOG)).toHaveLength(1);
+    const outageLogs = nodes.a.logs.filter((l) => l.msg === OUTAGE_LOG);
+    expect(outageLogs).toHaveLength(1);
+    expect(outageLogs[0].err).toMatch(/no reply to PING|commands waiting for a reply/);
+    expect((await joiner!).of('ready')).toHaveLength(1);
     expect(b1.texts.some((m) => m.text === `m${sent}`)).toBe(false); // b was cut off, as in any outage
 
     redis.resume();
@@ -131,5 +138,12 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
     const after = danmaku(a2).filter((m) => m.text === 'after');
     expect(after[0].id as number).toBeGreaterThan(ids.at(-1)!); // ids went on above the local ones
     for (const n of Object.values(nodes)) expect(n.alive).toBe(true);
+
+    // Stopped again, then b is asked to shut down before anyone noticed: its clean leave (presence
+    // and heartbeat deletes, Redis quit) is released by the same bounds and b exits by itself.
+    redis.pause();
+    await nodes.b.stop(15_000); // SIGTERM; SIGKILL only past 15 s
+    expect(nodes.b.child.signalCode).toBe(null);
+    expect(nodes.b.child.exitCode).toBe(0);
   }, 60_000);
 });
