@@ -47,7 +47,7 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
     cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-hang-'));
     const args = (id: string): string[] => [
       '--redis', redis.url, '--instance-id', id, '--heartbeat-ms', '200', '--heartbeat-ttl-ms', '1000',
-      '--redis-ping-ms', '200', '--redis-timeout-ms', '500', '--redis-max-pending', String(MAX_PENDING),
+      '--redis-ping-ms', '200', '--redis-timeout-ms', '1000', '--redis-max-pending', String(MAX_PENDING),
       '--cache-dir', join(cacheDir, id), '--log-level', 'info', '--rate-limit', '1000/1000',
     ];
     const started = await Promise.all(['a', 'b'].map((id) => startSlabcast(id, args(id))));
@@ -90,7 +90,7 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
       const pausedAt = sent;
       // A join now waits on a SUBSCRIBE the stopped server never confirms: released with the rest.
       joiner = open('a', 'hang-join', 'h-joiner');
-      // Declared down within the bounds (ping 200 + timeout 500 ms), with generous margins.
+      // Declared down within the bounds (ping 200 + timeout 1000 ms), with generous margins.
       await eventually(async () => (await readyz('a')) === 503, 10_000, 'a: /readyz 503', 50);
       await eventually(async () => (await readyz('b')) === 503, 10_000, 'b: /readyz 503', 50);
       const stopAt = sent + 100;

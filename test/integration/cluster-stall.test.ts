@@ -14,7 +14,7 @@ import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js'
 const run = redisAvailable();
 let redis: TestRedis;
 const cleanups: (() => Promise<void>)[] = [];
-const FAST: Partial<RedisLinkBounds> = { pingMs: 100, timeoutMs: 300 };
+const FAST: Partial<RedisLinkBounds> = { pingMs: 100, timeoutMs: 500 };
 
 async function link(bounds: Partial<RedisLinkBounds> = FAST): Promise<RedisLink> {
   const l = new RedisLink(redis.url, 100, bounds);
@@ -131,7 +131,7 @@ describe.runIf(run)('a Redis that stops answering (SIGSTOP), in process', () => 
     await waitFor(() => l.ready, 10_000, 'ready once Redis answers');
     expect(l.stats.outages).toBe(0); // it was never up: not an outage
 
-    const m = await link({ pingMs: 60_000, timeoutMs: 300 });
+    const m = await link({ pingMs: 60_000, timeoutMs: 500 });
     redis.pause();
     const waiting = outcome(m.track(m.cmd.get('x')));
     await m.close(); // waits at most timeoutMs for the reply that never comes
