@@ -57,7 +57,8 @@ export interface ClusterNodeStats {
  * once the server listens (the advertised URL needs the bound port), closed after the services:
  * it deletes its presence sets and heartbeat key, so its rooms move at once, then quits Redis.
  *
- * Outages: every part keeps serving local members and counts what it could not do; the link
+ * Outages (Redis refusing connections, or connected but not answering: see RedisLink's liveness
+ * bounds): every part keeps serving local members and counts what it could not do; the link
  * reconnects with capped backoff; when it is back this node re-registers and rewrites its
  * presence at once, and the bus re-subscribes. State changes and ring changes are logged once each.
  */
