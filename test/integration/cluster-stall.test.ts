@@ -2,12 +2,13 @@
  * A Redis that keeps its connections open but stops answering (a SIGSTOPped redis-server), in
  * process: the link's PING deadline and its bound on waiting commands declare it down, every waiting
  * command is released, ids go on locally in order, and SIGCONT brings the link back (commands and
- * subscriptions). The end-to-end case, with real instances under traffic, is cluster-hang.test.ts.
+ * subscriptions); a black-holed subscriber connection alone is caught by its own PING. The end-to-end case, with real instances under traffic, is cluster-hang.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBus } from '../../src/cluster/redis-bus.js';
 import { RedisHistory } from '../../src/cluster/redis-history.js';
 import { type RedisLinkBounds, RedisLink } from '../../src/cluster/redis-link.js';
+import { BlackholeProxy } from '../helpers/blackhole-proxy.js';
 import { waitFor } from '../helpers/listen.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -80,6 +81,28 @@ describe.runIf(run)('a Redis that stops answering (SIGSTOP), in process', () => 
     await waitFor(() => other.ready, 10_000, 'the publisher is back too');
     await other.cmd.publish('stall-chan', 'after');
     await waitFor(() => got.includes('after'), 3000, 'subscription after the stall');
+  }, 30_000);
+
+  it('catches a black-holed subscriber connection alone: the SUBSCRIBE waiting on it is released, the link goes down once and comes back', async () => {
+    const proxy = await BlackholeProxy.start(redis.port);
+    cleanups.push(() => proxy.close());
+    const l = new RedisLink(`redis://127.0.0.1:${proxy.port}`, 100, FAST);
+    cleanups.push(() => l.close());
+    await l.connect();
+    expect(l.ready).toBe(true);
+    const other = await link();
+    const got: string[] = [];
+    await l.sub.subscribe('bh-1', (m) => got.push(m));
+    expect(proxy.freeze((c) => /subscribe/i.test(c.sent))).toBe(1); // the subscriber connection only
+    const waiting = outcome(l.sub.subscribe('bh-2', (m) => got.push(m)));
+    expect(await l.cmd.ping()).toBe('PONG'); // the command connection still answers
+    await waitFor(() => waiting.value === 'rejected', 5000, 'the SUBSCRIBE released');
+    expect(l.stats.stalls).toBe(1);
+    expect(l.stats.outages).toBe(1);
+    await waitFor(() => l.ready, 5000, 'back over fresh connections');
+    await other.cmd.publish('bh-1', 'after');
+    await waitFor(() => got.includes('after'), 3000, 'subscription after the stall');
+    expect(l.stats.outages).toBe(1);
   }, 30_000);
 
   it('holds at most --redis-max-pending waiting commands: at the bound nothing happens, one past it declares the link down', async () => {
