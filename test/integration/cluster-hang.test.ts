@@ -116,6 +116,8 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
     const metrics = (await fetch(`http://127.0.0.1:${nodes.a.port}/metrics`).then((r) => r.text()));
     expect(metrics).toMatch(/^slabcast_cluster_redis_up 0$/m);
     expect(metrics).toMatch(/^slabcast_cluster_redis_stalls_total 1$/m);
+    // No log storm: past the start-up warnings, the outage line is the only warning.
+    expect(nodes.a.logs.filter((l) => (l.level as number) >= 40 && !l.msg.startsWith('WARNING:')).map((l) => l.msg)).toEqual([OUTAGE_LOG]);
     const outageLogs = nodes.a.logs.filter((l) => l.msg === OUTAGE_LOG);
     expect(outageLogs).toHaveLength(1);
     expect(outageLogs[0].err).toMatch(/no reply to PING|commands waiting for a reply/);
