@@ -71,9 +71,10 @@ describe('ConnectionWatch', () => {
     wf.connected();
     fast.isReady = true;
     wf.ready();
-    setInterval(() => fast.answer(), 10).unref();
+    const answering = setInterval(() => fast.answer(), 10);
     await until(() => stalls.length > 0);
     await sleep(100);
+    clearInterval(answering);
     expect(stalls).toEqual(['handshake']);
   });
 
