@@ -131,6 +131,16 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
     }
     expect((await redisStatus('a')).outages).toBe(1);
     expect(nodes.a.logs.filter((l) => l.msg === 'cluster: redis back; cross-instance delivery resumed')).toHaveLength(1);
+    // Re-registered and presence rewritten (their keys' TTLs ran on while Redis was stopped).
+    for (const id of ['a', 'b']) {
+      await eventually(async () => (await nodes[id].http('GET', '/api/push/status')).json.cluster.ring.members.length === 2, 5000, `${id}: ring of 2 again`);
+    }
+    await eventually(async () => {
+      const before = a1.of('who').length;
+      a1.send({ type: 'who' });
+      await waitFor(() => a1.of('who').length > before, 2000, 'who');
+      return (a1.of('who').at(-1)!.users as string[]).includes('h-b1');
+    }, 5000, 'a sees b1 in presence again', 50);
     await eventually(async () => {
       a1.send({ type: 'danmaku', text: 'after' });
       await new Promise((r) => setTimeout(r, 150));
