@@ -189,8 +189,9 @@ describe('liveness: wsPingIntervalMs', () => {
 
   it('a raw client that never answers pings gets a ping, then is dropped and counted', async () => {
     const s = await start(fast);
-    const ws = await open(s);
+    // The lower bound's clock starts before the handshake: the server's ping clock cannot start earlier.
     const t0 = Date.now();
+    const ws = await open(s);
     const [ping] = await ws.waitFrames(1, (f) => f.opcode === OP.Ping, 3000);
     expect(ping.fin).toBe(true);
     await ws.waitClosed(3000);
