@@ -16,7 +16,9 @@
 // and `length`, which never change, and uv_queue_work orders that read after
 // the construction.
 #include <napi.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -343,6 +345,45 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// lockExclusive(fd): flock(LOCK_EX | LOCK_NB). true: this open file description
+// now holds the lock (released by unlock() or when its last descriptor closes);
+// false: another open file description holds it (EWOULDBLOCK). Other errno throws.
+Napi::Value LockExclusive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t fd = 0;
+  if (!ReadInteger(info, 0, "fd", static_cast<uint64_t>(INT_MAX), &fd)) return env.Undefined();
+  int r;
+  do {
+    r = flock(static_cast<int>(fd), LOCK_EX | LOCK_NB);
+  } while (r != 0 && errno == EINTR);
+  if (r == 0) return Napi::Boolean::New(env, true);
+  if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+  ErrnoError(env, errno, "flock").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// unlock(fd): flock(LOCK_UN).
+Napi::Value Unlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t fd = 0;
+  if (!ReadInteger(info, 0, "fd", static_cast<uint64_t>(INT_MAX), &fd)) return env.Undefined();
+  if (flock(static_cast<int>(fd), LOCK_UN) != 0) ErrnoError(env, errno, "flock").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// descriptorLimit(): the soft RLIMIT_NOFILE (descriptor numbers are below it),
+// or -1 when it is unlimited.
+Napi::Value DescriptorLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    ErrnoError(env, errno, "getrlimit").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > static_cast<rlim_t>(INT_MAX)) return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, static_cast<double>(limit.rlim_cur));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const long page_size = sysconf(_SC_PAGESIZE);
   if (page_size > 0) g_page_size = static_cast<size_t>(page_size);
@@ -351,6 +392,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncAsync", Napi::Function::New(env, SyncAsync, "syncAsync"));
   exports.Set("advise", Napi::Function::New(env, Advise, "advise"));
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
+  exports.Set("lockExclusive", Napi::Function::New(env, LockExclusive, "lockExclusive"));
+  exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
+  exports.Set("descriptorLimit", Napi::Function::New(env, DescriptorLimit, "descriptorLimit"));
   // Constants come from the system headers, never from TypeScript literals.
   exports.Set("PAGE_SIZE", Napi::Number::New(env, static_cast<double>(g_page_size)));
   exports.Set("MS_ASYNC", Napi::Number::New(env, MS_ASYNC));

@@ -40,6 +40,15 @@ export interface MmapBinding {
    * a syncAsync on it is in flight. A second call throws `ERR_MMAP_CLOSED`.
    */
   unmap(buffer: ArrayBuffer): void;
+  /**
+   * flock(LOCK_EX | LOCK_NB) on `fd`: true when its open file description now holds the lock (until
+   * unlock() or the last descriptor of it closes), false when another one holds it. Other errno throws.
+   */
+  lockExclusive(fd: number): boolean;
+  /** flock(LOCK_UN) on `fd`. */
+  unlock(fd: number): void;
+  /** The soft RLIMIT_NOFILE (every descriptor number is below it), or -1 when unlimited. */
+  descriptorLimit(): number;
   /** sysconf(_SC_PAGESIZE). */
   readonly PAGE_SIZE: number;
   readonly MS_ASYNC: number;
@@ -61,8 +70,11 @@ export interface MmapBinding {
 export interface TransportBinding {
   /** Once per process (per worker thread): the shared arena, the event array and the batch callback. */
   init(arena: Buffer, events: Int32Array, onEvents: (count: number) => void): void;
-  /** Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. */
-  adopt(fd: number): number;
+  /**
+   * Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. A
+   * duplicate numbered at or past `limit` (finite) is closed again and thrown as EMFILE (syscall dup).
+   */
+  adopt(fd: number, limit?: number): number;
   readStart(slot: number): void;
   readStop(slot: number): void;
   /**
@@ -93,7 +105,7 @@ export interface TransportBinding {
 
 const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
 
-const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap'] as const;
+const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit'] as const;
 const CONSTANTS = [
   'PAGE_SIZE',
   'MS_ASYNC',

@@ -32,6 +32,8 @@ export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAlloca
     maxCacheBytes: c.maxCacheBytes,
     evict: c.evict === 'on',
     maxUploads: c.maxUploads,
+    maxStreams: c.maxStreams,
+    maxMappedStreams: c.maxMappedStreams,
     flushIntervalMs: c.flushIntervalMs,
     flushBytes: c.flushBytes,
   });

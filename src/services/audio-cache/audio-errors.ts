@@ -18,6 +18,7 @@
  * - ERR_AUDIO_TOO_MANY_UPLOADS  --max-uploads reached
  * - ERR_AUDIO_SERVER_BUSY       memory use past --memory-threshold: new uploads refused
  * - ERR_AUDIO_STORAGE           the file system failed (errno code in the message)
+ * - ERR_AUDIO_TOO_MANY_STREAMS  --max-streams reached: a new stream is refused
  */
 export const AudioErrorCode = {
   UnknownCommand: 'ERR_AUDIO_UNKNOWN_COMMAND',
@@ -35,6 +36,7 @@ export const AudioErrorCode = {
   TooManyUploads: 'ERR_AUDIO_TOO_MANY_UPLOADS',
   ServerBusy: 'ERR_AUDIO_SERVER_BUSY',
   Storage: 'ERR_AUDIO_STORAGE',
+  TooManyStreams: 'ERR_AUDIO_TOO_MANY_STREAMS',
 } as const;
 export type AudioErrorCode = (typeof AudioErrorCode)[keyof typeof AudioErrorCode];
 

@@ -1,23 +1,31 @@
 /**
- * One audio stream: its mapped data file, its metadata, geometric growth and durable checkpoints.
+ * One audio stream: its data file (mapped while it is uploaded or read), its metadata, geometric
+ * growth and durable checkpoints.
  *
  * Invariants:
  * - Bytes [0, size) of the mapping are the stream; the file (its capacity) may be longer while the
  *   upload runs, and is trimmed to exactly `size` by {@link AudioStream.finish}.
+ * - Descriptors: only an uploading stream keeps its data file open (writable; bounded by
+ *   --max-uploads). Every other stream holds no descriptor: it is mapped read-only on its first
+ *   read, the descriptor closed right after mmap, and never further than the size it verified
+ *   (its record AND the file's length). A stream that is neither uploaded nor read holds nothing.
  * - `persistedSize` is the size the sidecar on disk records, and every byte below it was msync'ed
  *   (MS_SYNC) before the sidecar was written: after SIGKILL or a crash the reloaded stream reports
  *   a size whose bytes are all on disk.
- * - Checkpoints, finish and removal run one after the other (a per-stream chain), so sidecars never
- *   overtake each other and a removed stream's sidecar is not written again.
+ * - Checkpoints, finish, the end of an upload and removal run one after the other (a per-stream
+ *   chain), so sidecars never overtake each other and a removed stream's sidecar is not written again.
  * - Every msync holds a lease on the mapping it flushes: a grow() during the flush cannot unmap it.
  */
-import { unlinkSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { MappedFile, type MappingLease } from '../../storage/mapped-file.js';
 import { DATA_SUFFIX, META_SUFFIX, streamPath, type StreamMeta, writeMeta } from './stream-meta.js';
 
 /** Smallest capacity a growing stream gets (one grow per 64 KiB at first, then doubling). */
 export const MIN_CAPACITY_BYTES = 64 * 1024;
+
+/** The lease of an empty stream: nothing is mapped, nothing to release. */
+const EMPTY_LEASE: MappingLease = Object.freeze({ view: Buffer.alloc(0), release() {} });
 
 /** One stream; see the module comment for the invariants. */
 export class AudioStream {
@@ -36,10 +44,11 @@ export class AudioStream {
   removed = false;
   /** A checkpoint is queued or running (the flush policy does not queue a second one). */
   checkpointing = false;
-  private readonly file: MappedFile;
+  /** The writable file while uploading, a read-only mapping (no descriptor) after a read, else null. */
+  private file: MappedFile | null = null;
   private chain: Promise<void> = Promise.resolve();
 
-  private constructor(dir: string, meta: StreamMeta, file: MappedFile) {
+  private constructor(dir: string, meta: StreamMeta) {
     this.id = meta.id;
     this.dataPath = streamPath(dir, meta.id, DATA_SUFFIX);
     this.metaPath = streamPath(dir, meta.id, META_SUFFIX);
@@ -48,24 +57,73 @@ export class AudioStream {
     this.createdAt = meta.createdAt;
     this.updatedAt = meta.updatedAt;
     this.persistedSize = meta.size;
-    this.file = file;
   }
 
-  /** Creates an empty stream's data file in `dir` (its sidecar follows with the first checkpoint). */
+  /** Creates an empty stream's data file in `dir`, open for upload (its sidecar follows with the first checkpoint). */
   static create(dir: string, id: string, now: number): AudioStream {
-    const file = MappedFile.open(streamPath(dir, id, DATA_SUFFIX), { create: true, writable: true, size: 0 });
-    const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now }, file);
+    const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now });
     stream.persistedSize = -1; // no sidecar yet
+    stream.file = MappedFile.open(stream.dataPath, { create: true, writable: true, size: 0 });
     return stream;
   }
 
-  /** Opens a stream found on disk with its sidecar. A file shorter than the recorded size wins (bytes past it do not exist). */
-  static load(dir: string, meta: StreamMeta): AudioStream {
-    const file = MappedFile.open(streamPath(dir, meta.id, DATA_SUFFIX), { writable: true });
-    if (file.size < meta.size) meta = { ...meta, size: file.size, complete: false };
-    return new AudioStream(dir, meta, file);
+  /**
+   * A stream found on disk with its sidecar; nothing is opened. A data file shorter than the
+   * recorded size wins (bytes past it do not exist); null when the data file is missing.
+   */
+  static load(dir: string, meta: StreamMeta): AudioStream | null {
+    const stat = statSync(streamPath(dir, meta.id, DATA_SUFFIX), { throwIfNoEntry: false });
+    if (stat === undefined) return null;
+    if (stat.size < meta.size) meta = { ...meta, size: stat.size, complete: false };
+    return new AudioStream(dir, meta);
   }
 
+  /** True while the data file is open for writing (an upload, or its last checkpoint). */
+  get writable(): boolean {
+    return this.file !== null && this.file.writable;
+  }
+
+  /** True while a read-only mapping is held (the store bounds how many). */
+  get mapped(): boolean {
+    return this.file !== null && !this.file.writable;
+  }
+
+  /**
+   * START of a stream that has no open writer: opens its data file for writing (a read mapping is
+   * dropped; leases keep it alive). The caller counts the descriptor against --max-uploads.
+   */
+  openForUpload(): void {
+    if (this.writable) return;
+    this.dropMapping();
+    const file = MappedFile.open(this.dataPath, { writable: true });
+    if (file.size < this.size) {
+      this.size = file.size; // bytes past the file's end do not exist
+      this.persistedSize = Math.min(this.persistedSize, file.size);
+    }
+    this.file = file;
+  }
+
+  /**
+   * The upload ended (STOP answered or the uploader left): once the checkpoints queued so far are
+   * done, the data file is closed — the stream keeps no descriptor until it is read or resumed.
+   */
+  endUpload(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.uploader !== null || this.file === null || !this.file.writable) return; // resumed meanwhile
+      if (this.unpersistedBytes > 0 && !this.removed) await this.flushTo(this.size);
+      if (this.uploader !== null) return;
+      this.file.close();
+      this.file = null;
+    });
+  }
+
+  /** Closes a read-only mapping (leases keep theirs until released); the next read maps again. */
+  dropMapping(): void {
+    if (this.file === null || this.file.writable) return;
+    const file = this.file;
+    this.file = null;
+    file.close();
+  }
   /** Bytes written since the last durable checkpoint. */
   get unpersistedBytes(): number {
     return this.size - Math.max(0, this.persistedSize);
@@ -81,15 +139,25 @@ export class AudioStream {
    * (doubling, at least {@link MIN_CAPACITY_BYTES}, never past `maxBytes`). The caller checked the limits.
    */
   append(chunk: Uint8Array, maxBytes: number, now: number): void {
+    const file = this.writer('append');
     const end = this.size + chunk.length;
-    if (end > this.file.size) this.file.grow(Math.min(maxBytes, Math.max(end, this.file.size * 2, MIN_CAPACITY_BYTES)));
-    this.file.view.set(chunk, this.size);
+    if (end > file.size) file.grow(Math.min(maxBytes, Math.max(end, file.size * 2, MIN_CAPACITY_BYTES)));
+    file.view.set(chunk, this.size);
     this.size = end;
     this.updatedAt = now;
   }
 
-  /** Holds the current mapping until release(): for a socket write of a view of it (GET, FOLLOW). */
+  /**
+   * Holds the current mapping until release(): for a socket write of a view of it (GET, FOLLOW).
+   * A stream that is not uploaded is mapped read-only here on first use, no further than `size`
+   * (and the file's length), without keeping a descriptor. Throws the system error of open/mmap.
+   */
   retain(): MappingLease {
+    if (this.file === null) {
+      if (this.size === 0) return EMPTY_LEASE;
+      this.file = MappedFile.open(this.dataPath, { detach: true, maxLength: this.size });
+      if (this.file.size < this.size) this.size = this.file.size; // the file is shorter: only what exists is served
+    }
     return this.file.retain();
   }
 
@@ -98,7 +166,7 @@ export class AudioStream {
     this.checkpointing = true;
     return this.enqueue(async () => {
       this.checkpointing = false;
-      if (this.removed) return;
+      if (this.removed || !this.writable) return;
       await this.flushTo(this.size);
     });
   }
@@ -111,7 +179,7 @@ export class AudioStream {
     let size = 0;
     return this.enqueue(async () => {
       size = this.size;
-      await this.flushTo(size, () => this.file.truncate(size), true);
+      await this.flushTo(size, () => this.writer('finish').truncate(size), true);
       this.complete = true;
     }).then(() => size);
   }
@@ -123,7 +191,9 @@ export class AudioStream {
    */
   remove(): Promise<void> {
     this.removed = true;
-    this.file.close();
+    const file = this.file;
+    this.file = null;
+    file?.close();
     unlinkSync(this.dataPath);
     return this.enqueue(async () => {
       try {
@@ -137,15 +207,23 @@ export class AudioStream {
   /** Shutdown: a last checkpoint, then the file is closed. */
   async close(): Promise<void> {
     if (this.removed) return;
-    if (this.unpersistedBytes > 0 || this.persistedSize < 0) await this.checkpoint();
+    if (this.writable && (this.unpersistedBytes > 0 || this.persistedSize < 0)) await this.checkpoint();
     else await this.enqueue(async () => {});
-    if (!this.file.closed) this.file.close();
+    const file = this.file;
+    this.file = null;
+    if (file !== null && !file.closed) file.close();
+  }
+
+  /** The writable file; its absence is a bug of the caller (the store opens it at START). */
+  private writer(operation: string): MappedFile {
+    if (this.file === null || !this.file.writable) throw new Error(`AudioStream.${operation}: stream ${this.id} is not open for upload`);
+    return this.file;
   }
 
   private async flushTo(size: number, beforeMeta?: () => void, complete = this.complete): Promise<void> {
-    const lease = this.file.retain();
+    const lease = this.writer('checkpoint').retain();
     try {
-      if (size > 0) await this.file.flushSync(0, size);
+      if (size > 0) await this.writer('checkpoint').flushSync(0, size);
     } finally {
       lease.release();
     }

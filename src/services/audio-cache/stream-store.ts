@@ -1,14 +1,20 @@
 /**
  * The cache directory: every stream by id, reload on start, the limits (stream size, cache size,
- * concurrent uploads), LRU eviction of complete streams, the flush policy and the counters.
+ * concurrent uploads, streams, live mappings), LRU eviction of complete streams, the flush policy
+ * and the counters.
+ *
+ * Descriptors and mappings are budgeted: reload reads sidecars only; a stream holds a descriptor
+ * only while it is uploaded (at most --max-uploads), and a read-only mapping (no descriptor) from
+ * its first read until it is one of the least recently read past --max-mapped-streams.
  *
  * All methods run on the loop. File names come only from validated ids (stream-id.ts) joined to
  * the cache directory (stream-meta.ts `streamPath`): client input never names another path.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
 import { AudioErrorCode, audioError, type AudioError } from './audio-errors.js';
-import { DATA_SUFFIX, idOfMetaFile, META_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
+import { idOfMetaFile, META_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
 
 /** The limits and policies of a store (from the `// audio cache` knobs of the config). */
 export interface AudioStoreOptions {
@@ -18,6 +24,10 @@ export interface AudioStoreOptions {
   /** Evict least-recently-used complete streams when the cache is full (else refuse with `cache full`). */
   evict: boolean;
   maxUploads: number;
+  /** Streams in the store; START of a new one past it is refused. */
+  maxStreams: number;
+  /** Streams mapped for reading at once; past it the least recently read one is unmapped. */
+  maxMappedStreams: number;
   /** A checkpoint runs this long after the first unpersisted byte of a stream. */
   flushIntervalMs: number;
   /** …or as soon as a stream has this many unpersisted bytes. */
@@ -28,8 +38,10 @@ export interface AudioStoreOptions {
 export interface AudioStats {
   /** gauge: streams in the cache */
   streams: number;
-  /** gauge: bytes of all streams (the figure --max-cache-bytes bounds) */
+  /** gauge: what all streams cost against --max-cache-bytes: each its size, at least {@link STREAM_MIN_COST_BYTES} */
   cacheBytes: number;
+  /** gauge: streams mapped for reading (bounded by --max-mapped-streams) */
+  mappedStreams: number;
   /** gauge */
   uploadsInProgress: number;
   bytesStored: number;
@@ -47,6 +59,17 @@ export interface AudioStats {
   storageErrors: number;
   /** ms since the epoch when the store opened: throughput = bytes / (now - startedAt). */
   startedAt: number;
+}
+
+/**
+ * What a stream costs at least against --max-cache-bytes, however small: an empty stream still
+ * takes an inode, a sidecar block and a directory entry, so streams without bytes are not free.
+ */
+export const STREAM_MIN_COST_BYTES = 4096;
+
+/** A stream of `size` bytes against --max-cache-bytes. */
+export function streamCost(size: number): number {
+  return Math.max(size, STREAM_MIN_COST_BYTES);
 }
 
 /** Notifications for the endpoint (live listeners). */
@@ -70,6 +93,8 @@ export class AudioStore {
   private readonly streams = new Map<string, AudioStream>();
   /** Removals whose sidecar is still being deleted: the id cannot be reused until they finish. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** Streams holding a read-only mapping, least recently read first. */
+  private readonly mapped = new Set<AudioStream>();
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
   private closed = false;
@@ -77,7 +102,7 @@ export class AudioStore {
   constructor(options: AudioStoreOptions, now = Date.now()) {
     this.options = Object.freeze({ ...options });
     this.stats = {
-      streams: 0, cacheBytes: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
+      streams: 0, cacheBytes: 0, mappedStreams: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
       streamsDeleted: 0, evictions: 0, refusals: {}, reloaded: 0, reloadSkipped: 0, storageErrors: 0, startedAt: now,
     };
     // The directory is created with the first stream, so a server that never stores audio leaves no trace.
@@ -115,7 +140,11 @@ export class AudioStore {
     }
     let stream = existing;
     if (stream === undefined) {
-      if (this.stats.cacheBytes >= this.options.maxCacheBytes && !this.makeRoom(1, null)) {
+      if (this.streams.size + this.removing.size >= this.options.maxStreams) {
+        return this.refuse(AudioErrorCode.TooManyStreams, `cannot start stream ${id}: too many streams (limit ${this.options.maxStreams}); DELETE some first`);
+      }
+      const cost = streamCost(0);
+      if (this.stats.cacheBytes + cost > this.options.maxCacheBytes && !this.makeRoom(cost, null)) {
         return this.refuse(AudioErrorCode.CacheFull, `cache full: cannot start stream ${id} (limit ${this.options.maxCacheBytes} bytes)`);
       }
       try {
@@ -127,7 +156,17 @@ export class AudioStore {
       }
       this.streams.set(id, stream);
       this.stats.streams++;
+      this.stats.cacheBytes += cost;
       this.stats.streamsCreated++;
+    } else {
+      const before = stream.size;
+      try {
+        this.forgetMapping(stream);
+        stream.openForUpload();
+      } catch (error) {
+        return this.refuse(AudioErrorCode.Storage, `cannot resume stream ${id}: ${errorCode(error)}`);
+      }
+      this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
     }
     stream.uploader = owner;
     this.stats.uploadsInProgress++;
@@ -145,7 +184,8 @@ export class AudioStore {
         `stream ${stream.id}: a ${n}-byte chunk would take it to ${stream.size + n} bytes, past the maximum stream size (${this.options.maxStreamBytes} bytes); chunk not stored`,
       );
     }
-    if (this.stats.cacheBytes + n > this.options.maxCacheBytes && !this.makeRoom(n, stream)) {
+    const more = streamCost(stream.size + n) - streamCost(stream.size);
+    if (this.stats.cacheBytes + more > this.options.maxCacheBytes && !this.makeRoom(more, stream)) {
       return this.refuse(AudioErrorCode.CacheFull, `cache full: stream ${stream.id} cannot store ${n} more bytes (limit ${this.options.maxCacheBytes} bytes); chunk not stored`);
     }
     try {
@@ -153,7 +193,7 @@ export class AudioStore {
     } catch (error) {
       return this.refuse(AudioErrorCode.Storage, `stream ${stream.id}: cannot store ${n} bytes: ${errorCode(error)}`);
     }
-    this.stats.cacheBytes += n;
+    this.stats.cacheBytes += more;
     this.stats.bytesStored += n;
     if (stream.unpersistedBytes >= this.options.flushBytes && !stream.checkpointing) this.checkpointInBackground(stream);
     else this.armFlush();
@@ -176,7 +216,32 @@ export class AudioStore {
   /** The uploading connection went away without STOP: the stream stays incomplete and resumable at once. */
   abandon(stream: AudioStream): void {
     this.endUpload(stream);
-    if (!stream.removed && !stream.checkpointing) this.checkpointInBackground(stream);
+  }
+
+  /**
+   * A lease on `stream`'s bytes for a socket write (GET, FOLLOW): maps it read-only on first use
+   * (no descriptor kept) and unmaps the least recently read stream past --max-mapped-streams.
+   */
+  lease(stream: AudioStream): MappingLease | AudioError {
+    if (stream.writable || stream.size === 0) return stream.retain();
+    const before = stream.size;
+    let lease: MappingLease;
+    try {
+      lease = stream.retain();
+    } catch (error) {
+      return this.refuse(AudioErrorCode.Storage, `cannot read stream ${stream.id}: ${errorCode(error)}`);
+    }
+    // The file was shorter than its record (truncated behind our back): only what exists counts.
+    if (stream.size !== before) this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
+    this.mapped.delete(stream);
+    this.mapped.add(stream);
+    for (const oldest of this.mapped) {
+      if (this.mapped.size <= this.options.maxMappedStreams) break;
+      this.forgetMapping(oldest);
+      oldest.dropMapping();
+    }
+    this.stats.mappedStreams = this.mapped.size;
+    return lease;
   }
 
   /** DELETE: refused while uploading; readers holding leases finish their writes. Resolves once the files are gone. */
@@ -205,10 +270,16 @@ export class AudioStore {
     if (failures.length > 0) throw new AggregateError(failures, `audio cache: ${failures.length} stream(s) failed to flush on close`);
   }
 
+  /** Frees the upload slot; the stream's last checkpoint runs and its descriptor is closed in the background. */
   private endUpload(stream: AudioStream): void {
     if (stream.uploader === null) return;
     stream.uploader = null;
     this.stats.uploadsInProgress--;
+    if (!stream.removed) stream.endUpload().catch((error: unknown) => this.storageError(error, stream));
+  }
+
+  private forgetMapping(stream: AudioStream): void {
+    if (this.mapped.delete(stream)) this.stats.mappedStreams = this.mapped.size;
   }
 
   /** Evicts LRU complete, idle streams (never `except`) until `need` more bytes fit; false if they cannot. */
@@ -216,7 +287,7 @@ export class AudioStore {
     if (!this.options.evict) return false;
     const evictable = (s: AudioStream): boolean => s !== except && s.complete && s.uploader === null;
     let freeable = 0;
-    for (const s of this.streams.values()) if (evictable(s)) freeable += s.size;
+    for (const s of this.streams.values()) if (evictable(s)) freeable += streamCost(s.size);
     // Evict nothing when even evicting everything would not make room: a refusal must not cost data.
     if (this.stats.cacheBytes - freeable + need > this.options.maxCacheBytes) return false;
     for (const candidate of [...this.streams.values()]) {
@@ -230,8 +301,9 @@ export class AudioStore {
 
   private remove(stream: AudioStream, evicted: boolean): Promise<void> {
     this.streams.delete(stream.id);
+    this.forgetMapping(stream);
     this.stats.streams--;
-    this.stats.cacheBytes -= stream.size;
+    this.stats.cacheBytes -= streamCost(stream.size);
     let done: Promise<void>;
     try {
       done = stream.remove();
@@ -271,7 +343,7 @@ export class AudioStore {
     if (this.onStorageError !== null) this.onStorageError(error, stream);
   }
 
-  /** Loads every stream with a valid sidecar and data file, least recently updated first (LRU order). */
+  /** Loads every stream with a valid sidecar and data file, least recently updated first (LRU order). Opens nothing. */
   private reload(): void {
     const dir = this.options.cacheDir;
     const metas: StreamMeta[] = [];
@@ -279,15 +351,19 @@ export class AudioStore {
       const id = idOfMetaFile(name);
       if (id === null) continue;
       const meta = readMeta(streamPath(dir, id, META_SUFFIX), id);
-      if (meta === null || !existsSync(streamPath(dir, id, DATA_SUFFIX))) this.stats.reloadSkipped++;
+      if (meta === null) this.stats.reloadSkipped++;
       else metas.push(meta);
     }
     metas.sort((a, b) => a.updatedAt - b.updatedAt);
     for (const meta of metas) {
       const stream = AudioStream.load(dir, meta);
+      if (stream === null) {
+        this.stats.reloadSkipped++;
+        continue;
+      }
       this.streams.set(stream.id, stream);
       this.stats.streams++;
-      this.stats.cacheBytes += stream.size;
+      this.stats.cacheBytes += streamCost(stream.size);
       this.stats.reloaded++;
     }
   }
