@@ -92,7 +92,7 @@ export class Slabcast {
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
-    this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream.id }, 'audio cache storage failed');
+    this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream?.id ?? null }, 'audio cache storage failed');
   }
 
   /** Registers a WebSocket endpoint at its path. */

@@ -34,6 +34,8 @@ export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAlloca
     maxUploads: c.maxUploads,
     maxStreams: c.maxStreams,
     maxMappedStreams: c.maxMappedStreams,
+    // With --workers N every worker opens the same directory.
+    sharedDir: c.workers > 1,
     flushIntervalMs: c.flushIntervalMs,
     flushBytes: c.flushBytes,
   });

@@ -15,9 +15,13 @@
  * - Checkpoints, finish, the end of an upload and removal run one after the other (a per-stream
  *   chain), so sidecars never overtake each other and a removed stream's sidecar is not written again.
  * - Every msync holds a lease on the mapping it flushes: a grow() during the flush cannot unmap it.
+ * - One writer across processes: an upload holds an exclusive flock on the data file (a second
+ *   descriptor, released with the file when the upload ends), taken by the store before it opens the
+ *   file for writing; the store then takes the sidecar, not its memory, as the truth.
  */
 import { statSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import type { FileLock } from '../../storage/file-lock.js';
 import { MappedFile, type MappingLease } from '../../storage/mapped-file.js';
 import { DATA_SUFFIX, META_SUFFIX, streamPath, type StreamMeta, writeMeta } from './stream-meta.js';
 
@@ -44,8 +48,13 @@ export class AudioStream {
   removed = false;
   /** A checkpoint is queued or running (the flush policy does not queue a second one). */
   checkpointing = false;
+  /** The sidecar this view was last read from (inode and mtime), to see another process replace it. */
+  recordIno = -1;
+  recordMtimeMs = -1;
   /** The writable file while uploading, a read-only mapping (no descriptor) after a read, else null. */
   private file: MappedFile | null = null;
+  /** The cross-process writer lock, held from START until the upload's file is closed. */
+  private lock: FileLock | null = null;
   private chain: Promise<void> = Promise.resolve();
 
   private constructor(dir: string, meta: StreamMeta) {
@@ -59,12 +68,29 @@ export class AudioStream {
     this.persistedSize = meta.size;
   }
 
-  /** Creates an empty stream's data file in `dir`, open for upload (its sidecar follows with the first checkpoint). */
-  static create(dir: string, id: string, now: number): AudioStream {
+  /** A stream not known yet: nothing opened; {@link AudioStream.takeRecord} and openForUpload() follow. */
+  static fresh(dir: string, id: string, now: number): AudioStream {
     const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now });
     stream.persistedSize = -1; // no sidecar yet
-    stream.file = MappedFile.open(stream.dataPath, { create: true, writable: true, size: 0 });
     return stream;
+  }
+
+  /**
+   * Takes the sidecar read from disk as the truth (another process may have written it): its
+   * size, completeness and times; null means no sidecar — a new, empty stream.
+   */
+  takeRecord(meta: StreamMeta | null, now: number): void {
+    if (meta === null) {
+      this.size = 0;
+      this.persistedSize = -1;
+      this.complete = false;
+      this.updatedAt = now;
+      return;
+    }
+    this.size = meta.size;
+    this.persistedSize = meta.size;
+    this.complete = meta.complete;
+    this.updatedAt = meta.updatedAt;
   }
 
   /**
@@ -92,10 +118,13 @@ export class AudioStream {
    * START of a stream that has no open writer: opens its data file for writing (a read mapping is
    * dropped; leases keep it alive). The caller counts the descriptor against --max-uploads.
    */
-  openForUpload(): void {
-    if (this.writable) return;
+  openForUpload(lock: FileLock | null): void {
+    if (this.writable) return; // still open from the last upload (its end is queued): its lock is still held
+    if (lock === null) throw new Error(`AudioStream.openForUpload: stream ${this.id} needs its writer lock`);
     this.dropMapping();
-    const file = MappedFile.open(this.dataPath, { writable: true });
+    const file = MappedFile.open(this.dataPath, { create: true, writable: true });
+    this.lock?.release();
+    this.lock = lock;
     if (file.size < this.size) {
       this.size = file.size; // bytes past the file's end do not exist
       this.persistedSize = Math.min(this.persistedSize, file.size);
@@ -114,7 +143,14 @@ export class AudioStream {
       if (this.uploader !== null) return;
       this.file.close();
       this.file = null;
+      this.releaseLock();
     });
+  }
+
+  private releaseLock(): void {
+    const lock = this.lock;
+    this.lock = null;
+    lock?.release();
   }
 
   /** Closes a read-only mapping (leases keep theirs until released); the next read maps again. */
@@ -189,17 +225,26 @@ export class AudioStream {
    * writes complete; unlink(2) of a mapped file is safe on POSIX), deletes the data file now and
    * the sidecar after any checkpoint in flight.
    */
-  remove(): Promise<void> {
+  remove(lock: FileLock | null): Promise<void> {
     this.removed = true;
     const file = this.file;
     this.file = null;
     file?.close();
+    if (lock !== null) {
+      this.lock?.release();
+      this.lock = lock; // held until the files are gone: no other process starts this stream meanwhile
+    }
+    // The sidecar first: another process that then finds the data file without one (and the lock
+    // free) treats the stream as new, never as a stale complete one.
+    unlinkQuiet(this.metaPath);
     unlinkSync(this.dataPath);
     return this.enqueue(async () => {
       try {
-        await unlink(this.metaPath);
+        await unlink(this.metaPath); // a checkpoint that was in flight may have renamed it back
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      } finally {
+        this.releaseLock();
       }
     });
   }
@@ -212,6 +257,7 @@ export class AudioStream {
     const file = this.file;
     this.file = null;
     if (file !== null && !file.closed) file.close();
+    this.releaseLock();
   }
 
   /** The writable file; its absence is a bug of the caller (the store opens it at START). */
@@ -241,5 +287,14 @@ export class AudioStream {
       () => undefined, // the failure is reported through `run`, which every caller handles
     );
     return run;
+  }
+}
+
+/** unlink(2), a missing file being fine. */
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }

@@ -7,87 +7,31 @@
  * only while it is uploaded (at most --max-uploads), and a read-only mapping (no descriptor) from
  * its first read until it is one of the least recently read past --max-mapped-streams.
  *
+ * One writer per stream across processes (--workers share the directory): START, DELETE and
+ * eviction take the stream's FileLock first, and after START took it the sidecar on disk, not
+ * memory, says what the stream is. With `sharedDir`, lookups find streams other processes made and
+ * re-read those they changed (disk-view.ts).
+ *
  * All methods run on the loop. File names come only from validated ids (stream-id.ts) joined to
  * the cache directory (stream-meta.ts `streamPath`): client input never names another path.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { FileLock, LockRefusal } from '../../storage/file-lock.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
 import { AudioErrorCode, audioError, type AudioError } from './audio-errors.js';
-import { idOfMetaFile, META_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
+import { DiskView } from './disk-view.js';
+import { type AudioStats, type AudioStoreOptions, type StoreListener, streamCost } from './store-options.js';
+import { DATA_SUFFIX, idOfMetaFile, META_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
 
-/** The limits and policies of a store (from the `// audio cache` knobs of the config). */
-export interface AudioStoreOptions {
-  cacheDir: string;
-  maxStreamBytes: number;
-  maxCacheBytes: number;
-  /** Evict least-recently-used complete streams when the cache is full (else refuse with `cache full`). */
-  evict: boolean;
-  maxUploads: number;
-  /** Streams in the store; START of a new one past it is refused. */
-  maxStreams: number;
-  /** Streams mapped for reading at once; past it the least recently read one is unmapped. */
-  maxMappedStreams: number;
-  /** A checkpoint runs this long after the first unpersisted byte of a stream. */
-  flushIntervalMs: number;
-  /** …or as soon as a stream has this many unpersisted bytes. */
-  flushBytes: number;
-}
-
-/** Counters and gauges (monotonic unless marked as a gauge). */
-export interface AudioStats {
-  /** gauge: streams in the cache */
-  streams: number;
-  /** gauge: what all streams cost against --max-cache-bytes: each its size, at least {@link STREAM_MIN_COST_BYTES} */
-  cacheBytes: number;
-  /** gauge: streams mapped for reading (bounded by --max-mapped-streams) */
-  mappedStreams: number;
-  /** gauge */
-  uploadsInProgress: number;
-  bytesStored: number;
-  bytesServed: number;
-  streamsCreated: number;
-  streamsCompleted: number;
-  streamsDeleted: number;
-  evictions: number;
-  /** Refused commands and data by error code. */
-  refusals: Record<string, number>;
-  /** Streams reloaded at start, and entries skipped (torn sidecar, missing data file). */
-  reloaded: number;
-  reloadSkipped: number;
-  /** File system failures (checkpoint, removal), also reported through `onStorageError`. */
-  storageErrors: number;
-  /** ms since the epoch when the store opened: throughput = bytes / (now - startedAt). */
-  startedAt: number;
-}
-
-/**
- * What a stream costs at least against --max-cache-bytes, however small: an empty stream still
- * takes an inode, a sidecar block and a directory entry, so streams without bytes are not free.
- */
-export const STREAM_MIN_COST_BYTES = 4096;
-
-/** A stream of `size` bytes against --max-cache-bytes. */
-export function streamCost(size: number): number {
-  return Math.max(size, STREAM_MIN_COST_BYTES);
-}
-
-/** Notifications for the endpoint (live listeners). */
-export interface StoreListener {
-  /** `chunk` was appended to `stream` (a view valid only during the call). */
-  appended(stream: AudioStream, chunk: Uint8Array): void;
-  /** `stream` is complete and durable. */
-  completed(stream: AudioStream): void;
-  /** `stream` was deleted or evicted. */
-  removed(stream: AudioStream, evicted: boolean): void;
-}
+export { type AudioStats, type AudioStoreOptions, STREAM_MIN_COST_BYTES, type StoreListener, streamCost } from './store-options.js';
 
 /** The audio stream cache over one directory; see the module comment. */
 export class AudioStore {
   readonly options: Readonly<AudioStoreOptions>;
   readonly stats: AudioStats;
   /** Hook for a file system failure outside a client's command (logging); it is counted either way. */
-  onStorageError: ((error: unknown, stream: AudioStream) => void) | null = null;
+  onStorageError: ((error: unknown, stream: AudioStream | null) => void) | null = null;
   listener: StoreListener | null = null;
   /** Streams in least-recently-used order (Map keeps insertion order; touch = delete + set). */
   private readonly streams = new Map<string, AudioStream>();
@@ -95,6 +39,8 @@ export class AudioStore {
   private readonly removing = new Map<string, Promise<void>>();
   /** Streams holding a read-only mapping, least recently read first. */
   private readonly mapped = new Set<AudioStream>();
+  /** What other processes did to the directory (sharedDir only). */
+  private readonly disk: DiskView;
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
   private closed = false;
@@ -107,15 +53,74 @@ export class AudioStore {
     };
     // The directory is created with the first stream, so a server that never stores audio leaves no trace.
     this.dirExists = existsSync(options.cacheDir);
+    this.disk = new DiskView(options.cacheDir);
     if (this.dirExists) this.reload();
   }
 
-  /** Looks a stream up and marks it recently used. */
+  /** Looks a stream up (with sharedDir: as the disk has it now) and marks it recently used. */
   get(id: string): AudioStream | AudioError {
-    const stream = this.streams.get(id);
+    const stream = this.lookup(id);
     if (stream === undefined) return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
     this.touch(stream);
     return stream;
+  }
+
+  /** The stream `id` as far as this process knows it; with sharedDir, brought up to date with the disk first. */
+  private lookup(id: string): AudioStream | undefined {
+    const stream = this.streams.get(id);
+    if (this.options.sharedDir !== true || this.removing.has(id)) return stream;
+    try {
+      if (stream === undefined) {
+        const found = this.disk.find(id);
+        if (found !== null) this.add(found);
+        return found ?? undefined;
+      }
+      const change = this.disk.refresh(stream);
+      if (change === null) return stream;
+      if (change === 'gone') {
+        this.forget(stream);
+        return undefined;
+      }
+      this.forgetMapping(stream);
+      stream.dropMapping();
+      this.stats.cacheBytes += streamCost(stream.size) - streamCost(change);
+      return stream;
+    } catch (error) {
+      this.storageError(error, stream ?? null);
+      return stream;
+    }
+  }
+
+  /** Adds a stream found on disk (reload, another process's) to the known ones. */
+  private add(stream: AudioStream): void {
+    this.streams.set(stream.id, stream);
+    this.stats.streams++;
+    this.stats.cacheBytes += streamCost(stream.size);
+  }
+
+  /** Another process deleted `stream`: it leaves memory (followers are told), the disk is not touched. */
+  private forget(stream: AudioStream): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.forgetMapping(stream);
+    stream.dropMapping();
+    this.stats.streams--;
+    this.stats.cacheBytes -= streamCost(stream.size);
+    this.listener?.removed(stream, false);
+  }
+
+  /** The cross-process writer lock of stream `id`, or why not (an error already counted). */
+  private lockStream(id: string, create: boolean): FileLock | AudioError | null {
+    let taken: FileLock | LockRefusal;
+    try {
+      taken = FileLock.acquire(streamPath(this.options.cacheDir, id, DATA_SUFFIX), create);
+    } catch (error) {
+      return this.refuse(AudioErrorCode.Storage, `cannot lock stream ${id}: ${errorCode(error)}`);
+    }
+    if (taken === LockRefusal.Held) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another process is uploading or deleting it`);
+    if (taken === LockRefusal.Stale) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another process is deleting it, retry`);
+    if (taken === LockRefusal.Missing) return null;
+    return taken;
   }
 
   /** Every stream's record, least recently used first. */
@@ -128,7 +133,7 @@ export class AudioStore {
    * caller awaits `stream.checkpoint()` for a new stream so its sidecar exists before the ack.
    */
   start(id: string, owner: object): AudioStream | AudioError {
-    const existing = this.streams.get(id);
+    const existing = this.lookup(id);
     if (existing !== undefined) {
       if (existing.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another connection is uploading it`);
       if (existing.complete) return this.refuse(AudioErrorCode.Complete, `stream ${id} is complete; DELETE it before uploading it again`);
@@ -138,8 +143,7 @@ export class AudioStore {
     if (this.stats.uploadsInProgress >= this.options.maxUploads) {
       return this.refuse(AudioErrorCode.TooManyUploads, `cannot start stream ${id}: too many uploads in progress (limit ${this.options.maxUploads})`);
     }
-    let stream = existing;
-    if (stream === undefined) {
+    if (existing === undefined) {
       if (this.streams.size + this.removing.size >= this.options.maxStreams) {
         return this.refuse(AudioErrorCode.TooManyStreams, `cannot start stream ${id}: too many streams (limit ${this.options.maxStreams}); DELETE some first`);
       }
@@ -150,22 +154,44 @@ export class AudioStore {
       try {
         if (!this.dirExists) mkdirSync(this.options.cacheDir, { recursive: true });
         this.dirExists = true;
-        stream = AudioStream.create(this.options.cacheDir, id, Date.now());
       } catch (error) {
         return this.refuse(AudioErrorCode.Storage, `cannot create stream ${id}: ${errorCode(error)}`);
       }
-      this.streams.set(id, stream);
-      this.stats.streams++;
-      this.stats.cacheBytes += cost;
-      this.stats.streamsCreated++;
-    } else {
-      const before = stream.size;
-      try {
-        this.forgetMapping(stream);
-        stream.openForUpload();
-      } catch (error) {
-        return this.refuse(AudioErrorCode.Storage, `cannot resume stream ${id}: ${errorCode(error)}`);
+    }
+    // One writer across processes: the lock first (a stream still open from its last upload here
+    // holds it already), then the sidecar on disk, not memory, says what the stream is.
+    let lock: FileLock | null = null;
+    if (existing === undefined || !existing.writable) {
+      const taken = this.lockStream(id, true);
+      if (taken === null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: it is being deleted, retry`);
+      if (!(taken instanceof FileLock)) return taken;
+      lock = taken;
+    }
+    const stream = existing ?? AudioStream.fresh(this.options.cacheDir, id, Date.now());
+    const before = stream.size;
+    try {
+      if (lock !== null) {
+        const record = readMeta(stream.metaPath, id);
+        if (record?.complete === true) {
+          lock.release();
+          if (existing !== undefined) {
+            stream.takeRecord(record, Date.now());
+            this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
+          }
+          return this.refuse(AudioErrorCode.Complete, `stream ${id} is complete; DELETE it before uploading it again`);
+        }
+        stream.takeRecord(record, Date.now());
       }
+      this.forgetMapping(stream);
+      stream.openForUpload(lock);
+    } catch (error) {
+      lock?.release();
+      return this.refuse(AudioErrorCode.Storage, `cannot ${existing === undefined ? 'create' : 'resume'} stream ${id}: ${errorCode(error)}`);
+    }
+    if (existing === undefined) {
+      this.add(stream);
+      if (stream.persistedSize < 0) this.stats.streamsCreated++;
+    } else {
       this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
     }
     stream.uploader = owner;
@@ -246,11 +272,21 @@ export class AudioStore {
 
   /** DELETE: refused while uploading; readers holding leases finish their writes. Resolves once the files are gone. */
   delete(id: string): Promise<void> | AudioError {
-    const stream = this.streams.get(id);
+    const stream = this.lookup(id);
     if (stream === undefined) return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
     if (stream.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: it is being uploaded (STOP it first)`);
+    let lock: FileLock | null = null;
+    if (!stream.writable) {
+      const taken = this.lockStream(id, false);
+      if (taken !== null && !(taken instanceof FileLock)) return taken;
+      if (taken === null) {
+        this.forget(stream); // its data file is gone: another process deleted it
+        return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
+      }
+      lock = taken;
+    }
     this.stats.streamsDeleted++;
-    return this.remove(stream, false);
+    return this.remove(stream, false, lock);
   }
 
   /** Counts a refusal and returns it. */
@@ -293,20 +329,32 @@ export class AudioStore {
     for (const candidate of [...this.streams.values()]) {
       if (this.stats.cacheBytes + need <= this.options.maxCacheBytes) return true;
       if (!evictable(candidate)) continue;
+      let lock: FileLock | LockRefusal | null = null;
+      try {
+        if (!candidate.writable) lock = FileLock.acquire(candidate.dataPath, false);
+      } catch (error) {
+        this.storageError(error, candidate);
+        continue;
+      }
+      if (lock === LockRefusal.Held) continue; // another process is uploading it again: not evictable
+      if (lock === LockRefusal.Missing || lock === LockRefusal.Stale) {
+        this.forget(candidate); // already deleted by another process
+        continue;
+      }
       this.stats.evictions++;
-      this.remove(candidate, true).catch((error: unknown) => this.storageError(error, candidate));
+      this.remove(candidate, true, lock).catch((error: unknown) => this.storageError(error, candidate));
     }
     return this.stats.cacheBytes + need <= this.options.maxCacheBytes;
   }
 
-  private remove(stream: AudioStream, evicted: boolean): Promise<void> {
+  private remove(stream: AudioStream, evicted: boolean, lock: FileLock | null): Promise<void> {
     this.streams.delete(stream.id);
     this.forgetMapping(stream);
     this.stats.streams--;
     this.stats.cacheBytes -= streamCost(stream.size);
     let done: Promise<void>;
     try {
-      done = stream.remove();
+      done = stream.remove(lock);
     } catch (error) {
       done = Promise.reject(error);
     }
@@ -338,7 +386,7 @@ export class AudioStore {
     stream.checkpoint().catch((error: unknown) => this.storageError(error, stream));
   }
 
-  private storageError(error: unknown, stream: AudioStream): void {
+  private storageError(error: unknown, stream: AudioStream | null): void {
     this.stats.storageErrors++;
     if (this.onStorageError !== null) this.onStorageError(error, stream);
   }
@@ -361,9 +409,7 @@ export class AudioStore {
         this.stats.reloadSkipped++;
         continue;
       }
-      this.streams.set(stream.id, stream);
-      this.stats.streams++;
-      this.stats.cacheBytes += streamCost(stream.size);
+      this.add(stream);
       this.stats.reloaded++;
     }
   }
