@@ -140,9 +140,10 @@ export class AudioStream {
     return this.enqueue(async () => {
       if (this.uploader !== null || this.file === null || !this.file.writable) return; // resumed meanwhile
       if (this.unpersistedBytes > 0 && !this.removed) await this.flushTo(this.size);
-      if (this.uploader !== null) return;
-      this.file.close();
+      const file = this.file;
+      if (this.uploader !== null || file === null || !file.writable) return; // resumed or removed meanwhile
       this.file = null;
+      file.close();
       this.releaseLock();
     });
   }
@@ -160,6 +161,7 @@ export class AudioStream {
     this.file = null;
     file.close();
   }
+
   /** Bytes written since the last durable checkpoint. */
   get unpersistedBytes(): number {
     return this.size - Math.max(0, this.persistedSize);
@@ -221,9 +223,10 @@ export class AudioStream {
   }
 
   /**
-   * Removes the stream: closes the file now (readers' leases keep their mapping alive until their
-   * writes complete; unlink(2) of a mapped file is safe on POSIX), deletes the data file now and
-   * the sidecar after any checkpoint in flight.
+   * Removes the stream under its writer lock (`lock`, or the one its upload still holds): closes
+   * the file now (readers' leases keep their mapping alive until their writes complete; unlink(2)
+   * of a mapped file is safe on POSIX), deletes the sidecar and then the data file now, the sidecar
+   * once more after any checkpoint in flight, and only then lets go of the lock.
    */
   remove(lock: FileLock | null): Promise<void> {
     this.removed = true;
@@ -236,8 +239,13 @@ export class AudioStream {
     }
     // The sidecar first: another process that then finds the data file without one (and the lock
     // free) treats the stream as new, never as a stale complete one.
-    unlinkQuiet(this.metaPath);
-    unlinkSync(this.dataPath);
+    try {
+      unlinkQuiet(this.metaPath);
+      unlinkSync(this.dataPath);
+    } catch (error) {
+      this.releaseLock();
+      throw error;
+    }
     return this.enqueue(async () => {
       try {
         await unlink(this.metaPath); // a checkpoint that was in flight may have renamed it back
