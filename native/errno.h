@@ -19,7 +19,7 @@
 namespace slabcast {
 
 // The symbolic name of an errno value. Covers everything mmap/msync/madvise/
-// munmap can return (see their man pages) plus the usual file errors; anything
+// munmap/posix_fallocate/statvfs can return (see their man pages) plus the usual file errors; anything
 // else falls back to "E<number>" rather than guessing.
 inline std::string ErrnoName(int err) {
   switch (err) {
@@ -30,6 +30,7 @@ inline std::string ErrnoName(int err) {
     SLABCAST_ERRNO_CASE(EAGAIN)     // file locked, or too much memory locked
     SLABCAST_ERRNO_CASE(EBADF)      // fd is not a valid descriptor
     SLABCAST_ERRNO_CASE(EBUSY)      // msync MS_INVALIDATE on locked pages
+    SLABCAST_ERRNO_CASE(EDQUOT)     // posix_fallocate: the user's disk quota is used up
     SLABCAST_ERRNO_CASE(EEXIST)
     SLABCAST_ERRNO_CASE(EFAULT)
     SLABCAST_ERRNO_CASE(EFBIG)
@@ -37,17 +38,21 @@ inline std::string ErrnoName(int err) {
     SLABCAST_ERRNO_CASE(EINVAL)     // bad length/offset/flags
     SLABCAST_ERRNO_CASE(EIO)        // writeback failed (msync)
     SLABCAST_ERRNO_CASE(EISDIR)
+    SLABCAST_ERRNO_CASE(ELOOP)      // statvfs: too many symlinks in the path
     SLABCAST_ERRNO_CASE(EMFILE)
     SLABCAST_ERRNO_CASE(ENFILE)
     SLABCAST_ERRNO_CASE(ENODEV)     // the file type does not support mmap
     SLABCAST_ERRNO_CASE(ENOENT)
     SLABCAST_ERRNO_CASE(ENOMEM)     // no address space, or range not mapped
-    SLABCAST_ERRNO_CASE(ENOSPC)
+    SLABCAST_ERRNO_CASE(ENAMETOOLONG)
+    SLABCAST_ERRNO_CASE(ENOSPC)     // posix_fallocate: no free block on the filesystem
     SLABCAST_ERRNO_CASE(ENOSYS)
-    SLABCAST_ERRNO_CASE(ENOTSUP)
+    SLABCAST_ERRNO_CASE(ENOTDIR)
+    SLABCAST_ERRNO_CASE(ENOTSUP)    // == EOPNOTSUPP on Linux
     SLABCAST_ERRNO_CASE(ENXIO)
     SLABCAST_ERRNO_CASE(EOVERFLOW)  // offset + length overflows off_t
     SLABCAST_ERRNO_CASE(EPERM)      // sealed file, or noexec mount
+    SLABCAST_ERRNO_CASE(ESPIPE)     // posix_fallocate on a pipe or FIFO
     SLABCAST_ERRNO_CASE(EROFS)
     SLABCAST_ERRNO_CASE(ETXTBSY)
 #undef SLABCAST_ERRNO_CASE

@@ -16,10 +16,12 @@
 // and `length`, which never change, and uv_queue_work orders that read after
 // the construction.
 #include <napi.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <climits>
@@ -384,6 +386,66 @@ Napi::Value DescriptorLimit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(limit.rlim_cur));
 }
 
+// fallocate(fd, offset, length): posix_fallocate, so every block of the range
+// exists before a byte of it is written through a mapping. A page with no
+// block behind it raises SIGBUS when the filesystem cannot allocate one at
+// write fault time (full disk, quota); reserving first turns that into an
+// ENOSPC/EDQUOT here. The file grows to offset + length if it is shorter.
+// posix_fallocate returns the error number instead of setting errno.
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t fd = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  if (!ReadInteger(info, 0, "fd", INT_MAX, &fd) ||
+      !ReadInteger(info, 1, "offset", static_cast<uint64_t>(kMaxSafeInteger), &offset) ||
+      !ReadInteger(info, 2, "length", static_cast<uint64_t>(kMaxSafeInteger) - offset, &length)) {
+    return env.Undefined();
+  }
+  if (length == 0) {
+    ThrowRange(env, "fallocate: \"length\" must be > 0");
+    return env.Undefined();
+  }
+  int error = 0;
+  do {
+    error = posix_fallocate(static_cast<int>(fd), static_cast<off_t>(offset), static_cast<off_t>(length));
+  } while (error == EINTR);
+  if (error != 0) ErrnoError(env, error, "posix_fallocate").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// statvfs(path, out): fills out[0..5) with f_frsize, f_blocks, f_bfree,
+// f_bavail and 1 if the filesystem is mounted read-only (ST_RDONLY), else 0.
+// Block counts, not bytes: the caller multiplies (doubles hold 2^53 exactly).
+// Writes into the caller's Float64Array so a sample allocates nothing.
+Napi::Value Statvfs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    ThrowType(env, "statvfs: \"path\" must be a string");
+    return env.Undefined();
+  }
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[1].As<Napi::Float64Array>().ElementLength() < 5) {
+    ThrowType(env, "statvfs: \"out\" must be a Float64Array of at least 5 elements");
+    return env.Undefined();
+  }
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct statvfs st;
+  if (statvfs(path.c_str(), &st) != 0) {
+    Napi::Error error = ErrnoError(env, errno, "statvfs");
+    error.Value().Set("path", info[0]);
+    error.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Float64Array out = info[1].As<Napi::Float64Array>();
+  out[0] = static_cast<double>(st.f_frsize);
+  out[1] = static_cast<double>(st.f_blocks);
+  out[2] = static_cast<double>(st.f_bfree);
+  out[3] = static_cast<double>(st.f_bavail);
+  out[4] = (st.f_flag & ST_RDONLY) != 0 ? 1 : 0;
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const long page_size = sysconf(_SC_PAGESIZE);
   if (page_size > 0) g_page_size = static_cast<size_t>(page_size);
@@ -395,6 +457,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lockExclusive", Napi::Function::New(env, LockExclusive, "lockExclusive"));
   exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
   exports.Set("descriptorLimit", Napi::Function::New(env, DescriptorLimit, "descriptorLimit"));
+  exports.Set("fallocate", Napi::Function::New(env, Fallocate, "fallocate"));
+  exports.Set("statvfs", Napi::Function::New(env, Statvfs, "statvfs"));
   // Constants come from the system headers, never from TypeScript literals.
   exports.Set("PAGE_SIZE", Napi::Number::New(env, static_cast<double>(g_page_size)));
   exports.Set("MS_ASYNC", Napi::Number::New(env, MS_ASYNC));

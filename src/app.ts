@@ -16,7 +16,8 @@ import { mountDemo } from './services/static/mount-demo.js';
 import type { AudioStore } from './services/audio-cache/stream-store.js';
 import { type Logger, silentLogger } from './ops/logger.js';
 import { Metrics } from './ops/metrics.js';
-import { addOpsRoutes, type ReadinessCheck } from './ops/ops-routes.js';
+import { addOpsRoutes, type ReadinessCheck, type ReadinessDetail } from './ops/ops-routes.js';
+import { cacheHealth } from './services/audio-cache/cache-health.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 
 /** Options that are objects rather than configuration values. */
@@ -46,6 +47,8 @@ export class Slabcast {
   readonly logger: Logger;
   /** Checks `GET /readyz` runs (services add theirs: cache directory, Redis…). */
   readonly readinessChecks: ReadinessCheck[] = [];
+  /** State shown in the `GET /readyz` body that does not decide readiness (the audio cache's disk and mode). */
+  readonly readinessDetails: Record<string, ReadinessDetail> = {};
   /** Things an operator must hear about at start-up (open admin API, open token mode…). */
   readonly startupWarnings: string[] = [];
   private metricsInstance: Metrics | null = null;
@@ -66,9 +69,10 @@ export class Slabcast {
     this.rooms = mountRooms(this, this.cluster?.rooms);
     mountDemo(this);
     this.audio = mountAudioCache(this, [this.core.readSlab, this.core.writeSlab], this.cluster?.streamRedirect);
+    this.readinessDetails.audioCache = () => cacheHealth(this.audio);
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     this.wireLogging();
-    addOpsRoutes(this.router, () => this.metrics, () => this.core.address() !== null, this.readinessChecks);
+    addOpsRoutes(this.router, () => this.metrics, () => this.core.address() !== null, this.readinessChecks, this.readinessDetails);
   }
 
   /** Prometheus metrics (created on first use: default collectors start timers). */
@@ -93,6 +97,11 @@ export class Slabcast {
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
     this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream?.id ?? null }, 'audio cache storage failed');
+    this.audio.onDiskFull = (full, disk) => {
+      const detail = { code: 'ERR_AUDIO_NO_SPACE', freeBytes: disk.freeBytes, minFreeBytes: disk.minFreeBytes };
+      if (full) log.warn(detail, 'audio cache: no space on the cache filesystem, chunks and STARTs refused');
+      else log.info(detail, 'audio cache: space again on the cache filesystem');
+    };
   }
 
   /** Registers a WebSocket endpoint at its path. */

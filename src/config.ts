@@ -41,6 +41,11 @@ export interface ServerConfig {
   slabLargeBytes: number;
   slabLargeCount: number;
   maxWriteQueueBytes: number;
+  maxHeldReadBytes: number;
+  maxSectionWaiters: number;
+  readProgressIntervalMs: number;
+  minReadProgressBytes: number;
+  readFillIntervals: number;
   idleTimeoutMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -59,6 +64,8 @@ export interface ServerConfig {
   cacheDir: string;
   maxStreamBytes: number;
   maxCacheBytes: number;
+  /** Free space kept on the cache directory's filesystem: audio is stored only above it. */
+  minFreeDiskBytes: number;
   evict: string;
   maxUploads: number;
   maxStreams: number;
@@ -76,6 +83,9 @@ export interface ServerConfig {
   advertiseUrl: string;
   heartbeatMs: number;
   heartbeatTtlMs: number;
+  redisTimeoutMs: number;
+  redisPingMs: number;
+  redisMaxPending: number;
   vnodes: number;
   workers: number;
   // rooms (src/services/rooms; their slow-consumer bound is wsMaxBackpressureBytes)
@@ -111,6 +121,12 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   slabLargeBytes: 1 * MiB,
   slabLargeCount: 16,
   maxWriteQueueBytes: 256 * KiB,
+  // 0 = auto: the large section size.
+  maxHeldReadBytes: 0,
+  maxSectionWaiters: 4096,
+  readProgressIntervalMs: 10_000,
+  minReadProgressBytes: 1 * KiB,
+  readFillIntervals: 8,
   idleTimeoutMs: 5_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -131,6 +147,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   cacheDir: './cache',
   maxStreamBytes: 512 * MiB,
   maxCacheBytes: 4096 * MiB,
+  minFreeDiskBytes: 64 * MiB,
   evict: 'on',
   maxUploads: 256,
   maxStreams: 100_000,
@@ -148,6 +165,9 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   advertiseUrl: '',
   heartbeatMs: 10_000,
   heartbeatTtlMs: 30_000,
+  redisTimeoutMs: 2_000,
+  redisPingMs: 1_000,
+  redisMaxPending: 16_384,
   vnodes: 128,
   workers: 1,
   // rooms
@@ -183,6 +203,11 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'slabLargeBytes', flag: 'slab-large-bytes', env: ['SLABCAST_SLAB_LARGE_BYTES'], kind: 'int', min: 256, max: 512 * MiB, help: 'size of a large slab section: the largest message a connection can buffer' },
   { key: 'slabLargeCount', flag: 'slab-large-count', env: ['SLABCAST_SLAB_LARGE_COUNT'], kind: 'int', min: 1, max: 100_000, help: 'large sections per slab' },
   { key: 'maxWriteQueueBytes', flag: 'max-write-queue-bytes', env: ['SLABCAST_MAX_WRITE_QUEUE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output per connection past which reading from it pauses (backpressure)' },
+  { key: 'maxHeldReadBytes', flag: 'max-held-read-bytes', env: ['SLABCAST_MAX_HELD_READ_BYTES'], kind: 'int', min: 0, max: 512 * MiB, help: 'read-slab bytes one connection may hold for an incomplete message (its buffered tail plus a fragmented WebSocket message being assembled) → 413/431, close 1009; 0 = the large section size' },
+  { key: 'maxSectionWaiters', flag: 'max-section-waiters', env: ['SLABCAST_MAX_SECTION_WAITERS'], kind: 'int', min: 1, max: 10_000_000, help: 'connections that may sleep waiting for a read section of one tier (woken in FIFO order as sections are freed); past it → 503, close 1013' },
+  { key: 'readProgressIntervalMs', flag: 'read-progress-interval-ms', env: ['SLABCAST_READ_PROGRESS_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'interval of the progress rule for incomplete messages that hold read sections (see --min-read-progress-bytes)' },
+  { key: 'minReadProgressBytes', flag: 'min-read-progress-bytes', env: ['SLABCAST_MIN_READ_PROGRESS_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'an incomplete message holding read sections must grow by at least this many bytes per interval → 408, close 1008' },
+  { key: 'readFillIntervals', flag: 'read-fill-intervals', env: ['SLABCAST_READ_FILL_INTERVALS'], kind: 'int', min: 1, max: 1_000_000, help: 'and by at least 1/N of the capacity it holds per interval (a large section must be fillable in N intervals) → 408, close 1008' },
   { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: ['SLABCAST_IDLE_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'keep-alive idle time before an HTTP connection is closed' },
   { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: ['SLABCAST_HEADERS_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'time to receive a full request head (slowloris guard) → 408' },
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: ['SLABCAST_REQUEST_TIMEOUT_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'time to receive a full request, head and body → 408' },
@@ -201,6 +226,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'cacheDir', flag: 'cache-dir', env: ['SLABCAST_CACHE_DIR'], kind: 'string', help: 'directory of the audio stream files (created with the first stream)' },
   { key: 'maxStreamBytes', flag: 'max-stream-bytes', env: ['SLABCAST_MAX_STREAM_BYTES'], kind: 'int', min: 1, max: 4096 * MiB, help: 'size of one audio stream; a chunk past it → ERROR, not stored' },
   { key: 'maxCacheBytes', flag: 'max-cache-bytes', env: ['SLABCAST_MAX_CACHE_BYTES'], kind: 'int', min: 1, max: 2 ** 50, help: 'bytes of all audio streams; past it LRU complete streams are evicted (ERROR:cache full with --evict off)' },
+  { key: 'minFreeDiskBytes', flag: 'min-free-disk-bytes', env: ['SLABCAST_MIN_FREE_DISK_BYTES'], kind: 'int', min: 0, max: 2 ** 50, help: 'free space always left on the cache directory\'s filesystem (sidecars, logs, other writers); audio that would go below it → ERROR:no space, not stored' },
   { key: 'evict', flag: 'evict', env: ['SLABCAST_EVICT'], kind: 'string', help: 'on or off: evict least-recently-used complete streams when the cache is full' },
   { key: 'maxUploads', flag: 'max-uploads', env: ['SLABCAST_MAX_UPLOADS'], kind: 'int', min: 1, max: 1_000_000, help: 'concurrent audio uploads in total; START past it → ERROR' },
   { key: 'maxStreams', flag: 'max-streams', env: ['SLABCAST_MAX_STREAMS'], kind: 'int', min: 1, max: 100_000_000, help: 'audio streams in the cache (each costs at least 4 KiB of --max-cache-bytes); START of a new one past it → ERROR' },
@@ -215,6 +241,9 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'advertiseUrl', flag: 'advertise-url', env: ['SLABCAST_ADVERTISE_URL'], kind: 'string', optional: true, help: 'URL other instances and clients use to reach this one; empty = ws://host:port' },
   { key: 'heartbeatMs', flag: 'heartbeat-ms', env: ['SLABCAST_HEARTBEAT_MS'], kind: 'int', min: 50, max: 600_000, help: 'how often this instance renews its registration in Redis' },
   { key: 'heartbeatTtlMs', flag: 'heartbeat-ttl-ms', env: ['SLABCAST_HEARTBEAT_TTL_MS'], kind: 'int', min: 100, max: 3_600_000, help: 'registration TTL: an instance silent this long leaves the ring' },
+  { key: 'redisTimeoutMs', flag: 'redis-timeout-ms', env: ['SLABCAST_REDIS_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'a PING, handshake or connect Redis does not answer within this long: the link is down (local delivery, /readyz 503) and reconnects' },
+  { key: 'redisPingMs', flag: 'redis-ping-ms', env: ['SLABCAST_REDIS_PING_MS'], kind: 'int', min: 10, max: 600_000, help: 'how often each Redis connection is PINGed; a command waits at most ping + timeout before an unanswering Redis counts as down' },
+  { key: 'redisMaxPending', flag: 'redis-max-pending', env: ['SLABCAST_REDIS_MAX_PENDING'], kind: 'int', min: 1, max: 10_000_000, help: 'Redis commands waiting for a reply (ids, history, publishes, presence); the one past it declares the link down (memory bound of a stalled Redis)' },
   { key: 'vnodes', flag: 'vnodes', env: ['SLABCAST_VNODES'], kind: 'int', min: 1, max: 4096, help: 'virtual nodes per instance on the consistent-hash ring' },
   { key: 'workers', flag: 'workers', env: ['SLABCAST_WORKERS'], kind: 'int', min: 1, max: 256, help: 'worker processes sharing the port (node:cluster); rooms span workers only through --redis' },
   // rooms
@@ -272,6 +301,7 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
       `head + body (${c.maxHeaderBytes} + ${c.maxBodyBytes}) must fit in a large slab section (${c.slabLargeBytes} bytes)`,
     );
   }
+  if (c.maxHeldReadBytes === 0) c.maxHeldReadBytes = c.slabLargeBytes;
   if (c.wsMaxFrameBytes === 0) c.wsMaxFrameBytes = c.slabLargeBytes - 14;
   if (c.wsMaxMessageBytes === 0) c.wsMaxMessageBytes = c.slabLargeBytes - 14;
   if (c.wsMaxFrameBytes + 14 > c.slabLargeBytes) {

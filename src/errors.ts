@@ -17,6 +17,10 @@
  * - ERR_NATIVE_ADOPT          the native transport could not take an accepted socket (kept on net.Socket, logged)
  * - ERR_NATIVE_TRANSPORT      --transport native, but the addon's libuv does not match this Node's (warned at start-up)
  * - ERR_HTTP_HEADERS_TIMEOUT, ERR_HTTP_REQUEST_TIMEOUT   408s (src/protocols/http/http-handler.ts)
+ * - ERR_HTTP_REQUEST_TOO_SLOW  408: an incomplete request held read sections without enough progress
+ *                             (--min-read-progress-bytes / --read-fill-intervals per --read-progress-interval-ms)
+ * - ERR_HTTP_SERVER_BUSY      503: no read section of the needed tier and --max-section-waiters already wait
+ * - ERR_WS_MESSAGE_TOO_SLOW   WebSocket close 1008, the same progress rule (ws-errors.ts)
  * - ERR_WS_PING_TIMEOUT, ERR_WS_TRY_AGAIN_LATER, ERR_WS_CLOSED   WebSocket liveness and 1013 closes
  */
 export const ErrorCode = {

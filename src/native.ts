@@ -49,6 +49,17 @@ export interface MmapBinding {
   unlock(fd: number): void;
   /** The soft RLIMIT_NOFILE (every descriptor number is below it), or -1 when unlimited. */
   descriptorLimit(): number;
+  /**
+   * posix_fallocate: every block of [offset, offset + length) of `fd` exists afterwards (the file
+   * grows to offset + length if shorter), so writing that range through a mapping cannot fault.
+   * `length` > 0. Fails with `ENOSPC`, `EDQUOT`, `EFBIG`, `EBADF`, `ESPIPE`… (syscall `posix_fallocate`).
+   */
+  fallocate(fd: number, offset: number, length: number): void;
+  /**
+   * statvfs(path): writes f_frsize, f_blocks, f_bfree, f_bavail and 1/0 for a read-only mount
+   * (ST_RDONLY) into `out[0..5)` (no allocation per sample). Fails like node:fs, with `path`.
+   */
+  statvfs(path: string, out: Float64Array): void;
   /** sysconf(_SC_PAGESIZE). */
   readonly PAGE_SIZE: number;
   readonly MS_ASYNC: number;
@@ -105,7 +116,7 @@ export interface TransportBinding {
 
 const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
 
-const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit'] as const;
+const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [
   'PAGE_SIZE',
   'MS_ASYNC',

@@ -57,7 +57,8 @@ export interface ClusterNodeStats {
  * once the server listens (the advertised URL needs the bound port), closed after the services:
  * it deletes its presence sets and heartbeat key, so its rooms move at once, then quits Redis.
  *
- * Outages: every part keeps serving local members and counts what it could not do; the link
+ * Outages (Redis refusing connections, or connected but not answering: see RedisLink's liveness
+ * bounds): every part keeps serving local members and counts what it could not do; the link
  * reconnects with capped backoff; when it is back this node re-registers and rewrites its
  * presence at once, and the bus re-subscribes. State changes and ring changes are logged once each.
  */
@@ -87,7 +88,7 @@ export class ClusterNode {
   ) {
     this.id = instanceIdFor(config.instanceId);
     this.self = { id: this.id, url: '' };
-    this.link = new RedisLink(config.redisUrl, MAX_BACKOFF_MS);
+    this.link = new RedisLink(config.redisUrl, MAX_BACKOFF_MS, { timeoutMs: config.redisTimeoutMs, pingMs: config.redisPingMs, maxPending: config.redisMaxPending });
     const failed = (err: Error): void => {
       this.stats.failures++;
       log.debug({ err: err.message }, 'redis command failed');
@@ -174,7 +175,10 @@ export class ClusterNode {
     return {
       instanceId: this.id,
       url: this.self.url,
-      redis: { state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, errors: l.errors, reconnects: l.reconnects, lastError: l.lastError },
+      redis: {
+        state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
+        errors: l.errors, reconnects: l.reconnects, lastError: l.lastError, pending: l.pending, pendingPeak: l.pendingPeak, maxPending: l.maxPending,
+      },
       ring: { members: this.registry?.ring.members ?? [this.self], changes: this.registry?.stats.ringChanges ?? 0, heartbeats: this.registry?.stats.heartbeats ?? 0, heartbeatFailures: this.registry?.stats.heartbeatFailures ?? 0 },
       bus: this.bus.stats,
       history: this.history.stats,
@@ -208,6 +212,8 @@ export class ClusterNode {
     const l = this.link.stats;
     m.gauge('slabcast_cluster_redis_up', 'Whether the Redis link is ready (1) or not (0)', [], () => [[{}, l.state === LinkState.Ready ? 1 : 0]]);
     m.counter('slabcast_cluster_redis_outages_total', 'Times the Redis link went from ready to down', [], () => [[{}, l.outages]]);
+    m.counter('slabcast_cluster_redis_stalls_total', 'Times Redis stopped answering (a PING past --redis-timeout-ms, or --redis-max-pending commands waiting) and the link was declared down', [], () => [[{}, l.stalls]]);
+    m.gauge('slabcast_cluster_redis_pending', 'Redis commands waiting for a reply (bounded by --redis-max-pending)', [], () => [[{}, l.pending]]);
     m.gauge('slabcast_cluster_ring_members', 'Instances on this instance\'s consistent-hash ring', [], () => [[{}, this.registry?.ring.members.length ?? 1]]);
     m.counter('slabcast_cluster_ring_changes_total', 'Ring membership changes seen', [], () => [[{}, this.registry?.stats.ringChanges ?? 0]]);
     m.counter('slabcast_cluster_bus_envelopes_total', 'Room envelopes over Redis', ['outcome'], () => {

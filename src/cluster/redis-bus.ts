@@ -56,6 +56,8 @@ export class RedisBus implements BroadcastBus {
   private readonly barriers = new Map<string, () => void>();
   private barrierSeq = 0;
   private readonly channelListener = (message: Buffer, channel: Buffer | string): void => this.onMessage(message, channel);
+  /** The remote half of {@link publish}: a PUBLISH, counted as waiting for its reply (see RedisLink.track). */
+  private readonly plainPublish = (channel: string, message: Buffer): Promise<unknown> => this.link.track(this.link.cmd.publish(channel, message));
   private readonly linkListener = (next: LinkState): void => {
     if (next === LinkState.Ready) this.resubscribe();
   };
@@ -70,13 +72,13 @@ export class RedisBus implements BroadcastBus {
   }
 
   publish(envelope: RoomEnvelope): void {
-    this.publishVia(envelope, (channel, message) => this.link.cmd.publish(channel, message));
+    this.publishVia(envelope, this.plainPublish);
   }
 
   /**
    * {@link publish} whose remote half is `send(channel, message)` instead of a plain PUBLISH, e.g. a
    * script that keeps the message in history and publishes it in one atomic step. Same local
-   * delivery, accounting and outage rule.
+   * delivery, accounting and outage rule; `send` passes its command through `RedisLink.track`.
    */
   publishVia(envelope: RoomEnvelope, send: (channel: string, message: Buffer) => Promise<unknown>): void {
     this.deliverLocal(envelope);
@@ -139,7 +141,7 @@ export class RedisBus implements BroadcastBus {
       };
       this.barriers.set(token, () => finish(true));
       const marker = encodeEnvelope({ room, delivery: BARRIER, payload: token, user: '', origin: this.instanceId, conn: -1 });
-      this.link.cmd.publish(roomChannel(room), marker).catch((err: unknown) => {
+      this.link.track(this.link.cmd.publish(roomChannel(room), marker)).catch((err: unknown) => {
         this.onFailure(err as Error);
         finish(false);
       });

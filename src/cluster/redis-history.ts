@@ -115,7 +115,7 @@ export class RedisHistory implements HistoryStore {
     }
     const k = historyKeys(room);
     const floor = this.see(room, 0).maxId;
-    const reply = this.link.cmd.eval(ALLOCATE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl] });
+    const reply = this.link.track(this.link.cmd.eval(ALLOCATE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl] }));
     return this.track(
       room,
       reply.then(
@@ -156,7 +156,7 @@ export class RedisHistory implements HistoryStore {
     this.stats.reads++;
     if (!this.link.ready) return this.fallbackRead(room, since);
     const k = historyKeys(room);
-    return this.link.cmd.eval(READ, { keys: [k.seq, k.list, k.evicted] }).then(
+    return this.link.track(this.link.cmd.eval(READ, { keys: [k.seq, k.list, k.evicted] })).then(
       (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs),
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -167,7 +167,7 @@ export class RedisHistory implements HistoryStore {
 
   has(room: string): boolean | Promise<boolean> {
     if (!this.link.ready) return this.seen.has(room);
-    return this.link.cmd.exists(historyKeys(room).seq).then(
+    return this.link.track(this.link.cmd.exists(historyKeys(room).seq)).then(
       (n) => n > 0,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -183,7 +183,7 @@ export class RedisHistory implements HistoryStore {
   delete(room: string): void | Promise<void> {
     if (!this.link.ready) return;
     const k = historyKeys(room);
-    return this.link.cmd.del([k.seq, k.list, k.evicted]).then(
+    return this.link.track(this.link.cmd.del([k.seq, k.list, k.evicted])).then(
       () => undefined,
       (err: unknown) => this.onFailure(err as Error),
     );
@@ -195,6 +195,8 @@ export class RedisHistory implements HistoryStore {
       if (inUse?.(room) === true) {
         if (!this.link.ready) continue;
         const k = historyKeys(room);
+        // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
+        // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
         for (const key of [k.seq, k.list, k.evicted]) this.link.cmd.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
       } else if (nowMs - s.lastActivityMs >= this.ttlMs) this.seen.delete(room);
     }
@@ -212,7 +214,8 @@ export class RedisHistory implements HistoryStore {
   private runAppend(room: string, entry: HistoryEntry, channel: string, message: string | Buffer): Promise<unknown> {
     const k = historyKeys(room);
     const line = `${entry.id} ${entry.ts} ${entry.json}`;
-    return this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl, channel, message] }).then(
+    const reply = this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl, channel, message] });
+    return this.link.track(reply).then(
       (r) => {
         this.stats.appended++;
         return r;

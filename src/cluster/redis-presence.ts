@@ -130,7 +130,7 @@ export class RedisPresence implements PresenceStore {
       return [...local.keys()];
     };
     if (!this.link.ready) return Promise.resolve(fallback());
-    return this.link.cmd.sUnion(this.keys(room, true)).then(
+    return this.link.track(this.link.cmd.sUnion(this.keys(room, true))).then(
       (remote) => {
         const all = new Set(remote);
         for (const u of local.keys()) all.add(u);
@@ -146,7 +146,7 @@ export class RedisPresence implements PresenceStore {
   elsewhere(room: string, user: string): Promise<boolean> {
     const peers = this.keys(room, false);
     if (!this.link.ready || peers.length === 0) return Promise.resolve(false);
-    return this.link.cmd.eval(ELSEWHERE, { keys: peers, arguments: [user] }).then(
+    return this.link.track(this.link.cmd.eval(ELSEWHERE, { keys: peers, arguments: [user] })).then(
       (r) => Number(r) === 1,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -218,7 +218,7 @@ export class RedisPresence implements PresenceStore {
       return { elsewhere: false, count: local.size };
     };
     if (!this.link.ready) return Promise.resolve(fallback());
-    return this.link.cmd.eval(CHANGE, { keys: this.keys(room, true), arguments: [op, user, String(this.ttlMs)] }).then(
+    return this.link.track(this.link.cmd.eval(CHANGE, { keys: this.keys(room, true), arguments: [op, user, String(this.ttlMs)] })).then(
       (r) => {
         const [elsewhere, count] = r as [number, number];
         return { elsewhere: Number(elsewhere) === 1, count: Number(count) };

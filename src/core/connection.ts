@@ -3,19 +3,9 @@ import type { ProtocolHandler } from './protocol.js';
 import type { Processor } from './processor.js';
 import { MessageReader } from './message-reader.js';
 import { MessageWriter } from './message-writer.js';
+import { PauseReason } from './pause-reason.js';
 
-/** Why reading from a connection is paused. A bitmask: reading resumes when every reason is gone. */
-export const PauseReason = {
-  /** Pending output passed `maxWriteQueueBytes` (backpressure). */
-  Backpressure: 1,
-  /** A slab section was needed and none was free; resumed when a section is freed. */
-  Memory: 2,
-  /** The connection used its per-turn message budget; resumed next turn. */
-  Budget: 4,
-  /** The protocol waits for an asynchronous handler before reading the next message. */
-  Handler: 8,
-} as const;
-export type PauseReason = (typeof PauseReason)[keyof typeof PauseReason];
+export { PauseReason } from './pause-reason.js';
 
 /** Bits of {@link Connection}'s packed booleans. */
 const Flag = {
@@ -26,6 +16,7 @@ const Flag = {
   EndAfterFlush: 16,
   Dirty: 32,
   Ready: 64,
+  WaitingForSection: 128,
 } as const;
 /** The deadline kind sits above the flags (a protocol's small enum). */
 const KIND_SHIFT = 8;
@@ -121,6 +112,14 @@ export class Connection {
     this.set(Flag.Ready, on);
   }
 
+  /** Queued in the processor's wait queue for a read section (section-waiters.ts). */
+  get waitingForSection(): boolean {
+    return (this.flags & Flag.WaitingForSection) !== 0;
+  }
+  set waitingForSection(on: boolean) {
+    this.set(Flag.WaitingForSection, on);
+  }
+
   /** The protocol's tag of the armed deadline (kept in the flags' upper bits). */
   get deadlineKind(): number {
     return this.flags >>> KIND_SHIFT;
@@ -135,8 +134,7 @@ export class Connection {
     if (this.pausedMask === 0 && !this.closed) this.socket.pause();
     if ((this.pausedMask & reason) === 0) this.loop.countPause(reason);
     this.pausedMask |= reason;
-    if (reason === PauseReason.Memory) this.loop.waitForMemory(this);
-    else if (reason === PauseReason.Budget) this.loop.markReady(this);
+    if (reason === PauseReason.Budget) this.loop.markReady(this);
   }
 
   /** Clears `reason`; when no reason is left, the processor drains buffered input and resumes the socket. */
@@ -179,6 +177,8 @@ export class Connection {
     if (this.closed) return;
     this.closing = true;
     this.endAfterFlush = true;
+    // No more input is read: a section kept for it in the wait queue goes to the next waiter.
+    if (this.waitingForSection) this.loop.sectionWaiters.cancel(this);
     this.loop.markDirty(this);
   }
 
@@ -186,6 +186,7 @@ export class Connection {
   destroy(): void {
     if (this.closed) return;
     this.closing = true;
+    if (this.waitingForSection) this.loop.sectionWaiters.cancel(this);
     this.socket.destroy();
   }
 }

@@ -1,17 +1,27 @@
 import type { Connection } from './connection.js';
-import { PauseReason } from './connection.js';
-import { NO_SECTION, type SlabAllocator } from './slab.js';
+import { PauseReason } from './pause-reason.js';
+import { ReadLimit } from './protocol.js';
+import type { SectionWaiters } from './section-waiters.js';
+import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
+
+/** Cap of {@link MessageReader.progress} (a small integer), also the credit of a section just taken. */
+export const PROGRESS_CREDIT = 0x3fffffff;
 
 /**
  * Turns a connection's incoming chunks into protocol calls (jjenkov `MessageReader`, uWS `fallback`).
  *
- * Bytes are parsed in place on the chunk Node handed us; only an incomplete tail is copied, into a
- * section of the shared read slab, and later chunks are appended there. The section grows small →
- * medium → large by copying; past a large section the protocol's `onOverflow` answers with its own
- * error. An idle connection holds no section: it is freed as soon as nothing is buffered.
+ * Bytes are parsed in place on the chunk the transport handed us; only an incomplete tail is copied,
+ * into a section of the shared read slab, and later chunks are appended there. The section is sized by
+ * the bytes that have ARRIVED, never by a length the message declares: it grows small → medium → large
+ * by copying (at most two copies per message, the tiers being geometric), always into the smallest tier
+ * that holds the bytes, never a larger one. What one connection holds for an incomplete message is
+ * capped at `maxHeldReadBytes` (with what the protocol assembles itself); past it, or past a large
+ * section, the protocol's `onOverflow` answers with its own error. An idle connection holds no
+ * section: it is freed as soon as nothing is buffered.
  *
- * When no section is free, nothing is dropped: the reader keeps a reference to the chunk, pauses the
- * socket and waits for the processor to wake it when memory is freed.
+ * When the tier it needs has no free section, nothing is dropped and nothing retries: the reader keeps
+ * the chunk, pauses the socket and queues the connection in the processor's {@link SectionWaiters}, which
+ * wakes it when a section of that tier is freed, in FIFO order.
  */
 export class MessageReader {
   /** Section holding buffered, unconsumed bytes, or NO_SECTION. */
@@ -19,11 +29,11 @@ export class MessageReader {
   /** Bytes buffered in {@link section}, always starting at its first byte. */
   length = 0;
   /**
-   * Size of the message in progress, when the protocol knows it (Content-Length, WS frame length),
-   * so the reader can take a section of the right tier at once; 0 when unknown.
+   * Bytes received since the processor's last progress check (capped at {@link PROGRESS_CREDIT}); set to
+   * the credit when a section is taken, so a new hold is judged only after a whole interval.
    */
-  expectedBytes = 0;
-  /** A chunk (or its unprocessed rest) held while waiting for a slab section. */
+  progress = 0;
+  /** A chunk (or its unprocessed rest) held while waiting for a slab section; bytes before any later chunk. */
   private pending: Buffer | null = null;
 
   constructor(private readonly slab: SlabAllocator) {}
@@ -35,6 +45,52 @@ export class MessageReader {
 
   /** Feeds `chunk[start, end)` to the connection's protocol; buffers what it leaves. */
   feed(conn: Connection, chunk: Buffer, start: number, end: number): void {
+    this.progress = Math.min(this.progress + (end - start), PROGRESS_CREDIT);
+    // Bytes already held come first: keep order by holding these after them.
+    if (this.pending !== null) this.keep(chunk, start, end);
+    else this.consume(conn, chunk, start, end);
+  }
+
+  /** Gives a section the protocol just took for the message in progress a whole interval of credit. */
+  credit(): void {
+    this.progress = PROGRESS_CREDIT;
+  }
+
+  /** Processes buffered input after the connection was unpaused (called by the processor's read phase). */
+  drain(conn: Connection): void {
+    if (this.length > 0) this.processSection(conn);
+    const pending = this.pending;
+    if (pending !== null && conn.pausedMask === 0 && !conn.closing) {
+      this.pending = null;
+      this.consume(conn, pending, 0, pending.length);
+    }
+  }
+
+  /** Frees everything held (on close). Idempotent. */
+  release(): void {
+    if (this.section !== NO_SECTION) {
+      this.slab.free(this.section);
+      this.section = NO_SECTION;
+    }
+    this.length = 0;
+    this.pending = null;
+  }
+
+  /** Drops buffered bytes (a protocol gave up on them) but keeps nothing else. */
+  discard(): void {
+    this.release();
+  }
+
+  /**
+   * Bytes the message in progress may occupy in this connection's section: the large section, and
+   * `maxHeldReadBytes` less what the protocol assembles in sections of its own.
+   */
+  private limit(conn: Connection): number {
+    const held = conn.loop.config.maxHeldReadBytes - conn.protocol.heldBytes(conn);
+    return held < this.slab.maxSectionBytes ? held : this.slab.maxSectionBytes;
+  }
+
+  private consume(conn: Connection, chunk: Buffer, start: number, end: number): void {
     let off = start;
     while (off < end) {
       if (conn.closing) return;
@@ -51,45 +107,24 @@ export class MessageReader {
         if (off < end && !conn.closing) this.stash(conn, chunk, off, end);
         return;
       }
-      // Bytes are already buffered: append as much as fits, then parse the section.
-      const want = this.length + (end - off);
-      if (!this.ensureCapacity(Math.min(want, this.slab.maxSectionBytes))) {
-        this.hold(conn, chunk, off, end);
+      // Bytes are already buffered: append as much as may be held, then parse the section.
+      const limit = this.limit(conn);
+      if (this.length >= limit) {
+        this.overflow(conn);
+        return;
+      }
+      const want = Math.min(this.length + (end - off), limit);
+      if (!this.grow(conn, want)) {
+        this.hold(conn, chunk, off, end, want);
         return;
       }
       const base = this.slab.offsetOf(this.section);
-      const n = Math.min(end - off, this.slab.capacityOf(this.section) - this.length);
+      const n = Math.min(end - off, Math.min(this.slab.capacityOf(this.section), limit) - this.length);
       chunk.copy(this.slab.buffer, base + this.length, off, off + n);
       this.length += n;
       off += n;
       this.processSection(conn);
     }
-  }
-
-  /** Processes buffered input after the connection was unpaused (called by the processor's read phase). */
-  drain(conn: Connection): void {
-    if (this.length > 0) this.processSection(conn);
-    const pending = this.pending;
-    if (pending !== null && conn.pausedMask === 0 && !conn.closing) {
-      this.pending = null;
-      this.feed(conn, pending, 0, pending.length);
-    }
-  }
-
-  /** Frees everything held (on close). Idempotent. */
-  release(): void {
-    if (this.section !== NO_SECTION) {
-      this.slab.free(this.section);
-      this.section = NO_SECTION;
-    }
-    this.length = 0;
-    this.pending = null;
-    this.expectedBytes = 0;
-  }
-
-  /** Drops buffered bytes (a protocol gave up on them) but keeps nothing else. */
-  discard(): void {
-    this.release();
   }
 
   /** Runs the protocol over the section until it makes no progress; compacts and frees as it goes. */
@@ -101,10 +136,9 @@ export class MessageReader {
       const consumed = protocol.onData(conn, buf, base, base + this.length);
       if (this.section === NO_SECTION) return; // released during the call (connection closed)
       if (consumed === 0) {
-        if (this.length >= this.slab.maxSectionBytes && !conn.closing && conn.pausedMask === 0) {
-          // The message in progress can never fit in the largest section.
-          conn.protocol.onOverflow(conn);
-          this.release();
+        if (!conn.closing && conn.pausedMask === 0 && this.length >= this.limit(conn)) {
+          // The message in progress can never fit in what this connection may hold.
+          this.overflow(conn);
         }
         return;
       }
@@ -120,50 +154,63 @@ export class MessageReader {
     if (conn.closing) this.release();
   }
 
+  private overflow(conn: Connection): void {
+    conn.protocol.onOverflow(conn);
+    this.release();
+  }
+
   /**
-   * Copies `chunk[off, end)` into a section. When no section is free, holds the chunk and waits for
-   * memory. When the bytes could never fit in the largest section: if the connection is paused for
-   * another reason they are held until it resumes; otherwise the message in progress is too large.
+   * Copies `chunk[off, end)` into a section. When no section of the tier is free, holds the chunk and
+   * waits for memory. When the bytes could never be held: if the connection is paused for another
+   * reason they are kept until it resumes; otherwise the message in progress is too large.
    */
   private stash(conn: Connection, chunk: Buffer, off: number, end: number): void {
     const total = this.length + (end - off);
-    if (total > this.slab.maxSectionBytes) {
+    if (total > this.limit(conn)) {
       if (conn.pausedMask !== 0) {
         this.keep(chunk, off, end);
         return;
       }
-      conn.protocol.onOverflow(conn);
-      this.release();
+      this.overflow(conn);
       return;
     }
-    if (!this.ensureCapacity(total)) {
-      this.hold(conn, chunk, off, end);
+    if (!this.grow(conn, total)) {
+      this.hold(conn, chunk, off, end, total);
       return;
     }
     chunk.copy(this.slab.buffer, this.slab.offsetOf(this.section) + this.length, off, end);
     this.length = total;
   }
 
-  /** Keeps a reference to the rest of `chunk` and waits for a free section: no byte is lost. */
-  private hold(conn: Connection, chunk: Buffer, off: number, end: number): void {
+  /**
+   * Keeps the rest of `chunk` and sleeps until a section for `need` bytes is freed: no byte is lost,
+   * nothing retries. When too many connections wait already, the protocol refuses this one.
+   */
+  private hold(conn: Connection, chunk: Buffer, off: number, end: number, need: number): void {
     this.keep(chunk, off, end);
     conn.pause(PauseReason.Memory);
+    if (conn.loop.sectionWaiters.wait(conn, this.slab.tierFor(need) as Tier)) return;
+    conn.protocol.onReadLimit(conn, ReadLimit.WaitQueueFull);
+    this.release();
   }
 
   /**
-   * Keeps `chunk[off, end)` outside the slab until the connection resumes. A copy: the chunk may be
-   * the shared read buffer, which the next read overwrites. Rare (no free section, or more than a
-   * large section buffered while paused).
+   * Keeps `chunk[off, end)` outside the slab until the connection resumes, after what is held already.
+   * A copy: the chunk may be the shared read buffer, which the next read overwrites. Rare (no free
+   * section, or more than may be buffered while paused).
    */
   private keep(chunk: Buffer, off: number, end: number): void {
-    this.pending = Buffer.from(chunk.subarray(off, end));
+    const rest = chunk.subarray(off, end);
+    this.pending = this.pending === null ? Buffer.from(rest) : Buffer.concat([this.pending, rest]);
   }
 
-  /** Makes the section hold at least `need` bytes, moving to a larger tier by copying. */
-  private ensureCapacity(need: number): boolean {
+  /**
+   * Makes the section hold at least `need` bytes: a section of the smallest tier that holds them (never a
+   * larger one), taken through the wait queue, the buffered bytes copied over. False when it must wait.
+   */
+  private grow(conn: Connection, need: number): boolean {
     if (this.section !== NO_SECTION && this.slab.capacityOf(this.section) >= need) return true;
-    const size = Math.min(Math.max(need, this.expectedBytes), this.slab.maxSectionBytes);
-    const next = this.slab.allocate(size < need ? need : size);
+    const next = conn.loop.sectionWaiters.take(conn, this.slab.tierFor(need) as Tier);
     if (next === NO_SECTION) return false;
     if (this.section !== NO_SECTION) {
       const from = this.slab.offsetOf(this.section);
@@ -171,6 +218,7 @@ export class MessageReader {
       this.slab.free(this.section);
     }
     this.section = next;
+    this.progress = PROGRESS_CREDIT;
     return true;
   }
 }

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Connection } from './connection.js';
-import { PauseReason } from './connection.js';
+import { PauseReason } from './pause-reason.js';
 import { InflightWrites } from './inflight-writes.js';
 import { NativeSocket } from './native-socket.js';
 import { OutputQueue } from './output-queue.js';

@@ -5,9 +5,11 @@ import { Connection, kConnection, NO_DEADLINE, PauseReason } from './connection.
 import { NativeSocket } from './native-socket.js';
 import type { NativeSocketEvents } from './native-transport.js';
 import type { ProtocolHandler } from './protocol.js';
+import { ReadLimit } from './protocol.js';
 import { RingQueue } from './ring-queue.js';
+import { SectionWaiters } from './section-waiters.js';
 import { kAdopted } from './socket-adoption.js';
-import type { SlabAllocator } from './slab.js';
+import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
 
 /** Counters of the processor, all monotonic except `open`. */
 export interface ProcessorStats {
@@ -19,6 +21,8 @@ export interface ProcessorStats {
   pausesMemory: number;
   pausesBudget: number;
   deadlinesFired: number;
+  /** Incomplete messages that held a read section without enough progress (closed 408 / 1008). */
+  readStalls: number;
   socketErrors: number;
 }
 
@@ -53,8 +57,11 @@ export class Processor implements NativeSocketEvents {
     pausesMemory: 0,
     pausesBudget: 0,
     deadlinesFired: 0,
+    readStalls: 0,
     socketErrors: 0,
   };
+  /** Connections waiting for a read section, FIFO per tier (woken one per freed section). */
+  readonly sectionWaiters: SectionWaiters;
   /** Hook run at the start of every turn and sweep with the fresh clock (Date header caches). */
   onClock: ((now: number) => void) | null = null;
   /** Hook for a socket error (logging); the connection is destroyed either way. */
@@ -74,7 +81,6 @@ export class Processor implements NativeSocketEvents {
 
   private readyList: Connection[] = [];
   private dirtyList: Connection[] = [];
-  private memoryWaiters: Connection[] = [];
   /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
   private drainList: Connection[] = [];
   private scheduled = false;
@@ -82,6 +88,8 @@ export class Processor implements NativeSocketEvents {
   private inNativeBatch = false;
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** When the next read-progress check runs (ms, the loop's clock). */
+  private nextProgressCheck = 0;
   private closeWaiters: (() => void)[] = [];
   private readonly runTurn = (): void => {
     // A native batch may have run the turn already.
@@ -95,11 +103,9 @@ export class Processor implements NativeSocketEvents {
     private readonly protocol: ProtocolHandler,
   ) {
     this.socketQueue = new RingQueue<ChannelSocket>(config.maxQueuedSockets);
-    const wake = (): void => {
-      if (this.memoryWaiters.length > 0) this.schedule();
-    };
-    readSlab.onFree = wake;
-    writeSlab.onFree = wake;
+    this.sectionWaiters = new SectionWaiters(readSlab, config.maxSectionWaiters);
+    // Only reads wait for memory (a write that finds no section is built on the heap).
+    readSlab.onFree = (tier) => this.sectionWaiters.onFree(tier);
   }
 
   /** Sockets queued but not yet registered. */
@@ -112,8 +118,9 @@ export class Processor implements NativeSocketEvents {
     if (this.sweepTimer !== null) return;
     const c = this.config;
     // A quarter of the shortest deadline any protocol arms, so each fires at most 25% late.
-    const shortest = Math.min(c.idleTimeoutMs, c.headersTimeoutMs, c.requestTimeoutMs, c.wsPingIntervalMs, c.wsCloseTimeoutMs);
+    const shortest = Math.min(c.idleTimeoutMs, c.headersTimeoutMs, c.requestTimeoutMs, c.wsPingIntervalMs, c.wsCloseTimeoutMs, c.readProgressIntervalMs);
     const resolution = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
+    this.nextProgressCheck = Date.now() + c.readProgressIntervalMs;
     this.sweepTimer = setInterval(() => this.sweep(), resolution);
     this.sweepTimer.unref();
   }
@@ -145,11 +152,6 @@ export class Processor implements NativeSocketEvents {
     conn.ready = true;
     this.readyList.push(conn);
     this.schedule();
-  }
-
-  /** `conn` waits for a free slab section; it is retried after the next free. */
-  waitForMemory(conn: Connection): void {
-    this.memoryWaiters.push(conn);
   }
 
   /** @internal counts a new pause by reason. */
@@ -223,11 +225,6 @@ export class Processor implements NativeSocketEvents {
 
   /** Phase 2: drains connections whose paused input may go on. */
   private readFromSockets(): void {
-    if (this.memoryWaiters.length > 0) {
-      const waiters = this.memoryWaiters;
-      this.memoryWaiters = [];
-      for (const conn of waiters) conn.unpause(PauseReason.Memory);
-    }
     const list = this.readyList;
     if (list.length === 0) return;
     this.readyList = [];
@@ -259,17 +256,47 @@ export class Processor implements NativeSocketEvents {
     }
   }
 
-  /** The coarse deadline sweep: fires expired deadlines (timeouts) and refreshes the clock. */
+  /**
+   * The coarse deadline sweep: fires expired deadlines (timeouts), refreshes the clock, and once per
+   * `readProgressIntervalMs` checks the progress of incomplete messages that hold read sections.
+   */
   private sweep(): void {
     const now = (this.now = Date.now());
     if (this.onClock !== null) this.onClock(now);
+    const checkProgress = now >= this.nextProgressCheck;
+    if (checkProgress) this.nextProgressCheck = now + this.config.readProgressIntervalMs;
     for (const conn of this.connections) {
-      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now - this.epoch && !conn.closed) {
+      if (conn.closed) continue;
+      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now - this.epoch) {
         conn.deadline = NO_DEADLINE;
         this.stats.deadlinesFired++;
         conn.protocol.onDeadline(conn, conn.deadlineKind);
       }
+      if (checkProgress && !conn.closing) this.checkProgress(conn);
     }
+  }
+
+  /**
+   * An incomplete message that holds read sections must grow by at least
+   * max(`minReadProgressBytes`, held capacity / `readFillIntervals`) per interval, or the protocol
+   * closes it (HTTP 408, WebSocket 1008). A connection we stopped reading (any pause) is not judged:
+   * its bytes wait in the kernel through no fault of the peer. A section taken since the last check
+   * counts as progress (the reader sets {@link MessageReader.progress} to its credit).
+   */
+  private checkProgress(conn: Connection): void {
+    const reader = conn.reader;
+    const protocolBytes = conn.protocol.heldBytes(conn);
+    if (reader.section === NO_SECTION && protocolBytes === 0) return;
+    const progress = reader.progress;
+    reader.progress = 0;
+    if (conn.pausedMask !== 0) return;
+    const slab = this.readSlab;
+    let held = reader.section === NO_SECTION ? 0 : slab.capacityOf(reader.section);
+    if (protocolBytes > 0) held += slab.sectionBytesOf(slab.tierFor(protocolBytes) as Tier);
+    const c = this.config;
+    if (progress >= Math.max(c.minReadProgressBytes, Math.floor(held / c.readFillIntervals))) return;
+    this.stats.readStalls++;
+    conn.protocol.onReadLimit(conn, ReadLimit.Stalled);
   }
 
   /** The peer sent FIN. */
@@ -332,6 +359,7 @@ export class Processor implements NativeSocketEvents {
     if (conn.closed) return;
     conn.closed = true;
     conn.closing = true;
+    if (conn.waitingForSection) this.sectionWaiters.cancel(conn);
     conn.reader.release();
     conn.writer.release();
     conn.protocol.onClose(conn);

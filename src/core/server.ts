@@ -4,12 +4,15 @@ import { ErrorCode, SlabcastError } from '../errors.js';
 import { Acceptor, type AcceptorStats } from './acceptor.js';
 import { Processor, type ProcessorStats } from './processor.js';
 import type { ProtocolHandler } from './protocol.js';
-import { SlabAllocator, type SlabStats } from './slab.js';
+import type { SectionWaitStats } from './section-waiters.js';
+import { SlabAllocator, type SlabStats, Tier } from './slab.js';
 
 /** Everything the core counts, in one snapshot. */
 export interface CoreStats {
   acceptor: AcceptorStats;
   processor: ProcessorStats;
+  /** The read-section wait queues: counters and how many wait now, per tier (small, medium, large). */
+  sectionWaits: SectionWaitStats & { waiting: number[] };
   readSlab: SlabStats;
   writeSlab: SlabStats;
 }
@@ -79,9 +82,11 @@ export class CoreServer {
 
   /** A snapshot of every core counter. */
   stats(): CoreStats {
+    const w = this.processor.sectionWaiters;
     return {
       acceptor: { ...this.acceptor.stats },
       processor: { ...this.processor.stats },
+      sectionWaits: { ...w.stats, waiting: [w.waiting(Tier.Small), w.waiting(Tier.Medium), w.waiting(Tier.Large)] },
       readSlab: this.readSlab.stats(),
       writeSlab: this.writeSlab.stats(),
     };

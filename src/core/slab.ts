@@ -65,8 +65,11 @@ export class SlabAllocator {
   private frees = 0;
   private fallbacks = 0;
   private exhausted = 0;
-  /** Called after every free(), when set: the processor uses it to wake connections waiting for memory. */
-  onFree: (() => void) | null = null;
+  /**
+   * Called after every free() with the freed section's tier, when set: the processor wakes the
+   * connection waiting longest for a section of that tier (see section-waiters.ts).
+   */
+  onFree: ((tier: Tier) => void) | null = null;
 
   constructor(name: string, tiers: readonly [TierSpec, TierSpec, TierSpec]) {
     this.name = name;
@@ -113,6 +116,36 @@ export class SlabAllocator {
     return this.tierBytes[TIER_COUNT - 1];
   }
 
+  /** The smallest tier whose sections hold `bytes`, or -1 when even a large section is too small. */
+  tierFor(bytes: number): Tier | -1 {
+    for (let tier = 0; tier < TIER_COUNT; tier++) if (this.tierBytes[tier] >= bytes) return tier as Tier;
+    return -1;
+  }
+
+  /** Section size of `tier`. */
+  sectionBytesOf(tier: Tier): number {
+    return this.tierBytes[tier];
+  }
+
+  /** Free sections of `tier`. */
+  freeIn(tier: Tier): number {
+    return this.freeTop[tier];
+  }
+
+  /**
+   * A free section of exactly `tier`, or {@link NO_SECTION} when that tier is exhausted: no fallback
+   * to a larger tier (the reader's rule, so a small tail never takes a large section).
+   */
+  allocateTier(tier: Tier): number {
+    const top = this.freeTop[tier];
+    if (top === 0) {
+      this.refusals[tier]++;
+      this.exhausted++;
+      return NO_SECTION;
+    }
+    return this.take(tier, top);
+  }
+
   /**
    * A free section of at least `minBytes`, from the smallest tier that fits, falling back to larger
    * tiers when that one is exhausted. Returns {@link NO_SECTION} when nothing fits; the caller must
@@ -129,18 +162,23 @@ export class SlabAllocator {
     for (; tier < TIER_COUNT; tier++) {
       const top = this.freeTop[tier];
       if (top === 0) continue;
-      const section = this.freeStacks[tier][top - 1];
-      this.freeTop[tier] = top - 1;
-      this.allocated[section] = 1;
-      const inUse = this.freeStacks[tier].length - (top - 1);
-      if (inUse > this.highWater[tier]) this.highWater[tier] = inUse;
-      this.allocations++;
       if (tier !== first) this.fallbacks++;
-      return section;
+      return this.take(tier, top);
     }
     this.refusals[first]++;
     this.exhausted++;
     return NO_SECTION;
+  }
+
+  /** Pops the top of `tier`'s free stack (`top` > 0 free sections). */
+  private take(tier: number, top: number): number {
+    const section = this.freeStacks[tier][top - 1];
+    this.freeTop[tier] = top - 1;
+    this.allocated[section] = 1;
+    const inUse = this.freeStacks[tier].length - (top - 1);
+    if (inUse > this.highWater[tier]) this.highWater[tier] = inUse;
+    this.allocations++;
+    return section;
   }
 
   /** Returns `section` to its free-list. Throws on a double free or a bad handle. */
@@ -155,7 +193,7 @@ export class SlabAllocator {
     const tier = this.sectionTier[section];
     this.freeStacks[tier][this.freeTop[tier]++] = section;
     this.frees++;
-    if (this.onFree !== null) this.onFree();
+    if (this.onFree !== null) this.onFree(tier as Tier);
   }
 
   /** Byte offset of `section` in {@link buffer}. */

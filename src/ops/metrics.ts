@@ -9,6 +9,8 @@ function byLabel(label: string, counts: Readonly<Record<string | number, number>
   return Object.entries(counts).map(([key, n]): Sample => [{ [label]: key }, n]);
 }
 
+const TIER_LABELS = ['small', 'medium', 'large'] as const;
+
 /**
  * Prometheus metrics for one slabcast instance (`GET /metrics`). Nothing is counted on the hot path
  * for them: every value is read from the components' own stats when Prometheus scrapes, so a
@@ -44,6 +46,19 @@ export class Metrics {
         [{ reason: 'backpressure' }, p.pausesBackpressure],
         [{ reason: 'memory' }, p.pausesMemory],
         [{ reason: 'budget' }, p.pausesBudget],
+      ];
+    });
+    this.counter('slabcast_read_stalls_total', 'Incomplete messages closed for too little progress while holding read sections (HTTP 408, WS 1008)', [], () => [[{}, stats().core.processor.readStalls]]);
+    this.gauge('slabcast_read_section_waiters', 'Connections sleeping until a read section of their tier is freed', ['tier'], () => {
+      const w = stats().core.sectionWaits;
+      return w.waiting.map((n, t): Sample => [{ tier: TIER_LABELS[t] }, n]);
+    });
+    this.counter('slabcast_read_section_waits_total', 'Connections that waited for a read section, by outcome (waited; woken by a free; refused: wait queue full → 503/1013)', ['outcome'], () => {
+      const w = stats().core.sectionWaits;
+      return [
+        [{ outcome: 'waited' }, w.waits],
+        [{ outcome: 'woken' }, w.wakes],
+        [{ outcome: 'refused' }, w.refusedFull],
       ];
     });
     this.counter('slabcast_socket_errors_total', 'Socket errors (resets and the like)', [], () => [[{}, stats().core.processor.socketErrors]]);
@@ -160,6 +175,24 @@ export class Metrics {
       byLabel('code', audio().refusals),
     );
     this.counter('slabcast_audio_storage_errors_total', 'File system failures of the audio cache', [], () => [[{}, audio().storageErrors]]);
+    this.counter('slabcast_audio_reload_entries_total', 'Cache directory entries at start-up: streams loaded, entries quarantined (.quarantine/) or left in place', ['outcome'], () => {
+      const a = audio();
+      return [
+        [{ outcome: 'loaded' }, a.reloaded],
+        [{ outcome: 'quarantined' }, a.quarantined],
+        [{ outcome: 'skipped' }, a.reloadSkipped],
+      ];
+    });
+    this.gauge('slabcast_audio_cache_read_only', '1 when the cache directory cannot be written (reads served, writes refused)', [], () => [[{}, this.app.audio.readOnly ? 1 : 0]]);
+    // One statvfs per scrape, taken by the first of these gauges; the others read that sample.
+    const disk = () => this.app.audio.disk;
+    this.gauge('slabcast_audio_disk_state', '1 for the cache disk state: ok, low (under twice --min-free-disk-bytes free), full (writes refused for want of space), unknown (statvfs failed)', ['state'], () => {
+      const current = this.app.audio.diskState();
+      return ['ok', 'low', 'full', 'unknown'].map((state): Sample => [{ state }, current === state ? 1 : 0]);
+    });
+    this.gauge('slabcast_audio_disk_free_bytes', 'Bytes free on the cache directory\'s filesystem (f_bavail × f_frsize); NaN when statvfs fails', [], () => [[{}, disk().freeBytes]]);
+    this.gauge('slabcast_audio_disk_min_free_bytes', 'Bytes kept free on it (--min-free-disk-bytes)', [], () => [[{}, disk().minFreeBytes]]);
+    this.gauge('slabcast_audio_cache_budget_bytes', 'Effective cache budget: min(--max-cache-bytes, bytes stored + free space above the reserve)', [], () => [[{}, this.app.audio.budgetBytes]]);
   }
 
   /** A gauge whose samples are read at scrape time. */

@@ -62,6 +62,36 @@ export class FileLock {
     return LockRefusal.Stale;
   }
 
+  /**
+   * Locks an existing file without creating it, following a symlink or blocking on a FIFO
+   * (O_RDONLY | O_NOFOLLOW | O_NONBLOCK: flock needs no write access): for a process that must not
+   * touch a file another one holds (quarantine at start-up). Refusals as {@link FileLock.acquire};
+   * a symlink throws ELOOP.
+   */
+  static acquireExisting(path: string): FileLock | LockRefusal {
+    let fd: number;
+    try {
+      fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return LockRefusal.Missing;
+      throw error;
+    }
+    try {
+      if (!mmap.lockExclusive(fd)) {
+        closeSync(fd);
+        return LockRefusal.Held;
+      }
+      if (!namesSameFile(path, fd)) {
+        closeSync(fd);
+        return LockRefusal.Stale;
+      }
+    } catch (error) {
+      closeSync(fd);
+      throw Object.assign(error as Error, { path });
+    }
+    return new FileLock(path, fd);
+  }
+
   /** True until release(). */
   get held(): boolean {
     return this.#fd >= 0;

@@ -12,13 +12,19 @@
  * - The file is never shorter than a live mapping: touching a mapped page past
  *   end of file raises SIGBUS and kills the process. So truncate() shrinks the
  *   file only once no leased mapping reaches past the new size.
+ * - grow() extends the file sparsely (ftruncate): a page without a disk block
+ *   raises SIGBUS when it is first written and the filesystem is full. A writer
+ *   calls reserve() (posix_fallocate) for a range before writing into it; that
+ *   fails with ENOSPC/EDQUOT instead of faulting.
+ * - Only regular files are mapped, and never through a symlink: open() uses
+ *   O_NOFOLLOW and O_NONBLOCK (a FIFO cannot block it) and checks the type.
  *
  * fs calls are synchronous on purpose: they happen at stream open/grow/stop,
  * never per byte. Durable flushes (msync MS_SYNC) run on a libuv worker.
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync } from 'node:fs';
-import { MS_ASYNC, mmap } from '../native.js';
+import { MS_ASYNC, PAGE_SIZE, mmap } from '../native.js';
 
 /**
  * Error codes thrown by MappedFile besides Node's own (`E…` system errors,
@@ -29,6 +35,8 @@ export const MappedFileErrorCode = {
   Closed: 'ERR_MMAP_CLOSED',
   /** The file was opened read-only and the operation must change its size. */
   ReadOnly: 'ERR_MMAP_READ_ONLY',
+  /** The path is not a regular file (a directory, FIFO, socket or device): it is never mapped. */
+  NotAFile: 'ERR_MMAP_NOT_A_FILE',
 } as const;
 
 /** Options of {@link MappedFile.open}. */
@@ -112,7 +120,8 @@ export class MappedFile {
 
   /**
    * Opens (with `create`, creates) `path`, extends it to `options.size` if it is
-   * smaller, and maps all of it. Throws Node-style system errors with `path`.
+   * smaller, and maps all of it. Throws Node-style system errors with `path`
+   * (`ELOOP` for a symlink), and `ERR_MMAP_NOT_A_FILE` for anything but a regular file.
    */
   static open(path: string, options: MappedFileOptions = {}): MappedFile {
     if (typeof path !== 'string' || path.length === 0) throw typeError('path must be a non-empty string');
@@ -124,11 +133,13 @@ export class MappedFile {
     if (detach && writable) throw typeError('options.detach needs a read-only file (writable: false)');
     if (size !== undefined) checkLength('options.size', size);
     if (maxLength !== undefined) checkLength('options.maxLength', maxLength);
-    const flags = (writable ? fsConstants.O_RDWR : fsConstants.O_RDONLY) | (create ? fsConstants.O_CREAT : 0);
+    const flags = (writable ? fsConstants.O_RDWR : fsConstants.O_RDONLY) | (create ? fsConstants.O_CREAT : 0) | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
     const fd = openSync(path, flags, 0o644);
     let mapped: MappedFile;
     try {
-      let actual = fstatSync(fd).size;
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw notAFileError(path);
+      let actual = stat.size;
       if (size !== undefined && size > actual) {
         if (!writable) throw readOnlyError(path, `extend to ${size} bytes`);
         ftruncateSync(fd, size);
@@ -186,6 +197,37 @@ export class MappedFile {
       this.#fs(() => ftruncateSync(this.#fd, newSize));
     }
     this.#replace(mapFile(this.#fd, newSize, this.writable, this.path), newSize);
+  }
+
+  /**
+   * Reserves disk blocks for [offset, offset + length) with posix_fallocate, widened to whole
+   * pages inside the file (a write fault allocates the whole page), so writing that range through
+   * a mapping cannot raise SIGBUS for want of a block. The file grows to at least
+   * `offset + length`; the mapping does not (grow() maps it). On failure (`ENOSPC`, `EDQUOT`…) the
+   * file keeps the length it had, and the error is thrown with `path`.
+   */
+  reserve(offset: number, length: number): void {
+    this.#assertOpen('reserve');
+    checkLength('offset', offset);
+    checkLength('length', length);
+    if (!this.writable) throw readOnlyError(this.path, `reserve ${length} bytes`);
+    if (length === 0) return;
+    const fd = this.#fd;
+    const before = this.#fs(() => fstatSync(fd).size);
+    const start = offset - (offset % PAGE_SIZE);
+    const end = Math.min(Math.ceil((offset + length) / PAGE_SIZE) * PAGE_SIZE, Math.max(offset + length, before));
+    try {
+      mmap.fallocate(fd, start, end - start);
+    } catch (error) {
+      // A failed fallocate may have extended the file part of the way: give those bytes back, so
+      // the file never claims a length it could not reserve. No mapping reaches past `before`.
+      try {
+        if (fstatSync(fd).size > before) ftruncateSync(fd, before);
+      } catch (restoreError) {
+        throw withPath(Object.assign(restoreError as Error, { cause: error }), this.path);
+      }
+      throw withPath(error, this.path);
+    }
   }
 
   /**
@@ -382,6 +424,10 @@ function typeError(message: string): TypeError {
 
 function rangeError(message: string): RangeError {
   return Object.assign(new RangeError(`MappedFile: ${message}`), { code: 'ERR_OUT_OF_RANGE' });
+}
+
+function notAFileError(path: string): Error {
+  return Object.assign(new Error(`MappedFile: '${path}' is not a regular file`), { code: MappedFileErrorCode.NotAFile, path });
 }
 
 function readOnlyError(path: string, operation: string): Error {

@@ -10,6 +10,10 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port (data gone: no persistence). */
   start(): Promise<void>;
+  /** SIGSTOP: the process keeps its sockets open (the kernel still accepts connections) but answers nothing. */
+  pause(): void;
+  /** SIGCONT after {@link pause}. Harmless when not paused: call it in afterEach/afterAll. */
+  resume(): void;
 }
 
 /** Whether redis-server is on PATH. */
@@ -66,16 +70,28 @@ export async function startRedis(): Promise<TestRedis> {
   const port = await freePort();
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' });
+    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' });
+    child = c;
+    // A test process that dies early must not leave a server behind (least of all a SIGSTOPped one).
+    const reap = (): void => {
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    };
+    process.once('exit', reap);
+    c.once('exit', () => process.off('exit', reap));
     await ping(port, Date.now() + 5000);
+  };
+  const signal = (sig: NodeJS.Signals): void => {
+    const c = child as ChildProcess | null;
+    if (c !== null && c.exitCode === null && c.signalCode === null) c.kill(sig);
   };
   const stop = async (): Promise<void> => {
     const c = child;
     child = null;
     if (c === null || c.exitCode !== null) return;
+    c.kill('SIGCONT'); // a paused server would not handle SIGTERM until continued
     c.kill('SIGTERM');
     await once(c, 'exit');
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, start, stop };
+  return { url: `redis://127.0.0.1:${port}`, port, start, stop, pause: () => signal('SIGSTOP'), resume: () => signal('SIGCONT') };
 }

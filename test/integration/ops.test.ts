@@ -68,7 +68,10 @@ describe('operator endpoints', () => {
     const second = await exchange(server.port, 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
     second.client.destroy();
     expect(second.responses[0].status).toBe(503);
-    expect(JSON.parse(second.responses[0].body.toString())).toEqual({ status: 'not ready', problems: ['cache directory not writable'] });
+    const body = JSON.parse(second.responses[0].body.toString());
+    expect(body).toMatchObject({ status: 'not ready', problems: ['cache directory not writable'] });
+    // Details that do not decide readiness ride along in the body either way: the audio cache's disk and mode.
+    expect(body.audioCache).toMatchObject({ mode: 'read-write', disk: { state: expect.any(String), minFreeBytes: expect.any(Number) } });
   });
 });
 

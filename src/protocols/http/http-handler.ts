@@ -2,7 +2,7 @@ import type { ServerConfig } from '../../config.js';
 import type { Connection } from '../../core/connection.js';
 import { PauseReason } from '../../core/connection.js';
 import type { LimitHook } from '../../core/limit-hook.js';
-import type { ProtocolHandler } from '../../core/protocol.js';
+import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
 import { ChunkedDecoder } from './chunked-decoder.js';
 import { HttpParseError, httpParseErrorInfo } from './http-errors.js';
 import { HttpRequest } from './http-request.js';
@@ -142,7 +142,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
       r = head.headLength;
       resumed = true;
     }
-    if (r === HEAD_INCOMPLETE) return this.waitForMore(conn, st, head, 0);
+    if (r === HEAD_INCOMPLETE) return this.waitForMore(conn, st, head);
     if (r < 0) return this.fail(conn, -r, end - pos);
     const headLength = r;
 
@@ -161,32 +161,30 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
       const decoder = (st.decoder ??= new ChunkedDecoder());
       if (!resumed) decoder.reset();
       const d = decoder.decode(buf, bodyStart, end, this.config.maxBodyBytes);
-      if (d === 0) return this.waitForMore(conn, st, head, 0);
+      if (d === 0) return this.waitForMore(conn, st, head);
       if (d < 0) return this.fail(conn, -d, end - pos);
       bodyEnd = bodyStart + decoder.decodedLength;
       total += d;
     } else if (head.contentLength > 0) {
       if (head.contentLength > this.config.maxBodyBytes) return this.fail(conn, HttpParseError.BodyTooLarge, end - pos);
       total += head.contentLength;
-      if (end - pos < total) return this.waitForMore(conn, st, head, total);
+      if (end - pos < total) return this.waitForMore(conn, st, head);
       bodyEnd = bodyStart + head.contentLength;
     }
 
     this.dispatch(conn, st, head, buf, bodyStart, bodyEnd);
     this.releaseHead(st, head);
     st.inRequest = false;
-    conn.reader.expectedBytes = 0;
     return total;
   }
 
   /** The request is incomplete: keep its head on the connection and arm the right timeout. */
-  private waitForMore(conn: Connection, st: HttpConnState, head: RequestHead, total: number): number {
+  private waitForMore(conn: Connection, st: HttpConnState, head: RequestHead): number {
     if (st.head === null) {
       st.head = head;
       this.head = this.headPool.pop() ?? new RequestHead();
     }
     if (head.headLength > 0) {
-      if (total > 0) conn.reader.expectedBytes = total;
       if (conn.deadlineKind !== HttpDeadline.Request) {
         conn.setDeadline(this.config.requestTimeoutMs, HttpDeadline.Request);
       }
@@ -334,6 +332,29 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     const inHead = st.head === null || st.head.headLength === 0;
     const info = httpParseErrorInfo(inHead ? HttpParseError.HeadersTooLarge : HttpParseError.BodyTooLarge);
     this.sendError(conn, info.status, info.code, info.reason);
+  }
+
+  /** A stalled request → 408 `ERR_HTTP_REQUEST_TOO_SLOW`; no read section for it and a full wait queue → 503 `ERR_HTTP_SERVER_BUSY`. */
+  onReadLimit(conn: Connection, limit: ReadLimit): void {
+    conn.reader.discard();
+    if ((conn.state as HttpConnState).waiting !== null) {
+      // Only a wait-queue refusal gets here (a paused connection is never judged for progress): pipelined
+      // bytes behind a request whose handler has not answered. An error response now would
+      // overtake that answer, so the connection is dropped instead (counted and reported all the same).
+      this.stats.errorsByStatus[503] = (this.stats.errorsByStatus[503] ?? 0) + 1;
+      if (this.onLimit !== null) this.onLimit('ERR_HTTP_SERVER_BUSY', { status: 503, conn: conn.id });
+      conn.destroy();
+      return;
+    }
+    if (limit === ReadLimit.Stalled) {
+      this.stats.timeouts++;
+      this.sendError(conn, 408, 'ERR_HTTP_REQUEST_TOO_SLOW', 'Request not sent fast enough');
+    } else this.sendError(conn, 503, 'ERR_HTTP_SERVER_BUSY', 'Server busy, retry later');
+  }
+
+  /** HTTP keeps nothing outside the reader's section. */
+  heldBytes(_conn: Connection): number {
+    return 0;
   }
 
   onDeadline(conn: Connection, kind: number): void {

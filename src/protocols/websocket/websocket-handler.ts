@@ -2,8 +2,8 @@ import type { ServerConfig } from '../../config.js';
 import { type Connection, PauseReason } from '../../core/connection.js';
 import { WriteStatus } from '../../core/message-writer.js';
 import type { LimitHook } from '../../core/limit-hook.js';
-import type { ProtocolHandler } from '../../core/protocol.js';
-import { NO_SECTION } from '../../core/slab.js';
+import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
+import { NO_SECTION, type Tier } from '../../core/slab.js';
 import { createClosePayload, parseClosePayload } from './close-payload.js';
 import { SlowConsumerPolicy } from './endpoint.js';
 import { FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from './frame-parser.js';
@@ -109,15 +109,11 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     while (pos < end && conn.pausedMask === 0 && !conn.closing) {
       if (!conn.takeBudget()) break;
       const r = parseFrame(buf, pos, end, frame, this.limits);
-      if (r === FRAME_INCOMPLETE) {
-        conn.reader.expectedBytes = frame.needBytes;
-        break;
-      }
+      if (r === FRAME_INCOMPLETE) break;
       if (r < 0) {
         this.fail(ws, -r);
         return end - start;
       }
-      conn.reader.expectedBytes = 0;
       pos += r;
       ws.sawFrame = true;
       if (!this.onFrame(ws, buf, frame)) return end - start;
@@ -221,8 +217,14 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     if (n === 0 && ws.fragSection !== NO_SECTION) return true;
     const slab = ws.conn.loop.readSlab;
     const need = ws.fragLength + n;
+    if (need > this.config.maxHeldReadBytes) {
+      // Assembled fragments alone past what one connection may hold (`maxHeldReadBytes` < message limit).
+      this.fail(ws, WsError.MessageTooBig);
+      return false;
+    }
     if (ws.fragSection === NO_SECTION || slab.capacityOf(ws.fragSection) < need) {
-      const next = slab.allocate(Math.max(need, 1));
+      // The smallest tier that holds the bytes, never a larger one, and never ahead of waiting readers.
+      const next = ws.conn.loop.sectionWaiters.take(ws.conn, slab.tierFor(Math.max(need, 1)) as Tier);
       if (next === NO_SECTION) {
         // No memory to assemble the message: refuse it with 1013 rather than lose part of it.
         this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
@@ -234,6 +236,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         slab.free(ws.fragSection);
       }
       ws.fragSection = next;
+      ws.conn.reader.credit();
     }
     buf.copy(slab.buffer, slab.offsetOf(ws.fragSection) + ws.fragLength, start, end);
     ws.fragLength = need;
@@ -312,6 +315,20 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
 
   onOverflow(conn: Connection): void {
     this.fail(conn.state as WebSocket, WsError.MessageTooBig);
+  }
+
+  /** A stalled message → close 1008 `ERR_WS_MESSAGE_TOO_SLOW`; no read section and a full wait queue → 1013. */
+  onReadLimit(conn: Connection, limit: ReadLimit): void {
+    const ws = conn.state as WebSocket;
+    conn.reader.discard();
+    if (limit === ReadLimit.Stalled) this.fail(ws, WsError.MessageTooSlow);
+    else this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
+  }
+
+  /** A fragmented message being assembled in a read section. */
+  heldBytes(conn: Connection): number {
+    const ws = conn.state as WebSocket;
+    return ws.fragSection === NO_SECTION ? 0 : Math.max(ws.fragLength, 1);
   }
 
   onDeadline(conn: Connection, kind: number): void {

@@ -105,7 +105,6 @@ export class WebSocketEndpoints {
     conn.protocol = this.handler; // the WebSocket's owner (see WebSocket.owner)
     const ws = new WebSocket(conn, endpoint, protocol, data);
     conn.state = ws;
-    conn.reader.expectedBytes = 0;
     this.handler.opened(ws);
     return true;
   };

@@ -7,6 +7,7 @@
  * Ledger: numeric values and `ERR_WS_*` strings are stable and never reused. Append only; if a
  * code is retired, leave its number commented out here.
  *   1–15  initial set
+ *   16    MessageTooSlow (read progress rule)
  */
 
 import { CloseCode } from './opcode.js';
@@ -43,6 +44,11 @@ export const WsError = {
   BadClosePayload: 14,
   /** §5.5.1: Close frame reason is not valid UTF-8. */
   InvalidCloseReasonUtf8: 15,
+  /**
+   * An incomplete message held read sections and did not grow by the required bytes in one
+   * `readProgressIntervalMs` (§10.4 resource limits; 1008: the peer violates the server's policy).
+   */
+  MessageTooSlow: 16,
 } as const;
 
 /** One of the {@link WsError} codes (positive form). */
@@ -75,6 +81,7 @@ export const WS_ERRORS: { readonly [K in WsError]: WsErrorInfo } = {
   [WsError.BadCloseCode]: { closeCode: CloseCode.ProtocolError, code: 'ERR_WS_BAD_CLOSE_CODE', reason: 'invalid close status code' },
   [WsError.BadClosePayload]: { closeCode: CloseCode.ProtocolError, code: 'ERR_WS_BAD_CLOSE_PAYLOAD', reason: 'close payload of 1 byte' },
   [WsError.InvalidCloseReasonUtf8]: { closeCode: CloseCode.InvalidPayload, code: 'ERR_WS_INVALID_CLOSE_REASON_UTF8', reason: 'invalid UTF-8 in close reason' },
+  [WsError.MessageTooSlow]: { closeCode: CloseCode.PolicyViolation, code: 'ERR_WS_MESSAGE_TOO_SLOW', reason: 'message not sent fast enough' },
 };
 
 /**

@@ -18,11 +18,11 @@ import { frameHeaderLength, writeFrameHeader } from '../../protocols/websocket/f
 import { Opcode } from '../../protocols/websocket/opcode.js';
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
-import { AudioErrorCode, isAudioError, type AudioError } from './audio-errors.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
+import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
-import type { AudioStore } from './stream-store.js';
+import { SIDECAR_DISK_BYTES, type AudioStore } from './stream-store.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -123,7 +123,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     answerLater(ws, stream.checkpoint().then(() => `OK:START:${id}:0`), (error) => {
       if (s.upload === stream) s.upload = null;
       store.abandon(stream);
-      return store.refuse(AudioErrorCode.Storage, `cannot start stream ${id}: ${describe(error)}`).message;
+      return storageRefusal(store, error, `cannot start stream ${id}`).message;
     });
   }
 
@@ -136,7 +136,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     }
     s.upload = null;
     answerLater(ws, store.stop(stream).then((size) => `OK:STOP:${id}:${size}`), (error) =>
-      store.refuse(AudioErrorCode.Storage, `stream ${id} could not be made durable: ${describe(error)}`).message,
+      storageRefusal(store, error, `stream ${id} could not be made durable`).message,
     );
   }
 
@@ -173,6 +173,8 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
       fail(ws, store.refuse(AudioErrorCode.Range, `FOLLOW on stream ${id}: offset ${offset} is past the end of the stream (${stream.size} bytes)`));
       return;
     }
+    // An incomplete stream of a read-only cache never grows or ends: a follower would wait forever.
+    if (store.readOnly && !stream.complete) return fail(ws, store.refuseReadOnly(`cannot follow incomplete stream ${id} (it cannot grow); GET its ${stream.size} bytes instead`));
     s.follow = { stream, position: offset, live: false };
     let group = followers.get(stream);
     if (group === undefined) followers.set(stream, (group = { all: new Set(), live: new Set() }));
@@ -291,6 +293,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     onMessage(ws, data, isBinary) {
       const s = session(ws);
       if (isBinary) {
+        if (s.upload === null && store.readOnly) return fail(ws, store.refuseReadOnly(`${data.length}-byte data frame refused`));
         if (s.upload === null) {
           fail(ws, store.refuse(AudioErrorCode.NotUploading, `${data.length}-byte data frame refused: no upload is open on this connection (send START:{streamId} first)`));
           return;
@@ -319,6 +322,12 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
       s.upload = null;
     },
   };
+}
+
+/** A disk failure of START or STOP as a refusal: `ERR_AUDIO_NO_SPACE` for ENOSPC/EDQUOT (the sidecar could not be written), else `ERR_AUDIO_STORAGE`. */
+function storageRefusal(store: AudioStore, error: unknown, what: string): AudioError {
+  if (isNoSpaceError(error)) return store.refuseNoSpace(what, SIDECAR_DISK_BYTES, error);
+  return store.refuse(AudioErrorCode.Storage, `${what}: ${describe(error)}`);
 }
 
 function describe(error: unknown): string {

@@ -19,6 +19,9 @@
  * - ERR_AUDIO_SERVER_BUSY       memory use past --memory-threshold: new uploads refused
  * - ERR_AUDIO_STORAGE           the file system failed (errno code in the message)
  * - ERR_AUDIO_TOO_MANY_STREAMS  --max-streams reached: a new stream is refused
+ * - ERR_AUDIO_NO_SPACE          the cache's filesystem has no room above --min-free-disk-bytes, or
+ *                               refused to reserve blocks (ENOSPC, EDQUOT): chunk or START not stored
+ * - ERR_AUDIO_READ_ONLY         the cache directory is read-only (START, data, DELETE refused)
  */
 export const AudioErrorCode = {
   UnknownCommand: 'ERR_AUDIO_UNKNOWN_COMMAND',
@@ -37,6 +40,8 @@ export const AudioErrorCode = {
   ServerBusy: 'ERR_AUDIO_SERVER_BUSY',
   Storage: 'ERR_AUDIO_STORAGE',
   TooManyStreams: 'ERR_AUDIO_TOO_MANY_STREAMS',
+  NoSpace: 'ERR_AUDIO_NO_SPACE',
+  ReadOnly: 'ERR_AUDIO_READ_ONLY',
 } as const;
 export type AudioErrorCode = (typeof AudioErrorCode)[keyof typeof AudioErrorCode];
 
@@ -54,4 +59,10 @@ export function audioError(code: AudioErrorCode, message: string): AudioError {
 /** True for an {@link AudioError} value (results are `T | AudioError`). */
 export function isAudioError(value: unknown): value is AudioError {
   return typeof value === 'object' && value !== null && 'code' in value && 'message' in value && typeof (value as AudioError).code === 'string' && (value as AudioError).code.startsWith('ERR_AUDIO_');
+}
+
+/** True for a system error that means "no room on the filesystem" (space or quota), as opposed to a failure. */
+export function isNoSpaceError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }

@@ -5,6 +5,12 @@
  * Invariants:
  * - Bytes [0, size) of the mapping are the stream; the file (its capacity) may be longer while the
  *   upload runs, and is trimmed to exactly `size` by {@link AudioStream.finish}.
+ * - Space before bytes: every page of [size, reservedBytes) of the upload's file has a disk block
+ *   (posix_fallocate through the upload's descriptor), and append() writes only below
+ *   `reservedBytes`. A sparse page written through the mapping would raise SIGBUS on a full disk;
+ *   a stream opened for upload (new, resumed after a restart or after another process's
+ *   checkpoint) starts with nothing reserved past its size, because its file may have holes there
+ *   (grown by ftruncate, or left by a crash).
  * - Descriptors: only an uploading stream keeps its data file open (writable; bounded by
  *   --max-uploads). Every other stream holds no descriptor: it is mapped read-only on its first
  *   read, the descriptor closed right after mmap, and never further than the size it verified
@@ -19,10 +25,10 @@
  *   descriptor, released with the file when the upload ends), taken by the store before it opens the
  *   file for writing; the store then takes the sidecar, not its memory, as the truth.
  */
-import { statSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { FileLock } from '../../storage/file-lock.js';
-import { MappedFile, type MappingLease } from '../../storage/mapped-file.js';
+import { MappedFile, MappedFileErrorCode, type MappingLease } from '../../storage/mapped-file.js';
 import { DATA_SUFFIX, META_SUFFIX, streamPath, type StreamMeta, writeMeta } from './stream-meta.js';
 
 /** Smallest capacity a growing stream gets (one grow per 64 KiB at first, then doubling). */
@@ -53,9 +59,13 @@ export class AudioStream {
   recordMtimeMs = -1;
   /** The writable file while uploading, a read-only mapping (no descriptor) after a read, else null. */
   private file: MappedFile | null = null;
+  /** Every page of the writable file below this has a disk block: append() writes only below it (see the module comment). */
+  private reservedEnd = 0;
   /** The cross-process writer lock, held from START until the upload's file is closed. */
   private lock: FileLock | null = null;
   private chain: Promise<void> = Promise.resolve();
+  /** A sidecar write (tmp + rename) is in flight: it could put the sidecar back after remove() unlinked it. */
+  private writingMeta = false;
 
   private constructor(dir: string, meta: StreamMeta) {
     this.id = meta.id;
@@ -94,12 +104,18 @@ export class AudioStream {
   }
 
   /**
-   * A stream found on disk with its sidecar; nothing is opened. A data file shorter than the
-   * recorded size wins (bytes past it do not exist); null when the data file is missing.
+   * A stream found on disk with its sidecar; nothing is opened (lstat only: a symlink is never
+   * followed). A data file shorter than the recorded size wins (bytes past it do not exist); null
+   * when the data file is missing. Throws `ERR_MMAP_NOT_A_FILE` (syscall lstat) for anything but a
+   * regular file: it could never be mapped.
    */
   static load(dir: string, meta: StreamMeta): AudioStream | null {
-    const stat = statSync(streamPath(dir, meta.id, DATA_SUFFIX), { throwIfNoEntry: false });
+    const path = streamPath(dir, meta.id, DATA_SUFFIX);
+    const stat = lstatSync(path, { throwIfNoEntry: false });
     if (stat === undefined) return null;
+    if (!stat.isFile()) {
+      throw Object.assign(new Error(`AudioStream.load: '${path}' is not a regular file`), { code: MappedFileErrorCode.NotAFile, syscall: 'lstat', path });
+    }
     if (stat.size < meta.size) meta = { ...meta, size: stat.size, complete: false };
     return new AudioStream(dir, meta);
   }
@@ -130,6 +146,7 @@ export class AudioStream {
       this.persistedSize = Math.min(this.persistedSize, file.size);
     }
     this.file = file;
+    this.reservedEnd = this.size; // the file may have holes past the size: nothing there is trusted
   }
 
   /**
@@ -172,14 +189,43 @@ export class AudioStream {
     return { id: this.id, size: this.size, complete: this.complete, createdAt: this.createdAt, updatedAt: this.updatedAt };
   }
 
+  /** Bytes from the start of the upload's file whose pages all have disk blocks: append() may write below it. */
+  get reservedBytes(): number {
+    return this.reservedEnd;
+  }
+
   /**
-   * Copies `chunk` into the mapping at the end of the stream, growing the file geometrically
-   * (doubling, at least {@link MIN_CAPACITY_BYTES}, never past `maxBytes`). The caller checked the limits.
+   * The capacity to reserve so the stream can reach `end`: the file's length when it already
+   * reaches `end` (a resumed stream's unreserved tail), else geometric growth (doubling, at least
+   * {@link MIN_CAPACITY_BYTES}); never past `maxBytes` unless `end` itself is.
    */
-  append(chunk: Uint8Array, maxBytes: number, now: number): void {
+  growthTarget(end: number, maxBytes: number): number {
+    const length = this.writer('growthTarget').size;
+    if (end <= length) return Math.max(end, Math.min(length, maxBytes));
+    return Math.max(end, Math.min(maxBytes, Math.max(length * 2, MIN_CAPACITY_BYTES)));
+  }
+
+  /**
+   * Reserves disk blocks for [reservedBytes, target) through the upload's descriptor (the file
+   * grows to `target` if shorter) and maps them. Throws the system error (`ENOSPC`, `EDQUOT`…) and
+   * then changes nothing.
+   */
+  reserve(target: number): void {
+    if (target <= this.reservedEnd) return;
+    const file = this.writer('reserve');
+    file.reserve(this.reservedEnd, target - this.reservedEnd);
+    if (target > file.size) file.grow(target);
+    this.reservedEnd = target;
+  }
+
+  /**
+   * Copies `chunk` into the mapping at the end of the stream. The caller checked the limits and
+   * reserved the space ({@link AudioStream.reserve}): writing an unreserved page is a bug here.
+   */
+  append(chunk: Uint8Array, now: number): void {
     const file = this.writer('append');
     const end = this.size + chunk.length;
-    if (end > file.size) file.grow(Math.min(maxBytes, Math.max(end, file.size * 2, MIN_CAPACITY_BYTES)));
+    if (end > this.reservedEnd) throw new RangeError(`AudioStream.append: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
     file.view.set(chunk, this.size);
     this.size = end;
     this.updatedAt = now;
@@ -217,7 +263,10 @@ export class AudioStream {
     let size = 0;
     return this.enqueue(async () => {
       size = this.size;
-      await this.flushTo(size, () => this.writer('finish').truncate(size), true);
+      await this.flushTo(size, () => {
+        this.writer('finish').truncate(size);
+        this.reservedEnd = Math.min(this.reservedEnd, size);
+      }, true);
       this.complete = true;
     }).then(() => size);
   }
@@ -226,7 +275,9 @@ export class AudioStream {
    * Removes the stream under its writer lock (`lock`, or the one its upload still holds): closes
    * the file now (readers' leases keep their mapping alive until their writes complete; unlink(2)
    * of a mapped file is safe on POSIX), deletes the sidecar and then the data file now, the sidecar
-   * once more after any checkpoint in flight, and only then lets go of the lock.
+   * once more after a sidecar write in flight, and only then lets go of the lock. With none in
+   * flight the lock goes at once: its descriptor is the last one on the unlinked file, so its blocks
+   * are freed now (eviction for disk space asks the disk again right after).
    */
   remove(lock: FileLock | null): Promise<void> {
     this.removed = true;
@@ -245,6 +296,10 @@ export class AudioStream {
     } catch (error) {
       this.releaseLock();
       throw error;
+    }
+    if (!this.writingMeta) {
+      this.releaseLock(); // no sidecar write in flight can put it back (later ones see `removed`)
+      return Promise.resolve();
     }
     return this.enqueue(async () => {
       try {
@@ -283,7 +338,12 @@ export class AudioStream {
     }
     if (this.removed) return;
     beforeMeta?.();
-    await writeMeta(this.metaPath, { ...this.meta(), size, complete });
+    this.writingMeta = true;
+    try {
+      await writeMeta(this.metaPath, { ...this.meta(), size, complete });
+    } finally {
+      this.writingMeta = false;
+    }
     this.persistedSize = size;
   }
 

@@ -1,7 +1,8 @@
 /**
  * The audio store's options (its limits and policies), its counters, its listener, and what a
- * stream costs against --max-cache-bytes.
+ * stream costs against --max-cache-bytes and on the disk.
  */
+import { PAGE_SIZE } from '../../native.js';
 import type { AudioStream } from './audio-stream.js';
 
 /** The limits and policies of a store (from the `// audio cache` knobs of the config). */
@@ -9,6 +10,8 @@ export interface AudioStoreOptions {
   cacheDir: string;
   maxStreamBytes: number;
   maxCacheBytes: number;
+  /** Bytes always left free on the cache's filesystem: past it a chunk or START gets `ERR_AUDIO_NO_SPACE`. */
+  minFreeDiskBytes: number;
   /** Evict least-recently-used complete streams when the cache is full (else refuse with `cache full`). */
   evict: boolean;
   maxUploads: number;
@@ -45,8 +48,14 @@ export interface AudioStats {
   evictions: number;
   /** Refused commands and data by error code. */
   refusals: Record<string, number>;
-  /** Streams reloaded at start, and entries skipped (torn sidecar, missing data file). */
+  /** Streams reloaded at start (their records: no data file is opened). */
   reloaded: number;
+  /** Entries reload could not load and moved into `.quarantine/`. */
+  quarantined: number;
+  /**
+   * Entries reload could not load and left in place (transient failure, the move failed: read-only
+   * dir, or a data file without a sidecar that another process holds locked: it is creating it).
+   */
   reloadSkipped: number;
   /** File system failures (checkpoint, removal), also reported through `onStorageError`. */
   storageErrors: number;
@@ -59,6 +68,9 @@ export interface AudioStats {
  * takes an inode, a sidecar block and a directory entry, so streams without bytes are not free.
  */
 export const STREAM_MIN_COST_BYTES = 4096;
+
+/** Disk a START needs above the reserve: one page for its sidecar (a new one is written before the ack). */
+export const SIDECAR_DISK_BYTES = PAGE_SIZE;
 
 /** A stream of `size` bytes against --max-cache-bytes. */
 export function streamCost(size: number): number {

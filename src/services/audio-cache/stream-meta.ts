@@ -4,7 +4,7 @@
  * here. It is replaced atomically (write `{id}.meta.tmp`, fdatasync, rename: POSIX rename(2) is
  * atomic), so after a SIGKILL or a crash the sidecar is the old one or the new one, never torn.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isValidStreamId } from './stream-id.js';
@@ -14,6 +14,9 @@ export const DATA_SUFFIX = '.audio';
 /** Suffix of a stream's metadata sidecar. */
 export const META_SUFFIX = '.meta';
 const TMP_SUFFIX = '.tmp';
+
+/** A sidecar is a one-line JSON record of about 150 bytes; a larger file is not one (and is never read whole). */
+export const MAX_SIDECAR_BYTES = 64 * 1024;
 
 /** What the sidecar records (and what INFO / LIST report). */
 export interface StreamMeta {
@@ -38,33 +41,43 @@ export function streamPath(dir: string, id: string, suffix: typeof DATA_SUFFIX |
   return path;
 }
 
-/** The stream id a directory entry is the sidecar of, or null for any other file. */
-export function idOfMetaFile(name: string): string | null {
-  if (!name.endsWith(META_SUFFIX)) return null;
-  const id = name.slice(0, -META_SUFFIX.length);
-  return isValidStreamId(id) ? id : null;
-}
-
-/** Reads and checks a sidecar; null if it is missing or not a valid record for `id`. */
-export function readMeta(path: string, id: string): StreamMeta | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+/** Checks a sidecar's text; null if it is not a valid record for `id` (torn, foreign, another id). */
+export function parseMeta(text: string, id: string): StreamMeta | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return null; // a torn or foreign file: the stream is skipped (counted by the store), never trusted
+    return null; // a torn or foreign file: never trusted; the caller counts and reports it
   }
   const m = value as Partial<StreamMeta> | null;
   if (m === null || typeof m !== 'object' || m.id !== id) return null;
   if (!Number.isSafeInteger(m.size) || (m.size as number) < 0 || typeof m.complete !== 'boolean') return null;
   if (typeof m.createdAt !== 'number' || typeof m.updatedAt !== 'number') return null;
   return { id, size: m.size as number, complete: m.complete, createdAt: m.createdAt, updatedAt: m.updatedAt };
+}
+
+/**
+ * Reads a sidecar at run time (START, a lookup for another worker's stream): the record, or null
+ * when it is missing or not a valid record (torn, foreign, not a regular file, too large). Opened
+ * with O_NOFOLLOW | O_NONBLOCK and checked with fstat, so a symlink or FIFO put in its place can
+ * neither redirect nor hang the loop. Other failures (EMFILE, EIO…) are thrown.
+ */
+export function readMeta(path: string, id: string): StreamMeta | null {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return null;
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.size > MAX_SIDECAR_BYTES) return null;
+    return parseMeta(readFileSync(fd, 'utf8'), id);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -1,11 +1,23 @@
 /**
  * The cache directory: every stream by id, reload on start, the limits (stream size, cache size,
- * concurrent uploads, streams, live mappings), LRU eviction of complete streams, the flush policy
- * and the counters.
+ * free disk space, concurrent uploads, streams, live mappings), LRU eviction of complete streams,
+ * the flush policy and the counters.
  *
- * Descriptors and mappings are budgeted: reload reads sidecars only; a stream holds a descriptor
- * only while it is uploaded (at most --max-uploads), and a read-only mapping (no descriptor) from
- * its first read until it is one of the least recently read past --max-mapped-streams.
+ * Space before bytes: a chunk is written into the mapping only below the stream's reserved size;
+ * growth first asks the disk (statvfs, above --min-free-disk-bytes) and then reserves the blocks
+ * (posix_fallocate through the upload's descriptor). A refusal is `ERR_AUDIO_NO_SPACE` and stores
+ * nothing. Every stream costs at least STREAM_MIN_COST_BYTES against the budget, which is
+ * min(--max-cache-bytes, bytes stored + free space above the reserve).
+ *
+ * Descriptors and mappings are budgeted: reload reads sidecars and lstats data files, opening none;
+ * a stream holds a descriptor only while it is uploaded (at most --max-uploads), and a read-only
+ * mapping (no descriptor) from its first read until it is one of the least recently read past
+ * --max-mapped-streams. A data file that cannot be mapped then fails that read (ERR_AUDIO_STORAGE).
+ *
+ * Start-up never depends on one entry: reload checks every entry's type with lstat and quarantines
+ * what it cannot load (cache-reload.ts, cache-dir-scan.ts); a directory that cannot be written puts
+ * the cache in read-only mode (reads served; START and DELETE refused with `ERR_AUDIO_READ_ONLY`
+ * before any lock is tried).
  *
  * One writer per stream across processes (--workers share the directory): START, DELETE and
  * eviction take the stream's FileLock first, and after START took it the sidecar on disk, not
@@ -15,23 +27,31 @@
  * All methods run on the loop. File names come only from validated ids (stream-id.ts) joined to
  * the cache directory (stream-meta.ts `streamPath`): client input never names another path.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { DiskSpace, DiskState } from '../../storage/disk-space.js';
 import { FileLock, LockRefusal } from '../../storage/file-lock.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
-import { AudioErrorCode, audioError, type AudioError } from './audio-errors.js';
+import { AudioErrorCode, audioError, isNoSpaceError, type AudioError } from './audio-errors.js';
+import { type AudioStoreStartupEvents, reloadCacheDir } from './cache-reload.js';
 import { DiskView } from './disk-view.js';
-import { type AudioStats, type AudioStoreOptions, type StoreListener, streamCost } from './store-options.js';
-import { DATA_SUFFIX, idOfMetaFile, META_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
+import { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, type StoreListener, streamCost } from './store-options.js';
+import { DATA_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
 
-export { type AudioStats, type AudioStoreOptions, STREAM_MIN_COST_BYTES, type StoreListener, streamCost } from './store-options.js';
+export { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, STREAM_MIN_COST_BYTES, type StoreListener, streamCost } from './store-options.js';
 
 /** The audio stream cache over one directory; see the module comment. */
 export class AudioStore {
   readonly options: Readonly<AudioStoreOptions>;
   readonly stats: AudioStats;
+  /** The filesystem of the cache directory and its reserve (--min-free-disk-bytes). */
+  readonly disk: DiskSpace;
+  /** Why the cache is read-only (`EROFS`, `EACCES`… of the start-up probe or listing), or null: read-write. */
+  readonly readOnlyReason: string | null = null;
   /** Hook for a file system failure outside a client's command (logging); it is counted either way. */
   onStorageError: ((error: unknown, stream: AudioStream | null) => void) | null = null;
+  /** Hook for the change between storing and refusing for want of space (logged once per change). */
+  onDiskFull: ((full: boolean, disk: DiskSpace) => void) | null = null;
   listener: StoreListener | null = null;
   /** Streams in least-recently-used order (Map keeps insertion order; touch = delete + set). */
   private readonly streams = new Map<string, AudioStream>();
@@ -40,21 +60,40 @@ export class AudioStore {
   /** Streams holding a read-only mapping, least recently read first. */
   private readonly mapped = new Set<AudioStream>();
   /** What other processes did to the directory (sharedDir only). */
-  private readonly disk: DiskView;
+  private readonly diskView: DiskView;
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
   private closed = false;
+  /** Bytes the last refusal for want of space needed; 0 once something fits again (flips are reported through onDiskFull). */
+  private refusedBytes = 0;
 
-  constructor(options: AudioStoreOptions, now = Date.now()) {
+  constructor(options: AudioStoreOptions, events: AudioStoreStartupEvents = {}) {
     this.options = Object.freeze({ ...options });
     this.stats = {
       streams: 0, cacheBytes: 0, mappedStreams: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
-      streamsDeleted: 0, evictions: 0, refusals: {}, reloaded: 0, reloadSkipped: 0, storageErrors: 0, startedAt: now,
+      streamsDeleted: 0, evictions: 0, refusals: {}, reloaded: 0, quarantined: 0, reloadSkipped: 0, storageErrors: 0, startedAt: Date.now(),
     };
+    this.disk = new DiskSpace(options.cacheDir, options.minFreeDiskBytes);
+    this.diskView = new DiskView(options.cacheDir);
     // The directory is created with the first stream, so a server that never stores audio leaves no trace.
     this.dirExists = existsSync(options.cacheDir);
-    this.disk = new DiskView(options.cacheDir);
-    if (this.dirExists) this.reload();
+    if (this.dirExists) this.readOnlyReason = this.reload(events);
+  }
+
+  /** Adds what reload found (cache-reload.ts: records only, nothing opened), least recently updated first: LRU order. */
+  private reload(events: AudioStoreStartupEvents): string | null {
+    const found = reloadCacheDir(this.options.cacheDir, this.disk, events);
+    for (const stream of found.streams) this.add(stream);
+    this.stats.reloaded += found.streams.length;
+    this.stats.quarantined += found.quarantined;
+    this.stats.reloadSkipped += found.skipped;
+    this.stats.storageErrors += found.storageErrors;
+    return found.readOnlyReason;
+  }
+
+  /** True when the cache directory cannot be written: GET/INFO/LIST/FOLLOW only. */
+  get readOnly(): boolean {
+    return this.readOnlyReason !== null;
   }
 
   /** Looks a stream up (with sharedDir: as the disk has it now) and marks it recently used. */
@@ -71,11 +110,11 @@ export class AudioStore {
     if (this.options.sharedDir !== true || this.removing.has(id)) return stream;
     try {
       if (stream === undefined) {
-        const found = this.disk.find(id);
+        const found = this.diskView.find(id);
         if (found !== null) this.add(found);
         return found ?? undefined;
       }
-      const change = this.disk.refresh(stream);
+      const change = this.diskView.refresh(stream);
       if (change === null) return stream;
       if (change === 'gone') {
         this.forget(stream);
@@ -133,6 +172,7 @@ export class AudioStore {
    * caller awaits `stream.checkpoint()` for a new stream so its sidecar exists before the ack.
    */
   start(id: string, owner: object): AudioStream | AudioError {
+    if (this.readOnlyReason !== null) return this.refuseReadOnly(`cannot start stream ${id}`);
     const existing = this.lookup(id);
     if (existing !== undefined) {
       if (existing.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another connection is uploading it`);
@@ -151,6 +191,13 @@ export class AudioStore {
       if (this.stats.cacheBytes + cost > this.options.maxCacheBytes && !this.makeRoom(cost, null)) {
         return this.refuse(AudioErrorCode.CacheFull, `cache full: cannot start stream ${id} (limit ${this.options.maxCacheBytes} bytes)`);
       }
+    }
+    // Room for the sidecar, and for what the last refused request needed (the disk state is `full`
+    // until that fits): an upload that could not store its first chunk is refused now, not later.
+    const startBytes = Math.max(SIDECAR_DISK_BYTES, this.refusedBytes);
+    if (!this.admitDisk(startBytes, null)) return this.refuseNoSpace(`cannot start stream ${id}`, startBytes, null);
+    this.setRefusedBytes(0);
+    if (existing === undefined) {
       try {
         if (!this.dirExists) mkdirSync(this.options.cacheDir, { recursive: true });
         this.dirExists = true;
@@ -158,8 +205,21 @@ export class AudioStore {
         return this.refuse(AudioErrorCode.Storage, `cannot create stream ${id}: ${errorCode(error)}`);
       }
     }
-    // One writer across processes: the lock first (a stream still open from its last upload here
-    // holds it already), then the sidecar on disk, not memory, says what the stream is.
+    const stream = this.openUpload(id, existing);
+    if (!(stream instanceof AudioStream)) return stream;
+    stream.uploader = owner;
+    this.stats.uploadsInProgress++;
+    this.touch(stream);
+    return stream;
+  }
+
+  /**
+   * One writer across processes: the lock first (a stream still open from its last upload here
+   * holds it already), then the sidecar on disk, not memory, says what the stream is (complete →
+   * refused, incomplete → resumed at its recorded size, missing → new). Opens the data file for
+   * writing, with nothing reserved past its size.
+   */
+  private openUpload(id: string, existing: AudioStream | undefined): AudioStream | AudioError {
     let lock: FileLock | null = null;
     if (existing === undefined || !existing.writable) {
       const taken = this.lockStream(id, true);
@@ -194,9 +254,6 @@ export class AudioStore {
     } else {
       this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
     }
-    stream.uploader = owner;
-    this.stats.uploadsInProgress++;
-    this.touch(stream);
     return stream;
   }
 
@@ -214,11 +271,11 @@ export class AudioStore {
     if (this.stats.cacheBytes + more > this.options.maxCacheBytes && !this.makeRoom(more, stream)) {
       return this.refuse(AudioErrorCode.CacheFull, `cache full: stream ${stream.id} cannot store ${n} more bytes (limit ${this.options.maxCacheBytes} bytes); chunk not stored`);
     }
-    try {
-      stream.append(chunk, this.options.maxStreamBytes, Date.now());
-    } catch (error) {
-      return this.refuse(AudioErrorCode.Storage, `stream ${stream.id}: cannot store ${n} bytes: ${errorCode(error)}`);
+    if (stream.size + n > stream.reservedBytes) {
+      const refused = this.reserveFor(stream, stream.size + n);
+      if (refused !== null) return refused;
     }
+    stream.append(chunk, Date.now());
     this.stats.cacheBytes += more;
     this.stats.bytesStored += n;
     if (stream.unpersistedBytes >= this.options.flushBytes && !stream.checkpointing) this.checkpointInBackground(stream);
@@ -246,7 +303,8 @@ export class AudioStore {
 
   /**
    * A lease on `stream`'s bytes for a socket write (GET, FOLLOW): maps it read-only on first use
-   * (no descriptor kept) and unmaps the least recently read stream past --max-mapped-streams.
+   * (no descriptor kept) and unmaps the least recently read stream past --max-mapped-streams. A
+   * data file that cannot be mapped (gone, replaced by a directory, EMFILE…) fails this read only.
    */
   lease(stream: AudioStream): MappingLease | AudioError {
     if (stream.writable || stream.size === 0) return stream.retain();
@@ -272,6 +330,7 @@ export class AudioStore {
 
   /** DELETE: refused while uploading; readers holding leases finish their writes. Resolves once the files are gone. */
   delete(id: string): Promise<void> | AudioError {
+    if (this.readOnlyReason !== null) return this.refuseReadOnly(`cannot delete stream ${id}`);
     const stream = this.lookup(id);
     if (stream === undefined) return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
     if (stream.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: it is being uploaded (STOP it first)`);
@@ -293,6 +352,38 @@ export class AudioStore {
   refuse(code: AudioErrorCode, message: string): AudioError {
     this.stats.refusals[code] = (this.stats.refusals[code] ?? 0) + 1;
     return audioError(code, message);
+  }
+
+  /** `ERR_AUDIO_READ_ONLY` for `what` (START, data, DELETE, FOLLOW of an incomplete stream). */
+  refuseReadOnly(what: string): AudioError {
+    return this.refuse(AudioErrorCode.ReadOnly, `read-only cache (${this.readOnlyReason ?? 'EROFS'}): ${what}; streams can be read, not written`);
+  }
+
+  /** `ERR_AUDIO_NO_SPACE` for `what`, which needed `bytes`; `failure` is the refused reservation's error, if it got that far. */
+  refuseNoSpace(what: string, bytes: number, failure: unknown): AudioError {
+    this.setRefusedBytes(Math.max(1, bytes));
+    const d = this.disk;
+    const why = failure !== null ? `the filesystem refused to reserve the blocks (${errorCode(failure)})` : `${d.freeBytes} bytes free on the cache's filesystem, ${d.minFreeBytes} kept free (--min-free-disk-bytes)`;
+    return this.refuse(AudioErrorCode.NoSpace, `no space: ${what}: ${why}`);
+  }
+
+  /**
+   * Samples the disk: `full` while the last request refused for want of space still would not fit
+   * (or at most the reserve is free), else the disk's own state. Space freed meanwhile (a file
+   * removed by the operator) is noticed here too, and reported once through onDiskFull.
+   */
+  diskState(): DiskState {
+    const state = this.disk.sample().state;
+    if (this.refusedBytes === 0 || state === DiskState.Unknown) return state;
+    if (this.disk.headroomBytes < this.refusedBytes) return DiskState.Full;
+    this.setRefusedBytes(0);
+    return state;
+  }
+
+  /** The effective cache budget: min(--max-cache-bytes, bytes stored + what the disk can still take above its reserve), at the last disk sample. */
+  get budgetBytes(): number {
+    const headroom = this.disk.headroomBytes;
+    return Number.isNaN(headroom) ? this.options.maxCacheBytes : Math.min(this.options.maxCacheBytes, this.stats.cacheBytes + headroom);
   }
 
   /** Shutdown: every stream checkpointed (msync + sidecar) and closed; resolves when all are durable. */
@@ -318,16 +409,27 @@ export class AudioStore {
     if (this.mapped.delete(stream)) this.stats.mappedStreams = this.mapped.size;
   }
 
-  /** Evicts LRU complete, idle streams (never `except`) until `need` more bytes fit; false if they cannot. */
+  /** Evicts LRU complete, idle streams (never `except`) until `need` more bytes fit in --max-cache-bytes; false if they cannot. */
   private makeRoom(need: number, except: AudioStream | null): boolean {
+    return this.evict(this.stats.cacheBytes + need - this.options.maxCacheBytes, except);
+  }
+
+  /**
+   * Evicts LRU complete, idle streams (never `except`) costing at least `bytes` in all; false if
+   * there are not enough (then nothing is evicted: a refusal must not cost data). Each eviction
+   * takes the stream's writer lock first: one another process uploads again is skipped, one it
+   * deleted is forgotten.
+   */
+  private evict(bytes: number, except: AudioStream | null): boolean {
+    if (bytes <= 0) return true;
     if (!this.options.evict) return false;
     const evictable = (s: AudioStream): boolean => s !== except && s.complete && s.uploader === null;
     let freeable = 0;
     for (const s of this.streams.values()) if (evictable(s)) freeable += streamCost(s.size);
-    // Evict nothing when even evicting everything would not make room: a refusal must not cost data.
-    if (this.stats.cacheBytes - freeable + need > this.options.maxCacheBytes) return false;
+    if (freeable < bytes) return false;
+    let freed = 0;
     for (const candidate of [...this.streams.values()]) {
-      if (this.stats.cacheBytes + need <= this.options.maxCacheBytes) return true;
+      if (freed >= bytes) break;
       if (!evictable(candidate)) continue;
       let lock: FileLock | LockRefusal | null = null;
       try {
@@ -337,6 +439,7 @@ export class AudioStore {
         continue;
       }
       if (lock === LockRefusal.Held) continue; // another process is uploading it again: not evictable
+      freed += streamCost(candidate.size);
       if (lock === LockRefusal.Missing || lock === LockRefusal.Stale) {
         this.forget(candidate); // already deleted by another process
         continue;
@@ -344,7 +447,48 @@ export class AudioStore {
       this.stats.evictions++;
       this.remove(candidate, true, lock).catch((error: unknown) => this.storageError(error, candidate));
     }
-    return this.stats.cacheBytes + need <= this.options.maxCacheBytes;
+    return freed >= bytes;
+  }
+
+  /**
+   * True when `bytes` more fit on the disk above its reserve, evicting (when allowed) what frees
+   * enough first. An evicted stream still being read frees its blocks when the read completes,
+   * so the disk is asked again rather than trusted to have room.
+   */
+  private admitDisk(bytes: number, except: AudioStream | null): boolean {
+    if (this.disk.admits(bytes)) return true;
+    return this.evict(this.disk.shortfall(bytes), except) && this.disk.admits(bytes);
+  }
+
+  /**
+   * Space before bytes: reserves disk blocks so `stream` can grow to `end`, its growth target when
+   * the disk has room for it and a sidecar more (speculative growth never takes the page a STOP
+   * needs), else exactly `end`. Nothing is written; a refusal leaves the stream as it was.
+   */
+  private reserveFor(stream: AudioStream, end: number): AudioError | null {
+    const target = stream.growthTarget(end, this.options.maxStreamBytes);
+    let failure: unknown = null;
+    for (const upTo of target > end ? [target, end] : [end]) {
+      const spare = upTo > end ? SIDECAR_DISK_BYTES : 0;
+      if (!this.admitDisk(upTo - stream.reservedBytes + spare, stream)) continue;
+      try {
+        stream.reserve(upTo);
+        this.setRefusedBytes(0);
+        return null;
+      } catch (error) {
+        if (!isNoSpaceError(error)) {
+          return this.refuse(AudioErrorCode.Storage, `stream ${stream.id}: cannot reserve space for ${end - stream.size} bytes: ${errorCode(error)}; chunk not stored`);
+        }
+        failure = error;
+      }
+    }
+    return this.refuseNoSpace(`stream ${stream.id} cannot store ${end - stream.size} more bytes (chunk not stored)`, end - stream.reservedBytes, failure);
+  }
+
+  private setRefusedBytes(bytes: number): void {
+    const wasFull = this.refusedBytes > 0;
+    this.refusedBytes = bytes;
+    if (wasFull !== bytes > 0) this.onDiskFull?.(bytes > 0, this.disk);
   }
 
   private remove(stream: AudioStream, evicted: boolean, lock: FileLock | null): Promise<void> {
@@ -389,29 +533,6 @@ export class AudioStore {
   private storageError(error: unknown, stream: AudioStream | null): void {
     this.stats.storageErrors++;
     if (this.onStorageError !== null) this.onStorageError(error, stream);
-  }
-
-  /** Loads every stream with a valid sidecar and data file, least recently updated first (LRU order). Opens nothing. */
-  private reload(): void {
-    const dir = this.options.cacheDir;
-    const metas: StreamMeta[] = [];
-    for (const name of readdirSync(dir)) {
-      const id = idOfMetaFile(name);
-      if (id === null) continue;
-      const meta = readMeta(streamPath(dir, id, META_SUFFIX), id);
-      if (meta === null) this.stats.reloadSkipped++;
-      else metas.push(meta);
-    }
-    metas.sort((a, b) => a.updatedAt - b.updatedAt);
-    for (const meta of metas) {
-      const stream = AudioStream.load(dir, meta);
-      if (stream === null) {
-        this.stats.reloadSkipped++;
-        continue;
-      }
-      this.add(stream);
-      this.stats.reloaded++;
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 // The mmap addon against real temporary files: map/sync/syncAsync/advise/unmap,
 // errno surfacing, argument validation, and the unmap-vs-worker lifetime rules.
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -298,5 +298,48 @@ describe('lifetime', () => {
     expect(Buffer.from(live).equals(pattern(size, 8))).toBe(true);
     if (isLinux) expect(mappingsOf(second)).toBe(1);
     mmap.unmap(live);
+  });
+});
+
+describe('fallocate / statvfs', () => {
+  it('fallocate gives every block of the range, growing the file; a sparse file has none', () => {
+    const path = fileWith('falloc.bin', new Uint8Array(0));
+    const fd = open(path, 'r+');
+    ftruncateSync(fd, 4 * PAGE_SIZE);
+    expect(fstatSync(fd).blocks).toBe(0); // ftruncate: a hole, no block behind any page
+    mmap.fallocate(fd, PAGE_SIZE, 2 * PAGE_SIZE);
+    expect(fstatSync(fd).blocks * 512).toBeGreaterThanOrEqual(2 * PAGE_SIZE);
+    expect(fstatSync(fd).size).toBe(4 * PAGE_SIZE); // inside the file: length unchanged
+    mmap.fallocate(fd, 4 * PAGE_SIZE, 3 * PAGE_SIZE + 1);
+    expect(fstatSync(fd).size).toBe(7 * PAGE_SIZE + 1); // past the end: the file grows
+  });
+
+  it('fallocate errors are Node-style; bad arguments throw', () => {
+    const path = fileWith('falloc-err.bin', new Uint8Array(0));
+    const fd = openSync(path, 'r');
+    expect(thrown(() => mmap.fallocate(fd, 0, PAGE_SIZE))).toMatchObject({ code: 'EBADF', syscall: 'posix_fallocate' }); // read-only fd
+    closeSync(fd);
+    expect(thrown(() => mmap.fallocate(fd, 0, PAGE_SIZE))).toMatchObject({ code: 'EBADF', syscall: 'posix_fallocate', errno: expect.any(Number) });
+    const loose = mmap as unknown as { fallocate(...args: unknown[]): void };
+    expect(thrown(() => loose.fallocate('1', 0, 1)).code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(thrown(() => loose.fallocate(open(path, 'r+'), 0, 0)).code).toBe('ERR_OUT_OF_RANGE');
+    expect(thrown(() => loose.fallocate(open(path, 'r+'), -1, 1)).code).toBe('ERR_OUT_OF_RANGE');
+  });
+
+  it('statvfs fills block size, counts and the read-only flag; errors carry path', () => {
+    const out = new Float64Array(5);
+    mmap.statvfs(dir, out);
+    const [frsize, blocks, bfree, bavail, readOnly] = out;
+    expect(frsize).toBeGreaterThan(0);
+    expect(blocks).toBeGreaterThan(0);
+    expect(bfree).toBeLessThanOrEqual(blocks);
+    expect(bavail).toBeLessThanOrEqual(bfree);
+    expect(readOnly).toBe(0);
+    const missing = join(dir, 'missing');
+    expect(thrown(() => mmap.statvfs(missing, out))).toMatchObject({ code: 'ENOENT', syscall: 'statvfs', path: missing });
+    const loose = mmap as unknown as { statvfs(...args: unknown[]): void };
+    expect(thrown(() => loose.statvfs(dir, new Float64Array(4))).code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(thrown(() => loose.statvfs(dir, new Float32Array(5))).code).toBe('ERR_INVALID_ARG_TYPE');
+    expect(thrown(() => loose.statvfs(1, out)).code).toBe('ERR_INVALID_ARG_TYPE');
   });
 });

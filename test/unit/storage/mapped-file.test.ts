@@ -1,7 +1,8 @@
 // MappedFile against real temporary files: write/flush/read back, grow,
 // truncate, leases across grow/truncate/close, closed-state errors, OS errors,
 // and a 64 MiB durable flush that leaves the event loop running.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MADV_SEQUENTIAL, PAGE_SIZE } from '../../../src/native.js';
 import { MappedFile, MappedFileErrorCode, type MappingLease } from '../../../src/storage/mapped-file.js';
 import { mappingsOf, thrown } from '../../helpers/native.js';
+import { fillDisk, mountTmpfs, type Tmpfs, tmpfsAvailable } from '../../helpers/tmpfs.js';
 
 const isLinux = process.platform === 'linux';
 
@@ -20,6 +22,7 @@ function pattern(length: number, seed: number): Buffer {
 }
 
 let dir: string;
+let fs: Tmpfs | null = null;
 let opened: MappedFile[];
 let leases: MappingLease[];
 
@@ -46,6 +49,8 @@ afterEach(() => {
   for (const held of leases) held.release();
   for (const file of opened) file.close();
   rmSync(dir, { recursive: true, force: true });
+  fs?.unmount();
+  fs = null;
 });
 
 describe('open, write, flush', () => {
@@ -159,6 +164,51 @@ describe('grow and truncate', () => {
   });
 });
 
+describe('reserve', () => {
+  it('gives blocks to a sparse range before it is written; the mapping is unchanged until grow()', () => {
+    const file = openFile('reserve.bin', { create: true, writable: true, size: 0 });
+    file.grow(8 * PAGE_SIZE); // ftruncate: sparse
+    expect(statSync(file.path).blocks).toBe(0);
+    file.reserve(PAGE_SIZE + 10, PAGE_SIZE); // widened to whole pages: [1, 3) pages
+    expect(statSync(file.path).blocks * 512).toBeGreaterThanOrEqual(2 * PAGE_SIZE);
+    file.reserve(8 * PAGE_SIZE, 4 * PAGE_SIZE); // past the end: the file grows, the mapping does not
+    expect(statSync(file.path).size).toBe(12 * PAGE_SIZE);
+    expect(file.size).toBe(8 * PAGE_SIZE);
+    file.grow(12 * PAGE_SIZE);
+    file.view.fill(7, 8 * PAGE_SIZE);
+    file.flush();
+    expect(readFileSync(file.path).subarray(8 * PAGE_SIZE).every((b) => b === 7)).toBe(true);
+  });
+
+  it('a read-only file cannot reserve; bad arguments throw', () => {
+    writeFileSync(join(dir, 'ro-reserve.bin'), Buffer.alloc(10));
+    const ro = openFile('ro-reserve.bin', {});
+    expect(thrown(() => ro.reserve(0, 10)).code).toBe(MappedFileErrorCode.ReadOnly);
+    const file = openFile('args-reserve.bin', { create: true, writable: true, size: 10 });
+    expect(() => file.reserve(-1, 1)).toThrow(RangeError);
+    expect(() => (file.reserve as (o: unknown, l: unknown) => void)(0, '1')).toThrow(TypeError);
+    file.reserve(0, 0); // nothing to reserve
+  });
+
+  it.runIf(tmpfsAvailable('MappedFile.reserve on a full tmpfs'))('on a full filesystem: ENOSPC with path, the file keeps its length, mapped bytes intact; after space is freed it works', () => {
+    fs = mountTmpfs(1024 * 1024);
+    const path = join(fs.dir, 'full.bin');
+    const file = MappedFile.open(path, { create: true, writable: true, size: 0 });
+    opened.push(file);
+    file.reserve(0, 4 * PAGE_SIZE);
+    file.grow(4 * PAGE_SIZE);
+    file.view.fill(9);
+    const filler = join(fs.dir, 'filler.bin');
+    fillDisk(filler);
+    expect(thrown(() => file.reserve(4 * PAGE_SIZE, 64 * PAGE_SIZE))).toMatchObject({ code: 'ENOSPC', syscall: 'posix_fallocate', path });
+    expect(statSync(path).size).toBe(4 * PAGE_SIZE);
+    expect(file.view.every((b) => b === 9)).toBe(true);
+    rmSync(filler);
+    file.reserve(4 * PAGE_SIZE, 64 * PAGE_SIZE);
+    expect(statSync(path).size).toBe(68 * PAGE_SIZE);
+  });
+});
+
 describe('leases', () => {
   it('keep an old mapping readable after grow(); it is unmapped on release', () => {
     const file = openFile('lease.bin', { create: true, writable: true, size: PAGE_SIZE });
@@ -237,9 +287,15 @@ describe('errors', () => {
     expect(existsSync(missing)).toBe(false);
   });
 
-  it.runIf(isLinux)('a failed ftruncate on open closes the fd and names the path', () => {
-    const error = thrown(() => MappedFile.open('/dev/zero', { writable: true, size: PAGE_SIZE }));
-    expect(error).toMatchObject({ code: 'EINVAL', syscall: 'ftruncate', path: '/dev/zero' });
+  it.runIf(isLinux)('only regular files are mapped: a device, a FIFO (without blocking) and a symlink are refused, naming the path', () => {
+    expect(thrown(() => MappedFile.open('/dev/zero', { writable: true, size: PAGE_SIZE }))).toMatchObject({ code: MappedFileErrorCode.NotAFile, path: '/dev/zero' });
+    const fifo = join(dir, 'f.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // O_RDONLY on a FIFO without a writer would block the loop forever; O_NONBLOCK returns at once.
+    expect(thrown(() => MappedFile.open(fifo, {}))).toMatchObject({ code: MappedFileErrorCode.NotAFile, path: fifo });
+    writeFileSync(join(dir, 'target.bin'), Buffer.alloc(10));
+    symlinkSync(join(dir, 'target.bin'), join(dir, 'link.bin'));
+    expect(thrown(() => MappedFile.open(join(dir, 'link.bin'), {}))).toMatchObject({ code: 'ELOOP', syscall: 'open', path: join(dir, 'link.bin') });
   });
 
   it('read-only files cannot be sized or truncated', () => {

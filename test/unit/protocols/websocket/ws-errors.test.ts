@@ -41,6 +41,7 @@ describe('WsError registry', () => {
       BadCloseCode: CloseCode.ProtocolError,
       BadClosePayload: CloseCode.ProtocolError,
       InvalidCloseReasonUtf8: CloseCode.InvalidPayload,
+      MessageTooSlow: CloseCode.PolicyViolation,
     };
     for (const [name, code] of Object.entries(WsError)) {
       expect(WS_ERRORS[code].closeCode, name).toBe(expected[name as keyof typeof WsError]);

@@ -1,13 +1,16 @@
 // AudioStore against real files in a fresh temporary directory: growth, checkpoints and sidecars,
 // STOP trimming, reload, resume, limits at and past, LRU eviction, DELETE with a lease held.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AudioErrorCode, isAudioError } from '../../../../src/services/audio-cache/audio-errors.js';
 import type { AudioStream } from '../../../../src/services/audio-cache/audio-stream.js';
 import { AudioStore, type AudioStoreOptions, STREAM_MIN_COST_BYTES } from '../../../../src/services/audio-cache/stream-store.js';
+import { DiskSpace, DiskState } from '../../../../src/storage/disk-space.js';
+import { fillDisk, mountTmpfs, type Tmpfs, tmpfsAvailable } from '../../../helpers/tmpfs.js';
 
 let dir: string;
 const stores: AudioStore[] = [];
@@ -21,7 +24,7 @@ afterEach(async () => {
 });
 
 function open(options: Partial<AudioStoreOptions> = {}): AudioStore {
-  const store = new AudioStore({ cacheDir: dir, maxStreamBytes: 1 << 24, maxCacheBytes: 1 << 26, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20, ...options });
+  const store = new AudioStore({ cacheDir: dir, maxStreamBytes: 1 << 24, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20, ...options });
   stores.push(store);
   return store;
 }
@@ -83,15 +86,41 @@ describe('AudioStore', () => {
     expect(readFileSync(join(dir, 'part.audio'), 'latin1')).toBe('abcnot-checkpointeddef');
   });
 
-  it('skips torn sidecars and sidecars without data, and never loads foreign files', () => {
+  it('quarantines torn sidecars, sidecars without data and data without a sidecar; never touches foreign files', async () => {
     const store = open();
-    started(store, 'x');
+    const x = started(store, 'x');
+    await store.stop(x);
     writeFileSync(join(dir, 'torn.meta'), '{"id":"torn","si');
+    writeFileSync(join(dir, 'torn.audio'), 'abc');
     writeFileSync(join(dir, 'nodata.meta'), JSON.stringify({ id: 'nodata', size: 1, complete: true, createdAt: 1, updatedAt: 1 }));
+    writeFileSync(join(dir, 'nometa.audio'), 'abc');
     writeFileSync(join(dir, 'other.txt'), 'x');
     const again = open();
-    expect(again.stats.reloadSkipped).toBe(2);
-    expect(again.list().map((m) => m.id)).toEqual([]); // x had no checkpoint yet
+    expect(again.stats).toMatchObject({ reloaded: 1, quarantined: 4, reloadSkipped: 0 });
+    expect(again.list().map((m) => m.id)).toEqual(['x']);
+    expect(readdirSync(dir).sort()).toEqual(['.quarantine', 'other.txt', 'x.audio', 'x.meta']);
+    expect(readdirSync(join(dir, '.quarantine')).map((n) => n.replace(/\.\d+-\d+$/, '')).sort()).toEqual(['nodata.meta', 'nometa.audio', 'torn.audio', 'torn.meta']);
+  });
+
+  it('reload never quarantines a data file without a sidecar that another process holds locked (a stream being created)', async () => {
+    const creating = open({ flushIntervalMs: 3_600_000 });
+    const w = started(creating, 'w'); // locked, data file created, no sidecar yet (no checkpoint)
+    expect(existsSync(join(dir, 'w.meta'))).toBe(false);
+    const reported: string[] = [];
+    const other = new AudioStore(
+      { cacheDir: dir, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20 },
+      { setAside: (r) => reported.push(`${r.name} held=${r.held} to=${r.to}`) },
+    );
+    stores.push(other);
+    expect(other.stats).toMatchObject({ reloaded: 0, quarantined: 0, reloadSkipped: 1 });
+    expect(reported).toEqual(['w.audio held=true to=null']);
+    expect(existsSync(join(dir, 'w.audio'))).toBe(true);
+    creating.append(w, Buffer.from('kept'));
+    expect(await creating.stop(w)).toBe(4);
+    expect(readFileSync(join(dir, 'w.audio'), 'latin1')).toBe('kept');
+    // Once nobody holds it, a data file without a sidecar is quarantined as before.
+    writeFileSync(join(dir, 'orphan.audio'), 'x');
+    expect(open().stats).toMatchObject({ reloaded: 1, quarantined: 1, reloadSkipped: 0 });
   });
 
   it('checkpoints after --flush-interval-ms without STOP', async () => {
@@ -232,5 +261,150 @@ describe('AudioStore', () => {
     const store = open();
     started(store, 'busy');
     expect(store.delete('busy')).toMatchObject({ code: AudioErrorCode.Busy });
+  });
+});
+
+describe('AudioStore: space before bytes', () => {
+  it('a stream reloaded with a sparse tail reserves blocks for it before its first write', async () => {
+    mkdirSync(dir, { recursive: true });
+    const head = randomBytes(10_000);
+    writeFileSync(join(dir, 'sp.audio'), head);
+    truncateSync(join(dir, 'sp.audio'), 1 << 20); // what growth by ftruncate left: holes
+    writeFileSync(join(dir, 'sp.meta'), JSON.stringify({ id: 'sp', size: head.length, complete: false, createdAt: 1, updatedAt: 1 }));
+    expect(statSync(join(dir, 'sp.audio')).blocks * 512).toBeLessThan(1 << 19);
+    const store = open();
+    const s = started(store, 'sp');
+    expect(s.reservedBytes).toBe(head.length); // nothing past the size is trusted
+    expect(store.append(s, Buffer.alloc(1000, 1))).toBeNull();
+    expect(s.reservedBytes).toBe(1 << 20); // the whole tail, not only the pages the chunk touched
+    expect(statSync(join(dir, 'sp.audio')).blocks * 512).toBeGreaterThanOrEqual(1 << 20);
+    expect(await store.stop(s)).toBe(head.length + 1000);
+    expect(readFileSync(join(dir, 'sp.audio')).subarray(0, head.length).equals(head)).toBe(true);
+  });
+
+  describe.runIf(tmpfsAvailable('AudioStore on a full tmpfs'))('on a tmpfs', () => {
+    let fs: Tmpfs | null = null;
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close();
+      fs?.unmount();
+      fs = null;
+    });
+
+    it('--min-free-disk-bytes: a chunk that leaves exactly the reserve free is stored, one byte more is refused (ERR_AUDIO_NO_SPACE, not stored)', () => {
+      fs = mountTmpfs(1 << 20);
+      const cacheDir = join(fs.dir, 'cache');
+      mkdirSync(cacheDir);
+      const free = new DiskSpace(cacheDir, 0).sample().freeBytes;
+      const store = open({ cacheDir, minFreeDiskBytes: free - 65536, flushIntervalMs: 3_600_000, flushBytes: 1 << 30 });
+      const flips: boolean[] = [];
+      store.onDiskFull = (full) => flips.push(full);
+      const s = started(store, 'r');
+      expect(store.append(s, Buffer.alloc(65536, 1))).toBeNull(); // at the limit
+      expect(store.diskState()).toBe(DiskState.Full);
+      const err = store.append(s, Buffer.alloc(1, 2)); // one past
+      expect(err).toMatchObject({ code: AudioErrorCode.NoSpace });
+      expect(err?.message).toBe(`no space: stream r cannot store 1 more bytes (chunk not stored): ${free - 65536} bytes free on the cache's filesystem, ${free - 65536} kept free (--min-free-disk-bytes)`);
+      expect(s.size).toBe(65536);
+      expect(store.start('r2', {})).toMatchObject({ code: AudioErrorCode.NoSpace });
+      expect(store.stats.refusals).toEqual({ [AudioErrorCode.NoSpace]: 2 });
+      expect(flips).toEqual([true]);
+    });
+
+    it('with eviction on, least recently used complete streams make room on the disk', async () => {
+      fs = mountTmpfs(1 << 20);
+      const store = open({ cacheDir: join(fs.dir, 'cache'), minFreeDiskBytes: 0 });
+      const old = started(store, 'old');
+      expect(store.append(old, Buffer.alloc(600_000, 1))).toBeNull();
+      await store.stop(old);
+      const s = started(store, 'new');
+      for (let i = 0; i < 10; i++) expect(store.append(s, Buffer.alloc(60_000, 2))).toBeNull();
+      expect(store.stats).toMatchObject({ evictions: 1, refusals: {} });
+      expect(store.list().map((m) => m.id)).toEqual(['new']);
+    });
+
+    it('no room for a sidecar (--min-free-disk-bytes 0): STOP fails with ENOSPC, the stream stays incomplete and resumable; after space frees, START and STOP complete it', async () => {
+      fs = mountTmpfs(512 * 1024);
+      const cacheDir = join(fs.dir, 'cache');
+      const store = open({ cacheDir, minFreeDiskBytes: 0, flushIntervalMs: 3_600_000, flushBytes: 1 << 30 });
+      const s = started(store, 'st');
+      await s.checkpoint();
+      expect(store.append(s, Buffer.alloc(65_536, 5))).toBeNull(); // exactly its capacity: trimming at STOP frees nothing
+      fillDisk(join(fs.dir, 'filler.bin'));
+      await expect(store.stop(s)).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(s.complete).toBe(false);
+      expect(store.stats.uploadsInProgress).toBe(0);
+      rmSync(join(fs.dir, 'filler.bin'));
+      expect(started(store, 'st').size).toBe(65_536);
+      expect(await store.stop(s)).toBe(65_536);
+      expect(JSON.parse(readFileSync(join(cacheDir, 'st.meta'), 'utf8'))).toMatchObject({ size: 65_536, complete: true });
+    });
+
+    it('the filesystem refuses the reservation although statvfs of the directory has room (a data file on another, full filesystem): ERR_AUDIO_NO_SPACE, nothing stored; after space frees, stored', async () => {
+      fs = mountTmpfs(256 * 1024);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(fs.dir, 'x.audio'), '');
+      writeFileSync(join(dir, 'x.audio'), '');
+      writeFileSync(join(dir, 'x.meta'), JSON.stringify({ id: 'x', size: 0, complete: false, createdAt: 1, updatedAt: 1 }));
+      execFileSync('mount', ['--bind', join(fs.dir, 'x.audio'), join(dir, 'x.audio')]);
+      try {
+        fillDisk(join(fs.dir, 'filler.bin'));
+        const store = open();
+        const s = started(store, 'x');
+        const err = store.append(s, Buffer.alloc(1000, 3));
+        expect(err).toMatchObject({ code: AudioErrorCode.NoSpace });
+        expect(err?.message).toBe('no space: stream x cannot store 1000 more bytes (chunk not stored): the filesystem refused to reserve the blocks (ENOSPC (posix_fallocate))');
+        expect(s.size).toBe(0);
+        expect(statSync(join(dir, 'x.audio')).size).toBe(0); // a failed reservation leaves the length as it was
+        rmSync(join(fs.dir, 'filler.bin'));
+        expect(store.append(s, Buffer.alloc(1000, 3))).toBeNull();
+        expect(await store.stop(s)).toBe(1000);
+        await store.close();
+      } finally {
+        execFileSync('umount', ['-l', join(dir, 'x.audio')]);
+      }
+    });
+  });
+});
+
+describe('AudioStore: a cache directory that cannot be listed', () => {
+  it('starts empty and read-only, reporting the error; writes are refused with ERR_AUDIO_READ_ONLY', () => {
+    mkdirSync(join(dir, '..'), { recursive: true });
+    writeFileSync(dir, 'a file where the directory should be');
+    const reported: string[] = [];
+    const store = new AudioStore(
+      { cacheDir: dir, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20 },
+      { startupError: (error, what) => reported.push(`${what}: ${(error as NodeJS.ErrnoException).code}`) },
+    );
+    stores.push(store);
+    expect(store.readOnlyReason).toBe('ENOTDIR');
+    expect(reported).toContain('listing the cache directory: ENOTDIR');
+    expect(store.start('s', {})).toMatchObject({ code: AudioErrorCode.ReadOnly, message: 'read-only cache (ENOTDIR): cannot start stream s; streams can be read, not written' });
+    expect(store.delete('s')).toMatchObject({ code: AudioErrorCode.ReadOnly });
+    expect(store.stats.storageErrors).toBeGreaterThan(0);
+  });
+});
+
+describe('AudioStore: reload with few descriptors', () => {
+  it('more streams than descriptors (--nofile 100): reload opens no data file, so every stream loads; nothing is skipped or quarantined', () => {
+    mkdirSync(dir, { recursive: true });
+    const count = 150;
+    for (let i = 0; i < count; i++) {
+      writeFileSync(join(dir, `s${i}.audio`), 'abc');
+      writeFileSync(join(dir, `s${i}.meta`), JSON.stringify({ id: `s${i}`, size: 3, complete: true, createdAt: 1, updatedAt: i }));
+    }
+    // A child with 100 descriptors in all (soft = hard, so Node cannot raise it): reload reads sidecars
+    // (one descriptor at a time) and lstats data files, so 150 streams fit.
+    const script = join(dir, '..', 'reload.mts');
+    const storeModule = new URL('../../../../src/services/audio-cache/stream-store.ts', import.meta.url).pathname;
+    writeFileSync(script, `import { AudioStore } from ${JSON.stringify(storeModule)};
+const store = new AudioStore({ cacheDir: ${JSON.stringify(dir)}, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 30, minFreeDiskBytes: 0, evict: false, maxUploads: 1, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 1000, flushBytes: 1 << 20 });
+process.stdout.write(JSON.stringify(store.stats));
+process.exit(0);
+`);
+    const out = execFileSync('prlimit', ['--nofile=100:100', process.execPath, '--import', 'tsx', script], { encoding: 'utf8', cwd: new URL('../../../../', import.meta.url).pathname });
+    const stats = JSON.parse(out) as { reloaded: number; quarantined: number; reloadSkipped: number };
+    expect(stats).toMatchObject({ reloaded: count, quarantined: 0, reloadSkipped: 0 });
+    expect(existsSync(join(dir, '.quarantine'))).toBe(false);
+    expect(readdirSync(dir)).toHaveLength(2 * count);
   });
 });
