@@ -9,7 +9,7 @@
  * connection is uploading it", the other worker "another process is uploading or deleting it".
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -110,4 +110,19 @@ it('--workers 2: the same id through both workers loses nothing, crashes nothing
 
   expect(primary.alive).toBe(true);
   expect(primary.logs.filter((l) => l.msg === 'worker died; restarting')).toEqual([]);
+}, 60_000);
+
+it('--workers 2: only the workers open the cache; the primary reloads and quarantines nothing', async () => {
+  assertBuilt();
+  writeFileSync(join(dir, 'orphan.audio'), 'x'); // a data file without a sidecar that nobody holds
+  writeFileSync(join(dir, 'torn.meta'), '{"id":"torn"');
+  primary = await startSlabcast('workers-reload', ['--workers', '2', '--cache-dir', dir], 20_000);
+  const a = await AudioClient.open(primary.port);
+  expect(await a.cmd('LIST')).toBe('LIST:[]');
+  const quarantined = primary.logs.filter((l) => l.code === 'AUDIO_ENTRY_QUARANTINED');
+  // Whichever worker reloaded first moved both; the primary (its own pid) logged no cache line at all.
+  expect(quarantined.map((l) => l.entry).sort()).toEqual(['orphan.audio', 'torn.meta']);
+  expect(primary.logs.filter((l) => typeof l.code === 'string' && l.code.startsWith('AUDIO_') && l.pid === primary?.child.pid)).toEqual([]);
+  expect(existsSync(join(dir, 'orphan.audio'))).toBe(false);
+  expect(readdirSync(join(dir, '.quarantine'))).toHaveLength(2);
 }, 60_000);
