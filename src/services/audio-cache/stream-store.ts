@@ -4,10 +4,10 @@
  * the flush policy and the counters.
  *
  * Space before bytes: a chunk is written into the mapping only below the stream's reserved size;
- * growth first asks the disk (statvfs, above --min-free-disk-bytes) and then reserves the blocks
- * (posix_fallocate through the upload's descriptor). A refusal is `ERR_AUDIO_NO_SPACE` and stores
- * nothing. Every stream costs at least STREAM_MIN_COST_BYTES against the budget, which is
- * min(--max-cache-bytes, bytes stored + free space above the reserve).
+ * growth first asks the disk (statvfs, above --min-free-disk-bytes: disk-budget.ts) and then
+ * reserves the blocks (posix_fallocate through the upload's descriptor). A refusal is
+ * `ERR_AUDIO_NO_SPACE` and stores nothing. Every stream costs at least STREAM_MIN_COST_BYTES
+ * against the budget, which is min(--max-cache-bytes, bytes stored + free space above the reserve).
  *
  * Descriptors and mappings are budgeted: reload reads sidecars and lstats data files, opening none;
  * a stream holds a descriptor only while it is uploaded (at most --max-uploads), and a read-only
@@ -28,12 +28,13 @@
  * the cache directory (stream-meta.ts `streamPath`): client input never names another path.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { DiskSpace, DiskState } from '../../storage/disk-space.js';
+import type { DiskSpace, DiskState } from '../../storage/disk-space.js';
 import { FileLock, LockRefusal } from '../../storage/file-lock.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
 import { AudioErrorCode, audioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import { type AudioStoreStartupEvents, reloadCacheDir } from './cache-reload.js';
+import { DiskBudget } from './disk-budget.js';
 import { DiskView } from './disk-view.js';
 import { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, type StoreListener, streamCost } from './store-options.js';
 import { DATA_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
@@ -44,14 +45,12 @@ export { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, STREAM_MIN
 export class AudioStore {
   readonly options: Readonly<AudioStoreOptions>;
   readonly stats: AudioStats;
-  /** The filesystem of the cache directory and its reserve (--min-free-disk-bytes). */
-  readonly disk: DiskSpace;
+  /** Free space on the cache's filesystem: admission above --min-free-disk-bytes, the `full` state, the budget. */
+  readonly space: DiskBudget;
   /** Why the cache is read-only (`EROFS`, `EACCES`… of the start-up probe or listing), or null: read-write. */
   readonly readOnlyReason: string | null = null;
   /** Hook for a file system failure outside a client's command (logging); it is counted either way. */
   onStorageError: ((error: unknown, stream: AudioStream | null) => void) | null = null;
-  /** Hook for the change between storing and refusing for want of space (logged once per change). */
-  onDiskFull: ((full: boolean, disk: DiskSpace) => void) | null = null;
   listener: StoreListener | null = null;
   /** Streams in least-recently-used order (Map keeps insertion order; touch = delete + set). */
   private readonly streams = new Map<string, AudioStream>();
@@ -64,8 +63,6 @@ export class AudioStore {
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
   private closed = false;
-  /** Bytes the last refusal for want of space needed; 0 once something fits again (flips are reported through onDiskFull). */
-  private refusedBytes = 0;
 
   constructor(options: AudioStoreOptions, events: AudioStoreStartupEvents = {}) {
     this.options = Object.freeze({ ...options });
@@ -73,7 +70,7 @@ export class AudioStore {
       streams: 0, cacheBytes: 0, mappedStreams: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
       streamsDeleted: 0, evictions: 0, refusals: {}, reloaded: 0, quarantined: 0, reloadSkipped: 0, storageErrors: 0, startedAt: Date.now(),
     };
-    this.disk = new DiskSpace(options.cacheDir, options.minFreeDiskBytes);
+    this.space = new DiskBudget(options.cacheDir, options.minFreeDiskBytes);
     this.diskView = new DiskView(options.cacheDir);
     // The directory is created with the first stream, so a server that never stores audio leaves no trace.
     this.dirExists = existsSync(options.cacheDir);
@@ -82,13 +79,27 @@ export class AudioStore {
 
   /** Adds what reload found (cache-reload.ts: records only, nothing opened), least recently updated first: LRU order. */
   private reload(events: AudioStoreStartupEvents): string | null {
-    const found = reloadCacheDir(this.options.cacheDir, this.disk, events);
+    const found = reloadCacheDir(this.options.cacheDir, this.space.disk, events);
     for (const stream of found.streams) this.add(stream);
     this.stats.reloaded += found.streams.length;
     this.stats.quarantined += found.quarantined;
     this.stats.reloadSkipped += found.skipped;
     this.stats.storageErrors += found.storageErrors;
     return found.readOnlyReason;
+  }
+
+  /** The filesystem of the cache directory and its reserve (--min-free-disk-bytes). */
+  get disk(): DiskSpace {
+    return this.space.disk;
+  }
+
+  /** Hook for the change between storing and refusing for want of space (logged once per change). */
+  get onDiskFull(): ((full: boolean, disk: DiskSpace) => void) | null {
+    return this.space.onDiskFull;
+  }
+
+  set onDiskFull(hook: ((full: boolean, disk: DiskSpace) => void) | null) {
+    this.space.onDiskFull = hook;
   }
 
   /** True when the cache directory cannot be written: GET/INFO/LIST/FOLLOW only. */
@@ -194,9 +205,9 @@ export class AudioStore {
     }
     // Room for the sidecar, and for what the last refused request needed (the disk state is `full`
     // until that fits): an upload that could not store its first chunk is refused now, not later.
-    const startBytes = Math.max(SIDECAR_DISK_BYTES, this.refusedBytes);
+    const startBytes = Math.max(SIDECAR_DISK_BYTES, this.space.refusedBytes);
     if (!this.admitDisk(startBytes, null)) return this.refuseNoSpace(`cannot start stream ${id}`, startBytes, null);
-    this.setRefusedBytes(0);
+    this.space.fits();
     if (existing === undefined) {
       try {
         if (!this.dirExists) mkdirSync(this.options.cacheDir, { recursive: true });
@@ -361,29 +372,18 @@ export class AudioStore {
 
   /** `ERR_AUDIO_NO_SPACE` for `what`, which needed `bytes`; `failure` is the refused reservation's error, if it got that far. */
   refuseNoSpace(what: string, bytes: number, failure: unknown): AudioError {
-    this.setRefusedBytes(Math.max(1, bytes));
-    const d = this.disk;
-    const why = failure !== null ? `the filesystem refused to reserve the blocks (${errorCode(failure)})` : `${d.freeBytes} bytes free on the cache's filesystem, ${d.minFreeBytes} kept free (--min-free-disk-bytes)`;
-    return this.refuse(AudioErrorCode.NoSpace, `no space: ${what}: ${why}`);
+    this.space.refused(bytes);
+    return this.refuse(AudioErrorCode.NoSpace, `no space: ${what}: ${this.space.reason(failure, errorCode)}`);
   }
 
-  /**
-   * Samples the disk: `full` while the last request refused for want of space still would not fit
-   * (or at most the reserve is free), else the disk's own state. Space freed meanwhile (a file
-   * removed by the operator) is noticed here too, and reported once through onDiskFull.
-   */
+  /** Samples the disk: its state, `full` while the last request refused for want of space still would not fit (disk-budget.ts). */
   diskState(): DiskState {
-    const state = this.disk.sample().state;
-    if (this.refusedBytes === 0 || state === DiskState.Unknown) return state;
-    if (this.disk.headroomBytes < this.refusedBytes) return DiskState.Full;
-    this.setRefusedBytes(0);
-    return state;
+    return this.space.state();
   }
 
   /** The effective cache budget: min(--max-cache-bytes, bytes stored + what the disk can still take above its reserve), at the last disk sample. */
   get budgetBytes(): number {
-    const headroom = this.disk.headroomBytes;
-    return Number.isNaN(headroom) ? this.options.maxCacheBytes : Math.min(this.options.maxCacheBytes, this.stats.cacheBytes + headroom);
+    return this.space.budget(this.stats.cacheBytes, this.options.maxCacheBytes);
   }
 
   /** Shutdown: every stream checkpointed (msync + sidecar) and closed; resolves when all are durable. */
@@ -450,14 +450,9 @@ export class AudioStore {
     return freed >= bytes;
   }
 
-  /**
-   * True when `bytes` more fit on the disk above its reserve, evicting (when allowed) what frees
-   * enough first. An evicted stream still being read frees its blocks when the read completes,
-   * so the disk is asked again rather than trusted to have room.
-   */
+  /** True when `bytes` more fit on the disk above its reserve, evicting (when allowed, never `except`) what frees enough first. */
   private admitDisk(bytes: number, except: AudioStream | null): boolean {
-    if (this.disk.admits(bytes)) return true;
-    return this.evict(this.disk.shortfall(bytes), except) && this.disk.admits(bytes);
+    return this.space.admits(bytes, (shortfall) => this.evict(shortfall, except));
   }
 
   /**
@@ -473,7 +468,7 @@ export class AudioStore {
       if (!this.admitDisk(upTo - stream.reservedBytes + spare, stream)) continue;
       try {
         stream.reserve(upTo);
-        this.setRefusedBytes(0);
+        this.space.fits();
         return null;
       } catch (error) {
         if (!isNoSpaceError(error)) {
@@ -483,12 +478,6 @@ export class AudioStore {
       }
     }
     return this.refuseNoSpace(`stream ${stream.id} cannot store ${end - stream.size} more bytes (chunk not stored)`, end - stream.reservedBytes, failure);
-  }
-
-  private setRefusedBytes(bytes: number): void {
-    const wasFull = this.refusedBytes > 0;
-    this.refusedBytes = bytes;
-    if (wasFull !== bytes > 0) this.onDiskFull?.(bytes > 0, this.disk);
   }
 
   private remove(stream: AudioStream, evicted: boolean, lock: FileLock | null): Promise<void> {
