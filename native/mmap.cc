@@ -17,7 +17,9 @@
 // the construction.
 #include <napi.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -345,6 +347,45 @@ Napi::Value Unmap(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// lockExclusive(fd): flock(LOCK_EX | LOCK_NB). true: this open file description
+// now holds the lock (released by unlock() or when its last descriptor closes);
+// false: another open file description holds it (EWOULDBLOCK). Other errno throws.
+Napi::Value LockExclusive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t fd = 0;
+  if (!ReadInteger(info, 0, "fd", static_cast<uint64_t>(INT_MAX), &fd)) return env.Undefined();
+  int r;
+  do {
+    r = flock(static_cast<int>(fd), LOCK_EX | LOCK_NB);
+  } while (r != 0 && errno == EINTR);
+  if (r == 0) return Napi::Boolean::New(env, true);
+  if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+  ErrnoError(env, errno, "flock").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// unlock(fd): flock(LOCK_UN).
+Napi::Value Unlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t fd = 0;
+  if (!ReadInteger(info, 0, "fd", static_cast<uint64_t>(INT_MAX), &fd)) return env.Undefined();
+  if (flock(static_cast<int>(fd), LOCK_UN) != 0) ErrnoError(env, errno, "flock").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// descriptorLimit(): the soft RLIMIT_NOFILE (descriptor numbers are below it),
+// or -1 when it is unlimited.
+Napi::Value DescriptorLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    ErrnoError(env, errno, "getrlimit").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > static_cast<rlim_t>(INT_MAX)) return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, static_cast<double>(limit.rlim_cur));
+}
+
 // fallocate(fd, offset, length): posix_fallocate, so every block of the range
 // exists before a byte of it is written through a mapping. A page with no
 // block behind it raises SIGBUS when the filesystem cannot allocate one at
@@ -413,6 +454,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncAsync", Napi::Function::New(env, SyncAsync, "syncAsync"));
   exports.Set("advise", Napi::Function::New(env, Advise, "advise"));
   exports.Set("unmap", Napi::Function::New(env, Unmap, "unmap"));
+  exports.Set("lockExclusive", Napi::Function::New(env, LockExclusive, "lockExclusive"));
+  exports.Set("unlock", Napi::Function::New(env, Unlock, "unlock"));
+  exports.Set("descriptorLimit", Napi::Function::New(env, DescriptorLimit, "descriptorLimit"));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate, "fallocate"));
   exports.Set("statvfs", Napi::Function::New(env, Statvfs, "statvfs"));
   // Constants come from the system headers, never from TypeScript literals.

@@ -333,8 +333,11 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// adopt(fd): takes over a connected TCP socket by duplicating `fd` (the
-// caller then closes its own descriptor). Returns the slot.
+// adopt(fd[, limit]): takes over a connected TCP socket by duplicating `fd`
+// (the caller then closes its own descriptor). Returns the slot. A duplicate
+// numbered at or past `limit` (the caller's descriptor budget) is closed again
+// and reported as EMFILE, like a full table: the connection is refused.
+
 Napi::Value Adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -347,6 +350,11 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
   const int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup_fd < 0) {
     ErrnoError(env, errno, "dup").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (info.Length() > 1 && info[1].IsNumber() && dup_fd >= info[1].As<Napi::Number>().Int64Value()) {
+    close(dup_fd);
+    ErrnoError(env, EMFILE, "dup").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Conn* c = new Conn();

@@ -87,11 +87,16 @@ export class Slabcast {
     this.http.onLimit = onLimit;
     this.ws.onLimit = onLimit;
     this.core.acceptor.onLimit = (code, detail) => log.warn({ code, ...detail }, 'connection refused');
+    this.core.acceptor.onServerError = (err) => log.error({ err }, 'listening socket error');
+    this.core.acceptor.descriptors.onEpisode = (exhausted, detail) => {
+      if (exhausted) log.warn({ code: 'ERR_DESCRIPTORS_EXHAUSTED', ...detail }, 'descriptors exhausted: refusing new connections');
+      else log.info({ ...detail }, 'descriptors available again: accepting connections');
+    };
     if (this.core.acceptor.transportWarning !== null) log.warn({ code: 'ERR_NATIVE_TRANSPORT' }, `${this.core.acceptor.transportWarning}; sockets stay on net.Socket (--transport node)`);
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
-    this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream.id }, 'audio cache storage failed');
+    this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream?.id ?? null }, 'audio cache storage failed');
     this.audio.onDiskFull = (full, disk) => {
       const detail = { code: 'ERR_AUDIO_NO_SPACE', freeBytes: disk.freeBytes, minFreeBytes: disk.minFreeBytes };
       if (full) log.warn(detail, 'audio cache: no space on the cache filesystem, chunks and STARTs refused');

@@ -28,6 +28,7 @@ export interface ServerConfig {
   port: number;
   backlog: number;
   maxConnections: number;
+  fdReserve: number;
   maxQueuedSockets: number;
   /** Who owns the sockets: `native` (libuv handles in the addon, batched events) or `node` (net.Socket). */
   transport: 'native' | 'node';
@@ -67,6 +68,8 @@ export interface ServerConfig {
   minFreeDiskBytes: number;
   evict: string;
   maxUploads: number;
+  maxStreams: number;
+  maxMappedStreams: number;
   maxGetBytes: number;
   flushIntervalMs: number;
   flushBytes: number;
@@ -106,6 +109,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   port: 8080,
   backlog: 511,
   maxConnections: 100_000,
+  fdReserve: 64,
   maxQueuedSockets: 4096,
   transport: 'native',
   maxAcceptPerTurn: 256,
@@ -146,6 +150,8 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   minFreeDiskBytes: 64 * MiB,
   evict: 'on',
   maxUploads: 256,
+  maxStreams: 100_000,
+  maxMappedStreams: 4096,
   maxGetBytes: 1 * MiB,
   flushIntervalMs: 1_000,
   flushBytes: 4 * MiB,
@@ -185,6 +191,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: ['SLABCAST_SHUTDOWN_TIMEOUT_MS'], kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM/SIGINT, time for in-flight work before connections are dropped' },
   { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
   { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
+  { key: 'fdReserve', flag: 'fd-reserve', env: ['SLABCAST_FD_RESERVE'], kind: 'int', min: 0, max: 1_000_000, help: 'descriptors kept free for files (uploads, sidecars, static files): a connection that lands on a descriptor number at or past RLIMIT_NOFILE minus this (at most half of it) is closed at once and counted (reason descriptors)' },
   { key: 'transport', flag: 'transport', env: ['SLABCAST_TRANSPORT'], kind: 'string', choices: ['native', 'node'], help: 'socket owner: native (libuv handles in the addon, one JS call per loop iteration for all reads) or node (one net.Socket per connection)' },
   { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
   { key: 'maxAcceptPerTurn', flag: 'max-accept-per-turn', env: ['SLABCAST_MAX_ACCEPT_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'new sockets registered per processor turn' },
@@ -222,6 +229,8 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'minFreeDiskBytes', flag: 'min-free-disk-bytes', env: ['SLABCAST_MIN_FREE_DISK_BYTES'], kind: 'int', min: 0, max: 2 ** 50, help: 'free space always left on the cache directory\'s filesystem (sidecars, logs, other writers); audio that would go below it → ERROR:no space, not stored' },
   { key: 'evict', flag: 'evict', env: ['SLABCAST_EVICT'], kind: 'string', help: 'on or off: evict least-recently-used complete streams when the cache is full' },
   { key: 'maxUploads', flag: 'max-uploads', env: ['SLABCAST_MAX_UPLOADS'], kind: 'int', min: 1, max: 1_000_000, help: 'concurrent audio uploads in total; START past it → ERROR' },
+  { key: 'maxStreams', flag: 'max-streams', env: ['SLABCAST_MAX_STREAMS'], kind: 'int', min: 1, max: 100_000_000, help: 'audio streams in the cache (each costs at least 4 KiB of --max-cache-bytes); START of a new one past it → ERROR' },
+  { key: 'maxMappedStreams', flag: 'max-mapped-streams', env: ['SLABCAST_MAX_MAPPED_STREAMS'], kind: 'int', min: 1, max: 1_000_000, help: 'audio streams mapped for reading at once (one memory map each; vm.max_map_count bounds them all); past it the least recently read is unmapped' },
   { key: 'maxGetBytes', flag: 'max-get-bytes', env: ['SLABCAST_MAX_GET_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'length of one audio GET; past it → ERROR' },
   { key: 'flushIntervalMs', flag: 'flush-interval-ms', env: ['SLABCAST_FLUSH_INTERVAL_MS'], kind: 'int', min: 10, max: 3_600_000, help: 'an uploading stream is made durable (msync + metadata) this long after its first unflushed byte' },
   { key: 'flushBytes', flag: 'flush-bytes', env: ['SLABCAST_FLUSH_BYTES'], kind: 'int', min: 4096, max: 4096 * MiB, help: 'or as soon as it has this many unflushed bytes' },

@@ -41,6 +41,15 @@ export interface MmapBinding {
    */
   unmap(buffer: ArrayBuffer): void;
   /**
+   * flock(LOCK_EX | LOCK_NB) on `fd`: true when its open file description now holds the lock (until
+   * unlock() or the last descriptor of it closes), false when another one holds it. Other errno throws.
+   */
+  lockExclusive(fd: number): boolean;
+  /** flock(LOCK_UN) on `fd`. */
+  unlock(fd: number): void;
+  /** The soft RLIMIT_NOFILE (every descriptor number is below it), or -1 when unlimited. */
+  descriptorLimit(): number;
+  /**
    * posix_fallocate: every block of [offset, offset + length) of `fd` exists afterwards (the file
    * grows to offset + length if shorter), so writing that range through a mapping cannot fault.
    * `length` > 0. Fails with `ENOSPC`, `EDQUOT`, `EFBIG`, `EBADF`, `ESPIPE`… (syscall `posix_fallocate`).
@@ -72,8 +81,11 @@ export interface MmapBinding {
 export interface TransportBinding {
   /** Once per process (per worker thread): the shared arena, the event array and the batch callback. */
   init(arena: Buffer, events: Int32Array, onEvents: (count: number) => void): void;
-  /** Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. */
-  adopt(fd: number): number;
+  /**
+   * Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. A
+   * duplicate numbered at or past `limit` (finite) is closed again and thrown as EMFILE (syscall dup).
+   */
+  adopt(fd: number, limit?: number): number;
   readStart(slot: number): void;
   readStop(slot: number): void;
   /**
@@ -104,7 +116,7 @@ export interface TransportBinding {
 
 const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
 
-const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'fallocate', 'statvfs'] as const;
+const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [
   'PAGE_SIZE',
   'MS_ASYNC',

@@ -7,6 +7,7 @@
 import cluster from 'node:cluster';
 import { Slabcast } from './app.js';
 import { helpText, parseCli } from './cli/args.js';
+import { validateConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './ops/logger.js';
 import { runPrimary } from './cli/primary.js';
@@ -21,12 +22,15 @@ async function main(): Promise<void> {
     }
     const level = cli.config.logLevel ?? 'info';
     const logger = createLogger(typeof level === 'string' ? level : 'info');
-    app = new Slabcast(cli.config, { logger });
-    if (cluster.isPrimary && app.config.workers > 1) {
-      // The primary only supervises; each worker builds its own Slabcast from the same flags.
-      runPrimary(app.config.workers, logger);
+    const config = validateConfig(cli.config);
+    if (cluster.isPrimary && config.workers > 1) {
+      // The primary only supervises; each worker builds its own Slabcast from the same flags. It
+      // never builds one itself: that would open the audio cache (reload, quarantine) in a process
+      // that serves nothing, while the workers are already using the directory.
+      runPrimary(config.workers, logger);
       return;
     }
+    app = new Slabcast(config, { logger });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`slabcast: invalid configuration: ${err.message}\nRun with --help to see every option.\n`);

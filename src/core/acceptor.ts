@@ -1,5 +1,7 @@
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { DescriptorBudget, isDescriptorExhaustion } from './descriptor-budget.js';
 import type { LimitHook } from './limit-hook.js';
 import type { Processor } from './processor.js';
 import type { ChannelSocket } from './channel.js';
@@ -30,7 +32,13 @@ export interface AcceptorStats {
   refusedMaxConnections: number;
   /** Closed at once: the socket queue was full. */
   refusedQueueFull: number;
+  /** Closed at once (or never taken): the descriptor table is (nearly) full (see descriptor-budget.ts). */
+  refusedDescriptors: number;
 }
+
+/** libuv's accept errors for a full descriptor table (negated errno, as onconnection reports them). */
+const UV_EMFILE = -osConstants.errno.EMFILE;
+const UV_ENFILE = -osConstants.errno.ENFILE;
 
 /**
  * Accepts TCP connections and pushes them into the processor's socket queue (jjenkov `SocketAccepter`).
@@ -38,7 +46,11 @@ export interface AcceptorStats {
  */
 export class Acceptor {
   readonly server: net.Server;
-  readonly stats: AcceptorStats = { accepted: 0, native: 0, nativeDirect: 0, sharedBuffer: 0, nativeFallbacks: 0, refusedMaxConnections: 0, refusedQueueFull: 0 };
+  readonly stats: AcceptorStats = { accepted: 0, native: 0, nativeDirect: 0, sharedBuffer: 0, nativeFallbacks: 0, refusedMaxConnections: 0, refusedQueueFull: 0, refusedDescriptors: 0 };
+  /** Refuses connections before the descriptor table is full; its `onEpisode` reports (logging). */
+  readonly descriptors: DescriptorBudget;
+  /** Told about server errors other than a full descriptor table (logging). */
+  onServerError: ((err: Error) => void) | null = null;
   /** Told about every refused socket (logging). */
   onLimit: LimitHook | null = null;
 
@@ -51,18 +63,36 @@ export class Acceptor {
     private readonly processor: Processor,
     private readonly maxConnections: number,
     transport: 'native' | 'node' = 'node',
+    fdReserve = 64,
   ) {
+    this.descriptors = new DescriptorBudget(fdReserve);
     this.native = transport === 'native' ? nativeTransportOrNull((reason) => (this.transportWarning = reason)) : null;
     // allowHalfOpen: a client that sends its requests and then FIN still gets every answer.
     this.server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
   private accept(raw: net.Socket): void {
-    if (!this.admit()) {
+    const fd = (raw as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    if (!this.admitDescriptor(typeof fd === 'number' ? fd : -1) || !this.admit()) {
       raw.destroy();
       return;
     }
-    this.enqueue(this.take(raw));
+    const socket = this.take(raw);
+    if (socket === null) raw.destroy();
+    else this.enqueue(socket);
+  }
+
+  /** Whether the socket on descriptor `fd` leaves enough descriptors free; counts the refusal otherwise. */
+  private admitDescriptor(fd: number): boolean {
+    if (this.descriptors.admit(fd)) return true;
+    this.stats.refusedDescriptors = this.descriptors.refused;
+    return false;
+  }
+
+  /** accept(2) or dup(2) failed for want of descriptors: counted, backed off, reported once per episode. */
+  private descriptorsExhausted(code: string): void {
+    this.descriptors.exhausted(code);
+    this.stats.refusedDescriptors = this.descriptors.refused;
   }
 
   /** Whether one more socket may be queued; counts and reports the refusal otherwise. */
@@ -103,6 +133,11 @@ export class Acceptor {
     const fallback = handle.onconnection as OnConnection;
     const acceptor = this;
     const intercept: OnConnection = function (this: unknown, err, client) {
+      if (err === UV_EMFILE || err === UV_ENFILE) {
+        // Node would emit it as a server 'error'; libuv has already closed what it could not accept.
+        acceptor.descriptorsExhausted(err === UV_EMFILE ? 'EMFILE' : 'ENFILE');
+        return;
+      }
       if (err === 0 && client !== undefined && typeof client.fd === 'number' && client.fd >= 0 && acceptor.takeFd(native, client.fd)) {
         client.close();
         acceptor.stats.nativeDirect++;
@@ -115,20 +150,31 @@ export class Acceptor {
 
   /** Admits and adopts the accepted descriptor `fd`; false when the addon could not take it. */
   private takeFd(native: NativeTransport, fd: number): boolean {
-    if (!this.admit()) return true; // refused: the caller closes Node's handle, which closes the socket
+    // Refused: the caller closes Node's handle, which closes the socket.
+    if (!this.admitDescriptor(fd) || !this.admit()) return true;
     const socket = this.adopt(native, fd);
+    if (socket === undefined) return true; // no descriptor for the dup: refused like the above
     if (socket === null) return false;
     this.enqueue(socket);
     return true;
   }
 
-  /** The addon's socket for the accepted descriptor `fd` (counted), or null (reported) when it cannot take it. */
-  private adopt(native: NativeTransport, fd: number): ChannelSocket | null {
+  /**
+   * The addon's socket for the accepted descriptor `fd` (counted); null (reported) when it cannot
+   * take it; undefined when the table has no descriptor for its dup (counted as a refusal: the
+   * caller closes the connection rather than keep it on net.Socket with the last descriptors).
+   */
+  private adopt(native: NativeTransport, fd: number): ChannelSocket | null | undefined {
     try {
-      const socket = native.adopt(fd);
+      const socket = native.adopt(fd, this.descriptors.threshold);
       this.stats.native++;
       return socket;
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (isDescriptorExhaustion(code)) {
+        this.descriptorsExhausted(code as string);
+        return undefined;
+      }
       if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
       return null;
     }
@@ -139,10 +185,11 @@ export class Acceptor {
    * read) is closed; node: one shared read buffer for every socket (no Buffer allocated per read),
    * when Node allows it. Either falls back to the plain net.Socket.
    */
-  private take(raw: net.Socket): ChannelSocket {
+  private take(raw: net.Socket): ChannelSocket | null {
     if (this.native !== null) {
       const fd = (raw as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
       const socket = typeof fd === 'number' && fd >= 0 ? this.adopt(this.native, fd) : null;
+      if (socket === undefined) return null;
       if (socket !== null) {
         raw.destroy();
         return socket;
@@ -162,6 +209,12 @@ export class Acceptor {
       this.server.once('error', onError);
       this.server.listen({ port, host, backlog }, () => {
         this.server.off('error', onError);
+        // Without a listener, an accept error (the node transport reports EMFILE/ENFILE this way when
+        // libuv cannot shed the connection itself) would be thrown and end the process.
+        this.server.on('error', (err: NodeJS.ErrnoException) => {
+          if (isDescriptorExhaustion(err.code)) this.descriptorsExhausted(err.code as string);
+          else if (this.onServerError !== null) this.onServerError(err);
+        });
         this.interceptConnections();
         resolve(this.server.address() as AddressInfo);
       });

@@ -54,10 +54,11 @@ export class NativeTransport {
 
   /**
    * Takes over the connected socket `fd` (the caller closes its own copy). Its events go to the
-   * processor that registers it (`socket.conn.loop`); until then it reads nothing.
+   * processor that registers it (`socket.conn.loop`); until then it reads nothing. Throws EMFILE
+   * when the duplicate would be numbered at or past `fdLimit` (the descriptor budget).
    */
-  adopt(fd: number): NativeSocket {
-    const slot = binding.adopt(fd);
+  adopt(fd: number, fdLimit = Infinity): NativeSocket {
+    const slot = Number.isFinite(fdLimit) ? binding.adopt(fd, fdLimit) : binding.adopt(fd);
     const socket = new NativeSocket(slot);
     this.sockets[slot] = socket;
     return socket;

@@ -40,7 +40,7 @@ export class CoreServer {
     this.readSlab = new SlabAllocator('read', tiers);
     this.writeSlab = new SlabAllocator('write', tiers);
     this.processor = new Processor(config, this.readSlab, this.writeSlab, protocol);
-    this.acceptor = new Acceptor(this.processor, config.maxConnections, config.transport);
+    this.acceptor = new Acceptor(this.processor, config.maxConnections, config.transport, config.fdReserve);
   }
 
   /** Binds and starts serving. Resolves with the bound address (port 0 → the port chosen). */

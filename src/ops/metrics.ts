@@ -37,6 +37,7 @@ export class Metrics {
       return [
         [{ reason: 'max_connections' }, a.refusedMaxConnections],
         [{ reason: 'queue_full' }, a.refusedQueueFull],
+        [{ reason: 'descriptors' }, a.refusedDescriptors],
       ];
     });
     this.counter('slabcast_read_pauses_total', 'Times reading from a connection was paused, by reason', ['reason'], () => {
@@ -154,7 +155,8 @@ export class Metrics {
   private audioMetrics(): void {
     const audio = () => this.app.audio.stats;
     this.gauge('slabcast_audio_streams', 'Streams in the cache', [], () => [[{}, audio().streams]]);
-    this.gauge('slabcast_audio_cache_bytes', 'Bytes of all streams (bounded by --max-cache-bytes)', [], () => [[{}, audio().cacheBytes]]);
+    this.gauge('slabcast_audio_cache_bytes', 'What all streams cost against --max-cache-bytes (each its size, at least 4 KiB)', [], () => [[{}, audio().cacheBytes]]);
+    this.gauge('slabcast_audio_mapped_streams', 'Streams mapped for reading (bounded by --max-mapped-streams)', [], () => [[{}, audio().mappedStreams]]);
     this.gauge('slabcast_audio_uploads_in_progress', 'Uploads in progress', [], () => [[{}, audio().uploadsInProgress]]);
     this.counter('slabcast_audio_bytes_total', 'Audio bytes stored and served', ['direction'], () => [
       [{ direction: 'stored' }, audio().bytesStored],

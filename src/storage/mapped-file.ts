@@ -47,6 +47,13 @@ export interface MappedFileOptions {
   create?: boolean;
   /** Map read-write (the file is opened O_RDWR). Default false: read-only. */
   writable?: boolean;
+  /**
+   * Read-only only: close the descriptor right after mmap (a mapping does not need it). Such a file
+   * cannot grow or shrink; it is a fixed view that costs no descriptor. Default false.
+   */
+  detach?: boolean;
+  /** Map at most this many bytes (a reader maps no further than the size it verified). Default: the whole file. */
+  maxLength?: number;
 }
 
 /**
@@ -119,12 +126,16 @@ export class MappedFile {
   static open(path: string, options: MappedFileOptions = {}): MappedFile {
     if (typeof path !== 'string' || path.length === 0) throw typeError('path must be a non-empty string');
     if (options === null || typeof options !== 'object') throw typeError('options must be an object');
-    const { size, create = false, writable = false } = options;
+    const { size, create = false, writable = false, detach = false, maxLength } = options;
     if (typeof create !== 'boolean') throw typeError('options.create must be a boolean');
     if (typeof writable !== 'boolean') throw typeError('options.writable must be a boolean');
+    if (typeof detach !== 'boolean') throw typeError('options.detach must be a boolean');
+    if (detach && writable) throw typeError('options.detach needs a read-only file (writable: false)');
     if (size !== undefined) checkLength('options.size', size);
+    if (maxLength !== undefined) checkLength('options.maxLength', maxLength);
     const flags = (writable ? fsConstants.O_RDWR : fsConstants.O_RDONLY) | (create ? fsConstants.O_CREAT : 0) | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
     const fd = openSync(path, flags, 0o644);
+    let mapped: MappedFile;
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw notAFileError(path);
@@ -134,12 +145,20 @@ export class MappedFile {
         ftruncateSync(fd, size);
         actual = size;
       }
+      if (maxLength !== undefined && maxLength < actual) actual = maxLength;
       checkLength('file size', actual);
-      return new MappedFile(path, fd, writable, actual, mapFile(fd, actual, writable, path));
+      mapped = new MappedFile(path, fd, writable, actual, mapFile(fd, actual, writable, path));
     } catch (error) {
       closeSync(fd);
       throw withPath(error, path);
     }
+    if (detach) mapped.#detachDescriptor();
+    return mapped;
+  }
+
+  /** False once the descriptor was closed after mapping (`detach`): the file keeps its size for good. */
+  get hasDescriptor(): boolean {
+    return this.#fd >= 0;
   }
 
   /** File size in bytes (after a deferred shrink: the size the file will have). */
@@ -171,6 +190,7 @@ export class MappedFile {
       throw rangeError(`newSize (${newSize}) must be >= size (${this.#size}); use truncate() to shrink`);
     }
     if (newSize === this.#size) return;
+    if (this.#fd < 0) throw readOnlyError(this.path, `grow to ${newSize} bytes (mapped without a descriptor)`);
     const actual = this.#fs(() => fstatSync(this.#fd).size);
     if (actual < newSize) {
       if (!this.writable) throw readOnlyError(this.path, `grow to ${newSize} bytes`);
@@ -296,6 +316,13 @@ export class MappedFile {
       // The fd must not leak even if the unmap failed; that error still propagates.
       this.#settle();
     }
+  }
+
+  /** Closes the descriptor of a read-only file; the mapping stays valid (POSIX: mmap keeps its own reference). */
+  #detachDescriptor(): void {
+    const fd = this.#fd;
+    this.#fd = -1;
+    this.#fs(() => closeSync(fd));
   }
 
   #assertOpen(operation: string): void {

@@ -37,9 +37,17 @@ export function assertBuilt(): void {
   }
 }
 
+/** Options of {@link startSlabcast}. */
+export interface StartOptions {
+  /** A command run in front of node, e.g. `['prlimit', '--nofile=256:256']` (it must exec its arguments). */
+  wrapper?: readonly string[];
+}
+
 /** Starts `node dist/server.js --port 0 --host 127.0.0.1 …args` and resolves once it listens. */
-export function startSlabcast(name: string, args: readonly string[], timeoutMs = 10_000): Promise<SlabcastProcess> {
-  const child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startSlabcast(name: string, args: readonly string[], timeoutMs = 10_000, options: StartOptions = {}): Promise<SlabcastProcess> {
+  const argv = [SERVER, '--port', '0', '--host', '127.0.0.1', ...args];
+  const [command, ...prefix] = [...(options.wrapper ?? []), process.execPath];
+  const child = spawn(command, [...prefix, ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let stderr = '';
   let pending = '';

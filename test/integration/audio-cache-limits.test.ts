@@ -15,6 +15,7 @@ import type { ServerConfig } from '../../src/config.js';
 import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
 import { closeBody, OP, parseServerFrames, WsRawClient } from '../helpers/ws-raw.js';
 import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
+import { STREAM_MIN_COST_BYTES } from '../../src/services/audio-cache/stream-store.js';
 
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -85,7 +86,7 @@ describe('audio cache limits over the wire', () => {
     c.send(Buffer.alloc(10, 2));
     expect(await c.cmd('STOP:t')).toBe('OK:STOP:t:10');
     expect(app.audio.stats.refusals.ERR_AUDIO_STREAM_TOO_LARGE).toBe(2);
-    expect(app.audio.stats.cacheBytes).toBe(limit + 10);
+    expect(app.audio.stats.cacheBytes).toBe(limit + STREAM_MIN_COST_BYTES); // 10 bytes cost the minimum
   });
 
   it('--max-cache-bytes with --evict on: the least recently used complete stream goes; a GET, a FOLLOW and a FOLLOW-er of it get an ERROR', async () => {

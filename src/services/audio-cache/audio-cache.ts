@@ -23,7 +23,7 @@ export interface AudioCacheHost {
 }
 
 /**
- * Opens the cache directory (reloading every stream in it), registers the endpoint and the HTTP
+ * Opens the cache directory (reloading every stream's record: no data file is opened), registers the endpoint and the HTTP
  * listing (`placement`: the cluster's MOVED hook, see AudioEndpointOptions), and returns the store
  * (its `close()` makes every stream durable: call it on shutdown).
  */
@@ -38,13 +38,18 @@ export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAlloca
       minFreeDiskBytes: c.minFreeDiskBytes,
       evict: c.evict === 'on',
       maxUploads: c.maxUploads,
+      maxStreams: c.maxStreams,
+      maxMappedStreams: c.maxMappedStreams,
+      // With --workers N every worker opens the same directory.
+      sharedDir: c.workers > 1,
       flushIntervalMs: c.flushIntervalMs,
       flushBytes: c.flushBytes,
     },
     {
       setAside(report) {
-        const { name: entry, reason, to, error } = report;
+        const { name: entry, reason, to, error, held } = report;
         if (to !== null) log.warn({ code: 'AUDIO_ENTRY_QUARANTINED', entry, reason, to }, 'audio cache: entry quarantined at start-up');
+        else if (held) log.info({ code: 'AUDIO_ENTRY_SKIPPED', entry, reason, held }, 'audio cache: entry left in place at start-up (another worker holds it)');
         else log.warn({ code: 'AUDIO_ENTRY_SKIPPED', entry, reason, ...(error !== null ? { err: error } : {}) }, 'audio cache: entry left in place at start-up');
       },
       startupError(err, what) {

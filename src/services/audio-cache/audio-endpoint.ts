@@ -18,6 +18,7 @@ import { frameHeaderLength, writeFrameHeader } from '../../protocols/websocket/f
 import { Opcode } from '../../protocols/websocket/opcode.js';
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
+import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
@@ -83,9 +84,11 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
   }
 
   /** One binary frame: header in the write slab, payload a leased view of the mapping (no copy). */
-  function sendRange(ws: WebSocket, stream: AudioStream, offset: number, length: number): WriteStatus {
-    if (!ws.isOpen) return WriteStatus.Closed;
-    const lease = stream.retain();
+  function sendRange(ws: WebSocket, lease: MappingLease, offset: number, length: number): WriteStatus {
+    if (!ws.isOpen) {
+      lease.release();
+      return WriteStatus.Closed;
+    }
     const writer = ws.conn.writer;
     const h = frameHeaderLength(length);
     const at = writer.reserve(h);
@@ -148,7 +151,15 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
       fail(ws, store.refuse(AudioErrorCode.Range, `GET on stream ${id}: offset ${offset} is at or past the end of the stream (${stream.size} bytes)`));
       return;
     }
-    sendRange(ws, stream, offset, Math.min(length, stream.size - offset));
+    const lease = store.lease(stream);
+    if (isAudioError(lease)) return fail(ws, lease);
+    if (offset >= stream.size) {
+      // Mapping found the file shorter than its record: only what exists is served.
+      lease.release();
+      fail(ws, store.refuse(AudioErrorCode.Range, `GET on stream ${id}: offset ${offset} is at or past the end of the stream (${stream.size} bytes)`));
+      return;
+    }
+    sendRange(ws, lease, offset, Math.min(length, stream.size - offset));
   }
 
   function follow(ws: WebSocket, s: Session, id: string, offset: number): void {
@@ -178,8 +189,13 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     if (f === null || f.live || f.stream.removed) return;
     const stream = f.stream;
     while (f.position < stream.size) {
+      const lease = store.lease(stream);
+      if (isAudioError(lease)) {
+        unfollow(ws, s);
+        return fail(ws, lease);
+      }
       const n = Math.min(FOLLOW_CHUNK_BYTES, stream.size - f.position);
-      const status = sendRange(ws, stream, f.position, n);
+      const status = sendRange(ws, lease, f.position, n);
       if (status === WriteStatus.Closed) return;
       f.position += n;
       if (status === WriteStatus.Backpressure) return; // onDrain resumes

@@ -18,6 +18,7 @@
  * - ERR_AUDIO_TOO_MANY_UPLOADS  --max-uploads reached
  * - ERR_AUDIO_SERVER_BUSY       memory use past --memory-threshold: new uploads refused
  * - ERR_AUDIO_STORAGE           the file system failed (errno code in the message)
+ * - ERR_AUDIO_TOO_MANY_STREAMS  --max-streams reached: a new stream is refused
  * - ERR_AUDIO_NO_SPACE          the cache's filesystem has no room above --min-free-disk-bytes, or
  *                               refused to reserve blocks (ENOSPC, EDQUOT): chunk or START not stored
  * - ERR_AUDIO_READ_ONLY         the cache directory is read-only (START, data, DELETE refused)
@@ -38,6 +39,7 @@ export const AudioErrorCode = {
   TooManyUploads: 'ERR_AUDIO_TOO_MANY_UPLOADS',
   ServerBusy: 'ERR_AUDIO_SERVER_BUSY',
   Storage: 'ERR_AUDIO_STORAGE',
+  TooManyStreams: 'ERR_AUDIO_TOO_MANY_STREAMS',
   NoSpace: 'ERR_AUDIO_NO_SPACE',
   ReadOnly: 'ERR_AUDIO_READ_ONLY',
 } as const;

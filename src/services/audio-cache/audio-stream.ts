@@ -1,27 +1,41 @@
 /**
- * One audio stream: its mapped data file, its metadata, geometric growth and durable checkpoints.
+ * One audio stream: its data file (mapped while it is uploaded or read), its metadata, geometric
+ * growth and durable checkpoints.
  *
  * Invariants:
  * - Bytes [0, size) of the mapping are the stream; the file (its capacity) may be longer while the
  *   upload runs, and is trimmed to exactly `size` by {@link AudioStream.finish}.
- * - Space before bytes: every page of [size, reservedBytes) has a disk block (posix_fallocate), and
- *   append() writes only below `reservedBytes`. A sparse page written through the mapping would
- *   raise SIGBUS on a full disk; a stream loaded from disk starts with nothing reserved past its
- *   size, because its file may have holes there (grown by ftruncate, or left by a crash).
+ * - Space before bytes: every page of [size, reservedBytes) of the upload's file has a disk block
+ *   (posix_fallocate through the upload's descriptor), and append() writes only below
+ *   `reservedBytes`. A sparse page written through the mapping would raise SIGBUS on a full disk;
+ *   a stream opened for upload (new, resumed after a restart or after another process's
+ *   checkpoint) starts with nothing reserved past its size, because its file may have holes there
+ *   (grown by ftruncate, or left by a crash).
+ * - Descriptors: only an uploading stream keeps its data file open (writable; bounded by
+ *   --max-uploads). Every other stream holds no descriptor: it is mapped read-only on its first
+ *   read, the descriptor closed right after mmap, and never further than the size it verified
+ *   (its record AND the file's length). A stream that is neither uploaded nor read holds nothing.
  * - `persistedSize` is the size the sidecar on disk records, and every byte below it was msync'ed
  *   (MS_SYNC) before the sidecar was written: after SIGKILL or a crash the reloaded stream reports
  *   a size whose bytes are all on disk.
- * - Checkpoints, finish and removal run one after the other (a per-stream chain), so sidecars never
- *   overtake each other and a removed stream's sidecar is not written again.
+ * - Checkpoints, finish, the end of an upload and removal run one after the other (a per-stream
+ *   chain), so sidecars never overtake each other and a removed stream's sidecar is not written again.
  * - Every msync holds a lease on the mapping it flushes: a grow() during the flush cannot unmap it.
+ * - One writer across processes: an upload holds an exclusive flock on the data file (a second
+ *   descriptor, released with the file when the upload ends), taken by the store before it opens the
+ *   file for writing; the store then takes the sidecar, not its memory, as the truth.
  */
-import { unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { MappedFile, type MappingLease } from '../../storage/mapped-file.js';
+import type { FileLock } from '../../storage/file-lock.js';
+import { MappedFile, MappedFileErrorCode, type MappingLease } from '../../storage/mapped-file.js';
 import { DATA_SUFFIX, META_SUFFIX, streamPath, type StreamMeta, writeMeta } from './stream-meta.js';
 
 /** Smallest capacity a growing stream gets (one grow per 64 KiB at first, then doubling). */
 export const MIN_CAPACITY_BYTES = 64 * 1024;
+
+/** The lease of an empty stream: nothing is mapped, nothing to release. */
+const EMPTY_LEASE: MappingLease = Object.freeze({ view: Buffer.alloc(0), release() {} });
 
 /** One stream; see the module comment for the invariants. */
 export class AudioStream {
@@ -34,18 +48,26 @@ export class AudioStream {
   updatedAt: number;
   /** Size the sidecar on disk records (all of it msync'ed first). */
   persistedSize: number;
-  /** Every page below this has a disk block: append() writes only below it (see the module comment). */
-  private reservedEnd: number;
   /** The connection uploading it (opaque to the stream), or null: then it can be resumed at once. */
   uploader: object | null = null;
   /** Set once DELETE or eviction removed it: every later use is refused by the store. */
   removed = false;
   /** A checkpoint is queued or running (the flush policy does not queue a second one). */
   checkpointing = false;
-  private readonly file: MappedFile;
+  /** The sidecar this view was last read from (inode and mtime), to see another process replace it. */
+  recordIno = -1;
+  recordMtimeMs = -1;
+  /** The writable file while uploading, a read-only mapping (no descriptor) after a read, else null. */
+  private file: MappedFile | null = null;
+  /** Every page of the writable file below this has a disk block: append() writes only below it (see the module comment). */
+  private reservedEnd = 0;
+  /** The cross-process writer lock, held from START until the upload's file is closed. */
+  private lock: FileLock | null = null;
   private chain: Promise<void> = Promise.resolve();
+  /** A sidecar write (tmp + rename) is in flight: it could put the sidecar back after remove() unlinked it. */
+  private writingMeta = false;
 
-  private constructor(dir: string, meta: StreamMeta, file: MappedFile) {
+  private constructor(dir: string, meta: StreamMeta) {
     this.id = meta.id;
     this.dataPath = streamPath(dir, meta.id, DATA_SUFFIX);
     this.metaPath = streamPath(dir, meta.id, META_SUFFIX);
@@ -54,26 +76,107 @@ export class AudioStream {
     this.createdAt = meta.createdAt;
     this.updatedAt = meta.updatedAt;
     this.persistedSize = meta.size;
-    this.reservedEnd = meta.size;
-    this.file = file;
   }
 
-  /** Creates an empty stream's data file in `dir` (its sidecar follows with the first checkpoint). */
-  static create(dir: string, id: string, now: number): AudioStream {
-    const file = MappedFile.open(streamPath(dir, id, DATA_SUFFIX), { create: true, writable: true, size: 0 });
-    const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now }, file);
+  /** A stream not known yet: nothing opened; {@link AudioStream.takeRecord} and openForUpload() follow. */
+  static fresh(dir: string, id: string, now: number): AudioStream {
+    const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now });
     stream.persistedSize = -1; // no sidecar yet
     return stream;
   }
 
   /**
-   * Opens a stream found on disk with its sidecar, mapped read-write unless `writable` is false (a
-   * read-only cache). A file shorter than the recorded size wins (bytes past it do not exist).
+   * Takes the sidecar read from disk as the truth (another process may have written it): its
+   * size, completeness and times; null means no sidecar — a new, empty stream.
    */
-  static load(dir: string, meta: StreamMeta, writable = true): AudioStream {
-    const file = MappedFile.open(streamPath(dir, meta.id, DATA_SUFFIX), { writable });
-    if (file.size < meta.size) meta = { ...meta, size: file.size, complete: false };
-    return new AudioStream(dir, meta, file);
+  takeRecord(meta: StreamMeta | null, now: number): void {
+    if (meta === null) {
+      this.size = 0;
+      this.persistedSize = -1;
+      this.complete = false;
+      this.updatedAt = now;
+      return;
+    }
+    this.size = meta.size;
+    this.persistedSize = meta.size;
+    this.complete = meta.complete;
+    this.updatedAt = meta.updatedAt;
+  }
+
+  /**
+   * A stream found on disk with its sidecar; nothing is opened (lstat only: a symlink is never
+   * followed). A data file shorter than the recorded size wins (bytes past it do not exist); null
+   * when the data file is missing. Throws `ERR_MMAP_NOT_A_FILE` (syscall lstat) for anything but a
+   * regular file: it could never be mapped.
+   */
+  static load(dir: string, meta: StreamMeta): AudioStream | null {
+    const path = streamPath(dir, meta.id, DATA_SUFFIX);
+    const stat = lstatSync(path, { throwIfNoEntry: false });
+    if (stat === undefined) return null;
+    if (!stat.isFile()) {
+      throw Object.assign(new Error(`AudioStream.load: '${path}' is not a regular file`), { code: MappedFileErrorCode.NotAFile, syscall: 'lstat', path });
+    }
+    if (stat.size < meta.size) meta = { ...meta, size: stat.size, complete: false };
+    return new AudioStream(dir, meta);
+  }
+
+  /** True while the data file is open for writing (an upload, or its last checkpoint). */
+  get writable(): boolean {
+    return this.file !== null && this.file.writable;
+  }
+
+  /** True while a read-only mapping is held (the store bounds how many). */
+  get mapped(): boolean {
+    return this.file !== null && !this.file.writable;
+  }
+
+  /**
+   * START of a stream that has no open writer: opens its data file for writing (a read mapping is
+   * dropped; leases keep it alive). The caller counts the descriptor against --max-uploads.
+   */
+  openForUpload(lock: FileLock | null): void {
+    if (this.writable) return; // still open from the last upload (its end is queued): its lock is still held
+    if (lock === null) throw new Error(`AudioStream.openForUpload: stream ${this.id} needs its writer lock`);
+    this.dropMapping();
+    const file = MappedFile.open(this.dataPath, { create: true, writable: true });
+    this.lock?.release();
+    this.lock = lock;
+    if (file.size < this.size) {
+      this.size = file.size; // bytes past the file's end do not exist
+      this.persistedSize = Math.min(this.persistedSize, file.size);
+    }
+    this.file = file;
+    this.reservedEnd = this.size; // the file may have holes past the size: nothing there is trusted
+  }
+
+  /**
+   * The upload ended (STOP answered or the uploader left): once the checkpoints queued so far are
+   * done, the data file is closed — the stream keeps no descriptor until it is read or resumed.
+   */
+  endUpload(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.uploader !== null || this.file === null || !this.file.writable) return; // resumed meanwhile
+      if (this.unpersistedBytes > 0 && !this.removed) await this.flushTo(this.size);
+      const file = this.file;
+      if (this.uploader !== null || file === null || !file.writable) return; // resumed or removed meanwhile
+      this.file = null;
+      file.close();
+      this.releaseLock();
+    });
+  }
+
+  private releaseLock(): void {
+    const lock = this.lock;
+    this.lock = null;
+    lock?.release();
+  }
+
+  /** Closes a read-only mapping (leases keep theirs until released); the next read maps again. */
+  dropMapping(): void {
+    if (this.file === null || this.file.writable) return;
+    const file = this.file;
+    this.file = null;
+    file.close();
   }
 
   /** Bytes written since the last durable checkpoint. */
@@ -86,30 +189,32 @@ export class AudioStream {
     return { id: this.id, size: this.size, complete: this.complete, createdAt: this.createdAt, updatedAt: this.updatedAt };
   }
 
-  /** Bytes from the start of the file whose pages all have disk blocks: append() may write below it. */
+  /** Bytes from the start of the upload's file whose pages all have disk blocks: append() may write below it. */
   get reservedBytes(): number {
     return this.reservedEnd;
   }
 
   /**
    * The capacity to reserve so the stream can reach `end`: the file's length when it already
-   * reaches `end` (a loaded stream's unreserved tail), else geometric growth (doubling, at least
+   * reaches `end` (a resumed stream's unreserved tail), else geometric growth (doubling, at least
    * {@link MIN_CAPACITY_BYTES}); never past `maxBytes` unless `end` itself is.
    */
   growthTarget(end: number, maxBytes: number): number {
-    const length = this.file.size;
+    const length = this.writer('growthTarget').size;
     if (end <= length) return Math.max(end, Math.min(length, maxBytes));
     return Math.max(end, Math.min(maxBytes, Math.max(length * 2, MIN_CAPACITY_BYTES)));
   }
 
   /**
-   * Reserves disk blocks for [reservedBytes, target) (the file grows to `target` if shorter) and
-   * maps them. Throws the system error (`ENOSPC`, `EDQUOT`…) and then changes nothing.
+   * Reserves disk blocks for [reservedBytes, target) through the upload's descriptor (the file
+   * grows to `target` if shorter) and maps them. Throws the system error (`ENOSPC`, `EDQUOT`…) and
+   * then changes nothing.
    */
   reserve(target: number): void {
     if (target <= this.reservedEnd) return;
-    this.file.reserve(this.reservedEnd, target - this.reservedEnd);
-    if (target > this.file.size) this.file.grow(target);
+    const file = this.writer('reserve');
+    file.reserve(this.reservedEnd, target - this.reservedEnd);
+    if (target > file.size) file.grow(target);
     this.reservedEnd = target;
   }
 
@@ -118,15 +223,25 @@ export class AudioStream {
    * reserved the space ({@link AudioStream.reserve}): writing an unreserved page is a bug here.
    */
   append(chunk: Uint8Array, now: number): void {
+    const file = this.writer('append');
     const end = this.size + chunk.length;
     if (end > this.reservedEnd) throw new RangeError(`AudioStream.append: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
-    this.file.view.set(chunk, this.size);
+    file.view.set(chunk, this.size);
     this.size = end;
     this.updatedAt = now;
   }
 
-  /** Holds the current mapping until release(): for a socket write of a view of it (GET, FOLLOW). */
+  /**
+   * Holds the current mapping until release(): for a socket write of a view of it (GET, FOLLOW).
+   * A stream that is not uploaded is mapped read-only here on first use, no further than `size`
+   * (and the file's length), without keeping a descriptor. Throws the system error of open/mmap.
+   */
   retain(): MappingLease {
+    if (this.file === null) {
+      if (this.size === 0) return EMPTY_LEASE;
+      this.file = MappedFile.open(this.dataPath, { detach: true, maxLength: this.size });
+      if (this.file.size < this.size) this.size = this.file.size; // the file is shorter: only what exists is served
+    }
     return this.file.retain();
   }
 
@@ -135,7 +250,7 @@ export class AudioStream {
     this.checkpointing = true;
     return this.enqueue(async () => {
       this.checkpointing = false;
-      if (this.removed) return;
+      if (this.removed || !this.writable) return;
       await this.flushTo(this.size);
     });
   }
@@ -149,7 +264,7 @@ export class AudioStream {
     return this.enqueue(async () => {
       size = this.size;
       await this.flushTo(size, () => {
-        this.file.truncate(size);
+        this.writer('finish').truncate(size);
         this.reservedEnd = Math.min(this.reservedEnd, size);
       }, true);
       this.complete = true;
@@ -157,19 +272,42 @@ export class AudioStream {
   }
 
   /**
-   * Removes the stream: closes the file now (readers' leases keep their mapping alive until their
-   * writes complete; unlink(2) of a mapped file is safe on POSIX), deletes the data file now and
-   * the sidecar after any checkpoint in flight.
+   * Removes the stream under its writer lock (`lock`, or the one its upload still holds): closes
+   * the file now (readers' leases keep their mapping alive until their writes complete; unlink(2)
+   * of a mapped file is safe on POSIX), deletes the sidecar and then the data file now, the sidecar
+   * once more after a sidecar write in flight, and only then lets go of the lock. With none in
+   * flight the lock goes at once: its descriptor is the last one on the unlinked file, so its blocks
+   * are freed now (eviction for disk space asks the disk again right after).
    */
-  remove(): Promise<void> {
+  remove(lock: FileLock | null): Promise<void> {
     this.removed = true;
-    this.file.close();
-    unlinkSync(this.dataPath);
+    const file = this.file;
+    this.file = null;
+    file?.close();
+    if (lock !== null) {
+      this.lock?.release();
+      this.lock = lock; // held until the files are gone: no other process starts this stream meanwhile
+    }
+    // The sidecar first: another process that then finds the data file without one (and the lock
+    // free) treats the stream as new, never as a stale complete one.
+    try {
+      unlinkQuiet(this.metaPath);
+      unlinkSync(this.dataPath);
+    } catch (error) {
+      this.releaseLock();
+      throw error;
+    }
+    if (!this.writingMeta) {
+      this.releaseLock(); // no sidecar write in flight can put it back (later ones see `removed`)
+      return Promise.resolve();
+    }
     return this.enqueue(async () => {
       try {
-        await unlink(this.metaPath);
+        await unlink(this.metaPath); // a checkpoint that was in flight may have renamed it back
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      } finally {
+        this.releaseLock();
       }
     });
   }
@@ -177,21 +315,35 @@ export class AudioStream {
   /** Shutdown: a last checkpoint, then the file is closed. */
   async close(): Promise<void> {
     if (this.removed) return;
-    if (this.unpersistedBytes > 0 || this.persistedSize < 0) await this.checkpoint();
+    if (this.writable && (this.unpersistedBytes > 0 || this.persistedSize < 0)) await this.checkpoint();
     else await this.enqueue(async () => {});
-    if (!this.file.closed) this.file.close();
+    const file = this.file;
+    this.file = null;
+    if (file !== null && !file.closed) file.close();
+    this.releaseLock();
+  }
+
+  /** The writable file; its absence is a bug of the caller (the store opens it at START). */
+  private writer(operation: string): MappedFile {
+    if (this.file === null || !this.file.writable) throw new Error(`AudioStream.${operation}: stream ${this.id} is not open for upload`);
+    return this.file;
   }
 
   private async flushTo(size: number, beforeMeta?: () => void, complete = this.complete): Promise<void> {
-    const lease = this.file.retain();
+    const lease = this.writer('checkpoint').retain();
     try {
-      if (size > 0) await this.file.flushSync(0, size);
+      if (size > 0) await this.writer('checkpoint').flushSync(0, size);
     } finally {
       lease.release();
     }
     if (this.removed) return;
     beforeMeta?.();
-    await writeMeta(this.metaPath, { ...this.meta(), size, complete });
+    this.writingMeta = true;
+    try {
+      await writeMeta(this.metaPath, { ...this.meta(), size, complete });
+    } finally {
+      this.writingMeta = false;
+    }
     this.persistedSize = size;
   }
 
@@ -203,5 +355,14 @@ export class AudioStream {
       () => undefined, // the failure is reported through `run`, which every caller handles
     );
     return run;
+  }
+}
+
+/** unlink(2), a missing file being fine. */
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }

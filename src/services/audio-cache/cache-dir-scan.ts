@@ -12,14 +12,14 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, type Stats, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATA_SUFFIX, META_SUFFIX, parseMeta, type StreamMeta } from './stream-meta.js';
+import { FileLock, LockRefusal } from '../../storage/file-lock.js';
+import { DATA_SUFFIX, MAX_SIDECAR_BYTES, META_SUFFIX, parseMeta, type StreamMeta } from './stream-meta.js';
 import { isValidStreamId } from './stream-id.js';
+
+export { MAX_SIDECAR_BYTES } from './stream-meta.js';
 
 /** Subdirectory of the cache directory that holds quarantined entries. */
 export const QUARANTINE_DIR = '.quarantine';
-
-/** A sidecar is a one-line JSON record of about 150 bytes; a larger file is not one (and is never read whole). */
-export const MAX_SIDECAR_BYTES = 64 * 1024;
 
 /** Quarantined names get a per-process sequence number: two in the same millisecond never collide. */
 let quarantined = 0;
@@ -89,10 +89,21 @@ export function scanCacheDir(dir: string): CacheDirScan {
  * Moves `name` from `dir` into `dir/.quarantine/` (rename(2): the entry itself, a symlink is never
  * followed). Returns the new path, or the error when the entry cannot be moved (a read-only
  * directory, a `.quarantine` that is not a directory…): the caller then leaves it where it is.
+ *
+ * A data file is moved only under its writer lock (`--workers` share the directory): one another
+ * process holds is being created (its sidecar follows within milliseconds) or deleted right now,
+ * so it is left alone (`held`). The lock is kept through the rename, so no START elsewhere can
+ * take it in between.
  */
-export function quarantineEntry(dir: string, name: string, now = Date.now()): { to: string } | { error: NodeJS.ErrnoException } {
+export function quarantineEntry(dir: string, name: string, now = Date.now()): { to: string } | { error: NodeJS.ErrnoException } | { held: true } {
   const quarantine = join(dir, QUARANTINE_DIR);
+  let lock: FileLock | null = null;
   try {
+    if (name.endsWith(DATA_SUFFIX) && entryType(join(dir, name)) === 'file') {
+      const taken = FileLock.acquireExisting(join(dir, name));
+      if (taken === LockRefusal.Held) return { held: true };
+      if (taken instanceof FileLock) lock = taken;
+    }
     try {
       mkdirSync(quarantine, 0o755);
     } catch (error) {
@@ -108,6 +119,8 @@ export function quarantineEntry(dir: string, name: string, now = Date.now()): { 
     return { to };
   } catch (error) {
     return { error: error as NodeJS.ErrnoException };
+  } finally {
+    lock?.release();
   }
 }
 

@@ -2,16 +2,24 @@
  * Start-up of the audio cache over an existing directory: is it writable, which streams load, and
  * what is set aside. Never throws: start-up must not depend on the cache directory or on any entry
  * in it (a FIFO, a directory named like a stream, a torn sidecar, a read-only filesystem…).
+ *
+ * Loading opens no data file (descriptors are budgeted): sidecars are read, data files lstat'ed
+ * for their type and length; a stream is mapped read-only on its first read (AudioStream.retain),
+ * where a file that fails to map fails that read only.
  */
 import type { DiskSpace } from '../../storage/disk-space.js';
 import { AudioStream } from './audio-stream.js';
 import { type BadEntry, type CacheDirScan, isTransientFailure, probeReadOnly, quarantineEntry, scanCacheDir } from './cache-dir-scan.js';
 import { DATA_SUFFIX, META_SUFFIX, type StreamMeta } from './stream-meta.js';
 
-/** An entry reload could not load: moved to `to`, or left in place (`to` null; `error` when the move failed). */
+/**
+ * An entry reload could not load: moved to `to`, or left in place (`to` null; `error` when the move
+ * failed; `held` when another process holds the data file's writer lock: it is creating or deleting it).
+ */
 export interface SetAsideReport extends BadEntry {
   readonly to: string | null;
   readonly error: NodeJS.ErrnoException | null;
+  readonly held: boolean;
 }
 
 /** Start-up reports, delivered while the store's constructor reloads (so they are passed to it, not set later). */
@@ -38,7 +46,7 @@ export interface ReloadResult {
 
 /**
  * Probes `dir` for writing, lists it, loads every stream whose two entries are regular files with a
- * valid sidecar (mapped read-only when the directory is), and sets the rest aside, one report each.
+ * valid sidecar (its record only: nothing is opened), and sets the rest aside, one report each.
  */
 export function reloadCacheDir(dir: string, disk: DiskSpace, events: AudioStoreStartupEvents): ReloadResult {
   const result = { streams: [] as AudioStream[], readOnlyReason: null as string | null, quarantined: 0, skipped: 0, storageErrors: 0 };
@@ -68,19 +76,24 @@ export function reloadCacheDir(dir: string, disk: DiskSpace, events: AudioStoreS
   for (const entry of scan.bad) setAside(entry);
   scan.streams.sort((a, b) => a.updatedAt - b.updatedAt);
   for (const meta of scan.streams) {
-    const stream = load(dir, meta, result.readOnlyReason === null, setAside);
+    const stream = load(dir, meta, setAside);
     if (stream !== null) result.streams.push(stream);
   }
   return result;
 }
 
-/** Maps one stream, or sets both its entries aside when its data file cannot be mapped. */
-function load(dir: string, meta: StreamMeta, writable: boolean, setAside: (entry: BadEntry) => void): AudioStream | null {
+/**
+ * Loads one stream's record (lstat of its data file, which is not opened), or sets both its entries
+ * aside when the data file is not a regular file; one that vanished since the scan is left alone.
+ */
+function load(dir: string, meta: StreamMeta, setAside: (entry: BadEntry) => void): AudioStream | null {
   try {
-    return AudioStream.load(dir, meta, writable);
+    const stream = AudioStream.load(dir, meta);
+    if (stream === null) setAside({ name: `${meta.id}${META_SUFFIX}`, reason: 'its data file vanished during reload', transient: true });
+    return stream;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    const reason = `data file cannot be mapped: ${e.code ?? String(error)}${e.syscall !== undefined ? ` (${e.syscall})` : ''}`;
+    const reason = `data file cannot be loaded: ${e.code ?? String(error)}${e.syscall !== undefined ? ` (${e.syscall})` : ''}`;
     const transient = isTransientFailure(error);
     setAside({ name: `${meta.id}${DATA_SUFFIX}`, reason, transient });
     setAside({ name: `${meta.id}${META_SUFFIX}`, reason: `its ${reason}`, transient });
@@ -90,7 +103,9 @@ function load(dir: string, meta: StreamMeta, writable: boolean, setAside: (entry
 
 /** Moves a non-transient bad entry into quarantine; reports where it went, or why it stayed. */
 function quarantine(dir: string, entry: BadEntry): SetAsideReport {
-  if (entry.transient) return { ...entry, to: null, error: null };
+  if (entry.transient) return { ...entry, to: null, error: null, held: false };
   const moved = quarantineEntry(dir, entry.name);
-  return 'to' in moved ? { ...entry, to: moved.to, error: null } : { ...entry, to: null, error: moved.error };
+  if ('to' in moved) return { ...entry, to: moved.to, error: null, held: false };
+  if ('held' in moved) return { ...entry, to: null, error: null, held: true };
+  return { ...entry, to: null, error: moved.error, held: false };
 }

@@ -4,6 +4,7 @@
  * here. It is replaced atomically (write `{id}.meta.tmp`, fdatasync, rename: POSIX rename(2) is
  * atomic), so after a SIGKILL or a crash the sidecar is the old one or the new one, never torn.
  */
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isValidStreamId } from './stream-id.js';
@@ -13,6 +14,9 @@ export const DATA_SUFFIX = '.audio';
 /** Suffix of a stream's metadata sidecar. */
 export const META_SUFFIX = '.meta';
 const TMP_SUFFIX = '.tmp';
+
+/** A sidecar is a one-line JSON record of about 150 bytes; a larger file is not one (and is never read whole). */
+export const MAX_SIDECAR_BYTES = 64 * 1024;
 
 /** What the sidecar records (and what INFO / LIST report). */
 export interface StreamMeta {
@@ -50,6 +54,30 @@ export function parseMeta(text: string, id: string): StreamMeta | null {
   if (!Number.isSafeInteger(m.size) || (m.size as number) < 0 || typeof m.complete !== 'boolean') return null;
   if (typeof m.createdAt !== 'number' || typeof m.updatedAt !== 'number') return null;
   return { id, size: m.size as number, complete: m.complete, createdAt: m.createdAt, updatedAt: m.updatedAt };
+}
+
+/**
+ * Reads a sidecar at run time (START, a lookup for another worker's stream): the record, or null
+ * when it is missing or not a valid record (torn, foreign, not a regular file, too large). Opened
+ * with O_NOFOLLOW | O_NONBLOCK and checked with fstat, so a symlink or FIFO put in its place can
+ * neither redirect nor hang the loop. Other failures (EMFILE, EIO…) are thrown.
+ */
+export function readMeta(path: string, id: string): StreamMeta | null {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return null;
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.size > MAX_SIDECAR_BYTES) return null;
+    return parseMeta(readFileSync(fd, 'utf8'), id);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -1,127 +1,86 @@
 /**
  * The cache directory: every stream by id, reload on start, the limits (stream size, cache size,
- * free disk space, concurrent uploads), LRU eviction of complete streams, the flush policy and the
- * counters.
+ * free disk space, concurrent uploads, streams, live mappings), LRU eviction of complete streams,
+ * the flush policy and the counters.
  *
  * Space before bytes: a chunk is written into the mapping only below the stream's reserved size;
- * growth first asks the disk (statvfs, above --min-free-disk-bytes) and then reserves the blocks
- * (posix_fallocate). A refusal is `ERR_AUDIO_NO_SPACE` and stores nothing.
+ * growth first asks the disk (statvfs, above --min-free-disk-bytes: disk-budget.ts) and then
+ * reserves the blocks (posix_fallocate through the upload's descriptor). A refusal is
+ * `ERR_AUDIO_NO_SPACE` and stores nothing. Every stream costs at least STREAM_MIN_COST_BYTES
+ * against the budget, which is min(--max-cache-bytes, bytes stored + free space above the reserve).
  *
- * Start-up never depends on one entry: reload checks every entry's type before opening it and
- * quarantines what it cannot load (cache-dir-scan.ts); a directory that cannot be written puts the
- * cache in read-only mode (reads served, writes refused with `ERR_AUDIO_READ_ONLY`).
+ * Descriptors and mappings are budgeted: reload reads sidecars and lstats data files, opening none;
+ * a stream holds a descriptor only while it is uploaded (at most --max-uploads), and a read-only
+ * mapping (no descriptor) from its first read until it is one of the least recently read past
+ * --max-mapped-streams. A data file that cannot be mapped then fails that read (ERR_AUDIO_STORAGE).
+ *
+ * Start-up never depends on one entry: reload checks every entry's type with lstat and quarantines
+ * what it cannot load (cache-reload.ts, cache-dir-scan.ts); a directory that cannot be written puts
+ * the cache in read-only mode (reads served; START and DELETE refused with `ERR_AUDIO_READ_ONLY`
+ * before any lock is tried).
+ *
+ * One writer per stream across processes (--workers share the directory): START, DELETE and
+ * eviction take the stream's FileLock first, and after START took it the sidecar on disk, not
+ * memory, says what the stream is. With `sharedDir`, lookups find streams other processes made and
+ * re-read those they changed (disk-view.ts).
  *
  * All methods run on the loop. File names come only from validated ids (stream-id.ts) joined to
  * the cache directory (stream-meta.ts `streamPath`): client input never names another path.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { PAGE_SIZE } from '../../native.js';
-import { DiskSpace, DiskState } from '../../storage/disk-space.js';
+import type { DiskSpace, DiskState } from '../../storage/disk-space.js';
+import { FileLock, LockRefusal } from '../../storage/file-lock.js';
+import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
 import { AudioErrorCode, audioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import { type AudioStoreStartupEvents, reloadCacheDir } from './cache-reload.js';
-import type { StreamMeta } from './stream-meta.js';
+import { DiskBudget } from './disk-budget.js';
+import { DiskView } from './disk-view.js';
+import { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, type StoreListener, streamCost } from './store-options.js';
+import { DATA_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
 
-/** Disk a START needs above the reserve: one page for its sidecar (a new one is written before the ack). */
-export const SIDECAR_DISK_BYTES = PAGE_SIZE;
-
-/** The limits and policies of a store (from the `// audio cache` knobs of the config). */
-export interface AudioStoreOptions {
-  cacheDir: string;
-  maxStreamBytes: number;
-  maxCacheBytes: number;
-  /** Bytes always left free on the cache's filesystem: past it a chunk or START gets `ERR_AUDIO_NO_SPACE`. */
-  minFreeDiskBytes: number;
-  /** Evict least-recently-used complete streams when the cache is full (else refuse with `cache full`). */
-  evict: boolean;
-  maxUploads: number;
-  /** A checkpoint runs this long after the first unpersisted byte of a stream. */
-  flushIntervalMs: number;
-  /** …or as soon as a stream has this many unpersisted bytes. */
-  flushBytes: number;
-}
-
-/** Counters and gauges (monotonic unless marked as a gauge). */
-export interface AudioStats {
-  /** gauge: streams in the cache */
-  streams: number;
-  /** gauge: bytes of all streams (the figure --max-cache-bytes bounds) */
-  cacheBytes: number;
-  /** gauge */
-  uploadsInProgress: number;
-  bytesStored: number;
-  bytesServed: number;
-  streamsCreated: number;
-  streamsCompleted: number;
-  streamsDeleted: number;
-  evictions: number;
-  /** Refused commands and data by error code. */
-  refusals: Record<string, number>;
-  /** Streams reloaded at start. */
-  reloaded: number;
-  /** Entries reload could not load and moved into `.quarantine/`. */
-  quarantined: number;
-  /** Entries reload could not load and left in place (transient failure, or the move failed: read-only dir). */
-  reloadSkipped: number;
-  /** File system failures (checkpoint, removal), also reported through `onStorageError`. */
-  storageErrors: number;
-  /** ms since the epoch when the store opened: throughput = bytes / (now - startedAt). */
-  startedAt: number;
-}
-
-/** Notifications for the endpoint (live listeners). */
-export interface StoreListener {
-  /** `chunk` was appended to `stream` (a view valid only during the call). */
-  appended(stream: AudioStream, chunk: Uint8Array): void;
-  /** `stream` is complete and durable. */
-  completed(stream: AudioStream): void;
-  /** `stream` was deleted or evicted. */
-  removed(stream: AudioStream, evicted: boolean): void;
-}
+export { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, STREAM_MIN_COST_BYTES, type StoreListener, streamCost } from './store-options.js';
 
 /** The audio stream cache over one directory; see the module comment. */
 export class AudioStore {
   readonly options: Readonly<AudioStoreOptions>;
   readonly stats: AudioStats;
-  /** The filesystem of the cache directory and its reserve (--min-free-disk-bytes). */
-  readonly disk: DiskSpace;
+  /** Free space on the cache's filesystem: admission above --min-free-disk-bytes, the `full` state, the budget. */
+  readonly space: DiskBudget;
   /** Why the cache is read-only (`EROFS`, `EACCES`… of the start-up probe or listing), or null: read-write. */
   readonly readOnlyReason: string | null = null;
   /** Hook for a file system failure outside a client's command (logging); it is counted either way. */
-  onStorageError: ((error: unknown, stream: AudioStream) => void) | null = null;
-  /** Hook for the change between storing and refusing for want of space (logged once per change). */
-  onDiskFull: ((full: boolean, disk: DiskSpace) => void) | null = null;
+  onStorageError: ((error: unknown, stream: AudioStream | null) => void) | null = null;
   listener: StoreListener | null = null;
   /** Streams in least-recently-used order (Map keeps insertion order; touch = delete + set). */
   private readonly streams = new Map<string, AudioStream>();
   /** Removals whose sidecar is still being deleted: the id cannot be reused until they finish. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** Streams holding a read-only mapping, least recently read first. */
+  private readonly mapped = new Set<AudioStream>();
+  /** What other processes did to the directory (sharedDir only). */
+  private readonly diskView: DiskView;
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
   private closed = false;
-  /** Bytes the last refusal for want of space needed; 0 once something fits again (flips are reported through onDiskFull). */
-  private refusedBytes = 0;
 
   constructor(options: AudioStoreOptions, events: AudioStoreStartupEvents = {}) {
     this.options = Object.freeze({ ...options });
     this.stats = {
-      streams: 0, cacheBytes: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0, streamsDeleted: 0,
-      evictions: 0, refusals: {}, reloaded: 0, quarantined: 0, reloadSkipped: 0, storageErrors: 0, startedAt: Date.now(),
+      streams: 0, cacheBytes: 0, mappedStreams: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
+      streamsDeleted: 0, evictions: 0, refusals: {}, reloaded: 0, quarantined: 0, reloadSkipped: 0, storageErrors: 0, startedAt: Date.now(),
     };
-    this.disk = new DiskSpace(options.cacheDir, options.minFreeDiskBytes);
+    this.space = new DiskBudget(options.cacheDir, options.minFreeDiskBytes);
+    this.diskView = new DiskView(options.cacheDir);
     // The directory is created with the first stream, so a server that never stores audio leaves no trace.
     this.dirExists = existsSync(options.cacheDir);
     if (this.dirExists) this.readOnlyReason = this.reload(events);
   }
 
-  /** Loads what reload found (cache-reload.ts), least recently updated first: LRU order. */
+  /** Adds what reload found (cache-reload.ts: records only, nothing opened), least recently updated first: LRU order. */
   private reload(events: AudioStoreStartupEvents): string | null {
-    const found = reloadCacheDir(this.options.cacheDir, this.disk, events);
-    for (const stream of found.streams) {
-      this.streams.set(stream.id, stream);
-      this.stats.streams++;
-      this.stats.cacheBytes += stream.size;
-    }
+    const found = reloadCacheDir(this.options.cacheDir, this.space.disk, events);
+    for (const stream of found.streams) this.add(stream);
     this.stats.reloaded += found.streams.length;
     this.stats.quarantined += found.quarantined;
     this.stats.reloadSkipped += found.skipped;
@@ -129,17 +88,89 @@ export class AudioStore {
     return found.readOnlyReason;
   }
 
+  /** The filesystem of the cache directory and its reserve (--min-free-disk-bytes). */
+  get disk(): DiskSpace {
+    return this.space.disk;
+  }
+
+  /** Hook for the change between storing and refusing for want of space (logged once per change). */
+  get onDiskFull(): ((full: boolean, disk: DiskSpace) => void) | null {
+    return this.space.onDiskFull;
+  }
+
+  set onDiskFull(hook: ((full: boolean, disk: DiskSpace) => void) | null) {
+    this.space.onDiskFull = hook;
+  }
+
   /** True when the cache directory cannot be written: GET/INFO/LIST/FOLLOW only. */
   get readOnly(): boolean {
     return this.readOnlyReason !== null;
   }
 
-  /** Looks a stream up and marks it recently used. */
+  /** Looks a stream up (with sharedDir: as the disk has it now) and marks it recently used. */
   get(id: string): AudioStream | AudioError {
-    const stream = this.streams.get(id);
+    const stream = this.lookup(id);
     if (stream === undefined) return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
     this.touch(stream);
     return stream;
+  }
+
+  /** The stream `id` as far as this process knows it; with sharedDir, brought up to date with the disk first. */
+  private lookup(id: string): AudioStream | undefined {
+    const stream = this.streams.get(id);
+    if (this.options.sharedDir !== true || this.removing.has(id)) return stream;
+    try {
+      if (stream === undefined) {
+        const found = this.diskView.find(id);
+        if (found !== null) this.add(found);
+        return found ?? undefined;
+      }
+      const change = this.diskView.refresh(stream);
+      if (change === null) return stream;
+      if (change === 'gone') {
+        this.forget(stream);
+        return undefined;
+      }
+      this.forgetMapping(stream);
+      stream.dropMapping();
+      this.stats.cacheBytes += streamCost(stream.size) - streamCost(change);
+      return stream;
+    } catch (error) {
+      this.storageError(error, stream ?? null);
+      return stream;
+    }
+  }
+
+  /** Adds a stream found on disk (reload, another process's) to the known ones. */
+  private add(stream: AudioStream): void {
+    this.streams.set(stream.id, stream);
+    this.stats.streams++;
+    this.stats.cacheBytes += streamCost(stream.size);
+  }
+
+  /** Another process deleted `stream`: it leaves memory (followers are told), the disk is not touched. */
+  private forget(stream: AudioStream): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.forgetMapping(stream);
+    stream.dropMapping();
+    this.stats.streams--;
+    this.stats.cacheBytes -= streamCost(stream.size);
+    this.listener?.removed(stream, false);
+  }
+
+  /** The cross-process writer lock of stream `id`, or why not (an error already counted). */
+  private lockStream(id: string, create: boolean): FileLock | AudioError | null {
+    let taken: FileLock | LockRefusal;
+    try {
+      taken = FileLock.acquire(streamPath(this.options.cacheDir, id, DATA_SUFFIX), create);
+    } catch (error) {
+      return this.refuse(AudioErrorCode.Storage, `cannot lock stream ${id}: ${errorCode(error)}`);
+    }
+    if (taken === LockRefusal.Held) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another process is uploading or deleting it`);
+    if (taken === LockRefusal.Stale) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another process is deleting it, retry`);
+    if (taken === LockRefusal.Missing) return null;
+    return taken;
   }
 
   /** Every stream's record, least recently used first. */
@@ -153,7 +184,7 @@ export class AudioStore {
    */
   start(id: string, owner: object): AudioStream | AudioError {
     if (this.readOnlyReason !== null) return this.refuseReadOnly(`cannot start stream ${id}`);
-    const existing = this.streams.get(id);
+    const existing = this.lookup(id);
     if (existing !== undefined) {
       if (existing.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: another connection is uploading it`);
       if (existing.complete) return this.refuse(AudioErrorCode.Complete, `stream ${id} is complete; DELETE it before uploading it again`);
@@ -163,30 +194,77 @@ export class AudioStore {
     if (this.stats.uploadsInProgress >= this.options.maxUploads) {
       return this.refuse(AudioErrorCode.TooManyUploads, `cannot start stream ${id}: too many uploads in progress (limit ${this.options.maxUploads})`);
     }
-    let stream = existing;
-    if (stream === undefined && this.stats.cacheBytes >= this.options.maxCacheBytes && !this.makeRoom(1, null)) {
-      return this.refuse(AudioErrorCode.CacheFull, `cache full: cannot start stream ${id} (limit ${this.options.maxCacheBytes} bytes)`);
+    if (existing === undefined) {
+      if (this.streams.size + this.removing.size >= this.options.maxStreams) {
+        return this.refuse(AudioErrorCode.TooManyStreams, `cannot start stream ${id}: too many streams (limit ${this.options.maxStreams}); DELETE some first`);
+      }
+      const cost = streamCost(0);
+      if (this.stats.cacheBytes + cost > this.options.maxCacheBytes && !this.makeRoom(cost, null)) {
+        return this.refuse(AudioErrorCode.CacheFull, `cache full: cannot start stream ${id} (limit ${this.options.maxCacheBytes} bytes)`);
+      }
     }
     // Room for the sidecar, and for what the last refused request needed (the disk state is `full`
     // until that fits): an upload that could not store its first chunk is refused now, not later.
-    const startBytes = Math.max(SIDECAR_DISK_BYTES, this.refusedBytes);
+    const startBytes = Math.max(SIDECAR_DISK_BYTES, this.space.refusedBytes);
     if (!this.admitDisk(startBytes, null)) return this.refuseNoSpace(`cannot start stream ${id}`, startBytes, null);
-    this.setRefusedBytes(0);
-    if (stream === undefined) {
+    this.space.fits();
+    if (existing === undefined) {
       try {
         if (!this.dirExists) mkdirSync(this.options.cacheDir, { recursive: true });
         this.dirExists = true;
-        stream = AudioStream.create(this.options.cacheDir, id, Date.now());
       } catch (error) {
         return this.refuse(AudioErrorCode.Storage, `cannot create stream ${id}: ${errorCode(error)}`);
       }
-      this.streams.set(id, stream);
-      this.stats.streams++;
-      this.stats.streamsCreated++;
     }
+    const stream = this.openUpload(id, existing);
+    if (!(stream instanceof AudioStream)) return stream;
     stream.uploader = owner;
     this.stats.uploadsInProgress++;
     this.touch(stream);
+    return stream;
+  }
+
+  /**
+   * One writer across processes: the lock first (a stream still open from its last upload here
+   * holds it already), then the sidecar on disk, not memory, says what the stream is (complete →
+   * refused, incomplete → resumed at its recorded size, missing → new). Opens the data file for
+   * writing, with nothing reserved past its size.
+   */
+  private openUpload(id: string, existing: AudioStream | undefined): AudioStream | AudioError {
+    let lock: FileLock | null = null;
+    if (existing === undefined || !existing.writable) {
+      const taken = this.lockStream(id, true);
+      if (taken === null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: it is being deleted, retry`);
+      if (!(taken instanceof FileLock)) return taken;
+      lock = taken;
+    }
+    const stream = existing ?? AudioStream.fresh(this.options.cacheDir, id, Date.now());
+    const before = stream.size;
+    try {
+      if (lock !== null) {
+        const record = readMeta(stream.metaPath, id);
+        if (record?.complete === true) {
+          lock.release();
+          if (existing !== undefined) {
+            stream.takeRecord(record, Date.now());
+            this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
+          }
+          return this.refuse(AudioErrorCode.Complete, `stream ${id} is complete; DELETE it before uploading it again`);
+        }
+        stream.takeRecord(record, Date.now());
+      }
+      this.forgetMapping(stream);
+      stream.openForUpload(lock);
+    } catch (error) {
+      lock?.release();
+      return this.refuse(AudioErrorCode.Storage, `cannot ${existing === undefined ? 'create' : 'resume'} stream ${id}: ${errorCode(error)}`);
+    }
+    if (existing === undefined) {
+      this.add(stream);
+      if (stream.persistedSize < 0) this.stats.streamsCreated++;
+    } else {
+      this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
+    }
     return stream;
   }
 
@@ -200,7 +278,8 @@ export class AudioStore {
         `stream ${stream.id}: a ${n}-byte chunk would take it to ${stream.size + n} bytes, past the maximum stream size (${this.options.maxStreamBytes} bytes); chunk not stored`,
       );
     }
-    if (this.stats.cacheBytes + n > this.options.maxCacheBytes && !this.makeRoom(n, stream)) {
+    const more = streamCost(stream.size + n) - streamCost(stream.size);
+    if (this.stats.cacheBytes + more > this.options.maxCacheBytes && !this.makeRoom(more, stream)) {
       return this.refuse(AudioErrorCode.CacheFull, `cache full: stream ${stream.id} cannot store ${n} more bytes (limit ${this.options.maxCacheBytes} bytes); chunk not stored`);
     }
     if (stream.size + n > stream.reservedBytes) {
@@ -208,7 +287,7 @@ export class AudioStore {
       if (refused !== null) return refused;
     }
     stream.append(chunk, Date.now());
-    this.stats.cacheBytes += n;
+    this.stats.cacheBytes += more;
     this.stats.bytesStored += n;
     if (stream.unpersistedBytes >= this.options.flushBytes && !stream.checkpointing) this.checkpointInBackground(stream);
     else this.armFlush();
@@ -231,17 +310,53 @@ export class AudioStore {
   /** The uploading connection went away without STOP: the stream stays incomplete and resumable at once. */
   abandon(stream: AudioStream): void {
     this.endUpload(stream);
-    if (!stream.removed && !stream.checkpointing) this.checkpointInBackground(stream);
+  }
+
+  /**
+   * A lease on `stream`'s bytes for a socket write (GET, FOLLOW): maps it read-only on first use
+   * (no descriptor kept) and unmaps the least recently read stream past --max-mapped-streams. A
+   * data file that cannot be mapped (gone, replaced by a directory, EMFILE…) fails this read only.
+   */
+  lease(stream: AudioStream): MappingLease | AudioError {
+    if (stream.writable || stream.size === 0) return stream.retain();
+    const before = stream.size;
+    let lease: MappingLease;
+    try {
+      lease = stream.retain();
+    } catch (error) {
+      return this.refuse(AudioErrorCode.Storage, `cannot read stream ${stream.id}: ${errorCode(error)}`);
+    }
+    // The file was shorter than its record (truncated behind our back): only what exists counts.
+    if (stream.size !== before) this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
+    this.mapped.delete(stream);
+    this.mapped.add(stream);
+    for (const oldest of this.mapped) {
+      if (this.mapped.size <= this.options.maxMappedStreams) break;
+      this.forgetMapping(oldest);
+      oldest.dropMapping();
+    }
+    this.stats.mappedStreams = this.mapped.size;
+    return lease;
   }
 
   /** DELETE: refused while uploading; readers holding leases finish their writes. Resolves once the files are gone. */
   delete(id: string): Promise<void> | AudioError {
     if (this.readOnlyReason !== null) return this.refuseReadOnly(`cannot delete stream ${id}`);
-    const stream = this.streams.get(id);
+    const stream = this.lookup(id);
     if (stream === undefined) return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
     if (stream.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: it is being uploaded (STOP it first)`);
+    let lock: FileLock | null = null;
+    if (!stream.writable) {
+      const taken = this.lockStream(id, false);
+      if (taken !== null && !(taken instanceof FileLock)) return taken;
+      if (taken === null) {
+        this.forget(stream); // its data file is gone: another process deleted it
+        return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
+      }
+      lock = taken;
+    }
     this.stats.streamsDeleted++;
-    return this.remove(stream, false);
+    return this.remove(stream, false, lock);
   }
 
   /** Counts a refusal and returns it. */
@@ -257,29 +372,18 @@ export class AudioStore {
 
   /** `ERR_AUDIO_NO_SPACE` for `what`, which needed `bytes`; `failure` is the refused reservation's error, if it got that far. */
   refuseNoSpace(what: string, bytes: number, failure: unknown): AudioError {
-    this.setRefusedBytes(Math.max(1, bytes));
-    const d = this.disk;
-    const why = failure !== null ? `the filesystem refused to reserve the blocks (${errorCode(failure)})` : `${d.freeBytes} bytes free on the cache's filesystem, ${d.minFreeBytes} kept free (--min-free-disk-bytes)`;
-    return this.refuse(AudioErrorCode.NoSpace, `no space: ${what}: ${why}`);
+    this.space.refused(bytes);
+    return this.refuse(AudioErrorCode.NoSpace, `no space: ${what}: ${this.space.reason(failure, errorCode)}`);
   }
 
-  /**
-   * Samples the disk: `full` while the last request refused for want of space still would not fit
-   * (or at most the reserve is free), else the disk's own state. Space freed meanwhile (a file
-   * removed by the operator) is noticed here too, and reported once through onDiskFull.
-   */
+  /** Samples the disk: its state, `full` while the last request refused for want of space still would not fit (disk-budget.ts). */
   diskState(): DiskState {
-    const state = this.disk.sample().state;
-    if (this.refusedBytes === 0 || state === DiskState.Unknown) return state;
-    if (this.disk.headroomBytes < this.refusedBytes) return DiskState.Full;
-    this.setRefusedBytes(0);
-    return state;
+    return this.space.state();
   }
 
   /** The effective cache budget: min(--max-cache-bytes, bytes stored + what the disk can still take above its reserve), at the last disk sample. */
   get budgetBytes(): number {
-    const headroom = this.disk.headroomBytes;
-    return Number.isNaN(headroom) ? this.options.maxCacheBytes : Math.min(this.options.maxCacheBytes, this.stats.cacheBytes + headroom);
+    return this.space.budget(this.stats.cacheBytes, this.options.maxCacheBytes);
   }
 
   /** Shutdown: every stream checkpointed (msync + sidecar) and closed; resolves when all are durable. */
@@ -293,10 +397,16 @@ export class AudioStore {
     if (failures.length > 0) throw new AggregateError(failures, `audio cache: ${failures.length} stream(s) failed to flush on close`);
   }
 
+  /** Frees the upload slot; the stream's last checkpoint runs and its descriptor is closed in the background. */
   private endUpload(stream: AudioStream): void {
     if (stream.uploader === null) return;
     stream.uploader = null;
     this.stats.uploadsInProgress--;
+    if (!stream.removed) stream.endUpload().catch((error: unknown) => this.storageError(error, stream));
+  }
+
+  private forgetMapping(stream: AudioStream): void {
+    if (this.mapped.delete(stream)) this.stats.mappedStreams = this.mapped.size;
   }
 
   /** Evicts LRU complete, idle streams (never `except`) until `need` more bytes fit in --max-cache-bytes; false if they cannot. */
@@ -304,48 +414,61 @@ export class AudioStore {
     return this.evict(this.stats.cacheBytes + need - this.options.maxCacheBytes, except);
   }
 
-  /** Evicts LRU complete, idle streams (never `except`) of at least `bytes` in all; false (and evicts nothing) if there are not enough. */
+  /**
+   * Evicts LRU complete, idle streams (never `except`) costing at least `bytes` in all; false if
+   * there are not enough (then nothing is evicted: a refusal must not cost data). Each eviction
+   * takes the stream's writer lock first: one another process uploads again is skipped, one it
+   * deleted is forgotten.
+   */
   private evict(bytes: number, except: AudioStream | null): boolean {
     if (bytes <= 0) return true;
     if (!this.options.evict) return false;
     const evictable = (s: AudioStream): boolean => s !== except && s.complete && s.uploader === null;
     let freeable = 0;
-    for (const s of this.streams.values()) if (evictable(s)) freeable += s.size;
-    // Evict nothing when even evicting everything would not make room: a refusal must not cost data.
+    for (const s of this.streams.values()) if (evictable(s)) freeable += streamCost(s.size);
     if (freeable < bytes) return false;
     let freed = 0;
     for (const candidate of [...this.streams.values()]) {
       if (freed >= bytes) break;
       if (!evictable(candidate)) continue;
-      freed += candidate.size;
+      let lock: FileLock | LockRefusal | null = null;
+      try {
+        if (!candidate.writable) lock = FileLock.acquire(candidate.dataPath, false);
+      } catch (error) {
+        this.storageError(error, candidate);
+        continue;
+      }
+      if (lock === LockRefusal.Held) continue; // another process is uploading it again: not evictable
+      freed += streamCost(candidate.size);
+      if (lock === LockRefusal.Missing || lock === LockRefusal.Stale) {
+        this.forget(candidate); // already deleted by another process
+        continue;
+      }
       this.stats.evictions++;
-      this.remove(candidate, true).catch((error: unknown) => this.storageError(error, candidate));
+      this.remove(candidate, true, lock).catch((error: unknown) => this.storageError(error, candidate));
     }
-    return true;
+    return freed >= bytes;
   }
 
-  /**
-   * True when `bytes` more fit on the disk above its reserve, evicting (when allowed) what frees
-   * enough first. An evicted stream still being read frees its blocks when the read completes,
-   * so the disk is asked again rather than trusted to have room.
-   */
+  /** True when `bytes` more fit on the disk above its reserve, evicting (when allowed, never `except`) what frees enough first. */
   private admitDisk(bytes: number, except: AudioStream | null): boolean {
-    if (this.disk.admits(bytes)) return true;
-    return this.evict(this.disk.shortfall(bytes), except) && this.disk.admits(bytes);
+    return this.space.admits(bytes, (shortfall) => this.evict(shortfall, except));
   }
 
   /**
    * Space before bytes: reserves disk blocks so `stream` can grow to `end`, its growth target when
-   * the disk has room for it, else exactly `end`. Nothing is written; a refusal leaves the stream as it was.
+   * the disk has room for it and a sidecar more (speculative growth never takes the page a STOP
+   * needs), else exactly `end`. Nothing is written; a refusal leaves the stream as it was.
    */
   private reserveFor(stream: AudioStream, end: number): AudioError | null {
     const target = stream.growthTarget(end, this.options.maxStreamBytes);
     let failure: unknown = null;
     for (const upTo of target > end ? [target, end] : [end]) {
-      if (!this.admitDisk(upTo - stream.reservedBytes, stream)) continue;
+      const spare = upTo > end ? SIDECAR_DISK_BYTES : 0;
+      if (!this.admitDisk(upTo - stream.reservedBytes + spare, stream)) continue;
       try {
         stream.reserve(upTo);
-        this.setRefusedBytes(0);
+        this.space.fits();
         return null;
       } catch (error) {
         if (!isNoSpaceError(error)) {
@@ -357,19 +480,14 @@ export class AudioStore {
     return this.refuseNoSpace(`stream ${stream.id} cannot store ${end - stream.size} more bytes (chunk not stored)`, end - stream.reservedBytes, failure);
   }
 
-  private setRefusedBytes(bytes: number): void {
-    const wasFull = this.refusedBytes > 0;
-    this.refusedBytes = bytes;
-    if (wasFull !== bytes > 0) this.onDiskFull?.(bytes > 0, this.disk);
-  }
-
-  private remove(stream: AudioStream, evicted: boolean): Promise<void> {
+  private remove(stream: AudioStream, evicted: boolean, lock: FileLock | null): Promise<void> {
     this.streams.delete(stream.id);
+    this.forgetMapping(stream);
     this.stats.streams--;
-    this.stats.cacheBytes -= stream.size;
+    this.stats.cacheBytes -= streamCost(stream.size);
     let done: Promise<void>;
     try {
-      done = stream.remove();
+      done = stream.remove(lock);
     } catch (error) {
       done = Promise.reject(error);
     }
@@ -401,7 +519,7 @@ export class AudioStore {
     stream.checkpoint().catch((error: unknown) => this.storageError(error, stream));
   }
 
-  private storageError(error: unknown, stream: AudioStream): void {
+  private storageError(error: unknown, stream: AudioStream | null): void {
     this.stats.storageErrors++;
     if (this.onStorageError !== null) this.onStorageError(error, stream);
   }
@@ -411,4 +529,3 @@ function errorCode(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
   return typeof e?.code === 'string' ? `${e.code} (${e.syscall ?? 'fs'})` : String(error);
 }
-

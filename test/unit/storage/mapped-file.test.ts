@@ -2,7 +2,7 @@
 // truncate, leases across grow/truncate/close, closed-state errors, OS errors,
 // and a 64 MiB durable flush that leaves the event loop running.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -346,5 +346,25 @@ describe('event loop', () => {
     expect(onDisk.length).toBe(size);
     expect(onDisk[size - PAGE_SIZE]).toBe((size / PAGE_SIZE - 1) & 0xff);
     expect(onDisk[5 * PAGE_SIZE]).toBe(5);
+  });
+});
+
+describe('detach: a mapping without a descriptor', () => {
+  it('maps at most maxLength bytes, closes its descriptor at once, reads, and refuses to grow', () => {
+    const path = join(dir, 'detached.bin');
+    writeFileSync(path, pattern(3 * PAGE_SIZE, 9));
+    const fds = (): number => (isLinux ? readdirSync('/proc/self/fd').length : 0);
+    const before = fds();
+    const file = openFile('detached.bin', { detach: true, maxLength: PAGE_SIZE + 10 });
+    expect(file.hasDescriptor).toBe(false);
+    expect(fds()).toBe(before);
+    expect(file.size).toBe(PAGE_SIZE + 10);
+    expect(file.view.equals(pattern(3 * PAGE_SIZE, 9).subarray(0, PAGE_SIZE + 10))).toBe(true);
+    expect(thrown(() => file.grow(2 * PAGE_SIZE))).toMatchObject({ code: MappedFileErrorCode.ReadOnly });
+    const lease = file.retain();
+    file.close();
+    expect(lease.view[0]).toBe(pattern(1, 9)[0]);
+    lease.release();
+    expect(() => MappedFile.open(path, { detach: true, writable: true })).toThrow(TypeError);
   });
 });
