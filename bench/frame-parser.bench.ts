@@ -17,7 +17,7 @@ import type { Writable } from 'node:stream';
 import { bench, describe } from 'vitest';
 import * as wsModule from 'ws';
 import { FrameHeader, parseFrame } from '../src/protocols/websocket/frame-parser.js';
-import { MessageSequencer } from '../src/protocols/websocket/message-sequencer.js';
+import { FragmentTracker } from '../src/protocols/websocket/fragment-tracker.js';
 import { Opcode } from '../src/protocols/websocket/opcode.js';
 import { Utf8Validator } from '../src/protocols/websocket/utf8-validator.js';
 import { buildClientFrame } from '../test/helpers/ws-client-frames.js';
@@ -68,7 +68,7 @@ function wsReceiver(): Writable {
 }
 
 const frame = new FrameHeader();
-const sequencer = new MessageSequencer();
+const sequencer = new FragmentTracker();
 const utf8 = new Utf8Validator();
 let sink = 0;
 
@@ -106,7 +106,7 @@ for (const size of [20, 16 * 1024]) {
     const ours = asciiTextFrame(size);
     const theirs = asciiTextFrame(size);
     const receiver = wsReceiver();
-    bench('slabcast parseFrame + MessageSequencer + Utf8Validator', () => {
+    bench('slabcast parseFrame + FragmentTracker + Utf8Validator', () => {
       slabcastText(ours);
     });
     bench('ws Receiver.write', () => {
@@ -120,7 +120,7 @@ describe('16 KiB masked mixed-script text frame (payload restored each time): pa
   const ours = Buffer.from(pristine);
   const theirs = Buffer.from(pristine);
   const receiver = wsReceiver();
-  bench('slabcast parseFrame + MessageSequencer + Utf8Validator', () => {
+  bench('slabcast parseFrame + FragmentTracker + Utf8Validator', () => {
     ours.set(pristine);
     slabcastText(ours);
   });

@@ -1,8 +1,8 @@
 /** Public API: re-exports only. */
-export { Slabcast } from './app.js';
+export { Slabcast } from './slabcast.js';
 export { DEFAULTS, KNOBS, validateConfig, type ServerConfig } from './config.js';
 export { ConfigError, ErrorCode, SlabcastError } from './errors.js';
-export { CoreServer, type CoreStats } from './core/server.js';
+export { CoreServer, type CoreStats } from './core/core-server.js';
 export { Connection, PauseReason } from './core/connection.js';
 export type { ProtocolHandler } from './core/protocol.js';
 export { SlabAllocator, NO_SECTION, Tier } from './core/slab.js';

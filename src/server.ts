@@ -5,7 +5,7 @@
  * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
  */
 import cluster from 'node:cluster';
-import { Slabcast } from './app.js';
+import { Slabcast } from './slabcast.js';
 import { helpText, parseCli } from './cli/args.js';
 import { validateConfig } from './config.js';
 import { ConfigError } from './errors.js';

@@ -6,7 +6,7 @@ import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ReadinessCheck } from '../ops/ops-routes.js';
 import type { RoomOwner } from '../services/rooms/admin-api.js';
-import type { RoomsBackend } from '../services/rooms/mount.js';
+import type { RoomsBackend } from '../services/rooms/mount-rooms.js';
 import type { RingMember } from './hash-ring.js';
 import { InstanceRegistry, type RingChange } from './instance-registry.js';
 import { RedisBus } from './redis-bus.js';

@@ -193,7 +193,7 @@ export class RingPresence {
         (n) => {
           if (n.length > 0) for (const d of departed) d.rooms.add(room);
         },
-        // Already counted and reported by separate() and by the room's sequencer.
+        // Already counted and reported by separate() and by the room's step queue.
         () => undefined,
       );
     }

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { Slabcast } from '../app.js';
+import type { Slabcast } from '../slabcast.js';
 
 type LabelValues = Record<string, string>;
 type Sample = [labels: LabelValues, value: number];

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { Slabcast } from '../../src/app.js';
+import { Slabcast } from '../../src/slabcast.js';
 import type { ServerConfig } from '../../src/config.js';
 
 /** A slabcast instance on 127.0.0.1, port 0, with small slabs unless the test asks otherwise. */

@@ -15,7 +15,7 @@ import type { ServerConfig } from '../../src/config.js';
 import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
 import { closeBody, OP, parseServerFrames, WsRawClient } from '../helpers/ws-raw.js';
 import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
-import { STREAM_MIN_COST_BYTES } from '../../src/services/audio-cache/stream-store.js';
+import { STREAM_MIN_COST_BYTES } from '../../src/services/audio-cache/audio-store.js';
 
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

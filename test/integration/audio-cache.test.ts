@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ServerConfig } from '../../src/config.js';
-import type { Slabcast } from '../../src/app.js';
+import type { Slabcast } from '../../src/slabcast.js';
 import { audioEndpoint } from '../../src/services/audio-cache/audio-endpoint.js';
 import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
 import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';

@@ -81,16 +81,31 @@ describe('hello world', () => {
     expect(nativeTransport().open).toBe(openBefore);
   });
 
-  it('any unclaimed GET path gets the page; HEAD gets the headers and no body', async () => {
+  it('GET / with a query gets the page; HEAD gets the headers and no body', async () => {
     server = await startServer();
     const c = await client(server.port);
-    await c.send('GET /some/where?x=1 HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.send('GET /?x=1 HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
     await c.until(() => c.received.toString('latin1').split('HTTP/1.1 200').length === 3);
     const text = c.received.toString('latin1');
     const second = text.slice(text.lastIndexOf('HTTP/1.1 200'));
     expect(second).toContain(`Content-Length: ${HELLO_BODY.length}`);
     expect(second.endsWith('\r\n\r\n')).toBe(true); // HEAD: no body follows
     expect(parseResponses(c.received)[0].body.equals(HELLO_BODY)).toBe(true);
+  });
+
+  it('a path no route claims gets 404 with a JSON body (GET and HEAD), and the connection stays open', async () => {
+    server = await startServer();
+    const c = await client(server.port);
+    await c.send('GET /api/push/stauts HTTP/1.1\r\nHost: x\r\n\r\nHEAD /some/where?x=1 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until(() => c.received.toString('latin1').split('HTTP/1.1 ').length === 4);
+    const text = c.received.toString('latin1');
+    const parts = text.split(/(?=HTTP\/1\.1 )/);
+    expect(parts[0]).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+    expect(parts[0]).toContain('Content-Type: application/json');
+    expect(JSON.parse(parts[0].slice(parts[0].indexOf('\r\n\r\n') + 4))).toEqual({ error: 'NOT_FOUND', message: 'not found' });
+    expect(parts[1]).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+    expect(parts[1].endsWith('\r\n\r\n')).toBe(true); // HEAD: no body follows
+    expect(parts[2]).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
   });
 
   it('curl gets the page', async () => {
@@ -140,7 +155,7 @@ describe('keep-alive and pipelining', () => {
     server = await serverWithRoutes();
     const c = await client(server.port);
     let batch = '';
-    for (let i = 0; i < 16; i++) batch += i % 2 === 0 ? `GET /n${i} HTTP/1.1\r\nHost: x\r\n\r\n` : `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n${String(i).padStart(2, '0')}`;
+    for (let i = 0; i < 16; i++) batch += i % 2 === 0 ? `GET /?n=${i} HTTP/1.1\r\nHost: x\r\n\r\n` : `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n${String(i).padStart(2, '0')}`;
     await c.send(batch);
     const rs = await c.responses(16);
     rs.forEach((r, i) => {

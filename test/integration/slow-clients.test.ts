@@ -9,7 +9,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Slabcast } from '../../src/app.js';
+import type { Slabcast } from '../../src/slabcast.js';
 import type { ServerConfig } from '../../src/config.js';
 import { Tier } from '../../src/core/slab.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';

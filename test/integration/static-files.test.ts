@@ -195,7 +195,7 @@ const ATTACKS = [
   '/t/link-out',
   '/t/up/secret.txt',
   '/t/.hidden',
-  '/t/./app.js',
+  '/t/./slabcast.js',
   '/t/C:/secret.txt',
   '/t/%',
 ];
@@ -263,6 +263,6 @@ describe('the demo mount (mountDemo, wired in Slabcast)', () => {
     expect((await get(port, '/demo/app.js')).headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect((await get(port, '/demo/../package.json')).status).toBe(400);
     expect((await get(port, '/demo/%2e%2e/package.json')).status).toBe(400);
-    expect((await get(port, '/demox')).status).toBe(200); // not the demo: the hello page as before
+    expect((await get(port, '/demox')).status).toBe(404); // not the demo, and not a known path
   });
 });

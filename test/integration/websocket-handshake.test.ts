@@ -5,7 +5,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Slabcast } from '../../src/app.js';
+import type { Slabcast } from '../../src/slabcast.js';
 import { NO_SECTION } from '../../src/core/slab.js';
 import type { WebSocketEndpoint } from '../../src/protocols/websocket/endpoint.js';
 import { startServer, type TestServer } from '../helpers/listen.js';

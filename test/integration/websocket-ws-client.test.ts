@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocketClient from 'ws';
-import type { Slabcast } from '../../src/app.js';
+import type { Slabcast } from '../../src/slabcast.js';
 import type { ServerConfig } from '../../src/config.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 

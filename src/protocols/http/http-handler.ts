@@ -10,7 +10,7 @@ import { HttpResponse, type ResponseSink, writeResponse } from './http-response.
 import { Method } from './method.js';
 import { RequestHead } from './request-head.js';
 import { HEAD_INCOMPLETE, type HttpParserLimits, parseRequestHead } from './request-parser.js';
-import { DateCache, errorResponse, Persist } from './responses.js';
+import { DatedResponses, errorResponse, Persist } from './responses.js';
 import type { Router } from './router.js';
 
 /** Deadline kinds of an HTTP connection (see `Connection.setDeadline`). */
@@ -59,6 +59,10 @@ class HttpConnState {
   waiting: HttpResponse | null = null;
 }
 
+const SLASH = 0x2f;
+/** The answer to a path no route claims (the hello page is only at `/`). */
+const NOT_FOUND_BODY = JSON.stringify({ error: 'NOT_FOUND', message: 'not found' });
+
 /** Routed responses carry how the connection continues. */
 interface PendingResponse extends HttpResponse {
   persist?: Persist;
@@ -66,11 +70,11 @@ interface PendingResponse extends HttpResponse {
 
 /**
  * HTTP/1.1 over the core: keep-alive, pipelining (answers in order, one write per turn), bodies with
- * Content-Length or chunked coding, the hello-world page, routed handlers (sync or async), pre-built
+ * Content-Length or chunked coding, the hello-world page at `/`, 404 for unknown paths, routed handlers (sync or async), pre-built
  * error responses with `Connection: close`, and the two timeouts.
  */
 export class HttpHandler implements ProtocolHandler, ResponseSink {
-  readonly dates = new DateCache();
+  readonly dates = new DatedResponses();
   readonly stats: HttpStats = {
     requests: 0,
     responsesByClass: [0, 0, 0, 0, 0, 0],
@@ -210,14 +214,15 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     const method = head.method;
     const isGet = method === Method.Get || method === Method.Head;
     if (isGet && !this.router.claims(buf, head.targetStart, head.pathEnd)) {
-      this.sendHello(conn, persist, method === Method.Head);
+      if (head.pathEnd - head.targetStart === 1 && buf[head.targetStart] === SLASH) this.sendHello(conn, persist, method === Method.Head);
+      else this.sendNotFound(conn, persist, method === Method.Head);
       return;
     }
     const path = buf.toString('latin1', head.targetStart, head.pathEnd);
     const match = this.router.match(method, path);
     if (match === null) {
-      if (isGet) this.sendHello(conn, persist, method === Method.Head);
-      else this.sendSimple(conn, 404, 'not found', persist);
+      if (isGet && path === '/') this.sendHello(conn, persist, method === Method.Head);
+      else this.sendNotFound(conn, persist, method === Method.Head);
       return;
     }
     if (Array.isArray(match)) {
@@ -271,13 +276,13 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     this.afterResponse(conn, persist);
   }
 
-  private sendSimple(conn: Connection, status: number, message: string, persist: Persist): void {
-    this.finish(conn, status, 'application/json', '', JSON.stringify({ error: status === 404 ? 'NOT_FOUND' : 'ERROR', message }), persist, false);
+  private sendNotFound(conn: Connection, persist: Persist, headOnly: boolean): void {
+    this.finish(conn, 404, 'application/json', '', NOT_FOUND_BODY, persist, headOnly);
   }
 
   private sendHello(conn: Connection, persist: Persist, headOnly: boolean): void {
     this.stats.responsesByClass[2]++;
-    const bytes = headOnly ? this.dates.helloHead[persist] : this.dates.hello[persist];
+    const bytes = headOnly ? this.dates.helloHead[persist] : this.dates.helloPage[persist];
     // Copy into the write slab (one write per turn for pipelined answers); without a free section,
     // send the pre-built buffer itself: it is immutable, so nothing is lost.
     const at = conn.writer.reserve(bytes.length);

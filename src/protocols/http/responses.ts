@@ -68,11 +68,11 @@ export function statusLine(status: number): string {
  * The `Date:` header line, rebuilt at most once a second, and everything that embeds it: the complete
  * hello-world responses for each {@link Persist} × GET/HEAD are prebuilt so the hot path is one copy.
  */
-export class DateCache {
+export class DatedResponses {
   /** `Date: <IMF-fixdate>\r\n` */
   line = '';
-  /** hello[persist] (GET), helloHead[persist] (HEAD) */
-  readonly hello: Buffer[] = [];
+  /** helloPage[persist] (GET), helloHead[persist] (HEAD) */
+  readonly helloPage: Buffer[] = [];
   readonly helloHead: Buffer[] = [];
   private second = -1;
 
@@ -90,7 +90,7 @@ export class DateCache {
       const head = `${statusLine(200)}${this.line}Content-Type: ${HTML_TYPE}\r\nContent-Length: ${HELLO_BODY.length}\r\n${CONNECTION_LINE[p]}\r\n`;
       const headBytes = Buffer.from(head, 'latin1');
       this.helloHead[p] = headBytes;
-      this.hello[p] = Buffer.concat([headBytes, HELLO_BODY]);
+      this.helloPage[p] = Buffer.concat([headBytes, HELLO_BODY]);
     }
   }
 }

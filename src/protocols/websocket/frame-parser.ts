@@ -10,7 +10,7 @@
  * payload arrives (netty `WebSocket08FrameDecoder` fails as early).
  *
  * Per-frame rules only. Message-level rules (continuation sequencing, message size, UTF-8) belong
- * to the handler: see message-sequencer.ts, utf8-validator.ts, close-payload.ts.
+ * to the handler: see fragment-tracker.ts, utf8-validator.ts, close-payload.ts.
  */
 
 import { WsError } from './ws-errors.js';

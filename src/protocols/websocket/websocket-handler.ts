@@ -125,14 +125,14 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   private onFrame(ws: WebSocket, buf: Buffer, f: FrameHeader): boolean {
     const opcode = f.opcode;
     if (opcode >= Opcode.Close) return this.onControl(ws, buf, f);
-    let err = ws.sequencer.onFrame(opcode, f.fin);
-    if (err === 0) err = ws.sequencer.addPayload(f.payloadLength, this.config.wsMaxMessageBytes);
+    let err = ws.fragments.onFrame(opcode, f.fin);
+    if (err === 0) err = ws.fragments.addPayload(f.payloadLength, this.config.wsMaxMessageBytes);
     if (err < 0) {
       this.fail(ws, -err);
       return false;
     }
     if (ws.closeSent) return true; // RFC 6455 §1.4: after our Close, data is discarded
-    const isText = ws.sequencer.currentMessageOpcode === Opcode.Text;
+    const isText = ws.fragments.currentMessageOpcode === Opcode.Text;
     const first = opcode !== Opcode.Continuation;
     if (isText) {
       const utf8 = (ws.utf8 ??= new Utf8Validator());

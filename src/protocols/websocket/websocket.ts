@@ -3,7 +3,7 @@ import { WriteStatus } from '../../core/message-writer.js';
 import { NO_SECTION } from '../../core/slab.js';
 import type { WebSocketEndpoint } from './endpoint.js';
 import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
-import { MessageSequencer } from './message-sequencer.js';
+import { FragmentTracker } from './fragment-tracker.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
@@ -28,7 +28,7 @@ export class WebSocket {
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
   data: unknown;
   /** @internal fragmentation rules of the message in progress */
-  readonly sequencer = new MessageSequencer();
+  readonly fragments = new FragmentTracker();
   /** @internal UTF-8 state of the text message in progress (created on first text message). */
   utf8: Utf8Validator | null = null;
   /** @internal read-slab section assembling a fragmented message, and its length. */

@@ -22,7 +22,7 @@ import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
-import { SIDECAR_DISK_BYTES, type AudioStore } from './stream-store.js';
+import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {

@@ -5,7 +5,7 @@
  * of rotation would only take those away too. They are reported here, in `/metrics` and in the log.
  */
 import type { DiskState } from '../../storage/disk-space.js';
-import type { AudioStore } from './stream-store.js';
+import type { AudioStore } from './audio-store.js';
 
 /** The `audioCache` object of `GET /readyz`. Byte figures are null when the disk could not be sampled. */
 export interface AudioCacheHealth {

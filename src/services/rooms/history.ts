@@ -31,7 +31,7 @@ export interface HistoryRead {
  * from what was evicted, not from id contiguity.
  *
  * Results may be synchronous (MemoryHistory) or Promises (RedisHistory, src/cluster): the room
- * service keeps one room's messages in order either way (see RoomSequencer). A store that answers
+ * service keeps one room's messages in order either way (see RoomStepQueue). A store that answers
  * later never rejects for an outage: it falls back (a local id, an empty read with `gap`) and counts.
  */
 export interface HistoryStore {

@@ -19,7 +19,7 @@ import {
   whisperJson,
   whoJson,
 } from './room-messages.js';
-import { RoomSequencer } from './room-sequencer.js';
+import { RoomStepQueue } from './room-step-queue.js';
 import { RoomSubscriptions } from './room-subscriptions.js';
 import type { RoomSession } from './room-session.js';
 
@@ -102,13 +102,13 @@ export class RoomService {
   private readonly subscriptions: RoomSubscriptions;
   /** Members whose history read is in flight (cluster mode). */
   private readonly joining = new PendingJoins();
-  private readonly sequencer: RoomSequencer;
+  private readonly steps: RoomStepQueue;
 
   constructor(readonly options: RoomServiceOptions) {
     this.limiter = new RateLimiter(options.rateLimit);
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.windowMs = options.misbehaviourWindowMs ?? DEFAULT_MISBEHAVIOUR_WINDOW_MS;
-    this.sequencer = new RoomSequencer((err) => this.failed(err));
+    this.steps = new RoomStepQueue((err) => this.failed(err));
     this.subscriptions = new RoomSubscriptions(options.bus, this.listener, (err) => this.failed(err));
     options.presence?.attach?.(this.localRooms);
   }
@@ -118,7 +118,7 @@ export class RoomService {
     roomIds: () => this.registry.roomIds(),
     users: (room) => this.registry.get(room)?.users,
     announce: (room, notes) => {
-      this.sequencer.run(room, notes, (list) => this.announce(room, list));
+      this.steps.run(room, notes, (list) => this.announce(room, list));
     },
   };
 
@@ -194,7 +194,7 @@ export class RoomService {
       this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, room.userCount));
       return;
     }
-    this.sequencer.run(s.room, presence.joined(s.room, s.user, room.users), (change) => {
+    this.steps.run(s.room, presence.joined(s.room, s.user, room.users), (change) => {
       if (!change.elsewhere) this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, change.count));
     });
   }
@@ -209,7 +209,7 @@ export class RoomService {
       this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, left.room.userCount));
       return;
     }
-    this.sequencer.run(s.room, presence.left(s.room, s.user, left.room.users), (change) => {
+    this.steps.run(s.room, presence.left(s.room, s.user, left.room.users), (change) => {
       if (!change.elsewhere) this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, change.count));
     });
   }
@@ -256,8 +256,8 @@ export class RoomService {
       case 'danmaku': {
         const id = history.allocateId(s.room);
         const { text, color, mode } = msg;
-        if (!isPromise(id) && this.sequencer.idle(s.room)) this.keep(s.room, { id, ts: now, json: danmakuJson(id, s.room, s.user, now, text, color, mode) });
-        else this.sequencer.run(s.room, id, (n) => this.keep(s.room, { id: n, ts: now, json: danmakuJson(n, s.room, s.user, now, text, color, mode) }));
+        if (!isPromise(id) && this.steps.idle(s.room)) this.keep(s.room, { id, ts: now, json: danmakuJson(id, s.room, s.user, now, text, color, mode) });
+        else this.steps.run(s.room, id, (n) => this.keep(s.room, { id: n, ts: now, json: danmakuJson(n, s.room, s.user, now, text, color, mode) }));
         return;
       }
       case 'whisper': {
@@ -265,15 +265,15 @@ export class RoomService {
         const { to, text } = msg;
         if (this.registry.get(s.room)?.users.has(to) === true) {
           const id = history.allocateId(s.room); // a room id, but whispers are never kept
-          if (!isPromise(id) && this.sequencer.idle(s.room)) this.whisper(ws, s, to, text, now, id);
-          else this.sequencer.run(s.room, id, (n) => this.whisper(ws, s, to, text, now, n));
+          if (!isPromise(id) && this.steps.idle(s.room)) this.whisper(ws, s, to, text, now, id);
+          else this.steps.run(s.room, id, (n) => this.whisper(ws, s, to, text, now, n));
         } else if (presence === undefined) {
           this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
         } else {
           // In the room on no instance → NO_SUCH_USER (its id stays a hole); anywhere → through the
           // bus. The id is taken now, with the check, so ids follow the order messages arrived in.
           const check = Promise.all([presence.elsewhere(s.room, to), history.allocateId(s.room)]);
-          this.sequencer.run(s.room, check, ([there, n]) => {
+          this.steps.run(s.room, check, ([there, n]) => {
             if (there) this.whisper(ws, s, to, text, now, n);
             else if (ws.isOpen) this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
           });
@@ -323,7 +323,7 @@ export class RoomService {
   system(roomId: string, text: string): MaybePromise<number> {
     const now = Date.now();
     const id = this.options.history.allocateId(roomId);
-    if (!isPromise(id) && this.sequencer.idle(roomId)) {
+    if (!isPromise(id) && this.steps.idle(roomId)) {
       this.keep(roomId, { id, ts: now, json: systemJson(id, roomId, now, text) });
       return id;
     }
@@ -332,7 +332,7 @@ export class RoomService {
       this.keep(roomId, { id: n, ts: now, json: systemJson(n, roomId, now, text) });
       sent = n;
     };
-    return this.sequencer.run(roomId, id, step).then((ok) => {
+    return this.steps.run(roomId, id, step).then((ok) => {
       if (!ok) throw new Error(`system message to ${roomId} failed (see asyncFailures)`);
       return sent;
     });

@@ -1,4 +1,4 @@
-import type { Slabcast } from '../../app.js';
+import type { Slabcast } from '../../slabcast.js';
 import { redirect, StaticFiles } from './static-files.js';
 
 /**

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { RoomSequencer } from '../../../../src/services/rooms/room-sequencer.js';
+import { RoomStepQueue } from '../../../../src/services/rooms/room-step-queue.js';
 
 const later = <T>(value: T, ms: number): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms));
 
-describe('RoomSequencer', () => {
+describe('RoomStepQueue', () => {
   it('runs a room’s steps in submission order even when their values settle out of order', async () => {
     const errors: unknown[] = [];
-    const seq = new RoomSequencer((err) => errors.push(err));
+    const seq = new RoomStepQueue((err) => errors.push(err));
     const got: string[] = [];
     seq.run('r', later(1, 30), (v) => void got.push(`r:${v}`));
     seq.run('r', later(2, 1), (v) => void got.push(`r:${v}`));
@@ -22,7 +22,7 @@ describe('RoomSequencer', () => {
 
   it('waits for a step that returns a promise, and reports failures without stopping the room', async () => {
     const errors: unknown[] = [];
-    const seq = new RoomSequencer((err) => errors.push(err));
+    const seq = new RoomStepQueue((err) => errors.push(err));
     const got: number[] = [];
     seq.run('r', 1, (v) => later(undefined, 20).then(() => void got.push(v)));
     const failedValue = seq.run('r', Promise.reject(new Error('store down')), () => undefined);

@@ -13,7 +13,7 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * interleave. With a synchronous store and nothing in flight the caller skips this entirely
  * ({@link idle}): single node pays nothing.
  */
-export class RoomSequencer {
+export class RoomStepQueue {
   private readonly tails = new Map<string, Promise<boolean>>();
   /** Steps that threw or whose value rejected (each reported to `onError`). */
   failures = 0;

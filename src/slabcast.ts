@@ -1,19 +1,19 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerConfig, validateConfig } from './config.js';
-import { CoreServer, type CoreStats } from './core/server.js';
+import { CoreServer, type CoreStats } from './core/core-server.js';
 import { HttpHandler, type HttpStats } from './protocols/http/http-handler.js';
 import { Router } from './protocols/http/router.js';
 import type { WebSocketEndpoint } from './protocols/websocket/endpoint.js';
 import { CloseCode } from './protocols/websocket/opcode.js';
 import type { WebSocket } from './protocols/websocket/websocket.js';
 import { WebSocketHandler, type WsStats } from './protocols/websocket/websocket-handler.js';
-import { WebSocketEndpoints } from './protocols/websocket/websocket-upgrade.js';
+import { EndpointRegistry } from './protocols/websocket/endpoint-registry.js';
 import { echoEndpoint } from './services/echo/echo-endpoint.js';
 import { fanoutEndpoint } from './services/bench-fanout/fanout-endpoint.js';
-import { mountRooms, type Rooms } from './services/rooms/mount.js';
-import { mountAudioCache } from './services/audio-cache/audio-cache.js';
+import { mountRooms, type Rooms } from './services/rooms/mount-rooms.js';
+import { mountAudioCache } from './services/audio-cache/mount-audio-cache.js';
 import { mountDemo } from './services/static/mount-demo.js';
-import type { AudioStore } from './services/audio-cache/stream-store.js';
+import type { AudioStore } from './services/audio-cache/audio-store.js';
 import { type Logger, silentLogger } from './ops/logger.js';
 import { Metrics } from './ops/metrics.js';
 import { addOpsRoutes, type ReadinessCheck, type ReadinessDetail } from './ops/ops-routes.js';
@@ -37,7 +37,7 @@ export class Slabcast {
   readonly http: HttpHandler;
   readonly core: CoreServer;
   readonly ws: WebSocketHandler;
-  readonly endpoints: WebSocketEndpoints;
+  readonly endpoints: EndpointRegistry;
   /** Rooms: `/ws/room/{roomId}` and the `/api/push/*` admin API. */
   readonly rooms: Rooms;
   /** The audio stream cache (`--audio-path`, `--cache-dir`). */
@@ -59,7 +59,7 @@ export class Slabcast {
     this.http = new HttpHandler(this.config, this.router);
     this.core = new CoreServer(this.config, this.http);
     this.ws = new WebSocketHandler(this.config);
-    this.endpoints = new WebSocketEndpoints(this.ws);
+    this.endpoints = new EndpointRegistry(this.ws);
     this.http.upgrade = this.endpoints.upgrade;
     this.endpoints.add(echoEndpoint());
     // The benchmark's fan-out endpoint is an open broadcast: off unless asked for.

@@ -8,7 +8,7 @@ import { Opcode, isControlOpcode, isKnownOpcode } from './opcode.js';
 import { WsError } from './ws-errors.js';
 
 /** Tracks whether a fragmented message is open and which data opcode it carries. */
-export class MessageSequencer {
+export class FragmentTracker {
   /**
    * Opcode (Text or Binary) of the message the most recent data frame belongs to, including its
    * final frame, so the handler can read it when delivering the message. Continuation (0) before
@@ -17,7 +17,7 @@ export class MessageSequencer {
   currentMessageOpcode: number = Opcode.Continuation;
   /** True between a Text/Binary frame with FIN clear and the continuation frame with FIN set. */
   messageOpen = false;
-  /** Payload bytes of the current message counted by {@link MessageSequencer.addPayload}. */
+  /** Payload bytes of the current message counted by {@link FragmentTracker.addPayload}. */
   messageBytes = 0;
 
   /** Back to "no message" (new connection). */
@@ -50,7 +50,7 @@ export class MessageSequencer {
   }
 
   /**
-   * What {@link MessageSequencer.onFrame} would return for `opcode`, without changing any state.
+   * What {@link FragmentTracker.onFrame} would return for `opcode`, without changing any state.
    * Lets the handler fail fast from the header alone (parseFrame returned FRAME_INCOMPLETE with
    * `headerLength > 0`) instead of buffering a whole frame it will refuse; it must still call
    * `onFrame` once the frame is complete.

@@ -10,7 +10,7 @@ import type { WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
 import { audioEndpoint } from './audio-endpoint.js';
 import { slabPressure } from './memory-pressure.js';
-import { AudioStore } from './stream-store.js';
+import { AudioStore } from './audio-store.js';
 
 /** What {@link mountAudioCache} needs from the server. */
 export interface AudioCacheHost {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AudioErrorCode, isAudioError } from '../../../../src/services/audio-cache/audio-errors.js';
 import type { AudioStream } from '../../../../src/services/audio-cache/audio-stream.js';
-import { AudioStore, type AudioStoreOptions, STREAM_MIN_COST_BYTES } from '../../../../src/services/audio-cache/stream-store.js';
+import { AudioStore, type AudioStoreOptions, STREAM_MIN_COST_BYTES } from '../../../../src/services/audio-cache/audio-store.js';
 import { DiskSpace, DiskState } from '../../../../src/storage/disk-space.js';
 import { fillDisk, mountTmpfs, type Tmpfs, tmpfsAvailable } from '../../../helpers/tmpfs.js';
 
@@ -395,7 +395,7 @@ describe('AudioStore: reload with few descriptors', () => {
     // A child with 100 descriptors in all (soft = hard, so Node cannot raise it): reload reads sidecars
     // (one descriptor at a time) and lstats data files, so 150 streams fit.
     const script = join(dir, '..', 'reload.mts');
-    const storeModule = new URL('../../../../src/services/audio-cache/stream-store.ts', import.meta.url).pathname;
+    const storeModule = new URL('../../../../src/services/audio-cache/audio-store.ts', import.meta.url).pathname;
     writeFileSync(script, `import { AudioStore } from ${JSON.stringify(storeModule)};
 const store = new AudioStore({ cacheDir: ${JSON.stringify(dir)}, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 30, minFreeDiskBytes: 0, evict: false, maxUploads: 1, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 1000, flushBytes: 1 << 20 });
 process.stdout.write(JSON.stringify(store.stats));

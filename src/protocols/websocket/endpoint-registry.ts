@@ -34,7 +34,7 @@ export type UpgradeRefusals = Record<number, number>;
  * HTTP handler to the WebSocket handler. Refusals are complete HTTP responses with `Connection: close`:
  * unknown path 404, non-GET or bad key 400, wrong version 426, origin refused 403, or the endpoint's own.
  */
-export class WebSocketEndpoints {
+export class EndpointRegistry {
   private readonly byPath = new Map<string, WebSocketEndpoint>();
   /** Prefix endpoints, longest prefix first. */
   private readonly byPrefix: WebSocketEndpoint[] = [];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Slabcast } from '../../app.js';
+import type { Slabcast } from '../../slabcast.js';
 import { addAdminApi, type RoomOwner } from './admin-api.js';
 import { type BroadcastBus, LocalBus } from './bus.js';
 import { type HistoryStore, MemoryHistory } from './history.js';

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { FrameHeader, parseFrame } from '../../../../src/protocols/websocket/frame-parser.js';
-import { MessageSequencer } from '../../../../src/protocols/websocket/message-sequencer.js';
+import { FragmentTracker } from '../../../../src/protocols/websocket/fragment-tracker.js';
 import { Opcode } from '../../../../src/protocols/websocket/opcode.js';
 import { WsError } from '../../../../src/protocols/websocket/ws-errors.js';
 import { buildClientFrame } from '../../../helpers/ws-client-frames.js';
 
-describe('MessageSequencer (RFC 6455 §5.4)', () => {
+describe('FragmentTracker (RFC 6455 §5.4)', () => {
   it('unfragmented Text and Binary messages', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     expect(s.onFrame(Opcode.Text, true)).toBe(0);
     expect(s.currentMessageOpcode).toBe(Opcode.Text);
     expect(s.messageOpen).toBe(false);
@@ -17,7 +17,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('fragmented message: start, continuations, final; opcode kept through the final frame', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     expect(s.onFrame(Opcode.Binary, false)).toBe(0);
     expect(s.messageOpen).toBe(true);
     expect(s.onFrame(Opcode.Continuation, false)).toBe(0);
@@ -28,7 +28,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('continuation without a started message → BadContinuation', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     expect(s.onFrame(Opcode.Continuation, true)).toBe(-WsError.BadContinuation);
     expect(s.onFrame(Opcode.Continuation, false)).toBe(-WsError.BadContinuation);
     expect(s.onFrame(Opcode.Text, true)).toBe(0);
@@ -38,7 +38,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   it('new Text/Binary inside a fragmented message → ExpectedContinuation', () => {
     for (const next of [Opcode.Text, Opcode.Binary]) {
       for (const fin of [true, false]) {
-        const s = new MessageSequencer();
+        const s = new FragmentTracker();
         expect(s.onFrame(Opcode.Text, false)).toBe(0);
         expect(s.onFrame(next, fin)).toBe(-WsError.ExpectedContinuation);
       }
@@ -46,7 +46,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('control frames are allowed between fragments and leave the state alone', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     expect(s.onFrame(Opcode.Text, false)).toBe(0);
     for (const control of [Opcode.Ping, Opcode.Pong, Opcode.Close]) {
       expect(s.onFrame(control, true)).toBe(0);
@@ -59,7 +59,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('reserved opcodes are refused even if parseFrame was bypassed', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     for (const op of [3, 4, 5, 6, 7, 11, 12, 13, 14, 15]) expect(s.onFrame(op, true)).toBe(-WsError.ReservedOpcode);
   });
 
@@ -72,7 +72,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
       buildClientFrame(Opcode.Continuation, '!', { fin: true }),
     ]);
     const frame = new FrameHeader();
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     const limits = { maxFrameBytes: 1000, requireMask: true };
     const message: Buffer[] = [];
     const controls: string[] = [];
@@ -93,7 +93,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('addPayload counts the whole message and refuses past maxMessageBytes (MessageTooBig)', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     expect(s.onFrame(Opcode.Binary, false)).toBe(0);
     expect(s.addPayload(60, 100)).toBe(0);
     expect(s.onFrame(Opcode.Continuation, false)).toBe(0);
@@ -107,7 +107,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('check() predicts onFrame() without changing state', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     const ops = [0, 1, 2, 3, 8, 9, 10, 11];
     const script: [number, boolean][] = [[1, false], [9, true], [0, false], [2, true], [0, true], [2, false], [0, true], [0, true]];
     for (const [opcode, fin] of script) {
@@ -115,7 +115,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
       const predicted = ops.map((op) => s.check(op));
       expect({ ...s }).toEqual(before);
       for (let i = 0; i < ops.length; i++) {
-        const probe = Object.assign(new MessageSequencer(), before);
+        const probe = Object.assign(new FragmentTracker(), before);
         expect(probe.onFrame(ops[i], true), `op ${ops[i]}`).toBe(predicted[i]);
       }
       s.onFrame(opcode, fin);
@@ -123,7 +123,7 @@ describe('MessageSequencer (RFC 6455 §5.4)', () => {
   });
 
   it('reset() forgets an open message', () => {
-    const s = new MessageSequencer();
+    const s = new FragmentTracker();
     s.onFrame(Opcode.Text, false);
     s.addPayload(5, 10);
     s.reset();
