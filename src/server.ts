@@ -11,6 +11,7 @@ import { validateConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './ops/logger.js';
 import { runPrimary } from './cli/primary.js';
+import { settingsFrom } from './settings.js';
 
 async function main(): Promise<void> {
   let app: Slabcast;
@@ -23,10 +24,11 @@ async function main(): Promise<void> {
     const level = cli.config.logLevel ?? 'info';
     const logger = createLogger(typeof level === 'string' ? level : 'info');
     const config = validateConfig(cli.config);
+    // Parse the services' slices too (rate limits…): a bad value stops the primary before any fork.
+    settingsFrom(config);
     if (cluster.isPrimary && config.workers > 1) {
-      // The primary only supervises; each worker builds its own Slabcast from the same flags. It
-      // never builds one itself: that would open the audio cache (reload, quarantine) in a process
-      // that serves nothing, while the workers are already using the directory.
+      // The primary only supervises (its config is validated above); each worker builds its own
+      // Slabcast from the same flags.
       runPrimary(config.workers, logger);
       return;
     }

@@ -1,24 +1,28 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerConfig, validateConfig } from './config.js';
-import { CoreServer, type CoreStats } from './core/core-server.js';
-import { HttpHandler, type HttpStats } from './protocols/http/http-handler.js';
+import { CoreServer } from './core/core-server.js';
+import { HttpHandler } from './protocols/http/http-handler.js';
 import { Router } from './protocols/http/router.js';
 import type { WebSocketEndpoint } from './protocols/websocket/endpoint.js';
 import { CloseCode } from './protocols/websocket/opcode.js';
 import type { WebSocket } from './protocols/websocket/websocket.js';
-import { WebSocketHandler, type WsStats } from './protocols/websocket/websocket-handler.js';
+import { WebSocketHandler } from './protocols/websocket/websocket-handler.js';
 import { EndpointRegistry } from './protocols/websocket/endpoint-registry.js';
+import { type Logger, silentLogger } from './ops/logger.js';
+import { Identity } from './ops/identity.js';
+import { Metrics } from './ops/metrics.js';
+import { addOpsRoutes } from './ops/ops-routes.js';
+import { Readiness } from './ops/readiness.js';
+import { registerServerMetrics, type ServerStats } from './ops/server-metrics.js';
+import type { Service, ServiceHost } from './services/service-host.js';
 import { echoEndpoint } from './services/echo/echo-endpoint.js';
 import { fanoutEndpoint } from './services/bench-fanout/fanout-endpoint.js';
 import { mountRooms, type Rooms } from './services/rooms/mount-rooms.js';
-import { mountAudioCache } from './services/audio-cache/mount-audio-cache.js';
-import { mountDemo } from './services/static/mount-demo.js';
+import { type AudioCache, mountAudioCache } from './services/audio-cache/mount-audio-cache.js';
 import type { AudioStore } from './services/audio-cache/audio-store.js';
-import { type Logger, silentLogger } from './ops/logger.js';
-import { Metrics } from './ops/metrics.js';
-import { addOpsRoutes, type ReadinessCheck, type ReadinessDetail } from './ops/ops-routes.js';
-import { cacheHealth } from './services/audio-cache/cache-health.js';
+import { mountDemo } from './services/static/mount-demo.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import { type Settings, settingsFrom } from './settings.js';
 
 /** Options that are objects rather than configuration values. */
 export interface SlabcastOptions {
@@ -27,57 +31,96 @@ export interface SlabcastOptions {
 }
 
 /**
- * One slabcast instance: the core (acceptor, processor, slabs), HTTP/1.1 and WebSocket on it, and the
- * services — /echo, /fanout, rooms, the audio cache, the demo page, the operator endpoints — in cluster
- * mode when `--redis` is set. This is the only place that wires them together.
+ * One slabcast instance, and the only place that wires its parts together: the core (acceptor,
+ * processor, slabs), HTTP/1.1 and WebSocket on it, the operator endpoints, and the services — /echo,
+ * /fanout, rooms, the audio cache, the demo page — each mounted on one narrow {@link ServiceHost};
+ * in cluster mode (`--redis`) the cluster node backs rooms and places audio streams.
+ *
+ * Constructing it does no I/O; {@link listen} starts the services (the audio cache reads its
+ * directory), binds, and joins the cluster; {@link close} drains the connections, then closes the
+ * services and leaves the cluster.
  */
 export class Slabcast {
   readonly config: Readonly<ServerConfig>;
+  /** The services' parsed configuration slices. */
+  readonly settings: Settings;
   readonly router = new Router();
   readonly http: HttpHandler;
   readonly core: CoreServer;
   readonly ws: WebSocketHandler;
   readonly endpoints: EndpointRegistry;
+  readonly logger: Logger;
+  /** Prometheus metrics: every part registers its own at construction. */
+  readonly metrics = new Metrics();
+  /** Checks and details of `GET /readyz`. */
+  readonly readiness = new Readiness();
+  /** The instance id (with the worker suffix) and advertised URL. */
+  readonly identity: Identity;
+  /** Things an operator must hear about at start-up (open admin API, open token mode…). */
+  readonly startupWarnings: string[] = [];
   /** Rooms: `/ws/room/{roomId}` and the `/api/push/*` admin API. */
   readonly rooms: Rooms;
   /** The audio stream cache (`--audio-path`, `--cache-dir`). */
-  readonly audio: AudioStore;
+  readonly audioCache: AudioCache;
   /** Cluster mode (`--redis`): Redis link, ring, shared rooms backend; null on a single node. */
   readonly cluster: ClusterNode | null;
-  readonly logger: Logger;
-  /** Checks `GET /readyz` runs (services add theirs: cache directory, Redis…). */
-  readonly readinessChecks: ReadinessCheck[] = [];
-  /** State shown in the `GET /readyz` body that does not decide readiness (the audio cache's disk and mode). */
-  readonly readinessDetails: Record<string, ReadinessDetail> = {};
-  /** Things an operator must hear about at start-up (open admin API, open token mode…). */
-  readonly startupWarnings: string[] = [];
-  private metricsInstance: Metrics | null = null;
+  /** What every service mounts on. */
+  private readonly host: ServiceHost;
+  /** Mounted services, in mount order (started in it, closed in reverse). */
+  private readonly services: Service[] = [];
+  private started = false;
 
   constructor(config: Partial<ServerConfig> = {}, options: SlabcastOptions = {}) {
     this.config = validateConfig(config);
+    this.settings = settingsFrom(this.config);
     this.logger = options.logger ?? silentLogger();
+    this.identity = new Identity(this.config.instanceId, this.config.advertiseUrl);
     this.http = new HttpHandler(this.config, this.router);
-    this.core = new CoreServer(this.config, this.http);
     this.ws = new WebSocketHandler(this.config);
+    // The protocols tell the core how often its deadline sweep must run.
+    this.core = new CoreServer({ ...this.config, shortestDeadlineMs: Math.min(this.http.shortestDeadlineMs, this.ws.shortestDeadlineMs) }, this.http);
     this.endpoints = new EndpointRegistry(this.ws);
     this.http.upgrade = this.endpoints.upgrade;
+    this.core.processor.onClock = (now) => this.http.dates.update(now);
+    registerServerMetrics(this.metrics, () => this.stats());
+    this.readiness.addCheck(() => (this.core.address() !== null ? null : 'not listening'));
+    this.host = this.serviceHost();
+
     this.endpoints.add(echoEndpoint());
     // The benchmark's fan-out endpoint is an open broadcast: off unless asked for.
     if (this.config.fanoutPath !== '') this.endpoints.add(fanoutEndpoint(this.ws, this.config.fanoutPath));
-    this.cluster = this.config.redisUrl !== '' ? new ClusterNode(this.config, this.logger) : null;
-    if (this.cluster !== null) this.readinessChecks.push(this.cluster.readiness);
-    this.rooms = mountRooms(this, this.cluster?.rooms);
-    mountDemo(this);
-    this.audio = mountAudioCache(this, [this.core.readSlab, this.core.writeSlab], this.cluster?.streamRedirect);
-    this.readinessDetails.audioCache = () => cacheHealth(this.audio);
-    this.core.processor.onClock = (now) => this.http.dates.update(now);
+    this.cluster = this.config.redisUrl !== '' ? new ClusterNode(this.config, this.identity, this.logger, this.metrics) : null;
+    if (this.cluster !== null) this.readiness.addCheck(this.cluster.readiness);
+    this.rooms = this.mount(mountRooms(this.host, this.settings.rooms, this.cluster?.rooms));
+    mountDemo(this.host);
+    this.audioCache = this.mount(mountAudioCache(this.host, this.settings.audio, this.cluster?.streamRedirect));
+    addOpsRoutes(this.router, this.metrics, this.readiness);
     this.wireLogging();
-    addOpsRoutes(this.router, () => this.metrics, () => this.core.address() !== null, this.readinessChecks, this.readinessDetails);
   }
 
-  /** Prometheus metrics (created on first use: default collectors start timers). */
-  get metrics(): Metrics {
-    return (this.metricsInstance ??= new Metrics(this));
+  /** The audio cache's store (its stats, streams). */
+  get audio(): AudioStore {
+    return this.audioCache.store;
+  }
+
+  private serviceHost(): ServiceHost {
+    return {
+      router: this.router,
+      ws: this.ws,
+      addEndpoint: (endpoint) => void this.endpoints.add(endpoint),
+      logger: this.logger,
+      metrics: this.metrics,
+      readiness: this.readiness,
+      identity: this.identity,
+      warn: (warning) => void this.startupWarnings.push(warning),
+      memoryPressure: () => this.core.memoryPressure(),
+      stats: () => this.stats(),
+    };
+  }
+
+  private mount<S extends Service>(service: S): S {
+    this.services.push(service);
+    return service;
   }
 
   /** One log line per limit hit and per connection error; nothing per message. */
@@ -96,12 +139,6 @@ export class Slabcast {
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
-    this.audio.onStorageError = (err, stream) => log.error({ err, stream: stream?.id ?? null }, 'audio cache storage failed');
-    this.audio.onDiskFull = (full, disk) => {
-      const detail = { code: 'ERR_AUDIO_NO_SPACE', freeBytes: disk.freeBytes, minFreeBytes: disk.minFreeBytes };
-      if (full) log.warn(detail, 'audio cache: no space on the cache filesystem, chunks and STARTs refused');
-      else log.info(detail, 'audio cache: space again on the cache filesystem');
-    };
   }
 
   /** Registers a WebSocket endpoint at its path. */
@@ -110,33 +147,41 @@ export class Slabcast {
     return this;
   }
 
-  /** Starts listening (defaults from the config). Resolves with the bound address. */
+  /**
+   * Starts the services (the audio cache reads its directory), binds (defaults from the config),
+   * then joins the cluster with the bound address. Resolves with that address.
+   */
   async listen(port?: number, host?: string): Promise<AddressInfo> {
+    if (!this.started) {
+      this.started = true;
+      for (const service of this.services) await service.start();
+    }
     const address = await this.core.listen(port, host);
-    if (this.cluster !== null) await this.cluster.start(address, this.metrics); // registers with the bound port
+    if (this.cluster !== null) await this.cluster.start(address); // registers with the bound port
     return address;
   }
 
   /**
    * Stops accepting, lets in-flight HTTP responses finish (every further response says
-   * `Connection: close`), and resolves when every connection is closed or `deadlineMs` passed.
+   * `Connection: close`), and resolves when every connection is closed or `deadlineMs` passed; then
+   * closes the services in reverse order (every audio stream durable, the rooms' bus released) and
+   * leaves the cluster (presence and heartbeat deleted, so its rooms move at once).
    */
-  close(deadlineMs = 5000): Promise<void> {
+  async close(deadlineMs = 5000): Promise<void> {
     this.http.draining = true;
-    return this.core.close(deadlineMs, (conn) => {
+    await this.core.close(deadlineMs, (conn) => {
       if (conn.protocol === this.ws) {
         (conn.state as WebSocket).close(CloseCode.GoingAway, 'server shutting down');
         return;
       }
       this.http.endWhenIdle(conn);
-    })
-      .then(() => this.audio.close()) // every stream msync'ed and its metadata written before we resolve
-      .then(() => this.rooms.close()) // history sweep stopped, bus released once every member left
-      .then(() => this.cluster?.close()); // presence and heartbeat deleted (rooms move at once), Redis quit
+    });
+    for (const service of [...this.services].reverse()) await service.close();
+    await this.cluster?.close();
   }
 
-  /** Every counter, for the admin API and tests. */
-  stats(): { core: CoreStats; http: HttpStats; ws: WsStats } {
+  /** Every counter of the server's own layers, for the admin API and tests. */
+  stats(): ServerStats {
     return { core: this.core.stats(), ws: structuredClone(this.ws.stats), http: { ...this.http.stats, responsesByClass: [...this.http.stats.responsesByClass], errorsByStatus: { ...this.http.stats.errorsByStatus } } };
   }
 }

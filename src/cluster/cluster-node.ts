@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import type { ServerConfig } from '../config.js';
+import type { Identity } from '../ops/identity.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { ReadinessCheck } from '../ops/ops-routes.js';
+import type { ReadinessCheck } from '../ops/readiness.js';
 import type { RoomOwner } from '../services/rooms/admin-api.js';
 import type { RoomsBackend } from '../services/rooms/mount-rooms.js';
 import type { RingMember } from './hash-ring.js';
@@ -15,7 +14,7 @@ import { LinkState, RedisLink } from './redis-link.js';
 import { presenceTtlMs, RedisPresence } from './redis-presence.js';
 import { RingPresence } from './ring-presence.js';
 
-/** Ring key of a room. Rooms and audio streams share one ring (the cluster issue). */
+/** Ring key of a room. Rooms and audio streams share one ring. */
 export const roomKey = (room: string): string => `room:${room}`;
 /** Ring key of an audio stream. */
 export const streamKey = (stream: string): string => `stream:${stream}`;
@@ -25,22 +24,21 @@ const CONNECT_WAIT_MS = 2000;
 /** Longest backoff between reconnect attempts. */
 const MAX_BACKOFF_MS = 2000;
 
-/**
- * This instance's id: `--instance-id`, suffixed `-w{index}` in a `--workers` worker (workers
- * share the flags, and two instances must never share an id), or `{hostname}-{pid}-{random}`.
- */
-export function instanceIdFor(configured: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (configured === '') return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const worker = env.SLABCAST_WORKER_INDEX;
-  return worker === undefined ? configured : `${configured}-w${worker}`;
-}
-
-/** `--advertise-url` without a trailing slash, or `ws://{host}:{bound port}` (the hostname for a wildcard bind). */
-export function advertiseUrlFor(configured: string, host: string, port: number): string {
-  if (configured !== '') return configured.replace(/\/+$/, '');
-  const h = host === '' || host === '0.0.0.0' || host === '::' ? hostname() : host;
-  return `ws://${h.includes(':') ? `[${h}]` : h}:${port}`;
-}
+/** The cluster's slice of the configuration. */
+export type ClusterOptions = Pick<
+  ServerConfig,
+  | 'redisUrl'
+  | 'redisTimeoutMs'
+  | 'redisPingMs'
+  | 'redisMaxPending'
+  | 'heartbeatMs'
+  | 'heartbeatTtlMs'
+  | 'vnodes'
+  | 'historySize'
+  | 'historyTtlSeconds'
+  | 'host'
+  | 'audioPath'
+>;
 
 /** Counters of the node itself. */
 export interface ClusterNodeStats {
@@ -83,10 +81,12 @@ export class ClusterNode {
   private announced = false;
 
   constructor(
-    private readonly config: Readonly<ServerConfig>,
+    private readonly config: Readonly<ClusterOptions>,
+    private readonly identity: Identity,
     private readonly log: Logger,
+    metrics: Metrics,
   ) {
-    this.id = instanceIdFor(config.instanceId);
+    this.id = identity.instanceId;
     this.self = { id: this.id, url: '' };
     this.link = new RedisLink(config.redisUrl, MAX_BACKOFF_MS, { timeoutMs: config.redisTimeoutMs, pingMs: config.redisPingMs, maxPending: config.redisMaxPending });
     const failed = (err: Error): void => {
@@ -104,7 +104,6 @@ export class ClusterNode {
     this.link.on('state', (next, prev) => this.linkChanged(next, prev));
     this.link.on('failure', failed);
     this.rooms = {
-      instanceId: this.id,
       bus: this.bus,
       history: this.history,
       presence: this.presence,
@@ -112,6 +111,7 @@ export class ClusterNode {
       status: () => this.status(),
       onError: (err) => log.warn({ err }, 'rooms: cluster step failed'),
     };
+    this.addMetrics(metrics);
   }
 
   /** Ring owner of `key`; this instance before {@link start}. */
@@ -138,11 +138,11 @@ export class ClusterNode {
   };
 
   /** Connects (waiting up to 2 s), registers with the bound address, starts heartbeats and presence refresh. */
-  async start(address: AddressInfo, metrics?: Metrics): Promise<void> {
+  async start(address: AddressInfo): Promise<void> {
     if (this.started) throw new TypeError('ClusterNode.start: already started');
     this.started = true;
     const c = this.config;
-    this.self = { id: this.id, url: advertiseUrlFor(c.advertiseUrl, c.host, address.port) };
+    this.self = { id: this.id, url: this.identity.urlFor(c.host, address.port) };
     this.registry = new InstanceRegistry(this.link, { self: this.self, heartbeatMs: c.heartbeatMs, ttlMs: c.heartbeatTtlMs, vnodes: c.vnodes });
     this.registry.on('change', (change) => this.ringChanged(change));
     this.registry.on('change', (change) => this.ringPresence.ringChanged(change));
@@ -155,7 +155,6 @@ export class ClusterNode {
     // back (e.g. after a pause) has rewritten its sets when the others see it on the ring again.
     this.presence.start(c.heartbeatMs);
     await this.registry.start();
-    if (metrics !== undefined) this.addMetrics(metrics);
     const log = state === LinkState.Ready ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
     log({ instance: this.id, url: this.self.url, redis: state, members: this.registry.ring.members.map((m) => m.id) }, state === LinkState.Ready ? 'cluster: joined' : 'cluster: redis unreachable at start; serving local members and retrying');
     this.announced = true;

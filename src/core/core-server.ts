@@ -2,10 +2,17 @@ import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import { ErrorCode, SlabcastError } from '../errors.js';
 import { Acceptor, type AcceptorStats } from './acceptor.js';
-import { Processor, type ProcessorStats } from './processor.js';
+import { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';
 import type { ProtocolHandler } from './protocol.js';
 import type { SectionWaitStats } from './section-waiters.js';
 import { SlabAllocator, type SlabStats, Tier } from './slab.js';
+
+/** The core's slice of the configuration: the processor's knobs, the listening socket and the slabs. */
+export type CoreOptions = ProcessorOptions &
+  Pick<
+    ServerConfig,
+    'host' | 'port' | 'backlog' | 'maxConnections' | 'fdReserve' | 'transport' | 'slabSmallBytes' | 'slabSmallCount' | 'slabMediumBytes' | 'slabMediumCount' | 'slabLargeBytes' | 'slabLargeCount'
+  >;
 
 /** Everything the core counts, in one snapshot. */
 export interface CoreStats {
@@ -29,7 +36,7 @@ export class CoreServer {
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
 
   constructor(
-    readonly config: Readonly<ServerConfig>,
+    readonly config: Readonly<CoreOptions>,
     protocol: ProtocolHandler,
   ) {
     const tiers = [
@@ -78,6 +85,21 @@ export class CoreServer {
     await accepting;
     this.processor.stop();
     this.state = 'closed';
+  }
+
+  /**
+   * Memory use as a fraction in [0, 1]: the fuller of the two slabs, by bytes of sections in use.
+   * Cheap enough to ask once per admission decision (an audio START), not per message.
+   */
+  memoryPressure(): number {
+    let worst = 0;
+    for (const slab of [this.readSlab, this.writeSlab]) {
+      const s = slab.stats();
+      let used = 0;
+      for (const tier of s.tiers) used += tier.inUse * tier.sectionBytes;
+      if (s.totalBytes > 0) worst = Math.max(worst, used / s.totalBytes);
+    }
+    return worst;
   }
 
   /** A snapshot of every core counter. */

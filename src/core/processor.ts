@@ -11,6 +11,23 @@ import { SectionWaiters } from './section-waiters.js';
 import { kAdopted } from './socket-adoption.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
 
+/** The knobs the processor and its connections read (the core's slice of the configuration). */
+export type ProcessorOptions = Pick<
+  ServerConfig,
+  | 'maxQueuedSockets'
+  | 'maxSectionWaiters'
+  | 'maxAcceptPerTurn'
+  | 'maxMessagesPerTurn'
+  | 'maxHeldReadBytes'
+  | 'maxWriteQueueBytes'
+  | 'readProgressIntervalMs'
+  | 'minReadProgressBytes'
+  | 'readFillIntervals'
+> & {
+  /** The shortest deadline the protocols arm (ms): the sweep runs at a quarter of it. Protocols tell it; the core reads none of their knobs. */
+  readonly shortestDeadlineMs?: number;
+};
+
 /** Counters of the processor, all monotonic except `open`. */
 export interface ProcessorStats {
   open: number;
@@ -97,7 +114,7 @@ export class Processor implements NativeSocketEvents {
   };
 
   constructor(
-    readonly config: Readonly<ServerConfig>,
+    readonly config: Readonly<ProcessorOptions>,
     readonly readSlab: SlabAllocator,
     readonly writeSlab: SlabAllocator,
     private readonly protocol: ProtocolHandler,
@@ -118,7 +135,7 @@ export class Processor implements NativeSocketEvents {
     if (this.sweepTimer !== null) return;
     const c = this.config;
     // A quarter of the shortest deadline any protocol arms, so each fires at most 25% late.
-    const shortest = Math.min(c.idleTimeoutMs, c.headersTimeoutMs, c.requestTimeoutMs, c.wsPingIntervalMs, c.wsCloseTimeoutMs, c.readProgressIntervalMs);
+    const shortest = Math.min(c.shortestDeadlineMs ?? Infinity, c.readProgressIntervalMs);
     const resolution = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
     this.nextProgressCheck = Date.now() + c.readProgressIntervalMs;
     this.sweepTimer = setInterval(() => this.sweep(), resolution);

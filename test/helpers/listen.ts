@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { Slabcast } from '../../src/slabcast.js';
 import type { ServerConfig } from '../../src/config.js';
@@ -22,16 +25,25 @@ const SMALL_SLABS: Partial<ServerConfig> = {
  */
 export const TEST_TRANSPORT: ServerConfig['transport'] = process.env.SLABCAST_TRANSPORT === 'node' ? 'node' : 'native';
 
+/**
+ * Starts a server. Without a `cacheDir` the audio cache gets a fresh temporary directory, removed
+ * on close, so no test reads or writes `./cache`.
+ */
 export async function startServer(config: Partial<ServerConfig> = {}, setup?: (app: Slabcast) => void): Promise<TestServer> {
-  const app = new Slabcast({ ...SMALL_SLABS, transport: TEST_TRANSPORT, ...config, host: '127.0.0.1', port: 0 });
+  const tempDir = config.cacheDir === undefined ? mkdtempSync(join(tmpdir(), 'slabcast-test-cache-')) : null;
+  const app = new Slabcast({ ...SMALL_SLABS, transport: TEST_TRANSPORT, ...(tempDir !== null ? { cacheDir: tempDir } : {}), ...config, host: '127.0.0.1', port: 0 });
   setup?.(app);
   const address = await app.listen();
   return {
     app,
     port: address.port,
     async close() {
-      await app.close(1000);
-      expectNoLeak(app);
+      try {
+        await app.close(1000);
+        expectNoLeak(app);
+      } finally {
+        if (tempDir !== null) rmSync(tempDir, { recursive: true, force: true });
+      }
     },
   };
 }

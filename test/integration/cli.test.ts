@@ -27,6 +27,12 @@ describe('node dist/server.js', () => {
     await expect(run(process.execPath, [SERVER], { env: { ...process.env, PORT: 'eighty' } })).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('PORT') });
   });
 
+  it('a --workers primary validates every value before forking: a bad --rate-limit stops it with exit code 2, no worker started', async () => {
+    const err = await run(process.execPath, [SERVER, '--port', '0', '--workers', '2', '--rate-limit', '10 per second']).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 2, stderr: expect.stringContaining('--rate-limit') });
+    expect((err as { stdout: string }).stdout).not.toContain('listening');
+  });
+
   it('--help prints every option', async () => {
     const { stdout } = await run(process.execPath, [SERVER, '--help']);
     expect(stdout).toContain('--port');

@@ -60,7 +60,7 @@ describe('operator endpoints', () => {
 
   it('GET /healthz is 200; /readyz is 200 when every check passes and 503 naming the failure otherwise', async () => {
     let healthy = true;
-    server = await startServer({}, (app) => app.readinessChecks.push(() => (healthy ? null : 'cache directory not writable')));
+    server = await startServer({}, (app) => app.readiness.addCheck(() => (healthy ? null : 'cache directory not writable')));
     const { responses, client } = await exchange(server.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n', 2);
     client.destroy();
     expect(responses.map((r) => r.status)).toEqual([200, 200]);

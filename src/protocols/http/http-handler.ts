@@ -59,6 +59,12 @@ class HttpConnState {
   waiting: HttpResponse | null = null;
 }
 
+/** HTTP's slice of the configuration: parser limits and timeouts. */
+export type HttpOptions = Pick<
+  ServerConfig,
+  'maxRequestLineBytes' | 'maxUriBytes' | 'maxHeaderBytes' | 'maxHeaders' | 'maxBodyBytes' | 'idleTimeoutMs' | 'headersTimeoutMs' | 'requestTimeoutMs'
+>;
+
 const SLASH = 0x2f;
 /** The answer to a path no route claims (the hello page is only at `/`). */
 const NOT_FOUND_BODY = JSON.stringify({ error: 'NOT_FOUND', message: 'not found' });
@@ -97,7 +103,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   private readonly limits: HttpParserLimits;
 
   constructor(
-    private readonly config: Readonly<ServerConfig>,
+    private readonly config: Readonly<HttpOptions>,
     readonly router: Router,
   ) {
     this.limits = {
@@ -106,6 +112,11 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
       maxHeaderBytes: config.maxHeaderBytes,
       maxHeaders: config.maxHeaders,
     };
+  }
+
+  /** The shortest deadline HTTP arms (ms), for the core's deadline sweep. */
+  get shortestDeadlineMs(): number {
+    return Math.min(this.config.idleTimeoutMs, this.config.headersTimeoutMs, this.config.requestTimeoutMs);
   }
 
   onOpen(conn: Connection): void {

@@ -14,6 +14,12 @@ import { Utf8Validator } from './utf8-validator.js';
 import { WebSocket, type WebSocketOwner } from './websocket.js';
 import { WsError, wsErrorInfo } from './ws-errors.js';
 
+/** WebSocket's slice of the configuration: message limits, ping and close timers, the slow-consumer limit. */
+export type WsOptions = Pick<
+  ServerConfig,
+  'wsMaxMessageBytes' | 'wsMaxFrameBytes' | 'wsPingIntervalMs' | 'wsCloseTimeoutMs' | 'wsMaxBackpressureBytes' | 'maxHeldReadBytes'
+>;
+
 /** Deadline kinds of a WebSocket connection. */
 export const WsDeadline = {
   /** No frame for `wsPingIntervalMs`: send a ping. */
@@ -88,7 +94,12 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   private readonly closePayload = createClosePayload();
   private readonly limits: FrameLimits;
 
-  constructor(private readonly config: Readonly<ServerConfig>) {
+  /** The shortest deadline WebSocket arms (ms), for the core's deadline sweep. */
+  get shortestDeadlineMs(): number {
+    return Math.min(this.config.wsPingIntervalMs, this.config.wsCloseTimeoutMs);
+  }
+
+  constructor(private readonly config: Readonly<WsOptions>) {
     this.limits = { maxFrameBytes: config.wsMaxFrameBytes, requireMask: true };
   }
 

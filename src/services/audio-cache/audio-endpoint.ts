@@ -11,6 +11,7 @@
  * payload as a view of the mapping, owned by a lease released when the socket write completed.
  * Live chunks are framed once per chunk (SharedFrame) for all followers.
  */
+import { DEFAULTS } from '../../config.js';
 import { PauseReason } from '../../core/connection.js';
 import { WriteStatus } from '../../core/message-writer.js';
 import { SlowConsumerPolicy, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
@@ -28,6 +29,8 @@ import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
 export interface AudioEndpointOptions {
   path: string;
   maxGetBytes: number;
+  /** The WebSocket slow-consumer limit (`--ws-max-backpressure-bytes`): followers are flushed early past half of it (default: the knob's default). */
+  wsMaxBackpressureBytes?: number;
   /** New STARTs are refused while `memoryPressure()` is above this fraction. */
   memoryThreshold: number;
   memoryPressure: () => number;
@@ -262,7 +265,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
       // a full cork buffer the same way): what then stays pending is what its socket did not take.
       for (const ws of group.live) {
         const writer = ws.conn.writer;
-        if (writer.pendingBytes > ws.conn.loop.config.wsMaxBackpressureBytes / 2) writer.flush();
+        if (writer.pendingBytes > (options.wsMaxBackpressureBytes ?? DEFAULTS.wsMaxBackpressureBytes) / 2) writer.flush();
       }
     },
     completed(stream) {

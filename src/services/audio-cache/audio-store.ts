@@ -48,7 +48,11 @@ export class AudioStore {
   /** Free space on the cache's filesystem: admission above --min-free-disk-bytes, the `full` state, the budget. */
   readonly space: DiskBudget;
   /** Why the cache is read-only (`EROFS`, `EACCES`… of the start-up probe or listing), or null: read-write. */
-  readonly readOnlyReason: string | null = null;
+  /** Why the cache directory cannot be written (set by {@link open}), or null. */
+  get readOnlyReason(): string | null {
+    return this.readOnlyCause;
+  }
+  private readOnlyCause: string | null = null;
   /** Hook for a file system failure outside a client's command (logging); it is counted either way. */
   onStorageError: ((error: unknown, stream: AudioStream | null) => void) | null = null;
   listener: StoreListener | null = null;
@@ -62,9 +66,11 @@ export class AudioStore {
   private readonly diskView: DiskView;
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
+  private opened = false;
   private closed = false;
 
-  constructor(options: AudioStoreOptions, events: AudioStoreStartupEvents = {}) {
+  /** Touches no file: {@link open} reads the cache directory. */
+  constructor(options: AudioStoreOptions) {
     this.options = Object.freeze({ ...options });
     this.stats = {
       streams: 0, cacheBytes: 0, mappedStreams: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
@@ -72,9 +78,20 @@ export class AudioStore {
     };
     this.space = new DiskBudget(options.cacheDir, options.minFreeDiskBytes);
     this.diskView = new DiskView(options.cacheDir);
-    // The directory is created with the first stream, so a server that never stores audio leaves no trace.
-    this.dirExists = existsSync(options.cacheDir);
-    if (this.dirExists) this.readOnlyReason = this.reload(events);
+    this.dirExists = false;
+  }
+
+  /**
+   * Reads the cache directory: every stream's record is reloaded (no data file is opened), bad
+   * entries are set aside (`events` hears of each). Call once, before serving. A directory that does
+   * not exist is created with the first stream, so a server that never stores audio leaves no trace.
+   */
+  open(events: AudioStoreStartupEvents = {}): this {
+    if (this.opened) throw new TypeError('AudioStore.open: already open');
+    this.opened = true;
+    this.dirExists = existsSync(this.options.cacheDir);
+    if (this.dirExists) this.readOnlyCause = this.reload(events);
+    return this;
   }
 
   /** Adds what reload found (cache-reload.ts: records only, nothing opened), least recently updated first: LRU order. */

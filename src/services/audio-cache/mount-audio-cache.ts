@@ -1,74 +1,76 @@
 /**
- * Wiring of the audio stream cache into a server: the store over `--cache-dir`, the WebSocket
- * endpoint at `--audio-path`, and `GET /api/audio/streams`. The one entry point app.ts calls.
+ * Wiring of the audio stream cache onto a service host: the store over `--cache-dir` (opened by
+ * `start()`), the WebSocket endpoint at `--audio-path`, `GET /api/audio/streams`, its metrics, its
+ * `/readyz` detail and its log lines.
  */
-import type { ServerConfig } from '../../config.js';
-import type { SlabAllocator } from '../../core/slab.js';
-import type { Logger } from '../../ops/logger.js';
-import type { Router } from '../../protocols/http/router.js';
-import type { WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
-import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
+import type { Service, ServiceHost } from '../service-host.js';
 import { audioEndpoint } from './audio-endpoint.js';
-import { slabPressure } from './memory-pressure.js';
+import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
+import { cacheHealth } from './cache-health.js';
+import type { AudioStoreOptions } from './store-options.js';
 
-/** What {@link mountAudioCache} needs from the server. */
-export interface AudioCacheHost {
-  readonly config: Readonly<ServerConfig>;
-  readonly ws: WebSocketHandler;
-  readonly router: Router;
-  /** Start-up reports (quarantined entries, a read-only directory) are logged here, once each. */
-  readonly logger: Logger;
-  addEndpoint(endpoint: WebSocketEndpoint): unknown;
+/** The audio cache's slice of the configuration, parsed (src/settings.ts builds it). */
+export interface AudioCacheOptions extends AudioStoreOptions {
+  /** `--audio-path`: the WebSocket endpoint. */
+  path: string;
+  maxGetBytes: number;
+  /** `--memory-threshold` as a number in (0, 1]. */
+  memoryThreshold: number;
+  /** `--ws-max-backpressure-bytes`: live followers are flushed early past half of it. */
+  wsMaxBackpressureBytes: number;
+}
+
+/** The mounted audio cache: its store, `start()` (open the directory) and `close()` (every stream durable). */
+export interface AudioCache extends Service {
+  readonly store: AudioStore;
 }
 
 /**
- * Opens the cache directory (reloading every stream's record: no data file is opened), registers the endpoint and the HTTP
- * listing (`placement`: the cluster's MOVED hook, see AudioEndpointOptions), and returns the store
- * (its `close()` makes every stream durable: call it on shutdown).
+ * Mounts the audio cache on `host` (`placement`: the cluster's MOVED hook, see AudioEndpointOptions).
+ * Nothing touches the disk until `start()`.
  */
-export function mountAudioCache(host: AudioCacheHost, slabs: readonly SlabAllocator[], placement?: (streamId: string) => string | null): AudioStore {
-  const c = host.config;
+export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, placement?: (streamId: string) => string | null): AudioCache {
   const log = host.logger;
-  const store = new AudioStore(
-    {
-      cacheDir: c.cacheDir,
-      maxStreamBytes: c.maxStreamBytes,
-      maxCacheBytes: c.maxCacheBytes,
-      minFreeDiskBytes: c.minFreeDiskBytes,
-      evict: c.evict === 'on',
-      maxUploads: c.maxUploads,
-      maxStreams: c.maxStreams,
-      maxMappedStreams: c.maxMappedStreams,
-      // With --workers N every worker opens the same directory.
-      sharedDir: c.workers > 1,
-      flushIntervalMs: c.flushIntervalMs,
-      flushBytes: c.flushBytes,
-    },
-    {
-      setAside(report) {
-        const { name: entry, reason, to, error, held } = report;
-        if (to !== null) log.warn({ code: 'AUDIO_ENTRY_QUARANTINED', entry, reason, to }, 'audio cache: entry quarantined at start-up');
-        else if (held) log.info({ code: 'AUDIO_ENTRY_SKIPPED', entry, reason, held }, 'audio cache: entry left in place at start-up (another worker holds it)');
-        else log.warn({ code: 'AUDIO_ENTRY_SKIPPED', entry, reason, ...(error !== null ? { err: error } : {}) }, 'audio cache: entry left in place at start-up');
-      },
-      startupError(err, what) {
-        log.error({ code: 'AUDIO_CACHE_DIR', err, what }, 'audio cache: cache directory failed at start-up');
-      },
-    },
-  );
-  if (store.readOnly) {
-    log.warn({ code: 'AUDIO_CACHE_READ_ONLY', reason: store.readOnlyReason, cacheDir: c.cacheDir }, 'audio cache is read-only: streams are served, START, data and DELETE refused');
-  }
+  const { path, maxGetBytes, memoryThreshold, wsMaxBackpressureBytes, ...storeOptions } = options;
+  const store = new AudioStore(storeOptions);
   host.addEndpoint(
     audioEndpoint(store, host.ws, {
-      path: c.audioPath,
-      maxGetBytes: c.maxGetBytes,
-      memoryThreshold: Number(c.memoryThreshold),
-      memoryPressure: slabPressure(slabs),
+      path,
+      maxGetBytes,
+      wsMaxBackpressureBytes,
+      memoryThreshold,
+      memoryPressure: () => host.memoryPressure(),
       ...(placement !== undefined ? { placement } : {}),
     }),
   );
   host.router.add('GET', '/api/audio/streams', (_req, res) => res.json(store.list()));
-  return store;
+  registerAudioMetrics(host.metrics, store);
+  host.readiness.addDetail('audioCache', () => cacheHealth(store));
+  store.onStorageError = (err, stream) => log.error({ err, stream: stream?.id ?? null }, 'audio cache storage failed');
+  store.onDiskFull = (full, disk) => {
+    const detail = { code: 'ERR_AUDIO_NO_SPACE', freeBytes: disk.freeBytes, minFreeBytes: disk.minFreeBytes };
+    if (full) log.warn(detail, 'audio cache: no space on the cache filesystem, chunks and STARTs refused');
+    else log.info(detail, 'audio cache: space again on the cache filesystem');
+  };
+  return {
+    store,
+    start() {
+      store.open({
+        setAside(report) {
+          const { name: entry, reason, to, error, held } = report;
+          if (to !== null) log.warn({ code: 'AUDIO_ENTRY_QUARANTINED', entry, reason, to }, 'audio cache: entry quarantined at start-up');
+          else if (held) log.info({ code: 'AUDIO_ENTRY_SKIPPED', entry, reason, held }, 'audio cache: entry left in place at start-up (another worker holds it)');
+          else log.warn({ code: 'AUDIO_ENTRY_SKIPPED', entry, reason, ...(error !== null ? { err: error } : {}) }, 'audio cache: entry left in place at start-up');
+        },
+        startupError(err, what) {
+          log.error({ code: 'AUDIO_CACHE_DIR', err, what }, 'audio cache: cache directory failed at start-up');
+        },
+      });
+      if (store.readOnly) {
+        log.warn({ code: 'AUDIO_CACHE_READ_ONLY', reason: store.readOnlyReason, cacheDir: options.cacheDir }, 'audio cache is read-only: streams are served, START, data and DELETE refused');
+      }
+    },
+    close: () => store.close(),
+  };
 }

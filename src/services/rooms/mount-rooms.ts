@@ -1,20 +1,34 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Slabcast } from '../../slabcast.js';
+import type { Service, ServiceHost } from '../service-host.js';
 import { addAdminApi, type RoomOwner } from './admin-api.js';
 import { type BroadcastBus, LocalBus } from './bus.js';
 import { type HistoryStore, MemoryHistory } from './history.js';
 import type { PresenceStore } from './presence.js';
-import { parseRateLimit } from './rate-limiter.js';
+import type { RateLimit } from './rate-limiter.js';
 import { roomEndpoint, type RoomRefusals } from './room-endpoint.js';
+import { registerRoomMetrics } from './room-metrics.js';
 import { RoomService } from './room-service.js';
 
-/** The mounted room service: the service, its handshake refusals, and `close()` for shutdown. */
-export interface Rooms {
+/** The rooms' slice of the configuration, parsed (src/settings.ts builds it). */
+export interface RoomsOptions {
+  /** `--token-secret`; '' is open mode (`?user=`). */
+  tokenSecret: string;
+  /** `--admin-key`; '' leaves the admin API open. */
+  adminKey: string;
+  historySize: number;
+  historyTtlMs: number;
+  maxTextBytes: number;
+  rateLimit: RateLimit;
+  maxBackpressureBytes: number;
+  slowCloseMs: number;
+  voiceMaxPendingBytes: number;
+  /** `--workers`: only for the start-up warning that rooms do not span workers without Redis. */
+  workers: number;
+}
+
+/** The mounted room service: the service and its handshake refusals. `close()` stops the sweep and releases the bus. */
+export interface Rooms extends Service {
   readonly service: RoomService;
   readonly refusals: RoomRefusals;
-  /** Stops the history sweep and releases the bus. */
-  close(): Promise<void>;
 }
 
 /**
@@ -22,7 +36,6 @@ export interface Rooms {
  * history and presence, ring placement for `/api/push/check`, and its figures for `status`.
  */
 export interface RoomsBackend {
-  readonly instanceId: string;
   readonly bus: BroadcastBus;
   readonly history: HistoryStore;
   readonly presence: PresenceStore;
@@ -34,36 +47,35 @@ export interface RoomsBackend {
 }
 
 /**
- * Wires rooms into `app`: the `/ws/room/` endpoint, the `/api/push/*` routes, a history sweep, and
- * the start-up warnings for open token mode and an open admin API. Throws ConfigError for a bad
- * `--rate-limit` (construction time, never in the loop). Without `backend` (single node) the bus and
- * history are in-process.
+ * Mounts rooms on `host`: the `/ws/room/` endpoint, the `/api/push/*` routes, the rooms' metrics,
+ * a history sweep (from `start()`), and the start-up warnings for open token mode and an open admin
+ * API. Without `backend` (single node) the bus and history are in-process.
  */
-export function mountRooms(app: Slabcast, backend?: RoomsBackend): Rooms {
-  const c = app.config;
-  const history = backend?.history ?? new MemoryHistory(c.historySize, c.historyTtlSeconds * 1000);
+export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: RoomsBackend): Rooms {
+  const o = options;
+  const history = backend?.history ?? new MemoryHistory(o.historySize, o.historyTtlMs);
   const bus = backend?.bus ?? new LocalBus();
   const service = new RoomService({
-    handler: app.ws,
+    handler: host.ws,
     bus,
     history,
     ...(backend !== undefined ? { presence: backend.presence, onError: (err: unknown) => backend.onError(err) } : {}),
-    instanceId: backend?.instanceId ?? (c.instanceId !== '' ? c.instanceId : `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
-    maxTextBytes: c.maxTextBytes,
-    rateLimit: parseRateLimit(c.rateLimit),
-    maxBackpressureBytes: c.maxBackpressureBytes,
-    slowCloseMs: c.slowCloseSeconds * 1000,
-    voiceMaxPendingBytes: c.voiceMaxPendingBytes,
+    instanceId: host.identity.instanceId,
+    maxTextBytes: o.maxTextBytes,
+    rateLimit: o.rateLimit,
+    maxBackpressureBytes: o.maxBackpressureBytes,
+    slowCloseMs: o.slowCloseMs,
+    voiceMaxPendingBytes: o.voiceMaxPendingBytes,
   });
   const refusals: RoomRefusals = {};
-  app.addEndpoint(roomEndpoint(service, { tokenSecret: c.tokenSecret, maxBackpressureBytes: c.maxBackpressureBytes }, refusals));
-  addAdminApi(app.router, service, {
-    adminKey: c.adminKey,
-    maxTextBytes: c.maxTextBytes,
-    ...(c.advertiseUrl !== '' ? { publicUrl: c.advertiseUrl.replace(/\/+$/, '') } : {}),
+  host.addEndpoint(roomEndpoint(service, { tokenSecret: o.tokenSecret, maxBackpressureBytes: o.maxBackpressureBytes }, refusals));
+  addAdminApi(host.router, service, {
+    adminKey: o.adminKey,
+    maxTextBytes: o.maxTextBytes,
+    ...(host.identity.advertiseUrl !== '' ? { publicUrl: host.identity.advertiseUrl } : {}),
     ...(backend !== undefined ? { placement: (room: string) => backend.placement(room) } : {}),
     instanceStats: () => {
-      const s = app.stats();
+      const s = host.stats();
       return {
         ...(backend !== undefined ? { cluster: backend.status() } : {}),
         connections: s.core.processor.open,
@@ -73,23 +85,29 @@ export function mountRooms(app: Slabcast, backend?: RoomsBackend): Rooms {
       };
     },
   });
-  if (c.tokenSecret === '') {
-    app.startupWarnings.push('rooms: OPEN MODE, no --token-secret: anyone can join any room as any user (?user=)');
+  registerRoomMetrics(host.metrics, service);
+  if (o.tokenSecret === '') {
+    host.warn('rooms: OPEN MODE, no --token-secret: anyone can join any room as any user (?user=)');
   }
-  if (c.workers > 1 && backend === undefined) {
-    app.startupWarnings.push(`rooms: --workers ${c.workers} without --redis: each worker has its own rooms; members on different workers do not see each other`);
+  if (o.workers > 1 && backend === undefined) {
+    host.warn(`rooms: --workers ${o.workers} without --redis: each worker has its own rooms; members on different workers do not see each other`);
   }
-  if (c.adminKey === '') {
-    app.startupWarnings.push('rooms: the admin API /api/push/* is OPEN, no --admin-key: anyone can broadcast to and delete rooms');
+  if (o.adminKey === '') {
+    host.warn('rooms: the admin API /api/push/* is OPEN, no --admin-key: anyone can broadcast to and delete rooms');
   }
-  // Housekeeping, not a poll loop: expired history of rooms nobody touches is freed once per period.
-  const sweep = setInterval(() => history.sweep(Date.now(), (room) => service.registry.get(room) !== undefined), Math.min(c.historyTtlSeconds * 1000, 60_000));
-  sweep.unref();
+  let sweep: NodeJS.Timeout | null = null;
   return {
     service,
     refusals,
-    close: () => {
-      clearInterval(sweep);
+    start() {
+      // Housekeeping, not a poll loop: expired history of rooms nobody touches is freed once per period.
+      if (sweep !== null) return;
+      sweep = setInterval(() => history.sweep(Date.now(), (room) => service.registry.get(room) !== undefined), Math.min(o.historyTtlMs, 60_000));
+      sweep.unref();
+    },
+    close() {
+      if (sweep !== null) clearInterval(sweep);
+      sweep = null;
       return bus.close();
     },
   };

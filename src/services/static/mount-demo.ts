@@ -1,4 +1,4 @@
-import type { Slabcast } from '../../slabcast.js';
+import type { ServiceHost } from '../service-host.js';
 import { redirect, StaticFiles } from './static-files.js';
 
 /**
@@ -25,9 +25,9 @@ const DEMO_PAGE_HEADERS = {
  * Serves `demo/` at `/demo/` (`GET`, `HEAD`), and sends `GET /demo` to `/demo/` keeping the query
  * (the page reads `?token=` from it). Returns the file server (its `stats`).
  */
-export function mountDemo(app: Slabcast, root: string | URL = DEMO_ROOT): StaticFiles {
+export function mountDemo(host: Pick<ServiceHost, 'router'>, root: string | URL = DEMO_ROOT): StaticFiles {
   const files = new StaticFiles({ root, pageHeaders: DEMO_PAGE_HEADERS });
-  app.router.add('GET', DEMO_PREFIX.slice(0, -1), (req, res) => redirect(res, 302, `${DEMO_PREFIX}${req.query === '' ? '' : `?${req.query}`}`));
-  app.router.add('GET', `${DEMO_PREFIX}*`, files.handle);
+  host.router.add('GET', DEMO_PREFIX.slice(0, -1), (req, res) => redirect(res, 302, `${DEMO_PREFIX}${req.query === '' ? '' : `?${req.query}`}`));
+  host.router.add('GET', `${DEMO_PREFIX}*`, files.handle);
   return files;
 }

@@ -24,7 +24,7 @@ afterEach(async () => {
 });
 
 function open(options: Partial<AudioStoreOptions> = {}): AudioStore {
-  const store = new AudioStore({ cacheDir: dir, maxStreamBytes: 1 << 24, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20, ...options });
+  const store = new AudioStore({ cacheDir: dir, maxStreamBytes: 1 << 24, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20, ...options }).open();
   stores.push(store);
   return store;
 }
@@ -109,8 +109,7 @@ describe('AudioStore', () => {
     const reported: string[] = [];
     const other = new AudioStore(
       { cacheDir: dir, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20 },
-      { setAside: (r) => reported.push(`${r.name} held=${r.held} to=${r.to}`) },
-    );
+    ).open({ setAside: (r) => reported.push(`${r.name} held=${r.held} to=${r.to}`) });
     stores.push(other);
     expect(other.stats).toMatchObject({ reloaded: 0, quarantined: 0, reloadSkipped: 1 });
     expect(reported).toEqual(['w.audio held=true to=null']);
@@ -373,8 +372,7 @@ describe('AudioStore: a cache directory that cannot be listed', () => {
     const reported: string[] = [];
     const store = new AudioStore(
       { cacheDir: dir, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 26, minFreeDiskBytes: 0, evict: true, maxUploads: 8, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 50, flushBytes: 1 << 20 },
-      { startupError: (error, what) => reported.push(`${what}: ${(error as NodeJS.ErrnoException).code}`) },
-    );
+    ).open({ startupError: (error, what) => reported.push(`${what}: ${(error as NodeJS.ErrnoException).code}`) });
     stores.push(store);
     expect(store.readOnlyReason).toBe('ENOTDIR');
     expect(reported).toContain('listing the cache directory: ENOTDIR');
@@ -397,7 +395,7 @@ describe('AudioStore: reload with few descriptors', () => {
     const script = join(dir, '..', 'reload.mts');
     const storeModule = new URL('../../../../src/services/audio-cache/audio-store.ts', import.meta.url).pathname;
     writeFileSync(script, `import { AudioStore } from ${JSON.stringify(storeModule)};
-const store = new AudioStore({ cacheDir: ${JSON.stringify(dir)}, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 30, minFreeDiskBytes: 0, evict: false, maxUploads: 1, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 1000, flushBytes: 1 << 20 });
+const store = new AudioStore({ cacheDir: ${JSON.stringify(dir)}, maxStreamBytes: 1 << 20, maxCacheBytes: 1 << 30, minFreeDiskBytes: 0, evict: false, maxUploads: 1, maxStreams: 1000, maxMappedStreams: 64, flushIntervalMs: 1000, flushBytes: 1 << 20 }).open();
 process.stdout.write(JSON.stringify(store.stats));
 process.exit(0);
 `);

@@ -1,0 +1,52 @@
+import type { ServerConfig } from './config.js';
+import type { AudioCacheOptions } from './services/audio-cache/mount-audio-cache.js';
+import { parseRateLimit } from './services/rooms/rate-limiter.js';
+import type { RoomsOptions } from './services/rooms/mount-rooms.js';
+
+/**
+ * The configuration cut into the slices each part takes, parsed once: booleans, numbers and rate
+ * limits instead of the strings the command line gave. Every error is a ConfigError, so a bad value
+ * stops the process at start-up (in a `--workers` primary too, before any worker is forked) and
+ * never reaches the loop. The core, HTTP, WebSocket and the cluster take typed picks of the
+ * validated config itself; the services take these.
+ */
+export interface Settings {
+  readonly rooms: RoomsOptions;
+  readonly audio: AudioCacheOptions;
+}
+
+/** The services' slices of a config that `validateConfig` accepted. */
+export function settingsFrom(c: Readonly<ServerConfig>): Settings {
+  return {
+    rooms: {
+      tokenSecret: c.tokenSecret,
+      adminKey: c.adminKey,
+      historySize: c.historySize,
+      historyTtlMs: c.historyTtlSeconds * 1000,
+      maxTextBytes: c.maxTextBytes,
+      rateLimit: parseRateLimit(c.rateLimit),
+      maxBackpressureBytes: c.maxBackpressureBytes,
+      slowCloseMs: c.slowCloseSeconds * 1000,
+      voiceMaxPendingBytes: c.voiceMaxPendingBytes,
+      workers: c.workers,
+    },
+    audio: {
+      cacheDir: c.cacheDir,
+      maxStreamBytes: c.maxStreamBytes,
+      maxCacheBytes: c.maxCacheBytes,
+      minFreeDiskBytes: c.minFreeDiskBytes,
+      evict: c.evict === 'on',
+      maxUploads: c.maxUploads,
+      maxStreams: c.maxStreams,
+      maxMappedStreams: c.maxMappedStreams,
+      // With --workers N every worker opens the same directory.
+      sharedDir: c.workers > 1,
+      flushIntervalMs: c.flushIntervalMs,
+      flushBytes: c.flushBytes,
+      path: c.audioPath,
+      maxGetBytes: c.maxGetBytes,
+      memoryThreshold: Number(c.memoryThreshold),
+      wsMaxBackpressureBytes: c.wsMaxBackpressureBytes,
+    },
+  };
+}
