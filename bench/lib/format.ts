@@ -110,19 +110,28 @@ export function resultsTable(rows: readonly ResultRow[], withRepeat: boolean): T
   };
 }
 
-/** The ratio table: slabcast ÷ peer for throughput and CPU per op. */
+/** The ratio table: slabcast ÷ peer for throughput and CPU per op (a `vs` column when there are several peers). */
 export function ratioTable(comparisons: readonly Comparison[]): Table {
   const first = comparisons[0];
-  const vs = first === undefined ? 'subject/baseline' : `${first.subject}/${first.baseline}`;
   const unit = first?.unit ?? 'op';
+  const ratios = (c: Comparison): string[] => [
+    c.opsPerSecRatio === null ? '–' : `${c.opsPerSecRatio.toFixed(2)}×`,
+    c.cpuPerOpRatio === null ? '–' : `${c.cpuPerOpRatio.toFixed(2)}×`,
+    c.caveat,
+  ];
+  if (new Set(comparisons.map((c) => c.baseline)).size > 1) {
+    const vs = `${first?.subject ?? 'subject'}/peer`;
+    return {
+      header: ['case', 'tool', 'peer', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, 'caveat'],
+      align: ['left', 'left', 'left', 'right', 'right', 'left'],
+      rows: comparisons.map((c) => [c.case, c.tool, c.baseline, ...ratios(c)]),
+    };
+  }
+  const vs = first === undefined ? 'subject/baseline' : `${first.subject}/${first.baseline}`;
   return {
     header: ['case', 'tool', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, 'caveat'],
     align: ['left', 'left', 'right', 'right', 'left'],
-    rows: comparisons.map((c) => [
-      c.case, c.tool, c.opsPerSecRatio === null ? '–' : `${c.opsPerSecRatio.toFixed(2)}×`,
-      c.cpuPerOpRatio === null ? '–' : `${c.cpuPerOpRatio.toFixed(2)}×`,
-      c.caveat,
-    ]),
+    rows: comparisons.map((c) => [c.case, c.tool, ...ratios(c)]),
   };
 }
 

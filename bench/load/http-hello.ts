@@ -4,6 +4,7 @@ import { HELLO_BODY, HELLO_CONTENT_TYPE } from '../lib/hello.js';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { RunningServer, ServerTarget } from '../lib/processes.js';
 import type { LoadGenerator, Scenario } from '../lib/scenario.js';
+import { uwsPeers } from '../lib/uws-peer.js';
 import { findWrk, wrkGenerator } from '../lib/wrk.js';
 
 const PEER = fileURLToPath(new URL('../peers/node-http-hello.mjs', import.meta.url));
@@ -38,7 +39,7 @@ function checkHello(server: RunningServer): string | null {
 /** HTTP/1.1 hello world: slabcast vs node:http, keep-alive and 16-deep pipelining. */
 export const scenario: Scenario = {
   name: 'http-hello',
-  description: 'GET / hello-world page, 100 connections: keep-alive and 16-deep pipelining; slabcast vs node:http',
+  description: 'GET / hello-world page, 100 connections: keep-alive and 16-deep pipelining; slabcast vs node:http and uWebSockets.js',
   async run(ctx) {
     const generators: LoadGenerator[] = [autocannonGenerator];
     const wrk = findWrk();
@@ -54,7 +55,7 @@ export const scenario: Scenario = {
       ctx.note(`no generator matches --tool ${ctx.toolFilter}; nothing to run`);
       return { rows: [], notes: [] };
     }
-    const servers = [ctx.slabcast(nodeHttpPeer), nodeHttpPeer];
+    const servers = [ctx.slabcast(nodeHttpPeer), nodeHttpPeer, ...uwsPeers(ctx)];
     return runMatrix(ctx, {
       scenario: 'http-hello',
       unit: 'req',

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
 import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator, type RoomsSpec } from '../lib/rooms-load.js';
+import { uwsPeers } from '../lib/uws-peer.js';
 import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 
 const PEER = fileURLToPath(new URL('../peers/ws-rooms.mjs', import.meta.url));
@@ -31,7 +32,7 @@ export const scenario: Scenario = {
   name: 'rooms',
   description:
     `rooms: one room of ${MEMBERS.toLocaleString('en-US')} members, one sender posting danmaku at a fixed rate (open loop); ` +
-    'deliveries/s and delivery latency; slabcast /ws/room (open mode) vs rooms on ws',
+    'deliveries/s and delivery latency; slabcast /ws/room (open mode) vs rooms on ws and on uWebSockets.js (pub/sub)',
   async run(ctx) {
     if (ctx.toolFilter !== null && ctx.toolFilter !== 'lean-ws') {
       ctx.note(`--tool ${ctx.toolFilter}: rooms only runs the lean-ws client; nothing to run`);
@@ -45,6 +46,6 @@ export const scenario: Scenario = {
     const base = ctx.slabcast(wsRoomsPeer);
     const subject: ServerTarget = { ...base, args: (port) => [...base.args(port), ...ROOMS_RATE_LIMIT_ARGS] };
     const run: ScenarioContext = ctx.warmupSec < MIN_WARMUP_SEC ? { ...ctx, warmupSec: MIN_WARMUP_SEC } : ctx;
-    return runMatrix(run, { scenario: 'rooms', unit: 'delivery', cases: CASES, generators: [roomsGenerator(ctx, 'rooms')], targets: [subject, wsRoomsPeer] });
+    return runMatrix(run, { scenario: 'rooms', unit: 'delivery', cases: CASES, generators: [roomsGenerator(ctx, 'rooms')], targets: [subject, wsRoomsPeer, ...uwsPeers(ctx)] });
   },
 };

@@ -4,6 +4,7 @@ import { C_WS_TOOL, cWsEchoGenerator, ensureWsloadBinary, NoCompilerError } from
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
 import type { LoadGenerator, Scenario, ScenarioContext } from '../lib/scenario.js';
+import { uwsPeers } from '../lib/uws-peer.js';
 import { LEAN_WS_TOOL, wsEchoGenerator, type WsLoadSpec } from '../lib/ws-load.js';
 
 const PEER = fileURLToPath(new URL('../peers/ws-echo.mjs', import.meta.url));
@@ -72,7 +73,7 @@ function generators(ctx: ScenarioContext): LoadGenerator[] {
 /** WebSocket echo: slabcast /echo vs `ws`, binary 20 B and 16 KiB, one message in flight per connection. */
 export const scenario: Scenario = {
   name: 'ws-echo',
-  description: `WebSocket /echo, ${CONNECTIONS} connections, one binary message in flight each: 20 B and 16 KiB; slabcast vs ws`,
+  description: `WebSocket /echo, ${CONNECTIONS} connections, one binary message in flight each: 20 B and 16 KiB; slabcast vs ws and uWebSockets.js`,
   async run(ctx) {
     if (ctx.toolFilter !== null && !(TOOLS as readonly string[]).includes(ctx.toolFilter)) {
       ctx.note(`--tool ${ctx.toolFilter}: ws-echo runs ${TOOLS.join(' and ')} only; nothing to run`);
@@ -85,7 +86,7 @@ export const scenario: Scenario = {
       unit: 'msg',
       cases: CASES,
       generators: selected,
-      targets: [ctx.slabcast(wsEchoPeer), wsEchoPeer],
+      targets: [ctx.slabcast(wsEchoPeer), wsEchoPeer, ...uwsPeers(ctx)],
     });
   },
 };

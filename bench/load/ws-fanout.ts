@@ -3,6 +3,7 @@ import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
 import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 import { LEAN_WS_TOOL, wsFanoutGenerator, type WsLoadSpec } from '../lib/ws-load.js';
+import { uwsPeers } from '../lib/uws-peer.js';
 import { wsPeerNote } from './ws-echo.js';
 
 const PEER = fileURLToPath(new URL('../peers/ws-fanout.mjs', import.meta.url));
@@ -48,7 +49,7 @@ export const scenario: Scenario = {
   name: 'ws-fanout',
   description:
     `WebSocket fan-out: 1 sender, ${RECEIVERS.toLocaleString('en-US')} receivers, ${MESSAGE_BYTES} B binary, ` +
-    `one message per round (the next goes when all receivers got it), and ${WINDOW} rounds in flight (-w${WINDOW}); deliveries/s; slabcast /fanout vs ws`,
+    `one message per round (the next goes when all receivers got it), and ${WINDOW} rounds in flight (-w${WINDOW}); deliveries/s; slabcast /fanout vs ws and uWebSockets.js (pub/sub)`,
   async run(ctx) {
     if (ctx.toolFilter !== null && ctx.toolFilter !== LEAN_WS_TOOL) {
       ctx.note(`--tool ${ctx.toolFilter}: ws-fanout only runs the lean-ws client; nothing to run`);
@@ -72,7 +73,7 @@ export const scenario: Scenario = {
         unit: 'delivery',
         cases: CASES,
         generators: [wsFanoutGenerator(ctx)],
-        targets: [withFanoutPath(ctx.slabcast(wsFanoutPeer)), wsFanoutPeer],
+        targets: [withFanoutPath(ctx.slabcast(wsFanoutPeer)), wsFanoutPeer, ...uwsPeers(ctx)],
       });
     } catch (error) {
       if (error instanceof Error && / 404 /.test(error.message)) {
