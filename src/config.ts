@@ -79,6 +79,8 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   // cluster (src/cluster)
   redisUrl: string;
+  /** Namespace of every Redis key and channel: deployments sharing a Redis are isolated by it. */
+  redisPrefix: string;
   instanceId: string;
   advertiseUrl: string;
   heartbeatMs: number;
@@ -161,6 +163,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   shutdownTimeoutMs: 10_000,
   // cluster
   redisUrl: '',
+  redisPrefix: 'slabcast',
   instanceId: '',
   advertiseUrl: '',
   heartbeatMs: 10_000,
@@ -237,6 +240,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'memoryThreshold', flag: 'memory-threshold', env: ['SLABCAST_MEMORY_THRESHOLD'], kind: 'string', help: 'fraction (0 to 1] of slab memory in use past which new audio STARTs are refused (server busy)' },
   // cluster
   { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); empty = single node' },
+  { key: 'redisPrefix', flag: 'redis-prefix', env: ['SLABCAST_REDIS_PREFIX'], kind: 'string', help: 'namespace of every Redis key and pub/sub channel ({prefix}:room:…): deployments sharing one Redis stay apart only with different prefixes (pub/sub ignores the DB number); letters, digits, _ . -, 1 to 64' },
   { key: 'instanceId', flag: 'instance-id', env: ['SLABCAST_INSTANCE_ID'], kind: 'string', optional: true, help: 'this instance\'s id in the cluster; empty = generated (hostname-pid-random)' },
   { key: 'advertiseUrl', flag: 'advertise-url', env: ['SLABCAST_ADVERTISE_URL'], kind: 'string', optional: true, help: 'URL other instances and clients use to reach this one; empty = ws://host:port' },
   { key: 'heartbeatMs', flag: 'heartbeat-ms', env: ['SLABCAST_HEARTBEAT_MS'], kind: 'int', min: 50, max: 600_000, help: 'how often this instance renews its registration in Redis' },
@@ -315,6 +319,9 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   }
   if (c.heartbeatTtlMs <= c.heartbeatMs) {
     throw new ConfigError('--heartbeat-ttl-ms', `must be longer than --heartbeat-ms (${c.heartbeatMs})`);
+  }
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.redisPrefix)) {
+    throw new ConfigError('--redis-prefix', `must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(c.redisPrefix)}`);
   }
   if (c.redisUrl !== '' && !/^rediss?:\/\//.test(c.redisUrl)) {
     throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, got ${JSON.stringify(c.redisUrl)}`);

@@ -28,6 +28,7 @@ const MAX_BACKOFF_MS = 2000;
 export type ClusterOptions = Pick<
   ServerConfig,
   | 'redisUrl'
+  | 'redisPrefix'
   | 'redisTimeoutMs'
   | 'redisPingMs'
   | 'redisMaxPending'
@@ -88,7 +89,7 @@ export class ClusterNode {
   ) {
     this.id = identity.instanceId;
     this.self = { id: this.id, url: '' };
-    this.link = new RedisLink(config.redisUrl, MAX_BACKOFF_MS, { timeoutMs: config.redisTimeoutMs, pingMs: config.redisPingMs, maxPending: config.redisMaxPending });
+    this.link = new RedisLink(config.redisUrl, MAX_BACKOFF_MS, { timeoutMs: config.redisTimeoutMs, pingMs: config.redisPingMs, maxPending: config.redisMaxPending }, config.redisPrefix);
     const failed = (err: Error): void => {
       this.stats.failures++;
       log.debug({ err: err.message }, 'redis command failed');

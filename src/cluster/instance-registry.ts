@@ -2,8 +2,6 @@ import { EventEmitter } from 'node:events';
 import { HashRing, type RingMember } from './hash-ring.js';
 import type { RedisLink } from './redis-link.js';
 
-/** Redis key prefix of the instance heartbeats: `slabcast:instance:{id}` → JSON {id, url, startedAt}. */
-export const INSTANCE_KEY_PREFIX = 'slabcast:instance:';
 
 /** Options of the registry. */
 export interface InstanceRegistryOptions {
@@ -65,7 +63,7 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     this.heartbeatTimer = this.pollTimer = null;
     if (this.link.ready) {
       try {
-        await this.link.cmd.del(INSTANCE_KEY_PREFIX + this.options.self.id);
+        await this.link.cmd.del(this.link.keys.instance(this.options.self.id));
       } catch (err) {
         this.emit('failure', err as Error);
       }
@@ -90,7 +88,7 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     }
     const { self, ttlMs } = this.options;
     try {
-      await this.link.cmd.set(INSTANCE_KEY_PREFIX + self.id, JSON.stringify({ id: self.id, url: self.url, startedAt: this.startedAt }), { expiration: { type: 'PX', value: ttlMs } });
+      await this.link.cmd.set(this.link.keys.instance(self.id), JSON.stringify({ id: self.id, url: self.url, startedAt: this.startedAt }), { expiration: { type: 'PX', value: ttlMs } });
       this.stats.heartbeats++;
     } catch (err) {
       this.stats.heartbeatFailures++;
@@ -103,7 +101,7 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     if (!this.link.ready) return;
     try {
       const keys: string[] = [];
-      for await (const batch of this.link.cmd.scanIterator({ MATCH: `${INSTANCE_KEY_PREFIX}*`, COUNT: 200 })) keys.push(...batch);
+      for await (const batch of this.link.cmd.scanIterator({ MATCH: `${this.link.keys.instancePrefix}*`, COUNT: 200 })) keys.push(...batch);
       const values = keys.length === 0 ? [] : await this.link.cmd.mGet(keys);
       const members: RingMember[] = [this.options.self];
       const incarnations = new Map([[this.options.self.id, this.startedAt]]);

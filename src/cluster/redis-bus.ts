@@ -1,10 +1,11 @@
 import type { BroadcastBus, BusListener, Delivery, RoomEnvelope } from '../services/rooms/bus.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import { LinkState, type RedisLink } from './redis-link.js';
 
-/** Pub/sub channel of a room. */
-export function roomChannel(room: string): string {
-  return `slabcast:room:${room}`;
+/** Pub/sub channel of a room (under `keys`' prefix, the default one unless given). */
+export function roomChannel(room: string, keys: RedisKeys = DEFAULT_KEYS): string {
+  return keys.roomChannel(room);
 }
 
 /** Counters of the Redis bus. */
@@ -87,7 +88,7 @@ export class RedisBus implements BroadcastBus {
       return;
     }
     this.stats.published++;
-    send(roomChannel(envelope.room), encodeEnvelope(envelope)).catch((err: unknown) => {
+    send(this.link.keys.roomChannel(envelope.room), encodeEnvelope(envelope)).catch((err: unknown) => {
       this.stats.publishDropped++;
       this.onFailure(err as Error);
     });
@@ -113,7 +114,7 @@ export class RedisBus implements BroadcastBus {
     if (sub.listeners.size > 0) return;
     this.rooms.delete(room);
     this.stats.subscribedRooms--;
-    this.link.sub.unsubscribe(roomChannel(room), this.channelListener, true).catch((err: unknown) => this.onFailure(err as Error));
+    this.link.sub.unsubscribe(this.link.keys.roomChannel(room), this.channelListener, true).catch((err: unknown) => this.onFailure(err as Error));
   }
 
   /**
@@ -141,7 +142,7 @@ export class RedisBus implements BroadcastBus {
       };
       this.barriers.set(token, () => finish(true));
       const marker = encodeEnvelope({ room, delivery: BARRIER, payload: token, user: '', origin: this.instanceId, conn: -1 });
-      this.link.track(this.link.cmd.publish(roomChannel(room), marker)).catch((err: unknown) => {
+      this.link.track(this.link.cmd.publish(this.link.keys.roomChannel(room), marker)).catch((err: unknown) => {
         this.onFailure(err as Error);
         finish(false);
       });
@@ -156,7 +157,7 @@ export class RedisBus implements BroadcastBus {
 
   private issueSubscribe(room: string, sub: RoomSub): void {
     sub.inFlight = true;
-    sub.settled = this.link.sub.subscribe(roomChannel(room), this.channelListener, true).then(
+    sub.settled = this.link.sub.subscribe(this.link.keys.roomChannel(room), this.channelListener, true).then(
       () => {
         sub.inFlight = false;
         sub.confirmed = true;

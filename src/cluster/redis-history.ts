@@ -1,11 +1,12 @@
 import type { RoomEnvelope } from '../services/rooms/bus.js';
 import type { HistoryEntry, HistoryRead, HistoryStore } from '../services/rooms/history.js';
 import type { RedisBus } from './redis-bus.js';
+import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
 
-/** Redis keys of one room's ids and history. */
-export function historyKeys(room: string): { seq: string; list: string; evicted: string } {
-  return { seq: `slabcast:room:${room}:seq`, list: `slabcast:room:${room}:history`, evicted: `slabcast:room:${room}:evicted` };
+/** Redis keys of one room's ids and history (under `keys`' prefix, the default one unless given). */
+export function historyKeys(room: string, keys: RedisKeys = DEFAULT_KEYS): { seq: string; list: string; evicted: string } {
+  return keys.history(room);
 }
 
 /**
@@ -77,7 +78,7 @@ interface Seen {
 
 /**
  * {@link HistoryStore} in Redis, shared by every instance: the per-room counter
- * `slabcast:room:{id}:seq` (INCR), the capped list `…:history` (LPUSH/LTRIM, entries
+ * `{prefix}:room:{id}:seq` (INCR), the capped list `…:history` (LPUSH/LTRIM, entries
  * `"{id} {ts} {json}"`, newest first) and `…:evicted` (highest id evicted by the cap), all with
  * a TTL refreshed by activity and, for rooms with members, by {@link sweep}. Entries older than
  * the history TTL are filtered on read and count as evicted.
@@ -113,7 +114,7 @@ export class RedisHistory implements HistoryStore {
       if (prior === undefined) return this.localId(room);
       return this.track(room, prior.then(() => this.localId(room)));
     }
-    const k = historyKeys(room);
+    const k = this.link.keys.history(room);
     const floor = this.see(room, 0).maxId;
     const reply = this.link.track(this.link.cmd.eval(ALLOCATE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl] }));
     return this.track(
@@ -155,7 +156,7 @@ export class RedisHistory implements HistoryStore {
   read(room: string, since: number | null, nowMs: number): HistoryRead | Promise<HistoryRead> {
     this.stats.reads++;
     if (!this.link.ready) return this.fallbackRead(room, since);
-    const k = historyKeys(room);
+    const k = this.link.keys.history(room);
     return this.link.track(this.link.cmd.eval(READ, { keys: [k.seq, k.list, k.evicted] })).then(
       (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs),
       (err: unknown) => {
@@ -167,7 +168,7 @@ export class RedisHistory implements HistoryStore {
 
   has(room: string): boolean | Promise<boolean> {
     if (!this.link.ready) return this.seen.has(room);
-    return this.link.track(this.link.cmd.exists(historyKeys(room).seq)).then(
+    return this.link.track(this.link.cmd.exists(this.link.keys.history(room).seq)).then(
       (n) => n > 0,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -182,7 +183,7 @@ export class RedisHistory implements HistoryStore {
    */
   delete(room: string): void | Promise<void> {
     if (!this.link.ready) return;
-    const k = historyKeys(room);
+    const k = this.link.keys.history(room);
     return this.link.track(this.link.cmd.del([k.seq, k.list, k.evicted])).then(
       () => undefined,
       (err: unknown) => this.onFailure(err as Error),
@@ -194,7 +195,7 @@ export class RedisHistory implements HistoryStore {
     for (const [room, s] of this.seen) {
       if (inUse?.(room) === true) {
         if (!this.link.ready) continue;
-        const k = historyKeys(room);
+        const k = this.link.keys.history(room);
         // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
         // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
         for (const key of [k.seq, k.list, k.evicted]) this.link.cmd.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
@@ -212,7 +213,7 @@ export class RedisHistory implements HistoryStore {
   }
 
   private runAppend(room: string, entry: HistoryEntry, channel: string, message: string | Buffer): Promise<unknown> {
-    const k = historyKeys(room);
+    const k = this.link.keys.history(room);
     const line = `${entry.id} ${entry.ts} ${entry.json}`;
     const reply = this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl, channel, message] });
     return this.link.track(reply).then(

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createClient } from 'redis';
+import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { ConnectionWatch, StallKind } from './redis-liveness.js';
 
 /** Connection state of the link to Redis, as `/api/push/status` and metrics report it. */
@@ -75,8 +76,12 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     this.stats.pending--;
   };
 
-  constructor(readonly url: string, maxBackoffMs = 2000, bounds: Partial<RedisLinkBounds> = {}) {
+  /** Every key and channel name this link's users touch, under the deployment's prefix. */
+  readonly keys: RedisKeys;
+
+  constructor(readonly url: string, maxBackoffMs = 2000, bounds: Partial<RedisLinkBounds> = {}, prefix: string = DEFAULT_REDIS_PREFIX) {
     super();
+    this.keys = new RedisKeys(prefix);
     this.bounds = Object.freeze({ ...DEFAULT_LINK_BOUNDS, ...bounds });
     const { timeoutMs, maxPending } = this.bounds;
     if (!(timeoutMs > 0) || !(this.bounds.pingMs > 0) || !(maxPending >= 1)) throw new RangeError(`RedisLink: bad bounds ${JSON.stringify(this.bounds)}`);

@@ -1,12 +1,10 @@
 import type { LocalRooms, PresenceChange, PresenceStore } from '../services/rooms/presence.js';
+import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import { LinkState, type RedisLink } from './redis-link.js';
 
-/** Key prefix of the presence sets. */
-const PRESENCE_PREFIX = 'slabcast:presence:';
-
-/** The set of users instance `instance` has in `room`. */
-export function presenceKey(room: string, instance: string): string {
-  return `${PRESENCE_PREFIX}${room}:${instance}`;
+/** The set of users instance `instance` has in `room` (under `keys`' prefix, the default one unless given). */
+export function presenceKey(room: string, instance: string, keys: RedisKeys = DEFAULT_KEYS): string {
+  return keys.presence(room, instance);
 }
 
 /**
@@ -23,10 +21,6 @@ export function presenceTtlMs(heartbeatTtlMs: number): number {
   return PRESENCE_TTL_HEARTBEAT_TTLS * heartbeatTtlMs;
 }
 
-/** SCAN pattern of `instance`'s sets, glob characters of the id escaped. */
-function ownSetsPattern(instance: string): string {
-  return `${PRESENCE_PREFIX}*:${instance.replace(/[\\*?[\]]/g, '\\$&')}`;
-}
 
 /**
  * A user's first/last local session: SADD/SREM on this instance's set (refreshing its TTL), then
@@ -56,7 +50,7 @@ export interface RedisPresenceStats {
 
 /**
  * Cluster-wide presence ({@link PresenceStore}) in Redis: each instance keeps, per room, the set
- * `slabcast:presence:{room}:{instance}` of its users, with a TTL ({@link presenceTtlMs}) that
+ * `{prefix}:presence:{room}:{instance}` of its users, with a TTL ({@link presenceTtlMs}) that
  * {@link refresh} renews every heartbeat by rewriting the set from this instance's own record — so
  * it also comes back whole after Redis lost its data — and a dead instance's sets expire some
  * TTLs after it stopped. Queries only read the sets of instances on the ring (`peers()`, live ones),
@@ -161,7 +155,7 @@ export class RedisPresence implements PresenceStore {
     if (!this.link.ready) return;
     this.stats.refreshes++;
     for (const [room, users] of this.local) {
-      const key = presenceKey(room, this.self);
+      const key = this.link.keys.presence(room, this.self);
       this.link.cmd
         .multi()
         .del(key)
@@ -178,7 +172,7 @@ export class RedisPresence implements PresenceStore {
     this.timer = null;
     this.link.off('state', this.linkListener);
     if (!this.link.ready || this.local.size === 0) return;
-    const keys = [...this.local.keys()].map((room) => presenceKey(room, this.self));
+    const keys = [...this.local.keys()].map((room) => this.link.keys.presence(room, this.self));
     this.local.clear();
     try {
       await this.link.cmd.del(keys);
@@ -194,10 +188,10 @@ export class RedisPresence implements PresenceStore {
     const suffix = `:${this.self}`;
     void (async () => {
       const found = new Map<string, string>();
-      for await (const batch of this.link.cmd.scanIterator({ MATCH: ownSetsPattern(this.self), COUNT: 500 })) {
+      for await (const batch of this.link.cmd.scanIterator({ MATCH: this.link.keys.presencePattern(this.self), COUNT: 500 })) {
         for (const key of batch) {
           // Room ids have no ':', so `{prefix}{room}:{self}` is this id's set, not one of an id ending in `:{self}`.
-          const room = key.slice(PRESENCE_PREFIX.length, key.length - suffix.length);
+          const room = key.slice(this.link.keys.presencePrefix.length, key.length - suffix.length);
           if (key.endsWith(suffix) && !room.includes(':')) found.set(room, key);
         }
       }
@@ -232,8 +226,8 @@ export class RedisPresence implements PresenceStore {
 
   /** Keys of the room's sets: this instance's first (when `own`), then every live peer's. */
   keys(room: string, own: boolean): string[] {
-    const keys = own ? [presenceKey(room, this.self)] : [];
-    for (const id of this.peers()) if (id !== this.self) keys.push(presenceKey(room, id));
+    const keys = own ? [this.link.keys.presence(room, this.self)] : [];
+    for (const id of this.peers()) if (id !== this.self) keys.push(this.link.keys.presence(room, id));
     return keys;
   }
 }

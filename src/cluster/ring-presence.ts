@@ -1,7 +1,7 @@
 import type { LocalRooms, PresenceNote } from '../services/rooms/presence.js';
 import type { RingChange } from './instance-registry.js';
 import { LinkState, type RedisLink } from './redis-link.js';
-import { presenceKey, type RedisPresence } from './redis-presence.js';
+import type { RedisPresence } from './redis-presence.js';
 
 /**
  * Instances that left the ring remembered (the run that left, its heartbeat `startedAt`, and the
@@ -233,7 +233,7 @@ export class RingPresence {
    * that left, `join` for ones that came back, each with the count after it.
    */
   private separate(room: string, ids: readonly string[], type: 'leave' | 'join'): Promise<readonly PresenceNote[]> {
-    const first = ids.map((id) => presenceKey(room, id));
+    const first = ids.map((id) => this.link.keys.presence(room, id));
     const others = this.presence.keys(room, true).filter((k) => !first.includes(k));
     return this.link.cmd.eval(SEPARATE, { keys: [...first, ...others], arguments: [String(first.length), type === 'join' ? '1' : '0'] }).then(
       (r) => {
