@@ -22,6 +22,18 @@ export interface KnobSpec {
   readonly help: string;
 }
 
+/** The services `--services` can mount, all by default. */
+export const SERVICE_NAMES = ['echo', 'audio', 'rooms', 'admin', 'demo', 'metrics'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** The names in a `--services` value (comma-separated, blanks ignored). */
+export function serviceList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 /** The full configuration of one server. Every limit lives here (STYLE: "Limits: named, in one config"). */
 export interface ServerConfig {
   host: string;
@@ -76,6 +88,8 @@ export interface ServerConfig {
   memoryThreshold: string;
   logLevel: string;
   fanoutPath: string;
+  /** Comma-separated services to mount (see {@link SERVICE_NAMES}). */
+  services: string;
   shutdownTimeoutMs: number;
   // cluster (src/cluster)
   redisUrl: string;
@@ -159,6 +173,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   flushBytes: 4 * MiB,
   memoryThreshold: '0.8',
   logLevel: 'info',
+  services: SERVICE_NAMES.join(','),
   fanoutPath: '',
   shutdownTimeoutMs: 10_000,
   // cluster
@@ -190,6 +205,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
   { key: 'host', flag: 'host', env: ['SLABCAST_HOST'], kind: 'string', help: 'address to bind' },
   { key: 'logLevel', flag: 'log-level', env: ['SLABCAST_LOG_LEVEL', 'LOG_LEVEL'], kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level (JSON lines on stdout)' },
+  { key: 'services', flag: 'services', env: ['SLABCAST_SERVICES'], kind: 'string', optional: true, help: 'comma-separated services to mount: echo (/echo), audio (--audio-path, /api/audio/streams), rooms (/ws/room/), admin (/api/push/*), demo (/demo/), metrics (/metrics); /healthz and /readyz are always on' },
   { key: 'fanoutPath', flag: 'fanout-path', env: ['SLABCAST_FANOUT_PATH'], kind: 'string', optional: true, help: 'path of the benchmark fan-out endpoint (every message to every other member, no auth); empty = off' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: ['SLABCAST_SHUTDOWN_TIMEOUT_MS'], kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM/SIGINT, time for in-flight work before connections are dropped' },
   { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
@@ -313,6 +329,10 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   }
   if (c.wsMaxMessageBytes > c.slabLargeBytes) {
     throw new ConfigError('--ws-max-message-bytes', `a message must fit in a large slab section (${c.slabLargeBytes} bytes)`);
+  }
+  const unknown = serviceList(c.services).filter((s) => !(SERVICE_NAMES as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    throw new ConfigError('--services', `unknown service ${JSON.stringify(unknown[0])}; choose from ${SERVICE_NAMES.join(', ')}`);
   }
   if (c.fanoutPath !== '' && !c.fanoutPath.startsWith('/')) {
     throw new ConfigError('--fanout-path', `must start with '/', got ${JSON.stringify(c.fanoutPath)}`);

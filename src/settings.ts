@@ -1,4 +1,4 @@
-import type { ServerConfig } from './config.js';
+import { type ServerConfig, type ServiceName, serviceList } from './config.js';
 import type { AudioCacheOptions } from './services/audio-cache/mount-audio-cache.js';
 import { parseRateLimit } from './services/rooms/rate-limiter.js';
 import type { RoomsOptions } from './services/rooms/mount-rooms.js';
@@ -11,14 +11,20 @@ import type { RoomsOptions } from './services/rooms/mount-rooms.js';
  * validated config itself; the services take these.
  */
 export interface Settings {
+  /** The services to mount (`--services`). */
+  readonly services: ReadonlySet<ServiceName>;
   readonly rooms: RoomsOptions;
   readonly audio: AudioCacheOptions;
 }
 
 /** The services' slices of a config that `validateConfig` accepted. */
 export function settingsFrom(c: Readonly<ServerConfig>): Settings {
+  const services = new Set(serviceList(c.services) as ServiceName[]);
   return {
+    services,
     rooms: {
+      endpoint: services.has('rooms'),
+      adminApi: services.has('admin'),
       tokenSecret: c.tokenSecret,
       adminKey: c.adminKey,
       historySize: c.historySize,

@@ -22,6 +22,7 @@ import { type AudioCache, mountAudioCache } from './services/audio-cache/mount-a
 import type { AudioStore } from './services/audio-cache/audio-store.js';
 import { mountDemo } from './services/static/mount-demo.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import { ErrorCode, SlabcastError } from './errors.js';
 import { type Settings, settingsFrom } from './settings.js';
 
 /** Options that are objects rather than configuration values. */
@@ -58,10 +59,10 @@ export class Slabcast {
   readonly identity: Identity;
   /** Things an operator must hear about at start-up (open admin API, open token mode…). */
   readonly startupWarnings: string[] = [];
-  /** Rooms: `/ws/room/{roomId}` and the `/api/push/*` admin API. */
-  readonly rooms: Rooms;
-  /** The audio stream cache (`--audio-path`, `--cache-dir`). */
-  readonly audioCache: AudioCache;
+  /** Rooms (`/ws/room/{roomId}`, the `/api/push/*` admin API); null when `--services` has neither. */
+  readonly roomsService: Rooms | null;
+  /** The audio stream cache (`--audio-path`, `--cache-dir`); null when `--services` leaves it out. */
+  readonly audioCache: AudioCache | null;
   /** Cluster mode (`--redis`): Redis link, ring, shared rooms backend; null on a single node. */
   readonly cluster: ClusterNode | null;
   /** What every service mounts on. */
@@ -86,20 +87,28 @@ export class Slabcast {
     this.readiness.addCheck(() => (this.core.address() !== null ? null : 'not listening'));
     this.host = this.serviceHost();
 
-    this.endpoints.add(echoEndpoint());
+    const on = this.settings.services;
+    if (on.has('echo')) this.endpoints.add(echoEndpoint());
     // The benchmark's fan-out endpoint is an open broadcast: off unless asked for.
     if (this.config.fanoutPath !== '') this.endpoints.add(fanoutEndpoint(this.ws, this.config.fanoutPath));
     this.cluster = this.config.redisUrl !== '' ? new ClusterNode(this.config, this.identity, this.logger, this.metrics) : null;
     if (this.cluster !== null) this.readiness.addCheck(this.cluster.readiness);
-    this.rooms = this.mount(mountRooms(this.host, this.settings.rooms, this.cluster?.rooms));
-    mountDemo(this.host);
-    this.audioCache = this.mount(mountAudioCache(this.host, this.settings.audio, this.cluster?.streamRedirect));
-    addOpsRoutes(this.router, this.metrics, this.readiness);
+    this.roomsService = on.has('rooms') || on.has('admin') ? this.mount(mountRooms(this.host, this.settings.rooms, this.cluster?.rooms)) : null;
+    if (on.has('demo')) mountDemo(this.host);
+    this.audioCache = on.has('audio') ? this.mount(mountAudioCache(this.host, this.settings.audio, this.cluster?.streamRedirect)) : null;
+    addOpsRoutes(this.router, on.has('metrics') ? this.metrics : null, this.readiness);
     this.wireLogging();
   }
 
-  /** The audio cache's store (its stats, streams). */
+  /** The mounted rooms; throws when `--services` left rooms and admin out. */
+  get rooms(): Rooms {
+    if (this.roomsService === null) throw new SlabcastError(ErrorCode.ServerState, 'rooms are not mounted (--services has neither rooms nor admin)');
+    return this.roomsService;
+  }
+
+  /** The audio cache's store (its stats, streams); throws when `--services` left audio out. */
   get audio(): AudioStore {
+    if (this.audioCache === null) throw new SlabcastError(ErrorCode.ServerState, 'the audio cache is not mounted (--services has no audio)');
     return this.audioCache.store;
   }
 

@@ -10,6 +10,10 @@ import { RoomService } from './room-service.js';
 
 /** The rooms' slice of the configuration, parsed (src/settings.ts builds it). */
 export interface RoomsOptions {
+  /** Mount the `/ws/room/` endpoint. */
+  endpoint: boolean;
+  /** Mount the admin API `/api/push/*`. */
+  adminApi: boolean;
   /** `--token-secret`; '' is open mode (`?user=`). */
   tokenSecret: string;
   /** `--admin-key`; '' leaves the admin API open. */
@@ -47,7 +51,7 @@ export interface RoomsBackend {
 }
 
 /**
- * Mounts rooms on `host`: the `/ws/room/` endpoint, the `/api/push/*` routes, the rooms' metrics,
+ * Mounts rooms on `host`: the `/ws/room/` endpoint and the `/api/push/*` routes (each when asked for), the rooms' metrics,
  * a history sweep (from `start()`), and the start-up warnings for open token mode and an open admin
  * API. Without `backend` (single node) the bus and history are in-process.
  */
@@ -68,8 +72,8 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     voiceMaxPendingBytes: o.voiceMaxPendingBytes,
   });
   const refusals: RoomRefusals = {};
-  host.addEndpoint(roomEndpoint(service, { tokenSecret: o.tokenSecret, maxBackpressureBytes: o.maxBackpressureBytes }, refusals));
-  addAdminApi(host.router, service, {
+  if (o.endpoint) host.addEndpoint(roomEndpoint(service, { tokenSecret: o.tokenSecret, maxBackpressureBytes: o.maxBackpressureBytes }, refusals));
+  if (o.adminApi) addAdminApi(host.router, service, {
     adminKey: o.adminKey,
     maxTextBytes: o.maxTextBytes,
     ...(host.identity.advertiseUrl !== '' ? { publicUrl: host.identity.advertiseUrl } : {}),
@@ -86,13 +90,13 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     },
   });
   registerRoomMetrics(host.metrics, service);
-  if (o.tokenSecret === '') {
+  if (o.endpoint && o.tokenSecret === '') {
     host.warn('rooms: OPEN MODE, no --token-secret: anyone can join any room as any user (?user=)');
   }
-  if (o.workers > 1 && backend === undefined) {
+  if (o.endpoint && o.workers > 1 && backend === undefined) {
     host.warn(`rooms: --workers ${o.workers} without --redis: each worker has its own rooms; members on different workers do not see each other`);
   }
-  if (o.adminKey === '') {
+  if (o.adminApi && o.adminKey === '') {
     host.warn('rooms: the admin API /api/push/* is OPEN, no --admin-key: anyone can broadcast to and delete rooms');
   }
   let sweep: NodeJS.Timeout | null = null;
