@@ -5,6 +5,8 @@
  * shuts down gracefully on SIGINT/SIGTERM (a second signal exits at once).
  */
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { Slabcast } from './slabcast.js';
 import { helpText, parseCli } from './cli/args.js';
 import { validateConfig } from './config.js';
@@ -21,9 +23,13 @@ async function main(): Promise<void> {
       process.stdout.write(`${helpText()}\n`);
       return;
     }
-    const level = cli.config.logLevel ?? 'info';
-    const logger = createLogger(typeof level === 'string' ? level : 'info');
+    if (cli.version) {
+      process.stdout.write(`slabcast ${packageVersion()}\n`);
+      return;
+    }
+    // Validated before the logger is made: a bad --log-level is a one-line config error too.
     const config = validateConfig(cli.config);
+    const logger = createLogger(config.logLevel);
     // Parse the services' slices too (rate limits…): a bad value stops the primary before any fork.
     settingsFrom(config);
     if (cluster.isPrimary && config.workers > 1) {
@@ -42,7 +48,19 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = app.logger;
-  const address = await app.listen();
+  let address: AddressInfo;
+  try {
+    address = await app.listen();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      // One line an operator can act on, not a stack: the port is taken or not ours to bind.
+      const reason = code === 'EADDRINUSE' ? 'address already in use' : code === 'EACCES' ? 'permission denied' : 'address not available';
+      process.stderr.write(`slabcast: cannot listen on ${app.config.host}:${app.config.port}: ${reason} (${code})\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   log.info({ host: address.address, port: address.port }, 'slabcast listening');
   for (const warning of app.startupWarnings) log.warn({ warning }, `WARNING: ${warning}`);
 
@@ -67,6 +85,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The version in package.json (one directory above `dist/` and `src/`). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
 }
 
 main().catch((err: unknown) => {

@@ -6,6 +6,8 @@ import { ConfigError, ErrorCode } from '../errors.js';
 /** What the command line asked for. */
 export interface CliResult {
   help: boolean;
+  /** `--version`: print the package version and exit. */
+  version: boolean;
   config: Partial<ServerConfig>;
 }
 
@@ -46,7 +48,7 @@ export function readConfigFile(path: string): Record<string, string | number> {
  * {@link ConfigError} naming it; ranges are checked later by `validateConfig`.
  */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, config: { type: 'string' } };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' }, config: { type: 'string' } };
   for (const knob of KNOBS) options[knob.flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -72,7 +74,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       }
     }
   }
-  return { help: values.help === true, config: config as Partial<ServerConfig> };
+  return { help: values.help === true, version: values.version === true, config: config as Partial<ServerConfig> };
 }
 
 /** The `--help` text: every knob with its flag, environment variables, default and bounds. */
@@ -86,5 +88,6 @@ export function helpText(): string {
   }
   lines.push('  --config <file.json>', '      JSON object of options (keys as flags or config keys); flags and env win over it. Env: SLABCAST_CONFIG');
   lines.push('  -h, --help', '      print this help');
+  lines.push('  -v, --version', '      print the version');
   return lines.join('\n');
 }

@@ -1,5 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import * as net from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +33,33 @@ describe('node dist/server.js', () => {
     const err = await run(process.execPath, [SERVER, '--port', '0', '--workers', '2', '--rate-limit', '10 per second']).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 2, stderr: expect.stringContaining('--rate-limit') });
     expect((err as { stdout: string }).stdout).not.toContain('listening');
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { stdout } = await run(process.execPath, [SERVER, '--version']);
+    expect(stdout).toBe(`slabcast ${version}\n`);
+  });
+
+  it('a bad --log-level or LOG_LEVEL is a one-line configuration error (exit 2), not a stack', async () => {
+    for (const [args, env] of [[['--log-level', 'verbose'], {}], [[], { LOG_LEVEL: 'warning' }]] as const) {
+      const err = (await run(process.execPath, [SERVER, ...args], { env: { ...process.env, ...env } }).catch((e: unknown) => e)) as { code: number; stderr: string };
+      expect(err.code).toBe(2);
+      expect(err.stderr).toMatch(/^slabcast: invalid configuration: --log-level: must be one of .*\nRun with --help to see every option\.\n$/);
+    }
+  });
+
+  it('a port in use is one line naming the address and the reason (exit 1), not a stack', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const err = (await run(process.execPath, [SERVER, '--port', String(port), '--host', '127.0.0.1']).catch((e: unknown) => e)) as { code: number; stderr: string };
+      expect(err.code).toBe(1);
+      expect(err.stderr).toBe(`slabcast: cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE)\n`);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('--help prints every option', async () => {
