@@ -27,7 +27,8 @@
  * All methods run on the loop. File names come only from validated ids (stream-id.ts) joined to
  * the cache directory (stream-meta.ts `streamPath`): client input never names another path.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { DiskSpace, DiskState } from '../../storage/disk-space.js';
 import { FileLock, LockRefusal } from '../../storage/file-lock.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
@@ -91,7 +92,35 @@ export class AudioStore {
     this.opened = true;
     this.dirExists = existsSync(this.options.cacheDir);
     if (this.dirExists) this.readOnlyCause = this.reload(events);
+    else this.readOnlyCause = this.creatable(events);
     return this;
+  }
+
+  /**
+   * Whether the missing cache directory could be created at the first START: its nearest existing
+   * ancestor must be a directory this process can write. Returns the reason it cannot (`ENOTDIR`,
+   * `EACCES`…) and reports it, or null. Nothing is created here.
+   */
+  private creatable(events: AudioStoreStartupEvents): string | null {
+    try {
+      let dir = resolve(this.options.cacheDir);
+      for (;;) {
+        const parent = dirname(dir);
+        // ENOENT walks up; ENOTDIR (a file on the way) throws into the report below.
+        const st = statSync(parent, { throwIfNoEntry: false });
+        if (st !== undefined) {
+          if (!st.isDirectory()) throw Object.assign(new Error(`${parent} is not a directory`), { code: 'ENOTDIR' });
+          accessSync(parent, constants.W_OK | constants.X_OK);
+          return null;
+        }
+        if (parent === dir) return null;
+        dir = parent;
+      }
+    } catch (error) {
+      this.stats.storageErrors++;
+      events.startupError?.(error, 'creating the cache directory');
+      return (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+    }
   }
 
   /** Adds what reload found (cache-reload.ts: records only, nothing opened), least recently updated first: LRU order. */

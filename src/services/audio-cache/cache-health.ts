@@ -1,8 +1,10 @@
 /**
  * The audio cache's state for operators: the `audioCache` object of `GET /readyz`. Neither a full
- * disk nor a read-only directory fails readiness: HTTP, rooms and reads of cached streams still
- * work, and in cluster mode a stream's instance is fixed by placement, so taking the instance out
- * of rotation would only take those away too. They are reported here, in `/metrics` and in the log.
+ * disk nor a read-only directory that holds streams fails readiness: HTTP, rooms and reads of
+ * cached streams still work, and in cluster mode a stream's instance is fixed by placement, so
+ * taking the instance out of rotation would only take those away too. They are reported here, in
+ * `/metrics` and in the log. A read-only directory with no stream (it cannot be created or written:
+ * the cache can do nothing) fails readiness (see mount-audio-cache.ts).
  */
 import type { DiskState } from '../../storage/disk-space.js';
 import type { AudioStore } from './audio-store.js';

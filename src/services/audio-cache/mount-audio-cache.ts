@@ -47,6 +47,8 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
   host.router.add('GET', '/api/audio/streams', (_req, res) => res.json(store.list()));
   registerAudioMetrics(host.metrics, store);
   host.readiness.addDetail('audioCache', () => cacheHealth(store));
+  // A read-only cache that holds streams still serves them; one that holds none can do nothing.
+  host.readiness.addCheck(() => (store.readOnly && store.stats.streams === 0 ? `audio cache unusable: cache directory ${options.cacheDir} cannot be written (${store.readOnlyReason})` : null));
   store.onStorageError = (err, stream) => log.error({ err, stream: stream?.id ?? null }, 'audio cache storage failed');
   store.onDiskFull = (full, disk) => {
     const detail = { code: 'ERR_AUDIO_NO_SPACE', freeBytes: disk.freeBytes, minFreeBytes: disk.minFreeBytes };
@@ -67,6 +69,8 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
           log.error({ code: 'AUDIO_CACHE_DIR', err, what }, 'audio cache: cache directory failed at start-up');
         },
       });
+      const s = store.stats;
+      log.info({ cacheDir: options.cacheDir, streams: s.reloaded, quarantined: s.quarantined, skipped: s.reloadSkipped, readOnly: store.readOnly }, 'audio cache: opened');
       if (store.readOnly) {
         log.warn({ code: 'AUDIO_CACHE_READ_ONLY', reason: store.readOnlyReason, cacheDir: options.cacheDir }, 'audio cache is read-only: streams are served, START, data and DELETE refused');
       }

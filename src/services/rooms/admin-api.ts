@@ -28,6 +28,8 @@ export interface AdminApiOptions {
   publicUrl?: string;
   /** Cluster mode: which instance owns a room (the consistent-hash ring); absent = always this one. */
   placement?: (room: string) => RoomOwner;
+  /** Told of every action that changes something (a system broadcast, a room closed): the audit log. */
+  audit?: (action: 'broadcast' | 'delete', detail: Readonly<Record<string, string | number>>) => void;
 }
 
 /** The instance that owns a room: its id, its advertised base URL, and whether it is this one. */
@@ -119,7 +121,9 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
           res.json({ error: AdminError.NoSuchRoom, message: `no room ${room}` }, 404);
           return;
         }
-        res.json({ room, id: await service.system(room, text) });
+        const id = await service.system(room, text);
+        options.audit?.('broadcast', { room, id, bytes: Buffer.byteLength(text, 'utf8') });
+        res.json({ room, id });
       }),
     ),
   );
@@ -171,7 +175,9 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
           res.json({ error: AdminError.NoSuchRoom, message: `no room ${room}` }, 404);
           return;
         }
-        res.json({ room, closed: service.closeRoom(room, 'room closed by admin') });
+        const closed = service.closeRoom(room, 'room closed by admin');
+        options.audit?.('delete', { room, closed });
+        res.json({ room, closed });
       }),
     ),
   );

@@ -78,6 +78,7 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     maxTextBytes: o.maxTextBytes,
     ...(host.identity.advertiseUrl !== '' ? { publicUrl: host.identity.advertiseUrl } : {}),
     ...(backend !== undefined ? { placement: (room: string) => backend.placement(room) } : {}),
+    audit: (action, detail) => host.logger.info({ audit: `admin.${action}`, ...detail }, `admin API: ${action === 'broadcast' ? 'system message sent' : 'room closed'}`),
     instanceStats: () => {
       const s = host.stats();
       return {
