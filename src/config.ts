@@ -85,6 +85,8 @@ export interface ServerConfig {
   maxGetBytes: number;
   flushIntervalMs: number;
   flushBytes: number;
+  /** An incomplete upload nobody resumed is deleted this long after its last write; 0 = never. */
+  uploadExpirySeconds: number;
   memoryThreshold: string;
   logLevel: string;
   fanoutPath: string;
@@ -171,6 +173,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxGetBytes: 1 * MiB,
   flushIntervalMs: 1_000,
   flushBytes: 4 * MiB,
+  uploadExpirySeconds: 86_400,
   memoryThreshold: '0.8',
   logLevel: 'info',
   services: SERVICE_NAMES.join(','),
@@ -253,6 +256,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'maxGetBytes', flag: 'max-get-bytes', env: ['SLABCAST_MAX_GET_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'length of one audio GET; past it → ERROR' },
   { key: 'flushIntervalMs', flag: 'flush-interval-ms', env: ['SLABCAST_FLUSH_INTERVAL_MS'], kind: 'int', min: 10, max: 3_600_000, help: 'an uploading stream is made durable (msync + metadata) this long after its first unflushed byte' },
   { key: 'flushBytes', flag: 'flush-bytes', env: ['SLABCAST_FLUSH_BYTES'], kind: 'int', min: 4096, max: 4096 * MiB, help: 'or as soon as it has this many unflushed bytes' },
+  { key: 'uploadExpirySeconds', flag: 'upload-expiry-seconds', env: ['SLABCAST_UPLOAD_EXPIRY_SECONDS'], kind: 'int', min: 0, max: 365 * 86_400, help: 'an incomplete stream nobody is uploading is deleted this long after its last write (an abandoned upload); 0 = kept forever' },
   { key: 'memoryThreshold', flag: 'memory-threshold', env: ['SLABCAST_MEMORY_THRESHOLD'], kind: 'string', help: 'fraction (0 to 1] of slab memory in use past which new audio STARTs are refused (server busy)' },
   // cluster
   { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); empty = single node' },

@@ -49,6 +49,7 @@ export function settingsFrom(c: Readonly<ServerConfig>): Settings {
       sharedDir: c.workers > 1,
       flushIntervalMs: c.flushIntervalMs,
       flushBytes: c.flushBytes,
+      uploadExpiryMs: c.uploadExpirySeconds * 1000,
       path: c.audioPath,
       maxGetBytes: c.maxGetBytes,
       memoryThreshold: Number(c.memoryThreshold),

@@ -19,6 +19,7 @@ export function registerAudioMetrics(metrics: Metrics, store: AudioStore): void 
       [{ event: 'completed' }, a.streamsCompleted],
       [{ event: 'deleted' }, a.streamsDeleted],
       [{ event: 'evicted' }, a.evictions],
+      [{ event: 'expired' }, a.uploadsExpired],
     ];
   });
   metrics.counter('slabcast_audio_refusals_total', 'Refused audio commands and data, by error code', ['code'], () =>

@@ -75,7 +75,7 @@ export class AudioStore {
     this.options = Object.freeze({ ...options });
     this.stats = {
       streams: 0, cacheBytes: 0, mappedStreams: 0, uploadsInProgress: 0, bytesStored: 0, bytesServed: 0, streamsCreated: 0, streamsCompleted: 0,
-      streamsDeleted: 0, evictions: 0, refusals: {}, reloaded: 0, quarantined: 0, reloadSkipped: 0, storageErrors: 0, startedAt: Date.now(),
+      streamsDeleted: 0, evictions: 0, uploadsExpired: 0, refusals: {}, reloaded: 0, quarantined: 0, reloadSkipped: 0, storageErrors: 0, startedAt: Date.now(),
     };
     this.space = new DiskBudget(options.cacheDir, options.minFreeDiskBytes);
     this.diskView = new DiskView(options.cacheDir);
@@ -403,6 +403,36 @@ export class AudioStore {
     }
     this.stats.streamsDeleted++;
     return this.remove(stream, false, lock);
+  }
+
+  /**
+   * Deletes every incomplete stream that nobody uploads to and that was last written more than
+   * `uploadExpiryMs` before `now` (an abandoned upload, as tus expires them). Streams another process
+   * is uploading are skipped. Returns the ids deleted.
+   */
+  expireUploads(now: number): string[] {
+    const expiry = this.options.uploadExpiryMs ?? 0;
+    if (expiry <= 0 || this.readOnlyReason !== null || this.closed) return [];
+    const expired: string[] = [];
+    for (const stream of [...this.streams.values()]) {
+      if (stream.complete || stream.uploader !== null || now - stream.updatedAt <= expiry) continue;
+      let lock: FileLock | LockRefusal | null = null;
+      try {
+        if (!stream.writable) lock = FileLock.acquire(stream.dataPath, false);
+      } catch (error) {
+        this.storageError(error, stream);
+        continue;
+      }
+      if (lock === LockRefusal.Held) continue; // another process is uploading it: not abandoned
+      if (lock === LockRefusal.Missing || lock === LockRefusal.Stale) {
+        this.forget(stream); // another process deleted it
+        continue;
+      }
+      this.stats.uploadsExpired++;
+      expired.push(stream.id);
+      this.remove(stream, false, lock).catch((error: unknown) => this.storageError(error, stream));
+    }
+    return expired;
   }
 
   /** Counts a refusal and returns it. */

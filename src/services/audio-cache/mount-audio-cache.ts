@@ -55,6 +55,12 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
     if (full) log.warn(detail, 'audio cache: no space on the cache filesystem, chunks and STARTs refused');
     else log.info(detail, 'audio cache: space again on the cache filesystem');
   };
+  // Abandoned uploads go at start-up and then at least every minute (a quarter of the expiry when shorter).
+  let expiry: NodeJS.Timeout | null = null;
+  const expire = (): void => {
+    const ids = store.expireUploads(Date.now());
+    if (ids.length > 0) log.info({ code: 'AUDIO_UPLOADS_EXPIRED', streams: ids, expirySeconds: (options.uploadExpiryMs ?? 0) / 1000 }, 'audio cache: abandoned uploads deleted');
+  };
   return {
     store,
     start() {
@@ -71,10 +77,19 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
       });
       const s = store.stats;
       log.info({ cacheDir: options.cacheDir, streams: s.reloaded, quarantined: s.quarantined, skipped: s.reloadSkipped, readOnly: store.readOnly }, 'audio cache: opened');
+      if ((options.uploadExpiryMs ?? 0) > 0) {
+        expire();
+        expiry = setInterval(expire, Math.max(1000, Math.min(60_000, Math.floor((options.uploadExpiryMs ?? 0) / 4))));
+        expiry.unref();
+      }
       if (store.readOnly) {
         log.warn({ code: 'AUDIO_CACHE_READ_ONLY', reason: store.readOnlyReason, cacheDir: options.cacheDir }, 'audio cache is read-only: streams are served, START, data and DELETE refused');
       }
     },
-    close: () => store.close(),
+    close() {
+      if (expiry !== null) clearInterval(expiry);
+      expiry = null;
+      return store.close();
+    },
   };
 }

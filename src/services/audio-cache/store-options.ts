@@ -28,6 +28,8 @@ export interface AudioStoreOptions {
   flushIntervalMs: number;
   /** …or as soon as a stream has this many unpersisted bytes. */
   flushBytes: number;
+  /** An incomplete stream nobody uploads to is deleted this long after its last write (0: never). */
+  uploadExpiryMs?: number;
 }
 
 /** Counters and gauges (monotonic unless marked as a gauge). */
@@ -46,6 +48,8 @@ export interface AudioStats {
   streamsCompleted: number;
   streamsDeleted: number;
   evictions: number;
+  /** Incomplete streams deleted because nobody resumed them within the upload expiry. */
+  uploadsExpired: number;
   /** Refused commands and data by error code. */
   refusals: Record<string, number>;
   /** Streams reloaded at start (their records: no data file is opened). */

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AudioErrorCode, isAudioError } from '../../../../src/services/audio-cache/audio-errors.js';
 import type { AudioStream } from '../../../../src/services/audio-cache/audio-stream.js';
 import { AudioStore, type AudioStoreOptions, STREAM_MIN_COST_BYTES } from '../../../../src/services/audio-cache/audio-store.js';
@@ -404,5 +404,35 @@ process.exit(0);
     expect(stats).toMatchObject({ reloaded: count, quarantined: 0, reloadSkipped: 0 });
     expect(existsSync(join(dir, '.quarantine'))).toBe(false);
     expect(readdirSync(dir)).toHaveLength(2 * count);
+  });
+});
+
+describe('AudioStore: abandoned uploads expire', () => {
+  it('an incomplete stream nobody uploads to goes after the expiry; one being uploaded, a complete one and a young one stay', async () => {
+    const store = open({ uploadExpiryMs: 60_000 });
+    const abandoned = started(store, 'abandoned');
+    expect(store.append(abandoned, Buffer.from('half'))).toBeNull();
+    store.abandon(abandoned);
+    const uploading = started(store, 'uploading');
+    const done = started(store, 'done');
+    await store.stop(done);
+    const young = started(store, 'young');
+    store.abandon(young);
+    const now = Date.now();
+    // Not yet: the expiry counts from the last write.
+    expect(store.expireUploads(now + 30_000)).toEqual([]);
+    young.updatedAt = now + 50_000; // written later than the others
+    expect(store.expireUploads(now + 60_001).sort()).toEqual(['abandoned']);
+    expect(store.stats.uploadsExpired).toBe(1);
+    expect(store.list().map((m) => m.id).sort()).toEqual(['done', 'uploading', 'young']);
+    await vi.waitFor(() => expect(existsSync(join(dir, 'abandoned.audio'))).toBe(false));
+    expect(existsSync(join(dir, 'abandoned.meta'))).toBe(false);
+    expect(store.append(uploading, Buffer.from('still here'))).toBeNull();
+  });
+
+  it('0 keeps every upload forever', () => {
+    const store = open({ uploadExpiryMs: 0 });
+    store.abandon(started(store, 'kept'));
+    expect(store.expireUploads(Date.now() + 365 * 86_400_000)).toEqual([]);
   });
 });
