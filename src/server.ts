@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  log.info({ host: address.address, port: address.port }, 'slabcast listening');
+  log.info({ host: address.address, port: address.port, ...app.startupSummary() }, 'slabcast listening');
   for (const warning of app.startupWarnings) log.warn({ warning }, `WARNING: ${warning}`);
 
   let stopping = false;

@@ -189,6 +189,11 @@ export class Slabcast {
     await this.cluster?.close();
   }
 
+  /** What the services found when they started (for the start-up line): the audio cache's streams and set-aside entries. */
+  startupSummary(): Record<string, unknown> {
+    return this.audioCache !== null ? { audioCache: this.audioCache.summary() } : {};
+  }
+
   /** Every counter of the server's own layers, for the admin API and tests. */
   stats(): ServerStats {
     return { core: this.core.stats(), ws: structuredClone(this.ws.stats), http: { ...this.http.stats, responsesByClass: [...this.http.stats.responsesByClass], errorsByStatus: { ...this.http.stats.errorsByStatus } } };

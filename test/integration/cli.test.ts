@@ -1,6 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as net from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -33,6 +35,35 @@ describe('node dist/server.js', () => {
     const err = await run(process.execPath, [SERVER, '--port', '0', '--workers', '2', '--rate-limit', '10 per second']).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 2, stderr: expect.stringContaining('--rate-limit') });
     expect((err as { stdout: string }).stdout).not.toContain('listening');
+  });
+
+  it('the first line is "slabcast listening" with the port and what the audio cache loaded', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-cli-'));
+    try {
+      writeFileSync(join(cacheDir, 's.audio'), 'abc');
+      writeFileSync(join(cacheDir, 's.meta'), JSON.stringify({ id: 's', size: 3, complete: true, createdAt: 1, updatedAt: 2 }));
+      writeFileSync(join(cacheDir, 'orphan.audio'), 'no sidecar');
+      const child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1', '--cache-dir', cacheDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const lines = createInterface({ input: child.stdout });
+      const records: { msg: string; port?: number; audioCache?: unknown }[] = [];
+      await new Promise<void>((resolve) => {
+        lines.on('line', (line) => {
+          const rec = JSON.parse(line) as { msg: string };
+          records.push(rec);
+          if (rec.msg === 'slabcast listening') resolve();
+        });
+      });
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      const at = records.findIndex((r) => r.msg === 'slabcast listening');
+      const listening = records[at];
+      expect(listening.port).toBeGreaterThan(0);
+      expect(listening.audioCache).toEqual({ cacheDir, streams: 1, quarantined: 1, skipped: 0, readOnly: false });
+      // The quarantine's own warning came first; nothing else did.
+      expect(records.slice(0, at + 1).map((r) => r.msg)).toEqual(['audio cache: entry quarantined at start-up', 'slabcast listening']);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('--version prints the package version', async () => {

@@ -24,6 +24,8 @@ export interface AudioCacheOptions extends AudioStoreOptions {
 /** The mounted audio cache: its store, `start()` (open the directory) and `close()` (every stream durable). */
 export interface AudioCache extends Service {
   readonly store: AudioStore;
+  /** What `start()` found, for the start-up line: streams loaded, entries set aside, read-only or not. */
+  summary(): { cacheDir: string; streams: number; quarantined: number; skipped: number; readOnly: boolean };
 }
 
 /**
@@ -63,6 +65,7 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
   };
   return {
     store,
+    summary: () => ({ cacheDir: options.cacheDir, streams: store.stats.reloaded, quarantined: store.stats.quarantined, skipped: store.stats.reloadSkipped, readOnly: store.readOnly }),
     start() {
       store.open({
         setAside(report) {
@@ -75,8 +78,6 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
           log.error({ code: 'AUDIO_CACHE_DIR', err, what }, 'audio cache: cache directory failed at start-up');
         },
       });
-      const s = store.stats;
-      log.info({ cacheDir: options.cacheDir, streams: s.reloaded, quarantined: s.quarantined, skipped: s.reloadSkipped, readOnly: store.readOnly }, 'audio cache: opened');
       if ((options.uploadExpiryMs ?? 0) > 0) {
         expire();
         expiry = setInterval(expire, Math.max(1000, Math.min(60_000, Math.floor((options.uploadExpiryMs ?? 0) / 4))));
