@@ -151,7 +151,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxRequestLineBytes: 8 * KiB,
   maxUriBytes: 8 * KiB,
   maxHeaderBytes: 16 * KiB,
-  maxHeaders: 100,
+  maxHeaders: 500,
   maxBodyBytes: 512 * KiB,
   // 0 = auto: the large section less the longest frame header (14 bytes), so a single-frame
   // message at the limit still fits in one read section.

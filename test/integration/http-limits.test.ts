@@ -89,6 +89,18 @@ describe('bad input gets the right status and Connection: close', () => {
     await expectError(`GET / HTTP/1.1\r\n${headers(6)}\r\n\r\n`, 431, 'ERR_HTTP_TOO_MANY_HEADERS');
   });
 
+  it('the defaults: 100 ordinary header fields plus Host pass (as node:http and nginx); 500 fields in all work, 501 → 431', async () => {
+    server = await startServer();
+    const headers = (n: number): string => Array.from({ length: n }, (_, i) => (i === 0 ? 'Host: x' : `X-Field-${i}: value-${i}`)).join('\r\n');
+    const c = await client(server.port);
+    await c.send(`GET / HTTP/1.1\r\n${headers(101)}\r\n\r\n`);
+    expect((await c.responses(1))[0].status).toBe(200);
+    const short = (n: number): string => Array.from({ length: n }, (_, i) => (i === 0 ? 'Host: x' : `X${i}: v`)).join('\r\n');
+    await c.send(`GET / HTTP/1.1\r\n${short(500)}\r\n\r\n`);
+    expect((await c.responses(2))[1].status).toBe(200);
+    await expectError(`GET / HTTP/1.1\r\n${short(501)}\r\n\r\n`, 431, 'ERR_HTTP_TOO_MANY_HEADERS');
+  });
+
   it('body: at maxBodyBytes works, one byte past → 413 (Content-Length and chunked)', async () => {
     server = await startServer({ maxBodyBytes: 1000 }, (app) => app.router.add('POST', '/echo', (req, res) => res.send(req.body)));
     const c = await client(server.port);

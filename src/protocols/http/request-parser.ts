@@ -66,7 +66,7 @@ export const DEFAULT_HTTP_PARSER_LIMITS: Readonly<HttpParserLimits> = Object.fre
   maxRequestLineBytes: 8192,
   maxUriBytes: 8192,
   maxHeaderBytes: 16384,
-  maxHeaders: 100,
+  maxHeaders: 500,
 });
 
 /** Throws RangeError unless every limit is a non-negative safe integer (config time, not per call). */
