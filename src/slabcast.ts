@@ -4,8 +4,6 @@ import { CoreServer } from './core/core-server.js';
 import { HttpHandler } from './protocols/http/http-handler.js';
 import { Router } from './protocols/http/router.js';
 import type { WebSocketEndpoint } from './protocols/websocket/endpoint.js';
-import { CloseCode } from './protocols/websocket/opcode.js';
-import type { WebSocket } from './protocols/websocket/websocket.js';
 import { WebSocketHandler } from './protocols/websocket/websocket-handler.js';
 import { EndpointRegistry } from './protocols/websocket/endpoint-registry.js';
 import { type Logger, silentLogger } from './ops/logger.js';
@@ -177,14 +175,9 @@ export class Slabcast {
    * leaves the cluster (presence and heartbeat deleted, so its rooms move at once).
    */
   async close(deadlineMs = 5000): Promise<void> {
+    // Every further HTTP response says `Connection: close`, also on connections opened meanwhile.
     this.http.draining = true;
-    await this.core.close(deadlineMs, (conn) => {
-      if (conn.protocol === this.ws) {
-        (conn.state as WebSocket).close(CloseCode.GoingAway, 'server shutting down');
-        return;
-      }
-      this.http.endWhenIdle(conn);
-    });
+    await this.core.close(deadlineMs);
     for (const service of [...this.services].reverse()) await service.close();
     await this.cluster?.close();
   }

@@ -64,16 +64,17 @@ export class CoreServer {
   }
 
   /**
-   * Stops accepting and closes every connection: `drain(conn)` is asked to end each one gracefully
+   * Stops accepting and closes every connection: its protocol's `shutdown` ends each one gracefully
    * (flush what it owes); any still open after `deadlineMs` is destroyed. Resolves once all are closed.
    */
-  async close(deadlineMs = 5000, drain?: (conn: import('./connection.js').Connection) => void): Promise<void> {
+  async close(deadlineMs = 5000): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return this.processor.whenAllClosed();
     this.state = 'closing';
     const accepting = this.acceptor.close();
     for (let s = this.processor.socketQueue.shift(); s !== undefined; s = this.processor.socketQueue.shift()) s.destroy();
     for (const conn of this.processor.connections) {
-      if (drain !== undefined) drain(conn);
+      const protocol = conn.protocol;
+      if (protocol.shutdown !== undefined) protocol.shutdown(conn);
       else conn.end();
     }
     const timer = setTimeout(() => {

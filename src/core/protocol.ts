@@ -52,4 +52,10 @@ export interface ProtocolHandler {
   onDrain(conn: Connection): void;
   /** The socket is closed; every resource the protocol holds for `conn` must be released here. */
   onClose(conn: Connection): void;
+  /**
+   * The server is shutting down: end `conn` the protocol's graceful way (finish what it owes, then
+   * close: HTTP after the response in flight, WebSocket with a Close frame). Without it the core
+   * ends the connection at once. Connections still open past the shutdown deadline are destroyed.
+   */
+  shutdown?(conn: Connection): void;
 }

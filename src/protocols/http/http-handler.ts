@@ -338,6 +338,12 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
    * Shutdown: an idle keep-alive connection ends now; one with a request in progress ends after its
    * answer (`draining` makes that answer say `Connection: close`).
    */
+  shutdown(conn: Connection): void {
+    this.draining = true;
+    this.endWhenIdle(conn);
+  }
+
+  /** Ends `conn` now when no request is in progress on it (else its answer ends it: see {@link shutdown}). */
   endWhenIdle(conn: Connection): void {
     const st = conn.state as HttpConnState | null;
     if (st === null || (!st.inRequest && st.waiting === null)) conn.end();

@@ -371,6 +371,11 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     conn.destroy();
   }
 
+  /** Server shutdown: a Close frame 1001 Going Away; the TCP connection ends when the peer answers it. */
+  shutdown(conn: Connection): void {
+    (conn.state as WebSocket).close(CloseCode.GoingAway, 'server shutting down');
+  }
+
   onReadEnd(conn: Connection): void {
     // TCP FIN without a closing handshake: finish our side too.
     conn.end();
