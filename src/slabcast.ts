@@ -149,7 +149,7 @@ export class Slabcast {
   }
 
   /** Registers a WebSocket endpoint at its path. */
-  addEndpoint(endpoint: WebSocketEndpoint): this {
+  addEndpoint<T>(endpoint: WebSocketEndpoint<T>): this {
     this.endpoints.add(endpoint);
     return this;
   }

@@ -18,7 +18,7 @@ export interface ServiceHost {
   /** The WebSocket protocol: fan-out (`broadcast`) and its counters. */
   readonly ws: WebSocketHandler;
   /** Registers a WebSocket endpoint at its path. */
-  addEndpoint(endpoint: WebSocketEndpoint): void;
+  addEndpoint<T>(endpoint: WebSocketEndpoint<T>): void;
   readonly logger: Logger;
   /** Each service registers its own metrics here when it mounts. */
   readonly metrics: Metrics;

@@ -35,9 +35,9 @@ export type UpgradeRefusals = Record<number, number>;
  * unknown path 404, non-GET or bad key 400, wrong version 426, origin refused 403, or the endpoint's own.
  */
 export class EndpointRegistry {
-  private readonly byPath = new Map<string, WebSocketEndpoint>();
+  private readonly byPath = new Map<string, WebSocketEndpoint<unknown>>();
   /** Prefix endpoints, longest prefix first. */
-  private readonly byPrefix: WebSocketEndpoint[] = [];
+  private readonly byPrefix: WebSocketEndpoint<unknown>[] = [];
   readonly refusals: UpgradeRefusals = {};
   /** Hook for exceptions from an endpoint's `verifyOrigin`/`upgrade` (logging); the client gets 500 either way. */
   onUpgradeError: ((err: unknown, req: UpgradeRequest) => void) | null = null;
@@ -45,7 +45,7 @@ export class EndpointRegistry {
   constructor(private readonly handler: WebSocketHandler) {}
 
   /** Registers `endpoint` at its path. Throws if the path is taken. */
-  add(endpoint: WebSocketEndpoint): void {
+  add<T>(endpoint: WebSocketEndpoint<T>): void {
     if (!endpoint.path.startsWith('/')) throw new TypeError(`WebSocket endpoint path must start with '/': ${endpoint.path}`);
     // Checked here, not at the first handshake (where buildUpgradeResponse would throw in the loop).
     for (const name of endpoint.protocols ?? []) {

@@ -19,13 +19,14 @@ export interface UpgradeRequest {
 }
 
 /** An endpoint's verdict on a handshake: accept (with per-socket data) or refuse with an HTTP status. */
-export type UpgradeVerdict = { accept: true; data?: unknown } | { accept: false; status: number; message: string };
+export type UpgradeVerdict<T = unknown> = { accept: true; data?: T } | { accept: false; status: number; message: string };
 
 /**
  * A WebSocket endpoint, registered by path. Callbacks run on the loop; `data` passed to
  * {@link onMessage} is a view into slab memory, valid only during the call — copy it to keep it.
+ * `T` is the type of each socket's own data (`ws.data`), set by {@link upgrade} or in {@link onOpen}.
  */
-export interface WebSocketEndpoint {
+export interface WebSocketEndpoint<T = unknown> {
   /** Exact request path, e.g. `/echo` (a prefix when {@link matchPrefix} is set). */
   readonly path: string;
   /**
@@ -42,11 +43,16 @@ export interface WebSocketEndpoint {
   /** Origin check (RFC 6455 §10.2); false → 403. */
   verifyOrigin?(origin: string | undefined): boolean;
   /** Decides on a handshake before any WebSocket exists (tokens → 401). */
-  upgrade?(req: UpgradeRequest, head: RequestHead): UpgradeVerdict;
-  onOpen?(ws: WebSocket): void;
-  onMessage(ws: WebSocket, data: Buffer, isBinary: boolean): void;
+  upgrade?(req: UpgradeRequest, head: RequestHead): UpgradeVerdict<T>;
+  onOpen?(ws: WebSocket<T>): void;
+  onMessage(ws: WebSocket<T>, data: Buffer, isBinary: boolean): void;
   /** Output drained below the low-water mark after backpressure. */
-  onDrain?(ws: WebSocket): void;
+  onDrain?(ws: WebSocket<T>): void;
+  /**
+   * A fan-out skipped `ws` because its pending output was past {@link maxBackpressureBytes}
+   * (policy Drop): the endpoint's own slow-consumer policy starts here (e.g. close it if it stays slow).
+   */
+  onSlow?(ws: WebSocket<T>): void;
   /** The connection is gone: `code` from the peer's Close, or 1006 when there was none. */
-  onClose?(ws: WebSocket, code: number, reason: string): void;
+  onClose?(ws: WebSocket<T>, code: number, reason: string): void;
 }

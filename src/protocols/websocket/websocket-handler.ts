@@ -309,7 +309,11 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         if (ws.endpoint.slowConsumer === SlowConsumerPolicy.Close) {
           this.stats.slowConsumerCloses++;
           this.closeWith(ws, CloseCode.TryAgainLater, 'slow consumer');
-        } else this.stats.slowConsumerDrops++;
+        } else {
+          this.stats.slowConsumerDrops++;
+          const onSlow = ws.endpoint.onSlow;
+          if (onSlow !== undefined) this.guard(ws, () => onSlow.call(ws.endpoint, ws));
+        }
         continue;
       }
       if (frame === null) {

@@ -1,5 +1,6 @@
 import type { Connection } from '../../core/connection.js';
-import { WriteStatus } from '../../core/message-writer.js';
+import { type Releasable, WriteStatus } from '../../core/message-writer.js';
+import { PauseReason } from '../../core/pause-reason.js';
 import { NO_SECTION } from '../../core/slab.js';
 import type { WebSocketEndpoint } from './endpoint.js';
 import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
@@ -22,11 +23,11 @@ export interface WebSocketOwner {
  * One WebSocket connection: the state the frame handler keeps between reads (small on purpose: an
  * idle socket holds no slab section) and the API an endpoint uses to send and close.
  */
-export class WebSocket {
+export class WebSocket<T = unknown> {
   /** Subprotocol chosen in the handshake ('' when none). */
   readonly protocol: string;
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
-  data: unknown;
+  data: T;
   /** @internal fragmentation rules of the message in progress */
   readonly fragments = new FragmentTracker();
   /** @internal UTF-8 state of the text message in progress (created on first text message). */
@@ -44,9 +45,9 @@ export class WebSocket {
 
   constructor(
     readonly conn: Connection,
-    readonly endpoint: WebSocketEndpoint,
+    readonly endpoint: WebSocketEndpoint<T>,
     protocol: string,
-    data: unknown,
+    data: T,
   ) {
     this.protocol = protocol;
     this.data = data;
@@ -110,6 +111,54 @@ export class WebSocket {
     const status = this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
     if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
     return status;
+  }
+
+  /**
+   * Sends one message whose payload stays where it is (a view of a file mapping, a buffer assembled
+   * elsewhere): only the frame header is written into the write slab; `payload` is queued as is and
+   * `owner.release()` runs once it was written (or at once when nothing is sent). The zero-copy send.
+   */
+  sendView(payload: Uint8Array, owner: Releasable | null, isBinary = true): WriteStatus {
+    if (!this.isOpen) {
+      owner?.release();
+      return WriteStatus.Closed;
+    }
+    const writer = this.conn.writer;
+    const opcode = isBinary ? Opcode.Binary : Opcode.Text;
+    const h = frameHeaderLength(payload.length);
+    const at = writer.reserve(h);
+    if (at >= 0) {
+      writeFrameHeader(writer.buffer, at, opcode, true, payload.length);
+      writer.commit(h);
+    } else {
+      const header = Buffer.allocUnsafe(h); // no write section free: a heap header, still no payload copy
+      writeFrameHeader(header, 0, opcode, true, payload.length);
+      writer.queueExternal(header, null);
+    }
+    const status = writer.queueExternal(payload, owner);
+    if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
+    return status;
+  }
+
+  /**
+   * Stops reading from this socket until {@link resume}: e.g. while the answer to a message is
+   * computed asynchronously, so the next message waits and answers keep their order.
+   */
+  pause(): void {
+    this.conn.pause(PauseReason.Handler);
+  }
+
+  /** Reads from this socket again after {@link pause}. */
+  resume(): void {
+    this.conn.unpause(PauseReason.Handler);
+  }
+
+  /**
+   * Writes what is queued for this socket now instead of at the end of the turn (a burst of fan-out
+   * to a reader that keeps up must not count against its slow-consumer limit before it was tried).
+   */
+  flush(): void {
+    this.conn.writer.flush();
   }
 
   /** Queues a frame encoded once for many sockets (see `WebSocketHandler.broadcast`). */

@@ -68,6 +68,8 @@ export class AudioStore {
   private flushTimer: NodeJS.Timeout | null = null;
   private dirExists: boolean;
   private opened = false;
+  /** When {@link open} ran: an upload found at start-up gets the whole expiry from then (a server that was down does not delete uploads at once). */
+  private openedAt = 0;
   private closed = false;
 
   /** Touches no file: {@link open} reads the cache directory. */
@@ -90,6 +92,7 @@ export class AudioStore {
   open(events: AudioStoreStartupEvents = {}): this {
     if (this.opened) throw new TypeError('AudioStore.open: already open');
     this.opened = true;
+    this.openedAt = Date.now();
     this.dirExists = existsSync(this.options.cacheDir);
     if (this.dirExists) this.readOnlyCause = this.reload(events);
     else this.readOnlyCause = this.creatable(events);
@@ -406,16 +409,16 @@ export class AudioStore {
   }
 
   /**
-   * Deletes every incomplete stream that nobody uploads to and that was last written more than
-   * `uploadExpiryMs` before `now` (an abandoned upload, as tus expires them). Streams another process
-   * is uploading are skipped. Returns the ids deleted.
+   * Deletes every incomplete stream that nobody uploads to and that was last written (or found at
+   * start-up) more than `uploadExpiryMs` before `now`: an abandoned upload, as tus expires them.
+   * Streams another process is uploading are skipped. Returns the ids deleted.
    */
   expireUploads(now: number): string[] {
     const expiry = this.options.uploadExpiryMs ?? 0;
     if (expiry <= 0 || this.readOnlyReason !== null || this.closed) return [];
     const expired: string[] = [];
     for (const stream of [...this.streams.values()]) {
-      if (stream.complete || stream.uploader !== null || now - stream.updatedAt <= expiry) continue;
+      if (stream.complete || stream.uploader !== null || now - Math.max(stream.updatedAt, this.openedAt) <= expiry) continue;
       let lock: FileLock | LockRefusal | null = null;
       try {
         if (!stream.writable) lock = FileLock.acquire(stream.dataPath, false);

@@ -37,7 +37,7 @@ export class PendingJoin {
   aborted = false;
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: WebSocket<RoomSession>,
     readonly session: RoomSession,
     private readonly max: number,
   ) {}
@@ -71,10 +71,10 @@ export class PendingJoin {
 /** The pending joins of this instance, by room (deliveries) and by connection (an early close). */
 export class PendingJoins {
   private readonly byRoom = new Map<string, Set<PendingJoin>>();
-  private readonly byWs = new Map<WebSocket, PendingJoin>();
+  private readonly byWs = new Map<WebSocket<RoomSession>, PendingJoin>();
 
   /** Registers the pending join of `ws` (at most `max` buffered deliveries). */
-  add(ws: WebSocket, session: RoomSession, max: number): PendingJoin {
+  add(ws: WebSocket<RoomSession>, session: RoomSession, max: number): PendingJoin {
     const pending = new PendingJoin(ws, session, max);
     let set = this.byRoom.get(session.room);
     if (set === undefined) this.byRoom.set(session.room, (set = new Set()));
@@ -93,7 +93,7 @@ export class PendingJoins {
   }
 
   /** The pending join of `ws`, if its history read is in flight. */
-  of(ws: WebSocket): PendingJoin | undefined {
+  of(ws: WebSocket<RoomSession>): PendingJoin | undefined {
     return this.byWs.get(ws);
   }
 

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { SlowConsumerPolicy, type UpgradeRequest, type UpgradeVerdict, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
-import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import { isValidRoomId, isValidUserId } from './room-id.js';
-import type { RoomService } from './room-service.js';
+import type { Member, RoomService } from './room-service.js';
 import { RoomSession } from './room-session.js';
 import { verifyToken } from './token.js';
 
@@ -29,9 +28,9 @@ const SINCE = /^\d{1,15}$/;
  * expired or wrong-room token is a plain `401` and no WebSocket ever exists. Slow consumers use
  * the fan-out's Drop policy; the service closes those that stay slow.
  */
-export function roomEndpoint(service: RoomService, options: RoomEndpointOptions, refusals: RoomRefusals = {}): WebSocketEndpoint {
+export function roomEndpoint(service: RoomService, options: RoomEndpointOptions, refusals: RoomRefusals = {}): WebSocketEndpoint<RoomSession> {
   const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
-  const refuse = (status: number, code: string, message: string): UpgradeVerdict => {
+  const refuse = (status: number, code: string, message: string): UpgradeVerdict<RoomSession> => {
     refusals[code] = (refusals[code] ?? 0) + 1;
     return { accept: false, status, message: `${code}: ${message}` };
   };
@@ -40,7 +39,7 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
     matchPrefix: true,
     maxBackpressureBytes: options.maxBackpressureBytes,
     slowConsumer: SlowConsumerPolicy.Drop,
-    upgrade(req: UpgradeRequest): UpgradeVerdict {
+    upgrade(req: UpgradeRequest): UpgradeVerdict<RoomSession> {
       const roomId = req.path.slice(ROOM_PATH_PREFIX.length);
       if (!isValidRoomId(roomId)) return refuse(400, 'BAD_ROOM_ID', 'room ids are 1-64 of [A-Za-z0-9_-]');
       const q = new URLSearchParams(req.query);
@@ -60,20 +59,24 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
       }
       return { accept: true, data: new RoomSession(roomId, user, since) };
     },
-    onOpen(ws: WebSocket) {
-      service.join(ws, ws.data as RoomSession);
+    onOpen(ws: Member) {
+      service.join(ws, ws.data);
     },
-    onMessage(ws: WebSocket, data: Buffer, isBinary: boolean) {
-      const s = ws.data as RoomSession;
+    onMessage(ws: Member, data: Buffer, isBinary: boolean) {
+      const s = ws.data;
       if (!s.joined) return;
       if (isBinary) service.onVoice(ws, s, data);
       else service.onText(ws, s, data);
     },
-    onDrain(ws: WebSocket) {
-      service.drained(ws.data as RoomSession);
+    onDrain(ws: Member) {
+      service.drained(ws.data);
     },
-    onClose(ws: WebSocket) {
-      service.leave(ws, ws.data as RoomSession);
+    // A fan-out skipped this member as slow: the service closes it if it stays slow.
+    onSlow(ws: Member) {
+      service.slow(ws);
+    },
+    onClose(ws: Member) {
+      service.leave(ws, ws.data);
     },
   };
 }

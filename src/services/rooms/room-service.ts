@@ -21,6 +21,10 @@ import {
 } from './room-messages.js';
 import { RoomStepQueue } from './room-step-queue.js';
 import { RoomSubscriptions } from './room-subscriptions.js';
+
+
+/** A room member's socket: its data is its session. */
+export type Member = WebSocket<RoomSession>;
 import type { RoomSession } from './room-session.js';
 
 /** Close code of members of a room deleted through the admin API (4000–4999: private use, RFC 6455 §7.4.2). */
@@ -89,13 +93,13 @@ const DEFAULT_MAX_JOIN_BACKLOG = 1024;
  * `ready`, `who`, errors) are sent directly: they are not room deliveries.
  */
 export class RoomService {
-  readonly registry = new RoomRegistry<WebSocket>();
+  readonly registry = new RoomRegistry<Member>();
   readonly limiter: RateLimiter;
   readonly stats: RoomStats = { messagesIn: 0, voiceIn: 0, messagesOut: 0, slowDrops: 0, voiceDrops: 0, slowCloses: 0, policyCloses: 0, errors: {}, joinOverflows: 0, asyncFailures: 0 };
   readonly startedAt = Date.now();
-  private readonly byId = new Map<number, WebSocket>();
+  private readonly byId = new Map<number, Member>();
   /** Reused target list for filtered fan-outs (voice, whisper): no allocation per message. */
-  private readonly scratch: WebSocket[] = [];
+  private readonly scratch: Member[] = [];
   private readonly listener: BusListener = (envelope) => this.deliver(envelope);
   private readonly maxErrors: number;
   private readonly windowMs: number;
@@ -137,7 +141,7 @@ export class RoomService {
    * history is read, then the bus barrier is awaited; live deliveries meanwhile wait in a
    * {@link PendingJoin} and are written after the replay, minus the ids it already carried.
    */
-  join(ws: WebSocket, s: RoomSession): void {
+  join(ws: Member, s: RoomSession): void {
     const subscribed = this.subscriptions.hold(s.room);
     if (subscribed === null) {
       const read = this.options.history.read(s.room, s.since, Date.now());
@@ -154,7 +158,7 @@ export class RoomService {
     }, (err: unknown) => this.failed(err));
   }
 
-  private pend(ws: WebSocket, s: RoomSession): PendingJoin {
+  private pend(ws: Member, s: RoomSession): PendingJoin {
     return this.joining.add(ws, s, this.options.maxJoinBacklog ?? DEFAULT_MAX_JOIN_BACKLOG);
   }
 
@@ -177,7 +181,7 @@ export class RoomService {
   }
 
   /** Replay, `ready`, membership, the backlog of a pending join, then presence. */
-  private admit(ws: WebSocket, s: RoomSession, read: HistoryRead, pending: PendingJoin | null): void {
+  private admit(ws: Member, s: RoomSession, read: HistoryRead, pending: PendingJoin | null): void {
     if (!ws.isOpen) {
       this.subscriptions.release(s.room);
       return;
@@ -200,7 +204,7 @@ export class RoomService {
   }
 
   /** A member is gone (closed, failed, or removed by a room close). Idempotent. */
-  leave(ws: WebSocket, s: RoomSession): void {
+  leave(ws: Member, s: RoomSession): void {
     const left = this.detach(ws, s);
     // Published even when the room emptied here: other instances may still have members.
     if (left === null || !left.lastInRoom) return;
@@ -215,7 +219,7 @@ export class RoomService {
   }
 
   /** Removes a member without presence (a closing room tells nobody who left). */
-  private detach(ws: WebSocket, s: RoomSession): LeaveResult<WebSocket> | null {
+  private detach(ws: Member, s: RoomSession): LeaveResult<Member> | null {
     this.clearSlow(s);
     const pending = this.joining.of(ws);
     if (pending !== undefined) {
@@ -235,7 +239,7 @@ export class RoomService {
   }
 
   /** One text frame from a member: rate limit, parse, act; a refused message gets an error reply. */
-  onText(ws: WebSocket, s: RoomSession, data: Uint8Array): void {
+  onText(ws: Member, s: RoomSession, data: Uint8Array): void {
     this.stats.messagesIn++;
     const now = Date.now();
     if (!this.limiter.take(s.user, now)) {
@@ -250,7 +254,7 @@ export class RoomService {
     this.act(ws, s, msg, now);
   }
 
-  private act(ws: WebSocket, s: RoomSession, msg: ClientMessage, now: number): void {
+  private act(ws: Member, s: RoomSession, msg: ClientMessage, now: number): void {
     const { history } = this.options;
     switch (msg.type) {
       case 'danmaku': {
@@ -296,7 +300,7 @@ export class RoomService {
   }
 
   /** A whisper: to the target's sessions wherever they are, and the sender's connection. */
-  private whisper(ws: WebSocket, s: RoomSession, to: string, text: string, now: number, id: number): void {
+  private whisper(ws: Member, s: RoomSession, to: string, text: string, now: number, id: number): void {
     this.options.bus.publish({ room: s.room, delivery: Delivery.User, payload: whisperJson(id, s.room, s.user, to, now, text), user: to, origin: this.options.instanceId, conn: ws.id });
   }
 
@@ -314,7 +318,7 @@ export class RoomService {
   }
 
   /** One binary frame: voice, relayed to every member but the sender's own sessions, never kept. */
-  onVoice(_ws: WebSocket, s: RoomSession, data: Uint8Array): void {
+  onVoice(_ws: Member, s: RoomSession, data: Uint8Array): void {
     this.stats.voiceIn++;
     this.options.bus.publish({ room: s.room, delivery: Delivery.ExceptUser, payload: data, user: s.user, origin: this.options.instanceId, conn: -1 });
   }
@@ -377,14 +381,14 @@ export class RoomService {
     switch (env.delivery) {
       case Delivery.Everyone: {
         const r = handler.broadcast(room.members, env.payload, typeof env.payload !== 'string');
-        this.counted(room, r.sent, r.dropped);
+        this.counted(r.sent, r.dropped);
         return;
       }
       case Delivery.ExceptUser: {
         const targets = this.voiceTargets(room, env.user);
         if (targets.length > 0) {
           const r = handler.broadcast(targets, env.payload, true);
-          this.counted(room, r.sent, r.dropped);
+          this.counted(r.sent, r.dropped);
         }
         targets.length = 0;
         return;
@@ -397,7 +401,7 @@ export class RoomService {
         if (sender !== undefined && !targets.includes(sender)) targets.push(sender);
         if (targets.length > 0) {
           const r = handler.broadcast(targets, env.payload, false);
-          this.counted(room, r.sent, r.dropped);
+          this.counted(r.sent, r.dropped);
         }
         targets.length = 0;
         return;
@@ -405,7 +409,7 @@ export class RoomService {
       case Delivery.CloseRoom: {
         const reason = typeof env.payload === 'string' ? env.payload : 'room closed';
         for (const ws of [...room.members]) {
-          this.detach(ws, ws.data as RoomSession);
+          this.detach(ws, ws.data);
           ws.close(env.closeCode ?? ROOM_CLOSED_CODE, reason);
         }
         return;
@@ -427,11 +431,11 @@ export class RoomService {
     }
   }
 
-  private voiceTargets(room: Room<WebSocket>, except: string): WebSocket[] {
+  private voiceTargets(room: Room<Member>, except: string): Member[] {
     const targets = this.scratch;
     const limit = this.options.voiceMaxPendingBytes;
     for (const ws of room.members) {
-      if ((ws.data as RoomSession).user === except) continue;
+      if (ws.data.user === except) continue;
       // Latency first: a member with output queued misses this frame instead of buffering it.
       if (ws.bufferedAmount > limit) this.stats.voiceDrops++;
       else targets.push(ws);
@@ -439,18 +443,15 @@ export class RoomService {
     return targets;
   }
 
-  /** Counts a fan-out; when members were dropped as slow, starts their slow-close clocks. */
-  private counted(room: Room<WebSocket>, sent: number, dropped: number): void {
+  /** Counts a fan-out (the members it skipped as slow were told to {@link slow} by the fan-out itself). */
+  private counted(sent: number, dropped: number): void {
     this.stats.messagesOut += sent;
-    if (dropped === 0) return;
     this.stats.slowDrops += dropped;
-    const limit = this.options.maxBackpressureBytes;
-    for (const ws of room.members) {
-      if (ws.isOpen && ws.bufferedAmount > limit) this.markSlow(ws, ws.data as RoomSession);
-    }
   }
 
-  private markSlow(ws: WebSocket, s: RoomSession): void {
+  /** A fan-out skipped `ws` as slow (the endpoint's `onSlow`): its slow-close clock starts, once. */
+  slow(ws: Member): void {
+    const s = ws.data;
     if (s.slowSinceMs !== 0) return;
     s.slowSinceMs = Date.now();
     s.slowTimer = setTimeout(slowTimerFired, this.options.slowCloseMs, this, ws);
@@ -458,8 +459,8 @@ export class RoomService {
   }
 
   /** @internal the slow-close clock of `ws` ran out: still past the bound → 1013. */
-  slowCheck(ws: WebSocket): void {
-    const s = ws.data as RoomSession;
+  slowCheck(ws: Member): void {
+    const s = ws.data;
     s.slowTimer = null;
     if (ws.isOpen && ws.bufferedAmount > this.options.maxBackpressureBytes) {
       this.stats.slowCloses++;
@@ -474,7 +475,7 @@ export class RoomService {
   }
 
   /** Sends an error reply; the `maxErrors`-th error within the window closes the connection 1008. */
-  private refuse(ws: WebSocket, s: RoomSession, code: RoomErrorCode, message: string, now: number): void {
+  private refuse(ws: Member, s: RoomSession, code: RoomErrorCode, message: string, now: number): void {
     this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
     ws.send(errorJson(code, message));
     if (now - s.errorWindowStartMs > this.windowMs) {
@@ -504,6 +505,6 @@ function replayedIds(entries: readonly HistoryEntry[]): ReadonlySet<number> {
 
 const EMPTY_IDS: ReadonlySet<number> = new Set();
 
-function slowTimerFired(service: RoomService, ws: WebSocket): void {
+function slowTimerFired(service: RoomService, ws: Member): void {
   service.slowCheck(ws);
 }

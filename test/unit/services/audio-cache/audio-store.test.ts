@@ -430,6 +430,17 @@ describe('AudioStore: abandoned uploads expire', () => {
     expect(store.append(uploading, Buffer.from('still here'))).toBeNull();
   });
 
+  it('an upload found at start-up gets the whole expiry from then, however old its last write (the server may have been down)', () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'old.audio'), 'abc');
+    writeFileSync(join(dir, 'old.meta'), JSON.stringify({ id: 'old', size: 3, complete: false, createdAt: 1, updatedAt: 2 }));
+    const store = open({ uploadExpiryMs: 60_000 });
+    expect(store.list().map((m) => m.id)).toEqual(['old']);
+    const now = Date.now();
+    expect(store.expireUploads(now + 1_000)).toEqual([]);
+    expect(store.expireUploads(now + 61_000)).toEqual(['old']);
+  });
+
   it('0 keeps every upload forever', () => {
     const store = open({ uploadExpiryMs: 0 });
     store.abandon(started(store, 'kept'));

@@ -20,7 +20,7 @@ describe('messageIdOf', () => {
 describe('PendingJoin', () => {
   it('writes buffered deliveries for its user, minus replayed ids, in order; never voice; bounded', () => {
     const sent: string[] = [];
-    const ws = { send: (d: string) => sent.push(d) } as unknown as WebSocket;
+    const ws = { send: (d: string) => sent.push(d) } as unknown as WebSocket<RoomSession>;
     const p = new PendingJoin(ws, new RoomSession('r', 'me', null), 5);
     const d1 = danmakuJson(1, 'r', 'u', 1, 'one', '#fff', 'scroll');
     const d2 = danmakuJson(2, 'r', 'u', 1, 'two', '#fff', 'scroll');
