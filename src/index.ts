@@ -1,12 +1,18 @@
-/** Public API: re-exports only. */
-export { Slabcast } from './slabcast.js';
-export { DEFAULTS, KNOBS, validateConfig, type ServerConfig } from './config.js';
+/**
+ * The public API: what a library user needs to run slabcast, configure it, and mount routes and
+ * WebSocket endpoints of their own (docs/api.md). Re-exports only; the core's internals are not part of it.
+ */
+export { Slabcast, type SlabcastOptions } from './slabcast.js';
+export { DEFAULTS, KNOBS, SERVICE_NAMES, validateConfig, type KnobSpec, type ServerConfig, type ServiceName } from './config.js';
 export { ConfigError, ErrorCode, SlabcastError } from './errors.js';
-export { CoreServer, type CoreStats } from './core/core-server.js';
-export { Connection, PauseReason } from './core/connection.js';
-export type { ProtocolHandler } from './core/protocol.js';
-export { SlabAllocator, NO_SECTION, Tier } from './core/slab.js';
-export { WriteStatus, type Releasable } from './core/message-writer.js';
 export { Router, type RouteHandler } from './protocols/http/router.js';
 export { HttpRequest } from './protocols/http/http-request.js';
 export { HttpResponse } from './protocols/http/http-response.js';
+export { SlowConsumerPolicy, type UpgradeRequest, type UpgradeVerdict, type WebSocketEndpoint } from './protocols/websocket/endpoint.js';
+export { WebSocket } from './protocols/websocket/websocket.js';
+export { CloseCode } from './protocols/websocket/opcode.js';
+export type { BroadcastResult, WebSocketHandler, WsStats } from './protocols/websocket/websocket-handler.js';
+export { WriteStatus, type Releasable } from './core/message-writer.js';
+export type { Service, ServiceHost } from './services/service-host.js';
+export type { ServerStats } from './ops/server-metrics.js';
+export type { Logger } from './ops/logger.js';

@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocketClient from 'ws';
+import { CloseCode, Slabcast, type WebSocket, type WebSocketEndpoint } from '../../src/index.js';
+import { TEST_TRANSPORT } from '../helpers/listen.js';
+
+let app: Slabcast | null = null;
+let dir = '';
+afterEach(async () => {
+  await app?.close(1000);
+  app = null;
+  if (dir !== '') rmSync(dir, { recursive: true, force: true });
+});
+
+interface Chatter {
+  name: string;
+  said: number;
+}
+
+describe('the library API (src/index.ts only)', () => {
+  it('a user mounts a typed WebSocket endpoint and a route on a Slabcast with only the services they want', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'slabcast-lib-'));
+    const members = new Set<WebSocket<Chatter>>();
+    const chat: WebSocketEndpoint<Chatter> = {
+      path: '/chat',
+      upgrade: (req) => {
+        const name = new URLSearchParams(req.query).get('name');
+        return name === null ? { accept: false, status: 400, message: 'name required' } : { accept: true, data: { name, said: 0 } };
+      },
+      onOpen: (ws) => void members.add(ws),
+      onMessage: (ws, data) => {
+        ws.data.said++;
+        if (data.toString() === 'bye') return ws.close(CloseCode.Normal, `${ws.data.name} said ${ws.data.said}`);
+        app!.ws.broadcast(members, `${ws.data.name}: ${data.toString()}`);
+      },
+      onClose: (ws) => void members.delete(ws),
+    };
+    app = new Slabcast({ host: '127.0.0.1', port: 0, transport: TEST_TRANSPORT, services: 'metrics', cacheDir: dir });
+    app.addEndpoint(chat);
+    app.router.add('GET', '/api/members', (_req, res) => res.json([...members].map((m) => m.data.name)));
+    const { port } = await app.listen();
+
+    const open = (name: string): Promise<{ ws: WebSocketClient; got: string[] }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocketClient(`ws://127.0.0.1:${port}/chat?name=${name}`);
+        const got: string[] = [];
+        ws.on('message', (d) => got.push(d.toString()));
+        ws.once('open', () => resolve({ ws, got }));
+        ws.once('error', reject);
+      });
+    const ann = await open('ann');
+    const bob = await open('bob');
+    expect(await (await fetch(`http://127.0.0.1:${port}/api/members`)).json()).toEqual(['ann', 'bob']);
+    ann.ws.send('hi');
+    await expect.poll(() => bob.got).toEqual(['ann: hi']);
+    const closed = new Promise<[number, string]>((resolve) => ann.ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+    ann.ws.send('bye');
+    expect(await closed).toEqual([1000, 'ann said 2']);
+    expect((await fetch(`http://127.0.0.1:${port}/echo`)).status).toBe(404); // not asked for
+    bob.ws.close();
+  });
+});
