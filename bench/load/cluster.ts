@@ -16,7 +16,7 @@ const MIN_WARMUP_SEC = 1;
 const CASES: readonly LoadCase[] = [50, 200].map((rate) => ({
   name: `room-${MEMBERS}x${rate}/s`,
   // A room per case: a later case's joiners must not get an earlier case's messages replayed.
-  spec: { path: `/ws/room/bench-${rate}`, connections: MEMBERS + 1, pipelining: 1, rate } as RoomsSpec,
+  spec: { path: `/ws/room/bench-${rate}`, connections: MEMBERS + 1, pipelining: 1, rate },
 }));
 
 /** GET a JSON document from 127.0.0.1:port on a fresh connection. */

@@ -19,7 +19,7 @@ const MEMBERS = 1000;
 
 const CASES: readonly LoadCase[] = [20, 100, 400].map((rate) => ({
   name: `room-${MEMBERS}x${rate}/s`,
-  spec: { path: '/ws/room/bench', connections: MEMBERS + 1, pipelining: 1, rate } as RoomsSpec,
+  spec: { path: '/ws/room/bench', connections: MEMBERS + 1, pipelining: 1, rate },
 }));
 
 /** The first window opens 1,001 sockets (and 1,001 join broadcasts): keep that out of the measured one. */

@@ -72,7 +72,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       }
     }
   }
-  return { help: values.help === true, config: config as Partial<ServerConfig> };
+  return { help: values.help === true, config };
 }
 
 /** The `--help` text: every knob with its flag, environment variables, default and bounds. */

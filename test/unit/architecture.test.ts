@@ -108,7 +108,7 @@ function importsIn(file: string, text: string): ImportEdge[] {
       add(node, node.moduleSpecifier, !node.isTypeOnly);
     } else if (ts.isImportTypeNode(node)) {
       const arg = node.argument;
-      if (ts.isLiteralTypeNode(arg)) add(node, arg.literal as ts.Expression, false);
+      if (ts.isLiteralTypeNode(arg)) add(node, arg.literal, false);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       // A dynamic import loads lazily: it counts for the floors, not as a load-time cycle.
       add(node, node.arguments[0], false);
