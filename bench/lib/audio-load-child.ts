@@ -313,7 +313,7 @@ async function fsWrite(r: Extract<AudioChildRequest, { type: 'fs-write' }>): Pro
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const fd = await openFile(r.file, 'w');
-  let syncMs = 0;
+  let syncMs: number;
   try {
     for (let i = 0; i < count; i++) {
       const { bytesWritten } = await writeFile(fd, plain[i % POOL_CHUNKS], 0, r.chunkBytes, i * r.chunkBytes);

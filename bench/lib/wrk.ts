@@ -88,11 +88,11 @@ export function wrkGenerator(wrkPath: string, threads = 1): LoadGenerator {
   return {
     name: 'wrk',
     threads,
-    async open(): Promise<GeneratorSession> {
-      return {
+    open(): Promise<GeneratorSession> {
+      return Promise.resolve({
         run: (url, spec, seconds) => runWrk(wrkPath, threads, url, spec, seconds),
-        close: async () => undefined,
-      };
+        close: () => Promise.resolve(),
+      });
     },
   };
 }

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import { BENCH_HOST, type ServerTarget } from '../lib/processes.js';
-import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator, type RoomsSpec } from '../lib/rooms-load.js';
+import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator } from '../lib/rooms-load.js';
 import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 
 const LAUNCHER = fileURLToPath(new URL('../lib/cluster-launcher.ts', import.meta.url));

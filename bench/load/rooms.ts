@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
-import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator, type RoomsSpec } from '../lib/rooms-load.js';
+import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator } from '../lib/rooms-load.js';
 import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 
 const PEER = fileURLToPath(new URL('../peers/ws-rooms.mjs', import.meta.url));

@@ -81,7 +81,7 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
 
     // Traffic: two messages every 5 ms from a1, before, during and after the stop.
     let sent = 0;
-    let joiner: Promise<RoomClient> | null = null;
+    let joiner: Promise<RoomClient>;
     const pace = setInterval(() => {
       for (let k = 0; k < 2; k++) a1.send({ type: 'danmaku', text: `m${++sent}` });
     }, 5);
