@@ -57,9 +57,8 @@ function mixedTextFrame(size: number): Buffer {
 
 function wsReceiver(): Writable {
   const receiver = new Receiver({ isServer: true, maxPayload: 1 << 20, allowSynchronousEvents: true });
-  let messages = 0;
   receiver.on('message', () => {
-    messages++;
+    sink++;
   });
   receiver.on('error', (err: Error) => {
     throw err;

@@ -222,7 +222,7 @@ async function wsUpload(r: Extract<AudioChildRequest, { type: 'ws-upload' }>): P
     const deadline = started + r.timeoutMs;
     session.sendText(`START:${r.id}`);
     expectReply(errors, await session.text(deadline, 'OK:START'), `OK:START:${r.id}:0`);
-    for (let i = 0; i < count; i++) await session.write(frames[i % POOL_CHUNKS] as Buffer, deadline);
+    for (let i = 0; i < count; i++) await session.write(frames[i % POOL_CHUNKS], deadline);
     const lastWritten = performance.now();
     // Data frames get no reply; any text now is an ERROR about a chunk, and comes before OK:STOP.
     session.sendText(`STOP:${r.id}`);
@@ -257,12 +257,12 @@ async function wsDownload(r: Extract<AudioChildRequest, { type: 'ws-download' }>
     };
     // One reply per GET, in order (the protocol answers in command order).
     const answered = (): void => {
-      latency.record((performance.now() - (sentAt[done] as number)) * 1000);
+      latency.record((performance.now() - sentAt[done]) * 1000);
       done++;
       if (next < count) sendGet();
     };
     session.onBinary = (prefix, length) => {
-      const expected = (plain[done % POOL_CHUNKS] as Buffer).subarray(0, CHECK_BYTES);
+      const expected = plain[done % POOL_CHUNKS].subarray(0, CHECK_BYTES);
       if (length !== r.chunkBytes) errors.add(`GET ${done}: ${length} B, expected ${r.chunkBytes}`);
       else if (!prefix.equals(expected)) errors.add(`GET ${done}: bytes differ from the uploaded chunk`);
       answered();
@@ -313,10 +313,10 @@ async function fsWrite(r: Extract<AudioChildRequest, { type: 'fs-write' }>): Pro
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const fd = await openFile(r.file, 'w');
-  let syncMs = 0;
+  let syncMs: number;
   try {
     for (let i = 0; i < count; i++) {
-      const { bytesWritten } = await writeFile(fd, plain[i % POOL_CHUNKS] as Buffer, 0, r.chunkBytes, i * r.chunkBytes);
+      const { bytesWritten } = await writeFile(fd, plain[i % POOL_CHUNKS], 0, r.chunkBytes, i * r.chunkBytes);
       if (bytesWritten !== r.chunkBytes) errors.add(`write ${i}: ${bytesWritten} of ${r.chunkBytes} B`);
     }
     const lastWritten = performance.now();
@@ -343,7 +343,7 @@ async function fsRead(r: Extract<AudioChildRequest, { type: 'fs-read' }>): Promi
       const { bytesRead } = await readFile(fd, buffer, 0, r.chunkBytes, i * r.chunkBytes);
       latency.record((performance.now() - t) * 1000);
       if (bytesRead !== r.chunkBytes) errors.add(`read ${i}: ${bytesRead} of ${r.chunkBytes} B`);
-      else if (buffer.compare(plain[i % POOL_CHUNKS] as Buffer, 0, CHECK_BYTES, 0, CHECK_BYTES) !== 0) errors.add(`read ${i}: bytes differ from the written chunk`);
+      else if (buffer.compare(plain[i % POOL_CHUNKS], 0, CHECK_BYTES, 0, CHECK_BYTES) !== 0) errors.add(`read ${i}: bytes differ from the written chunk`);
     }
   } finally {
     await closeFile(fd);

@@ -229,9 +229,9 @@ export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator 
   return {
     name: C_WS_TOOL,
     threads: 1,
-    async open(): Promise<GeneratorSession> {
+    open(): Promise<GeneratorSession> {
       let proc: WsloadProcess | null = null;
-      return {
+      return Promise.resolve({
         async run(url: string, loadSpec: LoadSpec, seconds: number): Promise<LoadResult> {
           const spec = loadSpec as WsLoadSpec;
           if (typeof spec.messageBytes !== 'number') throw new TypeError('c-ws needs spec.messageBytes (a WsLoadSpec)');
@@ -252,7 +252,7 @@ export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator 
           await proc?.close();
           proc = null;
         },
-      };
+      });
     },
   };
 }

@@ -35,7 +35,7 @@ export function median(values: readonly (number | null)[]): number | null {
   const sorted = values.filter((v): v is number => v !== null && Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return null;
   const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Pairs each subject with each baseline per scenario × case × tool. */
@@ -60,13 +60,13 @@ export function compareRows(rows: readonly ResultRow[]): Comparison[] {
           const bottom = median(b.map(pick));
           return top === null || bottom === null || bottom === 0 ? null : top / bottom;
         };
-        const first = s[0] as ResultRow;
+        const first = s[0];
         out.push({
           scenario: first.scenario,
           case: first.case,
           tool: first.tool,
           subject: first.target,
-          baseline: (b[0] as ResultRow).target,
+          baseline: b[0].target,
           unit: first.unit,
           opsPerSecRatio: ratio((r) => r.opsPerSec),
           cpuPerOpRatio: ratio((r) => r.serverCpuUsPerOp),
@@ -140,7 +140,7 @@ export function renderText(table: Table): string {
   const widths = table.header.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     cells
-      .map((c, i) => (table.align[i] === 'right' ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)))
+      .map((c, i) => (table.align[i] === 'right' ? c.padStart(widths[i]) : c.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
   return [line(table.header), widths.map((w) => '-'.repeat(w)).join('  '), ...table.rows.map(line)].join('\n');

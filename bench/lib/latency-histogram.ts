@@ -25,7 +25,7 @@ export class LatencyHistogram {
     const rank = Math.max(1, Math.ceil(q * this.total));
     let seen = 0;
     for (let i = 0; i < this.counts.length; i++) {
-      seen += this.counts[i] as number;
+      seen += this.counts[i];
       if (seen >= rank) return bucketMidpointMicros(i) / 1000;
     }
     return null;

@@ -17,7 +17,7 @@ export interface TrackedChild {
   readonly child: ChildProcess;
   readonly pid: number;
   /** Last few KiB of combined stdout + stderr. */
-  outputTail(): string;
+  readonly outputTail: () => string;
   /** Full stdout, kept only when `keepStdout` was set (wrk's report). */
   stdout(): string;
   /** Resolves with the exit code (or the signal name) once the child is gone. */
@@ -170,7 +170,7 @@ export async function startServer(target: ServerTarget, cwd: string, timeoutMs =
   let lastError = 'no attempt yet';
   for (;;) {
     if (exitedWith !== null) {
-      throw new Error(`${target.label} exited (${exitedWith}) before it was ready:\n${tracked.outputTail()}`);
+      throw new Error(`${target.label} exited (${String(exitedWith)}) before it was ready:\n${tracked.outputTail()}`);
     }
     if (Date.now() > deadline) {
       await stopChild(tracked.child);

@@ -89,7 +89,7 @@ function sequenceOf(prefix: Buffer, length: number): number {
   if (at < 0) return -1;
   let n = 0;
   let i = at + TEXT_MARK.length;
-  for (; i < PREFIX_BYTES && prefix[i]! >= 0x30 && prefix[i]! <= 0x39; i++) n = n * 10 + prefix[i]! - 0x30;
+  for (; i < PREFIX_BYTES && prefix[i] >= 0x30 && prefix[i] <= 0x39; i++) n = n * 10 + prefix[i] - 0x30;
   return i === at + TEXT_MARK.length ? -1 : n;
 }
 
@@ -156,7 +156,7 @@ class RoomsRunner implements ConnectionOwner {
       return;
     }
     this.deliveries++;
-    this.latency.record((performance.now() - this.sentAt[n % RING]!) * 1000);
+    this.latency.record((performance.now() - this.sentAt[n % RING]) * 1000);
   }
 
   onFail(_conn: LeanConnection, reason: string): void {

@@ -116,7 +116,7 @@ export interface ScenarioContext {
   /** `--tool` filter, or null for every available tool. */
   readonly toolFilter: string | null;
   /** Progress line on stderr, prefixed with `[scenario]`. */
-  log(line: string): void;
+  readonly log: (line: string) => void;
   /** A caveat that belongs in the report (also logged). */
   note(line: string): void;
   /**

@@ -37,7 +37,7 @@ const TIME_UNITS_MS: Readonly<Record<string, number>> = { us: 0.001, ms: 1, s: 1
 function parseDurationMs(text: string): number | null {
   const match = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
   if (match === null) return null;
-  return Number(match[1]) * (TIME_UNITS_MS[match[2] as string] as number);
+  return Number(match[1]) * TIME_UNITS_MS[match[2]];
 }
 
 /**
@@ -48,7 +48,7 @@ function parseDurationMs(text: string): number | null {
 export function parseWrkOutput(output: string): WrkReport {
   const jsonLine = /^WRK_JSON (\{.*\})$/m.exec(output);
   if (jsonLine !== null) {
-    const j = JSON.parse(jsonLine[1] as string) as Record<string, number>;
+    const j = JSON.parse(jsonLine[1]) as Record<string, number>;
     const n = (key: string): number => j[key] ?? 0;
     return {
       requests: n('requests'),
@@ -64,13 +64,13 @@ export function parseWrkOutput(output: string): WrkReport {
   if (total === null) throw new Error(`unrecognised wrk output:\n${output}`);
   const percentile = (p: string): number | null => {
     const match = new RegExp(`^\\s+${p}%\\s+([\\d.]+\\w+)\\s*$`, 'm').exec(output);
-    return match === null ? null : parseDurationMs(match[1] as string);
+    return match === null ? null : parseDurationMs(match[1]);
   };
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
   return {
     requests: Number(total[1]),
-    durationSec: (parseDurationMs(total[2] as string) ?? 0) / 1000,
+    durationSec: (parseDurationMs(total[2]) ?? 0) / 1000,
     p50Ms: percentile('50'),
     p99Ms: percentile('99'),
     statusErrors: non2xx === null ? 0 : Number(non2xx[1]),
@@ -88,11 +88,11 @@ export function wrkGenerator(wrkPath: string, threads = 1): LoadGenerator {
   return {
     name: 'wrk',
     threads,
-    async open(): Promise<GeneratorSession> {
-      return {
+    open(): Promise<GeneratorSession> {
+      return Promise.resolve({
         run: (url, spec, seconds) => runWrk(wrkPath, threads, url, spec, seconds),
-        close: async () => undefined,
-      };
+        close: () => Promise.resolve(),
+      });
     },
   };
 }

@@ -289,7 +289,7 @@ class FanoutRunner implements ConnectionOwner {
     // A copy per message when several are in flight: the kernel may still hold the previous one.
     const frame = this.window === 1 ? this.frame : Buffer.from(this.frame);
     // RFC 6455 §5.3: payload byte i is sent XOR mask[i mod 4].
-    for (let i = 0; i < FANOUT_PREFIX_BYTES; i++) frame[this.payloadAt + i] = (this.plain[i] as number) ^ (MASK_KEY[i & 3] as number);
+    for (let i = 0; i < FANOUT_PREFIX_BYTES; i++) frame[this.payloadAt + i] = this.plain[i] ^ MASK_KEY[i & 3];
     this.sender.send(frame);
   }
 

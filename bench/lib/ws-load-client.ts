@@ -71,7 +71,7 @@ export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
     frame.writeUInt32BE(length >>> 0, 6);
   }
   MASK_KEY.copy(frame, header - 4);
-  for (let i = 0; i < length; i++) frame[header + i] = (payload[i] as number) ^ (MASK_KEY[i & 3] as number);
+  for (let i = 0; i < length; i++) frame[header + i] = payload[i] ^ MASK_KEY[i & 3];
   return frame;
 }
 
@@ -203,11 +203,11 @@ export class LeanConnection {
     while (pos < end && this.state !== CLOSED) {
       if (this.state === READ_HEADER) {
         while (pos < end && this.headHave < this.headNeed) {
-          this.head[this.headHave++] = buf[pos++] as number;
+          this.head[this.headHave++] = buf[pos++];
           if (this.headHave === 2) {
-            const len7 = (this.head[1] as number) & 0x7f;
+            const len7 = this.head[1] & 0x7f;
             // §5.2: 126 → 16-bit length, 127 → 64-bit length; a mask key would follow (§5.1: never from a server).
-            this.headNeed = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((this.head[1] as number) & 0x80 ? 4 : 0);
+            this.headNeed = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (this.head[1] & 0x80 ? 4 : 0);
           }
         }
         if (this.headHave < this.headNeed) return;
@@ -228,8 +228,8 @@ export class LeanConnection {
 
   /** A complete frame header is in `head`: decode it; false when the connection failed. */
   private startFrame(): boolean {
-    const b0 = this.head[0] as number;
-    const b1 = this.head[1] as number;
+    const b0 = this.head[0];
+    const b1 = this.head[1];
     if (b1 & 0x80) {
       this.fail('masked frame from the server (RFC 6455 §5.1)');
       return false;

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import { BENCH_HOST, type ServerTarget } from '../lib/processes.js';
-import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator, type RoomsSpec } from '../lib/rooms-load.js';
+import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator } from '../lib/rooms-load.js';
 import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 
 const LAUNCHER = fileURLToPath(new URL('../lib/cluster-launcher.ts', import.meta.url));
@@ -16,7 +16,7 @@ const MIN_WARMUP_SEC = 1;
 const CASES: readonly LoadCase[] = [50, 200].map((rate) => ({
   name: `room-${MEMBERS}x${rate}/s`,
   // A room per case: a later case's joiners must not get an earlier case's messages replayed.
-  spec: { path: `/ws/room/bench-${rate}`, connections: MEMBERS + 1, pipelining: 1, rate } as RoomsSpec,
+  spec: { path: `/ws/room/bench-${rate}`, connections: MEMBERS + 1, pipelining: 1, rate },
 }));
 
 /** GET a JSON document from 127.0.0.1:port on a fresh connection. */

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
-import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator, type RoomsSpec } from '../lib/rooms-load.js';
+import { ROOMS_RATE_LIMIT_ARGS, roomsGenerator } from '../lib/rooms-load.js';
 import { uwsPeers } from '../lib/uws-peer.js';
 import type { Scenario, ScenarioContext } from '../lib/scenario.js';
 
@@ -20,7 +20,7 @@ const MEMBERS = 1000;
 
 const CASES: readonly LoadCase[] = [20, 100, 400].map((rate) => ({
   name: `room-${MEMBERS}x${rate}/s`,
-  spec: { path: '/ws/room/bench', connections: MEMBERS + 1, pipelining: 1, rate } as RoomsSpec,
+  spec: { path: '/ws/room/bench', connections: MEMBERS + 1, pipelining: 1, rate },
 }));
 
 /** The first window opens 1,001 sockets (and 1,001 join broadcasts): keep that out of the measured one. */

@@ -74,7 +74,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       }
     }
   }
-  return { help: values.help === true, version: values.version === true, config: config as Partial<ServerConfig> };
+  return { help: values.help === true, version: values.version === true, config };
 }
 
 /** The `--help` text: every knob with its flag, environment variables, default and bounds. */

@@ -17,7 +17,7 @@ export function encodeEnvelope(e: RoomEnvelope): Buffer {
   const user = Buffer.from(e.user, 'utf8');
   if (origin.length > 255 || room.length > 255 || user.length > 65535) throw new RangeError('envelope: origin/room/user too long');
   const binary = typeof e.payload !== 'string';
-  const payloadLength = binary ? (e.payload as Uint8Array).length : Buffer.byteLength(e.payload as string, 'utf8');
+  const payloadLength = binary ? e.payload.length : Buffer.byteLength(e.payload, 'utf8');
   const out = Buffer.allocUnsafe(FIXED + origin.length + room.length + user.length + payloadLength);
   let at = 0;
   out[at++] = ENVELOPE_VERSION;
@@ -34,8 +34,8 @@ export function encodeEnvelope(e: RoomEnvelope): Buffer {
   at += origin.copy(out, at);
   at += room.copy(out, at);
   at += user.copy(out, at);
-  if (binary) out.set(e.payload as Uint8Array, at);
-  else out.write(e.payload as string, at, 'utf8');
+  if (binary) out.set(e.payload, at);
+  else out.write(e.payload, at, 'utf8');
   return out;
 }
 

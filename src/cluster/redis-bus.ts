@@ -149,10 +149,11 @@ export class RedisBus implements BroadcastBus {
     });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.link.off('state', this.linkListener);
     this.rooms.clear();
     for (const release of [...this.barriers.values()]) release();
+    return Promise.resolve();
   }
 
   private issueSubscribe(room: string, sub: RoomSub): void {

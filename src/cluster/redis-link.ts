@@ -126,17 +126,16 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     this.attempt(this.sub);
     if (this.stats.state === LinkState.Ready) return this.stats.state;
     await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('state', onState);
+        resolve();
+      };
+      const onState = (next: LinkState): void => {
+        if (next === LinkState.Ready) done();
+      };
       const timer = setTimeout(done, waitMs);
       timer.unref();
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.off('state', onState);
-        resolve();
-      }
-      function onState(next: LinkState): void {
-        if (next === LinkState.Ready) done();
-      }
       this.on('state', onState);
     });
     return this.stats.state;

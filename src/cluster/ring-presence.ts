@@ -177,7 +177,13 @@ export class RingPresence {
     void joins.then((j) => Promise.allSettled([...leaves, ...j])).then((results) => {
       let l = 0;
       let j = 0;
-      for (const r of results) if (r.status === 'fulfilled') for (const n of r.value) n.type === 'leave' ? l++ : j++;
+      for (const r of results) {
+        if (r.status !== 'fulfilled') continue;
+        for (const n of r.value) {
+          if (n.type === 'leave') l++;
+          else j++;
+        }
+      }
       this.onSummary({ left: leftIds, returned: backIds, rooms: results.length, leaves: l, joins: j });
     });
   }

@@ -131,19 +131,19 @@ export class Acceptor {
     const handle = (this.server as unknown as { _handle?: { onconnection?: unknown } | null })._handle;
     if (native === null || handle === null || handle === undefined || typeof handle.onconnection !== 'function') return;
     const fallback = handle.onconnection as OnConnection;
-    const acceptor = this;
-    const intercept: OnConnection = function (this: unknown, err, client) {
+    const intercept = (err: number, client?: ClientHandle): void => {
       if (err === UV_EMFILE || err === UV_ENFILE) {
         // Node would emit it as a server 'error'; libuv has already closed what it could not accept.
-        acceptor.descriptorsExhausted(err === UV_EMFILE ? 'EMFILE' : 'ENFILE');
+        this.descriptorsExhausted(err === UV_EMFILE ? 'EMFILE' : 'ENFILE');
         return;
       }
-      if (err === 0 && client !== undefined && typeof client.fd === 'number' && client.fd >= 0 && acceptor.takeFd(native, client.fd)) {
+      if (err === 0 && client !== undefined && typeof client.fd === 'number' && client.fd >= 0 && this.takeFd(native, client.fd)) {
         client.close();
-        acceptor.stats.nativeDirect++;
+        this.stats.nativeDirect++;
         return;
       }
-      fallback.call(this, err, client);
+      // libuv calls onconnection with the server handle as `this`.
+      fallback.call(handle, err, client);
     };
     handle.onconnection = intercept;
   }

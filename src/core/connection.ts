@@ -5,6 +5,7 @@ import { MessageReader } from './message-reader.js';
 import { MessageWriter } from './message-writer.js';
 import { PauseReason } from './pause-reason.js';
 
+/** Re-exported for the public API (`index.ts`) and the protocol handlers; the core imports `pause-reason.ts`. */
 export { PauseReason } from './pause-reason.js';
 
 /** Bits of {@link Connection}'s packed booleans. */

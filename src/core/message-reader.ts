@@ -1,7 +1,6 @@
 import type { Connection } from './connection.js';
 import { PauseReason } from './pause-reason.js';
 import { ReadLimit } from './protocol.js';
-import type { SectionWaiters } from './section-waiters.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
 
 /** Cap of {@link MessageReader.progress} (a small integer), also the credit of a section just taken. */

@@ -1,7 +1,8 @@
 import type { ChannelSocket } from './channel.js';
 import type { Connection } from './connection.js';
 import { transport as binding } from '../native.js';
-import { nativeTransport } from './native-transport.js';
+import { nativeTransportStats } from './native-transport-stats.js';
+import { systemError } from './system-error.js';
 
 const Bit = { Destroyed: 1, Ended: 2, Reading: 4 } as const;
 
@@ -92,7 +93,7 @@ export class NativeSocket implements ChannelSocket {
     if (batches === null || batches.length === 0) return;
     const n = batches.shift()!;
     if (status < 0) {
-      nativeTransport().fail(this, status, 'write');
+      this.fail(status, 'write');
       return;
     }
     const conn = this.conn;
@@ -100,9 +101,15 @@ export class NativeSocket implements ChannelSocket {
     for (let i = 0; i < n; i++) conn.writer.completeHead();
   }
 
+  /** A call on this socket failed with `errno` (negative): tells the owner, unless already destroyed. */
+  private fail(errno: number, syscall: string): void {
+    const conn = this.conn;
+    if (conn !== null && !this.destroyed) conn.loop.onNativeError(this, systemError(errno, syscall));
+  }
+
   private settle(written: number, total: number, buffers: number): boolean {
     if (written < 0) {
-      nativeTransport().fail(this, written, 'write');
+      this.fail(written, 'write');
       return false;
     }
     const queued = this.queuedBatches;
@@ -113,7 +120,7 @@ export class NativeSocket implements ChannelSocket {
       return false;
     }
     if (written === total) return true;
-    nativeTransport().stats.partialWrites++;
+    nativeTransportStats.partialWrites++;
     (this.queuedBatches ??= []).push(buffers);
     return false;
   }

@@ -1,6 +1,7 @@
-import { getSystemErrorName } from 'node:util';
 import { transport as binding, transportUnusableReason, type TransportBinding } from '../native.js';
 import { NativeSocket } from './native-socket.js';
+import { nativeTransportStats } from './native-transport-stats.js';
+import { systemError } from './system-error.js';
 
 /** What the transport tells the core about a connection (implemented by the processor). */
 export interface NativeSocketEvents {
@@ -31,14 +32,7 @@ const EVENT_CAPACITY = 4096;
 export class NativeTransport {
   readonly binding: TransportBinding = binding;
   /** Counters (all servers of this thread). */
-  readonly stats = {
-    /** Writes the kernel did not take at once (the rest queued in the addon until WRITE_DONE). */
-    partialWrites: 0,
-    /** Event batches delivered (about one per loop iteration with I/O). */
-    batches: 0,
-    /** Events delivered. */
-    events: 0,
-  };
+  readonly stats = nativeTransportStats;
   readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   private readonly events: Int32Array;
   private readonly sockets: (NativeSocket | undefined)[] = [];
@@ -67,12 +61,6 @@ export class NativeTransport {
   /** Connections the addon holds open (all servers in this thread). */
   get open(): number {
     return binding.stats().open;
-  }
-
-  /** @internal a call on `socket` failed with `errno` (negative). */
-  fail(socket: NativeSocket, errno: number, syscall: string): void {
-    const owner = ownerOf(socket);
-    if (owner !== null && !socket.destroyed) owner.onNativeError(socket, systemError(errno, syscall));
   }
 
   private deliver(count: number): void {
@@ -131,21 +119,6 @@ function ownerOf(socket: NativeSocket): NativeSocketEvents | null {
 
 function syscallName(code: number): string {
   return code === binding.SYSCALL_SHUTDOWN ? 'shutdown' : code === binding.SYSCALL_WRITE ? 'write' : 'read';
-}
-
-/** A Node-style system error ({ code: 'ECONNRESET', errno, syscall }) like the ones net.Socket emits. */
-function systemError(errno: number, syscall: string): NodeJS.ErrnoException {
-  let code: string;
-  try {
-    code = getSystemErrorName(errno);
-  } catch {
-    code = `E${-errno}`;
-  }
-  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
-  err.code = code;
-  err.errno = errno;
-  err.syscall = syscall;
-  return err;
 }
 
 let shared: NativeTransport | null = null;

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import type { ChannelSocket } from './channel.js';
-import { Connection, kConnection, NO_DEADLINE, PauseReason } from './connection.js';
+import { Connection, kConnection, NO_DEADLINE } from './connection.js';
 import { NativeSocket } from './native-socket.js';
 import type { NativeSocketEvents } from './native-transport.js';
+import { PauseReason } from './pause-reason.js';
 import type { ProtocolHandler } from './protocol.js';
 import { ReadLimit } from './protocol.js';
 import { RingQueue } from './ring-queue.js';

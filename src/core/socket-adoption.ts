@@ -29,7 +29,7 @@ export function adoptWithSharedBuffer(raw: Socket, buffer: Buffer, callback: Sha
   internals._handle = null;
   internals._server = null;
   const options = { handle, onread: { buffer, callback }, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true };
-  const socket = new Socket(options as ConstructorParameters<typeof Socket>[0]);
+  const socket = new Socket(options);
   // net.Server counts connections through the socket's _server (decremented when it is destroyed).
   (socket as unknown as AcceptedSocketInternals)._server = server;
   (socket as unknown as AcceptedSocketInternals).server = server;

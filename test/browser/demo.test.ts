@@ -52,7 +52,7 @@ async function spawnServer(args: string[] = []): Promise<RunningServer> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-browser-'));
   const child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1', '--cache-dir', cacheDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const rec = JSON.parse(line) as { msg?: string; port?: number };
       if (rec.msg === 'slabcast listening') resolve(rec.port!);
     });

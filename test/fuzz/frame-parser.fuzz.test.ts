@@ -143,7 +143,7 @@ function checkSplits(rand: Rand, input: Buffer, limits: FrameLimits, rounds: num
     const cuts = randomChunks(rand, input.length);
     const split = runStream(rand, input, cuts, limits);
     if (split.join('\n') !== whole.join('\n')) {
-      expect.fail(`split ≠ whole for input ${input.subarray(0, 64).toString('hex')}… cuts ${cuts}`);
+      expect.fail(`split ≠ whole for input ${input.subarray(0, 64).toString('hex')}… cuts ${cuts.join(',')}`);
     }
   }
   return whole;

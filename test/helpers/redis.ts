@@ -81,7 +81,7 @@ export async function startRedis(): Promise<TestRedis> {
     await ping(port, Date.now() + 5000);
   };
   const signal = (sig: NodeJS.Signals): void => {
-    const c = child as ChildProcess | null;
+    const c = child;
     if (c !== null && c.exitCode === null && c.signalCode === null) c.kill(sig);
   };
   const stop = async (): Promise<void> => {

@@ -56,12 +56,12 @@ export function startSlabcast(name: string, args: readonly string[], timeoutMs =
       child.kill('SIGKILL');
       reject(new Error(`${name}: no "slabcast listening" within ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited (${code ?? signal}) before listening\n${stderr}`));
     });
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       pending += d.toString();
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {

@@ -148,7 +148,7 @@ describe.runIf(available)('descriptors under a low RLIMIT_NOFILE', () => {
       s.on('close', () => ended++);
       sockets.push(s);
     }
-    await eventually(async () => ended >= 30, 10_000, 'the connections past the limit to be closed by the server');
+    await eventually(() => Promise.resolve(ended >= 30), 10_000, 'the connections past the limit to be closed by the server');
     expect(server.alive).toBe(true);
     for (const s of sockets) s.destroy();
     // Accepting resumes once descriptors are free again (after a short back-off).

@@ -30,7 +30,7 @@ async function spawnServer(cacheDir: string, extra: string[] = []): Promise<{ ch
   const child = spawn(process.execPath, [serverJs, '--port', '0', '--host', '127.0.0.1', '--cache-dir', cacheDir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
+    const rl = createInterface({ input: child.stdout });
     rl.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
   });

@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { ServerConfig } from '../../src/config.js';
 import type { Slabcast } from '../../src/slabcast.js';
 import { audioEndpoint } from '../../src/services/audio-cache/audio-endpoint.js';

@@ -38,7 +38,7 @@ describe.runIf(run)('RedisBus on a real Redis', () => {
     const b = await bus('b');
     const c = await bus('c');
     const got: Record<string, string[]> = { a: [], b: [], c: [] };
-    for (const [id, x] of Object.entries({ a, b, c })) x.bus.subscribe('lobby', (e) => got[id].push(`${e.origin}:${e.payload as string}`));
+    for (const [id, x] of Object.entries({ a, b, c })) void x.bus.subscribe('lobby', (e) => got[id].push(`${e.origin}:${e.payload as string}`));
     await new Promise((r) => setTimeout(r, 100)); // SUBSCRIBE round trips
     for (let i = 0; i < 100; i++) a.bus.publish(env('a', i));
     expect(got.a).toHaveLength(100); // local delivery is synchronous
@@ -55,8 +55,8 @@ describe.runIf(run)('RedisBus on a real Redis', () => {
     const a = await bus('a');
     const b = await bus('b');
     const got: Uint8Array[] = [];
-    b.bus.subscribe('lobby', (e) => got.push(e.payload as Uint8Array));
-    a.bus.subscribe('lobby', () => undefined);
+    void b.bus.subscribe('lobby', (e) => got.push(e.payload as Uint8Array));
+    void a.bus.subscribe('lobby', () => undefined);
     await new Promise((r) => setTimeout(r, 100));
     const voice = new Uint8Array(4096).map((_, i) => (i * 31) & 0xff);
     a.bus.publish(env('a', 1, voice));
@@ -73,8 +73,8 @@ describe.runIf(run)('RedisBus on a real Redis', () => {
     };
     const l1 = (): void => undefined;
     const l2 = (): void => undefined;
-    a.bus.subscribe('lobby', l1);
-    a.bus.subscribe('lobby', l2);
+    void a.bus.subscribe('lobby', l1);
+    void a.bus.subscribe('lobby', l2);
     await waitFor(() => a.bus.stats.subscribedRooms === 1, 1000, 'subscribed');
     await new Promise((r) => setTimeout(r, 100));
     expect(await numsub()).toBe(1);
@@ -91,8 +91,8 @@ describe.runIf(run)('RedisBus on a real Redis', () => {
     const b = await bus('b');
     const gotA: string[] = [];
     const gotB: string[] = [];
-    a.bus.subscribe('lobby', (e) => gotA.push(e.payload as string));
-    b.bus.subscribe('lobby', (e) => gotB.push(e.payload as string));
+    void a.bus.subscribe('lobby', (e) => gotA.push(e.payload as string));
+    void b.bus.subscribe('lobby', (e) => gotB.push(e.payload as string));
     await new Promise((r) => setTimeout(r, 100));
     await redis.stop();
     await waitFor(() => !a.link.ready, 5000, 'a sees the outage');

@@ -49,8 +49,8 @@ describe.runIf(run)('RedisHistory and RedisPresence on a real Redis', () => {
   it('hands out unique, per-instance increasing ids from two instances at once', async () => {
     const a = await history('a');
     const b = await history('b');
-    const fromA = await Promise.all(Array.from({ length: 100 }, () => a.h.allocateId('r')));
-    const fromB = await Promise.all(Array.from({ length: 100 }, () => b.h.allocateId('r')));
+    const fromA = await Promise.all(Array.from({ length: 100 }, () => Promise.resolve(a.h.allocateId('r'))));
+    const fromB = await Promise.all(Array.from({ length: 100 }, () => Promise.resolve(b.h.allocateId('r'))));
     expect(new Set([...fromA, ...fromB]).size).toBe(200);
     expect(fromA).toEqual([...fromA].sort((x, y) => x - y));
     expect(Math.max(...fromA, ...fromB)).toBe(200);

@@ -81,7 +81,7 @@ function memberList(c: RoomClient): string[] {
 
 /** join/leave a client got after its baseline `who`, as `type user count`. */
 function presenceAfterWho(c: RoomClient): string[] {
-  return c.texts.slice(baselines.get(c)! + 1).filter((m: Msg) => m.type === 'join' || m.type === 'leave').map((m) => `${m.type} ${m.user} ${m.count}`);
+  return c.texts.slice(baselines.get(c)! + 1).filter((m: Msg) => m.type === 'join' || m.type === 'leave').map((m) => `${m.type} ${String(m.user)} ${String(m.count)}`);
 }
 
 async function ringIs(ids: string[], on: string[]): Promise<void> {

@@ -132,7 +132,7 @@ describe.runIf(run)('a Redis that stops answering (SIGSTOP), in process', () => 
     const h = new RedisHistory(l, bus, 200, 60_000);
     expect(await h.allocateId('r')).toBe(1);
     redis.pause();
-    const ids = Array.from({ length: 50 }, () => h.allocateId('r'));
+    const ids = Array.from({ length: 50 }, () => Promise.resolve(h.allocateId('r')));
     const all = await Promise.all(ids); // would never settle without the PING deadline
     expect(all).toEqual(Array.from({ length: 50 }, (_, i) => i + 2));
     expect(h.stats.localIds).toBe(50);

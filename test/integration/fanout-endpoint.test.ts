@@ -37,7 +37,7 @@ describe('the benchmark fan-out endpoint', () => {
     server = await startServer({ fanoutPath: '/bench/fan' });
     const [sender, a, b] = [await open(server.port, '/bench/fan'), await open(server.port, '/bench/fan'), await open(server.port, '/bench/fan')];
     const got: string[] = [];
-    for (const [name, ws] of [['sender', sender], ['a', a], ['b', b]] as const) ws.on('message', (d, bin) => got.push(`${name}:${String(d)}:${bin}`));
+    for (const [name, ws] of [['sender', sender], ['a', a], ['b', b]] as const) ws.on('message', (d, bin) => got.push(`${name}:${(d as Buffer).toString()}:${bin}`));
     const encodedBefore = server.app.stats().ws.framesEncoded;
     sender.send(Buffer.from('hi'));
     await waitFor(() => got.length === 2, 3000, 'two deliveries');

@@ -46,7 +46,7 @@ describe('the library API (src/index.ts only)', () => {
       new Promise((resolve, reject) => {
         const ws = new WebSocketClient(`ws://127.0.0.1:${port}/chat?name=${name}`);
         const got: string[] = [];
-        ws.on('message', (d) => got.push(d.toString()));
+        ws.on('message', (d: Buffer) => got.push(d.toString()));
         ws.once('open', () => resolve({ ws, got }));
         ws.once('error', reject);
       });

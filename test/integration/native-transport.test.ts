@@ -95,7 +95,7 @@ describe('native transport', () => {
     // Found by hand: close callbacks ran after the worker's env (and the addon) were gone → SIGSEGV.
     // Now an async cleanup hook keeps the env until every handle is closed.
     // dist/ (built by `npm test`'s pretest, like the CLI tests' dist/server.js): a worker gets no TS loader.
-    const appUrl = new URL('../../dist/app.js', import.meta.url).href;
+    const appUrl = new URL('../../dist/index.js', import.meta.url).href;
     const worker = `
       const { parentPort } = await import('node:worker_threads');
       const net = await import('node:net');

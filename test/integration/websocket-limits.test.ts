@@ -221,7 +221,7 @@ describe('liveness: wsPingIntervalMs', () => {
     await waitFor(() => pings >= 3, 5000, '3 server pings');
     expect(client.readyState).toBe(WebSocketClient.OPEN);
     expect(s.app.stats().ws.pingTimeouts).toBe(0);
-    const echo = new Promise<string>((resolve) => client.once('message', (d) => resolve(String(d))));
+    const echo = new Promise<string>((resolve) => client.once('message', (d) => resolve((d as Buffer).toString())));
     client.send('still here');
     expect(await echo).toBe('still here');
   });
@@ -292,12 +292,13 @@ describe('backpressure: a peer that sends but never reads', () => {
     const batch = 32; // 512 KiB of echoes per batch
     const s = await start({ maxWriteQueueBytes, slabMediumCount: 16 });
     let serverSide: WebSocket | null = null;
+    const echo = echoEndpoint();
     s.app.addEndpoint({
       path: '/echo-watch',
       onOpen(ws) {
         serverSide = ws;
       },
-      onMessage: echoEndpoint().onMessage,
+      onMessage: (ws, data, isBinary) => echo.onMessage(ws, data, isBinary),
     });
     const ws = await WsRawClient.open(s.port, '/echo-watch');
     clients.push(ws);

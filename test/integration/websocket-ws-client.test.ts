@@ -172,7 +172,7 @@ describe('concurrency', () => {
           new Promise<void>((resolve, reject) => {
             const got: string[] = [];
             ws.on('message', (data) => {
-              got.push(String(data));
+              got.push((data as Buffer).toString());
               if (got.length === 100) {
                 const want = Array.from({ length: 100 }, (_, i) => `client ${c} message ${i}`);
                 if (got.every((m, i) => m === want[i])) resolve();

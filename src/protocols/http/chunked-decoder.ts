@@ -243,7 +243,7 @@ let lastExtensionBytes = 0;
 function parseChunkSizeLine(buf: Uint8Array, s: number, e: number): number {
   let i = s;
   let size = 0;
-  let d = 0;
+  let d: number;
   while (i < e && (d = HEX_VALUE[buf[i]]) >= 0) {
     size = size * 16 + d;
     i++;
@@ -279,7 +279,7 @@ function parseChunkSizeLine(buf: Uint8Array, s: number, e: number): number {
 }
 
 function skipBws(buf: Uint8Array, i: number, e: number): number {
-  let c = 0;
+  let c: number;
   while (i < e && ((c = buf[i]) === SP || c === HTAB)) i++;
   return i;
 }

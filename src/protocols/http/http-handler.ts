@@ -248,8 +248,8 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     st.waiting = res;
     try {
       const result = match.handler(req, res);
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
-        (result as Promise<void>).then(undefined, (err: unknown) => this.handlerFailed(res, req, err));
+      if (result !== undefined && typeof result.then === 'function') {
+        result.then(undefined, (err: unknown) => this.handlerFailed(res, req, err));
       }
     } catch (err) {
       this.handlerFailed(res, req, err);

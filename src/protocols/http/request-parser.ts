@@ -141,7 +141,7 @@ export function parseRequestHead(
   const headLimit = start + limits.maxHeaderBytes;
   const hardEnd = end < headLimit ? end : headLimit;
   let h = head.headers;
-  let c = 0;
+  let c: number;
 
   // The states run in wire order as a chain of `if` blocks, so with all bytes present one pass
   // falls from each block into the next without dispatch; a resumed call skips to its state.
@@ -390,7 +390,7 @@ function targetFormOk(buf: Uint8Array, head: RequestHead): boolean {
   if (first === ASTERISK) return e - s === 1; // asterisk-form, OPTIONS checked at the first byte
   if (head.method === Method.Connect) return authorityFormOk(buf, s, e);
   // absolute-form (RFC 9112 §3.2.2): only the http and https schemes, with a non-empty authority.
-  let n = 0;
+  let n: number;
   if (startsWithLowerAscii(buf, s, e, SCHEME_HTTP)) n = SCHEME_HTTP.length;
   else if (startsWithLowerAscii(buf, s, e, SCHEME_HTTPS)) n = SCHEME_HTTPS.length;
   else return false;
@@ -466,7 +466,7 @@ let memberEnd = 0;
  * just past the member (a comma or ve), or -1 when there are no more members.
  */
 function nextMember(buf: Uint8Array, i: number, ve: number): number {
-  let c = 0;
+  let c: number;
   while (i < ve && ((c = buf[i]) === COMMA || c === SP || c === HTAB)) i++;
   if (i >= ve) return -1;
   let j = i;
@@ -534,7 +534,7 @@ function applyConnection(buf: Uint8Array, head: RequestHead, vs: number, ve: num
 function applyContentLength(buf: Uint8Array, head: RequestHead, vs: number, ve: number): number {
   if (vs === ve) return HttpParseError.BadContentLength;
   let i = vs;
-  let c = 0;
+  let c: number;
   for (;;) {
     c = buf[i];
     if (c < DIGIT_0 || c > DIGIT_9) return HttpParseError.BadContentLength;

@@ -107,8 +107,8 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   opened(ws: WebSocket): void {
     this.stats.opened++;
     ws.conn.setDeadline(this.config.wsPingIntervalMs, WsDeadline.Ping);
-    const onOpen = ws.endpoint.onOpen;
-    if (onOpen !== undefined) this.guard(ws, () => onOpen.call(ws.endpoint, ws));
+    const endpoint = ws.endpoint;
+    if (endpoint.onOpen !== undefined) this.guard(ws, () => endpoint.onOpen?.(ws));
   }
 
   onOpen(_conn: Connection): void {}
@@ -311,8 +311,8 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
           this.closeWith(ws, CloseCode.TryAgainLater, 'slow consumer');
         } else {
           this.stats.slowConsumerDrops++;
-          const onSlow = ws.endpoint.onSlow;
-          if (onSlow !== undefined) this.guard(ws, () => onSlow.call(ws.endpoint, ws));
+          const endpoint = ws.endpoint;
+          if (endpoint.onSlow !== undefined) this.guard(ws, () => endpoint.onSlow?.(ws));
         }
         continue;
       }
@@ -387,18 +387,18 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
 
   onDrain(conn: Connection): void {
     const ws = conn.state as WebSocket;
-    const onDrain = ws.endpoint.onDrain;
-    if (onDrain !== undefined) this.guard(ws, () => onDrain.call(ws.endpoint, ws));
+    const endpoint = ws.endpoint;
+    if (endpoint.onDrain !== undefined) this.guard(ws, () => endpoint.onDrain?.(ws));
   }
 
   onClose(conn: Connection): void {
     const ws = conn.state as WebSocket;
     this.freeFragments(ws);
     this.stats.closed++;
-    const onClose = ws.endpoint.onClose;
-    if (onClose !== undefined) {
+    const endpoint = ws.endpoint;
+    if (endpoint.onClose !== undefined) {
       try {
-        onClose.call(ws.endpoint, ws, ws.closeReceived || ws.closeSent ? ws.closeCode : CloseCode.Abnormal, ws.closeReason);
+        endpoint.onClose(ws, ws.closeReceived || ws.closeSent ? ws.closeCode : CloseCode.Abnormal, ws.closeReason);
       } catch (err) {
         this.stats.endpointErrors++;
         if (this.onEndpointError !== null) this.onEndpointError(err, ws);

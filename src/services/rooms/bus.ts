@@ -107,7 +107,8 @@ export class LocalBus implements BroadcastBus {
     return this.listeners.size;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.listeners.clear();
+    return Promise.resolve();
   }
 }

@@ -6,6 +6,7 @@
 
 const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** User ids come from a token's `sub` (or `?user=` in open mode): printable, no controls, 1–128 chars. */
+// eslint-disable-next-line no-control-regex -- excluding the C0 controls and DEL is the point
 const USER_ID = /^[^\u0000-\u001f\u007f]{1,128}$/u;
 
 /** Longest room id (characters). */

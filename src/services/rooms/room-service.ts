@@ -122,7 +122,7 @@ export class RoomService {
     roomIds: () => this.registry.roomIds(),
     users: (room) => this.registry.get(room)?.users,
     announce: (room, notes) => {
-      this.steps.run(room, notes, (list) => this.announce(room, list));
+      void this.steps.run(room, notes, (list) => this.announce(room, list));
     },
   };
 
@@ -198,7 +198,7 @@ export class RoomService {
       this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, room.userCount));
       return;
     }
-    this.steps.run(s.room, presence.joined(s.room, s.user, room.users), (change) => {
+    void this.steps.run(s.room, presence.joined(s.room, s.user, room.users), (change) => {
       if (!change.elsewhere) this.publish(s.room, Delivery.Everyone, presenceJson('join', s.user, change.count));
     });
   }
@@ -213,7 +213,7 @@ export class RoomService {
       this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, left.room.userCount));
       return;
     }
-    this.steps.run(s.room, presence.left(s.room, s.user, left.room.users), (change) => {
+    void this.steps.run(s.room, presence.left(s.room, s.user, left.room.users), (change) => {
       if (!change.elsewhere) this.publish(s.room, Delivery.Everyone, presenceJson('leave', s.user, change.count));
     });
   }
@@ -261,7 +261,7 @@ export class RoomService {
         const id = history.allocateId(s.room);
         const { text, color, mode } = msg;
         if (!isPromise(id) && this.steps.idle(s.room)) this.keep(s.room, { id, ts: now, json: danmakuJson(id, s.room, s.user, now, text, color, mode) });
-        else this.steps.run(s.room, id, (n) => this.keep(s.room, { id: n, ts: now, json: danmakuJson(n, s.room, s.user, now, text, color, mode) }));
+        else void this.steps.run(s.room, id, (n) => this.keep(s.room, { id: n, ts: now, json: danmakuJson(n, s.room, s.user, now, text, color, mode) }));
         return;
       }
       case 'whisper': {
@@ -270,14 +270,14 @@ export class RoomService {
         if (this.registry.get(s.room)?.users.has(to) === true) {
           const id = history.allocateId(s.room); // a room id, but whispers are never kept
           if (!isPromise(id) && this.steps.idle(s.room)) this.whisper(ws, s, to, text, now, id);
-          else this.steps.run(s.room, id, (n) => this.whisper(ws, s, to, text, now, n));
+          else void this.steps.run(s.room, id, (n) => this.whisper(ws, s, to, text, now, n));
         } else if (presence === undefined) {
           this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
         } else {
           // In the room on no instance → NO_SUCH_USER (its id stays a hole); anywhere → through the
           // bus. The id is taken now, with the check, so ids follow the order messages arrived in.
           const check = Promise.all([presence.elsewhere(s.room, to), history.allocateId(s.room)]);
-          this.steps.run(s.room, check, ([there, n]) => {
+          void this.steps.run(s.room, check, ([there, n]) => {
             if (there) this.whisper(ws, s, to, text, now, n);
             else if (ws.isOpen) this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
           });
@@ -368,10 +368,10 @@ export class RoomService {
 
   /** Local delivery of one envelope, framed once for all its local recipients. */
   deliver(env: RoomEnvelope): void {
-    const observe = this.options.history.observe;
-    if (observe !== undefined && typeof env.payload === 'string' && env.delivery !== Delivery.CloseRoom) {
+    const history = this.options.history;
+    if (history.observe !== undefined && typeof env.payload === 'string' && env.delivery !== Delivery.CloseRoom) {
       const id = messageIdOf(env.payload);
-      if (id > 0) observe.call(this.options.history, env.room, id);
+      if (id > 0) history.observe(env.room, id);
     }
     const joining = this.joining.inRoom(env.room);
     if (joining !== null) this.backlog(joining, env);

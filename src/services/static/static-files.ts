@@ -117,6 +117,7 @@ export function resolveRequestPath(raw: string): PathResult {
     return BAD_PATH;
   }
   // NUL and C0/DEL controls never name a file here; a NUL would also truncate the path in C.
+  // eslint-disable-next-line no-control-regex -- matching the C0 controls and DEL is the point
   if (/[\u0000-\u001f\u007f]/.test(path)) return BAD_PATH;
   // Backslash is a separator on Windows; a drive letter makes a path absolute there.
   if (path.includes('\\') || /^[A-Za-z]:/.test(path)) return BAD_PATH;

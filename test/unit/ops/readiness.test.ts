@@ -16,7 +16,7 @@ describe('Readiness', () => {
       throw new Error('boom');
     });
     r.addCheck(() => Promise.reject(new Error('later')));
-    r.addCheck(async () => null);
+    r.addCheck(() => Promise.resolve(null));
     const { ready, body } = await r.report();
     expect(ready).toBe(false);
     expect(body).toEqual({ status: 'not ready', problems: ['redis unreachable', 'boom', 'later'] });

@@ -98,7 +98,7 @@ describe('ChunkedDecoder', () => {
     const d = new ChunkedDecoder({ ...DEFAULT_CHUNKED_DECODER_LIMITS, maxChunkExtensionBytes: 10 });
     const line = enc('1;' + 'a'.repeat(100));
     let r = 0;
-    let end = 0;
+    let end: number;
     for (end = 1; end <= line.length && r === 0; end++) r = d.decode(line, 0, end, MAX);
     expect(r).toBe(-HttpParseError.BadChunk);
     // 1 digit: the LF must come within 16 digits + 10 extension bytes + CRLF.
@@ -109,7 +109,7 @@ describe('ChunkedDecoder', () => {
     const d = new ChunkedDecoder({ ...DEFAULT_CHUNKED_DECODER_LIMITS, maxTrailerBytes: 64 });
     const buf = enc('0\r\nX: ' + 'v'.repeat(200));
     let r = 0;
-    let end = 0;
+    let end: number;
     for (end = 1; end <= buf.length && r === 0; end++) r = d.decode(buf, 0, end, MAX);
     expect(r).toBe(-HttpParseError.HeadersTooLarge);
     expect(end - 1).toBe(3 + 64);

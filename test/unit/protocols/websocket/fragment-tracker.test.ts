@@ -82,7 +82,7 @@ describe('FragmentTracker (RFC 6455 §5.4)', () => {
       expect(n).toBeGreaterThan(0);
       expect(s.onFrame(frame.opcode, frame.fin)).toBe(0);
       const payload = wire.subarray(frame.payloadStart, frame.payloadEnd);
-      if (frame.opcode >= Opcode.Close) controls.push(`${frame.opcode}:${payload}`);
+      if (frame.opcode >= Opcode.Close) controls.push(`${frame.opcode}:${payload.toString()}`);
       else message.push(payload);
       start += n;
     }

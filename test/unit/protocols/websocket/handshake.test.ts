@@ -102,7 +102,7 @@ describe('pre-built refusals', () => {
     const [head, body] = text.split('\r\n\r\n') as [string, string];
     const [status, ...lines] = head.split('\r\n');
     const headers = new Map(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-    return { status: status!, headers, body };
+    return { status, headers, body };
   }
 
   it('426 advertises version 13 and closes', () => {

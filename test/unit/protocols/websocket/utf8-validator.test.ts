@@ -234,7 +234,7 @@ describe('Utf8Validator: cross-check against buffer.isUtf8', () => {
         for (let p = 0; p < pieces; p++) cuts.push(Math.floor(rand() * (buf.length + 1)));
         cuts.sort((x, y) => x - y);
         const [ok, complete] = feed(buf, cuts);
-        if ((ok && complete) !== expected) expect.fail(`seed ${seed} #${n}: ${buf.toString('hex')} cuts ${cuts}`);
+        if ((ok && complete) !== expected) expect.fail(`seed ${seed} #${n}: ${buf.toString('hex')} cuts ${cuts.join(',')}`);
       }
     }
   });

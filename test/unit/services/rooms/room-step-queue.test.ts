@@ -8,10 +8,10 @@ describe('RoomStepQueue', () => {
     const errors: unknown[] = [];
     const seq = new RoomStepQueue((err) => errors.push(err));
     const got: string[] = [];
-    seq.run('r', later(1, 30), (v) => void got.push(`r:${v}`));
-    seq.run('r', later(2, 1), (v) => void got.push(`r:${v}`));
-    seq.run('r', 3, (v) => void got.push(`r:${v}`)); // a synchronous value waits its turn too
-    seq.run('s', later(9, 1), (v) => void got.push(`s:${v}`)); // other rooms do not wait
+    void seq.run('r', later(1, 30), (v) => void got.push(`r:${v}`));
+    void seq.run('r', later(2, 1), (v) => void got.push(`r:${v}`));
+    void seq.run('r', 3, (v) => void got.push(`r:${v}`)); // a synchronous value waits its turn too
+    void seq.run('s', later(9, 1), (v) => void got.push(`s:${v}`)); // other rooms do not wait
     expect(seq.idle('r')).toBe(false);
     await later(null, 60);
     expect(got).toEqual(['s:9', 'r:1', 'r:2', 'r:3']);
@@ -24,7 +24,7 @@ describe('RoomStepQueue', () => {
     const errors: unknown[] = [];
     const seq = new RoomStepQueue((err) => errors.push(err));
     const got: number[] = [];
-    seq.run('r', 1, (v) => later(undefined, 20).then(() => void got.push(v)));
+    void seq.run('r', 1, (v) => later(undefined, 20).then(() => void got.push(v)));
     const failedValue = seq.run('r', Promise.reject(new Error('store down')), () => undefined);
     const failedStep = seq.run('r', 2, () => {
       throw new Error('step failed');
