@@ -71,6 +71,8 @@ export interface ServerConfig {
   wsPingIntervalMs: number;
   wsCloseTimeoutMs: number;
   wsMaxBackpressureBytes: number;
+  /** Browser origins that may open a WebSocket: '' = same origin only, '*' = any, or a comma-separated list. */
+  allowedOrigins: string;
   // audio cache (src/services/audio-cache)
   audioPath: string;
   cacheDir: string;
@@ -160,6 +162,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   wsPingIntervalMs: 30_000,
   wsCloseTimeoutMs: 5_000,
   wsMaxBackpressureBytes: 1 * MiB,
+  allowedOrigins: '',
   // audio cache
   audioPath: '/audio',
   cacheDir: './cache',
@@ -242,6 +245,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'wsPingIntervalMs', flag: 'ws-ping-interval-ms', env: ['SLABCAST_WS_PING_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'idle time before the server pings; no answer within the same time → closed' },
   { key: 'wsCloseTimeoutMs', flag: 'ws-close-timeout-ms', env: ['SLABCAST_WS_CLOSE_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'wait for the peer\'s Close after ours before dropping TCP' },
   { key: 'wsMaxBackpressureBytes', flag: 'ws-max-backpressure-bytes', env: ['SLABCAST_WS_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output past which fan-out applies the endpoint\'s slow-consumer policy' },
+  { key: 'allowedOrigins', flag: 'allowed-origins', env: ['SLABCAST_ALLOWED_ORIGINS'], kind: 'string', optional: true, help: 'browser origins that may open a WebSocket (cross-site WebSocket hijacking): empty = the page\'s own origin only (Origin host:port = Host), * = any, or a comma-separated list like https://app.example.com; requests without Origin (non-browser clients) are allowed; refused → 403' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
   // audio cache
   { key: 'audioPath', flag: 'audio-path', env: ['SLABCAST_AUDIO_PATH'], kind: 'string', help: 'WebSocket path of the audio stream cache' },

@@ -1,4 +1,6 @@
 import { type ServerConfig, type ServiceName, serviceList } from './config.js';
+import { ConfigError } from './errors.js';
+import { OriginPolicy } from './protocols/websocket/origin-policy.js';
 import type { AudioCacheOptions } from './services/audio-cache/mount-audio-cache.js';
 import { parseRateLimit } from './services/rooms/rate-limiter.js';
 import type { RoomsOptions } from './services/rooms/mount-rooms.js';
@@ -13,6 +15,8 @@ import type { RoomsOptions } from './services/rooms/mount-rooms.js';
 export interface Settings {
   /** The services to mount (`--services`). */
   readonly services: ReadonlySet<ServiceName>;
+  /** Which browser origins may open a WebSocket (`--allowed-origins`). */
+  readonly origins: OriginPolicy;
   readonly rooms: RoomsOptions;
   readonly audio: AudioCacheOptions;
 }
@@ -20,8 +24,15 @@ export interface Settings {
 /** The services' slices of a config that `validateConfig` accepted. */
 export function settingsFrom(c: Readonly<ServerConfig>): Settings {
   const services = new Set(serviceList(c.services) as ServiceName[]);
+  let origins: OriginPolicy;
+  try {
+    origins = OriginPolicy.parse(c.allowedOrigins);
+  } catch (err) {
+    throw new ConfigError('--allowed-origins', (err as Error).message);
+  }
   return {
     services,
+    origins,
     rooms: {
       endpoint: services.has('rooms'),
       adminApi: services.has('admin'),

@@ -78,7 +78,7 @@ export class Slabcast {
     this.ws = new WebSocketHandler(this.config);
     // The protocols tell the core how often its deadline sweep must run.
     this.core = new CoreServer({ ...this.config, shortestDeadlineMs: Math.min(this.http.shortestDeadlineMs, this.ws.shortestDeadlineMs) }, this.http);
-    this.endpoints = new EndpointRegistry(this.ws);
+    this.endpoints = new EndpointRegistry(this.ws, this.settings.origins);
     this.http.upgrade = this.endpoints.upgrade;
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     registerServerMetrics(this.metrics, () => this.stats());
@@ -146,6 +146,7 @@ export class Slabcast {
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
+    this.endpoints.onOriginRefused = (origin, host, path) => log.debug({ code: 'ERR_WS_ORIGIN', origin, host, path }, 'websocket handshake refused: origin not allowed');
   }
 
   /** Registers a WebSocket endpoint at its path. */

@@ -15,6 +15,7 @@ import {
   NOT_FOUND_RESPONSE,
   UPGRADE_REQUIRED_RESPONSE,
 } from './handshake.js';
+import { OriginPolicy } from './origin-policy.js';
 import { WebSocket } from './websocket.js';
 import type { WebSocketHandler } from './websocket-handler.js';
 
@@ -39,10 +40,18 @@ export class EndpointRegistry {
   /** Prefix endpoints, longest prefix first. */
   private readonly byPrefix: WebSocketEndpoint<unknown>[] = [];
   readonly refusals: UpgradeRefusals = {};
+  /** Handshakes refused by the origin policy (also counted under 403 in {@link refusals}). */
+  originRefusals = 0;
   /** Hook for exceptions from an endpoint's `verifyOrigin`/`upgrade` (logging); the client gets 500 either way. */
   onUpgradeError: ((err: unknown, req: UpgradeRequest) => void) | null = null;
+  /** Told of each handshake the origin policy refused (debug logging). */
+  onOriginRefused: ((origin: string, host: string | undefined, path: string) => void) | null = null;
 
-  constructor(private readonly handler: WebSocketHandler) {}
+  constructor(
+    private readonly handler: WebSocketHandler,
+    /** Which browser origins may open a socket on any endpoint (default: the request's own origin). */
+    private readonly origins: OriginPolicy = OriginPolicy.parse(''),
+  ) {}
 
   /** Registers `endpoint` at its path. Throws if the path is taken. */
   add<T>(endpoint: WebSocketEndpoint<T>): void {
@@ -79,6 +88,12 @@ export class EndpointRegistry {
       return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
     }
     const req = upgradeRequest(head, buf, path);
+    const origin = req.header('origin');
+    if (!this.origins.allows(origin, req.header('host'))) {
+      this.originRefusals++;
+      if (this.onOriginRefused !== null) this.onOriginRefused(origin ?? '', req.header('host'), path);
+      return this.refuse(conn, 403, refusal(403, 'origin not allowed (--allowed-origins)'));
+    }
     let data: unknown = undefined;
     // Endpoint code runs inside the socket's 'data' listener: an exception there would be an
     // uncaught exception for the whole process. It refuses this handshake with 500 instead.
