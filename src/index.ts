@@ -14,5 +14,6 @@ export { CloseCode } from './protocols/websocket/opcode.js';
 export type { BroadcastResult, WebSocketHandler, WsStats } from './protocols/websocket/websocket-handler.js';
 export { WriteStatus, type Releasable } from './core/message-writer.js';
 export type { Service, ServiceHost } from './services/service-host.js';
+export { signToken, verifyToken, TokenError, type RoomClaims, type TokenResult } from './services/rooms/token.js';
 export type { ServerStats } from './ops/server-metrics.js';
 export type { Logger } from './ops/logger.js';

@@ -13,9 +13,17 @@ import { validateConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './ops/logger.js';
 import { runPrimary } from './cli/primary.js';
+import { tokenCommand } from './cli/token-command.js';
 import { settingsFrom } from './settings.js';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'token') {
+    const result = tokenCommand(process.argv.slice(3), process.env);
+    process.stdout.write(result.stdout);
+    process.stderr.write(result.stderr);
+    process.exitCode = result.code;
+    return;
+  }
   let app: Slabcast;
   try {
     const cli = parseCli(process.argv.slice(2), process.env);

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../src/config.js';
 import { signToken, verifyToken } from '../../src/services/rooms/token.js';
@@ -72,6 +73,51 @@ describe('rooms: tokens', () => {
     expect((await RoomClient.refusal(s.port, '/ws/room/')).status).toBe(404);
     expect((await RoomClient.refusal(s.port, '/ws/rooms')).status).toBe(404);
     expect(s.app.ws.stats.opened).toBe(0);
+  });
+});
+
+describe('rooms: tokens, the header way and the error codes', () => {
+  it('Authorization: Bearer is accepted like ?token=; a refusal names its reason code in `error`', async () => {
+    const s = await start({ tokenSecret: SECRET });
+    const good = signToken({ sub: 'carol', room: 'r1', exp: now() + 60 }, SECRET);
+    const joined = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws/room/r1`, { headers: { authorization: `Bearer ${good}` } });
+      ws.on('message', (d: Buffer) => {
+        const m = JSON.parse(d.toString()) as { type: string; user?: string };
+        if (m.type === 'join') {
+          ws.close();
+          resolve(m.user ?? '');
+        }
+      });
+      ws.on('error', reject);
+    });
+    expect(joined).toBe('carol');
+    const refused = await new Promise<{ status: number; body: string }>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws/room/r1`, { headers: { authorization: `Bearer ${signToken({ sub: 'x', exp: now() - 5 }, SECRET)}` } });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      ws.on('error', () => undefined);
+    });
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: 'TOKEN_EXPIRED' });
+  });
+});
+
+describe('slabcast token (node dist/server.js token)', () => {
+  const SERVER = new URL('../../dist/server.js', import.meta.url).pathname;
+  it('mints a token the server accepts; --help prints the usage; a missing secret is one line and exit 2', () => {
+    const ok = spawnSync(process.execPath, [SERVER, 'token', '--secret', SECRET, '--sub', 'dave', '--room', 'r1', '--ttl', '60'], { encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+    expect(verifyToken(ok.stdout.trim(), SECRET, 'r1', now())).toMatchObject({ ok: true, claims: { sub: 'dave', room: 'r1' } });
+    const help = spawnSync(process.execPath, [SERVER, 'token', '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: slabcast token --secret/);
+    const bad = spawnSync(process.execPath, [SERVER, 'token', '--sub', 'dave'], { encoding: 'utf8', env: { ...process.env, SLABCAST_TOKEN_SECRET: '' } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe('slabcast token: --secret (or SLABCAST_TOKEN_SECRET) is required\nusage: slabcast token --secret <s> --sub <user> [--room <roomId>] [--ttl <seconds>]\n');
   });
 });
 

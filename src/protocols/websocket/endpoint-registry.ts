@@ -88,8 +88,9 @@ export class EndpointRegistry {
       return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
     }
     const req = upgradeRequest(head, buf, path);
+    // An endpoint with its own verifyOrigin decides for itself; the others follow the server's policy.
     const origin = req.header('origin');
-    if (!this.origins.allows(origin, req.header('host'))) {
+    if (endpoint.verifyOrigin === undefined && !this.origins.allows(origin, req.header('host'))) {
       this.originRefusals++;
       if (this.onOriginRefused !== null) this.onOriginRefused(origin ?? '', req.header('host'), path);
       return this.refuse(conn, 403, refusal(403, 'origin not allowed (--allowed-origins)'));
@@ -103,7 +104,7 @@ export class EndpointRegistry {
       }
       if (endpoint.upgrade !== undefined) {
         const verdict = endpoint.upgrade(req, head);
-        if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message));
+        if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message, verdict.code));
         data = verdict.data;
       }
     } catch (err) {
@@ -133,9 +134,9 @@ export class EndpointRegistry {
   }
 }
 
-/** A JSON refusal with `Connection: close` for statuses without a pre-built response. */
-function refusal(status: number, message: string): Buffer {
-  const body = JSON.stringify({ error: STATUS_TEXT[status] ?? 'refused', message });
+/** A JSON refusal with `Connection: close` for statuses without a pre-built response; `error` is `code` when given. */
+function refusal(status: number, message: string, code?: string): Buffer {
+  const body = JSON.stringify({ error: code ?? STATUS_TEXT[status] ?? 'refused', message });
   return Buffer.from(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Refused'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     'utf8',

@@ -19,7 +19,10 @@ export interface UpgradeRequest {
 }
 
 /** An endpoint's verdict on a handshake: accept (with per-socket data) or refuse with an HTTP status. */
-export type UpgradeVerdict<T = unknown> = { accept: true; data?: T } | { accept: false; status: number; message: string };
+export type UpgradeVerdict<T = unknown> =
+  | { accept: true; data?: T }
+  /** `code`, when given, is the `error` of the JSON body (a stable reason code); else the status text. */
+  | { accept: false; status: number; message: string; code?: string };
 
 /**
  * A WebSocket endpoint, registered by path. Callbacks run on the loop; `data` passed to
@@ -40,7 +43,7 @@ export interface WebSocketEndpoint<T = unknown> {
   readonly maxBackpressureBytes?: number;
   /** Fan-out slow-consumer policy for this endpoint's sockets (default Drop). */
   readonly slowConsumer?: SlowConsumerPolicy;
-  /** Origin check (RFC 6455 §10.2); false → 403. */
+  /** Origin check (RFC 6455 §10.2); false → 403. When present it replaces the server's `--allowed-origins` policy for this endpoint. */
   verifyOrigin?(origin: string | undefined): boolean;
   /** Decides on a handshake before any WebSocket exists (tokens → 401). */
   upgrade?(req: UpgradeRequest, head: RequestHead): UpgradeVerdict<T>;

@@ -32,7 +32,7 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
   const nowSec = options.nowSec ?? (() => Math.floor(Date.now() / 1000));
   const refuse = (status: number, code: string, message: string): UpgradeVerdict<RoomSession> => {
     refusals[code] = (refusals[code] ?? 0) + 1;
-    return { accept: false, status, message: `${code}: ${message}` };
+    return { accept: false, status, code, message: `${code}: ${message}` };
   };
   return {
     path: ROOM_PATH_PREFIX,
@@ -48,7 +48,10 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
       const since = sinceRaw === null ? null : Number(sinceRaw);
       let user: string;
       if (options.tokenSecret !== '') {
-        const verdict = verifyToken(q.get('token'), options.tokenSecret, roomId, nowSec());
+        // `?token=` (browsers cannot set headers on a WebSocket) or `Authorization: Bearer` (kept out of proxy logs).
+        const auth = req.header('authorization');
+        const bearer = auth !== undefined && /^bearer /i.test(auth) ? auth.slice(7).trim() : null;
+        const verdict = verifyToken(q.get('token') ?? bearer, options.tokenSecret, roomId, nowSec());
         if (!verdict.ok) return refuse(401, verdict.error, 'a valid token for this room is required');
         user = verdict.claims.sub;
       } else {
