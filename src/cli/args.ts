@@ -84,10 +84,25 @@ export function helpText(): string {
     const def = DEFAULTS[knob.key];
     const bounds = knob.kind === 'int' ? ` [${knob.min}..${knob.max}]` : '';
     lines.push(`  --${knob.flag} <${knob.kind === 'int' ? 'n' : 'value'}>`);
-    lines.push(`      ${knob.help}. Default ${def}${bounds}. Env: ${knob.env.join(', ')}`);
+    lines.push(`      ${knob.help}. Default ${def === '' ? '(empty)' : def}${bounds}. Env: ${knob.env.join(', ')}`);
   }
   lines.push('  --config <file.json>', '      JSON object of options (keys as flags or config keys); flags and env win over it. Env: SLABCAST_CONFIG');
   lines.push('  -h, --help', '      print this help');
   lines.push('  -v, --version', '      print the version');
+  lines.push(
+    '',
+    'Commands:',
+    '  token --secret <s> --sub <user> [--room <id>] [--ttl <s>]   mint a room token (see --token-secret)',
+    '',
+    'Endpoints (--services turns the services on and off):',
+    '  GET /                      hello page',
+    '  GET /demo/                 demo page (demo)',
+    '  WS  /echo                  echo (echo)',
+    '  WS  --audio-path (/audio)  audio stream cache; GET /api/audio/streams lists it (audio)',
+    '  WS  /ws/room/{roomId}      rooms: danmaku, whisper, voice, presence (rooms)',
+    '  /api/push/*                rooms admin API, behind --admin-key (admin)',
+    '  GET /metrics               Prometheus metrics (metrics)',
+    '  GET /healthz, GET /readyz  liveness and readiness (always)',
+  );
   return lines.join('\n');
 }
