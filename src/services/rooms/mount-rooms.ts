@@ -7,6 +7,8 @@ import type { RateLimit } from './rate-limiter.js';
 import { roomEndpoint, type RoomRefusals } from './room-endpoint.js';
 import { registerRoomMetrics } from './room-metrics.js';
 import { RoomService } from './room-service.js';
+import { TokenLifetime } from './token-lifetime.js';
+import { verifyToken } from './token.js';
 
 /** The rooms' slice of the configuration, parsed (src/settings.ts builds it). */
 export interface RoomsOptions {
@@ -70,6 +72,7 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     maxBackpressureBytes: o.maxBackpressureBytes,
     slowCloseMs: o.slowCloseMs,
     voiceMaxPendingBytes: o.voiceMaxPendingBytes,
+    ...(o.tokenSecret !== '' ? { tokens: new TokenLifetime((token, room) => verifyToken(token, o.tokenSecret, room, Math.floor(Date.now() / 1000))) } : {}),
   });
   const refusals: RoomRefusals = {};
   if (o.endpoint) host.addEndpoint(roomEndpoint(service, { tokenSecret: o.tokenSecret, maxBackpressureBytes: o.maxBackpressureBytes }, refusals));

@@ -47,6 +47,7 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
       if (sinceRaw !== null && !SINCE.test(sinceRaw)) return refuse(400, 'BAD_SINCE', 'since must be a message id');
       const since = sinceRaw === null ? null : Number(sinceRaw);
       let user: string;
+      let expSec = 0;
       if (options.tokenSecret !== '') {
         // `?token=` (browsers cannot set headers on a WebSocket) or `Authorization: Bearer` (kept out of proxy logs).
         const auth = req.header('authorization');
@@ -54,13 +55,16 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
         const verdict = verifyToken(q.get('token') ?? bearer, options.tokenSecret, roomId, nowSec());
         if (!verdict.ok) return refuse(401, verdict.error, 'a valid token for this room is required');
         user = verdict.claims.sub;
+        expSec = verdict.claims.exp ?? 0;
       } else {
         // Open mode (no --token-secret): the client names itself, or gets a guest id.
         const named = q.get('user');
         if (named !== null && !isValidUserId(named)) return refuse(400, 'BAD_USER', 'user ids are 1-128 characters, no controls');
         user = named ?? `guest-${randomBytes(6).toString('hex')}`;
       }
-      return { accept: true, data: new RoomSession(roomId, user, since) };
+      const session = new RoomSession(roomId, user, since);
+      session.expSec = expSec; // the service keeps it valid for the whole connection (token-lifetime.ts)
+      return { accept: true, data: session };
     },
     onOpen(ws: Member) {
       service.join(ws, ws.data);

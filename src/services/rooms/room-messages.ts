@@ -1,3 +1,4 @@
+import type { TokenError } from './token.js';
 import { isValidUserId } from './room-id.js';
 
 /**
@@ -34,7 +35,8 @@ const COLOR = /^#[0-9a-fA-F]{6}$/;
 export type ClientMessage =
   | { type: 'danmaku'; text: string; color: string; mode: string }
   | { type: 'whisper'; to: string; text: string }
-  | { type: 'who' };
+  | { type: 'who' }
+  | { type: 'refresh'; token: string };
 
 /** A refused message: the code and a human-readable message for the error reply. */
 export interface ClientError {
@@ -90,6 +92,9 @@ export function parseClientMessage(data: Uint8Array, maxTextBytes: number): Clie
     }
     case 'who':
       return { type: 'who' };
+    case 'refresh':
+      if (typeof m.token !== 'string' || m.token.length === 0 || m.token.length > 4096) return fail(RoomErrorCode.BadMessage, 'token must be a non-empty string');
+      return { type: 'refresh', token: m.token };
     default:
       return fail(RoomErrorCode.UnknownType, `unknown message type ${JSON.stringify(typeof m.type === 'string' ? m.type.slice(0, 32) : m.type ?? null)}`);
   }
@@ -126,6 +131,6 @@ export function readyJson(lastId: number, gap: boolean): string {
 }
 
 /** `{"type":"error","code":…,"message":…}`. */
-export function errorJson(code: RoomErrorCode, message: string): string {
+export function errorJson(code: RoomErrorCode | TokenError, message: string): string {
   return JSON.stringify({ type: 'error', code, message });
 }

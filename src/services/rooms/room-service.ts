@@ -26,6 +26,8 @@ import { RoomSubscriptions } from './room-subscriptions.js';
 /** A room member's socket: its data is its session. */
 export type Member = WebSocket<RoomSession>;
 import type { RoomSession } from './room-session.js';
+import type { TokenLifetime } from './token-lifetime.js';
+import type { TokenError } from './token.js';
 
 /** Close code of members of a room deleted through the admin API (4000–4999: private use, RFC 6455 §7.4.2). */
 export const ROOM_CLOSED_CODE = 4000;
@@ -55,6 +57,8 @@ export interface RoomServiceOptions {
   maxJoinBacklog?: number;
   /** A store answer or step failed (logging); it is counted in `asyncFailures` either way. */
   onError?: (err: unknown) => void;
+  /** Token mode: expiring tokens are refreshed on the connection or it is closed (absent in open mode). */
+  tokens?: TokenLifetime;
 }
 
 /** Counters of the room service (admin `status`). */
@@ -191,6 +195,7 @@ export class RoomService {
     const { room, firstInRoom } = this.registry.add(s.room, s.user, ws);
     s.joined = true;
     this.byId.set(ws.id, ws);
+    this.options.tokens?.arm(ws);
     if (pending !== null) this.stats.messagesOut += pending.flush(replayedIds(read.entries));
     if (!firstInRoom) return;
     const presence = this.options.presence;
@@ -221,6 +226,7 @@ export class RoomService {
   /** Removes a member without presence (a closing room tells nobody who left). */
   private detach(ws: Member, s: RoomSession): LeaveResult<Member> | null {
     this.clearSlow(s);
+    this.options.tokens?.clear(s);
     const pending = this.joining.of(ws);
     if (pending !== undefined) {
       pending.aborted = true;
@@ -242,6 +248,7 @@ export class RoomService {
   onText(ws: Member, s: RoomSession, data: Uint8Array): void {
     this.stats.messagesIn++;
     const now = Date.now();
+    if (this.options.tokens?.expired(ws, now) === true) return; // closed: nothing after exp is delivered
     if (!this.limiter.take(s.user, now)) {
       this.refuse(ws, s, RoomErrorCode.RateLimited, 'slow down', now);
       return;
@@ -257,6 +264,14 @@ export class RoomService {
   private act(ws: Member, s: RoomSession, msg: ClientMessage, now: number): void {
     const { history } = this.options;
     switch (msg.type) {
+      case 'refresh': {
+        const tokens = this.options.tokens;
+        if (tokens === undefined) return this.refuse(ws, s, RoomErrorCode.BadMessage, 'no tokens in open mode: nothing to refresh', now);
+        const r = tokens.refresh(ws, msg.token);
+        if (r.ok) ws.send(JSON.stringify({ type: 'refreshed', exp: r.exp }));
+        else this.refuse(ws, s, r.code, r.message, now);
+        return;
+      }
       case 'danmaku': {
         const id = history.allocateId(s.room);
         const { text, color, mode } = msg;
@@ -318,8 +333,9 @@ export class RoomService {
   }
 
   /** One binary frame: voice, relayed to every member but the sender's own sessions, never kept. */
-  onVoice(_ws: Member, s: RoomSession, data: Uint8Array): void {
+  onVoice(ws: Member, s: RoomSession, data: Uint8Array): void {
     this.stats.voiceIn++;
+    if (this.options.tokens?.expired(ws, Date.now()) === true) return;
     this.options.bus.publish({ room: s.room, delivery: Delivery.ExceptUser, payload: data, user: s.user, origin: this.options.instanceId, conn: -1 });
   }
 
@@ -475,7 +491,7 @@ export class RoomService {
   }
 
   /** Sends an error reply; the `maxErrors`-th error within the window closes the connection 1008. */
-  private refuse(ws: Member, s: RoomSession, code: RoomErrorCode, message: string, now: number): void {
+  private refuse(ws: Member, s: RoomSession, code: RoomErrorCode | TokenError, message: string, now: number): void {
     this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
     ws.send(errorJson(code, message));
     if (now - s.errorWindowStartMs > this.windowMs) {

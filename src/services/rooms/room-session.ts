@@ -12,6 +12,10 @@ export class RoomSession {
   slowSinceMs = 0;
   /** Fires `--slow-close-seconds` after {@link slowSinceMs}: still past the bound → close 1013. */
   slowTimer: NodeJS.Timeout | null = null;
+  /** The token's `exp` (seconds since the epoch); 0 = no expiry (open mode, or a token without `exp`). */
+  expSec = 0;
+  /** The token's refresh request, then its expiry (see token-lifetime.ts). */
+  tokenTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly room: string,

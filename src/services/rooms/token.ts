@@ -19,6 +19,8 @@ export const TokenError = {
   NotYetValid: 'TOKEN_NOT_YET_VALID',
   WrongRoom: 'TOKEN_WRONG_ROOM',
   BadSubject: 'TOKEN_BAD_SUB',
+  /** A refresh on a live connection carried a token for another user (see token-lifetime.ts). */
+  WrongUser: 'TOKEN_WRONG_USER',
 } as const;
 export type TokenError = (typeof TokenError)[keyof typeof TokenError];
 
