@@ -1,16 +1,16 @@
 /**
- * A tiny stand-in for the connection handler: appends received bytes to a buffer and calls
- * parseRequestHead / ChunkedDecoder again with the same start, as the real caller does, and
- * logs each request as text lines so whole-buffer and split runs can be compared.
+ * A small connection driver for the conformance fixtures: appends received bytes to a buffer and
+ * calls parseRequestHead and the handler's RequestFramer again with the same start, as HttpHandler
+ * does, and logs each request as text lines so whole-buffer and split runs can be compared.
  *
  * It also checks the parser's invariants on every call and throws if one breaks: results in
  * range, offsets inside [start, end], and the whole received prefix scanned when incomplete
  * (the O(n) resume: no byte is rescanned on the next call).
  */
 
-import { BodyFraming, bodyFraming } from '../../src/protocols/http/body-framing.js';
-import { ChunkedDecoder, type ChunkedDecoderLimits, DEFAULT_CHUNKED_DECODER_LIMITS } from '../../src/protocols/http/chunked-decoder.js';
-import { HttpParseError, httpParseErrorInfo } from '../../src/protocols/http/http-errors.js';
+import { BODY_INCOMPLETE, BodyFraming, type BodyState, bodyFraming, RequestFramer } from '../../src/protocols/http/body-framing.js';
+import { type ChunkedDecoderLimits, DEFAULT_CHUNKED_DECODER_LIMITS } from '../../src/protocols/http/chunked-decoder.js';
+import { httpParseErrorInfo } from '../../src/protocols/http/http-errors.js';
 import { METHOD_NAMES, Method } from '../../src/protocols/http/method.js';
 import { HEADER_STRIDE, RequestHead } from '../../src/protocols/http/request-head.js';
 import {
@@ -36,7 +36,7 @@ export interface DriverOptions {
 /** Default body limit of the driver. */
 export const DRIVER_MAX_BODY_BYTES = 1 << 20;
 
-const Phase = { Head: 0, LengthBody: 1, ChunkedBody: 2, Failed: 3 } as const;
+const Phase = { Head: 0, Body: 1, Failed: 2 } as const;
 
 /** The driver. Create one per run. */
 export class RequestDriver {
@@ -48,15 +48,20 @@ export class RequestDriver {
   private phase: number = Phase.Head;
   private feeds = 0;
   private readonly head = new RequestHead();
-  private readonly decoder: ChunkedDecoder;
+  /** The request framer HttpHandler uses, and this connection's share of its state. */
+  private readonly framer: RequestFramer;
+  private readonly body: BodyState = { decoder: null };
+  /** The next frame() call is the first for this body. */
+  private freshBody = false;
   private readonly limits: HttpParserLimits;
-  private readonly maxBodyBytes: number;
   private readonly relocate: 'none' | 'auto' | 'shift';
 
   constructor(opts: DriverOptions = {}) {
     this.limits = { ...DEFAULT_HTTP_PARSER_LIMITS, ...opts.limits };
-    this.decoder = new ChunkedDecoder({ ...DEFAULT_CHUNKED_DECODER_LIMITS, ...opts.chunked });
-    this.maxBodyBytes = opts.maxBodyBytes ?? DRIVER_MAX_BODY_BYTES;
+    this.framer = new RequestFramer({
+      maxBodyBytes: opts.maxBodyBytes ?? DRIVER_MAX_BODY_BYTES,
+      chunked: { ...DEFAULT_CHUNKED_DECODER_LIMITS, ...opts.chunked },
+    });
     this.relocate = opts.relocate ?? 'none';
   }
 
@@ -105,25 +110,31 @@ export class RequestDriver {
       if (this.phase === Phase.Head) {
         if (this.start === this.end) return;
         if (!this.stepHead()) return;
-      } else if (this.phase === Phase.LengthBody) {
-        const n = this.head.contentLength;
-        if (this.end - this.bodyStart < n) return;
-        this.logBody('length', this.bodyStart, this.bodyStart + n);
-        this.nextRequest(this.bodyStart + n);
-      } else if (this.phase === Phase.ChunkedBody) {
-        const d = this.decoder.decode(this.buf, this.bodyStart, this.end, this.maxBodyBytes);
-        if (d > this.end - this.bodyStart) throw new Error(`decode consumed ${d} > available`);
-        if (this.decoder.decodedLength > (d > 0 ? d : this.end - this.bodyStart)) {
-          throw new Error('decodedLength larger than the encoded bytes');
-        }
-        if (d === 0) return;
-        if (d < 0) return this.fail(-d);
-        this.logBody('chunked', this.bodyStart, this.bodyStart + this.decoder.decodedLength);
-        this.nextRequest(this.bodyStart + d);
+      } else if (this.phase === Phase.Body) {
+        if (!this.stepBody()) return;
       } else {
         return;
       }
     }
+  }
+
+  /** One RequestFramer.frame call (the handler's own framer); returns true when the caller should keep pumping. */
+  private stepBody(): boolean {
+    const fresh = this.freshBody;
+    this.freshBody = false;
+    const r = this.framer.frame(this.head, this.body, fresh, this.buf, this.bodyStart, this.end);
+    if (r === BODY_INCOMPLETE) return false;
+    if (r < 0) {
+      this.fail(-r);
+      return false;
+    }
+    if (r > this.end - this.bodyStart) throw new Error(`frame consumed ${r} > available`);
+    const decoded = this.framer.bodyEnd - this.bodyStart;
+    if (decoded < 0 || decoded > r) throw new Error(`decoded body ${decoded} outside [0, ${r}]`);
+    const kind = bodyFraming(this.head);
+    this.logBody(kind === BodyFraming.Chunked ? 'chunked' : kind === BodyFraming.Length ? 'length' : 'none', this.bodyStart, this.framer.bodyEnd);
+    this.nextRequest(this.bodyStart + r);
+    return true;
   }
 
   /** One parseRequestHead call; returns true when the caller should keep pumping. */
@@ -142,20 +153,8 @@ export class RequestDriver {
     this.checkOffsets(r);
     this.logHead();
     this.bodyStart = this.start + r;
-    const framing = bodyFraming(head);
-    if (framing === BodyFraming.Chunked) {
-      this.decoder.reset();
-      this.phase = Phase.ChunkedBody;
-    } else if (framing === BodyFraming.Length) {
-      if (head.contentLength > this.maxBodyBytes) {
-        this.fail(HttpParseError.BodyTooLarge);
-        return false;
-      }
-      this.phase = Phase.LengthBody;
-    } else {
-      this.logBody('none', this.bodyStart, this.bodyStart);
-      this.nextRequest(this.bodyStart);
-    }
+    this.freshBody = true;
+    this.phase = Phase.Body;
     return true;
   }
 

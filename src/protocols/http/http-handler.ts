@@ -3,7 +3,8 @@ import type { Connection } from '../../core/connection.js';
 import { PauseReason } from '../../core/connection.js';
 import type { LimitHook } from '../../core/limit-hook.js';
 import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
-import { ChunkedDecoder } from './chunked-decoder.js';
+import { BODY_INCOMPLETE, type BodyState, RequestFramer } from './body-framing.js';
+import type { ChunkedDecoder } from './chunked-decoder.js';
 import { HttpParseError, httpParseErrorInfo } from './http-errors.js';
 import { HttpRequest } from './http-request.js';
 import { HttpResponse, type ResponseSink, writeResponse } from './http-response.js';
@@ -47,9 +48,10 @@ export interface HttpStats {
 }
 
 /** Per-connection HTTP state: tiny, so an idle keep-alive connection costs almost nothing. */
-class HttpConnState {
+class HttpConnState implements BodyState {
   /** The head of a request that spans reads (owned by this connection until it completes). */
   head: RequestHead | null = null;
+  /** The chunked decoder (made by the framer on the connection's first chunked body). */
   decoder: ChunkedDecoder | null = null;
   /** A request has started (its first byte arrived). */
   inRequest = false;
@@ -101,6 +103,8 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   private head = new RequestHead();
   private readonly headPool: RequestHead[] = [];
   private readonly limits: HttpParserLimits;
+  /** Finds each request's body end (one for every connection: the per-connection part is in its state). */
+  private readonly framer: RequestFramer;
 
   constructor(
     private readonly config: Readonly<HttpOptions>,
@@ -112,6 +116,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
       maxHeaderBytes: config.maxHeaderBytes,
       maxHeaders: config.maxHeaders,
     };
+    this.framer = new RequestFramer({ maxBodyBytes: config.maxBodyBytes });
   }
 
   /** The shortest deadline HTTP arms (ms), for the core's deadline sweep. */
@@ -170,27 +175,14 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     }
 
     const bodyStart = pos + headLength;
-    let bodyEnd = bodyStart;
-    let total = headLength;
-    if (head.chunked) {
-      const decoder = (st.decoder ??= new ChunkedDecoder());
-      if (!resumed) decoder.reset();
-      const d = decoder.decode(buf, bodyStart, end, this.config.maxBodyBytes);
-      if (d === 0) return this.waitForMore(conn, st, head);
-      if (d < 0) return this.fail(conn, -d, end - pos);
-      bodyEnd = bodyStart + decoder.decodedLength;
-      total += d;
-    } else if (head.contentLength > 0) {
-      if (head.contentLength > this.config.maxBodyBytes) return this.fail(conn, HttpParseError.BodyTooLarge, end - pos);
-      total += head.contentLength;
-      if (end - pos < total) return this.waitForMore(conn, st, head);
-      bodyEnd = bodyStart + head.contentLength;
-    }
+    const body = this.framer.frame(head, st, !resumed, buf, bodyStart, end);
+    if (body === BODY_INCOMPLETE) return this.waitForMore(conn, st, head);
+    if (body < 0) return this.fail(conn, -body, end - pos);
 
-    this.dispatch(conn, st, head, buf, bodyStart, bodyEnd);
+    this.dispatch(conn, st, head, buf, bodyStart, this.framer.bodyEnd);
     this.releaseHead(st, head);
     st.inRequest = false;
-    return total;
+    return headLength + body;
   }
 
   /** The request is incomplete: keep its head on the connection and arm the right timeout. */

@@ -5,6 +5,7 @@ import { Connection, PauseReason } from '../../../src/core/connection.js';
 import { Processor } from '../../../src/core/processor.js';
 import { type ProtocolHandler, ReadLimit } from '../../../src/core/protocol.js';
 import { NO_SECTION, SlabAllocator, Tier } from '../../../src/core/slab.js';
+import { coreRig } from '../../helpers/core-rig.js';
 
 /**
  * A line protocol: consumes complete `\n`-terminated lines, leaves an incomplete one. It "declares"
@@ -146,5 +147,81 @@ describe('MessageReader growth', () => {
     feed(conn, 'x'.repeat(5));
     expect(conn.reader.progress).toBe(5);
     expect(read.stats().allocations).toBe(1);
+  });
+});
+
+describe('MessageReader over a fake transport (bytes in → events and slab frees out)', () => {
+  it('a whole message is parsed in place on the read: no section is taken', () => {
+    const rig = coreRig();
+    const { socket } = rig.connectNative();
+    socket.deliver('complete\n');
+    expect(rig.proto.events).toContain('data 1 complete');
+    expect(rig.read.stats().allocations).toBe(0);
+  });
+
+  it('an incomplete tail lands in a small section; the section is freed when the message is consumed', () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connectNative();
+    socket.deliver('one\ntw');
+    expect(rig.proto.events).toContain('data 1 one');
+    expect(conn.reader.length).toBe(2);
+    expect(tierOf(rig.read, conn)).toBe(Tier.Small);
+    expect(rig.read.inUse).toBe(1);
+    socket.deliver('o\n');
+    expect(rig.proto.events).toContain('data 1 two');
+    expect(conn.reader.section).toBe(NO_SECTION);
+    expect(rig.read.inUse).toBe(0);
+  });
+
+  it('a tail grows small → medium → large across reads and is freed once consumed: an idle connection holds nothing', () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connectNative();
+    const tiers: number[] = [];
+    for (const n of [100, 1000, 10_000]) {
+      socket.deliver('x'.repeat(n));
+      tiers.push(tierOf(rig.read, conn));
+    }
+    expect(tiers).toEqual([Tier.Small, Tier.Medium, Tier.Large]);
+    expect(rig.read.inUse).toBe(1); // each growth freed the smaller section
+    socket.deliver('\nnext\n');
+    expect(rig.proto.events.filter((e) => e.startsWith('data')).map((e) => e.length)).toEqual([7 + 11_100, 11]);
+    expect(conn.reader.hasBuffered).toBe(false);
+    expect(rig.read.inUse).toBe(0);
+    expect(rig.read.stats().frees).toBe(3);
+  });
+
+  it('a tail left after some messages is compacted to the section start and completed by the next read', () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connectNative();
+    socket.deliver('ab');
+    socket.deliver('c\nde');
+    expect(conn.reader.length).toBe(2);
+    expect(rig.read.buffer.toString('latin1', rig.read.offsetOf(conn.reader.section), rig.read.offsetOf(conn.reader.section) + 2)).toBe('de');
+    socket.deliver('f\n');
+    expect(rig.proto.events.filter((e) => e.startsWith('data'))).toEqual(['data 1 abc', 'data 1 def']);
+    expect(rig.read.inUse).toBe(0);
+  });
+
+  it('past the large section the protocol is told to overflow and the section is released', async () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connect();
+    socket.receive('x'.repeat(65_537)); // one byte past what the large section holds
+    expect(rig.proto.events).toContain(`overflow ${conn.id}`);
+    expect(conn.reader.section).toBe(NO_SECTION);
+    await turn();
+    expect(conn.closed).toBe(true);
+    expect(rig.read.inUse).toBe(0);
+  });
+
+  it('closing a connection with a held tail frees its section', async () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connect();
+    socket.receive('partial');
+    expect(rig.read.inUse).toBe(1);
+    conn.destroy();
+    await turn();
+    expect(conn.closed).toBe(true);
+    expect(rig.read.inUse).toBe(0);
+    expect(rig.write.inUse).toBe(0);
   });
 });
