@@ -1,8 +1,8 @@
 import { ConfigError } from './errors.js';
 
 /**
- * Every knob of slabcast, in one table: the CLI (`--help`), the environment variables, the README
- * configuration table and `validateConfig()` all read this table, so they cannot disagree.
+ * Every knob of slabcast, in one table: the CLI (`--help`), the environment variables, the
+ * configuration table of docs/operations.md and `validateConfig()` all read this table, so they cannot disagree.
  */
 export interface KnobSpec {
   /** Key in {@link ServerConfig}. */
@@ -206,7 +206,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   voiceMaxPendingBytes: 64 * KiB,
 });
 
-/** The knob table, in the order `--help` and the README show it. */
+/** The knob table, in the order `--help` and docs/operations.md show it. */
 export const KNOBS: readonly KnobSpec[] = [
   { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
   { key: 'host', flag: 'host', env: ['SLABCAST_HOST'], kind: 'string', help: 'address to bind' },

@@ -4,7 +4,7 @@ import { isValidUserId } from './room-id.js';
 /**
  * The room protocol's JSON messages: parsing what clients send (errors are values with a stable
  * code) and serializing what they receive. Every outgoing shape is built here, with a fixed key
- * order, so the README, the tests and the wire agree.
+ * order, so docs/rooms.md, the tests and the wire agree.
  */
 
 /** Error codes sent to clients as `{"type":"error","code":…}`. Stable; never reused. */
