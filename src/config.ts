@@ -91,6 +91,8 @@ export interface ServerConfig {
   uploadExpirySeconds: number;
   memoryThreshold: string;
   logLevel: string;
+  /** `auto` (human-readable on a terminal, JSON otherwise), `json` or `pretty`. */
+  logFormat: 'auto' | 'json' | 'pretty';
   fanoutPath: string;
   /** Comma-separated services to mount (see {@link SERVICE_NAMES}). */
   services: string;
@@ -179,6 +181,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   uploadExpirySeconds: 86_400,
   memoryThreshold: '0.8',
   logLevel: 'info',
+  logFormat: 'auto',
   services: SERVICE_NAMES.join(','),
   fanoutPath: '',
   shutdownTimeoutMs: 10_000,
@@ -210,7 +213,8 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
 export const KNOBS: readonly KnobSpec[] = [
   { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
   { key: 'host', flag: 'host', env: ['SLABCAST_HOST'], kind: 'string', help: 'address to bind' },
-  { key: 'logLevel', flag: 'log-level', env: ['SLABCAST_LOG_LEVEL', 'LOG_LEVEL'], kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level (JSON lines on stdout)' },
+  { key: 'logLevel', flag: 'log-level', env: ['SLABCAST_LOG_LEVEL', 'LOG_LEVEL'], kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level' },
+  { key: 'logFormat', flag: 'log-format', env: ['SLABCAST_LOG_FORMAT'], kind: 'string', choices: ['auto', 'json', 'pretty'], help: 'log lines on stdout: json (one JSON object per line), pretty (human-readable), or auto: pretty when stdout is a terminal, else json' },
   { key: 'services', flag: 'services', env: ['SLABCAST_SERVICES'], kind: 'string', optional: true, help: 'comma-separated services to mount: echo (/echo), audio (--audio-path, /api/audio/streams), rooms (/ws/room/), admin (/api/push/*), demo (/demo/), metrics (/metrics); /healthz and /readyz are always on' },
   { key: 'fanoutPath', flag: 'fanout-path', env: ['SLABCAST_FANOUT_PATH'], kind: 'string', optional: true, help: 'path of the benchmark fan-out endpoint (every message to every other member, no auth); empty = off' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: ['SLABCAST_SHUTDOWN_TIMEOUT_MS'], kind: 'int', min: 0, max: 600_000, help: 'on SIGTERM/SIGINT, time for in-flight work before connections are dropped' },

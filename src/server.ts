@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     }
     // Validated before the logger is made: a bad --log-level is a one-line config error too.
     const config = validateConfig(cli.config);
-    const logger = createLogger(config.logLevel);
+    const logger = createLogger(config.logLevel, config.logFormat);
     // Parse the services' slices too (rate limits…): a bad value stops the primary before any fork.
     settingsFrom(config);
     if (cluster.isPrimary && config.workers > 1) {
