@@ -13,6 +13,7 @@ import { type ChunkedDecoderLimits, DEFAULT_CHUNKED_DECODER_LIMITS } from '../..
 import { httpParseErrorInfo } from '../../src/protocols/http/http-errors.js';
 import { METHOD_NAMES, Method } from '../../src/protocols/http/method.js';
 import { HEADER_STRIDE, RequestHead } from '../../src/protocols/http/request-head.js';
+import { feedByteByByte, feedWithCuts } from './feed.js';
 import {
   DEFAULT_HTTP_PARSER_LIMITS,
   HEAD_INCOMPLETE,
@@ -225,19 +226,10 @@ function latin1(buf: Uint8Array, s: number, e: number): string {
 
 /** Runs `input` through a fresh driver, fed in chunks ending at each of `cuts` then the rest. */
 export function runWithCuts(input: Uint8Array, cuts: readonly number[], opts: DriverOptions = {}): string[] {
-  const d = new RequestDriver(opts);
-  let prev = 0;
-  for (const cut of cuts) {
-    d.feed(input.subarray(prev, cut));
-    prev = cut;
-  }
-  d.feed(input.subarray(prev));
-  return d.finish();
+  return feedWithCuts(new RequestDriver(opts), input, cuts);
 }
 
 /** Runs `input` one byte at a time. */
 export function runByteByByte(input: Uint8Array, opts: DriverOptions = {}): string[] {
-  const d = new RequestDriver(opts);
-  for (let i = 0; i < input.length; i++) d.feed(input.subarray(i, i + 1));
-  return d.finish();
+  return feedByteByByte(new RequestDriver(opts), input);
 }

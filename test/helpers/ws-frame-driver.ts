@@ -15,6 +15,7 @@ import { FragmentTracker } from '../../src/protocols/websocket/fragment-tracker.
 import { FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from '../../src/protocols/websocket/frame-parser.js';
 import { Opcode } from '../../src/protocols/websocket/opcode.js';
 import { Utf8Validator } from '../../src/protocols/websocket/utf8-validator.js';
+import { feedByteByByte, feedWithCuts } from './feed.js';
 import { WsError, wsErrorInfo } from '../../src/protocols/websocket/ws-errors.js';
 
 /** Options of one driver run (a fixture's `meta`). */
@@ -148,19 +149,10 @@ export class WsFrameDriver {
 
 /** Runs `input` through a fresh driver, fed in chunks ending at each of `cuts` then the rest. */
 export function runWsWithCuts(input: Uint8Array, cuts: readonly number[], opts: WsDriverOptions = {}): string[] {
-  const d = new WsFrameDriver(opts);
-  let prev = 0;
-  for (const cut of cuts) {
-    d.feed(input.subarray(prev, cut));
-    prev = cut;
-  }
-  d.feed(input.subarray(prev));
-  return d.finish();
+  return feedWithCuts(new WsFrameDriver(opts), input, cuts);
 }
 
 /** Runs `input` one byte at a time. */
 export function runWsByteByByte(input: Uint8Array, opts: WsDriverOptions = {}): string[] {
-  const d = new WsFrameDriver(opts);
-  for (let i = 0; i < input.length; i++) d.feed(input.subarray(i, i + 1));
-  return d.finish();
+  return feedByteByByte(new WsFrameDriver(opts), input);
 }
