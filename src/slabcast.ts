@@ -80,6 +80,7 @@ export class Slabcast {
     this.core = new CoreServer({ ...this.config, shortestDeadlineMs: Math.min(this.http.shortestDeadlineMs, this.ws.shortestDeadlineMs) }, this.http);
     this.endpoints = new EndpointRegistry(this.ws, this.settings.origins);
     this.http.upgrade = this.endpoints.upgrade;
+    if (this.settings.origins.crossOrigin) this.http.cors = this.settings.origins;
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     registerServerMetrics(this.metrics, () => this.stats());
     this.readiness.addCheck(() => (this.core.address() !== null ? null : 'not listening'));

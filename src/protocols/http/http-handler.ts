@@ -8,6 +8,8 @@ import type { ChunkedDecoder } from './chunked-decoder.js';
 import { HttpParseError, httpParseErrorInfo } from './http-errors.js';
 import { HttpRequest } from './http-request.js';
 import { HttpResponse, type ResponseSink, writeResponse } from './http-response.js';
+import type { OriginPolicy } from '../websocket/origin-policy.js';
+import { asciiBytes } from './bytes.js';
 import { Method } from './method.js';
 import { RequestHead } from './request-head.js';
 import { HEAD_INCOMPLETE, type HttpParserLimits, parseRequestHead } from './request-parser.js';
@@ -68,6 +70,8 @@ export type HttpOptions = Pick<
 >;
 
 const SLASH = 0x2f;
+const ORIGIN = asciiBytes('origin');
+const PREFLIGHT_METHOD = asciiBytes('access-control-request-method');
 /** The answer to a path no route claims (the hello page is only at `/`). */
 const NOT_FOUND_BODY = JSON.stringify({ error: 'NOT_FOUND', message: 'not found' });
 
@@ -93,6 +97,11 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   };
   /** Set while the server shuts down: every response then carries `Connection: close`. */
   draining = false;
+  /**
+   * The origins that may call the routes from another origin's page (CORS: `Access-Control-Allow-Origin`
+   * on their answers, and preflights answered); null or a same-origin policy grants none.
+   */
+  cors: OriginPolicy | null = null;
   /** Hook for handler exceptions (logging). The client gets a 500 either way. */
   onHandlerError: ((err: unknown, req: HttpRequest) => void) | null = null;
   /** Told about every error response (limit hit or bad request) and timeout (logging). */
@@ -228,8 +237,13 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
       else this.sendNotFound(conn, persist, method === Method.Head);
       return;
     }
+    const origin = this.cors === null ? -1 : head.findHeader(buf, ORIGIN);
     if (Array.isArray(match)) {
       const allow = [...new Set(match)].join(', ');
+      if (method === Method.Options && origin >= 0 && head.findHeader(buf, PREFLIGHT_METHOD) >= 0) {
+        this.preflight(conn, head.headerValue(buf, origin), allow, persist);
+        return;
+      }
       this.finish(conn, 405, 'application/json', `Allow: ${allow}\r\n`, JSON.stringify({ error: 'METHOD_NOT_ALLOWED', message: `use ${allow}` }), persist, method === Method.Head);
       return;
     }
@@ -237,6 +251,10 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     req.params = match.params;
     const res: PendingResponse = new HttpResponse(conn, this, method === Method.Head);
     res.persist = persist;
+    if (origin >= 0) {
+      const value = head.headerValue(buf, origin);
+      if (this.cors?.allowsCrossOrigin(value) === true) res.extraHeaders = `Access-Control-Allow-Origin: ${value}\r\nVary: Origin\r\n`;
+    }
     st.waiting = res;
     try {
       const result = match.handler(req, res);
@@ -277,6 +295,18 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     this.stats.responsesByClass[Math.floor(status / 100)]++;
     writeResponse(conn, this.dates.line, status, contentType, extra, body, persist, headOnly);
     this.afterResponse(conn, persist);
+  }
+
+  /** A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) on a routed path: 204 for an allowed origin, else 403. */
+  private preflight(conn: Connection, origin: string, allow: string, persist: Persist): void {
+    if (this.cors?.allowsCrossOrigin(origin) !== true) {
+      this.finish(conn, 403, 'application/json', 'Vary: Origin\r\n', JSON.stringify({ error: 'ORIGIN_NOT_ALLOWED', message: 'origin not allowed (--allowed-origins)' }), persist, false);
+      return;
+    }
+    const headers =
+      `Access-Control-Allow-Origin: ${origin}\r\nAccess-Control-Allow-Methods: ${allow}\r\n` +
+      `Access-Control-Allow-Headers: authorization, content-type\r\nAccess-Control-Max-Age: 600\r\nVary: Origin\r\n`;
+    this.finish(conn, 204, null, headers, null, persist, false);
   }
 
   private sendNotFound(conn: Connection, persist: Persist, headOnly: boolean): void {

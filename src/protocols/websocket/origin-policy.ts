@@ -35,6 +35,21 @@ export class OriginPolicy {
     return new OriginPolicy(false, listed);
   }
 
+  /** True when some other origin is allowed (a list or `*`): only then do the HTTP routes answer CORS. */
+  get crossOrigin(): boolean {
+    return this.any || this.listed.size > 0;
+  }
+
+  /**
+   * Whether a page of `origin` may call the HTTP APIs from another origin (CORS): only when origins
+   * were listed or `*` was given; the default (same origin) grants no cross-origin access.
+   */
+  allowsCrossOrigin(origin: string): boolean {
+    if (this.any) return true;
+    const normalized = normalizeOrigin(origin);
+    return normalized !== null && this.listed.has(normalized);
+  }
+
   /** Whether a handshake with this `Origin` (undefined: none) and `Host` may proceed. */
   allows(origin: string | undefined, host: string | undefined): boolean {
     if (origin === undefined || this.any) return true;
