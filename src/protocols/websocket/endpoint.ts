@@ -10,6 +10,32 @@ export const SlowConsumerPolicy = {
 } as const;
 export type SlowConsumerPolicy = (typeof SlowConsumerPolicy)[keyof typeof SlowConsumerPolicy];
 
+/**
+ * An endpoint that takes binary messages in pieces, written straight to where they are kept (the
+ * audio cache writes them into the stream's mapping): the handler never assembles them, holds no
+ * section for them, and copies each payload byte once, unmasking it on the way. Text messages still
+ * reach {@link WebSocketEndpoint.onMessage}.
+ *
+ * A message is announced frame by frame: {@link reserve} for every data frame of it (the first with
+ * `first` set), then exactly that many bytes are written into the region it returned, then
+ * {@link commit} once the final frame is in, or {@link abort} if it never will be. Nothing of a
+ * message is the endpoint's before commit: that is how "a chunk is stored whole or not at all" holds
+ * while the chunk arrives in pieces.
+ */
+export interface BinarySink<T = unknown> {
+  /**
+   * The next `bytes` of a binary message are announced (one frame's payload): a region of exactly
+   * `bytes` to write them into, valid until commit/abort or the next reserve — or null to refuse the
+   * message (the endpoint has answered why; the rest of the message is read and discarded, and
+   * neither commit nor abort follows).
+   */
+  reserve(ws: WebSocket<T>, bytes: number, first: boolean): Uint8Array | null;
+  /** Every byte of the message was written into the regions reserve() returned: it is the endpoint's now. */
+  commit(ws: WebSocket<T>): void;
+  /** The message will not complete (the connection failed or closed mid-message): keep nothing of it. */
+  abort(ws: WebSocket<T>): void;
+}
+
 /** The opening handshake as an endpoint sees it (decoded at the API edge: handshakes are rare). */
 export interface UpgradeRequest {
   path: string;
@@ -43,6 +69,14 @@ export interface WebSocketEndpoint<T = unknown> {
   readonly maxBackpressureBytes?: number;
   /** Fan-out slow-consumer policy for this endpoint's sockets (default Drop). */
   readonly slowConsumer?: SlowConsumerPolicy;
+  /**
+   * Largest message (and frame) this endpoint accepts, in bytes (default `--ws-max-message-bytes`
+   * and `--ws-max-frame-bytes`); past it → close 1009. An endpoint with a {@link binarySink} may go
+   * past the oversize budget: its binary messages are never assembled.
+   */
+  readonly maxMessageBytes?: number;
+  /** Binary messages go here in pieces instead of to {@link onMessage} (see {@link BinarySink}). */
+  readonly binarySink?: BinarySink<T>;
   /** Origin check (RFC 6455 §10.2); false → 403. When present it replaces the server's `--allowed-origins` policy for this endpoint. */
   verifyOrigin?(origin: string | undefined): boolean;
   /** Decides on a handshake before any WebSocket exists (tokens → 401). */
