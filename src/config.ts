@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { ConfigError } from './errors.js';
 
 /**
@@ -54,6 +55,8 @@ export interface ServerConfig {
   slabLargeCount: number;
   maxWriteQueueBytes: number;
   maxHeldReadBytes: number;
+  /** Budget of the oversize area (messages larger than a large section); 0 = auto. */
+  maxOversizeBytes: number;
   maxSectionWaiters: number;
   readProgressIntervalMs: number;
   minReadProgressBytes: number;
@@ -145,6 +148,8 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxWriteQueueBytes: 256 * KiB,
   // 0 = auto: the large section size.
   maxHeldReadBytes: 0,
+  // 0 = auto: min(256 MiB, total memory / 8), and at least the largest WebSocket message.
+  maxOversizeBytes: 0,
   maxSectionWaiters: 4096,
   readProgressIntervalMs: 10_000,
   minReadProgressBytes: 1 * KiB,
@@ -157,9 +162,8 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxHeaderBytes: 16 * KiB,
   maxHeaders: 500,
   maxBodyBytes: 512 * KiB,
-  // 0 = auto: the large section less the longest frame header (14 bytes), so a single-frame
-  // message at the limit still fits in one read section.
-  wsMaxMessageBytes: 0,
+  wsMaxMessageBytes: 16 * MiB,
+  // 0 = auto: the message limit.
   wsMaxFrameBytes: 0,
   wsPingIntervalMs: 30_000,
   wsCloseTimeoutMs: 5_000,
@@ -233,6 +237,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'slabLargeCount', flag: 'slab-large-count', env: ['SLABCAST_SLAB_LARGE_COUNT'], kind: 'int', min: 1, max: 100_000, help: 'large sections per slab' },
   { key: 'maxWriteQueueBytes', flag: 'max-write-queue-bytes', env: ['SLABCAST_MAX_WRITE_QUEUE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output per connection past which reading from it pauses (backpressure)' },
   { key: 'maxHeldReadBytes', flag: 'max-held-read-bytes', env: ['SLABCAST_MAX_HELD_READ_BYTES'], kind: 'int', min: 0, max: 512 * MiB, help: 'read-slab bytes one connection may hold for an incomplete message (its buffered tail plus a fragmented WebSocket message being assembled) → 413/431, close 1009; 0 = the large section size' },
+  { key: 'maxOversizeBytes', flag: 'max-oversize-bytes', env: ['SLABCAST_MAX_OVERSIZE_BYTES'], kind: 'int', min: 0, max: 2048 * MiB, help: 'memory for WebSocket messages larger than a large section, all connections together (reserved, touched only as used); a message that finds it full pauses its connection until memory is freed; one larger than all of it → close 1009; 0 = min(256 MiB, total memory / 8), at least --ws-max-message-bytes' },
   { key: 'maxSectionWaiters', flag: 'max-section-waiters', env: ['SLABCAST_MAX_SECTION_WAITERS'], kind: 'int', min: 1, max: 10_000_000, help: 'connections that may sleep waiting for a read section of one tier (woken in FIFO order as sections are freed); past it → 503, close 1013' },
   { key: 'readProgressIntervalMs', flag: 'read-progress-interval-ms', env: ['SLABCAST_READ_PROGRESS_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'interval of the progress rule for incomplete messages that hold read sections (see --min-read-progress-bytes)' },
   { key: 'minReadProgressBytes', flag: 'min-read-progress-bytes', env: ['SLABCAST_MIN_READ_PROGRESS_BYTES'], kind: 'int', min: 1, max: 1024 * MiB, help: 'an incomplete message holding read sections must grow by at least this many bytes per interval → 408, close 1008' },
@@ -244,8 +249,8 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'maxUriBytes', flag: 'max-uri-bytes', env: ['SLABCAST_MAX_URI_BYTES'], kind: 'int', min: 16, max: 1024 * MiB, help: 'request-target length → 414' },
   { key: 'maxHeaderBytes', flag: 'max-header-bytes', env: ['SLABCAST_MAX_HEADER_BYTES'], kind: 'int', min: 256, max: 1024 * MiB, help: 'request head size (request line + headers) → 431' },
   { key: 'maxHeaders', flag: 'max-headers', env: ['SLABCAST_MAX_HEADERS'], kind: 'int', min: 1, max: 10_000, help: 'header fields per request → 431' },
-  { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', env: ['SLABCAST_WS_MAX_MESSAGE_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket message size (all fragments) → close 1009; 0 = large section − 14' },
-  { key: 'wsMaxFrameBytes', flag: 'ws-max-frame-bytes', env: ['SLABCAST_WS_MAX_FRAME_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket frame payload size → close 1009; 0 = large section − 14' },
+  { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', env: ['SLABCAST_WS_MAX_MESSAGE_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket message size (all fragments) → close 1009; messages past a large section are assembled in the oversize area (--max-oversize-bytes)' },
+  { key: 'wsMaxFrameBytes', flag: 'ws-max-frame-bytes', env: ['SLABCAST_WS_MAX_FRAME_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket frame payload size → close 1009; 0 = --ws-max-message-bytes' },
   { key: 'wsPingIntervalMs', flag: 'ws-ping-interval-ms', env: ['SLABCAST_WS_PING_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'idle time before the server pings; no answer within the same time → closed' },
   { key: 'wsCloseTimeoutMs', flag: 'ws-close-timeout-ms', env: ['SLABCAST_WS_CLOSE_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'wait for the peer\'s Close after ours before dropping TCP' },
   { key: 'wsMaxBackpressureBytes', flag: 'ws-max-backpressure-bytes', env: ['SLABCAST_WS_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output past which fan-out applies the endpoint\'s slow-consumer policy' },
@@ -334,13 +339,11 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
     );
   }
   if (c.maxHeldReadBytes === 0) c.maxHeldReadBytes = c.slabLargeBytes;
-  if (c.wsMaxFrameBytes === 0) c.wsMaxFrameBytes = c.slabLargeBytes - 14;
-  if (c.wsMaxMessageBytes === 0) c.wsMaxMessageBytes = c.slabLargeBytes - 14;
-  if (c.wsMaxFrameBytes + 14 > c.slabLargeBytes) {
-    throw new ConfigError('--ws-max-frame-bytes', `a frame and its header must fit in a large slab section (at most ${c.slabLargeBytes - 14})`);
-  }
-  if (c.wsMaxMessageBytes > c.slabLargeBytes) {
-    throw new ConfigError('--ws-max-message-bytes', `a message must fit in a large slab section (${c.slabLargeBytes} bytes)`);
+  if (c.wsMaxFrameBytes === 0) c.wsMaxFrameBytes = c.wsMaxMessageBytes;
+  if (c.maxOversizeBytes === 0) c.maxOversizeBytes = Math.max(c.wsMaxMessageBytes, Math.min(256 * MiB, Math.floor(totalmem() / 8)));
+  // Whole 64 KiB units: a message at the limit must fit the budget once rounded up.
+  if (Math.ceil(c.wsMaxMessageBytes / (64 * KiB)) > Math.floor(c.maxOversizeBytes / (64 * KiB)) && c.wsMaxMessageBytes > c.slabLargeBytes) {
+    throw new ConfigError('--max-oversize-bytes', `must hold one message of --ws-max-message-bytes (${c.wsMaxMessageBytes} bytes, rounded up to 64 KiB units), got ${c.maxOversizeBytes}`);
   }
   const unknown = serviceList(c.services).filter((s) => !(SERVICE_NAMES as readonly string[]).includes(s));
   if (unknown.length > 0) {

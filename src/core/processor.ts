@@ -8,6 +8,7 @@ import { PauseReason } from './pause-reason.js';
 import type { ProtocolHandler } from './protocol.js';
 import { ReadLimit } from './protocol.js';
 import { RingQueue } from './ring-queue.js';
+import { OversizeArea } from './oversize-area.js';
 import { SectionWaiters } from './section-waiters.js';
 import { kAdopted } from './socket-adoption.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
@@ -20,6 +21,7 @@ export type ProcessorOptions = Pick<
   | 'maxAcceptPerTurn'
   | 'maxMessagesPerTurn'
   | 'maxHeldReadBytes'
+  | 'maxOversizeBytes'
   | 'maxWriteQueueBytes'
   | 'readProgressIntervalMs'
   | 'minReadProgressBytes'
@@ -80,6 +82,8 @@ export class Processor implements NativeSocketEvents {
   };
   /** Connections waiting for a read section, FIFO per tier (woken one per freed section). */
   readonly sectionWaiters: SectionWaiters;
+  /** Memory for messages larger than a large section, one budget for every connection. */
+  readonly oversize: OversizeArea;
   /** Hook run at the start of every turn and sweep with the fresh clock (Date header caches). */
   onClock: ((now: number) => void) | null = null;
   /** Hook for a socket error (logging); the connection is destroyed either way. */
@@ -122,6 +126,7 @@ export class Processor implements NativeSocketEvents {
   ) {
     this.socketQueue = new RingQueue<ChannelSocket>(config.maxQueuedSockets);
     this.sectionWaiters = new SectionWaiters(readSlab, config.maxSectionWaiters);
+    this.oversize = new OversizeArea(config.maxOversizeBytes);
     // Only reads wait for memory (a write that finds no section is built on the heap).
     readSlab.onFree = (tier) => this.sectionWaiters.onFree(tier);
   }
@@ -303,18 +308,21 @@ export class Processor implements NativeSocketEvents {
    */
   private checkProgress(conn: Connection): void {
     const reader = conn.reader;
-    const protocolBytes = conn.protocol.heldBytes(conn);
-    if (reader.section === NO_SECTION && protocolBytes === 0) return;
+    const protocol = conn.protocol;
+    const protocolBytes = protocol.heldBytes(conn);
+    const oversizeBytes = protocol.heldOversizeBytes === undefined ? 0 : protocol.heldOversizeBytes(conn);
+    if (reader.section === NO_SECTION && protocolBytes === 0 && oversizeBytes === 0) return;
     const progress = reader.progress;
     reader.progress = 0;
     if (conn.pausedMask !== 0) return;
     const slab = this.readSlab;
     let held = reader.section === NO_SECTION ? 0 : slab.capacityOf(reader.section);
     if (protocolBytes > 0) held += slab.sectionBytesOf(slab.tierFor(protocolBytes) as Tier);
+    held += oversizeBytes;
     const c = this.config;
     if (progress >= Math.max(c.minReadProgressBytes, Math.floor(held / c.readFillIntervals))) return;
     this.stats.readStalls++;
-    conn.protocol.onReadLimit(conn, ReadLimit.Stalled);
+    protocol.onReadLimit(conn, ReadLimit.Stalled);
   }
 
   /** The peer sent FIN. */

@@ -44,6 +44,11 @@ export interface ProtocolHandler {
    * progress rule together with the reader's tail.
    */
   heldBytes(conn: Connection): number;
+  /**
+   * Bytes of the oversize area the protocol holds for `conn`'s message in progress (a WebSocket
+   * message larger than a large section), 0 if none: judged by the progress rule like read sections.
+   */
+  heldOversizeBytes?(conn: Connection): number;
   /** `conn.deadline` passed (see {@link Connection.setDeadline}); `kind` is the kind it was set with. */
   onDeadline(conn: Connection, kind: number): void;
   /** The peer half-closed its side (FIN). The protocol finishes what it owes and ends the connection. */

@@ -261,16 +261,24 @@ describe('per-connection ceiling: --max-held-read-bytes (2000)', () => {
     }
   });
 
-  it('WebSocket: fragments assembling exactly 2000 bytes are echoed; 2001 → 1009', async () => {
-    const s = await start({ maxHeldReadBytes: 2000 });
+  it('WebSocket: fragments assembling exactly 2000 bytes stay in a read section; 2001 move to the oversize area and are echoed too; past the message limit → 1009', async () => {
+    const s = await start({ maxHeldReadBytes: 2000, wsMaxMessageBytes: 3000 });
+    const area = s.app.core.processor.oversize;
     const ok = await ws(s.port);
     await ok.sendFrame(OP.Binary, body(1500), { fin: false });
     await ok.sendFrame(OP.Continuation, body(500));
     const [echo] = await ok.waitFrames(1, (f) => f.opcode === OP.Binary);
     expect(echo.payload.length).toBe(2000);
+    expect(area.stats().allocations).toBe(0);
+    await ok.sendFrame(OP.Binary, body(1500), { fin: false });
+    await ok.sendFrame(OP.Continuation, body(501));
+    const echoes = await ok.waitFrames(2, (f) => f.opcode === OP.Binary);
+    expect(echoes[1].payload.equals(Buffer.concat([body(1500), body(501)]))).toBe(true);
+    expect(area.stats().allocations).toBe(1);
+    await waitFor(() => area.stats().inUseBytes === 0, 5000, 'oversize block freed');
     const bad = await ws(s.port);
     await bad.sendFrame(OP.Binary, body(1500), { fin: false });
-    await bad.sendFrame(OP.Continuation, body(501));
+    await bad.sendFrame(OP.Continuation, body(1501));
     expect((await bad.waitClose()).code).toBe(1009);
   });
 });

@@ -97,30 +97,24 @@ describe('message size: wsMaxMessageBytes (1000) → 1009', () => {
   });
 });
 
-describe('default limits: a message as large as one large read section', () => {
-  it('slabLargeBytes − 14 bytes in one frame is echoed (the frame fills the section); one more → 1009', async () => {
+describe('default limits: 16 MiB messages', () => {
+  it('the defaults: 16 MiB per message and per frame, an oversize budget that holds one', async () => {
     const s = await start({});
-    const max = s.app.config.slabLargeBytes - 14;
-    expect([s.app.config.wsMaxMessageBytes, s.app.config.wsMaxFrameBytes]).toEqual([max, max]);
-    const ok = await open(s);
-    const big = Buffer.alloc(max, 0x5a);
-    await ok.sendFrame(OP.Binary, big);
-    const [m] = await ok.waitFrames(1);
-    expect(m.payload.equals(big)).toBe(true);
-    const bad = await open(s);
-    await bad.send(buildClientFrame(OP.Binary, Buffer.alloc(max + 1)).subarray(0, 14));
-    await expectFailure(bad, 1009);
+    const c = s.app.config;
+    expect([c.wsMaxMessageBytes, c.wsMaxFrameBytes]).toEqual([16 * 1024 * 1024, 16 * 1024 * 1024]);
+    expect(c.maxOversizeBytes).toBeGreaterThanOrEqual(c.wsMaxMessageBytes);
   });
 
-  it('the same size in fragments is assembled and echoed', async () => {
+  it('a frame announcing one byte past 16 MiB → 1009 from its header alone', async () => {
     const s = await start({});
-    const max = s.app.config.slabLargeBytes - 14;
-    const ws = await open(s);
-    const third = Math.floor(max / 3);
-    const parts = [Buffer.alloc(third, 1), Buffer.alloc(third, 2), Buffer.alloc(max - 2 * third, 3)];
-    for (let i = 0; i < 3; i++) await ws.sendFrame(i === 0 ? OP.Binary : OP.Continuation, parts[i], { fin: i === 2 });
-    const [m] = await ws.waitFrames(1);
-    expect(m.payload.equals(Buffer.concat(parts))).toBe(true);
+    const bad = await open(s);
+    // 127 → 64-bit length; mask bit set; then the mask key.
+    const frame = Buffer.alloc(14);
+    frame[0] = 0x82;
+    frame[1] = 0x80 | 127;
+    frame.writeBigUInt64BE(BigInt(16 * 1024 * 1024 + 1), 2);
+    await bad.send(frame);
+    await expectFailure(bad, 1009);
   });
 });
 

@@ -8,20 +8,39 @@ import { frameHeaderLength, writeFrameHeader } from './frame-writer.js';
  * recipient, and a reference count frees the section when the last write completed.
  */
 export class SharedFrame implements Releasable {
-  /** The frame bytes (header + payload); every recipient writes this same view. */
+  /** The frame bytes (header + payload), or only the header when {@link payload} is set; every recipient writes this same view. */
   readonly bytes: Buffer;
+  /**
+   * A payload sent from where it already is (a message assembled in the oversize area), after
+   * {@link bytes}; null when the payload was copied into {@link bytes}.
+   */
+  readonly payload: Uint8Array | null = null;
   private refs = 1;
   private section: number;
+  private lent: Releasable | null = null;
 
+  /**
+   * @param lend when given and the payload is too large for a section, asked for an owner of the
+   *   payload's memory: non-null means it is sent from there, not copied (see `OversizeArea.lend`).
+   */
   constructor(
     private readonly slab: SlabAllocator,
     opcode: number,
     payload: Uint8Array | string,
+    lend?: (view: Uint8Array) => Releasable | null,
   ) {
     const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
     const total = frameHeaderLength(length) + length;
     let target: Buffer;
     let at = 0;
+    if (total > slab.maxSectionBytes && typeof payload !== 'string' && lend !== undefined) this.lent = lend(payload);
+    if (this.lent !== null) {
+      this.section = NO_SECTION;
+      this.bytes = Buffer.allocUnsafe(frameHeaderLength(length));
+      writeFrameHeader(this.bytes, 0, opcode, true, length);
+      this.payload = payload as Uint8Array;
+      return;
+    }
     this.section = total <= slab.maxSectionBytes ? slab.allocate(total) : NO_SECTION;
     if (this.section !== NO_SECTION) {
       target = slab.buffer;
@@ -39,11 +58,16 @@ export class SharedFrame implements Releasable {
     return this;
   }
 
-  /** Drops a reference; the last one frees the section. */
+  /** Drops a reference; the last one frees the section (or lets go of the lent payload). */
   release(): void {
-    if (--this.refs === 0 && this.section !== NO_SECTION) {
+    if (--this.refs !== 0) return;
+    if (this.section !== NO_SECTION) {
       this.slab.free(this.section);
       this.section = NO_SECTION;
+    }
+    if (this.lent !== null) {
+      this.lent.release();
+      this.lent = null;
     }
   }
 }

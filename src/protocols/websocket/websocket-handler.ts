@@ -3,10 +3,12 @@ import { type Connection, PauseReason } from '../../core/connection.js';
 import { WriteStatus } from '../../core/message-writer.js';
 import type { LimitHook } from '../../core/limit-hook.js';
 import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
+import { NO_BLOCK } from '../../core/oversize-area.js';
 import { NO_SECTION, type Tier } from '../../core/slab.js';
 import { createClosePayload, parseClosePayload } from './close-payload.js';
-import { SlowConsumerPolicy } from './endpoint.js';
-import { FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from './frame-parser.js';
+import { type BinarySink, SlowConsumerPolicy } from './endpoint.js';
+import { applyMask, FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from './frame-parser.js';
+import { InboundMessage, InboundMode } from './inbound-message.js';
 import { errorCloseFrame } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
@@ -60,6 +62,25 @@ export interface BroadcastResult {
   dropped: number;
 }
 
+/** Outcome of {@link WebSocketHandler.beginData}. */
+const Begin = {
+  /** The frame was accepted; its payload goes where the message's mode says. */
+  Ok: 0,
+  /** A single-frame message that arrived whole: delivered as a view, nothing to assemble. */
+  Whole: 1,
+  /** No memory now: the connection is paused until some is freed, and the frame offered again. */
+  Wait: 2,
+  /** The connection failed (its Close is queued). */
+  Failed: 3,
+} as const;
+type Begin = (typeof Begin)[keyof typeof Begin];
+
+/** Masks a complete frame's payload again: parseFrame unmasked it in place, and it will be parsed again. */
+function remask(buf: Buffer, f: FrameHeader): void {
+  const key = f.maskKey;
+  if (f.masked && f.payloadLength > 0 && (key[0] | key[1] | key[2] | key[3]) !== 0) applyMask(buf, f.payloadStart, f.payloadEnd, key, 0);
+}
+
 function bump(table: Record<number, number>, key: number): void {
   table[key] = (table[key] ?? 0) + 1;
 }
@@ -93,6 +114,8 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   private readonly frame = new FrameHeader();
   private readonly closePayload = createClosePayload();
   private readonly limits: FrameLimits;
+  /** Scratch result of {@link assembly} (no object per call). */
+  private readonly at: { buffer: Buffer; offset: number } = { buffer: Buffer.alloc(0), offset: 0 };
 
   /** The shortest deadline WebSocket arms (ms), for the core's deadline sweep. */
   get shortestDeadlineMs(): number {
@@ -116,56 +139,224 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   onData(conn: Connection, buf: Buffer, start: number, end: number): number {
     const ws = conn.state as WebSocket;
     const frame = this.frame;
+    this.limits.maxFrameBytes = ws.endpoint.maxMessageBytes ?? this.config.wsMaxFrameBytes;
     let pos = start;
     while (pos < end && conn.pausedMask === 0 && !conn.closing) {
+      const inbound = ws.inbound;
+      if (inbound !== null && inbound.remaining > 0) {
+        // The payload of a streamed frame: taken as it arrives, whatever its size.
+        const n = this.streamPiece(ws, inbound, buf, pos, end);
+        if (n < 0) return end - start;
+        pos += n;
+        continue;
+      }
       if (!conn.takeBudget()) break;
       const r = parseFrame(buf, pos, end, frame, this.limits);
-      if (r === FRAME_INCOMPLETE) break;
+      if (r === FRAME_INCOMPLETE) {
+        if (frame.headerLength === 0 || frame.opcode >= Opcode.Close || !this.mustStream(ws, frame)) break;
+        const begun = this.beginData(ws, frame, false);
+        if (begun === Begin.Failed) return end - start;
+        if (begun === Begin.Wait) break;
+        ws.sawFrame = true;
+        pos += frame.headerLength;
+        this.startStreaming(ws, frame);
+        continue;
+      }
       if (r < 0) {
         this.fail(ws, -r);
         return end - start;
       }
-      pos += r;
       ws.sawFrame = true;
-      if (!this.onFrame(ws, buf, frame)) return end - start;
+      if (frame.opcode >= Opcode.Close) {
+        pos += r;
+        if (!this.onControl(ws, buf, frame)) return end - start;
+        continue;
+      }
+      const begun = this.beginData(ws, frame, true);
+      if (begun === Begin.Failed) return end - start;
+      if (begun === Begin.Wait) {
+        // parseFrame unmasked the payload in place; the frame is offered again once memory is free.
+        remask(buf, frame);
+        break;
+      }
+      pos += r;
+      if (begun === Begin.Whole) {
+        if (!this.deliverWhole(ws, buf, frame)) return end - start;
+        continue;
+      }
+      if (!this.takePayload(ws, buf, frame.payloadStart, frame.payloadEnd) || !this.endFrame(ws, frame.fin)) return end - start;
     }
     return pos - start;
   }
 
-  /** Applies one complete, unmasked frame; false when the connection failed (drop the rest). */
-  private onFrame(ws: WebSocket, buf: Buffer, f: FrameHeader): boolean {
+  /** The most a frame may take in the reader's section before it must be streamed instead. */
+  private readerRoom(ws: WebSocket): number {
+    const slab = ws.conn.loop.readSlab;
+    const room = this.config.maxHeldReadBytes - this.heldBytes(ws.conn);
+    return room < slab.maxSectionBytes ? room : slab.maxSectionBytes;
+  }
+
+  /**
+   * Whether an incomplete data frame is streamed (its payload taken as it arrives) rather than left
+   * for the reader to buffer whole: when the reader could not hold it, when its message goes to a
+   * sink or is discarded, or when its message is assembled in the oversize area anyway.
+   */
+  private mustStream(ws: WebSocket, f: FrameHeader): boolean {
+    if (f.needBytes > this.readerRoom(ws)) return true;
+    const inbound = ws.inbound;
+    if (f.opcode === Opcode.Continuation) return inbound !== null && (inbound.mode !== InboundMode.Assemble || inbound.block !== NO_BLOCK);
+    return ws.closeSent || (f.opcode === Opcode.Binary && ws.endpoint.binarySink !== undefined);
+  }
+
+  /**
+   * The header of a data frame is in (the payload may not be yet): checks the message rules, picks
+   * where the payload goes and makes room for it there. Nothing changes until the frame is accepted:
+   * Wait (no memory yet: the connection is paused, the frame is offered again) leaves the message's
+   * state as it was.
+   */
+  private beginData(ws: WebSocket, f: FrameHeader, complete: boolean): Begin {
     const opcode = f.opcode;
-    if (opcode >= Opcode.Close) return this.onControl(ws, buf, f);
-    let err = ws.fragments.onFrame(opcode, f.fin);
-    if (err === 0) err = ws.fragments.addPayload(f.payloadLength, this.config.wsMaxMessageBytes);
+    let err = ws.fragments.check(opcode);
+    const first = opcode !== Opcode.Continuation;
+    const limit = ws.endpoint.maxMessageBytes ?? this.config.wsMaxMessageBytes;
+    if (err === 0 && (first ? 0 : ws.fragments.messageBytes) + f.payloadLength > limit) err = -WsError.MessageTooBig;
     if (err < 0) {
       this.fail(ws, -err);
+      return Begin.Failed;
+    }
+    let mode: InboundMode = first ? InboundMode.Assemble : (ws.inbound?.mode ?? InboundMode.Assemble);
+    if (first && opcode === Opcode.Binary && ws.endpoint.binarySink !== undefined) mode = InboundMode.Sink;
+    if (ws.closeSent && mode !== InboundMode.Discard) {
+      // RFC 6455 §1.4: after our Close, data is discarded.
+      this.dropMessage(ws);
+      mode = InboundMode.Discard;
+    }
+    if (mode === InboundMode.Assemble) {
+      if (first && f.fin && complete) {
+        this.acceptFrame(ws, f, mode);
+        return Begin.Whole;
+      }
+      const room = this.makeRoom(ws, (first ? 0 : ws.fragLength) + f.payloadLength, f.fin, limit);
+      if (room !== Begin.Ok) return room;
+    }
+    this.acceptFrame(ws, f, mode);
+    if (mode === InboundMode.Sink) this.reserveInSink(ws, f.payloadLength, first);
+    return Begin.Ok;
+  }
+
+  /** Records the accepted frame in the message's state (sequencing, size, UTF-8 start, mode). */
+  private acceptFrame(ws: WebSocket, f: FrameHeader, mode: InboundMode): void {
+    ws.fragments.onFrame(f.opcode, f.fin);
+    ws.fragments.addPayload(f.payloadLength, Number.MAX_SAFE_INTEGER); // checked by beginData
+    if (f.opcode === Opcode.Text) (ws.utf8 ??= new Utf8Validator()).reset();
+    if (mode !== InboundMode.Assemble || ws.inbound !== null) (ws.inbound ??= new InboundMessage()).mode = mode;
+  }
+
+  /** Sink mode: the region for this frame's payload; a refusal turns the rest of the message into Discard. */
+  private reserveInSink(ws: WebSocket, bytes: number, first: boolean): void {
+    const inbound = ws.inbound as InboundMessage;
+    let region: Uint8Array | null = null;
+    try {
+      region = (ws.endpoint.binarySink as BinarySink).reserve(ws, bytes, first);
+    } catch (err) {
+      this.endpointFailed(ws, err);
+    }
+    if (region !== null && region.length !== bytes) {
+      this.endpointFailed(ws, new RangeError(`binarySink.reserve(${bytes}) returned a region of ${region.length} bytes`));
+      region = null;
+    }
+    inbound.region = region;
+    inbound.regionAt = 0;
+    if (region === null) inbound.mode = InboundMode.Discard;
+  }
+
+  /** The header of a frame to stream was consumed: its payload is taken piece by piece from now on. */
+  private startStreaming(ws: WebSocket, f: FrameHeader): void {
+    const inbound = (ws.inbound ??= new InboundMessage());
+    inbound.remaining = f.payloadLength;
+    inbound.taken = 0;
+    inbound.fin = f.fin;
+    inbound.masked = f.masked;
+    inbound.key.set(f.maskKey);
+  }
+
+  /** Takes the next piece of a streamed frame's payload from `buf[pos, end)`; -1 when the connection failed. */
+  private streamPiece(ws: WebSocket, inbound: InboundMessage, buf: Buffer, pos: number, end: number): number {
+    const n = Math.min(inbound.remaining, end - pos);
+    const key = inbound.key;
+    if (inbound.masked && (key[0] | key[1] | key[2] | key[3]) !== 0) applyMask(buf, pos, pos + n, key, inbound.taken);
+    inbound.remaining -= n;
+    inbound.taken += n;
+    if (!this.takePayload(ws, buf, pos, pos + n)) return -1;
+    if (inbound.remaining === 0 && !this.endFrame(ws, inbound.fin)) return -1;
+    return n;
+  }
+
+  /** Unmasked payload bytes of the message in progress, to where its mode says; false when the connection failed. */
+  private takePayload(ws: WebSocket, buf: Buffer, start: number, end: number): boolean {
+    if (start === end) return true;
+    const inbound = ws.inbound;
+    const mode = inbound === null ? InboundMode.Assemble : inbound.mode;
+    if (mode === InboundMode.Discard) return true;
+    if (mode === InboundMode.Sink) {
+      const i = inbound as InboundMessage;
+      (i.region as Uint8Array).set(buf.subarray(start, end), i.regionAt);
+      i.regionAt += end - start;
+      return true;
+    }
+    // Fail fast on the first invalid piece (Autobahn 6.x), not only at the end of the message.
+    if (ws.fragments.currentMessageOpcode === Opcode.Text && !(ws.utf8 as Utf8Validator).update(buf, start, end)) {
+      this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
-    if (ws.closeSent) return true; // RFC 6455 §1.4: after our Close, data is discarded
+    const target = this.assembly(ws);
+    buf.copy(target.buffer, target.offset + ws.fragLength, start, end);
+    ws.fragLength += end - start;
+    return true;
+  }
+
+  /** The last byte of a data frame was taken: on a final frame the message is complete. */
+  private endFrame(ws: WebSocket, fin: boolean): boolean {
+    if (!fin) return true;
+    const inbound = ws.inbound;
+    const mode = inbound === null ? InboundMode.Assemble : inbound.mode;
+    if (inbound !== null) inbound.mode = InboundMode.Assemble;
+    if (mode === InboundMode.Discard) return true;
+    if (mode === InboundMode.Sink) {
+      const i = inbound as InboundMessage;
+      i.region = null;
+      this.stats.messagesIn++;
+      this.stats.bytesIn += ws.fragments.messageBytes;
+      try {
+        (ws.endpoint.binarySink as BinarySink).commit(ws);
+      } catch (err) {
+        this.endpointFailed(ws, err);
+      }
+      return true;
+    }
     const isText = ws.fragments.currentMessageOpcode === Opcode.Text;
-    const first = opcode !== Opcode.Continuation;
+    if (isText && !(ws.utf8 as Utf8Validator).isComplete()) {
+      this.fail(ws, WsError.InvalidUtf8);
+      return false;
+    }
+    const target = this.assembly(ws);
+    this.deliver(ws, target.buffer.subarray(target.offset, target.offset + ws.fragLength), !isText);
+    this.freeAssembly(ws);
+    return true;
+  }
+
+  /** A single-frame message that arrived whole: delivered as a view of the read buffer, no copy. */
+  private deliverWhole(ws: WebSocket, buf: Buffer, f: FrameHeader): boolean {
+    const isText = f.opcode === Opcode.Text;
     if (isText) {
-      const utf8 = (ws.utf8 ??= new Utf8Validator());
-      if (first) utf8.reset();
-      // Fail fast on the first invalid fragment (Autobahn 6.x), not only at the end of the message.
-      if (!utf8.update(buf, f.payloadStart, f.payloadEnd) || (f.fin && !utf8.isComplete())) {
+      const utf8 = ws.utf8 as Utf8Validator;
+      if (!utf8.update(buf, f.payloadStart, f.payloadEnd) || !utf8.isComplete()) {
         this.fail(ws, WsError.InvalidUtf8);
         return false;
       }
     }
-    if (f.fin && first) {
-      this.deliver(ws, buf.subarray(f.payloadStart, f.payloadEnd), !isText);
-      return true;
-    }
-    if (!this.appendFragment(ws, buf, f.payloadStart, f.payloadEnd)) return false;
-    if (f.fin) {
-      const slab = ws.conn.loop.readSlab;
-      const off = slab.offsetOf(ws.fragSection);
-      const view = slab.buffer.subarray(off, off + ws.fragLength);
-      this.deliver(ws, view, !isText);
-      this.freeFragments(ws);
-    }
+    if (ws.inbound !== null) ws.inbound.mode = InboundMode.Assemble;
+    this.deliver(ws, buf.subarray(f.payloadStart, f.payloadEnd), !isText);
     return true;
   }
 
@@ -222,24 +413,27 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     }
   }
 
-  /** Appends a fragment's payload to the message being assembled in a read-slab section. */
-  private appendFragment(ws: WebSocket, buf: Buffer, start: number, end: number): boolean {
-    const n = end - start;
-    if (n === 0 && ws.fragSection !== NO_SECTION) return true;
-    const slab = ws.conn.loop.readSlab;
-    const need = ws.fragLength + n;
-    if (need > this.config.maxHeldReadBytes) {
-      // Assembled fragments alone past what one connection may hold (`maxHeldReadBytes` < message limit).
-      this.fail(ws, WsError.MessageTooBig);
-      return false;
-    }
-    if (ws.fragSection === NO_SECTION || slab.capacityOf(ws.fragSection) < need) {
+  /**
+   * Makes the message's assembly hold `need` bytes: a read section while it fits what a connection
+   * may hold there, past that a block of the oversize area (grown geometrically while the message is
+   * fragmented, exact for its last frame). Wait when the oversize budget has no room now (the
+   * connection is paused until a block is freed); Failed when it never could (1009) or the
+   * connections waiting hold all of it (1013).
+   */
+  private makeRoom(ws: WebSocket, need: number, fin: boolean, limit: number): Begin {
+    const conn = ws.conn;
+    const slab = conn.loop.readSlab;
+    const inbound = ws.inbound;
+    const block = inbound === null ? NO_BLOCK : inbound.block;
+    const slabLimit = Math.min(slab.maxSectionBytes, this.config.maxHeldReadBytes);
+    if (block === NO_BLOCK && need <= slabLimit) {
+      if (ws.fragSection !== NO_SECTION && slab.capacityOf(ws.fragSection) >= need) return Begin.Ok;
       // The smallest tier that holds the bytes, never a larger one, and never ahead of waiting readers.
-      const next = ws.conn.loop.sectionWaiters.take(ws.conn, slab.tierFor(Math.max(need, 1)) as Tier);
+      const next = conn.loop.sectionWaiters.take(conn, slab.tierFor(Math.max(need, 1)) as Tier);
       if (next === NO_SECTION) {
         // No memory to assemble the message: refuse it with 1013 rather than lose part of it.
         this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
-        return false;
+        return Begin.Failed;
       }
       if (ws.fragSection !== NO_SECTION) {
         const from = slab.offsetOf(ws.fragSection);
@@ -247,17 +441,89 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         slab.free(ws.fragSection);
       }
       ws.fragSection = next;
-      ws.conn.reader.credit();
+      conn.reader.credit();
+      return Begin.Ok;
     }
-    buf.copy(slab.buffer, slab.offsetOf(ws.fragSection) + ws.fragLength, start, end);
-    ws.fragLength = need;
-    return true;
+    const area = conn.loop.oversize;
+    if (block !== NO_BLOCK && area.capacityOf(block) >= need) return Begin.Ok;
+    if (!area.fits(need)) {
+      this.fail(ws, WsError.MessageTooBig);
+      return Begin.Failed;
+    }
+    const held = block !== NO_BLOCK ? area.capacityOf(block) : ws.fragSection !== NO_SECTION ? slab.capacityOf(ws.fragSection) : 0;
+    let want = fin ? need : Math.min(limit, Math.max(need, 2 * held));
+    if (!area.fits(want)) want = need;
+    const next = area.allocate(conn, want);
+    if (next === NO_BLOCK) {
+      if (area.wait(conn, want, block === NO_BLOCK ? 0 : area.capacityOf(block))) return Begin.Wait;
+      this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
+      return Begin.Failed;
+    }
+    const to = area.offsetOf(next);
+    if (block !== NO_BLOCK) {
+      const from = area.offsetOf(block);
+      area.buffer.copy(area.buffer, to, from, from + ws.fragLength);
+      area.release(block);
+    } else if (ws.fragSection !== NO_SECTION) {
+      const from = slab.offsetOf(ws.fragSection);
+      slab.buffer.copy(area.buffer, to, from, from + ws.fragLength);
+      slab.free(ws.fragSection);
+      ws.fragSection = NO_SECTION;
+    }
+    (ws.inbound ??= new InboundMessage()).block = next;
+    conn.reader.credit();
+    return Begin.Ok;
   }
 
-  private freeFragments(ws: WebSocket): void {
+  /** Where the message in progress is assembled: its oversize block, else its read section. */
+  private assembly(ws: WebSocket): { buffer: Buffer; offset: number } {
+    const at = this.at;
+    const block = ws.inbound === null ? NO_BLOCK : ws.inbound.block;
+    if (block !== NO_BLOCK) {
+      const area = ws.conn.loop.oversize;
+      at.buffer = area.buffer;
+      at.offset = area.offsetOf(block);
+    } else {
+      const slab = ws.conn.loop.readSlab;
+      at.buffer = slab.buffer;
+      at.offset = slab.offsetOf(ws.fragSection);
+    }
+    return at;
+  }
+
+  /** Frees the message's assembly (read section or oversize block). */
+  private freeAssembly(ws: WebSocket): void {
     if (ws.fragSection !== NO_SECTION) ws.conn.loop.readSlab.free(ws.fragSection);
     ws.fragSection = NO_SECTION;
     ws.fragLength = 0;
+    const inbound = ws.inbound;
+    if (inbound !== null && inbound.block !== NO_BLOCK) {
+      const block = inbound.block;
+      inbound.block = NO_BLOCK;
+      ws.conn.loop.oversize.release(block);
+    }
+  }
+
+  /**
+   * Gives up the message in progress (the connection failed or closed, or our Close went out):
+   * its memory is freed, a sink is told nothing of it will be kept, a wait for memory is cancelled.
+   */
+  private dropMessage(ws: WebSocket): void {
+    this.freeAssembly(ws);
+    const inbound = ws.inbound;
+    if (inbound === null) return;
+    ws.conn.loop.oversize.cancel(ws.conn);
+    inbound.remaining = 0;
+    if (inbound.mode === InboundMode.Sink) {
+      inbound.mode = InboundMode.Discard;
+      inbound.region = null;
+      try {
+        (ws.endpoint.binarySink as BinarySink).abort(ws);
+      } catch (err) {
+        this.stats.endpointErrors++;
+        if (this.onEndpointError !== null) this.onEndpointError(err, ws);
+      }
+    }
   }
 
   /** Fails the connection for a protocol error (§7.1.7): its pre-built Close frame, then TCP close. */
@@ -273,7 +539,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       const frame = errorCloseFrame(error);
       if (frame !== undefined) ws.conn.writer.queueExternal(frame, null);
     }
-    this.freeFragments(ws);
+    this.dropMessage(ws);
     ws.conn.end();
     this.armCloseTimeout(ws);
   }
@@ -282,7 +548,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     bump(this.stats.protocolErrors, code);
     if (this.onLimit !== null) this.onLimit(code === CloseCode.TryAgainLater ? 'ERR_WS_TRY_AGAIN_LATER' : 'ERR_WS_CLOSED', { closeCode: code, reason, conn: ws.id });
     ws.close(code, reason);
-    this.freeFragments(ws);
+    this.dropMessage(ws);
     ws.conn.end();
   }
 
@@ -317,7 +583,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         continue;
       }
       if (frame === null) {
-        frame = new SharedFrame(ws.conn.loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data);
+        frame = new SharedFrame(ws.conn.loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data, ws.conn.loop.oversize.lendFn);
         this.stats.framesEncoded++;
       }
       if (ws.sendShared(frame) !== WriteStatus.Closed) result.sent++;
@@ -344,6 +610,12 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   heldBytes(conn: Connection): number {
     const ws = conn.state as WebSocket;
     return ws.fragSection === NO_SECTION ? 0 : Math.max(ws.fragLength, 1);
+  }
+
+  /** A message being assembled in the oversize area: the capacity of its block. */
+  heldOversizeBytes(conn: Connection): number {
+    const inbound = (conn.state as WebSocket).inbound;
+    return inbound === null || inbound.block === NO_BLOCK ? 0 : conn.loop.oversize.capacityOf(inbound.block);
   }
 
   onDeadline(conn: Connection, kind: number): void {
@@ -393,7 +665,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
 
   onClose(conn: Connection): void {
     const ws = conn.state as WebSocket;
-    this.freeFragments(ws);
+    this.dropMessage(ws);
     this.stats.closed++;
     const endpoint = ws.endpoint;
     if (endpoint.onClose !== undefined) {

@@ -5,6 +5,7 @@ import { NO_SECTION } from '../../core/slab.js';
 import type { WebSocketEndpoint } from './endpoint.js';
 import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
 import { FragmentTracker } from './fragment-tracker.js';
+import type { InboundMessage } from './inbound-message.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
@@ -35,6 +36,8 @@ export class WebSocket<T = unknown> {
   /** @internal read-slab section assembling a fragmented message, and its length. */
   fragSection = NO_SECTION;
   fragLength = 0;
+  /** @internal a streamed frame, a sink message or an oversize assembly in progress (created on first need). */
+  inbound: InboundMessage | null = null;
   /** closeSent / closeReceived / sawFrame, packed (an idle socket is mostly this object). */
   private bits = 0;
   /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
@@ -108,6 +111,11 @@ export class WebSocket<T = unknown> {
    */
   send(data: string | Uint8Array, isBinary = typeof data !== 'string'): WriteStatus {
     if (!this.isOpen) return WriteStatus.Closed;
+    if (typeof data !== 'string' && data.length > this.conn.loop.writeSlab.maxSectionBytes) {
+      // A message assembled in the oversize area (an echo, a relay) leaves from there: no copy.
+      const owner = this.conn.loop.oversize.lend(data);
+      if (owner !== null) return this.sendView(data, owner, isBinary);
+    }
     const status = this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
     if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
     return status;
@@ -164,7 +172,9 @@ export class WebSocket<T = unknown> {
   /** Queues a frame encoded once for many sockets (see `WebSocketHandler.broadcast`). */
   sendShared(frame: SharedFrame): WriteStatus {
     if (!this.isOpen) return WriteStatus.Closed;
-    return this.conn.writer.queueExternal(frame.bytes, frame.retain());
+    if (frame.payload === null) return this.conn.writer.queueExternal(frame.bytes, frame.retain());
+    this.conn.writer.queueExternal(frame.bytes, null);
+    return this.conn.writer.queueExternal(frame.payload, frame.retain());
   }
 
   /** Sends a ping (≤ 125 bytes of payload). */

@@ -41,6 +41,8 @@ export interface AudioEndpointOptions {
 /** Per-connection state: tiny, as the style asks. */
 interface Session extends Following {
   upload: AudioStream | null;
+  /** Bytes of the data chunk being received, reserved and written but not stored yet. */
+  pending: number;
 }
 
 /**
@@ -177,20 +179,46 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     // Live fan-out: a follower that cannot keep up is closed with 1013, never buffered without bound.
     slowConsumer: SlowConsumerPolicy.Close,
     onOpen(ws) {
-      ws.data = { upload: null, follow: null };
+      ws.data = { upload: null, follow: null, pending: 0 };
+    },
+    // Data chunks are written into the stream's mapping as they arrive, never assembled: a chunk
+    // of any size up to --max-stream-bytes, stored whole (at its last byte) or not at all. Past
+    // the stream's limit the sink answers ERROR and the rest of the chunk is read and dropped (no
+    // memory is held for it), so the connection stays usable: no WebSocket size limit applies here.
+    maxMessageBytes: Number.MAX_SAFE_INTEGER,
+    binarySink: {
+      reserve(ws, bytes, first) {
+        const s = ws.data;
+        if (first) s.pending = 0;
+        if (s.upload === null && store.readOnly) {
+          fail(ws, store.refuseReadOnly(`${bytes}-byte data frame refused`));
+          return null;
+        }
+        if (s.upload === null) {
+          fail(ws, store.refuse(AudioErrorCode.NotUploading, `${bytes}-byte data frame refused: no upload is open on this connection (send START:{streamId} first)`));
+          return null;
+        }
+        const region = store.reserveChunk(s.upload, s.pending, bytes);
+        if (isAudioError(region)) {
+          s.pending = 0;
+          fail(ws, region);
+          return null;
+        }
+        s.pending += bytes;
+        return region;
+      },
+      commit(ws) {
+        const s = ws.data;
+        if (s.upload !== null) store.commitChunk(s.upload, s.pending);
+        s.pending = 0;
+      },
+      abort(ws) {
+        ws.data.pending = 0;
+      },
     },
     onMessage(ws, data, isBinary) {
       const s = ws.data;
-      if (isBinary) {
-        if (s.upload === null && store.readOnly) return fail(ws, store.refuseReadOnly(`${data.length}-byte data frame refused`));
-        if (s.upload === null) {
-          fail(ws, store.refuse(AudioErrorCode.NotUploading, `${data.length}-byte data frame refused: no upload is open on this connection (send START:{streamId} first)`));
-          return;
-        }
-        const error = store.append(s.upload, data);
-        if (error !== null) fail(ws, error);
-        return;
-      }
+      if (isBinary) return; // binary messages go to binarySink
       const cmd = parseCommand(data.toString('utf8'));
       if (isAudioError(cmd)) {
         store.refuse(cmd.code, cmd.message);

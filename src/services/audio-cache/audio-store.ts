@@ -33,7 +33,7 @@ import type { DiskSpace, DiskState } from '../../storage/disk-space.js';
 import { FileLock, LockRefusal } from '../../storage/file-lock.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
-import { AudioErrorCode, audioError, isNoSpaceError, type AudioError } from './audio-errors.js';
+import { AudioErrorCode, audioError, isAudioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import { type AudioStoreStartupEvents, reloadCacheDir } from './cache-reload.js';
 import { DiskBudget } from './disk-budget.js';
 import { DiskView } from './disk-view.js';
@@ -319,29 +319,49 @@ export class AudioStore {
 
   /** Appends one data chunk to `stream` within the limits; null when stored. */
   append(stream: AudioStream, chunk: Uint8Array): AudioError | null {
-    const n = chunk.length;
+    const region = this.reserveChunk(stream, 0, chunk.length);
+    if (isAudioError(region)) return region;
+    region.set(chunk);
+    this.commitChunk(stream, chunk.length);
+    return null;
+  }
+
+  /**
+   * Makes room for `n` more bytes of the chunk being received, of which `pending` bytes were
+   * reserved (and written) already: checks the stream, cache and disk limits for the whole chunk
+   * so far, reserves its disk blocks, and returns the region of the mapping to write the `n` bytes
+   * into. Nothing counts as stored before {@link commitChunk}: a chunk that is refused or never
+   * completes leaves the stream as it was. The region is valid until the next reserveChunk.
+   */
+  reserveChunk(stream: AudioStream, pending: number, n: number): Buffer | AudioError {
+    const chunk = pending + n;
     if (stream.removed) return this.refuse(AudioErrorCode.NotFound, `stream ${stream.id} was deleted`);
-    if (stream.size + n > this.options.maxStreamBytes) {
+    if (stream.size + chunk > this.options.maxStreamBytes) {
       return this.refuse(
         AudioErrorCode.StreamTooLarge,
-        `stream ${stream.id}: a ${n}-byte chunk would take it to ${stream.size + n} bytes, past the maximum stream size (${this.options.maxStreamBytes} bytes); chunk not stored`,
+        `stream ${stream.id}: a ${chunk}-byte chunk would take it to ${stream.size + chunk} bytes, past the maximum stream size (${this.options.maxStreamBytes} bytes); chunk not stored`,
       );
     }
-    const more = streamCost(stream.size + n) - streamCost(stream.size);
+    const more = streamCost(stream.size + chunk) - streamCost(stream.size);
     if (this.stats.cacheBytes + more > this.options.maxCacheBytes && !this.makeRoom(more, stream)) {
-      return this.refuse(AudioErrorCode.CacheFull, `cache full: stream ${stream.id} cannot store ${n} more bytes (limit ${this.options.maxCacheBytes} bytes); chunk not stored`);
+      return this.refuse(AudioErrorCode.CacheFull, `cache full: stream ${stream.id} cannot store ${chunk} more bytes (limit ${this.options.maxCacheBytes} bytes); chunk not stored`);
     }
-    if (stream.size + n > stream.reservedBytes) {
-      const refused = this.reserveFor(stream, stream.size + n);
+    if (stream.size + chunk > stream.reservedBytes) {
+      const refused = this.reserveFor(stream, stream.size + chunk);
       if (refused !== null) return refused;
     }
-    stream.append(chunk, Date.now());
-    this.stats.cacheBytes += more;
+    return stream.region(stream.size + pending, n);
+  }
+
+  /** The chunk whose `n` bytes were reserved and written through {@link reserveChunk} is complete: it is stored. */
+  commitChunk(stream: AudioStream, n: number): void {
+    const before = stream.size;
+    stream.commit(n, Date.now());
+    this.stats.cacheBytes += streamCost(stream.size) - streamCost(before);
     this.stats.bytesStored += n;
     if (stream.unpersistedBytes >= this.options.flushBytes && !stream.checkpointing) this.checkpointInBackground(stream);
     else this.armFlush();
-    this.listener?.appended(stream, chunk);
-    return null;
+    if (this.listener !== null) this.listener.appended(stream, stream.region(before, n));
   }
 
   /** STOP: durable, trimmed, complete. Resolves with the size; the upload slot is freed either way. */

@@ -219,14 +219,20 @@ export class AudioStream {
   }
 
   /**
-   * Copies `chunk` into the mapping at the end of the stream. The caller checked the limits and
-   * reserved the space ({@link AudioStream.reserve}): writing an unreserved page is a bug here.
+   * The writable mapping's bytes [offset, offset + n): where a chunk is written before
+   * {@link commit}. Only reserved bytes are handed out (see the module comment); valid until the
+   * mapping grows (the next reserve).
    */
-  append(chunk: Uint8Array, now: number): void {
-    const file = this.writer('append');
-    const end = this.size + chunk.length;
-    if (end > this.reservedEnd) throw new RangeError(`AudioStream.append: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
-    file.view.set(chunk, this.size);
+  region(offset: number, n: number): Buffer {
+    const file = this.writer('region');
+    if (offset + n > this.reservedEnd) throw new RangeError(`AudioStream.region: stream ${this.id}: bytes up to ${offset + n} are not reserved (reserved: ${this.reservedEnd})`);
+    return file.view.subarray(offset, offset + n);
+  }
+
+  /** The `n` bytes written after the end of the stream (through {@link region}) are part of it now. */
+  commit(n: number, now: number): void {
+    const end = this.size + n;
+    if (end > this.reservedEnd) throw new RangeError(`AudioStream.commit: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
     this.size = end;
     this.updatedAt = now;
   }

@@ -1,0 +1,36 @@
+import { NO_BLOCK } from '../../core/oversize-area.js';
+
+/** How the data frames of the message in progress are taken. */
+export const InboundMode = {
+  /** Delivered whole to `onMessage`: assembled in a read section, or in the oversize area past one. */
+  Assemble: 0,
+  /** Written piece by piece into the regions the endpoint's binary sink reserved. */
+  Sink: 1,
+  /** Read and dropped (after our Close, or a message the sink refused). */
+  Discard: 2,
+} as const;
+export type InboundMode = (typeof InboundMode)[keyof typeof InboundMode];
+
+/**
+ * What a WebSocket keeps between reads for a message that does not simply arrive whole: the frame
+ * whose payload is streamed as it arrives (too big for what the reader may hold, or bound for a
+ * sink), the message's mode, the sink region being filled, the oversize block being assembled.
+ * Created on a socket's first such message and kept for its life: a socket that only ever receives
+ * small messages never has one.
+ */
+export class InboundMessage {
+  /** Payload bytes of the streamed frame still to come; 0 when no frame is being streamed. */
+  remaining = 0;
+  /** Payload bytes of the streamed frame already taken (the masking phase). */
+  taken = 0;
+  /** The streamed frame's FIN bit and masking key. */
+  fin = false;
+  masked = false;
+  readonly key = new Uint8Array(4);
+  mode: InboundMode = InboundMode.Assemble;
+  /** Sink mode: the region of the current frame and bytes written into it. */
+  region: Uint8Array | null = null;
+  regionAt = 0;
+  /** Oversize block assembling the message (its length is `WebSocket.fragLength`), or NO_BLOCK. */
+  block = NO_BLOCK;
+}
