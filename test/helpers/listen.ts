@@ -57,6 +57,7 @@ export function expectNoLeak(app: Slabcast): void {
       expect(tier.free).toBe(tier.sections);
     }
   }
+  expect(app.core.processor.oversize.stats().inUseBytes, 'oversize blocks still in use').toBe(0);
 }
 
 /** Resolves when `predicate()` holds, polling on the event loop (never a fixed sleep); rejects after `ms`. */
