@@ -198,9 +198,6 @@ export class OversizeArea {
     return new BlockLease(this, block);
   }
 
-  /** {@link lend} bound to this area (passed along without a closure per call). */
-  readonly lendFn = (view: Uint8Array): Releasable | null => this.lend(view);
-
   /** Byte offset of `block` in {@link buffer}. */
   offsetOf(block: number): number {
     return block * OVERSIZE_UNIT_BYTES;

@@ -20,26 +20,30 @@ export class SharedFrame implements Releasable {
   private lent: Releasable | null = null;
 
   /**
-   * @param lend when given and the payload is too large for a section, asked for an owner of the
-   *   payload's memory: non-null means it is sent from there, not copied (see `OversizeArea.lend`).
+   * @param owner the owner of `payload`'s memory (a mapping lease, an oversize block), or null. A
+   *   payload too large for a write section is then sent from where it is, held by `owner` until the
+   *   last recipient's write completed, instead of being copied; otherwise `owner` is released at once.
    */
   constructor(
     private readonly slab: SlabAllocator,
     opcode: number,
     payload: Uint8Array | string,
-    lend?: (view: Uint8Array) => Releasable | null,
+    owner: Releasable | null = null,
   ) {
     const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
     const total = frameHeaderLength(length) + length;
     let target: Buffer;
     let at = 0;
-    if (total > slab.maxSectionBytes && typeof payload !== 'string' && lend !== undefined) this.lent = lend(payload);
-    if (this.lent !== null) {
-      this.section = NO_SECTION;
-      this.bytes = Buffer.allocUnsafe(frameHeaderLength(length));
-      writeFrameHeader(this.bytes, 0, opcode, true, length);
-      this.payload = payload as Uint8Array;
-      return;
+    if (owner !== null) {
+      if (total > slab.maxSectionBytes && typeof payload !== 'string') {
+        this.lent = owner;
+        this.section = NO_SECTION;
+        this.bytes = Buffer.allocUnsafe(frameHeaderLength(length));
+        writeFrameHeader(this.bytes, 0, opcode, true, length);
+        this.payload = payload;
+        return;
+      }
+      owner.release();
     }
     this.section = total <= slab.maxSectionBytes ? slab.allocate(total) : NO_SECTION;
     if (this.section !== NO_SECTION) {

@@ -1,6 +1,6 @@
 import type { ServerConfig } from '../../config.js';
 import { type Connection, PauseReason } from '../../core/connection.js';
-import { WriteStatus } from '../../core/message-writer.js';
+import { type Releasable, WriteStatus } from '../../core/message-writer.js';
 import type { LimitHook } from '../../core/limit-hook.js';
 import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
 import { NO_BLOCK } from '../../core/oversize-area.js';
@@ -562,9 +562,17 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
    * are queued on each, and the write section is freed when the last write completed. Sockets past
    * their endpoint's `maxBackpressureBytes` (default `wsMaxBackpressureBytes`) get its slow-consumer policy instead. `targets` is iterated
    * exactly once, so one-shot iterators (`Set#values()`, generators) are fine; the frame is encoded
-   * at the first recipient, so a broadcast that reaches nobody encodes nothing.
+   * at the first recipient, so a broadcast that reaches nobody encodes nothing. `owner`, when given,
+   * owns `data`'s memory (a mapping lease): a payload too large for a write section is then sent from
+   * there, not copied; it is released when no write needs it any more (at once if nobody got it).
    */
-  broadcast(targets: Iterable<WebSocket>, data: string | Uint8Array, isBinary = typeof data !== 'string', except: WebSocket | null = null): BroadcastResult {
+  broadcast(
+    targets: Iterable<WebSocket>,
+    data: string | Uint8Array,
+    isBinary = typeof data !== 'string',
+    except: WebSocket | null = null,
+    owner: Releasable | null = null,
+  ): BroadcastResult {
     let frame: SharedFrame | null = null;
     const result = { sent: 0, dropped: 0 };
     const defaultLimit = this.config.wsMaxBackpressureBytes;
@@ -583,7 +591,10 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         continue;
       }
       if (frame === null) {
-        frame = new SharedFrame(ws.conn.loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data, ws.conn.loop.oversize.lendFn);
+        const loop = ws.conn.loop;
+        if (owner === null && typeof data !== 'string' && data.length > loop.writeSlab.maxSectionBytes) owner = loop.oversize.lend(data);
+        frame = new SharedFrame(loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data, owner);
+        owner = null; // the frame's now
         this.stats.framesEncoded++;
       }
       if (ws.sendShared(frame) !== WriteStatus.Closed) result.sent++;
@@ -591,6 +602,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     this.stats.fanoutDeliveries += result.sent;
     this.stats.messagesOut += result.sent;
     if (frame !== null) frame.release();
+    else if (owner !== null) owner.release();
     return result;
   }
 

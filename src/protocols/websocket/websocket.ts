@@ -99,6 +99,14 @@ export class WebSocket<T = unknown> {
     return this.conn.writer.pendingBytes;
   }
 
+  /**
+   * Reading from this socket is paused because its output passed the write-queue limit: the
+   * endpoint's `onDrain` follows once the peer has taken half of it.
+   */
+  get backpressured(): boolean {
+    return (this.conn.pausedMask & PauseReason.Backpressure) !== 0;
+  }
+
   /** Whether the socket can still send (no Close sent, connection not closing). */
   get isOpen(): boolean {
     return !this.closeSent && !this.conn.closing;

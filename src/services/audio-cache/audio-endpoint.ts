@@ -50,7 +50,7 @@ interface Session extends Following {
  * server's WebSocket handler (its `broadcast` frames a live chunk once for all followers).
  */
 export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, options: AudioEndpointOptions): WebSocketEndpoint<Session> {
-  const followers = new AudioFollowers(store, handler, (options.wsMaxBackpressureBytes ?? DEFAULTS.wsMaxBackpressureBytes) / 2);
+  const followers = new AudioFollowers(store, handler, options.wsMaxBackpressureBytes ?? DEFAULTS.wsMaxBackpressureBytes);
 
   function reply(ws: WebSocket<Session>, text: string): void {
     ws.send(text, false);
@@ -176,7 +176,8 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
 
   return {
     path: options.path,
-    // Live fan-out: a follower that cannot keep up is closed with 1013, never buffered without bound.
+    // Live fan-out: a follower that falls behind goes back to catching up from the cache before any
+    // broadcast could find it past the limit (audio-followers.ts); closing with 1013 is the backstop.
     slowConsumer: SlowConsumerPolicy.Close,
     onOpen(ws) {
       ws.data = { upload: null, follow: null, pending: 0 };

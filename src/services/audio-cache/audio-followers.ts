@@ -25,20 +25,24 @@ export interface Following {
 /**
  * The live side of FOLLOW: each follower first reads its backlog from the stream's mapping (frames
  * of {@link FOLLOW_CHUNK_BYTES}, zero-copy views paced by its socket draining); once caught up it is
- * "live" and every stored chunk reaches all live followers of the stream in one encode-once
- * broadcast. A complete stream ends each follower with `END`; a deleted or evicted one with an
+ * "live" and every stored chunk reaches all live followers of the stream (encoded once, or sent from
+ * the mapping when big); one that falls more than the slow-consumer limit behind catches up from
+ * the cache again. A complete stream ends each follower with `END`; a deleted or evicted one with an
  * `ERROR`. It is the store's listener.
  */
 export class AudioFollowers {
   /** Followers per stream: all of them, and those caught up. */
+  /** Live followers with more than this pending after a chunk are flushed at once (half the slow-consumer limit). */
+  private readonly flushAboveBytes: number;
   private readonly byStream = new Map<AudioStream, { all: Set<WebSocket<Following>>; live: Set<WebSocket<Following>> }>();
 
   constructor(
     private readonly store: AudioStore,
     private readonly handler: WebSocketHandler,
-    /** Live followers with more than this pending after a chunk are flushed at once (half the slow-consumer limit). */
-    private readonly flushAboveBytes: number,
+    /** The slow-consumer limit (`--ws-max-backpressure-bytes`): a live follower with more pending goes back to catching up. */
+    private readonly slowAboveBytes: number,
   ) {
+    this.flushAboveBytes = slowAboveBytes / 2;
     store.listener = {
       appended: (stream, chunk) => this.appended(stream, chunk),
       completed: (stream) => this.completed(stream),
@@ -97,13 +101,41 @@ export class AudioFollowers {
   private appended(stream: AudioStream, chunk: Uint8Array): void {
     const group = this.byStream.get(stream);
     if (group === undefined || group.live.size === 0) return;
-    const { sent } = this.handler.broadcast(group.live, chunk, true);
+    // A live follower that fell behind by more than the slow-consumer limit goes back to catching
+    // up from the cache, paced by its socket: it is never sent more than the limit plus one chunk,
+    // and never closed for being slow (a dead one is found by the ping timeout).
+    let behind: WebSocket<Following>[] | null = null;
+    for (const ws of group.live) {
+      if (ws.bufferedAmount <= this.slowAboveBytes) continue;
+      const f = ws.data.follow as Follow;
+      f.live = false;
+      f.position = stream.size - chunk.length;
+      group.live.delete(ws);
+      (behind ??= []).push(ws);
+    }
+    if (group.live.size > 0) this.deliver(stream, group.live, chunk);
+    // Its drain pumps it; one whose output is not held back by the write-queue limit (a
+    // slow-consumer limit set below it) would get no drain: pump it now.
+    if (behind !== null) for (const ws of behind) if (!ws.backpressured) this.pump(ws);
+  }
+
+  /**
+   * A stored chunk to the live followers, framed once for all of them: a small one copied into the
+   * write slab, a big one sent from the mapping (held by a lease until every write completed).
+   */
+  private deliver(stream: AudioStream, live: Set<WebSocket<Following>>, chunk: Uint8Array): void {
+    let lease: MappingLease | null = null;
+    if (chunk.length > FOLLOW_CHUNK_BYTES) {
+      const leased = this.store.lease(stream);
+      if (!isAudioError(leased)) lease = leased; // else copied: the chunk is still in the upload's mapping
+    }
+    const { sent } = this.handler.broadcast(live, chunk, true, null, lease);
     this.store.stats.bytesServed += sent * chunk.length;
     // Output leaves once per processor turn, but one poll phase can read megabytes of upload (up to
-    // 32 socket reads), so a follower that reads perfectly well would pass the slow-consumer limit
-    // on bytes nobody tried to send yet, and be closed with 1013. Flush it early instead (uWS flushes
-    // a full cork buffer the same way): what then stays pending is what its socket did not take.
-    for (const ws of group.live) if (ws.bufferedAmount > this.flushAboveBytes) ws.flush();
+    // 32 socket reads), so a follower that reads perfectly well would fall behind on bytes nobody
+    // tried to send yet. Flush it early instead (uWS flushes a full cork buffer the same way): what
+    // then stays pending is what its socket did not take.
+    for (const ws of live) if (ws.bufferedAmount > this.flushAboveBytes) ws.flush();
   }
 
   private completed(stream: AudioStream): void {
