@@ -1,7 +1,7 @@
 /**
  * The audio stream cache under load (issue 4): one stream per window, uploaded to slabcast's
  * /audio endpoint (START, binary chunks, STOP; the window ends at OK:STOP, i.e. when the bytes are
- * durable) and read back with GETs, in 64 KiB and 1 MiB chunks; next to it, in the same run, the
+ * durable) and read back with GETs, in 64 KiB, 1 MiB and 4 MiB chunks; next to it, in the same run, the
  * same bytes through plain `fs` (fs.write + fsync, fs.read) as the baseline, labelled "fs".
  * Rows are MiB moved: MiB/s, server CPU µs/MiB, and the slabcast/fs ratios of the harness.
  * Windows are bounded in bytes (256 MiB, --quick 32 MiB) and in time; the temp directory and
@@ -18,8 +18,8 @@ import type { ResultRow, Scenario, ScenarioContext } from '../lib/scenario.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-/** Chunk sizes of the brief: each is one binary frame on upload and one GET range on download. */
-const CHUNK_SIZES = [64 * KiB, MiB] as const;
+/** Chunk sizes: each is one binary frame on upload and one GET range on download. */
+const CHUNK_SIZES = [64 * KiB, MiB, 4 * MiB] as const;
 /** Bytes per window: one stream of this size per case and repeat (and as much again through fs). */
 const WINDOW_BYTES = 256 * MiB;
 const QUICK_WINDOW_BYTES = 32 * MiB;
@@ -28,11 +28,8 @@ const GET_WINDOW = 4;
 /** A window slower than this fails (plus a fixed allowance): the run is bounded in time as well as bytes. */
 const MIN_BYTES_PER_SEC = 4 * MiB;
 const WINDOW_ALLOWANCE_MS = 30_000;
-/**
- * A WebSocket message must fit one large slab section (--ws-max-frame-bytes defaults to the
- * section − 14 B), so 1 MiB chunks need 2 MiB sections; the rest of the config is the default.
- */
-const SLAB_LARGE_BYTES = 2 * MiB;
+/** GET ranges as large as the largest chunk (the default --max-get-bytes is 1 MiB); the rest of the config is the default. */
+const MAX_GET_BYTES = 4 * MiB;
 /** Same thresholds as measure.ts (its limitOf is not exported). */
 const CLIENT_SATURATION = 0.9;
 const NOISY_OTHER_CPU_PCT = 25;
@@ -208,8 +205,8 @@ function describeRun(ctx: ScenarioContext, root: string, totalBytes: number): vo
       'The pages are in the page cache on both sides when read.',
   );
   ctx.note(
-    `audio: slabcast runs with --cache-dir in a fresh temp dir and --slab-large-bytes ${SLAB_LARGE_BYTES} (a 1 MiB chunk plus its frame header ` +
-      'must fit one large section), everything else default: an upload is also checkpointed (msync + sidecar) every --flush-bytes ' +
+    `audio: slabcast runs with --cache-dir in a fresh temp dir and --max-get-bytes ${MAX_GET_BYTES} (GET ranges as large as the largest chunk), ` +
+      'everything else default: a chunk is written into the mapping as it arrives (never assembled), and an upload is also checkpointed (msync + sidecar) every --flush-bytes ' +
       '(4 MiB) or --flush-interval-ms (1 s), while the fs baseline syncs once at the end.',
   );
   ctx.note(
@@ -229,7 +226,7 @@ export const scenario: Scenario = {
   name: 'audio',
   description:
     `audio stream cache, one stream per window: upload (START, binary chunks, STOP = durable) and download (GET, ${GET_WINDOW} in flight) ` +
-    `in 64 KiB and 1 MiB chunks; slabcast vs plain fs (fs.write + fsync, fs.read) of the same bytes`,
+    `in 64 KiB, 1 MiB and 4 MiB chunks; slabcast vs plain fs (fs.write + fsync, fs.read) of the same bytes`,
   async run(ctx) {
     if (ctx.toolFilter !== null && ctx.toolFilter !== AUDIO_TOOL) {
       ctx.note(`--tool ${ctx.toolFilter}: audio only runs ${AUDIO_TOOL}; nothing to run`);
@@ -248,7 +245,7 @@ export const scenario: Scenario = {
     mkdirSync(fsDir);
     const target: ServerTarget = {
       ...base,
-      args: (port) => [...base.args(port), '--cache-dir', join(root, 'cache'), '--slab-large-bytes', String(SLAB_LARGE_BYTES)],
+      args: (port) => [...base.args(port), '--cache-dir', join(root, 'cache'), '--max-get-bytes', String(MAX_GET_BYTES)],
     };
     const totalBytes = ctx.quick ? QUICK_WINDOW_BYTES : WINDOW_BYTES;
     describeRun(ctx, root, totalBytes);

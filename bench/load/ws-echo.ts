@@ -21,6 +21,9 @@ export const wsEchoPeer: ServerTarget = {
 /** 100 connections, one message in flight on each (send, wait for the echo, send again). */
 const CONNECTIONS = 100;
 
+/** Connections of the 1 MiB case. */
+const BIG_CONNECTIONS = 32;
+
 const spec = (messageBytes: number): WsLoadSpec => ({ path: '/echo', connections: CONNECTIONS, pipelining: 1, messageBytes });
 
 const CASES: readonly LoadCase[] = [
@@ -28,6 +31,9 @@ const CASES: readonly LoadCase[] = [
   { name: 'echo-20B', spec: spec(20) },
   // 16 KiB: unmasking and copying dominate (RFC 6455 §5.3: every client byte is masked).
   { name: 'echo-16KiB', spec: spec(16 * 1024) },
+  // 1 MiB: larger than a large slab section, so slabcast streams it into the oversize area and
+  // echoes it from there; 32 connections keep 32 MiB in flight each way.
+  { name: 'echo-1MiB', spec: { ...spec(1024 * 1024), connections: BIG_CONNECTIONS } },
 ];
 
 /** The `ws` package version and whether its native helpers are installed (they change its speed). */
@@ -70,10 +76,10 @@ function generators(ctx: ScenarioContext): LoadGenerator[] {
   return out;
 }
 
-/** WebSocket echo: slabcast /echo vs `ws`, binary 20 B and 16 KiB, one message in flight per connection. */
+/** WebSocket echo: slabcast /echo vs `ws` and uWebSockets.js, binary 20 B, 16 KiB and 1 MiB, one message in flight per connection. */
 export const scenario: Scenario = {
   name: 'ws-echo',
-  description: `WebSocket /echo, ${CONNECTIONS} connections, one binary message in flight each: 20 B and 16 KiB; slabcast vs ws and uWebSockets.js`,
+  description: `WebSocket /echo, one binary message in flight per connection: 20 B and 16 KiB on ${CONNECTIONS} connections, 1 MiB on ${BIG_CONNECTIONS}; slabcast vs ws and uWebSockets.js`,
   async run(ctx) {
     if (ctx.toolFilter !== null && !(TOOLS as readonly string[]).includes(ctx.toolFilter)) {
       ctx.note(`--tool ${ctx.toolFilter}: ws-echo runs ${TOOLS.join(' and ')} only; nothing to run`);

@@ -47,6 +47,9 @@ app.get('/', (res) => {
 
 app.ws('/echo', {
   ...WS_OPTIONS,
+  // One message in flight per connection: a 1 MiB echo must not pass the limit and be dropped
+  // (uWS drops a send past maxBackpressure; slabcast and ws queue it and stop reading instead).
+  maxBackpressure: 64 * 1024 * 1024,
   message: (ws, message, isBinary) => void ws.send(message, isBinary),
 });
 

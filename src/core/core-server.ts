@@ -4,6 +4,7 @@ import { ErrorCode, SlabcastError } from '../errors.js';
 import { Acceptor, type AcceptorStats } from './acceptor.js';
 import { Processor, type ProcessorOptions, type ProcessorStats } from './processor.js';
 import type { ProtocolHandler } from './protocol.js';
+import type { OversizeStats } from './oversize-area.js';
 import type { SectionWaitStats } from './section-waiters.js';
 import { SlabAllocator, type SlabStats, Tier } from './slab.js';
 
@@ -22,6 +23,8 @@ export interface CoreStats {
   sectionWaits: SectionWaitStats & { waiting: number[] };
   readSlab: SlabStats;
   writeSlab: SlabStats;
+  /** The oversize area (messages larger than a large section). */
+  oversize: OversizeStats;
 }
 
 /**
@@ -112,6 +115,7 @@ export class CoreServer {
       sectionWaits: { ...w.stats, waiting: [w.waiting(Tier.Small), w.waiting(Tier.Medium), w.waiting(Tier.Large)] },
       readSlab: this.readSlab.stats(),
       writeSlab: this.writeSlab.stats(),
+      oversize: this.processor.oversize.stats(),
     };
   }
 }

@@ -71,6 +71,24 @@ export function registerServerMetrics(metrics: Metrics, stats: () => ServerStats
     const s = stats().core;
     return [s.readSlab, s.writeSlab].flatMap((slab) => slab.tiers.map((t): Sample => [{ slab: slab.name, tier: t.tier }, t.refusals]));
   });
+  metrics.gauge('slabcast_oversize_bytes', 'The oversize area (WebSocket messages larger than a large section): its budget, bytes in use now, and the most in use at once', ['state'], () => {
+    const o = stats().core.oversize;
+    return [
+      [{ state: 'budget' }, o.budgetBytes],
+      [{ state: 'in_use' }, o.inUseBytes],
+      [{ state: 'high_water' }, o.highWaterBytes],
+    ];
+  });
+  metrics.gauge('slabcast_oversize_waiters', 'Connections paused until the oversize area has room for their message', [], () => [[{}, stats().core.oversize.waiting]]);
+  metrics.counter('slabcast_oversize_total', 'Oversize area events: blocks handed out, connections paused for room, messages refused (too large for the budget → 1009; waiters holding all of it → 1013)', ['event'], () => {
+    const o = stats().core.oversize;
+    return [
+      [{ event: 'allocated' }, o.allocations],
+      [{ event: 'paused' }, o.waits],
+      [{ event: 'refused_too_large' }, o.tooLarge],
+      [{ event: 'refused_deadlock' }, o.deadlocks],
+    ];
+  });
   metrics.counter('slabcast_http_requests_total', 'HTTP requests parsed', [], () => [[{}, stats().http.requests]]);
   metrics.counter('slabcast_http_responses_total', 'HTTP responses by status class', ['class'], () =>
     stats().http.responsesByClass.map((n, i): Sample => [{ class: `${i}xx` }, n]).slice(1),

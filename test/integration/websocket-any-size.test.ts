@@ -165,6 +165,11 @@ describe('memory stays within the oversize budget (--max-oversize-bytes)', () =>
     expect(stats.highWaterBytes).toBeGreaterThanOrEqual(16 * MiB);
     expect(stats.waits).toBeGreaterThan(0);
     expect(stats.tooLarge + stats.deadlocks).toBe(0);
+    // What an operator sees: the same figures on /metrics.
+    const metrics = await fetch(`http://127.0.0.1:${s.port}/metrics`).then((r) => r.text());
+    expect(metrics).toContain(`slabcast_oversize_bytes{state="budget"} ${budget}`);
+    expect(metrics).toContain(`slabcast_oversize_bytes{state="high_water"} ${stats.highWaterBytes}`);
+    expect(metrics).toMatch(new RegExp(`slabcast_oversize_total\\{event="paused"\\} ${stats.waits}\\b`));
     for (const c of big) c.destroy();
     small.destroy();
     await waitFor(() => s.app.stats().core.processor.open === 0, 10_000, 'connections closed');
