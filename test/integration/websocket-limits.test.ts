@@ -1,6 +1,6 @@
 /**
  * WebSocket limits over real sockets (RFC 6455 §10.4): message and frame size (1009, decided from
- * the header alone for frames), read-slab exhaustion (1013), liveness pings (a silent peer is
+ * the header alone for frames), read-slab exhaustion (the oversize area takes over), liveness pings (a silent peer is
  * dropped and counted), and backpressure (send() reports it and onDrain resumes; a peer that does
  * not read stops being read; memory stays bounded; nothing is lost).
  */
@@ -119,7 +119,7 @@ describe('default limits: 16 MiB messages', () => {
 });
 
 describe('read-slab exhaustion', () => {
-  it('a fragmented message that cannot be assembled → 1013, and the connection is released', async () => {
+  it('a fragmented message that finds no read section is assembled in the oversize area instead, and echoed', async () => {
     const s = await start({});
     const ws = await open(s);
     await expectEcho(ws, 'before');
@@ -129,8 +129,11 @@ describe('read-slab exhaustion', () => {
     for (let section = slab.allocate(1); section !== NO_SECTION; section = slab.allocate(1)) held.push(section);
     try {
       await ws.send(Buffer.concat([buildClientFrame(OP.Text, 'part', { fin: false }), buildClientFrame(OP.Continuation, 'ial')]));
-      await expectFailure(ws, 1013);
-      expect(s.app.stats().ws.protocolErrors[1013]).toBe(1);
+      const [m] = await ws.waitFrames(2, (f) => f.opcode === OP.Text);
+      expect(m.payload.toString()).toBe('before');
+      expect(ws.dataFrames().at(-1)?.payload.toString()).toBe('partial');
+      expect(s.app.core.processor.oversize.stats().allocations).toBe(1);
+      expect(s.app.stats().ws.protocolErrors[1013]).toBeUndefined();
     } finally {
       for (const section of held) slab.free(section);
     }

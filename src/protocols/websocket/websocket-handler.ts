@@ -9,7 +9,7 @@ import { createClosePayload, parseClosePayload } from './close-payload.js';
 import { type BinarySink, SlowConsumerPolicy } from './endpoint.js';
 import { applyMask, FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from './frame-parser.js';
 import { InboundMessage, InboundMode } from './inbound-message.js';
-import { errorCloseFrame } from './frame-writer.js';
+import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
@@ -236,7 +236,9 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         this.acceptFrame(ws, f, mode);
         return Begin.Whole;
       }
-      const room = this.makeRoom(ws, (first ? 0 : ws.fragLength) + f.payloadLength, f.fin, limit);
+      // A single-frame message that did not arrive whole is streamed because the reader could not
+      // hold it: it goes to the oversize area, where an echo or fan-out can send it without a copy.
+      const room = this.makeRoom(ws, (first ? 0 : ws.fragLength) + f.payloadLength, f.fin, limit, first && f.fin);
       if (room !== Begin.Ok) return room;
     }
     this.acceptFrame(ws, f, mode);
@@ -415,34 +417,33 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
 
   /**
    * Makes the message's assembly hold `need` bytes: a read section while it fits what a connection
-   * may hold there, past that a block of the oversize area (grown geometrically while the message is
+   * may hold there and one is free (and `oversize` is not asked for), else a block of the oversize area (grown geometrically while the message is
    * fragmented, exact for its last frame). Wait when the oversize budget has no room now (the
    * connection is paused until a block is freed); Failed when it never could (1009) or the
    * connections waiting hold all of it (1013).
    */
-  private makeRoom(ws: WebSocket, need: number, fin: boolean, limit: number): Begin {
+  private makeRoom(ws: WebSocket, need: number, fin: boolean, limit: number, oversize: boolean): Begin {
     const conn = ws.conn;
     const slab = conn.loop.readSlab;
     const inbound = ws.inbound;
     const block = inbound === null ? NO_BLOCK : inbound.block;
     const slabLimit = Math.min(slab.maxSectionBytes, this.config.maxHeldReadBytes);
-    if (block === NO_BLOCK && need <= slabLimit) {
+    if (block === NO_BLOCK && need <= slabLimit && !oversize) {
       if (ws.fragSection !== NO_SECTION && slab.capacityOf(ws.fragSection) >= need) return Begin.Ok;
       // The smallest tier that holds the bytes, never a larger one, and never ahead of waiting readers.
       const next = conn.loop.sectionWaiters.take(conn, slab.tierFor(Math.max(need, 1)) as Tier);
-      if (next === NO_SECTION) {
-        // No memory to assemble the message: refuse it with 1013 rather than lose part of it.
-        this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
-        return Begin.Failed;
+      if (next !== NO_SECTION) {
+        if (ws.fragSection !== NO_SECTION) {
+          const from = slab.offsetOf(ws.fragSection);
+          slab.buffer.copy(slab.buffer, slab.offsetOf(next), from, from + ws.fragLength);
+          slab.free(ws.fragSection);
+        }
+        ws.fragSection = next;
+        conn.reader.credit();
+        return Begin.Ok;
       }
-      if (ws.fragSection !== NO_SECTION) {
-        const from = slab.offsetOf(ws.fragSection);
-        slab.buffer.copy(slab.buffer, slab.offsetOf(next), from, from + ws.fragLength);
-        slab.free(ws.fragSection);
-      }
-      ws.fragSection = next;
-      conn.reader.credit();
-      return Begin.Ok;
+      // No read section of that tier is free: the oversize area takes the message (or the
+      // connection waits for it there), rather than refusing it.
     }
     const area = conn.loop.oversize;
     if (block !== NO_BLOCK && area.capacityOf(block) >= need) return Begin.Ok;
@@ -592,7 +593,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       }
       if (frame === null) {
         const loop = ws.conn.loop;
-        if (owner === null && typeof data !== 'string' && data.length > loop.writeSlab.maxSectionBytes) owner = loop.oversize.lend(data);
+        if (owner === null && typeof data !== 'string' && data.length + frameHeaderLength(data.length) > loop.writeSlab.maxSectionBytes) owner = loop.oversize.lend(data);
         frame = new SharedFrame(loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data, owner);
         owner = null; // the frame's now
         this.stats.framesEncoded++;

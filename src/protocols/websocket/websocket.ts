@@ -119,7 +119,7 @@ export class WebSocket<T = unknown> {
    */
   send(data: string | Uint8Array, isBinary = typeof data !== 'string'): WriteStatus {
     if (!this.isOpen) return WriteStatus.Closed;
-    if (typeof data !== 'string' && data.length > this.conn.loop.writeSlab.maxSectionBytes) {
+    if (typeof data !== 'string' && data.length + frameHeaderLength(data.length) > this.conn.loop.writeSlab.maxSectionBytes) {
       // A message assembled in the oversize area (an echo, a relay) leaves from there: no copy.
       const owner = this.conn.loop.oversize.lend(data);
       if (owner !== null) return this.sendView(data, owner, isBinary);
