@@ -110,6 +110,32 @@ describe('audio cache durability (real process, SIGKILL)', () => {
     expect(await d.next()).toBe(`OK:START:partial:${info.size}`);
   }, 30_000);
 
+  it('16 MiB chunks: a stream acknowledged by OK:STOP survives SIGKILL byte for byte', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'slabcast-durable-big-'));
+    const cacheDir = join(dir, 'cache');
+    const chunk = 16 * 1024 * 1024;
+    const data = randomBytes(2 * chunk + 4 * 1024 * 1024);
+    const first = await spawnServer(cacheDir);
+    const c = await connect(first.port);
+    c.ws.send('START:big');
+    expect(await c.next()).toBe('OK:START:big:0');
+    for (let at = 0; at < data.length; at += chunk) c.ws.send(data.subarray(at, at + chunk));
+    c.ws.send('STOP:big');
+    expect(await c.next()).toBe(`OK:STOP:big:${data.length}`);
+    await killed(first.child);
+
+    const second = await spawnServer(cacheDir);
+    const d = await connect(second.port);
+    d.ws.send('INFO:big');
+    expect(await d.next()).toMatch(new RegExp(`^INFO:big:\\{"id":"big","size":${data.length},"complete":true,`));
+    const parts: Buffer[] = [];
+    for (let at = 0; at < data.length; at += 1024 * 1024) {
+      d.ws.send(`GET:big:${at}:${1024 * 1024}`);
+      parts.push((await d.next()) as Buffer);
+    }
+    expect(sha(Buffer.concat(parts))).toBe(sha(data));
+  }, 60_000);
+
   it('SIGTERM flushes an open upload: what INFO acknowledged before the signal is intact after a restart', async () => {
     dir = mkdtempSync(join(tmpdir(), 'slabcast-sigterm-'));
     const cacheDir = join(dir, 'cache');
