@@ -337,8 +337,11 @@ export class AudioStream {
 
   private async flushTo(size: number, beforeMeta?: () => void, complete = this.complete): Promise<void> {
     const lease = this.writer('checkpoint').retain();
+    // The stream only grows and bytes below persistedSize were msync'ed already: flush from there
+    // (msync widens to the page), not the whole stream again at every checkpoint.
+    const from = Math.min(Math.max(0, this.persistedSize), size);
     try {
-      if (size > 0) await this.writer('checkpoint').flushSync(0, size);
+      if (size > from) await this.writer('checkpoint').flushSync(from, size - from);
     } finally {
       lease.release();
     }
