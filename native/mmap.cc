@@ -30,6 +30,7 @@
 #include <string>
 
 #include "errno.h"
+#include "mask.h"
 #include "transport.h"
 
 namespace slabcast {
@@ -479,6 +480,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 // an unqualified name.
 static Napi::Object InitMmap(Napi::Env env, Napi::Object exports) {
   slabcast::InitTransport(env, exports);
+  slabcast::InitMask(env, exports);
   return slabcast::Init(env, exports);
 }
 

@@ -29,6 +29,12 @@ export interface MmapBinding {
    * over the mapping; collecting it unmaps.
    */
   map(fd: number, length: number, offset: number, writable: boolean): ArrayBuffer;
+  /**
+   * WebSocket masking in one pass (RFC 6455 §5.3): dst[dstStart + i] = src[srcStart + i] ^
+   * key[(phase + i) & 3] for every i < srcEnd − srcStart. In place when src and dst are the same
+   * range; any other overlap, or a range outside either array, throws a RangeError.
+   */
+  mask(src: Uint8Array, srcStart: number, srcEnd: number, dst: Uint8Array, dstStart: number, key: Uint8Array, phase: number): void;
   /** msync of the pages covering [offset, offset + length) with MS_ASYNC or MS_SYNC (| MS_INVALIDATE), on the calling thread. */
   sync(buffer: ArrayBuffer, offset: number, length: number, flags: number): void;
   /** MS_SYNC msync of the pages covering the range on a libuv worker thread; resolves once durable. */

@@ -7,7 +7,7 @@ import { NO_BLOCK } from '../../core/oversize-area.js';
 import { NO_SECTION, type Tier } from '../../core/slab.js';
 import { createClosePayload, parseClosePayload } from './close-payload.js';
 import { type BinarySink, SlowConsumerPolicy } from './endpoint.js';
-import { applyMask, FRAME_INCOMPLETE, FrameHeader, type FrameLimits, parseFrame } from './frame-parser.js';
+import { applyMask, FRAME_INCOMPLETE, FrameHeader, type FrameLimits, maskInto, parseFrame } from './frame-parser.js';
 import { InboundMessage, InboundMode } from './inbound-message.js';
 import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
@@ -184,7 +184,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         if (!this.deliverWhole(ws, buf, frame)) return end - start;
         continue;
       }
-      if (!this.takePayload(ws, buf, frame.payloadStart, frame.payloadEnd) || !this.endFrame(ws, frame.fin)) return end - start;
+      if (!this.takePayload(ws, buf, frame.payloadStart, frame.payloadEnd, null, 0) || !this.endFrame(ws, frame.fin)) return end - start;
     }
     return pos - start;
   }
@@ -285,35 +285,41 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /** Takes the next piece of a streamed frame's payload from `buf[pos, end)`; -1 when the connection failed. */
   private streamPiece(ws: WebSocket, inbound: InboundMessage, buf: Buffer, pos: number, end: number): number {
     const n = Math.min(inbound.remaining, end - pos);
-    const key = inbound.key;
-    if (inbound.masked && (key[0] | key[1] | key[2] | key[3]) !== 0) applyMask(buf, pos, pos + n, key, inbound.taken);
+    const phase = inbound.taken;
     inbound.remaining -= n;
     inbound.taken += n;
-    if (!this.takePayload(ws, buf, pos, pos + n)) return -1;
+    // Still masked: unmasked on its way to where it goes (one pass), never in the read buffer.
+    if (!this.takePayload(ws, buf, pos, pos + n, inbound.masked ? inbound.key : null, phase)) return -1;
     if (inbound.remaining === 0 && !this.endFrame(ws, inbound.fin)) return -1;
     return n;
   }
 
-  /** Unmasked payload bytes of the message in progress, to where its mode says; false when the connection failed. */
-  private takePayload(ws: WebSocket, buf: Buffer, start: number, end: number): boolean {
+  /**
+   * Payload bytes `buf[start, end)` of the message in progress, to where its mode says, unmasked on
+   * the way with `key` from payload offset `phase` (null: already unmasked); false when the
+   * connection failed. A discarded message's bytes are not even unmasked.
+   */
+  private takePayload(ws: WebSocket, buf: Buffer, start: number, end: number, key: Uint8Array | null, phase: number): boolean {
     if (start === end) return true;
     const inbound = ws.inbound;
     const mode = inbound === null ? InboundMode.Assemble : inbound.mode;
     if (mode === InboundMode.Discard) return true;
+    const n = end - start;
     if (mode === InboundMode.Sink) {
       const i = inbound as InboundMessage;
-      (i.region as Uint8Array).set(buf.subarray(start, end), i.regionAt);
-      i.regionAt += end - start;
+      maskInto(buf, start, end, i.region as Uint8Array, i.regionAt, key, phase);
+      i.regionAt += n;
       return true;
     }
+    const target = this.assembly(ws);
+    const at = target.offset + ws.fragLength;
+    maskInto(buf, start, end, target.buffer, at, key, phase);
     // Fail fast on the first invalid piece (Autobahn 6.x), not only at the end of the message.
-    if (ws.fragments.currentMessageOpcode === Opcode.Text && !(ws.utf8 as Utf8Validator).update(buf, start, end)) {
+    if (ws.fragments.currentMessageOpcode === Opcode.Text && !(ws.utf8 as Utf8Validator).update(target.buffer, at, at + n)) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
-    const target = this.assembly(ws);
-    buf.copy(target.buffer, target.offset + ws.fragLength, start, end);
-    ws.fragLength += end - start;
+    ws.fragLength += n;
     return true;
   }
 

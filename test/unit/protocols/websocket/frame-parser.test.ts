@@ -6,8 +6,11 @@ import {
   type FrameLimits,
   MAX_FRAME_HEADER_BYTES,
   applyMask,
+  maskInto,
+  NATIVE_MASK_MIN_BYTES,
   parseFrame,
 } from '../../../../src/protocols/websocket/frame-parser.js';
+import { mmap } from '../../../../src/native.js';
 import { Opcode } from '../../../../src/protocols/websocket/opcode.js';
 import { WsError } from '../../../../src/protocols/websocket/ws-errors.js';
 import { buildClientFrame, hex } from '../../../helpers/ws-client-frames.js';
@@ -450,6 +453,50 @@ describe('applyMask (§5.3)', () => {
       applyMask(buf, 0, buf.length, key, 0);
       expectBytes(buf, data);
     }
+  });
+
+  it('long runs (the addon) match the reference for every alignment, phase and length around the native threshold', () => {
+    const backing = new ArrayBuffer(70_000);
+    for (const length of [NATIVE_MASK_MIN_BYTES - 1, NATIVE_MASK_MIN_BYTES, NATIVE_MASK_MIN_BYTES + 1, NATIVE_MASK_MIN_BYTES + 7, 65_536 + 3]) {
+      for (const offset of [0, 1, 3]) {
+        for (const phase of [0, 1, 2, 3, 5]) {
+          const view = new Uint8Array(backing, offset, length + 8);
+          const data = patterned(length, offset + phase);
+          view.set(data, 4);
+          applyMask(view, 4, 4 + length, key, phase);
+          const rotated = Uint8Array.of(key[phase & 3], key[(phase + 1) & 3], key[(phase + 2) & 3], key[(phase + 3) & 3]);
+          expectBytes(Buffer.from(view.subarray(4, 4 + length)), referenceMask(data, rotated));
+        }
+      }
+    }
+  });
+
+  it('maskInto: copies and unmasks in one go (JS below the threshold, the addon above), or only copies without a key', () => {
+    for (const length of [0, 5, 200, NATIVE_MASK_MIN_BYTES, 70_001]) {
+      for (const phase of [0, 3]) {
+        const data = patterned(length, phase);
+        const src = Buffer.concat([Buffer.from('xx'), data, Buffer.from('yy')]);
+        const dst = Buffer.alloc(length + 5, 0xee);
+        maskInto(src, 2, 2 + length, dst, 3, key, phase);
+        const rotated = Uint8Array.of(key[phase & 3], key[(phase + 1) & 3], key[(phase + 2) & 3], key[(phase + 3) & 3]);
+        expectBytes(dst.subarray(3, 3 + length), referenceMask(data, rotated));
+        expectBytes(dst.subarray(0, 3), Buffer.alloc(3, 0xee));
+        expectBytes(dst.subarray(3 + length), Buffer.alloc(2, 0xee));
+        expectBytes(src.subarray(2, 2 + length), data); // the source is untouched
+        const plain = Buffer.alloc(length);
+        maskInto(src, 2, 2 + length, plain, 0, null, phase);
+        expectBytes(plain, data);
+      }
+    }
+  });
+
+  it('the addon refuses bad ranges and overlapping copies with a RangeError instead of crashing', () => {
+    const buf = Buffer.alloc(10_000);
+    expect(() => mmap.mask(buf, 0, 10_001, Buffer.alloc(20_000), 0, key, 0)).toThrow(RangeError);
+    expect(() => mmap.mask(buf, 0, 5000, Buffer.alloc(4000), 0, key, 0)).toThrow(RangeError);
+    expect(() => mmap.mask(buf, 0, 5000, buf, 100, key, 0)).toThrow(/overlap/);
+    expect(() => mmap.mask(buf, 0, 5000, Buffer.alloc(5000), 0, new Uint8Array(3), 0)).toThrow(RangeError);
+    expect(() => mmap.mask(buf, 10, 5, Buffer.alloc(5000), 0, key, 0)).toThrow(RangeError);
   });
 
   it('an all-zero mask leaves the payload as is (fast no-op path in parseFrame)', () => {

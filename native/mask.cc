@@ -1,0 +1,102 @@
+// WebSocket masking (RFC 6455 §5.3) as one pass over the bytes: the payload of a streamed frame is
+// unmasked on its way from the socket's read buffer to where it is kept (a file mapping, a message
+// block), instead of an in-place XOR followed by a copy. Exported as `mask` (one function). JS keeps
+// its own loop for short runs, where the call would cost more than it saves.
+#include <napi.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "mask.h"
+
+namespace slabcast {
+namespace {
+
+// Bounds of a Uint8Array argument as [data, length).
+bool BytesOf(const Napi::Value& value, uint8_t** data, size_t* length) {
+  if (!value.IsTypedArray()) return false;
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  if (array.TypedArrayType() != napi_uint8_array) return false;
+  Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
+  *data = bytes.Data();
+  *length = bytes.ByteLength();
+  return true;
+}
+
+// Reads a non-negative integer argument that is at most `max`.
+bool IndexOf(const Napi::Value& value, size_t max, size_t* out) {
+  if (!value.IsNumber()) return false;
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > static_cast<double>(max) || d != static_cast<double>(static_cast<size_t>(d))) return false;
+  *out = static_cast<size_t>(d);
+  return true;
+}
+
+// dst[i] = src[i] ^ key[(phase + i) & 3] for i in [0, n). `key` holds the masking key in wire order
+// in its bytes (key[0] first). src and dst may be the same range (in place), never overlapping otherwise.
+void MaskCopy(const uint8_t* src, uint8_t* dst, size_t n, const uint8_t key[4], size_t phase) {
+  uint8_t k[8];
+  for (int i = 0; i < 8; i++) k[i] = key[(phase + i) & 3];
+  uint64_t k64;
+  std::memcpy(&k64, k, 8);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    uint64_t w[4];
+    std::memcpy(w, src + i, 32);
+    w[0] ^= k64;
+    w[1] ^= k64;
+    w[2] ^= k64;
+    w[3] ^= k64;
+    std::memcpy(dst + i, w, 32);
+  }
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, src + i, 8);
+    w ^= k64;
+    std::memcpy(dst + i, &w, 8);
+  }
+  for (; i < n; i++) dst[i] = src[i] ^ k[i & 7];
+}
+
+// mask(src, srcStart, srcEnd, dst, dstStart, key, phase): XORs src[srcStart, srcEnd) with the 4-byte
+// masking key `key` (a Uint8Array, wire order), starting at key byte `phase & 3`, into dst at
+// dstStart. Throws a RangeError on any bad argument (never a crash).
+Napi::Value Mask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* src = nullptr;
+  uint8_t* dst = nullptr;
+  uint8_t* key = nullptr;
+  size_t src_len = 0;
+  size_t dst_len = 0;
+  size_t key_len = 0;
+  size_t start = 0;
+  size_t end = 0;
+  size_t at = 0;
+  size_t phase = 0;
+  const bool ok = info.Length() >= 7 && BytesOf(info[0], &src, &src_len) && IndexOf(info[2], src_len, &end) &&
+                  IndexOf(info[1], end, &start) && BytesOf(info[3], &dst, &dst_len) && IndexOf(info[4], dst_len, &at) &&
+                  end - start <= dst_len - at && BytesOf(info[5], &key, &key_len) && key_len == 4 &&
+                  IndexOf(info[6], SIZE_MAX >> 1, &phase);
+  if (!ok) {
+    Napi::RangeError::New(env, "mask(src, srcStart, srcEnd, dst, dstStart, key, phase): bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const uint8_t* from = src + start;
+  uint8_t* to = dst + at;
+  const size_t n = end - start;
+  // Same bytes (in place) are fine; any other overlap would read bytes already written.
+  if (from != to && from < to + n && to < from + n) {
+    Napi::RangeError::New(env, "mask: source and destination overlap").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  MaskCopy(from, to, n, key, phase);
+  return env.Undefined();
+}
+
+}  // namespace
+
+void InitMask(Napi::Env env, Napi::Object exports) {
+  exports.Set("mask", Napi::Function::New(env, Mask, "mask"));
+}
+
+}  // namespace slabcast
