@@ -8,7 +8,7 @@ export { ConfigError, ErrorCode, SlabcastError } from './errors.js';
 export { Router, type RouteHandler } from './protocols/http/router.js';
 export { HttpRequest } from './protocols/http/http-request.js';
 export { HttpResponse } from './protocols/http/http-response.js';
-export { SlowConsumerPolicy, type UpgradeRequest, type UpgradeVerdict, type WebSocketEndpoint } from './protocols/websocket/endpoint.js';
+export { type BinarySink, SlowConsumerPolicy, type UpgradeRequest, type UpgradeVerdict, type WebSocketEndpoint } from './protocols/websocket/endpoint.js';
 export { WebSocket } from './protocols/websocket/websocket.js';
 export { CloseCode } from './protocols/websocket/opcode.js';
 export type { BroadcastResult, WebSocketHandler, WsStats } from './protocols/websocket/websocket-handler.js';

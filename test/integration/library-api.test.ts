@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocketClient from 'ws';
-import { CloseCode, Slabcast, type WebSocket, type WebSocketEndpoint } from '../../src/index.js';
+import { type BinarySink, CloseCode, Slabcast, type WebSocket, type WebSocketEndpoint } from '../../src/index.js';
+import { messageFrames, WsStreamClient } from '../helpers/ws-stream-client.js';
+import { randomBytes } from 'node:crypto';
 import { TEST_TRANSPORT } from '../helpers/listen.js';
 
 let app: Slabcast | null = null;
@@ -60,5 +62,54 @@ describe('the library API (src/index.ts only)', () => {
     expect(await closed).toEqual([1000, 'ann said 2']);
     expect((await fetch(`http://127.0.0.1:${port}/echo`)).status).toBe(404); // not asked for
     bob.ws.close();
+  });
+
+  it('a binary sink takes a message in pieces into memory the user owns: committed whole, refused and dropped, or aborted mid-message', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'slabcast-lib-'));
+    const store = Buffer.alloc(8 * 1024 * 1024);
+    let used = 0;
+    let pending = 0;
+    const events: string[] = [];
+    const sink: BinarySink<null> = {
+      reserve(ws, bytes, first) {
+        if (first) pending = 0;
+        if (used + pending + bytes > store.length) {
+          ws.send(`refused ${bytes}`);
+          return null;
+        }
+        const region = store.subarray(used + pending, used + pending + bytes);
+        pending += bytes;
+        return region;
+      },
+      commit(ws) {
+        used += pending;
+        events.push(`commit ${pending}`);
+        ws.send(`stored ${used}`);
+      },
+      abort() {
+        events.push(`abort ${pending}`);
+      },
+    };
+    app = new Slabcast({ host: '127.0.0.1', port: 0, transport: TEST_TRANSPORT, services: 'metrics', cacheDir: dir });
+    app.addEndpoint({ path: '/upload', maxMessageBytes: 64 * 1024 * 1024, binarySink: sink, onMessage: (ws, data) => ws.send(`text ${data.toString()}`) });
+    const { port } = await app.listen();
+    const text = async (c: WsStreamClient): Promise<string> => ((await c.next()).small as Buffer).toString();
+
+    const c = await WsStreamClient.open(port, '/upload');
+    const first = randomBytes(5 * 1024 * 1024);
+    await c.send(2, first, { fragment: 1024 * 1024, chop: 16 * 1024 });
+    expect(await text(c)).toBe(`stored ${first.length}`);
+    expect(store.subarray(0, first.length).equals(first)).toBe(true);
+    await c.send(2, randomBytes(4 * 1024 * 1024)); // past what the user keeps: refused, read and dropped
+    expect(await text(c)).toBe(`refused ${4 * 1024 * 1024}`);
+    await c.send(1, Buffer.from('still open'));
+    expect(await text(c)).toBe('text still open');
+    // Half a message, then the connection is gone: the sink is told to keep nothing.
+    const frames = messageFrames(2, randomBytes(1024 * 1024));
+    await c.write([frames[0], frames[1].subarray(0, 300_000)]);
+    await expect.poll(() => app!.stats().ws.bytesIn).toBeGreaterThan(0);
+    c.destroy();
+    await expect.poll(() => events).toEqual([`commit ${first.length}`, `abort ${1024 * 1024}`]);
+    expect(used).toBe(first.length);
   });
 });
