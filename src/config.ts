@@ -74,6 +74,9 @@ export interface ServerConfig {
   wsPingIntervalMs: number;
   wsCloseTimeoutMs: number;
   wsMaxBackpressureBytes: number;
+  /** permessage-deflate (RFC 7692) for endpoints that accept it: 'on' or 'off'. */
+  wsCompression: 'on' | 'off';
+  wsCompressionThresholdBytes: number;
   /** Browser origins that may open a WebSocket: '' = same origin only, '*' = any, or a comma-separated list. */
   allowedOrigins: string;
   // audio cache (src/services/audio-cache)
@@ -168,6 +171,8 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   wsPingIntervalMs: 30_000,
   wsCloseTimeoutMs: 5_000,
   wsMaxBackpressureBytes: 1 * MiB,
+  wsCompression: 'on',
+  wsCompressionThresholdBytes: 64,
   allowedOrigins: '',
   // audio cache
   audioPath: '/audio',
@@ -254,6 +259,8 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'wsPingIntervalMs', flag: 'ws-ping-interval-ms', env: ['SLABCAST_WS_PING_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'idle time before the server pings; no answer within the same time → closed' },
   { key: 'wsCloseTimeoutMs', flag: 'ws-close-timeout-ms', env: ['SLABCAST_WS_CLOSE_TIMEOUT_MS'], kind: 'int', min: 10, max: 600_000, help: 'wait for the peer\'s Close after ours before dropping TCP' },
   { key: 'wsMaxBackpressureBytes', flag: 'ws-max-backpressure-bytes', env: ['SLABCAST_WS_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'pending output past which fan-out applies the endpoint\'s slow-consumer policy' },
+  { key: 'wsCompression', flag: 'ws-compression', env: ['SLABCAST_WS_COMPRESSION'], kind: 'string', choices: ['on', 'off'], help: 'permessage-deflate (RFC 7692) for the endpoints that accept it (echo, rooms): every message compressed on its own (no context takeover either way), a broadcast compressed once for every member that negotiated it; off = never negotiated' },
+  { key: 'wsCompressionThresholdBytes', flag: 'ws-compression-threshold-bytes', env: ['SLABCAST_WS_COMPRESSION_THRESHOLD_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'messages shorter than this are sent uncompressed even on a compressed connection (as are those compression would not make shorter)' },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: ['SLABCAST_ALLOWED_ORIGINS'], kind: 'string', optional: true, help: 'browser origins that may open a WebSocket (cross-site WebSocket hijacking): empty = the page\'s own origin only (Origin host:port = Host), * = any, or a comma-separated list like https://app.example.com; requests without Origin (non-browser clients) are allowed; refused → 403. A list or * also answers CORS on the HTTP routes (/api/…) for those origins' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
   // audio cache

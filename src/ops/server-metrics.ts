@@ -124,5 +124,22 @@ export function registerServerMetrics(metrics: Metrics, stats: () => ServerStats
       [{ action: 'close' }, w.slowConsumerCloses],
     ];
   });
+  metrics.counter('slabcast_ws_compressed_connections_total', 'WebSocket connections that negotiated permessage-deflate', [], () => [[{}, stats().ws.compressedConnections]]);
+  metrics.counter('slabcast_ws_compressed_messages_total', 'permessage-deflate: messages compressed to send (a broadcast once) and compressed messages received', ['direction'], () => {
+    const w = stats().ws;
+    return [
+      [{ direction: 'out' }, w.compressions],
+      [{ direction: 'in' }, w.inflations],
+    ];
+  });
+  metrics.counter('slabcast_ws_compression_bytes_total', 'permessage-deflate payload bytes, uncompressed and compressed, by direction', ['direction', 'form'], () => {
+    const w = stats().ws;
+    return [
+      [{ direction: 'out', form: 'uncompressed' }, w.compressionBytesIn],
+      [{ direction: 'out', form: 'compressed' }, w.compressionBytesOut],
+      [{ direction: 'in', form: 'compressed' }, w.inflationBytesIn],
+      [{ direction: 'in', form: 'uncompressed' }, w.inflationBytesOut],
+    ];
+  });
   metrics.counter('slabcast_ws_ping_timeouts_total', 'Peers dropped for not answering pings', [], () => [[{}, stats().ws.pingTimeouts]]);
 }

@@ -15,6 +15,7 @@ import {
   NOT_FOUND_RESPONSE,
   UPGRADE_REQUIRED_RESPONSE,
 } from './handshake.js';
+import { negotiateDeflate } from './permessage-deflate.js';
 import { OriginPolicy } from './origin-policy.js';
 import { WebSocket } from './websocket.js';
 import type { WebSocketHandler } from './websocket-handler.js';
@@ -116,10 +117,19 @@ export class EndpointRegistry {
     const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
     // Copied into the write slab (an idle socket then keeps no queue of external buffers); when no
     // section is free it is queued as it is: a lost 101 would leave the client waiting.
-    const response = buildUpgradeResponse(accept, protocol === '' ? undefined : protocol);
+    // permessage-deflate when the server and the endpoint take it (never for a binary sink) and the client offers it.
+    const deflate =
+      this.handler.compressionEnabled && endpoint.perMessageDeflate !== false && endpoint.binarySink === undefined
+        ? negotiateDeflate(req.header('sec-websocket-extensions'))
+        : null;
+    const response = buildUpgradeResponse(accept, protocol === '' ? undefined : protocol, deflate ?? undefined);
     if (conn.writer.write(response) === WriteStatus.NoMemory) conn.writer.queueExternal(response, null);
     conn.protocol = this.handler; // the WebSocket's owner (see WebSocket.owner)
     const ws = new WebSocket(conn, endpoint, protocol, data);
+    if (deflate !== null) {
+      ws.compressed = true;
+      this.handler.stats.compressedConnections++;
+    }
     conn.state = ws;
     this.handler.opened(ws);
     return true;

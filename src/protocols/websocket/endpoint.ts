@@ -75,6 +75,13 @@ export interface WebSocketEndpoint<T = unknown> {
    * past the oversize budget: its binary messages are never assembled.
    */
   readonly maxMessageBytes?: number;
+  /**
+   * Accept permessage-deflate (RFC 7692) when the client offers it and `--ws-compression` is on
+   * (default true; never with a {@link binarySink}, whose pieces must be the bytes they are).
+   */
+  readonly perMessageDeflate?: boolean;
+  /** On a compressed connection, compress binary messages too (default true; rooms send voice frames uncompressed). */
+  readonly compressBinary?: boolean;
   /** Binary messages go here in pieces instead of to {@link onMessage} (see {@link BinarySink}). */
   readonly binarySink?: BinarySink<T>;
   /** Origin check (RFC 6455 §10.2); false → 403. When present it replaces the server's `--allowed-origins` policy for this endpoint. */

@@ -34,6 +34,11 @@ export interface FrameLimits {
    * checks {@link FrameHeader.masked} itself.
    */
   requireMask: boolean;
+  /**
+   * permessage-deflate was negotiated (RFC 7692 §6): RSV1 is allowed on a Text or Binary frame (the
+   * first of a message). On a continuation or control frame it is still refused, as are RSV2/RSV3.
+   */
+  allowRsv1?: boolean;
 }
 
 /**
@@ -45,7 +50,7 @@ export interface FrameLimits {
 export class FrameHeader {
   /** FIN bit: last frame of its message (§5.2). */
   fin = false;
-  /** RSV1..RSV3 as a 3-bit number (RSV1 = 4). Always 0 in accepted frames: no extensions. */
+  /** RSV1..RSV3 as a 3-bit number (RSV1 = 4). 0 in accepted frames, but 4 (compressed) on a message's first frame under permessage-deflate. */
   rsv = 0;
   /** Opcode, 4 bits (§5.2). */
   opcode = 0;
@@ -133,8 +138,10 @@ export function parseFrame(
   const b0 = buf[start];
   const opcode = b0 & 0x0f;
   const fin = (b0 & 0x80) !== 0;
-  // §5.2: no extension is negotiated, so any RSV bit fails the connection.
-  if ((b0 & 0x70) !== 0) return fail(frame, WsError.ReservedBits);
+  // §5.2: an RSV bit no negotiated extension defines fails the connection. permessage-deflate
+  // defines RSV1 on the first frame of a data message only (RFC 7692 §6.1).
+  const rsv = b0 & 0x70;
+  if (rsv !== 0 && !(rsv === 0x40 && limits.allowRsv1 === true && (opcode === 0x1 || opcode === 0x2))) return fail(frame, WsError.ReservedBits);
   // §5.2: 3-7 are reserved data opcodes, 11-15 reserved control opcodes.
   if (opcode > 0x2 && (opcode < 0x8 || opcode > 0xa)) return fail(frame, WsError.ReservedOpcode);
   const control = opcode >= 0x8;

@@ -43,6 +43,7 @@ export function writeFrameHeader(
   opcode: number,
   fin: boolean,
   payloadLength: number,
+  compressed = false,
 ): number {
   const headerLength = frameHeaderLength(payloadLength);
   if (!isKnownOpcode(opcode)) throw new RangeError(`reserved WebSocket opcode: ${opcode}`);
@@ -52,7 +53,8 @@ export function writeFrameHeader(
   if (!(offset >= 0 && offset + headerLength <= target.length)) {
     throw new RangeError(`no room for a ${headerLength}-byte frame header at offset ${offset}`);
   }
-  target[offset] = (fin ? 0x80 : 0) | opcode;
+  // RSV1 marks a message compressed with permessage-deflate (RFC 7692 §6).
+  target[offset] = (fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | opcode;
   if (headerLength === 2) {
     target[offset + 1] = payloadLength;
   } else if (headerLength === 4) {

@@ -70,19 +70,26 @@ const UPGRADE_PREFIX = Buffer.from(
   'latin1',
 );
 const PROTOCOL_PREFIX = '\r\nSec-WebSocket-Protocol: ';
+const EXTENSIONS_PREFIX = '\r\nSec-WebSocket-Extensions: ';
+// What an extension response may hold: tokens, '; ', '=' (RFC 6455 §9.1), never CR or LF.
+const EXTENSIONS_SHAPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z;=, ]+$/;
 
 /**
  * The 101 Switching Protocols response (§4.2.2 step 5) with `accept` and, when the server chose
- * one of the client's subprotocols, `Sec-WebSocket-Protocol`. One allocation per handshake.
+ * one of the client's subprotocols, `Sec-WebSocket-Protocol`; with `extensions`, the negotiated
+ * `Sec-WebSocket-Extensions` (§9.1). One allocation per handshake.
  * @throws TypeError if accept is not a 28-character base64 SHA-1 or protocol is not a token
  *   (guards against header injection from server code).
  */
-export function buildUpgradeResponse(accept: string, protocol?: string): Buffer {
+export function buildUpgradeResponse(accept: string, protocol?: string, extensions?: string): Buffer {
   if (!ACCEPT_SHAPE.test(accept)) throw new TypeError(`not a Sec-WebSocket-Accept value: ${JSON.stringify(accept)}`);
   if (protocol !== undefined && !TOKEN_SHAPE.test(protocol)) {
     throw new TypeError(`subprotocol must be an RFC 9110 token: ${JSON.stringify(protocol)}`);
   }
-  const tail = (protocol === undefined ? '' : PROTOCOL_PREFIX + protocol) + '\r\n\r\n';
+  if (extensions !== undefined && !EXTENSIONS_SHAPE.test(extensions)) {
+    throw new TypeError(`not a Sec-WebSocket-Extensions value: ${JSON.stringify(extensions)}`);
+  }
+  const tail = (protocol === undefined ? '' : PROTOCOL_PREFIX + protocol) + (extensions === undefined ? '' : EXTENSIONS_PREFIX + extensions) + '\r\n\r\n';
   const out = Buffer.allocUnsafe(UPGRADE_PREFIX.length + accept.length + tail.length);
   UPGRADE_PREFIX.copy(out, 0);
   let at = UPGRADE_PREFIX.length;

@@ -28,6 +28,8 @@ export class InboundMessage {
   masked = false;
   readonly key = new Uint8Array(4);
   mode: InboundMode = InboundMode.Assemble;
+  /** The message in progress is compressed (permessage-deflate, RSV1 on its first frame). */
+  compressed = false;
   /** Sink mode: the region of the current frame and bytes written into it. */
   region: Uint8Array | null = null;
   regionAt = 0;

@@ -29,6 +29,8 @@ export class SharedFrame implements Releasable {
     opcode: number,
     payload: Uint8Array | string,
     owner: Releasable | null = null,
+    /** The payload is compressed (permessage-deflate): RSV1 is set. */
+    compressed = false,
   ) {
     const length = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
     const total = frameHeaderLength(length) + length;
@@ -39,7 +41,7 @@ export class SharedFrame implements Releasable {
         this.lent = owner;
         this.section = NO_SECTION;
         this.bytes = Buffer.allocUnsafe(frameHeaderLength(length));
-        writeFrameHeader(this.bytes, 0, opcode, true, length);
+        writeFrameHeader(this.bytes, 0, opcode, true, length, compressed);
         this.payload = payload;
         return;
       }
@@ -50,7 +52,7 @@ export class SharedFrame implements Releasable {
       target = slab.buffer;
       at = slab.offsetOf(this.section);
     } else target = Buffer.allocUnsafe(total);
-    const h = writeFrameHeader(target, at, opcode, true, length);
+    const h = writeFrameHeader(target, at, opcode, true, length, compressed);
     if (typeof payload === 'string') target.write(payload, at + h, length, 'utf8');
     else target.set(payload, at + h);
     this.bytes = target.subarray(at, at + total);

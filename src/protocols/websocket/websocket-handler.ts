@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+import { constants as zlibConstants } from 'node:zlib';
 import type { ServerConfig } from '../../config.js';
 import { type Connection, PauseReason } from '../../core/connection.js';
 import { type Releasable, WriteStatus } from '../../core/message-writer.js';
@@ -9,6 +11,7 @@ import { createClosePayload, parseClosePayload } from './close-payload.js';
 import { type BinarySink, SlowConsumerPolicy } from './endpoint.js';
 import { applyMask, FRAME_INCOMPLETE, FrameHeader, type FrameLimits, maskInto, parseFrame } from './frame-parser.js';
 import { InboundMessage, InboundMode } from './inbound-message.js';
+import { deflateMessage, inflateMessage } from './permessage-deflate.js';
 import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
@@ -19,7 +22,14 @@ import { WsError, wsErrorInfo } from './ws-errors.js';
 /** WebSocket's slice of the configuration: message limits, ping and close timers, the slow-consumer limit. */
 export type WsOptions = Pick<
   ServerConfig,
-  'wsMaxMessageBytes' | 'wsMaxFrameBytes' | 'wsPingIntervalMs' | 'wsCloseTimeoutMs' | 'wsMaxBackpressureBytes' | 'maxHeldReadBytes'
+  | 'wsMaxMessageBytes'
+  | 'wsMaxFrameBytes'
+  | 'wsPingIntervalMs'
+  | 'wsCloseTimeoutMs'
+  | 'wsMaxBackpressureBytes'
+  | 'maxHeldReadBytes'
+  | 'wsCompression'
+  | 'wsCompressionThresholdBytes'
 >;
 
 /** Deadline kinds of a WebSocket connection. */
@@ -54,6 +64,16 @@ export interface WsStats {
   closeCodesReceived: Record<number, number>;
   pingTimeouts: number;
   endpointErrors: number;
+  /** permessage-deflate: connections that negotiated it. */
+  compressedConnections: number;
+  /** Messages compressed for sending (a broadcast counts once, whatever its recipients), their bytes before and after. */
+  compressions: number;
+  compressionBytesIn: number;
+  compressionBytesOut: number;
+  /** Compressed messages received, their bytes on the wire and once inflated. */
+  inflations: number;
+  inflationBytesIn: number;
+  inflationBytesOut: number;
 }
 
 /** Result of {@link WebSocketHandler.broadcast}. */
@@ -61,6 +81,9 @@ export interface BroadcastResult {
   sent: number;
   dropped: number;
 }
+
+/** zlib's default level: compression is once per broadcast, so the ratio matters more than the CPU. */
+const DEFLATE_LEVEL = zlibConstants.Z_DEFAULT_COMPRESSION;
 
 /** Outcome of {@link WebSocketHandler.beginData}. */
 const Begin = {
@@ -106,6 +129,13 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     closeCodesReceived: {},
     pingTimeouts: 0,
     endpointErrors: 0,
+    compressedConnections: 0,
+    compressions: 0,
+    compressionBytesIn: 0,
+    compressionBytesOut: 0,
+    inflations: 0,
+    inflationBytesIn: 0,
+    inflationBytesOut: 0,
   };
   /** Hook for endpoint exceptions (logging); the socket is closed with 1011 either way. */
   onEndpointError: ((err: unknown, ws: WebSocket) => void) | null = null;
@@ -116,6 +146,11 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   private readonly limits: FrameLimits;
   /** Scratch result of {@link assembly} (no object per call). */
   private readonly at: { buffer: Buffer; offset: number } = { buffer: Buffer.alloc(0), offset: 0 };
+
+  /** permessage-deflate may be negotiated (`--ws-compression on`). */
+  get compressionEnabled(): boolean {
+    return this.config.wsCompression === 'on';
+  }
 
   /** The shortest deadline WebSocket arms (ms), for the core's deadline sweep. */
   get shortestDeadlineMs(): number {
@@ -140,6 +175,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     const ws = conn.state as WebSocket;
     const frame = this.frame;
     this.limits.maxFrameBytes = ws.endpoint.maxMessageBytes ?? this.config.wsMaxFrameBytes;
+    this.limits.allowRsv1 = ws.compressed;
     let pos = start;
     while (pos < end && conn.pausedMask === 0 && !conn.closing) {
       const inbound = ws.inbound;
@@ -225,7 +261,9 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       return Begin.Failed;
     }
     let mode: InboundMode = first ? InboundMode.Assemble : (ws.inbound?.mode ?? InboundMode.Assemble);
-    if (first && opcode === Opcode.Binary && ws.endpoint.binarySink !== undefined) mode = InboundMode.Sink;
+    const compressed = (f.rsv & 4) !== 0; // parseFrame allows RSV1 only on a first frame, once negotiated
+    if (first && opcode === Opcode.Binary && ws.endpoint.binarySink !== undefined && !compressed) mode = InboundMode.Sink;
+    if (first && (compressed || ws.inbound !== null)) (ws.inbound ??= new InboundMessage()).compressed = compressed;
     if (ws.closeSent && mode !== InboundMode.Discard) {
       // RFC 6455 §1.4: after our Close, data is discarded.
       this.dropMessage(ws);
@@ -314,8 +352,9 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     const target = this.assembly(ws);
     const at = target.offset + ws.fragLength;
     maskInto(buf, start, end, target.buffer, at, key, phase);
-    // Fail fast on the first invalid piece (Autobahn 6.x), not only at the end of the message.
-    if (ws.fragments.currentMessageOpcode === Opcode.Text && !(ws.utf8 as Utf8Validator).update(target.buffer, at, at + n)) {
+    // Fail fast on the first invalid piece (Autobahn 6.x), not only at the end of the message; a
+    // compressed one is checked once inflated.
+    if (ws.fragments.currentMessageOpcode === Opcode.Text && (inbound === null || !inbound.compressed) && !(ws.utf8 as Utf8Validator).update(target.buffer, at, at + n)) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
@@ -343,19 +382,69 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       return true;
     }
     const isText = ws.fragments.currentMessageOpcode === Opcode.Text;
+    const target = this.assembly(ws);
+    const view = target.buffer.subarray(target.offset, target.offset + ws.fragLength);
+    if (inbound !== null && inbound.compressed) {
+      const ok = this.deliverCompressed(ws, view, isText);
+      this.freeAssembly(ws);
+      return ok;
+    }
     if (isText && !(ws.utf8 as Utf8Validator).isComplete()) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
-    const target = this.assembly(ws);
-    this.deliver(ws, target.buffer.subarray(target.offset, target.offset + ws.fragLength), !isText);
+    this.deliver(ws, view, !isText);
     this.freeAssembly(ws);
     return true;
+  }
+
+  /**
+   * A compressed message (RFC 7692 §7.2.2): inflated with the message limit applied to the inflated
+   * size (a bomb stops at the limit: 1009), UTF-8 checked for text, then delivered. Data that does
+   * not inflate → 1007.
+   */
+  private deliverCompressed(ws: WebSocket, compressed: Buffer, isText: boolean): boolean {
+    let data: Buffer | null;
+    try {
+      data = inflateMessage(compressed, ws.endpoint.maxMessageBytes ?? this.config.wsMaxMessageBytes);
+    } catch {
+      this.fail(ws, WsError.InflateFailed);
+      return false;
+    }
+    if (data === null) {
+      this.fail(ws, WsError.MessageTooBig);
+      return false;
+    }
+    if (isText && !isUtf8(data)) {
+      this.fail(ws, WsError.InvalidUtf8);
+      return false;
+    }
+    this.stats.inflations++;
+    this.stats.inflationBytesIn += compressed.length;
+    this.stats.inflationBytesOut += data.length;
+    this.deliver(ws, data, !isText);
+    return true;
+  }
+
+  /** @internal {@link WebSocketOwner} */
+  compressFor(ws: WebSocket, data: string | Uint8Array, isBinary: boolean): Buffer | null {
+    if (isBinary && ws.endpoint.compressBinary === false) return null;
+    const length = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
+    if (length < this.config.wsCompressionThresholdBytes) return null;
+    const deflated = deflateMessage(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, DEFLATE_LEVEL);
+    this.stats.compressions++;
+    this.stats.compressionBytesIn += length;
+    this.stats.compressionBytesOut += deflated.length;
+    return deflated.length < length ? deflated : null;
   }
 
   /** A single-frame message that arrived whole: delivered as a view of the read buffer, no copy. */
   private deliverWhole(ws: WebSocket, buf: Buffer, f: FrameHeader): boolean {
     const isText = f.opcode === Opcode.Text;
+    if ((f.rsv & 4) !== 0) {
+      if (ws.inbound !== null) ws.inbound.mode = InboundMode.Assemble;
+      return this.deliverCompressed(ws, buf.subarray(f.payloadStart, f.payloadEnd), isText);
+    }
     if (isText) {
       const utf8 = ws.utf8 as Utf8Validator;
       if (!utf8.update(buf, f.payloadStart, f.payloadEnd) || !utf8.isComplete()) {
@@ -581,8 +670,13 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     owner: Releasable | null = null,
   ): BroadcastResult {
     let frame: SharedFrame | null = null;
+    // permessage-deflate members get the message compressed once for all of them (no context
+    // takeover, so one frame is valid for each): at most two encodings per broadcast.
+    let deflated: SharedFrame | null = null;
+    let deflateTried = false;
     const result = { sent: 0, dropped: 0 };
     const defaultLimit = this.config.wsMaxBackpressureBytes;
+    const opcode = isBinary ? Opcode.Binary : Opcode.Text;
     for (const ws of targets) {
       if (ws === except || !ws.isOpen) continue;
       if (ws.conn.writer.pendingBytes > (ws.endpoint.maxBackpressureBytes ?? defaultLimit)) {
@@ -597,10 +691,24 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
         }
         continue;
       }
+      if (ws.compressed && !(isBinary && ws.endpoint.compressBinary === false)) {
+        if (!deflateTried) {
+          deflateTried = true;
+          const payload = this.compressFor(ws, data, isBinary);
+          if (payload !== null) {
+            deflated = new SharedFrame(ws.conn.loop.writeSlab, opcode, payload, null, true);
+            this.stats.framesEncoded++;
+          }
+        }
+        if (deflated !== null) {
+          if (ws.sendShared(deflated) !== WriteStatus.Closed) result.sent++;
+          continue;
+        }
+      }
       if (frame === null) {
         const loop = ws.conn.loop;
         if (owner === null && typeof data !== 'string' && data.length + frameHeaderLength(data.length) > loop.writeSlab.maxSectionBytes) owner = loop.oversize.lend(data);
-        frame = new SharedFrame(loop.writeSlab, isBinary ? Opcode.Binary : Opcode.Text, data, owner);
+        frame = new SharedFrame(loop.writeSlab, opcode, data, owner);
         owner = null; // the frame's now
         this.stats.framesEncoded++;
       }
@@ -610,6 +718,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     this.stats.messagesOut += result.sent;
     if (frame !== null) frame.release();
     else if (owner !== null) owner.release();
+    if (deflated !== null) deflated.release();
     return result;
   }
 

@@ -10,7 +10,7 @@ import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
 
-const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4 } as const;
+const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8 } as const;
 
 /** What the handler needs from its owner when a socket closes or is closed. */
 export interface WebSocketOwner {
@@ -18,6 +18,11 @@ export interface WebSocketOwner {
   armCloseTimeout(ws: WebSocket): void;
   /** The owner's counters: {@link WebSocket.send} counts its messages here (fan-out counts its own). */
   readonly stats: { messagesOut: number };
+  /**
+   * permessage-deflate: the compressed payload to send instead of `data` on `ws` (negotiated, long
+   * enough, allowed for its kind, and shorter once compressed), or null to send it as it is.
+   */
+  compressFor(ws: WebSocket, data: string | Uint8Array, isBinary: boolean): Buffer | null;
 }
 
 /**
@@ -81,6 +86,15 @@ export class WebSocket<T = unknown> {
     this.bits = on ? this.bits | Bit.CloseReceived : this.bits & ~Bit.CloseReceived;
   }
 
+  /** permessage-deflate was negotiated in the handshake (RFC 7692). */
+  get compressed(): boolean {
+    return (this.bits & Bit.Deflate) !== 0;
+  }
+  /** @internal set by the handshake */
+  set compressed(on: boolean) {
+    this.bits = on ? this.bits | Bit.Deflate : this.bits & ~Bit.Deflate;
+  }
+
   /** @internal liveness: a frame arrived since the last deadline check. */
   get sawFrame(): boolean {
     return (this.bits & Bit.SawFrame) !== 0;
@@ -119,6 +133,10 @@ export class WebSocket<T = unknown> {
    */
   send(data: string | Uint8Array, isBinary = typeof data !== 'string'): WriteStatus {
     if (!this.isOpen) return WriteStatus.Closed;
+    if (this.compressed) {
+      const deflated = this.owner.compressFor(this, data, isBinary);
+      if (deflated !== null) return this.sendPayload(deflated, null, isBinary, true);
+    }
     if (typeof data !== 'string' && data.length + frameHeaderLength(data.length) > this.conn.loop.writeSlab.maxSectionBytes) {
       // A message assembled in the oversize area (an echo, a relay) leaves from there: no copy.
       const owner = this.conn.loop.oversize.lend(data);
@@ -139,16 +157,21 @@ export class WebSocket<T = unknown> {
       owner?.release();
       return WriteStatus.Closed;
     }
+    return this.sendPayload(payload, owner, isBinary, false);
+  }
+
+  /** The frame header into the write slab, the payload queued as it is (`compressed`: RSV1 set). */
+  private sendPayload(payload: Uint8Array, owner: Releasable | null, isBinary: boolean, compressed: boolean): WriteStatus {
     const writer = this.conn.writer;
     const opcode = isBinary ? Opcode.Binary : Opcode.Text;
     const h = frameHeaderLength(payload.length);
     const at = writer.reserve(h);
     if (at >= 0) {
-      writeFrameHeader(writer.buffer, at, opcode, true, payload.length);
+      writeFrameHeader(writer.buffer, at, opcode, true, payload.length, compressed);
       writer.commit(h);
     } else {
       const header = Buffer.allocUnsafe(h); // no write section free: a heap header, still no payload copy
-      writeFrameHeader(header, 0, opcode, true, payload.length);
+      writeFrameHeader(header, 0, opcode, true, payload.length, compressed);
       writer.queueExternal(header, null);
     }
     const status = writer.queueExternal(payload, owner);

@@ -8,6 +8,7 @@
  * code is retired, leave its number commented out here.
  *   1–15  initial set
  *   16    MessageTooSlow (read progress rule)
+ *   17    InflateFailed (permessage-deflate)
  */
 
 import { CloseCode } from './opcode.js';
@@ -49,6 +50,8 @@ export const WsError = {
    * `readProgressIntervalMs` (§10.4 resource limits; 1008: the peer violates the server's policy).
    */
   MessageTooSlow: 16,
+  /** RFC 7692 §7.2.2: a compressed message whose data does not inflate (1007: inconsistent payload). */
+  InflateFailed: 17,
 } as const;
 
 /** One of the {@link WsError} codes (positive form). */
@@ -82,6 +85,7 @@ export const WS_ERRORS: { readonly [K in WsError]: WsErrorInfo } = {
   [WsError.BadClosePayload]: { closeCode: CloseCode.ProtocolError, code: 'ERR_WS_BAD_CLOSE_PAYLOAD', reason: 'close payload of 1 byte' },
   [WsError.InvalidCloseReasonUtf8]: { closeCode: CloseCode.InvalidPayload, code: 'ERR_WS_INVALID_CLOSE_REASON_UTF8', reason: 'invalid UTF-8 in close reason' },
   [WsError.MessageTooSlow]: { closeCode: CloseCode.PolicyViolation, code: 'ERR_WS_MESSAGE_TOO_SLOW', reason: 'message not sent fast enough' },
+  [WsError.InflateFailed]: { closeCode: CloseCode.InvalidPayload, code: 'ERR_WS_INFLATE_FAILED', reason: 'compressed message does not inflate' },
 };
 
 /**

@@ -39,6 +39,9 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
     matchPrefix: true,
     maxBackpressureBytes: options.maxBackpressureBytes,
     slowConsumer: SlowConsumerPolicy.Drop,
+    // permessage-deflate for the text frames (danmaku, system, presence), compressed once per
+    // broadcast; voice frames are binary audio, which does not compress: sent as they are.
+    compressBinary: false,
     upgrade(req: UpgradeRequest): UpgradeVerdict<RoomSession> {
       const roomId = req.path.slice(ROOM_PATH_PREFIX.length);
       if (!isValidRoomId(roomId)) return refuse(400, 'BAD_ROOM_ID', 'room ids are 1-64 of [A-Za-z0-9_-]');

@@ -38,6 +38,7 @@ describe('WsError registry', () => {
       FrameTooBig: CloseCode.MessageTooBig,
       MessageTooBig: CloseCode.MessageTooBig,
       InvalidUtf8: CloseCode.InvalidPayload,
+      InflateFailed: CloseCode.InvalidPayload,
       BadCloseCode: CloseCode.ProtocolError,
       BadClosePayload: CloseCode.ProtocolError,
       InvalidCloseReasonUtf8: CloseCode.InvalidPayload,
