@@ -168,6 +168,12 @@ describe('demo page: rooms', () => {
     await seeInLog(alice, 'danmaku', 'hi alice');
     await alice.locator('#stage .bullet', { hasText: 'hi alice' }).waitFor();
     expect(await alice.locator('#members .member').allTextContents()).toEqual(['alice (you)', 'bob']);
+    // Chromium offers permessage-deflate on every WebSocket: the danmaku travelled compressed, both ways.
+    const metrics = await fetch(`http://127.0.0.1:${open.port}/metrics`).then((r) => r.text());
+    const counter = (name: string): number => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    expect(counter('slabcast_ws_compressed_connections_total')).toBeGreaterThanOrEqual(2);
+    expect(counter('slabcast_ws_compressed_messages_total{direction="out"}')).toBeGreaterThan(0);
+    expect(counter('slabcast_ws_compressed_messages_total{direction="in"}')).toBeGreaterThan(0);
 
     await bob.click('#leave');
     await countIs(alice, 1);
