@@ -10,6 +10,16 @@ import { describe, expect, it } from 'vitest';
 import { exchange } from '../helpers/raw-client.js';
 
 const run = promisify(execFile);
+
+/** Whether process `pid` exists (signal 0 probes without killing). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const SERVER = new URL('../../dist/server.js', import.meta.url).pathname;
 
 describe('node dist/server.js', () => {
@@ -23,6 +33,27 @@ describe('node dist/server.js', () => {
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number];
     expect(code).toBe(0);
+  });
+
+  it('npm start hands signals to the server: SIGTERM on npm stops node dist/server.js too (the start script execs it)', async () => {
+    const root = new URL('../../', import.meta.url).pathname;
+    const cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-npm-start-'));
+    try {
+      const npm = spawn('npm', ['start', '--silent', '--', '--port', '0', '--host', '127.0.0.1', '--cache-dir', cacheDir], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      const [line] = (await once(createInterface({ input: npm.stdout }), 'line')) as [string];
+      const { port, pid } = JSON.parse(line) as { port: number; pid: number };
+      expect(pid).not.toBe(npm.pid); // the server is npm's child
+      const { responses, client } = await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      client.destroy();
+      expect(responses[0].status).toBe(200);
+      npm.kill('SIGTERM');
+      await once(npm, 'exit');
+      // The server got the signal, shut down, and is gone: its port refuses connections.
+      await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
+      await expect(new Promise((resolve, reject) => net.connect(port, '127.0.0.1').once('connect', resolve).once('error', reject))).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('stops with exit code 2 and a message naming an unknown flag or a bad value', async () => {
