@@ -11,7 +11,7 @@
  * (`ws.sendView`), owned by a lease released when the socket write completed.
  */
 import { DEFAULTS } from '../../config.js';
-import { SlowConsumerPolicy, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
+import { SlowConsumerPolicy, type UpgradeVerdict, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
 import { AudioFollowers, type Following, sendRange } from './audio-followers.js';
@@ -19,6 +19,7 @@ import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from '.
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
 import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
+import { type AudioAccess, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -35,13 +36,23 @@ export interface AudioEndpointOptions {
    * Cluster MOVED): the client reconnects there.
    */
   placement?: (streamId: string) => string | null;
+  /** Who may read and write (tokens, or open mode with loopback-only writes); default: open, writes for everyone. */
+  access?: AudioAccess;
 }
 
 
 /** Per-connection state: tiny, as the style asks. */
 interface Session extends Following {
   upload: AudioStream | null;
+  /** What this connection may do, decided at the handshake (its token, or its address in open mode). */
+  grant: AudioGrant;
 }
+
+/** The grant without an access policy (library use without one): everything, as before. */
+const EVERYTHING: AudioGrant = { ok: true, read: true, write: true, prefix: '', mode: 'open', sub: '' };
+
+/** Commands by the right they need (LIST is a read filtered by the prefix). */
+const WRITES: ReadonlySet<string> = new Set([CommandName.Start, CommandName.Stop, CommandName.Delete]);
 
 /**
  * Builds the endpoint over `store` and wires itself as the store's listener. `handler` is the
@@ -142,7 +153,29 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     followers.follow(ws, stream, offset);
   }
 
+  /**
+   * Null when `grant` allows `what` (a command name or `data`) on stream `id`, else the refusal:
+   * `LOOPBACK_ONLY` (open mode, a write from afar), `FORBIDDEN` (the token lacks the right),
+   * `FORBIDDEN_STREAM` (outside the token's prefix). Codes lead the message: `ERROR:{CODE}:…`.
+   */
+  function denied(grant: AudioGrant, write: boolean, what: string, id: string | null): AudioError | null {
+    if (write && !grant.write) {
+      if (grant.mode === 'open') {
+        return store.refuse(AudioErrorCode.LoopbackOnly, `LOOPBACK_ONLY:${what} refused: no token key is set, so writes (START, data, STOP, DELETE) are for loopback clients only (configure --token-secret, --token-public-key or --token-jwks-url, or --insecure)`);
+      }
+      return store.refuse(AudioErrorCode.Forbidden, `FORBIDDEN:${what} refused: the token does not grant "write"`);
+    }
+    if (!write && !grant.read) return store.refuse(AudioErrorCode.Forbidden, `FORBIDDEN:${what} refused: the token does not grant "read"`);
+    if (id !== null && !grantCovers(grant, id)) {
+      return store.refuse(AudioErrorCode.ForbiddenStream, `FORBIDDEN_STREAM:${what} refused: stream ${id} is outside the token's audio_prefix ${JSON.stringify(grant.prefix)}`);
+    }
+    return null;
+  }
+
   function command(ws: WebSocket<Session>, s: Session, cmd: Command): void {
+    const id = cmd.name === CommandName.List ? null : cmd.id;
+    const refused = denied(s.grant, WRITES.has(cmd.name), id === null ? cmd.name : `${cmd.name} on stream ${id}`, id);
+    if (refused !== null) return fail(ws, refused);
     if ((cmd.name === CommandName.Start || cmd.name === CommandName.Get) && options.placement !== undefined) {
       const owner = options.placement(cmd.id);
       if (owner !== null) return reply(ws, `ERROR:MOVED:${cmd.id}:${owner}`);
@@ -160,8 +193,10 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         const stream = store.get(cmd.id);
         return isAudioError(stream) ? fail(ws, stream) : reply(ws, `INFO:${cmd.id}:${JSON.stringify(stream.meta())}`);
       }
-      case CommandName.List:
-        return reply(ws, `LIST:${JSON.stringify(store.list())}`);
+      case CommandName.List: {
+        const prefix = s.grant.prefix;
+        return reply(ws, `LIST:${JSON.stringify(prefix === '' ? store.list() : store.list().filter((m) => m.id.startsWith(prefix)))}`);
+      }
       case CommandName.Delete: {
         const done = store.delete(cmd.id);
         if (isAudioError(done)) return fail(ws, done);
@@ -176,12 +211,23 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     path: options.path,
     // Live fan-out: a follower that cannot keep up is closed with 1013, never buffered without bound.
     slowConsumer: SlowConsumerPolicy.Close,
+    // The handshake decides what the connection may do: a token's claims (refused 401/403/503 before
+    // any WebSocket exists), or in open mode the client's address.
+    upgrade(req) {
+      const access = options.access;
+      if (access === undefined) return { accept: true, data: session(EVERYTHING) };
+      const verdict = access.authorize(req);
+      if (!('then' in verdict)) return accepted(verdict);
+      return verdict.then(accepted);
+    },
     onOpen(ws) {
-      ws.data = { upload: null, follow: null };
+      if (ws.data === undefined || ws.data === null) ws.data = session(EVERYTHING);
     },
     onMessage(ws, data, isBinary) {
       const s = ws.data;
       if (isBinary) {
+        const refused = denied(s.grant, true, `${data.length}-byte data frame`, null);
+        if (refused !== null) return fail(ws, refused);
         if (s.upload === null && store.readOnly) return fail(ws, store.refuseReadOnly(`${data.length}-byte data frame refused`));
         if (s.upload === null) {
           fail(ws, store.refuse(AudioErrorCode.NotUploading, `${data.length}-byte data frame refused: no upload is open on this connection (send START:{streamId} first)`));
@@ -210,6 +256,15 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
       s.upload = null;
     },
   };
+}
+
+function session(grant: AudioGrant): Session {
+  return { upload: null, follow: null, grant };
+}
+
+function accepted(verdict: AudioGrant | AudioRefusal): UpgradeVerdict<Session> {
+  if (!verdict.ok) return { accept: false, status: verdict.status, code: verdict.code, message: verdict.message };
+  return { accept: true, data: session(verdict) };
 }
 
 /** A disk failure of START or STOP as a refusal: `ERR_AUDIO_NO_SPACE` for ENOSPC/EDQUOT (the sidecar could not be written), else `ERR_AUDIO_STORAGE`. */
