@@ -9,7 +9,7 @@ import { WebSocketHandler } from './protocols/websocket/websocket-handler.js';
 import { EndpointRegistry } from './protocols/websocket/endpoint-registry.js';
 import { type Logger, silentLogger } from './ops/logger.js';
 import { Identity } from './ops/identity.js';
-import { Metrics } from './ops/metrics.js';
+import { byLabel, Metrics } from './ops/metrics.js';
 import { addOpsRoutes } from './ops/ops-routes.js';
 import { Readiness } from './ops/readiness.js';
 import { registerServerMetrics, type ServerStats } from './ops/server-metrics.js';
@@ -87,6 +87,11 @@ export class Slabcast {
     if (this.settings.origins.crossOrigin) this.http.cors = this.settings.origins;
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     registerServerMetrics(this.metrics, () => this.stats());
+    const tokenStats = this.tokens.stats;
+    this.metrics.counter('slabcast_tokens_total', 'Tokens verified (outcome ok) or refused (outcome = the reason code), rooms and audio cache together', ['outcome'], () => [
+      [{ outcome: 'ok' }, tokenStats.verified],
+      ...byLabel('outcome', tokenStats.refused),
+    ]);
     this.readiness.addCheck(() => (this.core.address() !== null ? null : 'not listening'));
     this.host = this.serviceHost();
 

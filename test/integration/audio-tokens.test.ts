@@ -96,6 +96,10 @@ describe('audio cache with --token-secret (HS256)', () => {
     }
     expect(s.app.ws.stats.opened).toBe(0);
     expect(s.app.tokens.stats.refused).toMatchObject({ TOKEN_MISSING: 1, TOKEN_EXPIRED: 1, TOKEN_BAD_SIGNATURE: 1 });
+    const metrics = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+    expect(metrics).toContain('slabcast_tokens_total{outcome="TOKEN_MISSING"} 1');
+    // Verified by the verifier, refused by the audio cache's claim check: three malformed audio claims and two 403s.
+    expect(metrics).toContain('slabcast_tokens_total{outcome="ok"} 5');
   });
 
   it('a read token reads (query or Bearer header) and gets ERROR:FORBIDDEN for every write; a write token the reverse', async () => {
