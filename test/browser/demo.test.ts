@@ -306,8 +306,9 @@ describe('demo page: tokens', () => {
     const server = await spawnServer(['--token-secret', SECRET]);
     const room = roomName('tok');
     const exp = Math.floor(Date.now() / 1000) + 600;
-    const aliceToken = await signToken({ sub: 'alice', room, exp }, SECRET);
-    const bobToken = await signToken({ sub: 'bob', exp }, SECRET);
+    // The same tokens open the audio panel's /audio socket: they carry audio rights.
+    const aliceToken = await signToken({ sub: 'alice', room, exp, audio: ['read', 'write'] }, SECRET);
+    const bobToken = await signToken({ sub: 'bob', exp, audio: ['read'] }, SECRET);
 
     const alice = await openPage(server, `token=${aliceToken}`, '/demo'); // redirected, query kept
     expect(new URL(alice.url()).pathname).toBe('/demo/');

@@ -35,10 +35,10 @@ export function roomClaims(verified: VerifiedToken, roomId: string): TokenResult
 }
 
 /**
- * Mints an HS256 room token for `claims` with `secret` (jose). Rejects (TypeError) on an empty
- * secret or an invalid `sub`.
+ * Mints an HS256 room token for `claims` with `secret` (jose). Other claims ride along (e.g.
+ * `audio: ['read']` for the audio cache). Rejects (TypeError) on an empty secret or an invalid `sub`.
  */
-export async function signToken(claims: RoomClaims, secret: string): Promise<string> {
+export async function signToken(claims: RoomClaims & { readonly [claim: string]: unknown }, secret: string): Promise<string> {
   if (secret.length === 0) throw new TypeError('signToken: empty secret');
   if (typeof claims.sub !== 'string' || !isValidUserId(claims.sub)) throw new TypeError('signToken: invalid sub');
   return signHs256({ ...claims }, secret);
