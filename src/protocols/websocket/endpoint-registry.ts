@@ -43,6 +43,8 @@ export class EndpointRegistry {
   readonly refusals: UpgradeRefusals = {};
   /** Handshakes refused by the origin policy (also counted under 403 in {@link refusals}). */
   originRefusals = 0;
+  /** Handshakes whose endpoint has not given its (asynchronous) verdict yet; their connections are not read meanwhile. */
+  pendingVerdicts = 0;
   /** Hook for exceptions from an endpoint's `verifyOrigin`/`upgrade` (logging); the client gets 500 either way. */
   onUpgradeError: ((err: unknown, req: UpgradeRequest) => void) | null = null;
   /** Told of each handshake the origin policy refused (debug logging). */
@@ -132,9 +134,6 @@ export class EndpointRegistry {
     return true;
   };
 
-  /** Upgrades accepted whose endpoint has not given its verdict yet (asynchronous `upgrade`). */
-  pendingVerdicts = 0;
-
   /** Carries out an endpoint's verdict: its refusal, or the 101 and the switch to the WebSocket handler. */
   private decide(conn: Connection, endpoint: WebSocketEndpoint, verdict: UpgradeVerdict, accept: string, protocol: string): true {
     if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message, verdict.code));
@@ -206,6 +205,14 @@ function upgradeRequest(head: RequestHead, buf: Buffer, path: string, conn: Conn
     const prev = headers.get(name);
     headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
   }
-  return { path, query, header: (name) => headers.get(name.toLowerCase()), remoteAddress: conn.remoteAddress };
+  return {
+    path,
+    query,
+    header: (name) => headers.get(name.toLowerCase()),
+    // Asked of the socket only when an endpoint reads it (getpeername(2) with the native transport).
+    get remoteAddress() {
+      return conn.remoteAddress;
+    },
+  };
 }
 
