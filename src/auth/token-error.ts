@@ -35,6 +35,12 @@ export const TokenError = {
 } as const;
 export type TokenError = (typeof TokenError)[keyof typeof TokenError];
 
+/**
+ * Close code of a WebSocket whose token expired on a live connection (4000–4999: private use,
+ * RFC 6455 §7.4.2): rooms without a refresh, the audio cache at `exp`.
+ */
+export const TOKEN_EXPIRED_CLOSE_CODE = 4001;
+
 /** The HTTP status a handshake or request refused for `error` gets: 503 when the keys were unavailable, 403 for missing rights, else 401. */
 export function tokenErrorStatus(error: TokenError): number {
   if (error === TokenError.KeysUnavailable) return 503;

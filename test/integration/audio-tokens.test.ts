@@ -150,6 +150,19 @@ describe('audio cache with --token-secret (HS256)', () => {
     }
   });
 
+  it('a token expires on a live connection too: closed 4001 at exp, and the upload resumes on a new connection with a new token', async () => {
+    await start({ tokenSecret: SECRET });
+    const short = await audio(await hs256({ audio: ['read', 'write'], exp: now() + 2 }));
+    expect(await short.cmd('START:live')).toBe('OK:START:live:0');
+    short.send(Buffer.from('first part'));
+    expect(await short.cmd('INFO:live')).toMatch(/^INFO:live:\{"id":"live","size":10,/);
+    expect(await short.closed).toBe(4001);
+    const renewed = await audio(await hs256({ audio: ['read', 'write'], exp: now() + 600 }));
+    expect(await renewed.cmd('START:live')).toBe('OK:START:live:10');
+    renewed.send(Buffer.from('!'));
+    expect(await renewed.cmd('STOP:live')).toBe('OK:STOP:live:11');
+  });
+
   it('GET /api/audio/streams needs a read token: 401 (with WWW-Authenticate) without one, 403 for write-only, the prefix filters', async () => {
     const s = await start({ tokenSecret: SECRET });
     const writer = await audio(await hs256({ audio: ['write'] }));

@@ -29,6 +29,8 @@ export interface AudioGrant {
   readonly mode: 'token' | 'open';
   /** The token's `sub`, when it has one (for logs); '' otherwise. */
   readonly sub: string;
+  /** The token's `exp` (seconds since the epoch): the connection is closed then; 0 = none (open mode, or no `exp`). */
+  readonly expSec: number;
 }
 
 /** A request refused before anything happened: the HTTP status (401, 403, 503) and a stable reason code. */
@@ -73,7 +75,7 @@ export class AudioAccess {
 
   /** The open-mode grant for a client at `remoteAddress`. */
   openGrant(remoteAddress: string | undefined): AudioGrant {
-    return { ok: true, read: true, write: this.insecure || isLoopbackAddress(remoteAddress), prefix: '', mode: 'open', sub: '' };
+    return { ok: true, read: true, write: this.insecure || isLoopbackAddress(remoteAddress), prefix: '', mode: 'open', sub: '', expSec: 0 };
   }
 }
 
@@ -84,7 +86,7 @@ export class AudioAccess {
  */
 export function audioGrant(verified: VerifiedToken): AudioGrant | AudioRefusal {
   if (!verified.ok) return refusal(verified.error, 'a valid token is required for the audio cache');
-  const { audio, audio_prefix: prefix, sub } = verified.claims as { audio?: unknown; audio_prefix?: unknown; sub?: unknown };
+  const { audio, audio_prefix: prefix, sub, exp } = verified.claims as { audio?: unknown; audio_prefix?: unknown; sub?: unknown; exp?: number };
   if (audio !== undefined && (!Array.isArray(audio) || !audio.every((r) => typeof r === 'string' && RIGHTS.includes(r)))) {
     return refusal(TokenError.Malformed, 'the token\'s "audio" claim must be an array of "read" and/or "write"');
   }
@@ -98,6 +100,7 @@ export function audioGrant(verified: VerifiedToken): AudioGrant | AudioRefusal {
     prefix: prefix ?? '',
     mode: 'token',
     sub: typeof sub === 'string' ? sub : '',
+    expSec: exp ?? 0, // a number: the verifier refused any other `exp`
   };
 }
 

@@ -20,6 +20,7 @@ import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
 import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
 import { type AudioAccess, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
+import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -46,10 +47,12 @@ interface Session extends Following {
   upload: AudioStream | null;
   /** What this connection may do, decided at the handshake (its token, or its address in open mode). */
   grant: AudioGrant;
+  /** Closes the connection at its token's `exp` (token mode with `exp` only). */
+  expiry: NodeJS.Timeout | null;
 }
 
 /** The grant without an access policy (library use without one): everything, as before. */
-const EVERYTHING: AudioGrant = { ok: true, read: true, write: true, prefix: '', mode: 'open', sub: '' };
+const EVERYTHING: AudioGrant = { ok: true, read: true, write: true, prefix: '', mode: 'open', sub: '', expSec: 0 };
 
 /** Commands by the right they need (LIST is a read filtered by the prefix). */
 const WRITES: ReadonlySet<string> = new Set([CommandName.Start, CommandName.Stop, CommandName.Delete]);
@@ -222,9 +225,17 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     },
     onOpen(ws) {
       if (ws.data === undefined || ws.data === null) ws.data = session(EVERYTHING);
+      // A token's rights end at its `exp`, on a live connection too: closed then (an upload resumes with a new token).
+      const expSec = ws.data.grant.expSec;
+      if (expSec > 0) {
+        ws.data.expiry = setTimeout(expireConnection, Math.max(0, expSec * 1000 - Date.now()), ws);
+        ws.data.expiry.unref();
+      }
     },
     onMessage(ws, data, isBinary) {
       const s = ws.data;
+      // The timer may not have fired yet: nothing that arrives at or after `exp` is acted on.
+      if (s.grant.expSec > 0 && Date.now() >= s.grant.expSec * 1000) return expireConnection(ws);
       if (isBinary) {
         const refused = denied(s.grant, true, `${data.length}-byte data frame`, null);
         if (refused !== null) return fail(ws, refused);
@@ -251,6 +262,8 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     onClose(ws) {
       const s = ws.data;
       if (s === undefined || s === null) return;
+      if (s.expiry !== null) clearTimeout(s.expiry);
+      s.expiry = null;
       followers.unfollow(ws);
       if (s.upload !== null) store.abandon(s.upload);
       s.upload = null;
@@ -259,7 +272,12 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
 }
 
 function session(grant: AudioGrant): Session {
-  return { upload: null, follow: null, grant };
+  return { upload: null, follow: null, grant, expiry: null };
+}
+
+/** The connection's token expired: close 4001 (its upload, if any, is checkpointed and can be resumed). */
+function expireConnection(ws: WebSocket<Session>): void {
+  if (ws.isOpen) ws.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
 }
 
 function accepted(verdict: AudioGrant | AudioRefusal): UpgradeVerdict<Session> {

@@ -1,9 +1,10 @@
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { RoomSession } from './room-session.js';
+import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
 import { TokenError, type TokenResult } from './token.js';
 
 /** Close code of a member whose token expired without a refresh (4000–4999: private use, RFC 6455 §7.4.2). */
-export const TOKEN_EXPIRED_CODE = 4001;
+export const TOKEN_EXPIRED_CODE = TOKEN_EXPIRED_CLOSE_CODE;
 
 /** How long before `exp` the server asks for a new token: this much, or half the time left when that is shorter. */
 export const REFRESH_LEAD_MS = 30_000;
