@@ -73,11 +73,15 @@ export class AudioAccess {
     return this.tokens.verify(tokenFrom(req)).then(audioGrant);
   }
 
-  /** The open-mode grant for a client at `remoteAddress`. */
+  /** The open-mode grant for a client at `remoteAddress` (one of two shared objects: nothing is allocated per connection). */
   openGrant(remoteAddress: string | undefined): AudioGrant {
-    return { ok: true, read: true, write: this.insecure || isLoopbackAddress(remoteAddress), prefix: '', mode: 'open', sub: '', expSec: 0 };
+    return this.insecure || isLoopbackAddress(remoteAddress) ? OPEN_READ_WRITE : OPEN_READ;
   }
 }
+
+/** Open mode: reads for everyone, and writes for loopback clients (or everyone with --insecure). */
+const OPEN_READ: AudioGrant = Object.freeze({ ok: true, read: true, write: false, prefix: '', mode: 'open', sub: '', expSec: 0 });
+const OPEN_READ_WRITE: AudioGrant = Object.freeze({ ...OPEN_READ, write: true });
 
 /**
  * The grant a verified token gives, or its refusal: `audio` must be an array of `read`/`write`
