@@ -341,6 +341,20 @@ describe('--token-jwks-url', () => {
     expect(host.requests).toBe(1);
   });
 
+  it('--token-jwks-cache-ms: a cached set is used until it is that old, then fetched again (whatever the cooldown)', async () => {
+    const host = new JwksHost();
+    await host.start();
+    const k1 = ec();
+    host.keys = [await jwk(k1.publicKey, 'k1', 'ES256')];
+    await start({ tokenJwksUrl: host.url, tokenJwksCacheMs: 1000, tokenJwksCooldownMs: 3_600_000 });
+    const token = await signed({ audio: ['read'] }, 'ES256', k1.privateKey, 'k1');
+    for (let i = 0; i < 2; i++) expect(await (await audio(token)).cmd('LIST')).toBe('LIST:[]');
+    expect(host.requests).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the cache's age (the knob's minimum)
+    expect(await (await audio(token)).cmd('LIST')).toBe('LIST:[]');
+    expect(host.requests).toBe(2);
+  });
+
   it('an unreachable key server is 503 TOKEN_KEYS_UNAVAILABLE (the client is not at fault), and it is logged', async () => {
     const host = new JwksHost();
     await host.start();
