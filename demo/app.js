@@ -289,5 +289,6 @@ el.members.addEventListener('click', (e) => {
 });
 
 initForm();
-setupAudioPanel(`${wsBase}${params.get('audioPath') ?? '/audio'}`, showError);
+// With --token-secret the audio cache wants a token too: the page's, which needs "audio" rights in its claims.
+setupAudioPanel(`${wsBase}${params.get('audioPath') ?? '/audio'}${token !== null ? `?token=${encodeURIComponent(token)}` : ''}`, showError);
 if (params.has('join')) join();

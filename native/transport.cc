@@ -552,6 +552,26 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// peerAddress(slot): the peer's IP address as text ("127.0.0.1", "::1", "::ffff:127.0.0.1"), or
+// undefined when the handle is closed or getpeername(2) fails (the peer is gone). Asked rarely (a
+// handshake, an admin request), so it is not kept per connection.
+Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  Napi::Env env = info.Env();
+  if (c == nullptr) return env.Undefined();
+  struct sockaddr_storage address;
+  int length = sizeof(address);
+  if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<struct sockaddr*>(&address), &length) != 0) return env.Undefined();
+  char name[64] = {0};
+  int r;
+  if (address.ss_family == AF_INET6) r = uv_ip6_name(reinterpret_cast<const struct sockaddr_in6*>(&address), name, sizeof(name));
+  else if (address.ss_family == AF_INET) r = uv_ip4_name(reinterpret_cast<const struct sockaddr_in*>(&address), name, sizeof(name));
+  else return env.Undefined();
+  if (r != 0) return env.Undefined();
+  return Napi::String::New(env, name);
+}
+
 // Counters for tests and metrics: [open connections, slots allocated].
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -617,6 +637,7 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   o.Set("close", Napi::Function::New(env, Close, "close"));
   o.Set("stats", Napi::Function::New(env, Stats, "stats"));
+  o.Set("peerAddress", Napi::Function::New(env, PeerAddress, "peerAddress"));
   o.Set("EVENT_DATA", Napi::Number::New(env, kEventData));
   o.Set("EVENT_EOF", Napi::Number::New(env, kEventEof));
   o.Set("EVENT_ERROR", Napi::Number::New(env, kEventError));

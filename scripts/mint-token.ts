@@ -5,7 +5,7 @@
  */
 import { tokenCommand } from '../src/cli/token-command.js';
 
-const result = tokenCommand(process.argv.slice(2), process.env);
+const result = await tokenCommand(process.argv.slice(2), process.env);
 process.stdout.write(result.stdout);
 process.stderr.write(result.stderr);
 process.exitCode = result.code;

@@ -12,7 +12,8 @@ export interface KnobSpec {
   readonly flag: string;
   /** Environment variables that also set it (first one found wins; flags win over env). */
   readonly env: readonly string[];
-  readonly kind: 'int' | 'string';
+  /** `bool` is a switch: `--insecure` alone on the command line; `1`/`true`/`0`/`false` in the environment; a JSON boolean in a config file. */
+  readonly kind: 'int' | 'string' | 'bool';
   /** A string knob that may be '' (meaning unset, e.g. no token secret → open mode). */
   readonly optional?: boolean;
   /** Inclusive bounds for ints. */
@@ -116,9 +117,21 @@ export interface ServerConfig {
   redisMaxPending: number;
   vnodes: number;
   workers: number;
-  // rooms (src/services/rooms; their slow-consumer bound is wsMaxBackpressureBytes)
+  // access (src/auth: one token verifier for rooms and the audio cache)
+  /** HS256 secret of tokens; '' = none. With no token key at all, rooms and the audio cache run in open mode. */
   tokenSecret: string;
+  /** Path of a PEM public key (RS256 or ES256) that verifies tokens; '' = none. */
+  tokenPublicKey: string;
+  /** URL of a JWKS whose keys verify tokens (by `kid`); '' = none. */
+  tokenJwksUrl: string;
+  tokenJwksCacheMs: number;
+  tokenJwksCooldownMs: number;
+  tokenJwksTimeoutMs: number;
+  /** Bearer key of the admin API; '' = loopback clients only (or everyone with {@link insecure}). */
   adminKey: string;
+  /** Without keys, open the write side of the audio cache and the admin API to every client (not only loopback). */
+  insecure: boolean;
+  // rooms (src/services/rooms; their slow-consumer bound is wsMaxBackpressureBytes)
   historySize: number;
   historyTtlSeconds: number;
   maxTextBytes: number;
@@ -206,9 +219,16 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   redisMaxPending: 16_384,
   vnodes: 128,
   workers: 1,
-  // rooms
+  // access
   tokenSecret: '',
+  tokenPublicKey: '',
+  tokenJwksUrl: '',
+  tokenJwksCacheMs: 600_000,
+  tokenJwksCooldownMs: 30_000,
+  tokenJwksTimeoutMs: 5_000,
   adminKey: '',
+  insecure: false,
+  // rooms
   historySize: 200,
   historyTtlSeconds: 3600,
   maxTextBytes: 1024,
@@ -290,9 +310,16 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'redisMaxPending', flag: 'redis-max-pending', env: ['SLABCAST_REDIS_MAX_PENDING'], kind: 'int', min: 1, max: 10_000_000, help: 'Redis commands waiting for a reply (ids, history, publishes, presence); the one past it declares the link down (memory bound of a stalled Redis)' },
   { key: 'vnodes', flag: 'vnodes', env: ['SLABCAST_VNODES'], kind: 'int', min: 1, max: 4096, help: 'virtual nodes per instance on the consistent-hash ring' },
   { key: 'workers', flag: 'workers', env: ['SLABCAST_WORKERS'], kind: 'int', min: 1, max: 256, help: 'worker processes sharing the port (node:cluster); rooms span workers only through --redis' },
+  // access
+  { key: 'tokenSecret', flag: 'token-secret', env: ['SLABCAST_TOKEN_SECRET'], kind: 'string', optional: true, help: 'HS256 secret of tokens (rooms, the audio cache); with no token key at all (this, --token-public-key, --token-jwks-url) rooms and the audio cache run in open mode (room users from ?user=, no audio tokens), warned at start-up' },
+  { key: 'tokenPublicKey', flag: 'token-public-key', env: ['SLABCAST_TOKEN_PUBLIC_KEY'], kind: 'string', optional: true, help: 'path of a PEM public key verifying RS256 (RSA, 2048 bits or more) or ES256 (EC P-256) tokens, read at start-up; empty = none' },
+  { key: 'tokenJwksUrl', flag: 'token-jwks-url', env: ['SLABCAST_TOKEN_JWKS_URL'], kind: 'string', optional: true, help: 'http(s) URL of a JSON Web Key Set verifying RS256/ES256 tokens by kid (fetched on first use, cached, fetched again for an unknown kid); use https beyond a trusted network (over plain http anyone on the path can swap the keys); empty = none' },
+  { key: 'tokenJwksCacheMs', flag: 'token-jwks-cache-ms', env: ['SLABCAST_TOKEN_JWKS_CACHE_MS'], kind: 'int', min: 1000, max: 86_400_000, help: 'how long a fetched JWKS is used before it is fetched again' },
+  { key: 'tokenJwksCooldownMs', flag: 'token-jwks-cooldown-ms', env: ['SLABCAST_TOKEN_JWKS_COOLDOWN_MS'], kind: 'int', min: 0, max: 3_600_000, help: 'a token whose kid the cached JWKS lacks fetches it again at most once per this long (tokens with made-up kids cannot hammer the key server) → TOKEN_UNKNOWN_KEY' },
+  { key: 'tokenJwksTimeoutMs', flag: 'token-jwks-timeout-ms', env: ['SLABCAST_TOKEN_JWKS_TIMEOUT_MS'], kind: 'int', min: 100, max: 60_000, help: 'a JWKS fetch taking longer fails; the token is refused 503 TOKEN_KEYS_UNAVAILABLE' },
+  { key: 'adminKey', flag: 'admin-key', env: ['SLABCAST_ADMIN_KEY'], kind: 'string', optional: true, help: 'Bearer key of the /api/push admin API; empty = the API answers loopback clients only (403 ADMIN_LOOPBACK_ONLY for others; see --insecure)' },
+  { key: 'insecure', flag: 'insecure', env: ['SLABCAST_INSECURE'], kind: 'bool', help: 'a switch: without --admin-key the admin API, and without a token key the audio cache\'s writes (START, data, STOP, DELETE), answer every client instead of loopback clients only; warned at start-up' },
   // rooms
-  { key: 'tokenSecret', flag: 'token-secret', env: ['SLABCAST_TOKEN_SECRET'], kind: 'string', optional: true, help: 'HS256 secret of room tokens; empty = open mode (no tokens, user from ?user=), warned at start-up' },
-  { key: 'adminKey', flag: 'admin-key', env: ['SLABCAST_ADMIN_KEY'], kind: 'string', optional: true, help: 'Bearer key of the /api/push admin API; empty = the API is open, warned at start-up' },
   { key: 'historySize', flag: 'history-size', env: ['SLABCAST_HISTORY_SIZE'], kind: 'int', min: 0, max: 100_000, help: 'danmaku/system messages kept per room for late joiners and ?since= recovery' },
   { key: 'historyTtlSeconds', flag: 'history-ttl', env: ['SLABCAST_HISTORY_TTL'], kind: 'int', min: 1, max: 30 * 86_400, help: 'seconds a room message stays in history' },
   { key: 'maxTextBytes', flag: 'max-text-bytes', env: ['SLABCAST_MAX_TEXT_BYTES'], kind: 'int', min: 1, max: 65_536, help: 'UTF-8 bytes of a danmaku, whisper or system text → TOO_LONG' },
@@ -326,7 +353,9 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   for (const knob of KNOBS) {
     const value = merged[knob.key];
     if (knob.kind === 'int') checkInt(knob, value);
-    else if (typeof value !== 'string' || (value.length === 0 && knob.optional !== true)) {
+    else if (knob.kind === 'bool') {
+      if (typeof value !== 'boolean') throw new ConfigError(`--${knob.flag}`, `must be true or false, got ${JSON.stringify(value)}`);
+    } else if (typeof value !== 'string' || (value.length === 0 && knob.optional !== true)) {
       throw new ConfigError(`--${knob.flag}`, `must be a non-empty string, got ${JSON.stringify(value)}`);
     } else if (knob.choices !== undefined && !knob.choices.includes(value)) {
       throw new ConfigError(`--${knob.flag}`, `must be one of ${knob.choices.join(', ')}, got ${JSON.stringify(value)}`);
@@ -377,6 +406,9 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   const threshold = Number(c.memoryThreshold);
   if (!/^(0(\.[0-9]+)?|1(\.0+)?)$/.test(c.memoryThreshold) || !(threshold > 0)) {
     throw new ConfigError('--memory-threshold', `must be a decimal fraction in (0, 1], got ${JSON.stringify(c.memoryThreshold)}`);
+  }
+  if (c.tokenJwksUrl !== '' && !/^https?:\/\/[^/]/.test(c.tokenJwksUrl)) {
+    throw new ConfigError('--token-jwks-url', `must be an http:// or https:// URL, got ${JSON.stringify(c.tokenJwksUrl)}`);
   }
   if (c.maxStreamBytes > c.maxCacheBytes) {
     throw new ConfigError('--max-stream-bytes', `must not exceed --max-cache-bytes (${c.maxCacheBytes})`);

@@ -15,5 +15,7 @@ export type { BroadcastResult, WebSocketHandler, WsStats } from './protocols/web
 export { WriteStatus, type Releasable } from './core/message-writer.js';
 export type { Service, ServiceHost } from './services/service-host.js';
 export { signToken, verifyToken, TokenError, type RoomClaims, type TokenResult } from './services/rooms/token.js';
+export type { TokenKeys, TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
+export type { AudioGrant, AudioRefusal } from './services/audio-cache/audio-access.js';
 export type { ServerStats } from './ops/server-metrics.js';
 export type { Logger } from './ops/logger.js';

@@ -106,6 +106,8 @@ export interface TransportBinding {
   /** Closes at once (queued writes are dropped); a CLOSE event follows. */
   close(slot: number): void;
   stats(): { open: number; slots: number; connSize: number };
+  /** The peer's IP address (getpeername(2)) as text, or undefined when the handle is closed or the call fails. */
+  peerAddress(slot: number): string | undefined;
   readonly EVENT_DATA: number;
   readonly EVENT_EOF: number;
   readonly EVENT_ERROR: number;
@@ -120,7 +122,7 @@ export interface TransportBinding {
   readonly LIBUV_RUNTIME: number;
 }
 
-const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats'] as const;
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats', 'peerAddress'] as const;
 
 const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [

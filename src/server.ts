@@ -18,7 +18,7 @@ import { settingsFrom } from './settings.js';
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'token') {
-    const result = tokenCommand(process.argv.slice(3), process.env);
+    const result = await tokenCommand(process.argv.slice(3), process.env);
     process.stdout.write(result.stdout);
     process.stderr.write(result.stderr);
     process.exitCode = result.code;

@@ -1,3 +1,5 @@
+import { readPublicKey } from './auth/token-keys.js';
+import type { TokenKeys } from './auth/token-verifier.js';
 import { type ServerConfig, type ServiceName, serviceList } from './config.js';
 import { ConfigError } from './errors.js';
 import { OriginPolicy } from './protocols/websocket/origin-policy.js';
@@ -10,13 +12,16 @@ import type { RoomsOptions } from './services/rooms/mount-rooms.js';
  * limits instead of the strings the command line gave. Every error is a ConfigError, so a bad value
  * stops the process at start-up (in a `--workers` primary too, before any worker is forked) and
  * never reaches the loop. The core, HTTP, WebSocket and the cluster take typed picks of the
- * validated config itself; the services take these.
+ * validated config itself; the services take these. The one file read here is `--token-public-key`
+ * (a small PEM, read once at start-up so a bad key is a configuration error, exit code 2).
  */
 export interface Settings {
   /** The services to mount (`--services`). */
   readonly services: ReadonlySet<ServiceName>;
   /** Which browser origins may open a WebSocket (`--allowed-origins`). */
   readonly origins: OriginPolicy;
+  /** The token verifier's keys (the PEM of `--token-public-key` read and checked here, once). */
+  readonly tokens: TokenKeys;
   readonly rooms: RoomsOptions;
   readonly audio: AudioCacheOptions;
 }
@@ -30,14 +35,30 @@ export function settingsFrom(c: Readonly<ServerConfig>): Settings {
   } catch (err) {
     throw new ConfigError('--allowed-origins', (err as Error).message);
   }
+  let publicKey = null;
+  if (c.tokenPublicKey !== '') {
+    try {
+      publicKey = readPublicKey(c.tokenPublicKey);
+    } catch (err) {
+      throw new ConfigError('--token-public-key', (err as Error).message);
+    }
+  }
   return {
     services,
     origins,
+    tokens: {
+      secret: c.tokenSecret,
+      publicKey,
+      jwksUrl: c.tokenJwksUrl,
+      jwksCacheMs: c.tokenJwksCacheMs,
+      jwksCooldownMs: c.tokenJwksCooldownMs,
+      jwksTimeoutMs: c.tokenJwksTimeoutMs,
+    },
     rooms: {
       endpoint: services.has('rooms'),
       adminApi: services.has('admin'),
-      tokenSecret: c.tokenSecret,
       adminKey: c.adminKey,
+      insecure: c.insecure,
       historySize: c.historySize,
       historyTtlMs: c.historyTtlSeconds * 1000,
       maxTextBytes: c.maxTextBytes,
@@ -65,6 +86,7 @@ export function settingsFrom(c: Readonly<ServerConfig>): Settings {
       maxGetBytes: c.maxGetBytes,
       memoryThreshold: Number(c.memoryThreshold),
       wsMaxBackpressureBytes: c.wsMaxBackpressureBytes,
+      insecure: c.insecure,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { TokenVerifier } from './auth/token-verifier.js';
 import { type ServerConfig, validateConfig } from './config.js';
 import { CoreServer } from './core/core-server.js';
 import { HttpHandler } from './protocols/http/http-handler.js';
@@ -8,7 +9,7 @@ import { WebSocketHandler } from './protocols/websocket/websocket-handler.js';
 import { EndpointRegistry } from './protocols/websocket/endpoint-registry.js';
 import { type Logger, silentLogger } from './ops/logger.js';
 import { Identity } from './ops/identity.js';
-import { Metrics } from './ops/metrics.js';
+import { byLabel, Metrics } from './ops/metrics.js';
 import { addOpsRoutes } from './ops/ops-routes.js';
 import { Readiness } from './ops/readiness.js';
 import { registerServerMetrics, type ServerStats } from './ops/server-metrics.js';
@@ -63,6 +64,8 @@ export class Slabcast {
   readonly audioCache: AudioCache | null;
   /** Cluster mode (`--redis`): Redis link, ring, shared rooms backend; null on a single node. */
   readonly cluster: ClusterNode | null;
+  /** The one token verifier (jose) every service uses; `enabled` is false without a token key. */
+  readonly tokens: TokenVerifier;
   /** What every service mounts on. */
   private readonly host: ServiceHost;
   /** Mounted services, in mount order (started in it, closed in reverse). */
@@ -74,6 +77,7 @@ export class Slabcast {
     this.settings = settingsFrom(this.config);
     this.logger = options.logger ?? silentLogger();
     this.identity = new Identity(this.config.instanceId, this.config.advertiseUrl);
+    this.tokens = new TokenVerifier(this.settings.tokens);
     this.http = new HttpHandler(this.config, this.router);
     this.ws = new WebSocketHandler(this.config);
     // The protocols tell the core how often its deadline sweep must run.
@@ -83,6 +87,11 @@ export class Slabcast {
     if (this.settings.origins.crossOrigin) this.http.cors = this.settings.origins;
     this.core.processor.onClock = (now) => this.http.dates.update(now);
     registerServerMetrics(this.metrics, () => this.stats());
+    const tokenStats = this.tokens.stats;
+    this.metrics.counter('slabcast_tokens_total', 'Tokens verified (outcome ok) or refused (outcome = the reason code), rooms and audio cache together', ['outcome'], () => [
+      [{ outcome: 'ok' }, tokenStats.verified],
+      ...byLabel('outcome', tokenStats.refused),
+    ]);
     this.readiness.addCheck(() => (this.core.address() !== null ? null : 'not listening'));
     this.host = this.serviceHost();
 
@@ -120,6 +129,7 @@ export class Slabcast {
       metrics: this.metrics,
       readiness: this.readiness,
       identity: this.identity,
+      tokens: this.tokens,
       warn: (warning) => void this.startupWarnings.push(warning),
       memoryPressure: () => this.core.memoryPressure(),
       stats: () => this.stats(),
@@ -147,6 +157,8 @@ export class Slabcast {
     this.core.processor.onSocketError = (conn, err) => log.info({ conn: conn.id, code: (err as NodeJS.ErrnoException).code ?? err.name, err: err.message }, 'connection error');
     this.http.onHandlerError = (err, req) => log.error({ err, method: req.method, path: req.path }, 'route handler failed');
     this.ws.onEndpointError = (err, ws) => log.error({ err, conn: ws.id, endpoint: ws.endpoint.path }, 'websocket endpoint failed');
+    this.tokens.onKeysError = (err) => log.warn({ code: 'TOKEN_KEYS_UNAVAILABLE', err, url: this.config.tokenJwksUrl }, 'token keys: the JWKS could not be fetched; tokens that need it are refused 503');
+    this.endpoints.onUpgradeError = (err, req) => log.error({ err, path: req.path }, 'websocket upgrade failed');
     this.endpoints.onOriginRefused = (origin, host, path) => log.debug({ code: 'ERR_WS_ORIGIN', origin, host, path }, 'websocket handshake refused: origin not allowed');
   }
 

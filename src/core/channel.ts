@@ -7,6 +7,11 @@
 export interface ChannelSocket {
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
+  /**
+   * The peer's IP address as text (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`), or undefined once the
+   * socket is closed or when the system cannot tell (`net.Socket` has the same property).
+   */
+  readonly remoteAddress?: string | undefined;
   pause(): unknown;
   resume(): unknown;
   end(): unknown;

@@ -130,6 +130,11 @@ export class Connection {
     this.flags = on ? this.flags | flag : this.flags & ~flag;
   }
 
+  /** The peer's IP address as text, or undefined once the socket is closed (see {@link ChannelSocket.remoteAddress}). */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
   /** Pauses reading for `reason` (idempotent per reason). */
   pause(reason: PauseReason): void {
     if (this.pausedMask === 0 && !this.closed) this.socket.pause();

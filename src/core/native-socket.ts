@@ -48,6 +48,15 @@ export class NativeSocket implements ChannelSocket {
     binding.readStart(this.slot);
   }
 
+  /**
+   * The peer's IP address (getpeername(2) in the addon, asked each time: it is needed at handshakes,
+   * not per message, and an idle connection keeps no string for it); undefined once destroyed.
+   */
+  get remoteAddress(): string | undefined {
+    if ((this.bits & Bit.Destroyed) !== 0) return undefined;
+    return binding.peerAddress(this.slot);
+  }
+
   /** Whether writes are queued in the addon (the next write waits behind them). */
   get hasQueuedWrites(): boolean {
     return this.queuedBatches !== null && this.queuedBatches.length > 0;

@@ -1,3 +1,4 @@
+import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Logger } from '../ops/logger.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Identity } from '../ops/identity.js';
@@ -26,6 +27,11 @@ export interface ServiceHost {
   readonly readiness: Readiness;
   /** The instance id (with the worker suffix) and advertised URL, computed once. */
   readonly identity: Identity;
+  /**
+   * The server's one token verifier (jose: `--token-secret`, `--token-public-key`,
+   * `--token-jwks-url`, one JWKS cache for every service); `enabled` is false when no key is set.
+   */
+  readonly tokens: TokenVerifier;
   /** Something an operator must hear about at start-up (an open admin API, open token mode…). */
   warn(warning: string): void;
   /** Memory use of the server's buffers as a fraction in [0, 1] (admission control). */

@@ -312,8 +312,9 @@ describe('demo page: tokens', () => {
     const server = await spawnServer(['--token-secret', SECRET]);
     const room = roomName('tok');
     const exp = Math.floor(Date.now() / 1000) + 600;
-    const aliceToken = signToken({ sub: 'alice', room, exp }, SECRET);
-    const bobToken = signToken({ sub: 'bob', exp }, SECRET);
+    // The same tokens open the audio panel's /audio socket: they carry audio rights.
+    const aliceToken = await signToken({ sub: 'alice', room, exp, audio: ['read', 'write'] }, SECRET);
+    const bobToken = await signToken({ sub: 'bob', exp, audio: ['read'] }, SECRET);
 
     const alice = await openPage(server, `token=${aliceToken}`, '/demo'); // redirected, query kept
     expect(new URL(alice.url()).pathname).toBe('/demo/');
@@ -334,7 +335,7 @@ describe('demo page: tokens', () => {
     await anonymous.locator('#errors .error', { hasText: 'refused the connection' }).waitFor();
     expect(await anonymous.locator('#status').getAttribute('data-state')).toBe('idle');
 
-    const forged = await openPage(server, `token=${signToken({ sub: 'eve', room }, 'not-the-secret')}`);
+    const forged = await openPage(server, `token=${await signToken({ sub: 'eve', room }, 'not-the-secret')}`);
     await forged.click('#join');
     await forged.locator('#errors .error', { hasText: 'refused the token' }).waitFor();
   });

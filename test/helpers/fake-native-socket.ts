@@ -80,6 +80,11 @@ export class FakeNativeSocket extends NativeSocket {
     this.loop.onNativeBatchEnd();
   }
 
+  /** A loopback peer, as a test client on 127.0.0.1 would be (the addon is never asked). */
+  override get remoteAddress(): string | undefined {
+    return this.destroyed ? undefined : '127.0.0.1';
+  }
+
   override pause(): void {
     this.reading = false;
   }

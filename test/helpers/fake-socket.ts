@@ -15,6 +15,8 @@ import type { ChannelSocket } from '../../src/core/channel.js';
 export class FakeSocket extends EventEmitter implements ChannelSocket {
   destroyed = false;
   writableEnded = false;
+  /** The peer's address (a loopback client unless a test says otherwise). */
+  remoteAddress: string | undefined = '127.0.0.1';
   /** Whether the socket delivers reads (accepted sockets start paused; the processor resumes them). */
   reading = false;
   /** Bytes the peer sent while the socket was paused, oldest first. */

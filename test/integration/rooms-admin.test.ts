@@ -101,12 +101,17 @@ describe('rooms: admin API with a key', () => {
 });
 
 describe('rooms: admin API without a key', () => {
-  it('is open, and start-up says so', async () => {
+  it('answers loopback clients (this test is one), and start-up says so; --insecure says it is OPEN', async () => {
     await start();
-    expect(server!.app.startupWarnings.some((w) => w.includes('admin API') && w.includes('OPEN'))).toBe(true);
+    expect(server!.app.startupWarnings.some((w) => w.includes('admin API') && w.includes('loopback clients only'))).toBe(true);
+    expect(server!.app.startupWarnings.some((w) => w.includes('admin API') && w.includes('OPEN'))).toBe(false);
     await join('r', 'alice');
     expect((await api('GET', '/api/push/status')).status).toBe(200);
     expect((await api('GET', '/api/push/room/r')).json).toMatchObject({ count: 1 });
+    await server!.close();
+    await start({ insecure: true });
+    expect(server!.app.startupWarnings.some((w) => w.includes('admin API') && w.includes('OPEN (--insecure'))).toBe(true);
+    // (Refusals of non-loopback clients: test/integration/access-control.test.ts.)
   });
 
   it('check names --instance-id and --advertise-url when set', async () => {

@@ -27,12 +27,12 @@ describe('rooms: tokens', () => {
   it('a valid token joins as its sub; bad tokens get 401 before any WebSocket exists', async () => {
     const s = await start({ tokenSecret: SECRET });
     expect(s.app.startupWarnings.some((w) => w.includes('OPEN MODE'))).toBe(false);
-    const good = signToken({ sub: 'alice', room: 'r1', exp: now() + 60 }, SECRET);
+    const good = await signToken({ sub: 'alice', room: 'r1', exp: now() + 60 }, SECRET);
     const cases: [string, string][] = [
       ['/ws/room/r1', 'TOKEN_MISSING'],
       ['/ws/room/r1?token=garbage', 'TOKEN_MALFORMED'],
-      [`/ws/room/r1?token=${signToken({ sub: 'alice' }, 'wrong-secret')}`, 'TOKEN_BAD_SIGNATURE'],
-      [`/ws/room/r1?token=${signToken({ sub: 'alice', exp: now() - 1 }, SECRET)}`, 'TOKEN_EXPIRED'],
+      [`/ws/room/r1?token=${await signToken({ sub: 'alice' }, 'wrong-secret')}`, 'TOKEN_BAD_SIGNATURE'],
+      [`/ws/room/r1?token=${await signToken({ sub: 'alice', exp: now() - 1 }, SECRET)}`, 'TOKEN_EXPIRED'],
       [`/ws/room/r2?token=${good}`, 'TOKEN_WRONG_ROOM'],
       // Open-mode's ?user= means nothing when tokens are on.
       ['/ws/room/r1?user=alice', 'TOKEN_MISSING'],
@@ -49,7 +49,7 @@ describe('rooms: tokens', () => {
     clients.push(c);
     expect(c.of('join')).toEqual([{ type: 'join', user: 'alice', count: 1 }]);
     // A token without a room claim is valid for any room.
-    const any = await RoomClient.open(s.port, 'r9', { token: signToken({ sub: 'bob' }, SECRET) });
+    const any = await RoomClient.open(s.port, 'r9', { token: await signToken({ sub: 'bob' }, SECRET) });
     clients.push(any);
     expect(any.of('join')[0]).toMatchObject({ user: 'bob' });
   });
@@ -79,7 +79,7 @@ describe('rooms: tokens', () => {
 describe('rooms: tokens, the header way and the error codes', () => {
   it('Authorization: Bearer is accepted like ?token=; a refusal names its reason code in `error`', async () => {
     const s = await start({ tokenSecret: SECRET });
-    const good = signToken({ sub: 'carol', room: 'r1', exp: now() + 60 }, SECRET);
+    const good = await signToken({ sub: 'carol', room: 'r1', exp: now() + 60 }, SECRET);
     const joined = await new Promise<string>((resolve, reject) => {
       const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws/room/r1`, { headers: { authorization: `Bearer ${good}` } });
       ws.on('message', (d: Buffer) => {
@@ -92,8 +92,9 @@ describe('rooms: tokens, the header way and the error codes', () => {
       ws.on('error', reject);
     });
     expect(joined).toBe('carol');
+    const expired = await signToken({ sub: 'x', exp: now() - 5 }, SECRET);
     const refused = await new Promise<{ status: number; body: string }>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws/room/r1`, { headers: { authorization: `Bearer ${signToken({ sub: 'x', exp: now() - 5 }, SECRET)}` } });
+      const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws/room/r1`, { headers: { authorization: `Bearer ${expired}` } });
       ws.on('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
@@ -108,25 +109,25 @@ describe('rooms: tokens, the header way and the error codes', () => {
 
 describe('slabcast token (node dist/server.js token)', () => {
   const SERVER = new URL('../../dist/server.js', import.meta.url).pathname;
-  it('mints a token the server accepts; --help prints the usage; a missing secret is one line and exit 2', () => {
+  it('mints a token the server accepts; --help prints the usage; a missing secret is one line and exit 2', async () => {
     const ok = spawnSync(process.execPath, [SERVER, 'token', '--secret', SECRET, '--sub', 'dave', '--room', 'r1', '--ttl', '60'], { encoding: 'utf8' });
     expect(ok.status).toBe(0);
-    expect(verifyToken(ok.stdout.trim(), SECRET, 'r1', now())).toMatchObject({ ok: true, claims: { sub: 'dave', room: 'r1' } });
+    expect(await verifyToken(ok.stdout.trim(), SECRET, 'r1', now())).toMatchObject({ ok: true, claims: { sub: 'dave', room: 'r1' } });
     const help = spawnSync(process.execPath, [SERVER, 'token', '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^usage: slabcast token --secret/);
     const bad = spawnSync(process.execPath, [SERVER, 'token', '--sub', 'dave'], { encoding: 'utf8', env: { ...process.env, SLABCAST_TOKEN_SECRET: '' } });
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toBe('slabcast token: --secret (or SLABCAST_TOKEN_SECRET) is required\nusage: slabcast token --secret <s> --sub <user> [--room <roomId>] [--ttl <seconds>]\n');
+    expect(bad.stderr).toBe('slabcast token: --secret (or SLABCAST_TOKEN_SECRET) is required\nusage: slabcast token --secret <s> --sub <user> [--room <roomId>] [--audio read|write|read,write] [--audio-prefix <prefix>] [--ttl <seconds>]\n');
   });
 });
 
 describe('scripts/mint-token.ts', () => {
-  it('mints a token the server accepts, and refuses to run without a secret', () => {
+  it('mints a token the server accepts, and refuses to run without a secret', async () => {
     const script = new URL('../../scripts/mint-token.ts', import.meta.url).pathname;
     const ok = spawnSync(process.execPath, ['--import', 'tsx', script, '--secret', SECRET, '--sub', 'alice', '--room', 'r1', '--ttl', '60'], { encoding: 'utf8' });
     expect(ok.status).toBe(0);
-    const verdict = verifyToken(ok.stdout.trim(), SECRET, 'r1', now());
+    const verdict = await verifyToken(ok.stdout.trim(), SECRET, 'r1', now());
     expect(verdict).toMatchObject({ ok: true, claims: { sub: 'alice', room: 'r1' } });
     const bad = spawnSync(process.execPath, ['--import', 'tsx', script, '--sub', 'alice'], { encoding: 'utf8', env: { ...process.env, SLABCAST_TOKEN_SECRET: '' } });
     expect(bad.status).toBe(2);

@@ -16,7 +16,7 @@ afterEach(async () => {
 
 async function member(user: string, expIn: number | null): Promise<RoomClient> {
   const claims = expIn === null ? { sub: user, room: 'r' } : { sub: user, room: 'r', exp: now() + expIn };
-  const c = await RoomClient.open(server!.port, 'r', { token: signToken(claims, SECRET) });
+  const c = await RoomClient.open(server!.port, 'r', { token: await signToken(claims, SECRET) });
   clients.push(c);
   return c;
 }
@@ -30,7 +30,7 @@ describe('rooms: tokens expire on live connections', () => {
     const asked = a.of('refresh')[0];
     expect(asked.exp).toBeGreaterThan(now() - 1);
     const exp = now() + 60;
-    a.send({ type: 'refresh', token: signToken({ sub: 'ann', room: 'r', exp }, SECRET) });
+    a.send({ type: 'refresh', token: await signToken({ sub: 'ann', room: 'r', exp }, SECRET) });
     await a.until((m) => m.type === 'refreshed');
     expect(a.of('refreshed')[0]).toEqual({ type: 'refreshed', exp });
     // Past the first token's exp, still a member: a danmaku is delivered.
@@ -44,10 +44,10 @@ describe('rooms: tokens expire on live connections', () => {
   it('a member who does not refresh is closed with 4001 at exp; a refresh for another user or with a bad token is refused and changes nothing', async () => {
     server = await startServer({ tokenSecret: SECRET });
     const a = await member('ann', 2);
-    a.send({ type: 'refresh', token: signToken({ sub: 'bob', room: 'r', exp: now() + 60 }, SECRET) });
+    a.send({ type: 'refresh', token: await signToken({ sub: 'bob', room: 'r', exp: now() + 60 }, SECRET) });
     await a.until((m) => m.type === 'error');
     expect(a.of('error')[0]).toMatchObject({ code: 'TOKEN_WRONG_USER' });
-    a.send({ type: 'refresh', token: signToken({ sub: 'ann', room: 'r', exp: now() + 60 }, 'wrong') });
+    a.send({ type: 'refresh', token: await signToken({ sub: 'ann', room: 'r', exp: now() + 60 }, 'wrong') });
     await a.until((m) => m.type === 'error' && m.code === 'TOKEN_BAD_SIGNATURE');
     expect(await a.closed()).toBe(TOKEN_EXPIRED_CODE);
     expect(a.closeReason).toBe('token expired');

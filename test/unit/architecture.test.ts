@@ -28,6 +28,7 @@ type Floor = (typeof FLOORS)[number];
 const FLOOR_OF: readonly (readonly [RegExp, Floor])[] = [
   [/^src\/(errors|native|config)\.ts$/, 'base'],
   [/^src\/storage\//, 'base'],
+  [/^src\/auth\//, 'base'],
   [/^src\/core\//, 'core'],
   [/^src\/protocols\//, 'protocols'],
   [/^src\/ops\//, 'ops'],

@@ -247,7 +247,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
       this.finish(conn, 405, 'application/json', `Allow: ${allow}\r\n`, JSON.stringify({ error: 'METHOD_NOT_ALLOWED', message: `use ${allow}` }), persist, method === Method.Head);
       return;
     }
-    const req = new HttpRequest(head, buf, Buffer.from(buf.subarray(bodyStart, bodyEnd)));
+    const req = new HttpRequest(head, buf, Buffer.from(buf.subarray(bodyStart, bodyEnd)), conn);
     req.params = match.params;
     const res: PendingResponse = new HttpResponse(conn, this, method === Method.Head);
     res.persist = persist;

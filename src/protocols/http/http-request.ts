@@ -19,7 +19,16 @@ export class HttpRequest {
   readonly body: Buffer;
   private readonly headerMap: Map<string, string>;
 
-  constructor(head: RequestHead, buf: Buffer, body: Buffer) {
+  /**
+   * @param peer where the request came from (the connection): asked for its address only when
+   *   {@link remoteAddress} is read, so routes that do not care pay no getpeername(2).
+   */
+  constructor(
+    head: RequestHead,
+    buf: Buffer,
+    body: Buffer,
+    private readonly peer: { readonly remoteAddress?: string | undefined } | null = null,
+  ) {
     this.method = head.method === 0 ? buf.toString('latin1', head.methodStart, head.methodEnd) : METHOD_NAMES[head.method];
     this.path = buf.toString('latin1', head.targetStart, head.pathEnd);
     this.query = head.pathEnd < head.targetEnd ? buf.toString('latin1', head.pathEnd + 1, head.targetEnd) : '';
@@ -33,6 +42,14 @@ export class HttpRequest {
       const prev = this.headerMap.get(name);
       this.headerMap.set(name, prev === undefined ? value : `${prev}, ${value}`);
     }
+  }
+
+  /**
+   * The client's IP address as text (`127.0.0.1`, `::1`, `::ffff:127.0.0.1`): the TCP peer, not a
+   * forwarded-for header. Undefined once the connection closed (an async handler answering late).
+   */
+  get remoteAddress(): string | undefined {
+    return this.peer?.remoteAddress;
   }
 
   /** A header's value (case-insensitive name; repeated fields joined with ", "), or undefined. */

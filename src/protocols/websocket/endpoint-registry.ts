@@ -1,11 +1,12 @@
 import { WriteStatus } from '../../core/message-writer.js';
 import type { Connection } from '../../core/connection.js';
+import { PauseReason } from '../../core/pause-reason.js';
 import { asciiBytes } from '../http/bytes.js';
 import { HttpDeadline } from '../http/http-handler.js';
 import { Method } from '../http/method.js';
 import type { RequestHead } from '../http/request-head.js';
 import { STATUS_TEXT } from '../http/responses.js';
-import type { UpgradeRequest, WebSocketEndpoint } from './endpoint.js';
+import type { UpgradeRequest, UpgradeVerdict, WebSocketEndpoint } from './endpoint.js';
 import {
   BAD_REQUEST_RESPONSE,
   buildUpgradeResponse,
@@ -43,6 +44,8 @@ export class EndpointRegistry {
   readonly refusals: UpgradeRefusals = {};
   /** Handshakes refused by the origin policy (also counted under 403 in {@link refusals}). */
   originRefusals = 0;
+  /** Handshakes whose endpoint has not given its (asynchronous) verdict yet; their connections are not read meanwhile. */
+  pendingVerdicts = 0;
   /** Hook for exceptions from an endpoint's `verifyOrigin`/`upgrade` (logging); the client gets 500 either way. */
   onUpgradeError: ((err: unknown, req: UpgradeRequest) => void) | null = null;
   /** Told of each handshake the origin policy refused (debug logging). */
@@ -88,7 +91,7 @@ export class EndpointRegistry {
     if (version < 0 || !isWebSocketVersion13(buf, h[version * 4 + 2], h[version * 4 + 3])) {
       return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
     }
-    const req = upgradeRequest(head, buf, path);
+    const req = upgradeRequest(head, buf, path, conn);
     // An endpoint with its own verifyOrigin decides for itself; the others follow the server's policy.
     const origin = req.header('origin');
     if (endpoint.verifyOrigin === undefined && !this.origins.allows(origin, req.header('host'))) {
@@ -96,36 +99,56 @@ export class EndpointRegistry {
       if (this.onOriginRefused !== null) this.onOriginRefused(origin ?? '', req.header('host'), path);
       return this.refuse(conn, 403, refusal(403, 'origin not allowed (--allowed-origins)'));
     }
-    let data: unknown = undefined;
+    // Everything taken from the request bytes is taken now: a verdict given later cannot read them.
+    const protocol = chooseProtocol(endpoint, head, buf);
+    const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
+    // permessage-deflate when the server and the endpoint take it (never for a binary sink) and the client offers it.
+    const deflate =
+      this.handler.compressionEnabled && endpoint.perMessageDeflate !== false && endpoint.binarySink === undefined
+        ? negotiateDeflate(req.header('sec-websocket-extensions'))
+        : null;
+    let verdict: UpgradeVerdict | Promise<UpgradeVerdict> = ACCEPT;
     // Endpoint code runs inside the socket's 'data' listener: an exception there would be an
     // uncaught exception for the whole process. It refuses this handshake with 500 instead.
     try {
       if (endpoint.verifyOrigin !== undefined && !endpoint.verifyOrigin(req.header('origin'))) {
         return this.refuse(conn, 403, refusal(403, 'origin not allowed'));
       }
-      if (endpoint.upgrade !== undefined) {
-        const verdict = endpoint.upgrade(req, head);
-        if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message, verdict.code));
-        data = verdict.data;
-      }
+      if (endpoint.upgrade !== undefined) verdict = endpoint.upgrade(req, head);
     } catch (err) {
-      this.handler.stats.endpointErrors++;
-      if (this.onUpgradeError !== null) this.onUpgradeError(err, req);
-      return this.refuse(conn, 500, refusal(500, 'internal error'));
+      return this.failed(conn, err, req);
     }
-    const protocol = chooseProtocol(endpoint, head, buf);
-    const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
+    if (!isPromise(verdict)) return this.decide(conn, endpoint, verdict, accept, protocol, deflate);
+    // An asynchronous verdict: the request is consumed, and reading pauses so that bytes the client
+    // sent behind it (frames, after an optimistic client's handshake) wait for the new protocol.
+    this.pendingVerdicts++;
+    conn.pause(PauseReason.Handler);
+    verdict.then(
+      (v) => {
+        this.pendingVerdicts--;
+        // The client left, or HTTP ended the connection meanwhile (headers timeout, shutdown): nothing to answer.
+        if (conn.closing || conn.closed) return;
+        this.decide(conn, endpoint, v, accept, protocol, deflate);
+        if (v.accept) conn.unpause(PauseReason.Handler);
+      },
+      (err: unknown) => {
+        this.pendingVerdicts--;
+        if (conn.closing || conn.closed) return;
+        this.failed(conn, err, req);
+      },
+    );
+    return true;
+  };
+
+  /** Carries out an endpoint's verdict: its refusal, or the 101 and the switch to the WebSocket handler. */
+  private decide(conn: Connection, endpoint: WebSocketEndpoint, verdict: UpgradeVerdict, accept: string, protocol: string, deflate: string | null): true {
+    if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message, verdict.code));
     // Copied into the write slab (an idle socket then keeps no queue of external buffers); when no
     // section is free it is queued as it is: a lost 101 would leave the client waiting.
-    // permessage-deflate when the server and the endpoint take it (never for a binary sink) and the client offers it.
-    const deflate =
-      this.handler.compressionEnabled && endpoint.perMessageDeflate !== false && endpoint.binarySink === undefined
-        ? negotiateDeflate(req.header('sec-websocket-extensions'))
-        : null;
     const response = buildUpgradeResponse(accept, protocol === '' ? undefined : protocol, deflate ?? undefined);
     if (conn.writer.write(response) === WriteStatus.NoMemory) conn.writer.queueExternal(response, null);
     conn.protocol = this.handler; // the WebSocket's owner (see WebSocket.owner)
-    const ws = new WebSocket(conn, endpoint, protocol, data);
+    const ws = new WebSocket(conn, endpoint, protocol, verdict.data);
     if (deflate !== null) {
       ws.compressed = true;
       this.handler.stats.compressedConnections++;
@@ -133,7 +156,14 @@ export class EndpointRegistry {
     conn.state = ws;
     this.handler.opened(ws);
     return true;
-  };
+  }
+
+  /** An endpoint's `verifyOrigin`/`upgrade` threw (or its verdict rejected): 500, counted and reported. */
+  private failed(conn: Connection, err: unknown, req: UpgradeRequest): true {
+    this.handler.stats.endpointErrors++;
+    if (this.onUpgradeError !== null) this.onUpgradeError(err, req);
+    return this.refuse(conn, 500, refusal(500, 'internal error'));
+  }
 
   private refuse(conn: Connection, status: number, response: Buffer): true {
     this.refusals[status] = (this.refusals[status] ?? 0) + 1;
@@ -142,6 +172,13 @@ export class EndpointRegistry {
     conn.setDeadline(LINGER_MS, HttpDeadline.Linger);
     return true;
   }
+}
+
+/** The verdict of an endpoint without an `upgrade` hook. */
+const ACCEPT: UpgradeVerdict = { accept: true };
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** A JSON refusal with `Connection: close` for statuses without a pre-built response; `error` is `code` when given. */
@@ -169,7 +206,7 @@ function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buf
   return '';
 }
 
-function upgradeRequest(head: RequestHead, buf: Buffer, path: string): UpgradeRequest {
+function upgradeRequest(head: RequestHead, buf: Buffer, path: string, conn: Connection): UpgradeRequest {
   const query = head.pathEnd < head.targetEnd ? buf.toString('latin1', head.pathEnd + 1, head.targetEnd) : '';
   const headers = new Map<string, string>();
   for (let i = 0; i < head.headerCount; i++) {
@@ -178,6 +215,14 @@ function upgradeRequest(head: RequestHead, buf: Buffer, path: string): UpgradeRe
     const prev = headers.get(name);
     headers.set(name, prev === undefined ? value : `${prev}, ${value}`);
   }
-  return { path, query, header: (name) => headers.get(name.toLowerCase()) };
+  return {
+    path,
+    query,
+    header: (name) => headers.get(name.toLowerCase()),
+    // Asked of the socket only when an endpoint reads it (getpeername(2) with the native transport).
+    get remoteAddress() {
+      return conn.remoteAddress;
+    },
+  };
 }
 

@@ -42,6 +42,8 @@ export interface UpgradeRequest {
   query: string;
   /** Header value by lower-case name, or undefined. */
   header(name: string): string | undefined;
+  /** The client's IP address (the TCP peer, e.g. `127.0.0.1`, `::1`), or undefined when unknown. */
+  readonly remoteAddress?: string | undefined;
 }
 
 /** An endpoint's verdict on a handshake: accept (with per-socket data) or refuse with an HTTP status. */
@@ -86,8 +88,12 @@ export interface WebSocketEndpoint<T = unknown> {
   readonly binarySink?: BinarySink<T>;
   /** Origin check (RFC 6455 §10.2); false → 403. When present it replaces the server's `--allowed-origins` policy for this endpoint. */
   verifyOrigin?(origin: string | undefined): boolean;
-  /** Decides on a handshake before any WebSocket exists (tokens → 401). */
-  upgrade?(req: UpgradeRequest, head: RequestHead): UpgradeVerdict<T>;
+  /**
+   * Decides on a handshake before any WebSocket exists (tokens → 401). May answer later (a Promise:
+   * a token verified against keys fetched over the network): reading from the connection pauses
+   * until it settles, so bytes the client sent after its request wait for the verdict.
+   */
+  upgrade?(req: UpgradeRequest, head: RequestHead): UpgradeVerdict<T> | Promise<UpgradeVerdict<T>>;
   onOpen?(ws: WebSocket<T>): void;
   onMessage(ws: WebSocket<T>, data: Buffer, isBinary: boolean): void;
   /** Output drained below the low-water mark after backpressure. */

@@ -108,6 +108,11 @@ export class WebSocket<T = unknown> {
     return this.conn.id;
   }
 
+  /** The peer's IP address as text (the TCP peer), or undefined once the connection closed. */
+  get remoteAddress(): string | undefined {
+    return this.conn.remoteAddress;
+  }
+
   /** Bytes queued or in flight to this peer. */
   get bufferedAmount(): number {
     return this.conn.writer.pendingBytes;

@@ -11,7 +11,7 @@
  * (`ws.sendView`), owned by a lease released when the socket write completed.
  */
 import { DEFAULTS } from '../../config.js';
-import { SlowConsumerPolicy, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
+import { SlowConsumerPolicy, type UpgradeVerdict, type WebSocketEndpoint } from '../../protocols/websocket/endpoint.js';
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
 import { AudioFollowers, type Following, sendRange } from './audio-followers.js';
@@ -19,6 +19,8 @@ import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from '.
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
 import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
+import { type AudioAccess, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
+import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -35,6 +37,8 @@ export interface AudioEndpointOptions {
    * Cluster MOVED): the client reconnects there.
    */
   placement?: (streamId: string) => string | null;
+  /** Who may read and write (tokens, or open mode with loopback-only writes); default: open, writes for everyone. */
+  access?: AudioAccess;
 }
 
 
@@ -43,7 +47,17 @@ interface Session extends Following {
   upload: AudioStream | null;
   /** Bytes of the data chunk being received, reserved and written but not stored yet. */
   pending: number;
+  /** What this connection may do, decided at the handshake (its token, or its address in open mode). */
+  grant: AudioGrant;
+  /** Closes the connection at its token's `exp` (token mode with `exp` only). */
+  expiry: NodeJS.Timeout | null;
 }
+
+/** The grant without an access policy (library use without one): everything, as before. */
+const EVERYTHING: AudioGrant = { ok: true, read: true, write: true, prefix: '', mode: 'open', sub: '', expSec: 0 };
+
+/** Commands by the right they need (LIST is a read filtered by the prefix). */
+const WRITES: ReadonlySet<string> = new Set([CommandName.Start, CommandName.Stop, CommandName.Delete]);
 
 /**
  * Builds the endpoint over `store` and wires itself as the store's listener. `handler` is the
@@ -144,7 +158,29 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     followers.follow(ws, stream, offset);
   }
 
+  /**
+   * Null when `grant` allows `what` (a command name or `data`) on stream `id`, else the refusal:
+   * `LOOPBACK_ONLY` (open mode, a write from afar), `FORBIDDEN` (the token lacks the right),
+   * `FORBIDDEN_STREAM` (outside the token's prefix). Codes lead the message: `ERROR:{CODE}:…`.
+   */
+  function denied(grant: AudioGrant, write: boolean, what: string, id: string | null): AudioError | null {
+    if (write && !grant.write) {
+      if (grant.mode === 'open') {
+        return store.refuse(AudioErrorCode.LoopbackOnly, `LOOPBACK_ONLY:${what} refused: no token key is set, so writes (START, data, STOP, DELETE) are for loopback clients only (configure --token-secret, --token-public-key or --token-jwks-url, or --insecure)`);
+      }
+      return store.refuse(AudioErrorCode.Forbidden, `FORBIDDEN:${what} refused: the token does not grant "write"`);
+    }
+    if (!write && !grant.read) return store.refuse(AudioErrorCode.Forbidden, `FORBIDDEN:${what} refused: the token does not grant "read"`);
+    if (id !== null && !grantCovers(grant, id)) {
+      return store.refuse(AudioErrorCode.ForbiddenStream, `FORBIDDEN_STREAM:${what} refused: stream ${id} is outside the token's audio_prefix ${JSON.stringify(grant.prefix)}`);
+    }
+    return null;
+  }
+
   function command(ws: WebSocket<Session>, s: Session, cmd: Command): void {
+    const id = cmd.name === CommandName.List ? null : cmd.id;
+    const refused = denied(s.grant, WRITES.has(cmd.name), id === null ? cmd.name : `${cmd.name} on stream ${id}`, id);
+    if (refused !== null) return fail(ws, refused);
     if ((cmd.name === CommandName.Start || cmd.name === CommandName.Get) && options.placement !== undefined) {
       const owner = options.placement(cmd.id);
       if (owner !== null) return reply(ws, `ERROR:MOVED:${cmd.id}:${owner}`);
@@ -162,8 +198,10 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         const stream = store.get(cmd.id);
         return isAudioError(stream) ? fail(ws, stream) : reply(ws, `INFO:${cmd.id}:${JSON.stringify(stream.meta())}`);
       }
-      case CommandName.List:
-        return reply(ws, `LIST:${JSON.stringify(store.list())}`);
+      case CommandName.List: {
+        const prefix = s.grant.prefix;
+        return reply(ws, `LIST:${JSON.stringify(prefix === '' ? store.list() : store.list().filter((m) => m.id.startsWith(prefix)))}`);
+      }
       case CommandName.Delete: {
         const done = store.delete(cmd.id);
         if (isAudioError(done)) return fail(ws, done);
@@ -179,8 +217,23 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     // Live fan-out: a follower that falls behind goes back to catching up from the cache before any
     // broadcast could find it past the limit (audio-followers.ts); closing with 1013 is the backstop.
     slowConsumer: SlowConsumerPolicy.Close,
+    // The handshake decides what the connection may do: a token's claims (refused 401/403/503 before
+    // any WebSocket exists), or in open mode the client's address.
+    upgrade(req) {
+      const access = options.access;
+      if (access === undefined) return { accept: true, data: session(EVERYTHING) };
+      const verdict = access.authorize(req);
+      if (!('then' in verdict)) return accepted(verdict);
+      return verdict.then(accepted);
+    },
     onOpen(ws) {
-      ws.data = { upload: null, follow: null, pending: 0 };
+      if (ws.data === undefined || ws.data === null) ws.data = session(EVERYTHING);
+      // A token's rights end at its `exp`, on a live connection too: closed then (an upload resumes with a new token).
+      const expSec = ws.data.grant.expSec;
+      if (expSec > 0) {
+        ws.data.expiry = setTimeout(expireConnection, Math.max(0, expSec * 1000 - Date.now()), ws);
+        ws.data.expiry.unref();
+      }
     },
     // Data chunks are written into the stream's mapping as they arrive, never assembled: a chunk
     // of any size up to --max-stream-bytes, stored whole (at its last byte) or not at all. Past
@@ -190,7 +243,19 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     binarySink: {
       reserve(ws, bytes, first) {
         const s = ws.data;
-        if (first) s.pending = 0;
+        if (first) {
+          s.pending = 0;
+          // Nothing that arrives at or after the token's `exp` is acted on (the timer may not have fired yet).
+          if (s.grant.expSec > 0 && Date.now() >= s.grant.expSec * 1000) {
+            expireConnection(ws);
+            return null;
+          }
+          const refused = denied(s.grant, true, `${bytes}-byte data frame`, null);
+          if (refused !== null) {
+            fail(ws, refused);
+            return null;
+          }
+        }
         if (s.upload === null && store.readOnly) {
           fail(ws, store.refuseReadOnly(`${bytes}-byte data frame refused`));
           return null;
@@ -220,6 +285,8 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     onMessage(ws, data, isBinary) {
       const s = ws.data;
       if (isBinary) return; // binary messages go to binarySink
+      // The timer may not have fired yet: nothing that arrives at or after `exp` is acted on.
+      if (s.grant.expSec > 0 && Date.now() >= s.grant.expSec * 1000) return expireConnection(ws);
       const cmd = parseCommand(data.toString('utf8'));
       if (isAudioError(cmd)) {
         store.refuse(cmd.code, cmd.message);
@@ -234,11 +301,27 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     onClose(ws) {
       const s = ws.data;
       if (s === undefined || s === null) return;
+      if (s.expiry !== null) clearTimeout(s.expiry);
+      s.expiry = null;
       followers.unfollow(ws);
       if (s.upload !== null) store.abandon(s.upload);
       s.upload = null;
     },
   };
+}
+
+function session(grant: AudioGrant): Session {
+  return { upload: null, follow: null, pending: 0, grant, expiry: null };
+}
+
+/** The connection's token expired: close 4001 (its upload, if any, is checkpointed and can be resumed). */
+function expireConnection(ws: WebSocket<Session>): void {
+  if (ws.isOpen) ws.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
+}
+
+function accepted(verdict: AudioGrant | AudioRefusal): UpgradeVerdict<Session> {
+  if (!verdict.ok) return { accept: false, status: verdict.status, code: verdict.code, message: verdict.message };
+  return { accept: true, data: session(verdict) };
 }
 
 /** A disk failure of START or STOP as a refusal: `ERR_AUDIO_NO_SPACE` for ENOSPC/EDQUOT (the sidecar could not be written), else `ERR_AUDIO_STORAGE`. */

@@ -22,6 +22,12 @@
  * - ERR_AUDIO_NO_SPACE          the cache's filesystem has no room above --min-free-disk-bytes, or
  *                               refused to reserve blocks (ENOSPC, EDQUOT): chunk or START not stored
  * - ERR_AUDIO_READ_ONLY         the cache directory is read-only (START, data, DELETE refused)
+ * - ERR_AUDIO_LOOPBACK_ONLY     open mode (no token key, no --insecure): a write (START, data, STOP,
+ *                               DELETE) from a client that is not on loopback; wire `ERROR:LOOPBACK_ONLY:…`
+ * - ERR_AUDIO_FORBIDDEN         token mode: the token lacks the right (read or write) the command
+ *                               needs; wire `ERROR:FORBIDDEN:…`
+ * - ERR_AUDIO_FORBIDDEN_STREAM  token mode: the stream id does not start with the token's
+ *                               `audio_prefix`; wire `ERROR:FORBIDDEN_STREAM:…`
  */
 export const AudioErrorCode = {
   UnknownCommand: 'ERR_AUDIO_UNKNOWN_COMMAND',
@@ -42,6 +48,9 @@ export const AudioErrorCode = {
   TooManyStreams: 'ERR_AUDIO_TOO_MANY_STREAMS',
   NoSpace: 'ERR_AUDIO_NO_SPACE',
   ReadOnly: 'ERR_AUDIO_READ_ONLY',
+  LoopbackOnly: 'ERR_AUDIO_LOOPBACK_ONLY',
+  Forbidden: 'ERR_AUDIO_FORBIDDEN',
+  ForbiddenStream: 'ERR_AUDIO_FORBIDDEN_STREAM',
 } as const;
 export type AudioErrorCode = (typeof AudioErrorCode)[keyof typeof AudioErrorCode];
 

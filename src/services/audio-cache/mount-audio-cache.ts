@@ -4,6 +4,7 @@
  * `/readyz` detail and its log lines.
  */
 import type { Service, ServiceHost } from '../service-host.js';
+import { AudioAccess, type AudioAccessRequest, type AudioGrant, type AudioRefusal } from './audio-access.js';
 import { audioEndpoint } from './audio-endpoint.js';
 import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
@@ -19,11 +20,22 @@ export interface AudioCacheOptions extends AudioStoreOptions {
   memoryThreshold: number;
   /** `--ws-max-backpressure-bytes`: live followers are flushed early past half of it. */
   wsMaxBackpressureBytes: number;
+  /** `--insecure`: without a token key, writes from every client (not only loopback ones). */
+  insecure: boolean;
 }
 
 /** The mounted audio cache: its store, `start()` (open the directory) and `close()` (every stream durable). */
 export interface AudioCache extends Service {
   readonly store: AudioStore;
+  /** Who may read and write (tokens, or open mode: reads for all, writes from loopback). */
+  readonly access: AudioAccess;
+  /**
+   * The access decision for an HTTP request (or anything with `query`, `header()` and
+   * `remoteAddress`): `{ ok: true, read, write, prefix }`, or `{ ok: false, status, code, message }`
+   * to answer as `status` with `{"error": code, "message": message}` before doing anything. Always a
+   * Promise (a token may need the JWKS).
+   */
+  authorizeAudio(req: AudioAccessRequest): Promise<AudioGrant | AudioRefusal>;
   /** What `start()` found, for the start-up line: streams loaded, entries set aside, read-only or not. */
   summary(): { cacheDir: string; streams: number; quarantined: number; skipped: number; readOnly: boolean };
 }
@@ -34,8 +46,10 @@ export interface AudioCache extends Service {
  */
 export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, placement?: (streamId: string) => string | null): AudioCache {
   const log = host.logger;
-  const { path, maxGetBytes, memoryThreshold, wsMaxBackpressureBytes, ...storeOptions } = options;
+  const { path, maxGetBytes, memoryThreshold, wsMaxBackpressureBytes, insecure, ...storeOptions } = options;
   const store = new AudioStore(storeOptions);
+  const access = new AudioAccess(host.tokens, insecure);
+  const authorizeAudio = async (req: AudioAccessRequest): Promise<AudioGrant | AudioRefusal> => access.authorize(req);
   host.addEndpoint(
     audioEndpoint(store, host.ws, {
       path,
@@ -43,10 +57,27 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
       wsMaxBackpressureBytes,
       memoryThreshold,
       memoryPressure: () => host.memoryPressure(),
+      access,
       ...(placement !== undefined ? { placement } : {}),
     }),
   );
-  host.router.add('GET', '/api/audio/streams', (_req, res) => res.json(store.list()));
+  // An audio read over HTTP: open in open mode; a token with "read" in token mode (only the streams under its prefix).
+  host.router.add('GET', '/api/audio/streams', async (req, res) => {
+    const grant = await authorizeAudio(req);
+    if (!grant.ok) {
+      if (grant.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="slabcast"'); // RFC 6750 §3
+      return res.json({ error: grant.code, message: grant.message }, grant.status);
+    }
+    if (!grant.read) return res.json({ error: 'TOKEN_AUDIO_FORBIDDEN', message: 'TOKEN_AUDIO_FORBIDDEN: the token does not grant "read"' }, 403);
+    res.json(grant.prefix === '' ? store.list() : store.list().filter((m) => m.id.startsWith(grant.prefix)));
+  });
+  if (!access.tokenMode) {
+    host.warn(
+      insecure
+        ? `audio cache: OPEN MODE with --insecure: anyone who reaches the port can upload to and DELETE any stream at ${path} (no token key)`
+        : `audio cache: open mode (no token key): anyone can read streams at ${path}; uploads and DELETE answer loopback clients only (ERROR:LOOPBACK_ONLY for others)`,
+    );
+  }
   registerAudioMetrics(host.metrics, store);
   host.readiness.addDetail('audioCache', () => cacheHealth(store));
   // A read-only cache that holds streams still serves them; one that holds none can do nothing.
@@ -65,6 +96,8 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
   };
   return {
     store,
+    access,
+    authorizeAudio,
     summary: () => ({ cacheDir: options.cacheDir, streams: store.stats.reloaded, quarantined: store.stats.quarantined, skipped: store.stats.reloadSkipped, readOnly: store.readOnly }),
     start() {
       store.open({

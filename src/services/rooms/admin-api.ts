@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isLoopbackAddress } from '../../auth/loopback.js';
 import type { HttpRequest } from '../../protocols/http/http-request.js';
 import type { HttpResponse } from '../../protocols/http/http-response.js';
 import type { Router } from '../../protocols/http/router.js';
@@ -9,6 +10,8 @@ import type { RoomService } from './room-service.js';
 /** Error codes of the admin API's JSON error bodies `{"error":…,"message":…}`. Stable. */
 export const AdminError = {
   Unauthorized: 'UNAUTHORIZED',
+  /** No `--admin-key` and no `--insecure`: only loopback clients may use the API (403). */
+  LoopbackOnly: 'ADMIN_LOOPBACK_ONLY',
   BadRoomId: 'BAD_ROOM_ID',
   NoSuchRoom: 'NO_SUCH_ROOM',
   BadJson: 'BAD_JSON',
@@ -19,8 +22,10 @@ export type AdminError = (typeof AdminError)[keyof typeof AdminError];
 
 /** What the admin API needs besides the room service. */
 export interface AdminApiOptions {
-  /** Bearer key; '' = open API (the start-up warning says so). */
+  /** Bearer key; '' = no key: loopback clients only, or everyone with {@link insecure} (the start-up warning says which). */
   adminKey: string;
+  /** Without a key, answer every client rather than loopback ones only (`--insecure`). */
+  insecure?: boolean;
   maxTextBytes: number;
   /** Instance-wide figures for `status` (connections, slabs, memory). */
   instanceStats: () => Record<string, unknown>;
@@ -48,7 +53,8 @@ function digest(s: string): Buffer {
 /**
  * The admin HTTP API under `/api/push/`: status, system broadcast, room inspection and deletion,
  * behind `Authorization: Bearer {adminKey}` (compared in constant time over SHA-256 digests, so
- * neither content nor length leaks). `GET /api/push/check/{roomId}` is always public: gateways
+ * neither content nor length leaks). Without a key it answers loopback clients only (others get
+ * 403 `ADMIN_LOOPBACK_ONLY`), unless `insecure` opens it. `GET /api/push/check/{roomId}` is always public: gateways
  * ask it where a room lives. Wrong methods get the router's 405 JSON with `Allow`.
  */
 export function addAdminApi(router: Router, service: RoomService, options: AdminApiOptions): void {
@@ -56,6 +62,11 @@ export function addAdminApi(router: Router, service: RoomService, options: Admin
   const guarded =
     (handler: Handler): Handler =>
     (req, res) => {
+      if (keyDigest === null && options.insecure !== true && !isLoopbackAddress(req.remoteAddress)) {
+        // Secure by default: without a key, the port being reachable is not enough to act on rooms.
+        res.json({ error: AdminError.LoopbackOnly, message: 'no --admin-key is set: the admin API answers loopback clients only (set --admin-key, or --insecure to open it)' }, 403);
+        return;
+      }
       if (keyDigest !== null) {
         const auth = req.header('authorization') ?? '';
         const given = auth.startsWith('Bearer ') ? digest(auth.slice(7).trim()) : null;

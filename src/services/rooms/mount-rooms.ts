@@ -8,7 +8,7 @@ import { roomEndpoint, type RoomRefusals } from './room-endpoint.js';
 import { registerRoomMetrics } from './room-metrics.js';
 import { RoomService } from './room-service.js';
 import { TokenLifetime } from './token-lifetime.js';
-import { verifyToken } from './token.js';
+import { roomClaims } from './token.js';
 
 /** The rooms' slice of the configuration, parsed (src/settings.ts builds it). */
 export interface RoomsOptions {
@@ -16,10 +16,10 @@ export interface RoomsOptions {
   endpoint: boolean;
   /** Mount the admin API `/api/push/*`. */
   adminApi: boolean;
-  /** `--token-secret`; '' is open mode (`?user=`). */
-  tokenSecret: string;
-  /** `--admin-key`; '' leaves the admin API open. */
+  /** `--admin-key`; '' leaves the admin API to loopback clients (or to everyone with {@link insecure}). */
   adminKey: string;
+  /** `--insecure`: without `--admin-key` the admin API answers every client, not only loopback ones. */
+  insecure: boolean;
   historySize: number;
   historyTtlMs: number;
   maxTextBytes: number;
@@ -59,6 +59,8 @@ export interface RoomsBackend {
  */
 export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: RoomsBackend): Rooms {
   const o = options;
+  // The server's one verifier (jose: --token-secret, --token-public-key, --token-jwks-url); no key = open mode.
+  const tokens = host.tokens;
   const history = backend?.history ?? new MemoryHistory(o.historySize, o.historyTtlMs);
   const bus = backend?.bus ?? new LocalBus();
   const service = new RoomService({
@@ -72,12 +74,13 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     maxBackpressureBytes: o.maxBackpressureBytes,
     slowCloseMs: o.slowCloseMs,
     voiceMaxPendingBytes: o.voiceMaxPendingBytes,
-    ...(o.tokenSecret !== '' ? { tokens: new TokenLifetime((token, room) => verifyToken(token, o.tokenSecret, room, Math.floor(Date.now() / 1000))) } : {}),
+    ...(tokens.enabled ? { tokens: new TokenLifetime(async (token, room) => roomClaims(await tokens.verify(token), room)) } : {}),
   });
   const refusals: RoomRefusals = {};
-  if (o.endpoint) host.addEndpoint(roomEndpoint(service, { tokenSecret: o.tokenSecret, maxBackpressureBytes: o.maxBackpressureBytes }, refusals));
+  if (o.endpoint) host.addEndpoint(roomEndpoint(service, { tokens, maxBackpressureBytes: o.maxBackpressureBytes }, refusals));
   if (o.adminApi) addAdminApi(host.router, service, {
     adminKey: o.adminKey,
+    insecure: o.insecure,
     maxTextBytes: o.maxTextBytes,
     ...(host.identity.advertiseUrl !== '' ? { publicUrl: host.identity.advertiseUrl } : {}),
     ...(backend !== undefined ? { placement: (room: string) => backend.placement(room) } : {}),
@@ -94,14 +97,18 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     },
   });
   registerRoomMetrics(host.metrics, service);
-  if (o.endpoint && o.tokenSecret === '') {
-    host.warn('rooms: OPEN MODE, no --token-secret: anyone can join any room as any user (?user=)');
+  if (o.endpoint && !tokens.enabled) {
+    host.warn('rooms: OPEN MODE, no token key (--token-secret, --token-public-key, --token-jwks-url): anyone can join any room as any user (?user=)');
   }
   if (o.endpoint && o.workers > 1 && backend === undefined) {
     host.warn(`rooms: --workers ${o.workers} without --redis: each worker has its own rooms; members on different workers do not see each other`);
   }
   if (o.adminApi && o.adminKey === '') {
-    host.warn('rooms: the admin API /api/push/* is OPEN, no --admin-key: anyone can broadcast to and delete rooms');
+    host.warn(
+      o.insecure
+        ? 'rooms: the admin API /api/push/* is OPEN (--insecure, no --admin-key): anyone who reaches the port can broadcast to and close rooms'
+        : 'rooms: no --admin-key: the admin API /api/push/* answers loopback clients only (others get 403 ADMIN_LOOPBACK_ONLY)',
+    );
   }
   let sweep: NodeJS.Timeout | null = null;
   return {

@@ -3,7 +3,10 @@ import { SlowConsumerPolicy, type UpgradeRequest, type UpgradeVerdict, type WebS
 import { isValidRoomId, isValidUserId } from './room-id.js';
 import type { Member, RoomService } from './room-service.js';
 import { RoomSession } from './room-session.js';
-import { verifyToken } from './token.js';
+import type { TokenVerifier } from '../../auth/token-verifier.js';
+import { tokenFrom } from '../../auth/token-verifier.js';
+import { tokenErrorStatus } from '../../auth/token-error.js';
+import { roomClaims } from './token.js';
 
 /** Path prefix of room sockets: `/ws/room/{roomId}`. */
 export const ROOM_PATH_PREFIX = '/ws/room/';
@@ -11,9 +14,10 @@ export const ROOM_PATH_PREFIX = '/ws/room/';
 /** Handshake refusals by reason (a token error code, `BAD_ROOM_ID`, `BAD_USER`, `BAD_SINCE`). */
 export type RoomRefusals = Record<string, number>;
 
-/** How the endpoint authenticates: HS256 tokens with `secret`, or open mode when it is ''. */
+/** How the endpoint authenticates: tokens checked by the server's verifier, or open mode when it has no key. */
 export interface RoomEndpointOptions {
-  tokenSecret: string;
+  /** The server's token verifier; null or one without keys (`enabled` false) = open mode. */
+  tokens: TokenVerifier | null;
   /** Pending output past which a member's danmaku are dropped (`--max-backpressure-bytes`). */
   maxBackpressureBytes?: number;
   /** Seconds since the epoch (tests move the clock). */
@@ -42,32 +46,28 @@ export function roomEndpoint(service: RoomService, options: RoomEndpointOptions,
     // permessage-deflate for the text frames (danmaku, system, presence), compressed once per
     // broadcast; voice frames are binary audio, which does not compress: sent as they are.
     compressBinary: false,
-    upgrade(req: UpgradeRequest): UpgradeVerdict<RoomSession> {
+    upgrade(req: UpgradeRequest): UpgradeVerdict<RoomSession> | Promise<UpgradeVerdict<RoomSession>> {
       const roomId = req.path.slice(ROOM_PATH_PREFIX.length);
       if (!isValidRoomId(roomId)) return refuse(400, 'BAD_ROOM_ID', 'room ids are 1-64 of [A-Za-z0-9_-]');
       const q = new URLSearchParams(req.query);
       const sinceRaw = q.get('since');
       if (sinceRaw !== null && !SINCE.test(sinceRaw)) return refuse(400, 'BAD_SINCE', 'since must be a message id');
       const since = sinceRaw === null ? null : Number(sinceRaw);
-      let user: string;
-      let expSec = 0;
-      if (options.tokenSecret !== '') {
+      const tokens = options.tokens;
+      if (tokens !== null && tokens.enabled) {
         // `?token=` (browsers cannot set headers on a WebSocket) or `Authorization: Bearer` (kept out of proxy logs).
-        const auth = req.header('authorization');
-        const bearer = auth !== undefined && /^bearer /i.test(auth) ? auth.slice(7).trim() : null;
-        const verdict = verifyToken(q.get('token') ?? bearer, options.tokenSecret, roomId, nowSec());
-        if (!verdict.ok) return refuse(401, verdict.error, 'a valid token for this room is required');
-        user = verdict.claims.sub;
-        expSec = verdict.claims.exp ?? 0;
-      } else {
-        // Open mode (no --token-secret): the client names itself, or gets a guest id.
-        const named = q.get('user');
-        if (named !== null && !isValidUserId(named)) return refuse(400, 'BAD_USER', 'user ids are 1-128 characters, no controls');
-        user = named ?? `guest-${randomBytes(6).toString('hex')}`;
+        return tokens.verify(tokenFrom(req), nowSec()).then((verified) => {
+          const verdict = roomClaims(verified, roomId);
+          if (!verdict.ok) return refuse(tokenErrorStatus(verdict.error), verdict.error, 'a valid token for this room is required');
+          const session = new RoomSession(roomId, verdict.claims.sub, since);
+          session.expSec = verdict.claims.exp ?? 0; // the service keeps it valid for the whole connection (token-lifetime.ts)
+          return { accept: true, data: session };
+        });
       }
-      const session = new RoomSession(roomId, user, since);
-      session.expSec = expSec; // the service keeps it valid for the whole connection (token-lifetime.ts)
-      return { accept: true, data: session };
+      // Open mode (no token keys): the client names itself, or gets a guest id.
+      const named = q.get('user');
+      if (named !== null && !isValidUserId(named)) return refuse(400, 'BAD_USER', 'user ids are 1-128 characters, no controls');
+      return { accept: true, data: new RoomSession(roomId, named ?? `guest-${randomBytes(6).toString('hex')}`, since) };
     },
     onOpen(ws: Member) {
       service.join(ws, ws.data);

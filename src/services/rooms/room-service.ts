@@ -267,9 +267,18 @@ export class RoomService {
       case 'refresh': {
         const tokens = this.options.tokens;
         if (tokens === undefined) return this.refuse(ws, s, RoomErrorCode.BadMessage, 'no tokens in open mode: nothing to refresh', now);
-        const r = tokens.refresh(ws, msg.token);
-        if (r.ok) ws.send(JSON.stringify({ type: 'refreshed', exp: r.exp }));
-        else this.refuse(ws, s, r.code, r.message, now);
+        // Answers keep their order: nothing more is read from this member until the token is checked.
+        ws.pause();
+        tokens
+          .refresh(ws, msg.token)
+          .then(
+            (r) => {
+              if (r.ok) ws.send(JSON.stringify({ type: 'refreshed', exp: r.exp }));
+              else this.refuse(ws, s, r.code, r.message, Date.now());
+            },
+            (err: unknown) => this.failed(err),
+          )
+          .finally(() => ws.resume());
         return;
       }
       case 'danmaku': {

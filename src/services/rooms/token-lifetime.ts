@@ -1,9 +1,10 @@
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { RoomSession } from './room-session.js';
+import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
 import { TokenError, type TokenResult } from './token.js';
 
 /** Close code of a member whose token expired without a refresh (4000–4999: private use, RFC 6455 §7.4.2). */
-export const TOKEN_EXPIRED_CODE = 4001;
+export const TOKEN_EXPIRED_CODE = TOKEN_EXPIRED_CLOSE_CODE;
 
 /** How long before `exp` the server asks for a new token: this much, or half the time left when that is shorter. */
 export const REFRESH_LEAD_MS = 30_000;
@@ -17,8 +18,8 @@ export const REFRESH_LEAD_MS = 30_000;
  */
 export class TokenLifetime {
   constructor(
-    /** Verifies a token for a room (the endpoint's secret). */
-    private readonly verify: (token: string, room: string) => TokenResult,
+    /** Verifies a token for a room (the server's verifier and the room checks). */
+    private readonly verify: (token: string, room: string) => Promise<TokenResult>,
     private readonly leadMs = REFRESH_LEAD_MS,
   ) {}
 
@@ -42,10 +43,13 @@ export class TokenLifetime {
     return true;
   }
 
-  /** A `refresh` answer: the new token's `exp`, or why it was refused (the old deadline stands). */
-  refresh(ws: WebSocket<RoomSession>, token: string): { ok: true; exp: number } | { ok: false; code: TokenError; message: string } {
+  /**
+   * A `refresh` answer: the new token's `exp`, or why it was refused (the old deadline stands).
+   * Verification is asynchronous (jose, maybe a JWKS fetch): the caller pauses the member meanwhile.
+   */
+  async refresh(ws: WebSocket<RoomSession>, token: string): Promise<{ ok: true; exp: number } | { ok: false; code: TokenError; message: string }> {
     const s = ws.data;
-    const result = this.verify(token, s.room);
+    const result = await this.verify(token, s.room);
     if (!result.ok) return { ok: false, code: result.error, message: 'the new token is not valid for this room' };
     if (result.claims.sub !== s.user) return { ok: false, code: TokenError.WrongUser, message: `the new token is for another user than ${s.user}` };
     s.expSec = result.claims.exp ?? 0;

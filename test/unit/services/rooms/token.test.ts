@@ -12,16 +12,16 @@ function jwt(header: object, claims: object, secret = SECRET): string {
 }
 
 describe('room tokens (HS256)', () => {
-  it('verifies what it signs, and what any JWT library would produce', () => {
-    const t = signToken({ sub: 'alice', room: 'r1', exp: NOW + 60 }, SECRET);
-    expect(verifyToken(t, SECRET, 'r1', NOW)).toEqual({ ok: true, claims: { sub: 'alice', room: 'r1', exp: NOW + 60 } });
+  it('verifies what it signs, and what any JWT library would produce', async () => {
+    const t = await signToken({ sub: 'alice', room: 'r1', exp: NOW + 60 }, SECRET);
+    expect(await verifyToken(t, SECRET, 'r1', NOW)).toEqual({ ok: true, claims: { sub: 'alice', room: 'r1', exp: NOW + 60 } });
     const external = jwt({ alg: 'HS256', typ: 'JWT' }, { sub: 'bob' });
-    expect(verifyToken(external, SECRET, 'any', NOW)).toMatchObject({ ok: true, claims: { sub: 'bob' } });
+    expect(await verifyToken(external, SECRET, 'any', NOW)).toMatchObject({ ok: true, claims: { sub: 'bob' } });
     // The header we emit is the canonical JWT one.
     expect(JSON.parse(Buffer.from(t.split('.')[0], 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
   });
 
-  it('refuses missing, malformed, forged, expired, early and wrong-room tokens with a stable code', () => {
+  it('refuses missing, malformed, forged, expired, early and wrong-room tokens with a stable code', async () => {
     const cases: [string | null, string, TokenError][] = [
       [null, 'r1', TokenError.Missing],
       ['', 'r1', TokenError.Missing],
@@ -38,20 +38,20 @@ describe('room tokens (HS256)', () => {
       [jwt({ alg: 'HS256' }, { user: 'a' }), 'r1', TokenError.BadSubject],
       [jwt({ alg: 'HS256' }, { sub: '' }), 'r1', TokenError.BadSubject],
     ];
-    for (const [token, room, error] of cases) expect(verifyToken(token, SECRET, room, NOW), String(token)).toEqual({ ok: false, error });
+    for (const [token, room, error] of cases) expect(await verifyToken(token, SECRET, room, NOW), String(token)).toEqual({ ok: false, error });
   });
 
-  it('a tampered payload fails the signature even with the same length', () => {
-    const t = signToken({ sub: 'alice' }, SECRET);
+  it('a tampered payload fails the signature even with the same length', async () => {
+    const t = await signToken({ sub: 'alice' }, SECRET);
     const [h, , s] = t.split('.');
     const forged = `${h}.${Buffer.from(JSON.stringify({ sub: 'admin' })).toString('base64url')}.${s}`;
-    expect(verifyToken(forged, SECRET, 'r', NOW)).toEqual({ ok: false, error: TokenError.BadSignature });
+    expect(await verifyToken(forged, SECRET, 'r', NOW)).toEqual({ ok: false, error: TokenError.BadSignature });
     // A truncated signature is refused before timingSafeEqual (which throws on unequal lengths).
-    expect(verifyToken(t.slice(0, -2), SECRET, 'r', NOW)).toEqual({ ok: false, error: TokenError.BadSignature });
+    expect(await verifyToken(t.slice(0, -2), SECRET, 'r', NOW)).toEqual({ ok: false, error: TokenError.BadSignature });
   });
 
-  it('signToken refuses programmer errors', () => {
-    expect(() => signToken({ sub: 'a' }, '')).toThrow(TypeError);
-    expect(() => signToken({ sub: '' }, SECRET)).toThrow(TypeError);
+  it('signToken refuses programmer errors', async () => {
+    await expect(signToken({ sub: 'a' }, '')).rejects.toThrow(TypeError);
+    await expect(signToken({ sub: '' }, SECRET)).rejects.toThrow(TypeError);
   });
 });
