@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DEFAULTS, KNOBS } from '../src/config.js';
+import { DEFAULTS, KNOB_GROUPS, KNOBS } from '../src/config.js';
 
 export const OPERATIONS_PAGE = new URL('../docs/operations.md', import.meta.url);
 const START = '<!-- config:start -->';
@@ -15,6 +15,8 @@ const END = '<!-- config:end -->';
 export function configTable(): string {
   const rows = ['| flag | environment | default | meaning |', '|---|---|---|---|'];
   for (const k of KNOBS) {
+    const group = KNOB_GROUPS.find((g) => g.from === k.key);
+    if (group !== undefined) rows.push(`| **${group.title}** | | | |`);
     const bounds = k.kind === 'int' ? ` (${k.min}–${k.max})` : k.choices !== undefined ? ` (${k.choices.join(', ')})` : '';
     rows.push(`| \`--${k.flag}\` | ${k.env.map((e) => `\`${e}\``).join(', ')} | ${String(DEFAULTS[k.key])} | ${k.help}${bounds} |`);
   }

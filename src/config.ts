@@ -238,6 +238,18 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   voiceMaxPendingBytes: 64 * KiB,
 });
 
+/** Sections of {@link KNOBS} for `--help` and the docs table: each starts at the knob `from`, in table order. */
+export const KNOB_GROUPS: readonly { readonly from: keyof ServerConfig; readonly title: string }[] = [
+  { from: 'port', title: 'Server, logging and services' },
+  { from: 'backlog', title: 'Connections, slabs and memory (the core)' },
+  { from: 'idleTimeoutMs', title: 'HTTP' },
+  { from: 'wsMaxMessageBytes', title: 'WebSocket' },
+  { from: 'audioPath', title: 'Audio cache' },
+  { from: 'redisUrl', title: 'Cluster' },
+  { from: 'tokenSecret', title: 'Access: tokens, keys and the admin API' },
+  { from: 'historySize', title: 'Rooms' },
+];
+
 /** The knob table, in the order `--help` and docs/operations.md show it. */
 export const KNOBS: readonly KnobSpec[] = [
   { key: 'port', flag: 'port', env: ['PORT', 'SLABCAST_PORT'], kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 = any free port)' },
@@ -274,6 +286,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'maxUriBytes', flag: 'max-uri-bytes', env: ['SLABCAST_MAX_URI_BYTES'], kind: 'int', min: 16, max: 1024 * MiB, help: 'request-target length → 414' },
   { key: 'maxHeaderBytes', flag: 'max-header-bytes', env: ['SLABCAST_MAX_HEADER_BYTES'], kind: 'int', min: 256, max: 1024 * MiB, help: 'request head size (request line + headers) → 431' },
   { key: 'maxHeaders', flag: 'max-headers', env: ['SLABCAST_MAX_HEADERS'], kind: 'int', min: 1, max: 10_000, help: 'header fields per request → 431' },
+  { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
   { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', env: ['SLABCAST_WS_MAX_MESSAGE_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket message size (all fragments) → close 1009; messages past a large section are assembled in the oversize area (--max-oversize-bytes)' },
   { key: 'wsMaxFrameBytes', flag: 'ws-max-frame-bytes', env: ['SLABCAST_WS_MAX_FRAME_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'WebSocket frame payload size → close 1009; 0 = --ws-max-message-bytes' },
   { key: 'wsPingIntervalMs', flag: 'ws-ping-interval-ms', env: ['SLABCAST_WS_PING_INTERVAL_MS'], kind: 'int', min: 10, max: 86_400_000, help: 'idle time before the server pings; no answer within the same time → closed' },
@@ -282,7 +295,6 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'wsCompression', flag: 'ws-compression', env: ['SLABCAST_WS_COMPRESSION'], kind: 'string', choices: ['on', 'off'], help: 'permessage-deflate (RFC 7692) for the endpoints that accept it (echo, rooms): every message compressed on its own (no context takeover either way), a broadcast compressed once for every member that negotiated it; off = never negotiated' },
   { key: 'wsCompressionThresholdBytes', flag: 'ws-compression-threshold-bytes', env: ['SLABCAST_WS_COMPRESSION_THRESHOLD_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'messages shorter than this are sent uncompressed even on a compressed connection (as are those compression would not make shorter)' },
   { key: 'allowedOrigins', flag: 'allowed-origins', env: ['SLABCAST_ALLOWED_ORIGINS'], kind: 'string', optional: true, help: 'browser origins that may open a WebSocket (cross-site WebSocket hijacking): empty = the page\'s own origin only (Origin host:port = Host), * = any, or a comma-separated list like https://app.example.com; requests without Origin (non-browser clients) are allowed; refused → 403. A list or * also answers CORS on the HTTP routes (/api/…) for those origins' },
-  { key: 'maxBodyBytes', flag: 'max-body-bytes', env: ['SLABCAST_MAX_BODY_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'request body size (after chunked decoding) → 413' },
   // audio cache
   { key: 'audioPath', flag: 'audio-path', env: ['SLABCAST_AUDIO_PATH'], kind: 'string', help: 'WebSocket path of the audio stream cache' },
   { key: 'cacheDir', flag: 'cache-dir', env: ['SLABCAST_CACHE_DIR'], kind: 'string', help: 'directory of the audio stream files (created with the first stream)' },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULTS, KNOBS, type KnobSpec, type ServerConfig } from '../config.js';
+import { DEFAULTS, KNOB_GROUPS, KNOBS, type KnobSpec, type ServerConfig } from '../config.js';
 import { ConfigError, ErrorCode } from '../errors.js';
 
 /** What the command line asked for. */
@@ -92,8 +92,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
 
 /** The `--help` text: every knob with its flag, environment variables, default and bounds. */
 export function helpText(): string {
-  const lines = ['Usage: node dist/server.js [options]', '', 'slabcast: HTTP/1.1 and WebSocket over shared slab buffers.', '', 'Options (flag / environment / default):'];
+  const lines = ['Usage: node dist/server.js [options]', '', 'slabcast: HTTP/1.1 and WebSocket over shared slab buffers.', '', 'Options (flag / environment / default), by area:'];
   for (const knob of KNOBS) {
+    const group = KNOB_GROUPS.find((g) => g.from === knob.key);
+    if (group !== undefined) lines.push('', `${group.title}:`);
     const def = DEFAULTS[knob.key];
     const bounds = knob.kind === 'int' ? ` [${knob.min}..${knob.max}]` : '';
     lines.push(knob.kind === 'bool' ? `  --${knob.flag}` : `  --${knob.flag} <${knob.kind === 'int' ? 'n' : 'value'}>`);

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { KNOB_GROUPS, KNOBS } from '../../src/config.js';
 import { exchange } from '../helpers/raw-client.js';
 
 const run = promisify(execFile);
@@ -124,10 +125,19 @@ describe('node dist/server.js', () => {
     }
   });
 
-  it('--help prints every option', async () => {
+  it('--help prints every option, grouped by area, and the endpoints', async () => {
     const { stdout } = await run(process.execPath, [SERVER, '--help']);
-    expect(stdout).toContain('--port');
-    expect(stdout).toContain('--max-body-bytes');
+    for (const knob of KNOBS) expect(stdout).toContain(`--${knob.flag}`);
+    // Each option under its area's heading, the areas in table order.
+    const headings = KNOB_GROUPS.map((g) => stdout.indexOf(`\n${g.title}:\n`));
+    expect(headings.every((at) => at > 0)).toBe(true);
+    expect([...headings].sort((a, b) => a - b)).toEqual(headings);
+    const http = stdout.slice(headings[2], headings[3]);
+    expect(http).toContain('--max-body-bytes');
+    expect(http).not.toContain('--ws-max-message-bytes');
+    expect(stdout.slice(headings[3], headings[4])).toContain('--ws-compression');
+    expect(stdout).toContain('Endpoints');
+    expect(stdout).not.toMatch(/Default \.(\s|$)/m); // an empty default reads '(empty)'
   });
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { helpText, parseCli } from '../../src/cli/args.js';
-import { DEFAULTS, KNOBS, validateConfig } from '../../src/config.js';
+import { DEFAULTS, KNOB_GROUPS, KNOBS, validateConfig } from '../../src/config.js';
 
 describe('configuration', () => {
   it('defaults: port 8080, host 0.0.0.0, slabs 4 KiB × 1024, 128 KiB × 128, 1 MiB × 16', () => {
@@ -34,5 +34,14 @@ describe('configuration', () => {
   it('the configuration table (docs/operations.md) lists every knob with its default', () => {
     const readme = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
     for (const k of KNOBS) expect(readme).toMatch(new RegExp(`\\| \`--${k.flag}\` \\|[^\\n]*\\| ${DEFAULTS[k.key]} \\|`));
+  });
+});
+
+describe('knob groups (--help and the docs table)', () => {
+  it('start at knobs that exist, in table order, the first at the first knob', () => {
+    const at = KNOB_GROUPS.map((g) => KNOBS.findIndex((k) => k.key === g.from));
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect(at[0]).toBe(0);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
 });
