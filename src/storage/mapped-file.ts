@@ -1,6 +1,7 @@
 /**
  * A file mapped into memory, for the audio stream cache: the writer appends
- * into the mapping and grows it; readers send views of it to sockets.
+ * (pwrite through the descriptor, or into the mapping) and grows it; readers send
+ * views of it to sockets.
  *
  * Invariants:
  * - `view` always covers exactly `size` bytes of the file; size 0 maps nothing
@@ -23,7 +24,7 @@
  * never per byte. Durable flushes (msync MS_SYNC) run on a libuv worker.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { MS_ASYNC, PAGE_SIZE, mmap } from '../native.js';
 
 /**
@@ -227,6 +228,24 @@ export class MappedFile {
         throw withPath(Object.assign(restoreError as Error, { cause: error }), this.path);
       }
       throw withPath(error, this.path);
+    }
+  }
+
+  /**
+   * Writes `data` at `position` through the descriptor (pwrite(2)): the kernel copies it into the
+   * page cache the mapping shares, so the mapping sees it at once. Cheaper than storing through a
+   * fresh writable mapping, where every first write to a page faults and zero-fills it. The range
+   * must be inside the file (reserve() it first: no write here extends the file). Throws the system
+   * error with `path`.
+   */
+  write(data: Uint8Array, position: number): void {
+    this.#assertOpen('write');
+    if (!this.writable || this.#fd < 0) throw readOnlyError(this.path, `write ${data.length} bytes`);
+    const fd = this.#fd;
+    let done = 0;
+    while (done < data.length) {
+      const at = done;
+      done += this.#fs(() => writeSync(fd, data, at, data.length - at, position + at));
     }
   }
 

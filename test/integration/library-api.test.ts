@@ -70,16 +70,24 @@ describe('the library API (src/index.ts only)', () => {
     let used = 0;
     let pending = 0;
     const events: string[] = [];
+    let written = 0;
     const sink: BinarySink<null> = {
       reserve(ws, bytes, first) {
-        if (first) pending = 0;
+        if (first) {
+          pending = 0;
+          written = 0;
+        }
         if (used + pending + bytes > store.length) {
           ws.send(`refused ${bytes}`);
-          return null;
+          return false;
         }
-        const region = store.subarray(used + pending, used + pending + bytes);
         pending += bytes;
-        return region;
+        return true;
+      },
+      write(_ws, piece) {
+        piece.copy(store, used + written);
+        written += piece.length;
+        return true;
       },
       commit(ws) {
         used += pending;

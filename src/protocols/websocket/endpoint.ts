@@ -11,25 +11,32 @@ export const SlowConsumerPolicy = {
 export type SlowConsumerPolicy = (typeof SlowConsumerPolicy)[keyof typeof SlowConsumerPolicy];
 
 /**
- * An endpoint that takes binary messages in pieces, written straight to where they are kept (the
- * audio cache writes them into the stream's mapping): the handler never assembles them, holds no
- * section for them, and copies each payload byte once, unmasking it on the way. Text messages still
- * reach {@link WebSocketEndpoint.onMessage}.
+ * An endpoint that takes binary messages in pieces, as they arrive, and keeps them itself (the audio
+ * cache writes them to the stream's file): the handler never assembles them and holds no section
+ * for them, whatever their size. Each piece is unmasked in place in the read buffer and handed over
+ * (valid during the call only), so the sink's own copy is the only one. Text messages still reach
+ * {@link WebSocketEndpoint.onMessage}.
  *
  * A message is announced frame by frame: {@link reserve} for every data frame of it (the first with
- * `first` set), then exactly that many bytes are written into the region it returned, then
- * {@link commit} once the final frame is in, or {@link abort} if it never will be. Nothing of a
- * message is the endpoint's before commit: that is how "a chunk is stored whole or not at all" holds
- * while the chunk arrives in pieces.
+ * `first` set), then {@link write} with its payload in pieces (exactly the announced bytes, in
+ * order), then {@link commit} once the final frame is in, or {@link abort} if it never will be.
+ * Nothing of a message is the endpoint's before commit: that is how "a chunk is stored whole or not
+ * at all" holds while the chunk arrives in pieces.
  */
 export interface BinarySink<T = unknown> {
   /**
-   * The next `bytes` of a binary message are announced (one frame's payload): a region of exactly
-   * `bytes` to write them into, valid until commit/abort or the next reserve — or null to refuse the
-   * message (the endpoint has answered why; the rest of the message is read and discarded, and
-   * neither commit nor abort follows).
+   * The next `bytes` of a binary message are announced (one frame's payload): true to take them
+   * (make room for them now: a refusal later cannot be undone), or false to refuse the message (the
+   * endpoint has answered why; the rest of the message is read and discarded, and neither commit
+   * nor abort follows).
    */
-  reserve(ws: WebSocket<T>, bytes: number, first: boolean): Uint8Array | null;
+  reserve(ws: WebSocket<T>, bytes: number, first: boolean): boolean;
+  /**
+   * The next piece of the message's payload, unmasked; a view valid during the call only. False
+   * gives up on the message (the endpoint has answered why; the rest is discarded, neither commit
+   * nor abort follows).
+   */
+  write(ws: WebSocket<T>, piece: Buffer): boolean;
   /** Every byte of the message was written into the regions reserve() returned: it is the endpoint's now. */
   commit(ws: WebSocket<T>): void;
   /** The message will not complete (the connection failed or closed mid-message): keep nothing of it. */

@@ -4,7 +4,7 @@ import { NO_BLOCK } from '../../core/oversize-area.js';
 export const InboundMode = {
   /** Delivered whole to `onMessage`: assembled in a read section, or in the oversize area past one. */
   Assemble: 0,
-  /** Written piece by piece into the regions the endpoint's binary sink reserved. */
+  /** Handed piece by piece to the endpoint's binary sink. */
   Sink: 1,
   /** Read and dropped (after our Close, or a message the sink refused). */
   Discard: 2,
@@ -14,7 +14,7 @@ export type InboundMode = (typeof InboundMode)[keyof typeof InboundMode];
 /**
  * What a WebSocket keeps between reads for a message that does not simply arrive whole: the frame
  * whose payload is streamed as it arrives (too big for what the reader may hold, or bound for a
- * sink), the message's mode, the sink region being filled, the oversize block being assembled.
+ * sink), the message's mode, the oversize block being assembled.
  * Created on a socket's first such message and kept for its life: a socket that only ever receives
  * small messages never has one.
  */
@@ -30,9 +30,6 @@ export class InboundMessage {
   mode: InboundMode = InboundMode.Assemble;
   /** The message in progress is compressed (permessage-deflate, RSV1 on its first frame). */
   compressed = false;
-  /** Sink mode: the region of the current frame and bytes written into it. */
-  region: Uint8Array | null = null;
-  regionAt = 0;
   /** Oversize block assembling the message (its length is `WebSocket.fragLength`), or NO_BLOCK. */
   block = NO_BLOCK;
 }

@@ -292,22 +292,15 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     if (mode !== InboundMode.Assemble || ws.inbound !== null) (ws.inbound ??= new InboundMessage()).mode = mode;
   }
 
-  /** Sink mode: the region for this frame's payload; a refusal turns the rest of the message into Discard. */
+  /** Sink mode: announces this frame's payload; a refusal turns the rest of the message into Discard. */
   private reserveInSink(ws: WebSocket, bytes: number, first: boolean): void {
-    const inbound = ws.inbound as InboundMessage;
-    let region: Uint8Array | null = null;
+    let taken = false;
     try {
-      region = (ws.endpoint.binarySink as BinarySink).reserve(ws, bytes, first);
+      taken = (ws.endpoint.binarySink as BinarySink).reserve(ws, bytes, first);
     } catch (err) {
       this.endpointFailed(ws, err);
     }
-    if (region !== null && region.length !== bytes) {
-      this.endpointFailed(ws, new RangeError(`binarySink.reserve(${bytes}) returned a region of ${region.length} bytes`));
-      region = null;
-    }
-    inbound.region = region;
-    inbound.regionAt = 0;
-    if (region === null) inbound.mode = InboundMode.Discard;
+    if (!taken) (ws.inbound as InboundMessage).mode = InboundMode.Discard;
   }
 
   /** The header of a frame to stream was consumed: its payload is taken piece by piece from now on. */
@@ -344,9 +337,15 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     if (mode === InboundMode.Discard) return true;
     const n = end - start;
     if (mode === InboundMode.Sink) {
-      const i = inbound as InboundMessage;
-      maskInto(buf, start, end, i.region as Uint8Array, i.regionAt, key, phase);
-      i.regionAt += n;
+      // Unmasked in place (the read buffer is ours until we return), then the sink's one copy.
+      if (key !== null && (key[0] | key[1] | key[2] | key[3]) !== 0) applyMask(buf, start, end, key, phase);
+      let kept = false;
+      try {
+        kept = (ws.endpoint.binarySink as BinarySink).write(ws, buf.subarray(start, end));
+      } catch (err) {
+        this.endpointFailed(ws, err);
+      }
+      if (!kept) (inbound as InboundMessage).mode = InboundMode.Discard;
       return true;
     }
     const target = this.assembly(ws);
@@ -370,8 +369,6 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     if (inbound !== null) inbound.mode = InboundMode.Assemble;
     if (mode === InboundMode.Discard) return true;
     if (mode === InboundMode.Sink) {
-      const i = inbound as InboundMessage;
-      i.region = null;
       this.stats.messagesIn++;
       this.stats.bytesIn += ws.fragments.messageBytes;
       try {
@@ -612,7 +609,6 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     inbound.remaining = 0;
     if (inbound.mode === InboundMode.Sink) {
       inbound.mode = InboundMode.Discard;
-      inbound.region = null;
       try {
         (ws.endpoint.binarySink as BinarySink).abort(ws);
       } catch (err) {

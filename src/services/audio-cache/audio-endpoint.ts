@@ -45,8 +45,9 @@ export interface AudioEndpointOptions {
 /** Per-connection state: tiny, as the style asks. */
 interface Session extends Following {
   upload: AudioStream | null;
-  /** Bytes of the data chunk being received, reserved and written but not stored yet. */
+  /** Bytes of the data chunk being received: reserved, and written to the file, not stored yet. */
   pending: number;
+  written: number;
   /** What this connection may do, decided at the handshake (its token, or its address in open mode). */
   grant: AudioGrant;
   /** Closes the connection at its token's `exp` (token mode with `exp` only). */
@@ -235,8 +236,8 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         ws.data.expiry.unref();
       }
     },
-    // Data chunks are written into the stream's mapping as they arrive, never assembled: a chunk
-    // of any size up to --max-stream-bytes, stored whole (at its last byte) or not at all. Past
+    // Data chunks are written to the stream's file as they arrive, never assembled: a chunk of any
+    // size up to --max-stream-bytes, stored whole (at its last byte) or not at all. Past
     // the stream's limit the sink answers ERROR and the rest of the chunk is read and dropped (no
     // memory is held for it), so the connection stays usable: no WebSocket size limit applies here.
     maxMessageBytes: Number.MAX_SAFE_INTEGER,
@@ -245,41 +246,54 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         const s = ws.data;
         if (first) {
           s.pending = 0;
+          s.written = 0;
           // Nothing that arrives at or after the token's `exp` is acted on (the timer may not have fired yet).
           if (s.grant.expSec > 0 && Date.now() >= s.grant.expSec * 1000) {
             expireConnection(ws);
-            return null;
+            return false;
           }
           const refused = denied(s.grant, true, `${bytes}-byte data frame`, null);
           if (refused !== null) {
             fail(ws, refused);
-            return null;
+            return false;
           }
         }
         if (s.upload === null && store.readOnly) {
           fail(ws, store.refuseReadOnly(`${bytes}-byte data frame refused`));
-          return null;
+          return false;
         }
         if (s.upload === null) {
           fail(ws, store.refuse(AudioErrorCode.NotUploading, `${bytes}-byte data frame refused: no upload is open on this connection (send START:{streamId} first)`));
-          return null;
+          return false;
         }
-        const region = store.reserveChunk(s.upload, s.pending, bytes);
-        if (isAudioError(region)) {
-          s.pending = 0;
-          fail(ws, region);
-          return null;
+        const refused = store.reserveChunk(s.upload, s.pending, bytes);
+        if (refused !== null) {
+          fail(ws, refused);
+          return false;
         }
         s.pending += bytes;
-        return region;
+        return true;
+      },
+      write(ws, piece) {
+        const s = ws.data;
+        if (s.upload === null) return false;
+        const failed = store.writeChunk(s.upload, s.written, piece);
+        if (failed !== null) {
+          fail(ws, failed);
+          return false;
+        }
+        s.written += piece.length;
+        return true;
       },
       commit(ws) {
         const s = ws.data;
-        if (s.upload !== null) store.commitChunk(s.upload, s.pending);
+        if (s.upload !== null) store.commitChunk(s.upload, s.written);
         s.pending = 0;
+        s.written = 0;
       },
       abort(ws) {
         ws.data.pending = 0;
+        ws.data.written = 0;
       },
     },
     onMessage(ws, data, isBinary) {
@@ -311,7 +325,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
 }
 
 function session(grant: AudioGrant): Session {
-  return { upload: null, follow: null, pending: 0, grant, expiry: null };
+  return { upload: null, follow: null, pending: 0, written: 0, grant, expiry: null };
 }
 
 /** The connection's token expired: close 4001 (its upload, if any, is checkpointed and can be resumed). */

@@ -3,7 +3,7 @@
  * free disk space, concurrent uploads, streams, live mappings), LRU eviction of complete streams,
  * the flush policy and the counters.
  *
- * Space before bytes: a chunk is written into the mapping only below the stream's reserved size;
+ * Space before bytes: a chunk is written to the file only below the stream's reserved size;
  * growth first asks the disk (statvfs, above --min-free-disk-bytes: disk-budget.ts) and then
  * reserves the blocks (posix_fallocate through the upload's descriptor). A refusal is
  * `ERR_AUDIO_NO_SPACE` and stores nothing. Every stream costs at least STREAM_MIN_COST_BYTES
@@ -33,7 +33,7 @@ import type { DiskSpace, DiskState } from '../../storage/disk-space.js';
 import { FileLock, LockRefusal } from '../../storage/file-lock.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
 import { AudioStream } from './audio-stream.js';
-import { AudioErrorCode, audioError, isAudioError, isNoSpaceError, type AudioError } from './audio-errors.js';
+import { AudioErrorCode, audioError, isNoSpaceError, type AudioError } from './audio-errors.js';
 import { type AudioStoreStartupEvents, reloadCacheDir } from './cache-reload.js';
 import { DiskBudget } from './disk-budget.js';
 import { DiskView } from './disk-view.js';
@@ -319,21 +319,21 @@ export class AudioStore {
 
   /** Appends one data chunk to `stream` within the limits; null when stored. */
   append(stream: AudioStream, chunk: Uint8Array): AudioError | null {
-    const region = this.reserveChunk(stream, 0, chunk.length);
-    if (isAudioError(region)) return region;
-    region.set(chunk);
+    const refused = this.reserveChunk(stream, 0, chunk.length);
+    if (refused !== null) return refused;
+    const written = this.writeChunk(stream, 0, chunk);
+    if (written !== null) return written;
     this.commitChunk(stream, chunk.length);
     return null;
   }
 
   /**
    * Makes room for `n` more bytes of the chunk being received, of which `pending` bytes were
-   * reserved (and written) already: checks the stream, cache and disk limits for the whole chunk
-   * so far, reserves its disk blocks, and returns the region of the mapping to write the `n` bytes
-   * into. Nothing counts as stored before {@link commitChunk}: a chunk that is refused or never
-   * completes leaves the stream as it was. The region is valid until the next reserveChunk.
+   * reserved already: checks the stream, cache and disk limits for the whole chunk so far and
+   * reserves its disk blocks; null when they fit. Nothing counts as stored before
+   * {@link commitChunk}: a chunk that is refused or never completes leaves the stream as it was.
    */
-  reserveChunk(stream: AudioStream, pending: number, n: number): Buffer | AudioError {
+  reserveChunk(stream: AudioStream, pending: number, n: number): AudioError | null {
     const chunk = pending + n;
     if (stream.removed) return this.refuse(AudioErrorCode.NotFound, `stream ${stream.id} was deleted`);
     if (stream.size + chunk > this.options.maxStreamBytes) {
@@ -350,7 +350,22 @@ export class AudioStore {
       const refused = this.reserveFor(stream, stream.size + chunk);
       if (refused !== null) return refused;
     }
-    return stream.region(stream.size + pending, n);
+    return null;
+  }
+
+  /**
+   * Writes `piece`, the bytes of the chunk being received from its byte `at` on, to the file
+   * (reserved by {@link reserveChunk}); an AudioError when the disk fails the write (the chunk is
+   * then not stored: nothing is committed).
+   */
+  writeChunk(stream: AudioStream, at: number, piece: Uint8Array): AudioError | null {
+    try {
+      stream.writeAt(stream.size + at, piece);
+      return null;
+    } catch (error) {
+      if (isNoSpaceError(error)) return this.refuseNoSpace(`stream ${stream.id} cannot store this chunk (not stored)`, piece.length, error);
+      return this.refuse(AudioErrorCode.Storage, `stream ${stream.id}: writing the chunk failed: ${errorCode(error)}; chunk not stored`);
+    }
   }
 
   /** The chunk whose `n` bytes were reserved and written through {@link reserveChunk} is complete: it is stored. */

@@ -229,7 +229,19 @@ export class AudioStream {
     return file.view.subarray(offset, offset + n);
   }
 
-  /** The `n` bytes written after the end of the stream (through {@link region}) are part of it now. */
+  /**
+   * Writes `piece` at `offset` of the upload's file (pwrite through its descriptor: one copy into
+   * the page cache the mappings share). Only reserved bytes past the stream's end are written.
+   */
+  writeAt(offset: number, piece: Uint8Array): void {
+    const file = this.writer('writeAt');
+    if (offset < this.size || offset + piece.length > this.reservedEnd) {
+      throw new RangeError(`AudioStream.writeAt: stream ${this.id}: [${offset}, ${offset + piece.length}) is not reserved past the end (size ${this.size}, reserved ${this.reservedEnd})`);
+    }
+    file.write(piece, offset);
+  }
+
+  /** The `n` bytes written after the end of the stream (through {@link writeAt} or {@link region}) are part of it now. */
   commit(n: number, now: number): void {
     const end = this.size + n;
     if (end > this.reservedEnd) throw new RangeError(`AudioStream.commit: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
