@@ -219,9 +219,9 @@ export class AudioStream {
   }
 
   /**
-   * The writable mapping's bytes [offset, offset + n): where a chunk is written before
-   * {@link commit}. Only reserved bytes are handed out (see the module comment); valid until the
-   * mapping grows (the next reserve).
+   * The writable mapping's bytes [offset, offset + n) as a view (a chunk just committed, for its
+   * live followers). Only reserved bytes are handed out (see the module comment); valid until the
+   * mapping grows (the next reserve): hold a lease to keep it.
    */
   region(offset: number, n: number): Buffer {
     const file = this.writer('region');
