@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../../config.js';
 import type { Connection } from '../../core/connection.js';
+import type { Releasable } from '../../core/message-writer.js';
 import { PauseReason } from '../../core/connection.js';
 import type { LimitHook } from '../../core/limit-hook.js';
 import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
@@ -282,18 +283,21 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   }
 
   /** @internal {@link ResponseSink}: a routed handler answered. */
-  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null): void {
+  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null, owner: Releasable | null = null): void {
     const conn = res.conn;
     const st = conn.state as HttpConnState;
-    if (conn.closed || st.waiting !== res) return;
+    if (conn.closed || st.waiting !== res) {
+      owner?.release();
+      return;
+    }
     st.waiting = null;
-    this.finish(conn, status, contentType, res.extraHeaders, body, (res as PendingResponse).persist ?? Persist.Close, res.headOnly);
+    this.finish(conn, status, contentType, res.extraHeaders, body, (res as PendingResponse).persist ?? Persist.Close, res.headOnly, owner);
     conn.unpause(PauseReason.Handler);
   }
 
-  private finish(conn: Connection, status: number, contentType: string | null, extra: string, body: string | Uint8Array | null, persist: Persist, headOnly: boolean): void {
+  private finish(conn: Connection, status: number, contentType: string | null, extra: string, body: string | Uint8Array | null, persist: Persist, headOnly: boolean, owner: Releasable | null = null): void {
     this.stats.responsesByClass[Math.floor(status / 100)]++;
-    writeResponse(conn, this.dates.line, status, contentType, extra, body, persist, headOnly);
+    writeResponse(conn, this.dates.line, status, contentType, extra, body, persist, headOnly, owner);
     this.afterResponse(conn, persist);
   }
 

@@ -1,5 +1,5 @@
 import type { Connection } from '../../core/connection.js';
-import { WriteStatus } from '../../core/message-writer.js';
+import { type Releasable, WriteStatus } from '../../core/message-writer.js';
 import { connectionLine, type Persist, statusLine } from './responses.js';
 
 /** Bodies larger than this are sent as their own buffer instead of being copied into the write slab. */
@@ -21,6 +21,7 @@ export function writeResponse(
   body: string | Uint8Array | null,
   persist: Persist,
   headOnly: boolean,
+  owner: Releasable | null = null,
 ): WriteStatus {
   const bodyLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
   // RFC 9110 §8.6: no Content-Length in 1xx/204 responses; a 304 would have to repeat the 200's
@@ -43,7 +44,12 @@ export function writeResponse(
   if (at < 0) {
     // No write section: build the response on the heap rather than lose it (counted by the slab).
     const parts: Buffer[] = [Buffer.from(head, 'latin1')];
+    if (sendBody && owner !== null) {
+      writer.queueExternal(parts[0], null);
+      return writer.queueExternal(body as Uint8Array, owner); // still no copy of a lent body
+    }
     if (sendBody) parts.push(typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body as Uint8Array));
+    owner?.release();
     return writer.queueExternal(Buffer.concat(parts), null);
   }
   const buf = writer.buffer;
@@ -55,8 +61,9 @@ export function writeResponse(
   const status1 = writer.commit(n);
   if (sendBody && !copyBody) {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : (body as Uint8Array);
-    return writer.queueExternal(bytes, null);
+    return writer.queueExternal(bytes, owner);
   }
+  owner?.release(); // copied, or not sent (HEAD): the lender's memory is free again
   return status1;
 }
 
@@ -65,7 +72,7 @@ const RESERVED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connec
 
 /** Who sends a routed response's bytes (the HTTP handler). */
 export interface ResponseSink {
-  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null): void;
+  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null, owner?: Releasable | null): void;
 }
 
 /**
@@ -109,6 +116,19 @@ export class HttpResponse {
     if (this.finished) throw new Error('HttpResponse: response already sent');
     this.finished = true;
     this.sink.finishResponse(this, this.statusCode, contentType, body);
+  }
+
+  /**
+   * Sends `body` without copying it (a view of a file mapping): it is queued as it is and
+   * `owner.release()` runs once the socket took it (at once for HEAD, or a body small enough to copy).
+   */
+  sendView(body: Uint8Array, owner: Releasable, contentType: string): void {
+    if (this.finished) {
+      owner.release();
+      throw new Error('HttpResponse: response already sent');
+    }
+    this.finished = true;
+    this.sink.finishResponse(this, this.statusCode, contentType, body, owner);
   }
 
   /** Sends `value` as JSON, optionally with `status`. */

@@ -11,9 +11,12 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   201: 'Created',
   202: 'Accepted',
   204: 'No Content',
+  206: 'Partial Content',
   301: 'Moved Permanently',
   302: 'Found',
   304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
@@ -25,6 +28,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   413: 'Content Too Large',
   414: 'URI Too Long',
   415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
   426: 'Upgrade Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
@@ -34,7 +38,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   505: 'HTTP Version Not Supported',
 };
 
-/** The hello-world page served for GET on any path no route claims. */
+/** The hello-world page served for GET / (any other path no route claims is 404). */
 export const HELLO_BODY = Buffer.from(
   '<!doctype html><html><head><title>slabcast</title></head><body><h1>Hello from slabcast</h1></body></html>',
   'latin1',

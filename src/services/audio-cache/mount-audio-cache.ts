@@ -10,6 +10,7 @@ import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
 import { cacheHealth } from './cache-health.js';
 import type { AudioStoreOptions } from './store-options.js';
+import { audioHttpHandler, type AudioHttpStats } from './audio-http.js';
 
 /** The audio cache's slice of the configuration, parsed (src/settings.ts builds it). */
 export interface AudioCacheOptions extends AudioStoreOptions {
@@ -61,6 +62,16 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
       ...(placement !== undefined ? { placement } : {}),
     }),
   );
+  // A stream over HTTP (byte ranges, validators, zero-copy from the mapping): audio-http.ts.
+  const httpStats: AudioHttpStats = { requests: 0, ranges: 0, notModified: 0, unsatisfiable: 0, redirects: 0 };
+  host.router.add('GET', `${path}/:id`, audioHttpHandler(store, { authorize: authorizeAudio, ...(placement !== undefined ? { placement } : {}) }, httpStats));
+  host.metrics.counter('slabcast_audio_http_responses_total', 'HTTP reads of streams by outcome (200 and 206 are "whole" and "range")', ['outcome'], () => [
+    [{ outcome: 'requests' }, httpStats.requests],
+    [{ outcome: 'range' }, httpStats.ranges],
+    [{ outcome: 'not_modified' }, httpStats.notModified],
+    [{ outcome: 'unsatisfiable' }, httpStats.unsatisfiable],
+    [{ outcome: 'redirect' }, httpStats.redirects],
+  ]);
   // An audio read over HTTP: open in open mode; a token with "read" in token mode (only the streams under its prefix).
   host.router.add('GET', '/api/audio/streams', async (req, res) => {
     const grant = await authorizeAudio(req);
