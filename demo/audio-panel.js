@@ -1,5 +1,5 @@
 // The audio panel: make a clip (microphone or test tone), upload it as a stream, list the cached
-// streams, and play one back from bytes fetched with GET in ranges.
+// streams, check one's bytes with GET in ranges, and play it from its HTTP address.
 import { AudioClient } from './audio-client.js';
 import { makeToneWav, MicRecorder, sha256Hex, sniffAudioType } from './sound.js';
 
@@ -16,6 +16,14 @@ function shortHash(hex) {
   return hex === null ? 'n/a (needs https or localhost)' : `${hex.slice(0, 12)}…`;
 }
 
+/** The HTTP address of stream `id` next to the audio WebSocket URL (its token, if any, kept in the query). */
+function streamHttpUrl(audioUrl, id) {
+  const u = new URL(audioUrl);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  u.pathname = `${u.pathname.replace(/\/$/, '')}/${encodeURIComponent(id)}`;
+  return u.toString();
+}
+
 /** Wires the panel. `showError(text)` puts a message in the page's error area. */
 export function setupAudioPanel(audioUrl, showError) {
   const client = new AudioClient(audioUrl, (stray) => showError(`audio cache: ${stray.startsWith('ERROR:') ? stray.slice(6) : stray}`));
@@ -23,7 +31,6 @@ export function setupAudioPanel(audioUrl, showError) {
   const uploaded = new Map(); // stream id → SHA-256 of the bytes this page uploaded
   let clip = null; // { bytes, type, source, sha256 }
   let autoId = true;
-  let playUrl = null;
   let recordTimer = 0;
 
   const el = {
@@ -193,9 +200,8 @@ export function setupAudioPanel(audioUrl, showError) {
       el.playInfo.dataset.sha256 = sha256 ?? '';
       el.playInfo.dataset.id = id;
       if (mine !== undefined && mine !== sha256) showError(`playback of ${id}: the fetched bytes differ from the uploaded ones`);
-      if (playUrl !== null) URL.revokeObjectURL(playUrl);
-      playUrl = URL.createObjectURL(new Blob([bytes], { type }));
-      el.audio.src = playUrl;
+      // The player streams it over plain HTTP (byte ranges for seeking), straight from the cache.
+      el.audio.src = streamHttpUrl(audioUrl, id);
       el.audio.play().catch(() => {
         // Autoplay refused (no user gesture yet): the controls are there to press play.
       });

@@ -136,6 +136,8 @@ interface PageElement {
   readonly textContent: string | null;
   readonly readOnly: boolean;
   readonly duration: number;
+  readonly currentSrc: string;
+  currentTime: number;
 }
 
 function roomName(tag: string): string {
@@ -273,6 +275,17 @@ describe('demo page: audio cache', () => {
     expect(await page.locator('#play-info').textContent()).toContain('same bytes as uploaded');
     const duration = await page.locator('#audio').evaluate((a: PageElement) => a.duration);
     expect(duration).toBeCloseTo(2, 1);
+    // The player reads it over plain HTTP from the cache; a seek is a byte-range request, answered 206.
+    expect(await page.locator('#audio').evaluate((a: PageElement) => a.currentSrc)).toBe(`http://127.0.0.1:${open.port}/audio/tone-browser-test`);
+    await page.locator('#audio').evaluate((a: PageElement) => {
+      a.currentTime = 1.5;
+    });
+    await expect
+      .poll(async () => {
+        const metrics = await fetch(`http://127.0.0.1:${open.port}/metrics`).then((r) => r.text());
+        return Number(/^slabcast_audio_http_responses_total\{outcome="range"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+      })
+      .toBeGreaterThan(0);
 
     // Another page (another connection) lists it and fetches the same bytes.
     const other = await openPage(open, 'user=listener');
