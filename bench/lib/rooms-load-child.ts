@@ -8,6 +8,7 @@
  * deliveries, so a server that falls behind shows it as growing delivery latency and as
  * deliveries missing at the end of the window (counted as errors), not as a lower send rate.
  */
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { LatencyHistogram } from './latency-histogram.js';
 import { clientFrame, connectAll, type ConnectionOwner, type LeanConnection, Opcode } from './ws-load-client.js';
 
@@ -27,13 +28,19 @@ export interface RoomsRequest {
   /** Danmaku per second from the one sender. */
   readonly rate: number;
   readonly seconds: number;
+  /**
+   * Offer permessage-deflate: danmaku then arrive compressed (the sequence number is read by
+   * inflating each distinct compressed payload once: a server that compresses a broadcast once
+   * sends every member the same bytes) and the reply's `bytes` is what the receivers read.
+   */
+  readonly deflate?: boolean;
 }
 
 /** Child → parent. */
 export type RoomsReply =
   | { type: 'ready' }
   | { type: 'progress'; line: string }
-  | { type: 'result'; ops: number; elapsedSec: number; p50Ms: number | null; p99Ms: number | null; errors: number; firstError: string | null; cpuMicros: number }
+  | { type: 'result'; ops: number; elapsedSec: number; p50Ms: number | null; p99Ms: number | null; errors: number; firstError: string | null; cpuMicros: number; bytes: number }
   | { type: 'error'; message: string };
 
 const CONNECT_CONCURRENCY = 200;
@@ -42,6 +49,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 3000;
 /** Enough of a danmaku's JSON to reach `"text":"n:<seq>"` (user ids are guest-<12 hex>). */
 const PREFIX_BYTES = 160;
+/** All of a compressed danmaku (it is inflated whole). */
+const DEFLATE_PREFIX_BYTES = 512;
 /** Send times kept for matching: far more than can be in flight. */
 const RING = 1 << 16;
 /** Sends are batched per tick of this many ms (timers are not precise below ~1 ms). */
@@ -62,14 +71,25 @@ let lastSeq = 0;
 
 async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
   const ports = r.ports ?? [r.port];
-  const key = `${r.host}:${ports.join(',')}${r.path}#${r.receivers}`;
+  const key = `${r.host}:${ports.join(',')}${r.path}#${r.receivers}${r.deflate === true ? '+deflate' : ''}`;
   if (pool !== null && pool.key === key && pool.conns.every((c) => c.isOpen)) return pool.conns;
   if (pool !== null) for (const c of pool.conns) c.close();
   pool = null;
   const total = r.receivers + 1;
   const share = (i: number): number => Math.floor(total / ports.length) + (i < total % ports.length ? 1 : 0);
   const results = await Promise.all(
-    ports.map((port, i) => connectAll({ host: r.host, port, path: r.path, count: share(i), concurrency: CONNECT_CONCURRENCY, prefixBytes: PREFIX_BYTES, timeoutMs: CONNECT_TIMEOUT_MS })),
+    ports.map((port, i) =>
+      connectAll({
+        host: r.host,
+        port,
+        path: r.path,
+        count: share(i),
+        concurrency: CONNECT_CONCURRENCY,
+        prefixBytes: r.deflate === true ? DEFLATE_PREFIX_BYTES : PREFIX_BYTES,
+        timeoutMs: CONNECT_TIMEOUT_MS,
+        ...(r.deflate === true ? { extensions: DEFLATE_OFFER } : {}),
+      }),
+    ),
   );
   const conns = results.flatMap((result) => result.connections); // the sender: the first on ports[0]
   const failed = results.reduce((n, result) => n + result.failed, 0);
@@ -81,6 +101,34 @@ async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
   send({ type: 'progress', line: `opened ${total} WebSocket(s) on ${r.path} (port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}) in ${elapsed.toFixed(2)} s` });
   pool = { key, conns };
   return conns;
+}
+
+/** What a deflate run offers (a browser's offer). */
+const DEFLATE_OFFER = 'permessage-deflate; client_max_window_bits';
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/** Sequence numbers of compressed payloads already inflated, by their bytes (cleared when it grows large). */
+const inflated = new Map<string, number>();
+
+/**
+ * The sequence number in a compressed danmaku (RFC 7692): each distinct payload is inflated once;
+ * the other members' copies of a broadcast compressed once are the same bytes. -1 when it is not
+ * one of ours, or too long to have been captured whole.
+ */
+function compressedSequence(prefix: Buffer, length: number): number {
+  if (length > DEFLATE_PREFIX_BYTES) return -1;
+  const key = prefix.toString('latin1', 0, length);
+  const known = inflated.get(key);
+  if (known !== undefined) return known;
+  if (inflated.size > 100_000) inflated.clear();
+  let n: number;
+  try {
+    const text = inflateRawSync(Buffer.concat([prefix.subarray(0, length), DEFLATE_TAIL]), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    n = sequenceOf(text, text.length);
+  } catch {
+    n = -1; // not DEFLATE: not one of ours
+  }
+  inflated.set(key, n);
+  return n;
 }
 
 /** The sequence number in a danmaku's captured prefix, or -1 when it is not one of ours. */
@@ -149,7 +197,7 @@ class RoomsRunner implements ConnectionOwner {
 
   onMessage(conn: LeanConnection, opcode: number, length: number): void {
     if (conn === this.sender || opcode !== Opcode.Text || !this.measuring) return; // the sender's confirmation; presence
-    const n = sequenceOf(conn.prefix, length);
+    const n = conn.messageCompressed ? compressedSequence(conn.prefix, length) : sequenceOf(conn.prefix, length);
     if (n < 0 || n <= this.base) return; // join/leave/ready, or a late one from the previous window
     if (n > this.seq || n <= this.seq - RING) {
       this.error(`unexpected sequence ${n} (sent up to ${this.seq})`);
@@ -173,6 +221,7 @@ async function run(r: RoomsRequest): Promise<RoomsReply> {
   const conns = await connections(r);
   const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
   const runner = new RoomsRunner(sender, receivers, r.rate);
+  const bytesBefore = receivers.reduce((n, c) => n + c.bytesRead, 0);
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   runner.start();
@@ -191,6 +240,7 @@ async function run(r: RoomsRequest): Promise<RoomsReply> {
     errors: runner.errors,
     firstError: runner.firstError,
     cpuMicros: cpu.user + cpu.system,
+    bytes: receivers.reduce((n, c) => n + c.bytesRead, 0) - bytesBefore,
   };
 }
 

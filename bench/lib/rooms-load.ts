@@ -13,6 +13,8 @@ export const ROOMS_RATE_LIMIT_ARGS: readonly string[] = ['--rate-limit', '100000
 /** A LoadSpec carrying the sender's rate (danmaku/s). `connections` = members + the sender. */
 export interface RoomsSpec extends LoadSpec {
   readonly rate: number;
+  /** Members offer permessage-deflate (bytes per delivery are reported). */
+  readonly deflate?: boolean;
 }
 
 function request(child: ChildProcess, message: RoomsRequest, timeoutMs: number, log: (line: string) => void): Promise<Extract<RoomsReply, { type: 'result' }>> {
@@ -62,16 +64,16 @@ export function roomsGenerator(ctx: ScenarioContext, label: string, instancePort
       return {
         async run(url: string, spec: LoadSpec, seconds: number): Promise<LoadResult> {
           const { hostname, port } = new URL(url);
-          const rate = (spec as RoomsSpec).rate;
+          const { rate, deflate } = spec as RoomsSpec;
           const ports = instancePorts === undefined ? undefined : await instancePorts(Number(port));
           const reply = await request(
             child,
-            { type: 'rooms', host: hostname, port: Number(port), ...(ports === undefined ? {} : { ports }), path: spec.path, receivers: spec.connections - 1, rate, seconds },
+            { type: 'rooms', host: hostname, port: Number(port), ...(ports === undefined ? {} : { ports }), path: spec.path, receivers: spec.connections - 1, rate, seconds, ...(deflate === true ? { deflate } : {}) },
             (seconds + OVERRUN_GRACE_SEC) * 1000,
             (line) => ctx.log(line),
           );
           if (reply.errors > 0) ctx.note(`${label} ${rate}/s on ${ports?.join('+') ?? port}: ${reply.errors} error(s); first: ${reply.firstError ?? 'unknown'}`);
-          return { ops: reply.ops, elapsedSec: reply.elapsedSec, p50Ms: reply.p50Ms, p99Ms: reply.p99Ms, non2xx: null, errors: reply.errors, bytes: null, clientCpuMicros: reply.cpuMicros };
+          return { ops: reply.ops, elapsedSec: reply.elapsedSec, p50Ms: reply.p50Ms, p99Ms: reply.p99Ms, non2xx: null, errors: reply.errors, bytes: deflate === true ? reply.bytes : null, clientCpuMicros: reply.cpuMicros };
         },
         async close() {
           if (child.connected) child.disconnect();

@@ -41,11 +41,16 @@ const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
  */
 const SHARED_READ_BUFFER = Buffer.alloc(64 * 1024);
 
-/** The GET that opens a WebSocket on `path` (RFC 6455 §4.1), built once per target. */
-export function upgradeRequest(host: string, port: number, path: string): Buffer {
+/**
+ * The GET that opens a WebSocket on `path` (RFC 6455 §4.1), built once per target; `extensions`
+ * (e.g. a permessage-deflate offer) goes into `Sec-WebSocket-Extensions`.
+ */
+export function upgradeRequest(host: string, port: number, path: string, extensions = ''): Buffer {
   return Buffer.from(
     `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Sec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\n` +
+      (extensions === '' ? '' : `Sec-WebSocket-Extensions: ${extensions}\r\n`) +
+      '\r\n',
     'latin1',
   );
 }
@@ -105,6 +110,10 @@ export class LeanConnection {
   sentAt = 0;
   /** First payload bytes of the current data message, up to `prefixBytes`. */
   readonly prefix: Buffer;
+  /** The current data message is compressed (permessage-deflate: RSV1 on its first frame); `prefix` holds compressed bytes then. */
+  messageCompressed = false;
+  /** Bytes read off the socket after the upgrade (frame headers included): the wire cost of what it received. */
+  bytesRead = 0;
   private state = READ_HANDSHAKE;
   private handshake: Buffer | null = null;
   private readonly head = Buffer.alloc(14);
@@ -113,6 +122,7 @@ export class LeanConnection {
   private payloadLeft = 0;
   private frameOpcode = 0;
   private frameFin = false;
+  private frameRsv1 = false;
   private frameLength = 0;
   private messageOpcode = 0;
   private messageLength = 0;
@@ -167,7 +177,10 @@ export class LeanConnection {
 
   private onRead(buf: Buffer, n: number): boolean {
     if (this.state === READ_HANDSHAKE) this.readHandshake(buf, n);
-    else if (this.state !== CLOSED) this.parse(buf, 0, n);
+    else if (this.state !== CLOSED) {
+      this.bytesRead += n;
+      this.parse(buf, 0, n);
+    }
     return true;
   }
 
@@ -240,6 +253,7 @@ export class LeanConnection {
     else if (len7 === 127) length = this.head.readUInt32BE(2) * 2 ** 32 + this.head.readUInt32BE(6);
     this.frameOpcode = b0 & 0x0f;
     this.frameFin = (b0 & 0x80) !== 0;
+    this.frameRsv1 = (b0 & 0x40) !== 0;
     this.frameLength = length;
     this.payloadLeft = length;
     this.headHave = 0;
@@ -268,6 +282,7 @@ export class LeanConnection {
     if (opcode !== Opcode.Continuation) {
       this.messageOpcode = opcode;
       this.messageLength = 0;
+      this.messageCompressed = this.frameRsv1;
     }
     this.messageLength += this.frameLength;
     if (this.frameFin) this.owner.onMessage(this, this.messageOpcode, this.messageLength);
@@ -295,6 +310,8 @@ export interface ConnectOptions {
   /** Upgrades in flight at once, well under the servers' listen backlog (511). */
   readonly concurrency: number;
   readonly prefixBytes: number;
+  /** `Sec-WebSocket-Extensions` to offer (default none). */
+  readonly extensions?: string;
   /** A connection not upgraded by then counts as failed. */
   readonly timeoutMs: number;
   /** Called every `progressEvery` opened connections. */
@@ -320,7 +337,7 @@ export interface ConnectResult {
  * `owner` still pointing at the connect phase: the caller sets `conn.owner` to its runner.
  */
 export function connectAll(options: ConnectOptions): Promise<ConnectResult> {
-  const request = upgradeRequest(options.host, options.port, options.path);
+  const request = upgradeRequest(options.host, options.port, options.path, options.extensions ?? '');
   const handshake = new LatencyHistogram();
   const all: LeanConnection[] = [];
   const pending = new Map<LeanConnection, NodeJS.Timeout>();

@@ -30,9 +30,12 @@ try {
 }
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } },
+  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, deflate: { type: 'boolean', default: false } },
   strict: false,
 });
+// --deflate: the rooms route compresses with uWS's SHARED_COMPRESSOR (a publish is compressed once
+// for every subscriber that negotiated permessage-deflate, no context takeover).
+const ROOM_DEFLATE = values.deflate === true;
 
 const BODY = Buffer.from(
   '<!doctype html><html><head><title>slabcast</title></head><body><h1>Hello from slabcast</h1></body></html>',
@@ -65,6 +68,7 @@ const rooms = new Map(); // roomId → { lastId, users: Set<string> }
 const decoder = new TextDecoder();
 app.ws(`${PREFIX}*`, {
   ...WS_OPTIONS,
+  compression: ROOM_DEFLATE ? uWS.SHARED_COMPRESSOR : uWS.DISABLED,
   upgrade: (res, req, context) => {
     const roomId = req.getUrl().slice(PREFIX.length);
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(roomId)) {
@@ -86,7 +90,7 @@ app.ws(`${PREFIX}*`, {
     ws.send(JSON.stringify({ type: 'ready', lastId: room.lastId, gap: false }));
     ws.subscribe(roomId);
     room.users.add(user);
-    app.publish(roomId, JSON.stringify({ type: 'join', user, count: room.users.size }));
+    app.publish(roomId, JSON.stringify({ type: 'join', user, count: room.users.size }), false, ROOM_DEFLATE);
   },
   message: (ws, message, isBinary) => {
     if (isBinary) return;
@@ -101,13 +105,13 @@ app.ws(`${PREFIX}*`, {
     }
     if (m === null || m.type !== 'danmaku' || typeof m.text !== 'string') return;
     const id = ++room.lastId;
-    app.publish(roomId, JSON.stringify({ type: 'danmaku', id, room: roomId, user, ts: Date.now(), text: m.text, color: m.color ?? '#ffffff', mode: m.mode ?? 'scroll' }));
+    app.publish(roomId, JSON.stringify({ type: 'danmaku', id, room: roomId, user, ts: Date.now(), text: m.text, color: m.color ?? '#ffffff', mode: m.mode ?? 'scroll' }), false, ROOM_DEFLATE);
   },
   close: (ws) => {
     const { roomId, user } = ws.getUserData();
     const room = rooms.get(roomId);
     room.users.delete(user);
-    app.publish(roomId, JSON.stringify({ type: 'leave', user, count: room.users.size }));
+    app.publish(roomId, JSON.stringify({ type: 'leave', user, count: room.users.size }), false, ROOM_DEFLATE);
   },
 });
 

@@ -3,7 +3,8 @@
 // `send` per member (so `ws` frames the message again for each of them). Same protocol subset
 // as slabcast's rooms in open mode: `/ws/room/{roomId}`, a guest user per socket, `ready` on
 // join, `join` presence to the room, danmaku to every member including the sender.
-// permessage-deflate is off. GET / answers 200 for the readiness probe.
+// permessage-deflate is off, or with --deflate on (per recipient, as ws does: no context takeover
+// either way and a 64-byte threshold, the settings slabcast uses). GET / answers 200 for the readiness probe.
 // Plain .mjs, no loader. Unknown flags (e.g. slabcast's --rate-limit) are ignored.
 // Usage: node bench/peers/ws-rooms.mjs --port <port> --host 127.0.0.1
 import { randomBytes } from 'node:crypto';
@@ -12,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } },
+  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, deflate: { type: 'boolean', default: false } },
   strict: false,
 });
 
@@ -23,7 +24,8 @@ const server = createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '3' });
   res.end('ok\n');
 });
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+const perMessageDeflate = values.deflate === true ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 64 } : false;
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate });
 server.on('upgrade', (req, socket, head) => {
   const path = (req.url ?? '').split('?')[0];
   const roomId = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';
