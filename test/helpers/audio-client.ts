@@ -81,3 +81,13 @@ export function closeAudioClients(): void {
   for (const c of open) c.ws.terminate();
   open.clear();
 }
+
+/** Reads a whole stream back with GETs of at most 1 MiB (the default --max-get-bytes). */
+export async function readBack(c: AudioClient, id: string, size: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let at = 0; at < size; at += 1024 * 1024) {
+    c.send(`GET:${id}:${at}:${1024 * 1024}`);
+    parts.push(await c.bin());
+  }
+  return Buffer.concat(parts);
+}

@@ -15,8 +15,10 @@ export interface ParsedResponse {
  */
 export class RawClient {
   readonly socket: net.Socket;
-  received = Buffer.alloc(0);
   closed = false;
+  /** Bytes received so far in `[0, length)`, in a buffer that doubles as it fills (a big response is not copied once per read). */
+  private store = Buffer.alloc(64 * 1024);
+  private length = 0;
   private waiters: (() => void)[] = [];
   private readonly ready: Promise<void>;
 
@@ -26,8 +28,14 @@ export class RawClient {
       this.socket.once('connect', resolve);
       this.socket.once('error', reject);
     });
-    this.socket.on('data', (chunk) => {
-      this.received = Buffer.concat([this.received, chunk]);
+    this.socket.on('data', (chunk: Buffer) => {
+      if (this.length + chunk.length > this.store.length) {
+        const bigger = Buffer.alloc(Math.max(this.store.length * 2, this.length + chunk.length));
+        this.store.copy(bigger, 0, 0, this.length);
+        this.store = bigger;
+      }
+      chunk.copy(this.store, this.length);
+      this.length += chunk.length;
       this.wake();
     });
     this.socket.on('error', () => this.wake());
@@ -35,6 +43,11 @@ export class RawClient {
       this.closed = true;
       this.wake();
     });
+  }
+
+  /** Every byte received so far (a view: later bytes are not in it). */
+  get received(): Buffer {
+    return this.store.subarray(0, this.length);
   }
 
   static async connect(port: number): Promise<RawClient> {

@@ -6,44 +6,24 @@
  * connection leaves the stream at its last whole chunk, resumable. Over real sockets and mapped files.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../src/config.js';
-import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
-import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
+import { AudioClient, readBack } from '../helpers/audio-client.js';
+import { audioServers } from '../helpers/audio-servers.js';
+import { type TestServer, waitFor } from '../helpers/listen.js';
 import { messageFrames, WsStreamClient } from '../helpers/ws-stream-client.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-let dir: string;
-let server: TestServer | null = null;
-const raws: WsStreamClient[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-any-size-'));
-});
-
-afterEach(async () => {
-  closeAudioClients();
-  for (const r of raws.splice(0)) r.destroy();
-  if (server !== null) await server.close();
-  server = null;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(config: Partial<ServerConfig> = {}): Promise<TestServer> {
-  server = await startServer({ cacheDir: join(dir, 'cache'), ...config });
-  return server;
-}
+const servers = audioServers('slabcast-audio-any-size-');
+const start = (config: Partial<ServerConfig> = {}): Promise<TestServer> => servers.start(config);
 
 async function raw(s: TestServer): Promise<WsStreamClient> {
-  const c = await WsStreamClient.open(s.port, '/audio');
-  raws.push(c);
-  return c;
+  return servers.track(await WsStreamClient.open(s.port, '/audio'));
 }
 
 /** The next text frame of a raw client. */
@@ -53,15 +33,6 @@ async function text(c: WsStreamClient): Promise<string> {
   return m.small.toString('utf8');
 }
 
-/** Reads a whole stream back with GETs of at most 1 MiB (the default --max-get-bytes). */
-async function readBack(c: AudioClient, id: string, size: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (let at = 0; at < size; at += MiB) {
-    c.send(`GET:${id}:${at}:${MiB}`);
-    parts.push(await c.bin());
-  }
-  return Buffer.concat(parts);
-}
 
 describe('audio chunks of any size', () => {
   it('uploads in 1 MiB, 4 MiB and 16 MiB chunks are stored byte for byte, a live follower gets every byte, and no read section or oversize block is held for them', async () => {
@@ -80,7 +51,7 @@ describe('audio chunks of any size', () => {
       expect(live.end).toBe(`END:${id}:${data.length}`);
       expect(sha(live.bytes)).toBe(sha(data));
       expect(sha(await readBack(reader, id, data.length))).toBe(sha(data));
-      expect(statSync(join(dir, 'cache', `${id}.audio`)).size).toBe(data.length);
+      expect(statSync(join(servers.dir, 'cache', `${id}.audio`)).size).toBe(data.length);
     }
     const core = s.app.core.stats();
     const [, medium, large] = core.readSlab.tiers;

@@ -14,7 +14,7 @@ import { ftruncateSync, mkdirSync, openSync, closeSync, rmSync, truncateSync, wr
 import * as http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
+import { AudioClient, closeAudioClients, readBack } from '../helpers/audio-client.js';
 import { assertBuilt, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 import { fillDisk, mountTmpfs, type Tmpfs, tmpfsAvailable } from '../helpers/tmpfs.js';
 
@@ -85,14 +85,6 @@ async function sendUntilRefused(p: SlabcastProcess, c: AudioClient, id: string, 
   return { stored, refusal: null };
 }
 
-async function readBack(c: AudioClient, id: string, size: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (let at = 0; at < size; at += MiB) {
-    c.send(`GET:${id}:${at}:${MiB}`);
-    parts.push(await c.bin());
-  }
-  return Buffer.concat(parts);
-}
 
 /** The server answers HTTP and a fresh WebSocket (echo) besides the audio connections. */
 async function expectAlive(p: SlabcastProcess): Promise<void> {

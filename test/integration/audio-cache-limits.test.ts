@@ -7,14 +7,14 @@
  * slab section leaked (startServer).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../src/config.js';
-import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
+import { type TestServer, waitFor } from '../helpers/listen.js';
+import { audioServers } from '../helpers/audio-servers.js';
 import { OP, parseServerFrames, WsRawClient } from '../helpers/ws-raw.js';
-import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
+import { AudioClient, readBack } from '../helpers/audio-client.js';
 import { STREAM_MIN_COST_BYTES } from '../../src/services/audio-cache/audio-store.js';
 
 
@@ -22,26 +22,8 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-let dir: string;
-let server: TestServer | null = null;
-const raws: WsRawClient[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-limits-'));
-});
-
-afterEach(async () => {
-  closeAudioClients();
-  for (const r of raws.splice(0)) r.destroy();
-  if (server !== null) await server.close();
-  server = null;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(config: Partial<ServerConfig> = {}): Promise<TestServer> {
-  server = await startServer({ cacheDir: join(dir, 'cache'), ...config });
-  return server;
-}
+const servers = audioServers('slabcast-audio-limits-');
+const start = (config: Partial<ServerConfig> = {}): Promise<TestServer> => servers.start(config);
 
 /** START, `data` in chunks of `chunk` bytes, STOP: the stream is complete and durable. */
 async function upload(c: AudioClient, id: string, data: Buffer, chunk = 64 * KiB): Promise<void> {
@@ -50,15 +32,6 @@ async function upload(c: AudioClient, id: string, data: Buffer, chunk = 64 * KiB
   expect(await c.cmd(`STOP:${id}`)).toBe(`OK:STOP:${id}:${data.length}`);
 }
 
-/** Reads a whole stream back with GETs of at most 1 MiB (the default --max-get-bytes). */
-async function readBack(c: AudioClient, id: string, size: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (let at = 0; at < size; at += MiB) {
-    c.send(`GET:${id}:${at}:${MiB}`);
-    parts.push(await c.bin());
-  }
-  return Buffer.concat(parts);
-}
 
 describe('audio cache limits over the wire', () => {
   it('--max-stream-bytes: a stream of exactly the limit is stored; one byte past is refused and not stored', async () => {
@@ -74,7 +47,7 @@ describe('audio cache limits over the wire', () => {
       'ERROR:stream s: a 1-byte chunk would take it to 100001 bytes, past the maximum stream size (100000 bytes); chunk not stored',
     );
     expect(await c.cmd('STOP:s')).toBe(`OK:STOP:s:${limit}`);
-    expect(statSync(join(dir, 'cache', 's.audio')).size).toBe(limit); // trimmed: the refused byte never reached the file
+    expect(statSync(join(servers.dir, 'cache', 's.audio')).size).toBe(limit); // trimmed: the refused byte never reached the file
     expect(sha(await readBack(c, 's', limit))).toBe(sha(data));
 
     // A single chunk past the limit on an empty stream: refused whole, the stream stays empty and usable.
@@ -112,8 +85,8 @@ describe('audio cache limits over the wire', () => {
 
     expect(await c.cmd('START:d')).toBe('OK:START:d:0'); // the cache is full: b is evicted to make room
     expect(app.audio.stats.evictions).toBe(1);
-    expect(existsSync(join(dir, 'cache', 'b.audio'))).toBe(false);
-    await waitFor(() => !existsSync(join(dir, 'cache', 'b.meta')), 5000, 'b.meta removal');
+    expect(existsSync(join(servers.dir, 'cache', 'b.audio'))).toBe(false);
+    await waitFor(() => !existsSync(join(servers.dir, 'cache', 'b.meta')), 5000, 'b.meta removal');
     for (let at = 0; at < size; at += 64 * KiB) c.send(data.d.subarray(at, at + 64 * KiB)); // d fits exactly: the cache is full again
     expect(await c.cmd('INFO:d')).toMatch(new RegExp(`"size":${size},"complete":false`));
     expect(app.audio.stats.evictions).toBe(1);
@@ -230,7 +203,7 @@ describe('audio cache limits over the wire', () => {
     void fast.closed.then((code) => (fastClosedWith = code));
     const fastDone = fast.collect();
     const slow = await WsRawClient.open(port, '/audio');
-    raws.push(slow);
+    servers.track(slow);
     await slow.sendFrame(OP.Text, 'FOLLOW:live:0');
     await slow.waitFrames(1);
     slow.raw.socket.pause(); // reads nothing more until the end of the test: kernel buffers fill, then the server's queue

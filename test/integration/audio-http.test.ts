@@ -6,41 +6,23 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../src/config.js';
 import { signToken } from '../../src/index.js';
-import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
-import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
+import { AudioClient } from '../helpers/audio-client.js';
+import { audioServers } from '../helpers/audio-servers.js';
+import { type TestServer, waitFor } from '../helpers/listen.js';
 import { parseResponses, RawClient } from '../helpers/raw-client.js';
 
 const run = promisify(execFile);
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;
 
-let dir: string;
-let server: TestServer | null = null;
-const raws: RawClient[] = [];
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-http-'));
-});
-
-afterEach(async () => {
-  closeAudioClients();
-  for (const r of raws.splice(0)) r.destroy();
-  if (server !== null) await server.close();
-  server = null;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function start(config: Partial<ServerConfig> = {}): Promise<TestServer> {
-  server = await startServer({ cacheDir: join(dir, 'cache'), ...config });
-  return server;
-}
+const servers = audioServers('slabcast-audio-http-');
+const start = (config: Partial<ServerConfig> = {}): Promise<TestServer> => servers.start(config);
 
 /** An Ogg-looking stream of `size` bytes. */
 function oggBytes(size: number): Buffer {
@@ -80,7 +62,7 @@ describe('GET and HEAD {audio-path}/{id}', () => {
     expect(r.headers.get('access-control-expose-headers')).toContain('Content-Range');
 
     const head = await RawClient.connect(port);
-    raws.push(head);
+    servers.track(head);
     await head.send('HEAD /audio/show-42 HTTP/1.1\r\nHost: x\r\n\r\n');
     await head.until(() => head.received.indexOf('\r\n\r\n') >= 0);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -89,7 +71,7 @@ describe('GET and HEAD {audio-path}/{id}', () => {
     expect(h.headers['content-length']).toBe(String(data.length));
     expect(head.received.length).toBe(h.raw.length); // the head and nothing after it
 
-    const out = join(dir, 'curl.bin');
+    const out = join(servers.dir, 'curl.bin');
     await run('curl', ['-sS', '-o', out, `http://127.0.0.1:${port}/audio/show-42`]);
     expect(sha(readFileSync(out))).toBe(sha(data));
   });
@@ -170,7 +152,7 @@ describe('GET and HEAD {audio-path}/{id}', () => {
     const data = oggBytes(16 * MiB);
     await upload(port, 'gone', data);
     const reader = await RawClient.connect(port);
-    raws.push(reader);
+    servers.track(reader);
     reader.socket.pause(); // the kernel buffers fill; the rest waits in the server's queue
     await reader.send('GET /audio/gone HTTP/1.1\r\nHost: x\r\n\r\n');
     await waitFor(() => app.audio.stats.bytesServed >= data.length, 5000, 'the response queued');
