@@ -26,12 +26,12 @@ const SMALL_SLABS: Partial<ServerConfig> = {
 export const TEST_TRANSPORT: ServerConfig['transport'] = process.env.SLABCAST_TRANSPORT === 'node' ? 'node' : 'native';
 
 /**
- * Starts a server. Without a `cacheDir` the audio cache gets a fresh temporary directory, removed
- * on close, so no test reads or writes `./cache`.
+ * Starts a server on an ephemeral port of 127.0.0.1 (or `config.host`). Without a `cacheDir` the
+ * audio cache gets a fresh temporary directory, removed on close, so no test reads or writes `./cache`.
  */
 export async function startServer(config: Partial<ServerConfig> = {}, setup?: (app: Slabcast) => void): Promise<TestServer> {
   const tempDir = config.cacheDir === undefined ? mkdtempSync(join(tmpdir(), 'slabcast-test-cache-')) : null;
-  const app = new Slabcast({ ...SMALL_SLABS, transport: TEST_TRANSPORT, ...(tempDir !== null ? { cacheDir: tempDir } : {}), ...config, host: '127.0.0.1', port: 0 });
+  const app = new Slabcast({ ...SMALL_SLABS, transport: TEST_TRANSPORT, ...(tempDir !== null ? { cacheDir: tempDir } : {}), ...config, host: config.host ?? '127.0.0.1', port: 0 });
   setup?.(app);
   const address = await app.listen();
   return {

@@ -3,15 +3,13 @@
  * from loopback and from the machine's own non-loopback address), audio WebSocket clients that
  * connect to a given host, handshake refusals, and plain HTTP requests. Real sockets only.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import WebSocket from 'ws';
 import type { ServerConfig } from '../../src/config.js';
-import { Slabcast } from '../../src/slabcast.js';
+import type { Slabcast } from '../../src/slabcast.js';
 import { AudioClient } from '../helpers/audio-client.js';
-import { expectNoLeak, TEST_TRANSPORT } from '../helpers/listen.js';
+import { startServer } from '../helpers/listen.js';
 
 /**
  * This machine's own non-loopback address (IPv4 first): connecting to it from here makes the
@@ -38,22 +36,8 @@ export interface AnyServer {
 }
 
 /** A server on `listenHost` (default every IPv4 address), port 0, with a temporary cache directory. */
-export async function startAny(config: Partial<ServerConfig> = {}, listenHost = '0.0.0.0'): Promise<AnyServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'slabcast-access-'));
-  const app = new Slabcast({ slabSmallCount: 64, slabMediumCount: 8, slabLargeCount: 4, transport: TEST_TRANSPORT, cacheDir: dir, ...config, host: listenHost, port: 0 });
-  const address = await app.listen();
-  return {
-    app,
-    port: address.port,
-    async close() {
-      try {
-        await app.close(1000);
-        expectNoLeak(app);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
+export function startAny(config: Partial<ServerConfig> = {}, listenHost = '0.0.0.0'): Promise<AnyServer> {
+  return startServer({ ...config, host: listenHost });
 }
 
 /** Opens `/audio` on host:port (with `query`, e.g. `?token=…`, and extra headers); throws on a refused handshake. */
