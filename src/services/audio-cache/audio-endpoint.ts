@@ -19,6 +19,7 @@ import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from '.
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
 import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
+import { describeStream } from './stream-info.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -158,7 +159,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         return follow(ws, s, cmd.id, cmd.offset);
       case CommandName.Info: {
         const stream = store.get(cmd.id);
-        return isAudioError(stream) ? fail(ws, stream) : reply(ws, `INFO:${cmd.id}:${JSON.stringify(stream.meta())}`);
+        return isAudioError(stream) ? fail(ws, stream) : reply(ws, `INFO:${cmd.id}:${JSON.stringify(describeStream(stream))}`);
       }
       case CommandName.List:
         return reply(ws, `LIST:${JSON.stringify(store.list())}`);

@@ -1,10 +1,12 @@
 /**
  * Wiring of the audio stream cache onto a service host: the store over `--cache-dir` (opened by
- * `start()`), the WebSocket endpoint at `--audio-path`, `GET /api/audio/streams`, its metrics, its
+ * `start()`), the WebSocket endpoint at `--audio-path`, the HTTP reads at `--audio-path/{id}`
+ * (audio-http.ts), `GET /api/audio/streams`, its metrics, its
  * `/readyz` detail and its log lines.
  */
 import type { Service, ServiceHost } from '../service-host.js';
 import { audioEndpoint } from './audio-endpoint.js';
+import { AudioHttp } from './audio-http.js';
 import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
 import { cacheHealth } from './cache-health.js';
@@ -24,6 +26,8 @@ export interface AudioCacheOptions extends AudioStoreOptions {
 /** The mounted audio cache: its store, `start()` (open the directory) and `close()` (every stream durable). */
 export interface AudioCache extends Service {
   readonly store: AudioStore;
+  /** The HTTP reads (`GET`/`HEAD {path}/{id}`) and their counters. */
+  readonly http: AudioHttp;
   /** What `start()` found, for the start-up line: streams loaded, entries set aside, read-only or not. */
   summary(): { cacheDir: string; streams: number; quarantined: number; skipped: number; readOnly: boolean };
 }
@@ -46,8 +50,30 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
       ...(placement !== undefined ? { placement } : {}),
     }),
   );
+  // HTTP reads, a second listener of the store after the WebSocket followers.
+  const http = new AudioHttp(store, { maxBackpressureBytes: wsMaxBackpressureBytes, ...(placement !== undefined ? { placement } : {}) });
+  const followers = store.listener;
+  store.listener = {
+    appended(stream, chunk) {
+      followers?.appended(stream, chunk);
+      http.appended(stream);
+    },
+    completed(stream) {
+      followers?.completed(stream);
+      http.completed(stream);
+    },
+    removed(stream, evicted) {
+      followers?.removed(stream, evicted);
+      http.removed(stream);
+    },
+    uploadEnded(stream) {
+      followers?.uploadEnded?.(stream);
+      http.uploadEnded(stream);
+    },
+  };
+  host.router.add('GET', `${path.replace(/\/+$/, '')}/:id`, http.handle);
   host.router.add('GET', '/api/audio/streams', (_req, res) => res.json(store.list()));
-  registerAudioMetrics(host.metrics, store);
+  registerAudioMetrics(host.metrics, store, http.stats);
   host.readiness.addDetail('audioCache', () => cacheHealth(store));
   // A read-only cache that holds streams still serves them; one that holds none can do nothing.
   host.readiness.addCheck(() => (store.readOnly && store.stats.streams === 0 ? `audio cache unusable: cache directory ${options.cacheDir} cannot be written (${store.readOnlyReason})` : null));
@@ -65,6 +91,7 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
   };
   return {
     store,
+    http,
     summary: () => ({ cacheDir: options.cacheDir, streams: store.stats.reloaded, quarantined: store.stats.quarantined, skipped: store.stats.reloadSkipped, readOnly: store.readOnly }),
     start() {
       store.open({
