@@ -29,8 +29,6 @@ export class HttpBodyStream {
   onclose: (() => void) | null = null;
   /** end() or abort() was called, or the connection closed. */
   ended = false;
-  /** A chunk's data was queued: its CRLF goes before the next size line. */
-  private openChunk = false;
 
   constructor(
     private readonly conn: Connection,
@@ -62,9 +60,11 @@ export class HttpBodyStream {
       owner?.release();
       return WriteStatus.Ok;
     }
-    if (this.chunked) this.sizeLine(view.length);
-    this.openChunk = this.chunked;
-    return this.conn.writer.queueExternal(view, owner);
+    if (!this.chunked) return this.conn.writer.queueExternal(view, owner);
+    this.sizeLine(view.length);
+    this.conn.writer.queueExternal(view, owner);
+    // The chunk's CRLF right away (a static buffer, not copied): a client sees each chunk complete as it arrives.
+    return this.conn.writer.queueExternal(CRLF, null);
   }
 
   /** Hands what is queued to the socket now (instead of at the end of the turn). */
@@ -77,7 +77,6 @@ export class HttpBodyStream {
     if (!this.isOpen) return;
     if (this.chunked) {
       const w = this.conn.writer;
-      if (this.openChunk) this.crlf();
       if (w.write(LAST_CHUNK) === WriteStatus.NoMemory) w.queueExternal(LAST_CHUNK, null);
     } else this.conn.end();
     this.ended = true;
@@ -115,12 +114,11 @@ export class HttpBodyStream {
     if (this.onclose !== null) this.onclose();
   }
 
-  /** Writes `[CRLF] {hex size} CRLF` into the write slab (a heap buffer when no section is free). */
+  /** Writes `{hex size} CRLF` into the write slab (a heap buffer when no section is free). */
   private sizeLine(size: number): void {
     let digits = 1;
     while (size >= 16 ** digits) digits++;
-    const pre = this.openChunk ? 2 : 0;
-    const n = pre + digits + 2;
+    const n = digits + 2;
     const w = this.conn.writer;
     let at = w.reserve(n);
     let buf = w.buffer;
@@ -130,20 +128,11 @@ export class HttpBodyStream {
       buf = heap;
       at = 0;
     }
-    if (pre > 0) {
-      buf[at] = CR;
-      buf[at + 1] = LF;
-    }
-    for (let i = digits - 1, v = size; i >= 0; i--, v = Math.floor(v / 16)) buf[at + pre + i] = HEX[v % 16];
-    buf[at + pre + digits] = CR;
-    buf[at + pre + digits + 1] = LF;
+    for (let i = digits - 1, v = size; i >= 0; i--, v = Math.floor(v / 16)) buf[at + i] = HEX[v % 16];
+    buf[at + digits] = CR;
+    buf[at + digits + 1] = LF;
     if (heap !== null) w.queueExternal(heap, null);
     else w.commit(n);
-  }
-
-  private crlf(): void {
-    const w = this.conn.writer;
-    if (w.write(CRLF) === WriteStatus.NoMemory) w.queueExternal(CRLF, null);
   }
 }
 
