@@ -283,7 +283,7 @@ describe('demo page: audio cache', () => {
     await expect
       .poll(async () => {
         const metrics = await fetch(`http://127.0.0.1:${open.port}/metrics`).then((r) => r.text());
-        return Number(/^slabcast_audio_http_responses_total\{outcome="range"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+        return Number(/^slabcast_audio_http_responses_total\{status="206"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
       })
       .toBeGreaterThan(0);
 

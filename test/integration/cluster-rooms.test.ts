@@ -241,6 +241,23 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     ws.close();
   });
 
+  it('redirects an HTTP read of a stream another instance owns: 307 with Location on the owner ({url}/audio/{id}, query kept)', async () => {
+    const members = (await status('a')).cluster.ring.members as { id: string; url: string }[];
+    const ring = new HashRing(128);
+    ring.setMembers(members);
+    const ownedBy = (id: string): string => {
+      for (let i = 0; ; i++) if (ring.ownerOf(`stream:h${i}`)!.id === id) return `h${i}`;
+    };
+    const elsewhere = ownedBy('b');
+    const owner = members.find((m) => m.id === 'b')!.url.replace(/^ws/, 'http');
+    const moved = await fetch(`http://127.0.0.1:${nodes.a.port}/audio/${elsewhere}?t=1`, { redirect: 'manual' });
+    expect(moved.status).toBe(307);
+    expect(moved.headers.get('location')).toBe(`${owner}/audio/${elsewhere}?t=1`);
+    // On the owner itself there is no redirect: it answers for the stream (404: nobody uploaded it).
+    expect((await fetch(`http://127.0.0.1:${nodes.b.port}/audio/${elsewhere}`, { redirect: 'manual' })).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${nodes.a.port}/audio/${ownedBy('a')}`, { redirect: 'manual' })).status).toBe(404);
+  });
+
   it('survives Redis stopping and restarting: local delivery goes on, status reports it, cross-instance delivery resumes', async () => {
     const a1 = await open('a', 'outage', 'o-a1');
     const a2 = await open('a', 'outage', 'o-a2');

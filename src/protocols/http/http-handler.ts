@@ -1,6 +1,5 @@
 import type { ServerConfig } from '../../config.js';
 import type { Connection } from '../../core/connection.js';
-import type { Releasable } from '../../core/message-writer.js';
 import { PauseReason } from '../../core/connection.js';
 import type { LimitHook } from '../../core/limit-hook.js';
 import { type ProtocolHandler, ReadLimit } from '../../core/protocol.js';
@@ -8,7 +7,8 @@ import { BODY_INCOMPLETE, type BodyState, RequestFramer } from './body-framing.j
 import type { ChunkedDecoder } from './chunked-decoder.js';
 import { HttpParseError, httpParseErrorInfo } from './http-errors.js';
 import { HttpRequest } from './http-request.js';
-import { HttpResponse, type ResponseSink, writeResponse } from './http-response.js';
+import { type BodyStreamSink, HttpBodyStream } from './body-stream.js';
+import { HttpResponse, type Releasable, type ResponseSink, writeHead, writeResponse, WriteStatus } from './http-response.js';
 import type { OriginPolicy } from '../websocket/origin-policy.js';
 import { asciiBytes } from './bytes.js';
 import { Method } from './method.js';
@@ -60,8 +60,10 @@ class HttpConnState implements BodyState {
   inRequest = false;
   /** The 100 Continue for the current request was sent. */
   sentContinue = false;
-  /** The routed request whose async handler has not answered yet. */
+  /** The routed request whose async handler has not answered yet (or whose streamed body has not ended). */
   waiting: HttpResponse | null = null;
+  /** The streamed body being sent (see HttpResponse.stream). */
+  stream: HttpBodyStream | null = null;
 }
 
 /** HTTP's slice of the configuration: parser limits and timeouts. */
@@ -86,7 +88,7 @@ interface PendingResponse extends HttpResponse {
  * Content-Length or chunked coding, the hello-world page at `/`, 404 for unknown paths, routed handlers (sync or async), pre-built
  * error responses with `Connection: close`, and the two timeouts.
  */
-export class HttpHandler implements ProtocolHandler, ResponseSink {
+export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSink {
   readonly dates = new DatedResponses();
   readonly stats: HttpStats = {
     requests: 0,
@@ -252,9 +254,13 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     req.params = match.params;
     const res: PendingResponse = new HttpResponse(conn, this, method === Method.Head);
     res.persist = persist;
+    res.http10 = head.versionMinor === 0;
     if (origin >= 0) {
       const value = head.headerValue(buf, origin);
-      if (this.cors?.allowsCrossOrigin(value) === true) res.extraHeaders = `Access-Control-Allow-Origin: ${value}\r\nVary: Origin\r\n`;
+      if (this.cors?.allowsCrossOrigin(value) === true) {
+        res.extraHeaders = `Access-Control-Allow-Origin: ${value}\r\nVary: Origin\r\n`;
+        res.crossOrigin = true;
+      }
     }
     st.waiting = res;
     try {
@@ -283,21 +289,73 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
   }
 
   /** @internal {@link ResponseSink}: a routed handler answered. */
-  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null, owner: Releasable | null = null): void {
+  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null): void {
+    const conn = res.conn;
+    const st = conn.state as HttpConnState;
+    if (conn.closed || st.waiting !== res) return;
+    st.waiting = null;
+    this.finish(conn, status, contentType, res.extraHeaders, body, (res as PendingResponse).persist ?? Persist.Close, res.headOnly);
+    conn.unpause(PauseReason.Handler);
+  }
+
+  /** @internal {@link ResponseSink}: a body lent by reference (a mapping's view). */
+  finishWithView(res: HttpResponse, status: number, contentType: string, length: number, view: Uint8Array | null, owner: Releasable | null): WriteStatus {
     const conn = res.conn;
     const st = conn.state as HttpConnState;
     if (conn.closed || st.waiting !== res) {
       owner?.release();
-      return;
+      return WriteStatus.Closed;
     }
     st.waiting = null;
-    this.finish(conn, status, contentType, res.extraHeaders, body, (res as PendingResponse).persist ?? Persist.Close, res.headOnly, owner);
+    const persist = (res as PendingResponse).persist ?? Persist.Close;
+    this.stats.responsesByClass[Math.floor(status / 100)]++;
+    let result = writeHead(conn, this.dates.line, status, contentType, `Content-Length: ${length}\r\n`, res.extraHeaders, persist);
+    if (res.headOnly || view === null || length === 0) owner?.release();
+    else result = conn.writer.queueExternal(view, owner);
+    this.afterResponse(conn, persist);
+    conn.unpause(PauseReason.Handler);
+    return result;
+  }
+
+  /** @internal {@link ResponseSink}: the head of a body streamed later. */
+  startStream(res: HttpResponse, status: number, contentType: string): HttpBodyStream | null {
+    const conn = res.conn;
+    const st = conn.state as HttpConnState;
+    if (conn.closed || st.waiting !== res) return null;
+    // HTTP/1.0 has no chunked coding (RFC 9112 §7): the body ends with the connection.
+    const chunked = !res.http10;
+    const pending = res as PendingResponse;
+    if (!chunked) pending.persist = Persist.Close;
+    const persist = pending.persist ?? Persist.Close;
+    this.stats.responsesByClass[Math.floor(status / 100)]++;
+    writeHead(conn, this.dates.line, status, contentType, chunked ? 'Transfer-Encoding: chunked\r\n' : '', res.extraHeaders, persist);
+    if (res.headOnly) {
+      st.waiting = null;
+      this.afterResponse(conn, persist);
+      conn.unpause(PauseReason.Handler);
+      return null;
+    }
+    const stream = new HttpBodyStream(conn, this, chunked);
+    st.stream = stream;
+    return stream;
+  }
+
+  /** @internal {@link BodyStreamSink}: a streamed body ended; the connection goes on (or closes). */
+  streamEnded(stream: HttpBodyStream, conn: Connection, complete: boolean): void {
+    const st = conn.state as HttpConnState | null;
+    if (st === null || st.stream !== stream) return;
+    st.stream = null;
+    const res: PendingResponse | null = st.waiting;
+    st.waiting = null;
+    if (conn.closed || conn.closing) return;
+    if (!complete) return;
+    this.afterResponse(conn, res?.persist ?? Persist.Close);
     conn.unpause(PauseReason.Handler);
   }
 
-  private finish(conn: Connection, status: number, contentType: string | null, extra: string, body: string | Uint8Array | null, persist: Persist, headOnly: boolean, owner: Releasable | null = null): void {
+  private finish(conn: Connection, status: number, contentType: string | null, extra: string, body: string | Uint8Array | null, persist: Persist, headOnly: boolean): void {
     this.stats.responsesByClass[Math.floor(status / 100)]++;
-    writeResponse(conn, this.dates.line, status, contentType, extra, body, persist, headOnly, owner);
+    writeResponse(conn, this.dates.line, status, contentType, extra, body, persist, headOnly);
     this.afterResponse(conn, persist);
   }
 
@@ -309,7 +367,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     }
     const headers =
       `Access-Control-Allow-Origin: ${origin}\r\nAccess-Control-Allow-Methods: ${allow}\r\n` +
-      `Access-Control-Allow-Headers: authorization, content-type\r\nAccess-Control-Max-Age: 600\r\nVary: Origin\r\n`;
+      `Access-Control-Allow-Headers: authorization, content-type, range, if-range\r\nAccess-Control-Max-Age: 600\r\nVary: Origin\r\n`;
     this.finish(conn, 204, null, headers, null, persist, false);
   }
 
@@ -425,12 +483,18 @@ export class HttpHandler implements ProtocolHandler, ResponseSink {
     conn.end();
   }
 
-  onDrain(_conn: Connection): void {}
+  onDrain(conn: Connection): void {
+    const st = conn.state as HttpConnState | null;
+    if (st !== null && st.stream !== null) st.stream.drained();
+  }
 
   onClose(conn: Connection): void {
     const st = conn.state as HttpConnState | null;
     if (st === null) return;
     if (st.head !== null) this.releaseHead(st, st.head);
     st.waiting = null;
+    const stream = st.stream;
+    st.stream = null;
+    if (stream !== null) stream.closed();
   }
 }

@@ -1,5 +1,6 @@
 import type { Connection } from '../../core/connection.js';
 import { type Releasable, WriteStatus } from '../../core/message-writer.js';
+import type { HttpBodyStream } from './body-stream.js';
 import { connectionLine, type Persist, statusLine } from './responses.js';
 
 /** Bodies larger than this are sent as their own buffer instead of being copied into the write slab. */
@@ -21,7 +22,6 @@ export function writeResponse(
   body: string | Uint8Array | null,
   persist: Persist,
   headOnly: boolean,
-  owner: Releasable | null = null,
 ): WriteStatus {
   const bodyLength = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
   // RFC 9110 §8.6: no Content-Length in 1xx/204 responses; a 304 would have to repeat the 200's
@@ -44,12 +44,7 @@ export function writeResponse(
   if (at < 0) {
     // No write section: build the response on the heap rather than lose it (counted by the slab).
     const parts: Buffer[] = [Buffer.from(head, 'latin1')];
-    if (sendBody && owner !== null) {
-      writer.queueExternal(parts[0], null);
-      return writer.queueExternal(body as Uint8Array, owner); // still no copy of a lent body
-    }
     if (sendBody) parts.push(typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body as Uint8Array));
-    owner?.release();
     return writer.queueExternal(Buffer.concat(parts), null);
   }
   const buf = writer.buffer;
@@ -61,10 +56,24 @@ export function writeResponse(
   const status1 = writer.commit(n);
   if (sendBody && !copyBody) {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : (body as Uint8Array);
-    return writer.queueExternal(bytes, owner);
+    return writer.queueExternal(bytes, null);
   }
-  owner?.release(); // copied, or not sent (HEAD): the lender's memory is free again
   return status1;
+}
+
+/**
+ * Writes a response head (status line, `Date`, `Content-Type` when given, `framing` — a
+ * `Content-Length` or `Transfer-Encoding` line, or '' — the `Connection` line, `extraHeaders`, the
+ * blank line) into the write slab; a heap buffer when no section is free.
+ */
+export function writeHead(conn: Connection, dateLine: string, status: number, contentType: string | null, framing: string, extraHeaders: string, persist: Persist): WriteStatus {
+  const head =
+    statusLine(status) + dateLine + (contentType === null ? '' : `Content-Type: ${contentType}\r\n`) + framing + connectionLine(persist) + extraHeaders + '\r\n';
+  const writer = conn.writer;
+  const at = head.length <= 16 * 1024 ? writer.reserve(head.length) : -1;
+  if (at < 0) return writer.queueExternal(Buffer.from(head, 'latin1'), null);
+  writer.buffer.write(head, at, head.length, 'latin1');
+  return writer.commit(head.length);
 }
 
 /** Header names a handler may not set: the server owns framing and connection management. */
@@ -72,7 +81,11 @@ const RESERVED_HEADERS = new Set(['content-length', 'transfer-encoding', 'connec
 
 /** Who sends a routed response's bytes (the HTTP handler). */
 export interface ResponseSink {
-  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null, owner?: Releasable | null): void;
+  finishResponse(res: HttpResponse, status: number, contentType: string | null, body: string | Uint8Array | null): void;
+  /** A body of `length` bytes lent by `owner` (queued without copying; released at once for HEAD). */
+  finishWithView(res: HttpResponse, status: number, contentType: string, length: number, view: Uint8Array | null, owner: Releasable | null): WriteStatus;
+  /** The head of a body sent later in pieces; null when the response ends with the head (HEAD, or the connection is gone). */
+  startStream(res: HttpResponse, status: number, contentType: string): HttpBodyStream | null;
 }
 
 /**
@@ -86,6 +99,10 @@ export class HttpResponse {
   extraHeaders = '';
   /** Whether a response was sent. */
   finished = false;
+  /** CORS granted this request's origin (`Access-Control-Allow-Origin` is in {@link extraHeaders}). */
+  crossOrigin = false;
+  /** The request was HTTP/1.0 (no chunked transfer coding). */
+  http10 = false;
 
   constructor(
     readonly conn: Connection,
@@ -119,16 +136,28 @@ export class HttpResponse {
   }
 
   /**
-   * Sends `body` without copying it (a view of a file mapping): it is queued as it is and
-   * `owner.release()` runs once the socket took it (at once for HEAD, or a body small enough to copy).
+   * Sends a body of `length` bytes that is `view` (exactly `length` bytes), queued by reference — a
+   * view of a mapping, never copied — with `owner.release()` called once the socket took it (or
+   * closed). HEAD: the head carries `Content-Length: length`, `view` may be null, and `owner` is
+   * released at once. Returns the writer's status (Backpressure: the peer is slow).
    */
-  sendView(body: Uint8Array, owner: Releasable, contentType: string): void {
-    if (this.finished) {
-      owner.release();
-      throw new Error('HttpResponse: response already sent');
-    }
+  sendView(view: Uint8Array | null, owner: Releasable | null, length: number, contentType: string): WriteStatus {
+    if (this.finished) throw new Error('HttpResponse: response already sent');
+    if (!this.headOnly && (view === null || view.length !== length)) throw new RangeError(`HttpResponse.sendView: view of ${view?.length ?? 'null'} bytes for a length of ${length}`);
     this.finished = true;
-    this.sink.finishResponse(this, this.statusCode, contentType, body, owner);
+    return this.sink.finishWithView(this, this.statusCode, contentType, length, view, owner);
+  }
+
+  /**
+   * Starts a body whose length is not known: the head now, then pieces through the returned
+   * {@link HttpBodyStream} (chunked transfer coding on HTTP/1.1; on HTTP/1.0 the body ends with the
+   * connection). The next pipelined request waits until the stream ends. Returns null when nothing
+   * follows the head (a HEAD request, or the connection is already gone): the response is then complete.
+   */
+  stream(contentType: string): HttpBodyStream | null {
+    if (this.finished) throw new Error('HttpResponse: response already sent');
+    this.finished = true;
+    return this.sink.startStream(this, this.statusCode, contentType);
   }
 
   /** Sends `value` as JSON, optionally with `status`. */
@@ -138,4 +167,4 @@ export class HttpResponse {
   }
 }
 
-export { WriteStatus };
+export { type Releasable, WriteStatus };

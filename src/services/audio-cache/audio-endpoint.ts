@@ -21,6 +21,7 @@ import { CommandName, parseCommand, type Command } from './command-parser.js';
 import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
 import { type AudioAccess, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
 import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
+import { describeStream } from './stream-info.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -197,7 +198,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         return follow(ws, s, cmd.id, cmd.offset);
       case CommandName.Info: {
         const stream = store.get(cmd.id);
-        return isAudioError(stream) ? fail(ws, stream) : reply(ws, `INFO:${cmd.id}:${JSON.stringify(stream.meta())}`);
+        return isAudioError(stream) ? fail(ws, stream) : reply(ws, `INFO:${cmd.id}:${JSON.stringify(describeStream(stream))}`);
       }
       case CommandName.List: {
         const prefix = s.grant.prefix;

@@ -1,8 +1,18 @@
 import { byLabel, type Metrics, type Sample } from '../../ops/metrics.js';
+import type { AudioHttpStats } from './audio-http.js';
 import type { AudioStore } from './audio-store.js';
 
 /** Registers the audio cache's metrics (throughput is `rate(slabcast_audio_bytes_total[1m])`). */
-export function registerAudioMetrics(metrics: Metrics, store: AudioStore): void {
+export function registerAudioMetrics(metrics: Metrics, store: AudioStore, http?: AudioHttpStats): void {
+  if (http !== undefined) {
+    metrics.counter('slabcast_audio_http_responses_total', 'HTTP reads of streams by status (200, 206, 304, 307, 404, 416, 500)', ['status'], () => byLabel('status', http.responses));
+    metrics.counter('slabcast_audio_http_live_total', 'Live (chunked) HTTP reads of growing streams: started, ended with STOP, aborted (deleted or abandoned), dropped as too slow', ['event'], () => [
+      [{ event: 'started' }, http.liveStarted],
+      [{ event: 'ended' }, http.liveEnded],
+      [{ event: 'aborted' }, http.liveAborted],
+      [{ event: 'slow' }, http.slowDropped],
+    ]);
+  }
   const audio = () => store.stats;
   metrics.gauge('slabcast_audio_streams', 'Streams in the cache', [], () => [[{}, audio().streams]]);
   metrics.gauge('slabcast_audio_cache_bytes', 'What all streams cost against --max-cache-bytes (each its size, at least 4 KiB)', [], () => [[{}, audio().cacheBytes]]);

@@ -38,7 +38,8 @@ import { type AudioStoreStartupEvents, reloadCacheDir } from './cache-reload.js'
 import { DiskBudget } from './disk-budget.js';
 import { DiskView } from './disk-view.js';
 import { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, type StoreListener, streamCost } from './store-options.js';
-import { DATA_SUFFIX, readMeta, streamPath, type StreamMeta } from './stream-meta.js';
+import { DATA_SUFFIX, readMeta, streamPath } from './stream-meta.js';
+import { describeStream, type StreamInfo } from './stream-info.js';
 
 export { type AudioStats, type AudioStoreOptions, SIDECAR_DISK_BYTES, STREAM_MIN_COST_BYTES, type StoreListener, streamCost } from './store-options.js';
 
@@ -223,8 +224,8 @@ export class AudioStore {
   }
 
   /** Every stream's record, least recently used first. */
-  list(): StreamMeta[] {
-    return [...this.streams.values()].map((s) => s.meta());
+  list(): StreamInfo[] {
+    return [...this.streams.values()].map(describeStream);
   }
 
   /**
@@ -516,6 +517,7 @@ export class AudioStore {
     if (stream.uploader === null) return;
     stream.uploader = null;
     this.stats.uploadsInProgress--;
+    this.listener?.uploadEnded?.(stream);
     if (!stream.removed) stream.endUpload().catch((error: unknown) => this.storageError(error, stream));
   }
 

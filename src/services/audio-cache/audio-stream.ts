@@ -48,6 +48,8 @@ export class AudioStream {
   updatedAt: number;
   /** Size the sidecar on disk records (all of it msync'ed first). */
   persistedSize: number;
+  /** Its media type once sniffed from enough first bytes (stream-info.ts), else null. */
+  mediaType: string | null = null;
   /** The connection uploading it (opaque to the stream), or null: then it can be resumed at once. */
   uploader: object | null = null;
   /** Set once DELETE or eviction removed it: every later use is refused by the store. */

@@ -1,16 +1,19 @@
 /**
  * Wiring of the audio stream cache onto a service host: the store over `--cache-dir` (opened by
- * `start()`), the WebSocket endpoint at `--audio-path`, `GET /api/audio/streams`, its metrics, its
+ * `start()`), the WebSocket endpoint at `--audio-path`, the HTTP reads at `--audio-path/{id}`
+ * (audio-http.ts), `GET /api/audio/streams`, its metrics, its
  * `/readyz` detail and its log lines.
  */
 import type { Service, ServiceHost } from '../service-host.js';
-import { AudioAccess, type AudioAccessRequest, type AudioGrant, type AudioRefusal } from './audio-access.js';
+import { AudioAccess, type AudioAccessRequest, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
+import type { HttpRequest } from '../../protocols/http/http-request.js';
+import type { HttpResponse } from '../../protocols/http/http-response.js';
 import { audioEndpoint } from './audio-endpoint.js';
+import { AudioHttp } from './audio-http.js';
 import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
 import { cacheHealth } from './cache-health.js';
 import type { AudioStoreOptions } from './store-options.js';
-import { audioHttpHandler, type AudioHttpStats } from './audio-http.js';
 
 /** The audio cache's slice of the configuration, parsed (src/settings.ts builds it). */
 export interface AudioCacheOptions extends AudioStoreOptions {
@@ -37,6 +40,8 @@ export interface AudioCache extends Service {
    * Promise (a token may need the JWKS).
    */
   authorizeAudio(req: AudioAccessRequest): Promise<AudioGrant | AudioRefusal>;
+  /** The HTTP reads (`GET`/`HEAD {path}/{id}`) and their counters. */
+  readonly http: AudioHttp;
   /** What `start()` found, for the start-up line: streams loaded, entries set aside, read-only or not. */
   summary(): { cacheDir: string; streams: number; quarantined: number; skipped: number; readOnly: boolean };
 }
@@ -62,16 +67,48 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
       ...(placement !== undefined ? { placement } : {}),
     }),
   );
-  // A stream over HTTP (byte ranges, validators, zero-copy from the mapping): audio-http.ts.
-  const httpStats: AudioHttpStats = { requests: 0, ranges: 0, notModified: 0, unsatisfiable: 0, redirects: 0 };
-  host.router.add('GET', `${path}/:id`, audioHttpHandler(store, { authorize: authorizeAudio, ...(placement !== undefined ? { placement } : {}) }, httpStats));
-  host.metrics.counter('slabcast_audio_http_responses_total', 'HTTP reads of streams by outcome (200 and 206 are "whole" and "range")', ['outcome'], () => [
-    [{ outcome: 'requests' }, httpStats.requests],
-    [{ outcome: 'range' }, httpStats.ranges],
-    [{ outcome: 'not_modified' }, httpStats.notModified],
-    [{ outcome: 'unsatisfiable' }, httpStats.unsatisfiable],
-    [{ outcome: 'redirect' }, httpStats.redirects],
-  ]);
+  // HTTP reads, a second listener of the store after the WebSocket followers.
+  const http = new AudioHttp(store, { maxBackpressureBytes: wsMaxBackpressureBytes, ...(placement !== undefined ? { placement } : {}) });
+  const followers = store.listener;
+  store.listener = {
+    appended(stream, chunk) {
+      followers?.appended(stream, chunk);
+      http.appended(stream);
+    },
+    completed(stream) {
+      followers?.completed(stream);
+      http.completed(stream);
+    },
+    removed(stream, evicted) {
+      followers?.removed(stream, evicted);
+      http.removed(stream);
+    },
+    uploadEnded(stream) {
+      followers?.uploadEnded?.(stream);
+      http.uploadEnded(stream);
+    },
+  };
+  /** The access policy in front of an HTTP read: 401/403 before anything about the stream is said. */
+  const refusedRead = async (req: HttpRequest, res: HttpResponse, id: string | null): Promise<boolean> => {
+    const grant = await authorizeAudio(req);
+    if (!grant.ok) {
+      if (grant.status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="slabcast"'); // RFC 6750 §3
+      res.json({ error: grant.code, message: grant.message }, grant.status);
+      return true;
+    }
+    if (!grant.read) {
+      res.json({ error: 'TOKEN_AUDIO_FORBIDDEN', message: 'TOKEN_AUDIO_FORBIDDEN: the token does not grant "read"' }, 403);
+      return true;
+    }
+    if (id !== null && !grantCovers(grant, id)) {
+      res.json({ error: 'FORBIDDEN_STREAM', message: `stream ${id} is outside the token's audio_prefix ${JSON.stringify(grant.prefix)}` }, 403);
+      return true;
+    }
+    return false;
+  };
+  host.router.add('GET', `${path.replace(/\/+$/, '')}/:id`, async (req, res) => {
+    if (!(await refusedRead(req, res, req.params.id ?? ''))) http.handle(req, res);
+  });
   // An audio read over HTTP: open in open mode; a token with "read" in token mode (only the streams under its prefix).
   host.router.add('GET', '/api/audio/streams', async (req, res) => {
     const grant = await authorizeAudio(req);
@@ -89,7 +126,7 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
         : `audio cache: open mode (no token key): anyone can read streams at ${path}; uploads and DELETE answer loopback clients only (ERROR:LOOPBACK_ONLY for others)`,
     );
   }
-  registerAudioMetrics(host.metrics, store);
+  registerAudioMetrics(host.metrics, store, http.stats);
   host.readiness.addDetail('audioCache', () => cacheHealth(store));
   // A read-only cache that holds streams still serves them; one that holds none can do nothing.
   host.readiness.addCheck(() => (store.readOnly && store.stats.streams === 0 ? `audio cache unusable: cache directory ${options.cacheDir} cannot be written (${store.readOnlyReason})` : null));
@@ -109,6 +146,7 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
     store,
     access,
     authorizeAudio,
+    http,
     summary: () => ({ cacheDir: options.cacheDir, streams: store.stats.reloaded, quarantined: store.stats.quarantined, skipped: store.stats.reloadSkipped, readOnly: store.readOnly }),
     start() {
       store.open({

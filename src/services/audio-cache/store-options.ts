@@ -89,4 +89,6 @@ export interface StoreListener {
   completed(stream: AudioStream): void;
   /** `stream` was deleted or evicted. */
   removed(stream: AudioStream, evicted: boolean): void;
+  /** `stream`'s upload ended (after `completed` on STOP; without it when its connection went away). */
+  uploadEnded?(stream: AudioStream): void;
 }

@@ -1,0 +1,336 @@
+/**
+ * The audio cache as an HTTP media origin, over real sockets and real mapped files: 200/206/304/
+ * 404/416 at their edges (first byte, last byte, one past the end, empty stream, bytes=-0, huge
+ * numbers, malformed ranges ignored), ETag/Last-Modified round trips, HEAD without a body, a
+ * growing stream read live to its end while it is uploaded, DELETE during a download, an abandoned
+ * upload, a slow live reader dropped, CORS, curl. Every server is closed with a slab leak check.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ServerConfig } from '../../src/config.js';
+import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
+import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
+import { type ParsedResponse, RawClient } from '../helpers/raw-client.js';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const run = promisify(execFile);
+
+let dir: string;
+let server: TestServer | null = null;
+const raws: RawClient[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-http-'));
+});
+
+afterEach(async () => {
+  closeAudioClients();
+  for (const r of raws.splice(0)) r.destroy();
+  if (server !== null) await server.close();
+  server = null;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(config: Partial<ServerConfig> = {}): Promise<TestServer> {
+  server = await startServer({ cacheDir: join(dir, 'cache'), ...config });
+  return server;
+}
+
+async function upload(c: AudioClient, id: string, data: Buffer, stop = true): Promise<void> {
+  expect(await c.cmd(`START:${id}`)).toBe(`OK:START:${id}:0`);
+  for (let at = 0; at < data.length; at += 100_000) c.send(data.subarray(at, Math.min(data.length, at + 100_000)));
+  if (stop) expect(await c.cmd(`STOP:${id}`)).toBe(`OK:STOP:${id}:${data.length}`);
+}
+
+/** One request over a fresh raw socket; the response is framed by Content-Length. */
+async function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<ParsedResponse> {
+  const c = await RawClient.connect(port);
+  raws.push(c);
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  await c.send(`${method} ${path} HTTP/1.1\r\nHost: x\r\n${lines}\r\n`);
+  const [res] = await c.responses(1, 10_000);
+  return res;
+}
+
+/** Decodes a chunked body; `complete` says whether the last-chunk arrived. */
+function dechunk(data: Buffer): { body: Buffer; complete: boolean } {
+  const parts: Buffer[] = [];
+  let pos = 0;
+  for (;;) {
+    const eol = data.indexOf('\r\n', pos, 'latin1');
+    if (eol < 0) return { body: Buffer.concat(parts), complete: false };
+    const size = parseInt(data.toString('latin1', pos, eol), 16);
+    if (size === 0) return { body: Buffer.concat(parts), complete: data.length >= eol + 4 };
+    if (data.length < eol + 2 + size + 2) return { body: Buffer.concat(parts), complete: false };
+    parts.push(data.subarray(eol + 2, eol + 2 + size));
+    pos = eol + 2 + size + 2;
+  }
+}
+
+/** Splits a raw response into head fields and the bytes after the head. */
+function split(data: Buffer): { status: number; headers: Record<string, string>; rest: Buffer } {
+  const end = data.indexOf('\r\n\r\n', 0, 'latin1');
+  const [line, ...lines] = data.toString('latin1', 0, end).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+  return { status: Number(line.split(' ')[1]), headers, rest: data.subarray(end + 4) };
+}
+
+const OGG = Buffer.concat([Buffer.from('OggS\0\x02', 'latin1'), randomBytes(300_000)]);
+const N = OGG.length;
+
+describe('audio cache over HTTP: complete streams', () => {
+  it('GET → 200 with the whole stream and its headers; HEAD → the same head without a body', async () => {
+    const { port, app } = await start();
+    await upload(await AudioClient.open(port), 'show-42', OGG);
+    const res = await get(port, '/audio/show-42');
+    expect(res.status).toBe(200);
+    expect(sha(res.body)).toBe(sha(OGG));
+    expect(res.headers).toMatchObject({ 'content-length': String(N), 'content-type': 'audio/ogg', 'accept-ranges': 'bytes', 'cache-control': 'public, max-age=86400, immutable' });
+    expect(res.headers.etag).toMatch(/^"[0-9a-z]+-[0-9a-z]+"$/);
+    expect(Date.parse(res.headers['last-modified'])).toBeGreaterThan(0);
+
+    // HEAD, then a pipelined GET / on the same connection: the 200 page must follow the head at once.
+    const c = await RawClient.connect(port);
+    raws.push(c);
+    await c.send('HEAD /audio/show-42 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until(() => c.received.indexOf('</html>') > 0);
+    const text = c.received.toString('latin1');
+    const headEnd = text.indexOf('\r\n\r\n') + 4;
+    expect(text.slice(0, headEnd)).toContain(`Content-Length: ${N}\r\n`);
+    expect(text.slice(0, headEnd)).toContain('Content-Type: audio/ogg\r\n');
+    expect(text.slice(headEnd, headEnd + 15)).toBe('HTTP/1.1 200 OK');
+    expect(app.audioCache!.http.stats.responses[200]).toBe(2);
+  });
+
+  it('curl reads it byte for byte, and a range', async () => {
+    const { port } = await start();
+    await upload(await AudioClient.open(port), 'c', OGG);
+    const whole = await run('curl', ['-sS', '--fail', `http://127.0.0.1:${port}/audio/c`], { encoding: 'buffer', maxBuffer: 1 << 24 });
+    expect(sha(whole.stdout)).toBe(sha(OGG));
+    const part = await run('curl', ['-sS', '--fail', '-r', '1000-1999', '-D', '-', `http://127.0.0.1:${port}/audio/c`], { encoding: 'buffer', maxBuffer: 1 << 24 });
+    const { status, headers, rest } = split(part.stdout);
+    expect(status).toBe(206);
+    expect(headers['content-range']).toBe(`bytes 1000-1999/${N}`);
+    expect(rest.equals(OGG.subarray(1000, 2000))).toBe(true);
+  });
+
+  it.each([
+    ['bytes=0-0', 0, 0],
+    [`bytes=${N - 1}-${N - 1}`, N - 1, N - 1],
+    [`bytes=${N - 1}-`, N - 1, N - 1],
+    ['bytes=-1', N - 1, N - 1],
+    [`bytes=0-${N}`, 0, N - 1],
+    ['bytes=100-99999999999999999999999999', 100, N - 1],
+    ['bytes=-99999999999999999999999999', 0, N - 1],
+    ['bytes=5-', 5, N - 1],
+  ])('Range %s → 206 with exactly those bytes', async (range, first, last) => {
+    const { port } = await start();
+    await upload(await AudioClient.open(port), 'r', OGG);
+    const res = await get(port, '/audio/r', { Range: range });
+    expect(res.status).toBe(206);
+    expect(res.headers['content-range']).toBe(`bytes ${first}-${last}/${N}`);
+    expect(res.headers['content-length']).toBe(String(last - first + 1));
+    expect(res.body.equals(OGG.subarray(first, last + 1))).toBe(true);
+  });
+
+  it.each([[`bytes=${N}-`], [`bytes=${N}-${N + 10}`], ['bytes=-0'], ['bytes=99999999999999999999999-']])('Range %s → 416 with bytes */size', async (range) => {
+    const { port } = await start();
+    await upload(await AudioClient.open(port), 'r', OGG);
+    const res = await get(port, '/audio/r', { Range: range });
+    expect(res.status).toBe(416);
+    expect(res.headers['content-range']).toBe(`bytes */${N}`);
+    expect(res.body.length).toBe(0);
+  });
+
+  it.each([['bytes=5-4'], ['bytes=abc'], ['items=0-1'], ['bytes 0-1'], ['bytes=0-1,5-4'], ['bytes=0-1,2-3'], ['bytes=0-0,-1']])('Range %s (malformed, or several ranges) → 200 with the whole stream', async (range) => {
+    const { port } = await start();
+    await upload(await AudioClient.open(port), 'r', OGG);
+    const res = await get(port, '/audio/r', { Range: range });
+    expect(res.status).toBe(200);
+    expect(sha(res.body)).toBe(sha(OGG));
+  });
+
+  it('ETag and Last-Modified round trips: 304 without a body; If-Range honoured only for the current validator', async () => {
+    const { port, app } = await start();
+    await upload(await AudioClient.open(port), 'e', OGG);
+    const first = await get(port, '/audio/e');
+    const { etag, 'last-modified': lastModified } = first.headers;
+    const nm = await get(port, '/audio/e', { 'If-None-Match': etag });
+    expect(nm.status).toBe(304);
+    expect(nm.headers.etag).toBe(etag);
+    expect(nm.headers['content-length']).toBeUndefined();
+    expect(nm.raw.endsWith('\r\n\r\n')).toBe(true);
+    expect((await get(port, '/audio/e', { 'If-None-Match': '"other", ' + etag })).status).toBe(304);
+    expect((await get(port, '/audio/e', { 'If-None-Match': '"other"' })).status).toBe(200);
+    expect((await get(port, '/audio/e', { 'If-Modified-Since': lastModified })).status).toBe(304);
+    expect((await get(port, '/audio/e', { 'If-Modified-Since': new Date(Date.parse(lastModified) - 1000).toUTCString() })).status).toBe(200);
+    // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+    expect((await get(port, '/audio/e', { 'If-None-Match': '"other"', 'If-Modified-Since': lastModified })).status).toBe(200);
+    expect((await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': etag })).status).toBe(206);
+    expect((await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': lastModified })).status).toBe(206);
+    const stale = await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': '"stale"' });
+    expect(stale.status).toBe(200);
+    expect(stale.body.length).toBe(N);
+    expect(app.audioCache!.http.stats.responses[304]).toBe(3);
+  });
+
+  it('an empty stream: 200 with Content-Length 0; bytes=0- → 416 bytes */0; bytes=-5 → 200', async () => {
+    const { port } = await start();
+    const c = await AudioClient.open(port);
+    await upload(c, 'empty', Buffer.alloc(0));
+    const res = await get(port, '/audio/empty');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-length']).toBe('0');
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    const r416 = await get(port, '/audio/empty', { Range: 'bytes=0-' });
+    expect(r416.status).toBe(416);
+    expect(r416.headers['content-range']).toBe('bytes */0');
+    expect((await get(port, '/audio/empty', { Range: 'bytes=-5' })).status).toBe(200);
+    expect(JSON.parse((await c.cmd('INFO:empty')).slice('INFO:empty:'.length))).toMatchObject({ size: 0, contentType: 'application/octet-stream' });
+  });
+
+  it('an unknown or invalid stream id → 404 with the audio error code; /audio itself stays the WebSocket endpoint', async () => {
+    const { port } = await start();
+    const res = await get(port, '/audio/nope');
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ error: 'ERR_AUDIO_NOT_FOUND' });
+    expect((await get(port, '/audio/..')).status).toBe(404);
+    expect((await get(port, '/audio/a%2Fb')).status).toBe(404);
+    const c = await AudioClient.open(port);
+    expect(await c.cmd('LIST')).toBe('LIST:[]');
+  });
+
+  it('contentType in INFO and LIST (WebSocket and /api/audio/streams), sniffed from the first bytes', async () => {
+    const { port } = await start();
+    const c = await AudioClient.open(port);
+    await upload(c, 'o', OGG);
+    await upload(c, 'f', Buffer.concat([Buffer.from('fLaC'), randomBytes(100)]));
+    expect(JSON.parse((await c.cmd('INFO:o')).slice('INFO:o:'.length))).toMatchObject({ id: 'o', contentType: 'audio/ogg' });
+    const list = JSON.parse((await c.cmd('LIST')).slice('LIST:'.length)) as { id: string; contentType: string }[];
+    expect(list.map((s) => [s.id, s.contentType]).sort()).toEqual([['f', 'audio/flac'], ['o', 'audio/ogg']]);
+    const api = (await (await fetch(`http://127.0.0.1:${port}/api/audio/streams`)).json()) as { contentType: string }[];
+    expect(api.map((s) => s.contentType).sort()).toEqual(['audio/flac', 'audio/ogg']);
+  });
+
+  it('DELETE during a download lets the download finish (the lease keeps the mapping)', async () => {
+    const { port } = await start({ maxWriteQueueBytes: 64 * 1024, maxStreamBytes: 64 * 1024 * 1024 });
+    // More than the loopback socket buffers hold (tcp_rmem + tcp_wmem maxima are a few MiB): most of
+    // it is still in the mapping, queued by reference, when DELETE runs.
+    const data = randomBytes(32 * 1024 * 1024);
+    const c = await AudioClient.open(port);
+    await upload(c, 'big', data);
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.pause();
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('GET /audio/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await waitFor(() => server!.app.audioCache!.http.stats.responses[200] === 1, 5000, 'the 200 queued');
+    expect(await c.cmd('DELETE:big')).toBe('OK:DELETE:big');
+    expect(await c.cmd('INFO:big')).toMatch(/^ERROR:stream big not found/);
+    const parts: Buffer[] = [];
+    socket.on('data', (d: Buffer) => parts.push(d));
+    socket.resume();
+    await new Promise((resolve) => socket.once('close', resolve));
+    const all = Buffer.concat(parts);
+    const { status, headers, rest } = split(all);
+    expect(status).toBe(200);
+    expect(headers['content-length']).toBe(String(data.length));
+    expect(sha(rest)).toBe(sha(data));
+  });
+
+  it('CORS with --allowed-origins: Access-Control-Allow-Origin and Expose-Headers for an allowed origin, none for another', async () => {
+    const { port } = await start({ allowedOrigins: 'https://app.example' });
+    await upload(await AudioClient.open(port), 'x', OGG);
+    const ok = await get(port, '/audio/x', { Origin: 'https://app.example', Range: 'bytes=0-1' });
+    expect(ok.status).toBe(206);
+    expect(ok.headers['access-control-allow-origin']).toBe('https://app.example');
+    expect(ok.headers['access-control-expose-headers']).toBe('Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified');
+    const other = await get(port, '/audio/x', { Origin: 'https://evil.example' });
+    expect(other.status).toBe(200);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    expect(other.headers['access-control-expose-headers']).toBeUndefined();
+    const pre = await get(port, '/audio/x', { Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'range' }, 'OPTIONS');
+    expect(pre.status).toBe(204);
+    expect(pre.headers['access-control-allow-headers']).toContain('range');
+  });
+});
+
+describe('audio cache over HTTP: growing streams', () => {
+  it('streams what exists, then every chunk live (chunked), ending with the last chunk at STOP; SHA-256 equal', async () => {
+    const { port, app } = await start();
+    const c = await AudioClient.open(port);
+    const data = Buffer.concat([Buffer.from('ID3\x04\0\0', 'latin1'), randomBytes(3 * 1024 * 1024)]);
+    const firstPart = 700_000;
+    await upload(c, 'live', data.subarray(0, firstPart), false);
+    expect(await c.cmd('INFO:live')).toContain(`"size":${firstPart}`);
+    const r = await RawClient.connect(port);
+    raws.push(r);
+    await r.send('GET /audio/live HTTP/1.1\r\nHost: x\r\nRange: bytes=0-\r\n\r\n');
+    await r.until(() => r.received.length > firstPart);
+    const head = split(r.received);
+    expect(head.status).toBe(200);
+    expect(head.headers).toMatchObject({ 'transfer-encoding': 'chunked', 'cache-control': 'no-cache', 'content-type': 'audio/mpeg', 'accept-ranges': 'bytes' });
+    expect(head.headers['content-length']).toBeUndefined();
+    // A range inside what exists → 206 with an unknown complete length.
+    const part = await get(port, '/audio/live', { Range: 'bytes=10-19' });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe('bytes 10-19/*');
+    expect(part.body.equals(data.subarray(10, 20))).toBe(true);
+    expect((await get(port, '/audio/live', { Range: `bytes=${firstPart}-` })).status).toBe(416);
+    for (let at = firstPart; at < data.length; at += 65_536) {
+      c.send(data.subarray(at, Math.min(data.length, at + 65_536)));
+      if (at % (4 * 65_536) === 0) await c.cmd('INFO:live'); // let the reader see pieces as they come
+    }
+    expect(await c.cmd('STOP:live')).toBe(`OK:STOP:live:${data.length}`);
+    await r.until(() => dechunk(split(r.received).rest).complete, 10_000);
+    const { body, complete } = dechunk(split(r.received).rest);
+    expect(complete).toBe(true);
+    expect(sha(body)).toBe(sha(data));
+    expect(app.audioCache!.http.stats).toMatchObject({ liveStarted: 1, liveEnded: 1, liveAborted: 0 });
+    // The connection stays usable for the next request.
+    await r.send('GET /audio/live HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n\r\n');
+    await r.until(() => r.received.toString('latin1').includes('HTTP/1.1 206'));
+  });
+
+  it('an upload abandoned (its connection closed) ends the live response without its last chunk, and closes it', async () => {
+    const { port, app } = await start();
+    const c = await AudioClient.open(port);
+    await upload(c, 'gone', OGG.subarray(0, 1000), false);
+    const r = await RawClient.connect(port);
+    raws.push(r);
+    await r.send('GET /audio/gone HTTP/1.1\r\nHost: x\r\n\r\n');
+    await r.until(() => dechunk(split(r.received).rest).body.length === 1000);
+    c.ws.terminate();
+    await r.waitClosed(5000);
+    const { body, complete } = dechunk(split(r.received).rest);
+    expect(complete).toBe(false);
+    expect(body.equals(OGG.subarray(0, 1000))).toBe(true);
+    expect(app.audioCache!.http.stats.liveAborted).toBe(1);
+    // Not being uploaded now, it is served whole with its length (it cannot grow before a resume).
+    const res = await get(port, '/audio/gone');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-length']).toBe('1000');
+    expect(res.headers['cache-control']).toBe('no-cache');
+  });
+
+  it('a live reader that does not read is dropped past --ws-max-backpressure-bytes (like a slow FOLLOWer)', async () => {
+    const { port, app } = await start({ wsMaxBackpressureBytes: 256 * 1024, maxWriteQueueBytes: 64 * 1024 });
+    const c = await AudioClient.open(port);
+    await upload(c, 'slow', OGG.subarray(0, 100), false);
+    const r = await RawClient.connect(port);
+    raws.push(r);
+    await r.send('GET /audio/slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await r.until(() => dechunk(split(r.received).rest).body.length === 100);
+    r.socket.pause();
+    const chunk = randomBytes(128 * 1024);
+    for (let i = 0; i < 200 && app.audioCache!.http.stats.slowDropped === 0; i++) await c.cmd('INFO:slow').then(() => c.send(chunk));
+    await waitFor(() => app.audioCache!.http.stats.slowDropped === 1, 5000, 'the slow reader dropped');
+    expect(await c.cmd('STOP:slow')).toMatch(/^OK:STOP:slow:/); // the upload itself goes on
+  });
+});
