@@ -234,6 +234,10 @@ export class WsStreamClient {
       }
       if (cur.got < cur.length) return;
       this.current = null;
+      // Server pings and pongs are not messages. Pings are not answered: a pong written now could
+      // land inside a data frame a test is writing in pieces; a test that idles past two ping
+      // intervals sets a longer --ws-ping-interval-ms.
+      if (cur.opcode === 9 || cur.opcode === 10) continue;
       this.inbox.push({ opcode: cur.opcode, length: cur.length, sha256: cur.hash.digest('hex'), small: cur.length <= 4096 ? Buffer.concat(cur.small) : null });
       this.wake?.();
     }

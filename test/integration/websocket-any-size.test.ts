@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocketClient from 'ws';
 import { expectNoLeak, startServer, type TestServer, waitFor } from '../helpers/listen.js';
-import { sha256, WsStreamClient } from '../helpers/ws-stream-client.js';
+import { messageFrames, sha256, WsStreamClient } from '../helpers/ws-stream-client.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -176,6 +176,31 @@ describe('memory stays within the oversize budget (--max-oversize-bytes)', () =>
     expect(area.stats().inUseBytes).toBe(0);
     expectNoLeak(s.app);
   }, 180_000);
+
+  it('liveness: a message trickling in over many ping intervals, and a connection waiting for the budget meanwhile, are not dropped as dead', async () => {
+    const s = (server = await startServer({ maxOversizeBytes: 2 * MiB, wsMaxMessageBytes: 2 * MiB, wsPingIntervalMs: 100 }));
+    const slow = await open(s);
+    const waiter = await open(s);
+    const first = randomBytes(2 * MiB);
+    const second = randomBytes(2 * MiB);
+    const frames = messageFrames(BINARY, first);
+    const wire = Buffer.concat(frames);
+    // The header and a first piece: the slow message holds the whole budget from here on.
+    await slow.write([wire.subarray(0, 64 * KiB)]);
+    await waitFor(() => s.app.core.processor.oversize.stats().inUseBytes === 2 * MiB, 5000, 'the budget taken');
+    const waiting = Promise.all([waiter.send(BINARY, second), waiter.next()]);
+    await waitFor(() => s.app.core.processor.oversize.stats().waiting === 1, 5000, 'a waiter');
+    // The rest in ten pieces over ~1 s: ten ping intervals.
+    for (let at = 64 * KiB, step = Math.ceil((wire.length - at) / 10); at < wire.length; at += step) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await slow.write([wire.subarray(at, Math.min(wire.length, at + step))]);
+    }
+    const echo = await slow.next();
+    expect({ length: echo.length, sha256: echo.sha256 }).toEqual({ length: first.length, sha256: sha256(first) });
+    const [, second_] = await waiting;
+    expect({ length: second_.length, sha256: second_.sha256 }).toEqual({ length: second.length, sha256: sha256(second) });
+    expect(s.app.stats().ws.pingTimeouts).toBe(0);
+  });
 
   it('a message that could never fit the budget → 1009 from its header; one at the budget is echoed', async () => {
     const s = (server = await startServer({ maxOversizeBytes: 2 * MiB, wsMaxMessageBytes: 2 * MiB }, (app) => {

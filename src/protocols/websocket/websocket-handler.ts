@@ -316,6 +316,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /** Takes the next piece of a streamed frame's payload from `buf[pos, end)`; -1 when the connection failed. */
   private streamPiece(ws: WebSocket, inbound: InboundMessage, buf: Buffer, pos: number, end: number): number {
     const n = Math.min(inbound.remaining, end - pos);
+    ws.sawFrame = true; // a frame's payload arriving proves the peer alive as much as a whole frame
     const phase = inbound.taken;
     inbound.remaining -= n;
     inbound.taken += n;
@@ -759,9 +760,10 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       conn.setDeadline(this.config.wsPingIntervalMs, WsDeadline.Pong);
       return;
     }
-    // A peer we stopped reading (backpressure) cannot have its pong read; if it took some of its
-    // output since the ping, it is alive, only slow.
-    if ((conn.pausedMask & PauseReason.Backpressure) !== 0 && ws.bufferedAmount < ws.pendingAtPing) {
+    // A peer we stopped reading cannot have its pong read. Waiting for memory (a read section, the
+    // oversize area) is our doing, not the peer's: it is not judged. Held back by backpressure, it
+    // is alive if it took some of its output since the ping, only slow.
+    if ((conn.pausedMask & PauseReason.Memory) !== 0 || ((conn.pausedMask & PauseReason.Backpressure) !== 0 && ws.bufferedAmount < ws.pendingAtPing)) {
       conn.setDeadline(this.config.wsPingIntervalMs, WsDeadline.Ping);
       return;
     }
