@@ -261,6 +261,26 @@ describe('audio cache over HTTP: complete streams', () => {
   });
 });
 
+describe('audio cache over HTTP: a real player', () => {
+  it('ffprobe reads a WAV stream by URL (format, duration), and ffmpeg seeks into it with a Range request', async () => {
+    const { port, app } = await start();
+    const wav = join(dir, 'tone.wav');
+    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=20', '-ac', '1', '-ar', '22050', wav]);
+    const data = (await import('node:fs')).readFileSync(wav);
+    await upload(await AudioClient.open(port), 'tone.wav', data);
+    const url = `http://127.0.0.1:${port}/audio/tone.wav`;
+    const probe = JSON.parse((await run('ffprobe', ['-v', 'error', '-show_format', '-of', 'json', url])).stdout) as { format: { format_name: string; duration: string; size: string } };
+    expect(probe.format.format_name).toBe('wav');
+    expect(Number(probe.format.duration)).toBeCloseTo(20, 0);
+    expect(Number(probe.format.size)).toBe(data.length);
+    const before = app.audioCache!.http.stats.seeks;
+    // -ss before -i seeks in the input: ffmpeg's HTTP reader asks for the bytes from there.
+    const seek = await run('ffmpeg', ['-v', 'error', '-ss', '15', '-i', url, '-f', 'null', '-'], { encoding: 'utf8' });
+    expect(seek.stderr).toBe('');
+    expect(app.audioCache!.http.stats.seeks).toBeGreaterThan(before);
+  });
+});
+
 describe('audio cache over HTTP: growing streams', () => {
   it('streams what exists, then every chunk live (chunked), ending with the last chunk at STOP; SHA-256 equal', async () => {
     const { port, app } = await start();

@@ -41,6 +41,8 @@ export interface AudioHttpOptions {
 export interface AudioHttpStats {
   /** Responses by status (200, 206, 304, 307, 404, 416, 500). */
   responses: Record<number, number>;
+  /** 206 answers to a range that starts past the first byte: a player seeking. */
+  seeks: number;
   /** Live (chunked) responses: started, ended with the upload's STOP, aborted (deleted, abandoned), dropped as too slow. */
   liveStarted: number;
   liveEnded: number;
@@ -59,7 +61,7 @@ interface LiveReader {
 
 /** The HTTP read side of the audio cache; also a store listener (mount-audio-cache.ts chains it). */
 export class AudioHttp {
-  readonly stats: AudioHttpStats = { responses: {}, liveStarted: 0, liveEnded: 0, liveAborted: 0, slowDropped: 0 };
+  readonly stats: AudioHttpStats = { responses: {}, seeks: 0, liveStarted: 0, liveEnded: 0, liveAborted: 0, slowDropped: 0 };
   private readonly readers = new Map<AudioStream, Set<LiveReader>>();
 
   constructor(
@@ -119,6 +121,7 @@ export class AudioHttp {
     if (range.kind === RangeKind.Single && lease !== null) {
       const length = range.end - range.start + 1;
       this.count(206);
+      if (range.start > 0) this.stats.seeks++;
       res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${complete ? size : '*'}`);
       this.served(res.sendView(lease.view.subarray(range.start, range.end + 1), lease, length, type), length);
       return;
