@@ -18,6 +18,16 @@ const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'];
 
+/** What the tests use of an HTMLAudioElement (the test tsconfig has no DOM library). */
+interface AudioElement {
+  muted: boolean;
+  currentTime: number;
+  readonly duration: number;
+  play(): Promise<void>;
+  addEventListener(type: string, listener: () => void, options?: { once: boolean }): void;
+}
+type Page$ = { Audio: new (src: string) => AudioElement; player: AudioElement };
+
 let browser: Browser;
 let child: ChildProcess;
 let port: number;
@@ -77,22 +87,22 @@ describe('<audio src> over the audio cache', () => {
     expect(await c.cmd('STOP:tone')).toBe(`OK:STOP:tone:${data.length}`);
     const p = await page();
     const played = await p.evaluate(async (src) => {
-      const a = new Audio(src);
+      const a = new (globalThis as unknown as Page$).Audio(src);
       a.muted = true;
       await a.play();
       await new Promise<void>((resolve) => {
         const check = (): void => (a.currentTime > 0.3 ? resolve() : void setTimeout(check, 20));
         check();
       });
-      (globalThis as unknown as { player: HTMLAudioElement }).player = a;
+      (globalThis as unknown as Page$).player = a;
       return { duration: a.duration, time: a.currentTime };
     }, `/audio/tone`);
     expect(played.duration).toBeCloseTo(120, 0);
     const seeksBefore = await metric('slabcast_audio_http_seeks_total');
     const after = await p.evaluate(async () => {
-      const a = (globalThis as unknown as { player: HTMLAudioElement }).player;
+      const a = (globalThis as unknown as Page$).player;
       a.currentTime = 110;
-      await new Promise((resolve) => a.addEventListener('seeked', resolve, { once: true }));
+      await new Promise<void>((resolve) => a.addEventListener('seeked', () => resolve(), { once: true }));
       await new Promise<void>((resolve) => {
         const check = (): void => (a.currentTime > 110.3 ? resolve() : void setTimeout(check, 20));
         check();
@@ -114,7 +124,7 @@ describe('<audio src> over the audio cache', () => {
     const p = await page();
     const liveBefore = await metric('slabcast_audio_http_live_total\\{event="started"\\}');
     const playing = p.evaluate(async (src) => {
-      const a = new Audio(src);
+      const a = new (globalThis as unknown as Page$).Audio(src);
       a.muted = true;
       await a.play();
       await new Promise<void>((resolve) => {
