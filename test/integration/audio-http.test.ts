@@ -318,6 +318,26 @@ describe('audio cache over HTTP: growing streams', () => {
     await r.until(() => r.received.toString('latin1').includes('HTTP/1.1 206'));
   });
 
+  it('an empty growing stream asked for with bytes=0- is the live stream (200 chunked), not a 416', async () => {
+    const { port } = await start();
+    const c = await AudioClient.open(port);
+    expect(await c.cmd('START:e')).toBe('OK:START:e:0');
+    const r = await RawClient.connect(port);
+    raws.push(r);
+    await r.send('GET /audio/e HTTP/1.1\r\nHost: x\r\nRange: bytes=0-\r\n\r\n');
+    await r.until(() => r.received.indexOf('\r\n\r\n') > 0);
+    expect(split(r.received).headers['transfer-encoding']).toBe('chunked');
+    c.send(Buffer.from('OggS-live'));
+    await r.until(() => dechunk(split(r.received).rest).body.length === 9);
+    expect(await c.cmd('STOP:e')).toBe('OK:STOP:e:9');
+    await r.until(() => dechunk(split(r.received).rest).complete);
+    expect(dechunk(split(r.received).rest).body.toString()).toBe('OggS-live');
+    // Complete now: the same request is a 206 of its 9 bytes.
+    const res = await get(port, '/audio/e', { Range: 'bytes=0-' });
+    expect(res.status).toBe(206);
+    expect(res.headers['content-range']).toBe('bytes 0-8/9');
+  });
+
   it('an upload abandoned (its connection closed) ends the live response without its last chunk, and closes it', async () => {
     const { port, app } = await start();
     const c = await AudioClient.open(port);

@@ -108,10 +108,12 @@ export class AudioHttp {
       return;
     }
     // §14.2: Range is defined for GET only (HEAD gets the 200 head); If-Range that fails → whole.
-    let range = parseRange(lease === null ? undefined : req.header('range'), size);
+    const rangeHeader = lease === null ? undefined : req.header('range');
+    // `bytes=0-` on a growing stream asks for all of it, also while it is empty: that is the live
+    // stream (players send it first).
+    const wholeLive = !complete && stream.uploader !== null && rangeHeader !== undefined && /^bytes=0-$/i.test(rangeHeader.trim());
+    let range = parseRange(wholeLive ? undefined : rangeHeader, size);
     if (range.kind !== RangeKind.None && !ifRangeHolds(req.header('if-range'), etag, stream.updatedAt, complete)) range = parseRange(undefined, size);
-    // `bytes=0-` on a growing stream asks for all of it: that is the live stream (players send it first).
-    if (!complete && range.kind === RangeKind.Single && range.start === 0 && /^bytes=0-\s*$/i.test(req.header('range') ?? '')) range = parseRange(undefined, size);
     if (range.kind === RangeKind.Unsatisfiable) {
       lease?.release();
       this.count(416);
