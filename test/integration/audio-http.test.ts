@@ -261,6 +261,26 @@ describe('audio cache over HTTP: complete streams', () => {
   });
 });
 
+describe('audio cache over HTTP: a real player', () => {
+  it('ffprobe reads a WAV stream by URL (format, duration), and ffmpeg seeks into it with a Range request', async () => {
+    const { port, app } = await start();
+    const wav = join(dir, 'tone.wav');
+    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=20', '-ac', '1', '-ar', '22050', wav]);
+    const data = (await import('node:fs')).readFileSync(wav);
+    await upload(await AudioClient.open(port), 'tone.wav', data);
+    const url = `http://127.0.0.1:${port}/audio/tone.wav`;
+    const probe = JSON.parse((await run('ffprobe', ['-v', 'error', '-show_format', '-of', 'json', url])).stdout) as { format: { format_name: string; duration: string; size: string } };
+    expect(probe.format.format_name).toBe('wav');
+    expect(Number(probe.format.duration)).toBeCloseTo(20, 0);
+    expect(Number(probe.format.size)).toBe(data.length);
+    const before = app.audioCache!.http.stats.seeks;
+    // -ss before -i seeks in the input: ffmpeg's HTTP reader asks for the bytes from there.
+    const seek = await run('ffmpeg', ['-v', 'error', '-ss', '15', '-i', url, '-f', 'null', '-'], { encoding: 'utf8' });
+    expect(seek.stderr).toBe('');
+    expect(app.audioCache!.http.stats.seeks).toBeGreaterThan(before);
+  });
+});
+
 describe('audio cache over HTTP: growing streams', () => {
   it('streams what exists, then every chunk live (chunked), ending with the last chunk at STOP; SHA-256 equal', async () => {
     const { port, app } = await start();
@@ -296,6 +316,26 @@ describe('audio cache over HTTP: growing streams', () => {
     // The connection stays usable for the next request.
     await r.send('GET /audio/live HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\n\r\n');
     await r.until(() => r.received.toString('latin1').includes('HTTP/1.1 206'));
+  });
+
+  it('an empty growing stream asked for with bytes=0- is the live stream (200 chunked), not a 416', async () => {
+    const { port } = await start();
+    const c = await AudioClient.open(port);
+    expect(await c.cmd('START:e')).toBe('OK:START:e:0');
+    const r = await RawClient.connect(port);
+    raws.push(r);
+    await r.send('GET /audio/e HTTP/1.1\r\nHost: x\r\nRange: bytes=0-\r\n\r\n');
+    await r.until(() => r.received.indexOf('\r\n\r\n') > 0);
+    expect(split(r.received).headers['transfer-encoding']).toBe('chunked');
+    c.send(Buffer.from('OggS-live'));
+    await r.until(() => dechunk(split(r.received).rest).body.length === 9);
+    expect(await c.cmd('STOP:e')).toBe('OK:STOP:e:9');
+    await r.until(() => dechunk(split(r.received).rest).complete);
+    expect(dechunk(split(r.received).rest).body.toString()).toBe('OggS-live');
+    // Complete now: the same request is a 206 of its 9 bytes.
+    const res = await get(port, '/audio/e', { Range: 'bytes=0-' });
+    expect(res.status).toBe(206);
+    expect(res.headers['content-range']).toBe('bytes 0-8/9');
   });
 
   it('an upload abandoned (its connection closed) ends the live response without its last chunk, and closes it', async () => {

@@ -41,6 +41,8 @@ export interface AudioHttpOptions {
 export interface AudioHttpStats {
   /** Responses by status (200, 206, 304, 307, 404, 416, 500). */
   responses: Record<number, number>;
+  /** 206 answers to a range that starts past the first byte: a player seeking. */
+  seeks: number;
   /** Live (chunked) responses: started, ended with the upload's STOP, aborted (deleted, abandoned), dropped as too slow. */
   liveStarted: number;
   liveEnded: number;
@@ -59,7 +61,7 @@ interface LiveReader {
 
 /** The HTTP read side of the audio cache; also a store listener (mount-audio-cache.ts chains it). */
 export class AudioHttp {
-  readonly stats: AudioHttpStats = { responses: {}, liveStarted: 0, liveEnded: 0, liveAborted: 0, slowDropped: 0 };
+  readonly stats: AudioHttpStats = { responses: {}, seeks: 0, liveStarted: 0, liveEnded: 0, liveAborted: 0, slowDropped: 0 };
   private readonly readers = new Map<AudioStream, Set<LiveReader>>();
 
   constructor(
@@ -106,10 +108,12 @@ export class AudioHttp {
       return;
     }
     // §14.2: Range is defined for GET only (HEAD gets the 200 head); If-Range that fails → whole.
-    let range = parseRange(lease === null ? undefined : req.header('range'), size);
+    const rangeHeader = lease === null ? undefined : req.header('range');
+    // `bytes=0-` on a growing stream asks for all of it, also while it is empty: that is the live
+    // stream (players send it first).
+    const wholeLive = !complete && stream.uploader !== null && rangeHeader !== undefined && /^bytes=0-$/i.test(rangeHeader.trim());
+    let range = parseRange(wholeLive ? undefined : rangeHeader, size);
     if (range.kind !== RangeKind.None && !ifRangeHolds(req.header('if-range'), etag, stream.updatedAt, complete)) range = parseRange(undefined, size);
-    // `bytes=0-` on a growing stream asks for all of it: that is the live stream (players send it first).
-    if (!complete && range.kind === RangeKind.Single && range.start === 0 && /^bytes=0-\s*$/i.test(req.header('range') ?? '')) range = parseRange(undefined, size);
     if (range.kind === RangeKind.Unsatisfiable) {
       lease?.release();
       this.count(416);
@@ -119,6 +123,7 @@ export class AudioHttp {
     if (range.kind === RangeKind.Single && lease !== null) {
       const length = range.end - range.start + 1;
       this.count(206);
+      if (range.start > 0) this.stats.seeks++;
       res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${complete ? size : '*'}`);
       this.served(res.sendView(lease.view.subarray(range.start, range.end + 1), lease, length, type), length);
       return;
