@@ -48,6 +48,8 @@ export class AudioClient {
   private readonly Ctor: WebSocketConstructor;
   private readonly channels = new Map<string, Promise<AudioChannel>>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Where each stream was last found to live (learned from MOVED). */
+  private readonly owners = new Map<string, string>();
 
   constructor(
     readonly url: string,
@@ -90,7 +92,7 @@ export class AudioClient {
   async upload(id: string, source: UploadSource): Promise<UploadResult> {
     const src = new RetainedSource(source);
     const resumedAt: number[] = [];
-    let url = this.url;
+    let url = this.owners.get(id) ?? this.url;
     let failures = 0;
     let redirects = 0;
     for (;;) {
@@ -101,7 +103,7 @@ export class AudioClient {
         const started = await ch.next();
         const target = typeof started === 'string' ? movedTo(started, id) : null;
         if (target !== null) {
-          url = this.redirect(target, ++redirects);
+          url = this.redirect(id, target, ++redirects);
           continue;
         }
         const stored = startedAt(started, id);
@@ -127,7 +129,7 @@ export class AudioClient {
    * the last byte yielded, so each byte is yielded once. Breaking out of the loop closes the connection.
    */
   async *follow(id: string, offset = 0): AsyncGenerator<Uint8Array, void, undefined> {
-    let url = this.url;
+    let url = this.owners.get(id) ?? this.url;
     let failures = 0;
     let redirects = 0;
     let at = offset;
@@ -138,9 +140,9 @@ export class AudioClient {
         ch = await AudioChannel.open(this.Ctor, url);
         ch.send(`FOLLOW:${id}:${at}`);
         const ok = await ch.next();
-        const target = typeof ok === 'string' ? movedTo(ok, id) : null;
+        const target = typeof ok === 'string' ? (movedTo(ok, id) ?? (isNotFound(ok) ? await probeOwner(ch, id) : null)) : null;
         if (target !== null) {
-          url = this.redirect(target, ++redirects);
+          url = this.redirect(id, target, ++redirects);
           continue;
         }
         if (typeof ok === 'string' && ok.startsWith('ERROR:') && reconnected && /past the end/.test(ok)) {
@@ -148,7 +150,8 @@ export class AudioClient {
           // is being resumed; wait for the stream to grow past our offset again.
           throw new AudioClientError(AudioClientErrorCode.Connection, ok.slice(6), ok.slice(6));
         }
-        if (text(ok) !== `OK:FOLLOW:${id}:${at}`) throw protocol(ok as string);
+        if (text(ok).startsWith('ERROR:')) throw serverError(ok as string);
+        if (ok !== `OK:FOLLOW:${id}:${at}`) throw protocol(ok as string);
         for (;;) {
           const r = await ch.next();
           if (typeof r !== 'string') {
@@ -178,14 +181,16 @@ export class AudioClient {
   /** Runs one command (after the ones queued before it) and returns its reply, following MOVED. */
   private command(id: string | null, cmd: string): Promise<Reply> {
     const run = this.queue.then(async () => {
-      let url = this.url;
+      let url = (id === null ? undefined : this.owners.get(id)) ?? this.url;
       let failures = 0;
       for (let redirects = 0; ; ) {
         let r: Reply;
+        let owner: string | null = null;
         try {
           const ch = await this.channel(url);
           ch.send(cmd);
           r = await ch.next();
+          if (id !== null && typeof r === 'string') owner = movedTo(r, id) ?? (isNotFound(r) ? await probeOwner(ch, id) : null);
         } catch (err) {
           // A dropped command connection: open a new one and ask again (commands are idempotent reads or DELETE).
           if (!(err instanceof AudioClientError) || !err.retryable) throw err;
@@ -194,9 +199,8 @@ export class AudioClient {
           await sleep(backoffDelay(failures++, this.options.reconnect));
           continue;
         }
-        const target = typeof r === 'string' && id !== null ? movedTo(r, id) : null;
-        if (target !== null) {
-          url = this.redirect(target, ++redirects);
+        if (owner !== null && id !== null) {
+          url = this.redirect(id, owner, ++redirects);
           continue;
         }
         if (typeof r === 'string' && r.startsWith('ERROR:')) throw serverError(r);
@@ -218,10 +222,11 @@ export class AudioClient {
     return p;
   }
 
-  private redirect(target: string, redirects: number): string {
+  private redirect(id: string, target: string, redirects: number): string {
     if (redirects > (this.options.maxRedirects ?? 5)) {
       throw new AudioClientError(AudioClientErrorCode.Redirects, `more than ${this.options.maxRedirects ?? 5} redirects (last to ${target})`);
     }
+    this.owners.set(id, target);
     return target;
   }
 
@@ -286,6 +291,22 @@ class RetainedSource {
     this.chunks.push(bytes);
     this.pulled += bytes.byteLength;
   }
+}
+
+/** `ERROR:stream {id} not found`: on a cluster instance that does not own the stream, INFO/FOLLOW/DELETE say so. */
+function isNotFound(r: string): boolean {
+  return r.startsWith('ERROR:') && r.endsWith('not found');
+}
+
+/**
+ * The server redirects only GET and START (ERROR:MOVED); INFO, FOLLOW and DELETE of a stream another
+ * instance owns answer "not found". A one-byte GET asks where the stream lives: its MOVED target, or
+ * null when this instance owns it (the "not found" stands).
+ */
+async function probeOwner(ch: AudioChannel, id: string): Promise<string | null> {
+  ch.send(`GET:${id}:0:1`);
+  const r = await ch.next();
+  return typeof r === 'string' ? movedTo(r, id) : null;
 }
 
 function text(r: Reply): string {
