@@ -134,4 +134,31 @@ describe('rooms client across a server crash', () => {
     expect(rx.log).toEqual(range(1, 20));
     expect(tokensAsked).toBeGreaterThanOrEqual(2); // a token per connection attempt
   });
+
+  it('a live token: getToken answers the server\'s refresh and the member stays; a fixed token is closed with 4001 and the client keeps trying', async () => {
+    const secret = 's3cret';
+    const server = await startRestartable(['--services', 'rooms', '--token-secret', secret]);
+    servers.push(server);
+    const url = `ws://127.0.0.1:${server.port}/ws/room/r3`;
+    const expSec = Math.floor(Date.now() / 1000) + 3;
+    let asked = 0;
+    const live = member(url, {
+      getToken: () => {
+        asked++;
+        // The first token expires soon (the server asks for a refresh halfway); the next ones last.
+        return signToken({ sub: 'live', room: 'r3', exp: asked === 1 ? expSec : expSec + 3600 }, secret);
+      },
+    });
+    const drops: number[] = [];
+    live.client.on('disconnect', (d) => drops.push(d.code));
+    const fixed = member(url, { token: signToken({ sub: 'fixed', room: 'r3', exp: expSec }, secret) });
+    const fixedDrops: number[] = [];
+    fixed.client.on('disconnect', (d) => fixedDrops.push(d.code));
+    await until(() => live.readies === 1 && fixed.readies === 1, 'both ready');
+    await until(() => asked >= 2, 'the refresh to ask for a token');
+    await until(() => fixedDrops.includes(4001), 'the fixed-token member closed at exp');
+    await post(live, ['still here']);
+    expect(drops).toEqual([]); // past exp and still the first connection
+    expect(fixed.closes).toEqual([]); // 4001 is not terminal: it keeps trying (with a token that is refused)
+  });
 });
