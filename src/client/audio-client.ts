@@ -29,6 +29,12 @@ export interface UploadResult {
   resumedAt: number[];
 }
 
+/** Options of one {@link AudioClient.upload}. */
+export interface UploadOptions {
+  /** Called after each chunk is handed to the socket with the stream offset sent so far (it may go back after a resume). */
+  onProgress?: (sentBytes: number) => void;
+}
+
 /** Options of {@link AudioClient}. */
 export interface AudioClientOptions {
   /** WebSocket constructor (Node 20: `ws`); default the global one. */
@@ -89,7 +95,7 @@ export class AudioClient {
    * the server reported it durable (`OK:STOP`). A dropped connection is retried with backoff from the
    * size the server reports; an async source's bytes are kept until then so they can be sent again.
    */
-  async upload(id: string, source: UploadSource): Promise<UploadResult> {
+  async upload(id: string, source: UploadSource, options: UploadOptions = {}): Promise<UploadResult> {
     const src = new RetainedSource(source);
     const resumedAt: number[] = [];
     let url = this.owners.get(id) ?? this.url;
@@ -108,7 +114,7 @@ export class AudioClient {
         }
         const stored = startedAt(started, id);
         resumedAt.push(stored);
-        await this.sendFrom(ch, src, stored);
+        await this.sendFrom(ch, src, stored, options.onProgress);
         ch.send(`STOP:${id}`);
         const stop = await ch.nextText();
         if (!stop.startsWith(`OK:STOP:${id}:`)) throw protocol(stop);
@@ -231,7 +237,7 @@ export class AudioClient {
   }
 
   /** Sends the source's bytes from `stored` on, in chunks, pausing while the socket buffers too much. */
-  private async sendFrom(ch: AudioChannel, src: RetainedSource, stored: number): Promise<void> {
+  private async sendFrom(ch: AudioChannel, src: RetainedSource, stored: number, onProgress?: (sentBytes: number) => void): Promise<void> {
     const chunkBytes = this.options.chunkBytes ?? 64 * 1024;
     for (let at = stored; ; ) {
       const piece = await src.slice(at, chunkBytes);
@@ -239,6 +245,7 @@ export class AudioClient {
       await ch.drained();
       ch.send(piece);
       at += piece.byteLength;
+      onProgress?.(at);
     }
   }
 }

@@ -2,7 +2,7 @@
  * `slabcast/client`: the rooms and audio clients, for browsers (the global WebSocket) and Node
  * (pass the `ws` package's WebSocket on Node 20). Imports nothing from the server.
  */
-export { AudioClient, type AudioClientOptions, type StreamInfo, type UploadResult, type UploadSource } from './audio-client.js';
+export { AudioClient, type AudioClientOptions, type StreamInfo, type UploadOptions, type UploadResult, type UploadSource } from './audio-client.js';
 export { AudioClientError, AudioClientErrorCode } from './audio-errors.js';
 export {
   CLOSE_REASONS,

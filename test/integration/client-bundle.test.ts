@@ -2,6 +2,7 @@
  * The browser bundle of slabcast/client: esbuild bundles dist/client/index.js for the browser
  * (which fails on any Node built-in or server import) and the minified result stays under a budget.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
@@ -25,5 +26,15 @@ describe('slabcast/client browser bundle', () => {
     const bytes = result.outputFiles[0].contents.byteLength;
     expect(bytes).toBeGreaterThan(0);
     expect(bytes, `minified bundle is ${bytes} bytes`).toBeLessThanOrEqual(MAX_MINIFIED_BYTES);
+  });
+
+  it('the demo page speaks no protocol of its own: no WebSocket, no audio commands, no room JSON; it imports /client/index.js', () => {
+    const dir = new URL('../../demo/', import.meta.url);
+    const scripts = readdirSync(dir).filter((f) => f.endsWith('.js'));
+    const all = scripts.map((f) => readFileSync(new URL(f, dir), 'utf8')).join('\n');
+    expect(all).toContain("from '/client/index.js'");
+    for (const protocol of ['WebSocket', 'START:', 'STOP:', 'GET:', 'INFO:', 'LIST', 'OK:', 'ERROR:', "type: 'danmaku'", 'JSON.stringify']) {
+      expect(all.includes(protocol), protocol).toBe(false);
+    }
   });
 });
