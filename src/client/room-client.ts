@@ -165,6 +165,7 @@ export class RoomClient {
     private readonly options: RoomOptions = {},
   ) {
     this.Ctor = resolveWebSocket(options.WebSocket);
+    if (!/^wss?:\/\//.test(url)) throw new TypeError(`connectRoom: ${url} is not a ws:// or wss:// URL`);
     this.lastId = options.since ?? null;
     void this.open();
   }
@@ -246,7 +247,13 @@ export class RoomClient {
     if (token !== undefined) u.searchParams.set('token', token);
     if (this.options.user !== undefined) u.searchParams.set('user', this.options.user);
     if (this.lastId !== null) u.searchParams.set('since', String(this.lastId));
-    const ws = new this.Ctor(u.toString());
+    let ws: WebSocketLike;
+    try {
+      ws = new this.Ctor(u.toString());
+    } catch (err) {
+      this.lost(1006, `cannot open a WebSocket: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.held = [];
