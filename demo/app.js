@@ -1,6 +1,8 @@
 // The slabcast demo page: a room (danmaku, whispers, members, history) and the audio cache panel.
-// Protocols: README "Rooms" and "Audio stream cache". Everything the server or another user sends is
-// put in the page with textContent, never as HTML.
+// The protocols are slabcast/client's (served by slabcast at /client/): it reconnects, resumes with
+// since= and reports gaps. Everything the server or another user sends is put in the page with
+// textContent, never as HTML.
+import { connectRoom } from '/client/index.js';
 import { setupAudioPanel } from './audio-panel.js';
 import { Stage } from './stage.js';
 
@@ -40,8 +42,8 @@ const el = {
 const stage = new Stage(el.stage);
 const token = params.get('token');
 let me = null;
-let ws = null;
-let phase = 'idle'; // idle → connecting → history (replay before `ready`) → live
+let room = null; // the RoomClient while joined
+let phase = 'idle'; // idle → history (replay before `ready`) → live
 const members = new Set();
 
 /** Shows an error in the page (and keeps the five most recent). */
@@ -163,12 +165,13 @@ function onRoomMessage(msg) {
     case 'ready': {
       phase = 'live';
       const kept = el.log.querySelectorAll('.history').length;
-      logLine('note', [['text', `joined ${el.room.value}: ${kept} earlier message${kept === 1 ? '' : 's'}${msg.gap ? ' (some older ones expired)' : ''}`]]);
+      if (msg.resumed) logLine('note', [['text', `back in ${el.room.value}`]]);
+      else logLine('note', [['text', `joined ${el.room.value}: ${kept} earlier message${kept === 1 ? '' : 's'}${msg.gap ? ' (some older ones expired)' : ''}`]]);
       setStatus(`in ${el.room.value} as ${me}`, 'live');
       el.text.disabled = false;
       el.send.disabled = false;
       el.text.focus();
-      send({ type: 'who' });
+      room.who();
       return;
     }
     case 'who':
@@ -191,46 +194,53 @@ function onRoomMessage(msg) {
   }
 }
 
-function send(msg) {
-  if (ws !== null && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
-}
-
 function join() {
-  const room = el.room.value.trim();
+  const roomId = el.room.value.trim();
   const user = el.user.value.trim();
-  if (!ROOM_ID.test(room)) return showError('room names are 1–64 letters, digits, “-” or “_”');
+  if (!ROOM_ID.test(roomId)) return showError('room names are 1–64 letters, digits, “-” or “_”');
   if (token === null && user === '') return showError('pick a name first');
   me = user;
-  phase = 'connecting';
+  phase = 'history';
   el.log.replaceChildren();
   stage.clear();
   members.clear();
   renderMembers(0);
-  const auth = token !== null ? `token=${encodeURIComponent(token)}` : `user=${encodeURIComponent(user)}`;
-  const socket = new WebSocket(`${wsBase}/ws/room/${room}?${auth}`);
-  ws = socket;
-  let opened = false;
-  setStatus(`joining ${room}…`, 'connecting');
+  let gapped = false;
+  let joined = false; // past a first `ready`
+  const client = connectRoom(`${wsBase}/ws/room/${roomId}`, token !== null ? { token } : { user });
+  room = client;
+  setStatus(`joining ${roomId}…`, 'connecting');
   el.join.hidden = true;
   el.leave.hidden = false;
   el.room.disabled = true;
   el.user.disabled = true;
-  socket.addEventListener('open', () => {
-    opened = true;
+  for (const type of ['danmaku', 'whisper', 'system', 'who', 'join', 'leave', 'error']) client.on(type, onRoomMessage);
+  client.on('gap', () => (gapped = true));
+  client.on('ready', (r) => {
+    onRoomMessage({ type: 'ready', gap: gapped, resumed: r.resumed });
+    gapped = false;
+  });
+  client.on('disconnect', (d) => {
     phase = 'history';
-  });
-  socket.addEventListener('message', (e) => {
-    let msg;
-    try {
-      msg = JSON.parse(e.data);
-    } catch {
-      return showError(`the room sent something that is not JSON: ${String(e.data).slice(0, 80)}`);
+    el.text.disabled = true;
+    el.send.disabled = true;
+    if (room !== client) return;
+    if (!joined) {
+      // Refused before it ever joined (a bad token, no token where one is needed): do not insist.
+      showError(
+        token !== null
+          ? `could not join ${roomId}: the server refused the token (invalid, expired, or for another room)`
+          : `could not join ${roomId}: the server refused the connection (if it runs with --token-secret, open this page with ?token=…)`,
+      );
+      client.close();
+      return;
     }
-    onRoomMessage(msg);
+    setStatus(`reconnecting to ${roomId}…`, 'connecting');
+    showError(`disconnected from ${roomId}: ${CLOSE_REASONS[d.code] ?? `close code ${d.code}`}${d.reason ? ` (${d.reason})` : ''}; reconnecting`);
   });
-  socket.addEventListener('close', (e) => {
-    if (ws !== socket) return;
-    ws = null;
+  client.on('close', (c) => {
+    if (room !== client) return;
+    room = null;
     phase = 'idle';
     el.text.disabled = true;
     el.send.disabled = true;
@@ -241,24 +251,17 @@ function join() {
     members.clear();
     renderMembers(0);
     setStatus('not connected', 'idle');
-    if (!opened) {
-      showError(
-        token !== null
-          ? `could not join ${room}: the server refused the token (invalid, expired, or for another room)`
-          : `could not join ${room}: the server refused the connection (if it runs with --token-secret, open this page with ?token=…)`,
-      );
-    } else if (e.code !== 1000) {
-      showError(`disconnected from ${room}: ${CLOSE_REASONS[e.code] ?? `close code ${e.code}`}${e.reason ? ` (${e.reason})` : ''}`);
-    }
+    if (c.code !== 1000) showError(`disconnected from ${roomId}: ${CLOSE_REASONS[c.code] ?? `close code ${c.code}`}${c.reason ? ` (${c.reason})` : ''}`);
   });
+  client.on('ready', () => (joined = true));
 }
 
 el.joinForm.addEventListener('submit', (e) => {
   e.preventDefault();
-  if (ws === null) join();
+  if (room === null) join();
 });
 
-el.leave.addEventListener('click', () => ws?.close(1000, 'left'));
+el.leave.addEventListener('click', () => room?.close());
 
 el.sendForm.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -268,11 +271,11 @@ el.sendForm.addEventListener('submit', (e) => {
   const whisper = /^\/w\s+(?:"([^"]+)"|(\S+))\s+([\s\S]+)$/.exec(text);
   if (whisper !== null) {
     const to = whisper[1] ?? whisper[2];
-    send({ type: 'whisper', to, text: whisper[3] });
+    room.whisper(to, whisper[3]);
     el.text.value = whisperPrefix(to); // keep whispering to the same person
   } else if (/^\/w(\s|$)/.test(text)) showError('to whisper, type: /w name message');
   else {
-    send({ type: 'danmaku', text, color: el.color.value, mode: el.mode.value });
+    room.send(text, { color: el.color.value, mode: el.mode.value });
     el.text.value = '';
   }
 });

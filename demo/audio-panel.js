@@ -26,7 +26,7 @@ function streamHttpUrl(audioUrl, id) {
 
 /** Wires the panel. `showError(text)` puts a message in the page's error area. */
 export function setupAudioPanel(audioUrl, showError) {
-  const client = new AudioClient(audioUrl, (stray) => showError(`audio cache: ${stray.startsWith('ERROR:') ? stray.slice(6) : stray}`));
+  const client = new AudioClient(audioUrl);
   const mic = new MicRecorder();
   const uploaded = new Map(); // stream id → SHA-256 of the bytes this page uploaded
   let clip = null; // { bytes, type, source, sha256 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_ROOT } from '../../src/services/static/mount-demo.js';
+import { CLIENT_ROOT, DEMO_ROOT } from '../../src/services/static/mount-demo.js';
 import { StaticErrorCode, StaticFiles } from '../../src/services/static/static-files.js';
 import { startServer, type TestServer } from '../helpers/listen.js';
 import { exchange, type ParsedResponse, parseResponses, RawClient } from '../helpers/raw-client.js';
@@ -264,5 +264,18 @@ describe('the demo mount (mountDemo, wired in Slabcast)', () => {
     expect((await get(port, '/demo/../package.json')).status).toBe(400);
     expect((await get(port, '/demo/%2e%2e/package.json')).status).toBe(400);
     expect((await get(port, '/demox')).status).toBe(404); // not the demo, and not a known path
+  });
+
+  it('GET /client/index.js is the compiled slabcast/client, with every module it imports, as browser ES modules', async () => {
+    server = await startServer();
+    const port = server.port;
+    const entry = await get(port, '/client/index.js');
+    expect(entry.status).toBe(200);
+    expect(entry.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(entry.body.equals(readFileSync(new URL('index.js', CLIENT_ROOT)))).toBe(true);
+    const modules = [...entry.body.toString().matchAll(/from '\.\/([a-z-]+\.js)'/g)].map((m) => m[1]);
+    expect(modules).toContain('room-client.js');
+    for (const m of modules) expect((await get(port, `/client/${m}`)).status, m).toBe(200);
+    expect((await get(port, '/client/../server.js')).status).toBe(400);
   });
 });

@@ -4,6 +4,8 @@
  * - **floors**: a file imports only its own floor or lower ones (type imports included);
  * - **services**: a service never imports another service (only the shared host);
  * - **root**: no file below the root imports `src/slabcast.ts`;
+ * - **client**: `src/client/` (the `slabcast/client` entry, which runs in browsers) is a floor of its
+ *   own: it imports only itself, and nothing of the server imports it;
  * - **cycles**: no runtime import cycle (`import type`, `export type` and type-position
  *   `import('…')` are erased, so they are ignored; `import { type A }` is not erased under
  *   `verbatimModuleSyntax`, it stays as `import {} from`, so it counts).
@@ -22,7 +24,8 @@ const SRC = join(REPO, 'src');
 
 /** Floors, lowest first. A file may import its own floor and the ones before it. */
 const FLOORS = ['base', 'core', 'protocols', 'ops', 'services', 'cluster', 'root'] as const;
-type Floor = (typeof FLOORS)[number];
+/** `client` stands beside the floors, not on them: no edge may cross between it and any of them. */
+type Floor = (typeof FLOORS)[number] | 'client';
 
 /** Which floor a file (path relative to the repo, `/`-separated) is on; the first matching row wins. */
 const FLOOR_OF: readonly (readonly [RegExp, Floor])[] = [
@@ -36,6 +39,7 @@ const FLOOR_OF: readonly (readonly [RegExp, Floor])[] = [
   [/^src\/cluster\//, 'cluster'],
   [/^src\/(slabcast|settings|server|index)\.ts$/, 'root'],
   [/^src\/cli\//, 'root'],
+  [/^src\/client\//, 'client'],
 ];
 
 /** The composition root: nothing below the root floor may import it. */
@@ -44,7 +48,7 @@ const ROOT_FILE = 'src/slabcast.ts';
 /** Files under `src/services/` every service may import (they belong to no one service). */
 const SHARED_SERVICE_FILES: readonly string[] = ['src/services/service-host.ts'];
 
-type Rule = 'floor' | 'service' | 'root' | 'cycle';
+type Rule = 'floor' | 'service' | 'root' | 'cycle' | 'client';
 
 /** One import edge that breaks `rule`: `from` imports `to` (paths relative to the repo). */
 interface Violation {
@@ -132,7 +136,9 @@ function ruleBroken(from: string, to: string): Rule | null {
   const fromFloor = floorOf(from);
   const toFloor = floorOf(to);
   if (fromFloor === null || toFloor === null) return null;
+  if ((fromFloor === 'client') !== (toFloor === 'client')) return 'client';
   if (to === ROOT_FILE && fromFloor !== 'root') return 'root';
+  if (fromFloor === 'client' || toFloor === 'client') return null;
   if (FLOORS.indexOf(toFloor) > FLOORS.indexOf(fromFloor)) return 'floor';
   const fromService = serviceOf(from);
   const toService = serviceOf(to);
@@ -207,6 +213,7 @@ const RULE_HELP: Record<Rule, string> = {
   floor: `imports a higher floor (floors, low to high: ${FLOORS.join(' < ')}): depend downwards, or move the shared piece down`,
   service: 'a service imports another service: share through src/services/service-host.ts or a lower floor',
   root: `imports the composition root ${ROOT_FILE}: take what you need through the service host instead`,
+  client: 'src/client/ runs in browsers: it imports nothing of the server, and the server imports nothing of it',
   cycle: 'runtime import cycle: move the shared piece into its own file, or make the import `import type`',
 };
 
@@ -277,6 +284,14 @@ describe('architecture (import lines of src/)', () => {
     const gone = KNOWN_VIOLATIONS.filter((v) => !current.has(key(v)));
     const message = gone.map(asEntry).join('\n');
     expect(gone, `these violations are gone: delete their entries from KNOWN_VIOLATIONS:\n${message}`).toEqual([]);
+  });
+
+  it('keeps the client apart from the server both ways', () => {
+    expect(ruleBroken('src/client/room-client.ts', 'src/client/socket.ts')).toBeNull();
+    expect(ruleBroken('src/client/room-client.ts', 'src/errors.ts')).toBe('client');
+    expect(ruleBroken('src/client/audio-client.ts', 'src/services/audio-cache/audio-errors.ts')).toBe('client');
+    expect(ruleBroken('src/index.ts', 'src/client/index.ts')).toBe('client');
+    expect(ruleBroken('src/services/rooms/room-service.ts', 'src/client/room-client.ts')).toBe('client');
   });
 
   it('tells runtime imports from erased ones', () => {

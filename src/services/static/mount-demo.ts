@@ -11,6 +11,15 @@ export const DEMO_ROOT = new URL('../../../demo/', import.meta.url);
 export const DEMO_PREFIX = '/demo/';
 
 /**
+ * The compiled `slabcast/client` (`dist/client/`, built by `npm run build:ts`), same depth trick as
+ * {@link DEMO_ROOT}: browsers import it as an ES module from {@link CLIENT_PREFIX}, no bundler needed.
+ */
+export const CLIENT_ROOT = new URL('../../../dist/client/', import.meta.url);
+
+/** URL prefix of the browser client modules (`/client/index.js`). */
+export const CLIENT_PREFIX = '/client/';
+
+/**
  * The page's policy: its own scripts and styles only (no inline code), WebSockets to this server,
  * audio from blob: URLs it assembles, and no framing. `no-referrer` because the page URL may carry
  * a room token (`?token=`).
@@ -22,12 +31,14 @@ const DEMO_PAGE_HEADERS = {
 } as const;
 
 /**
- * Serves `demo/` at `/demo/` (`GET`, `HEAD`), and sends `GET /demo` to `/demo/` keeping the query
+ * Serves `demo/` at `/demo/` (`GET`, `HEAD`) and the browser client `dist/client/` at `/client/`, and sends `GET /demo` to `/demo/` keeping the query
  * (the page reads `?token=` from it). Returns the file server (its `stats`).
  */
 export function mountDemo(host: Pick<ServiceHost, 'router'>, root: string | URL = DEMO_ROOT): StaticFiles {
   const files = new StaticFiles({ root, pageHeaders: DEMO_PAGE_HEADERS });
   host.router.add('GET', DEMO_PREFIX.slice(0, -1), (req, res) => redirect(res, 302, `${DEMO_PREFIX}${req.query === '' ? '' : `?${req.query}`}`));
   host.router.add('GET', `${DEMO_PREFIX}*`, files.handle);
+  const client = new StaticFiles({ root: CLIENT_ROOT });
+  host.router.add('GET', `${CLIENT_PREFIX}*`, client.handle);
   return files;
 }
