@@ -15,6 +15,38 @@ export interface RoomsSpec extends LoadSpec {
   readonly rate: number;
 }
 
+/** Options of {@link roomsGenerator} for the compressed scenario (bench/load/rooms-deflate.ts). */
+export interface RoomsDeflateOptions {
+  /** Offer permessage-deflate, send realistic danmaku, report wire bytes per delivery. */
+  readonly deflate: true;
+  /** The target label for a port (for the notes: negotiated extensions, what the client inflated). */
+  readonly labelOf: (port: number) => string;
+}
+
+const pct = (part: number, whole: number): string => (whole === 0 ? '–' : `${((part / whole) * 100).toFixed(1)}%`);
+const int = (n: number): string => n.toLocaleString('en-US');
+
+/** Notes about one compressed window: the extensions each socket got, and what the client inflated. */
+function deflateNotes(ctx: ScenarioContext, label: string, rate: number, reply: Extract<RoomsReply, { type: 'result' }>, seen: Set<string>): void {
+  const d = reply.deflate;
+  const answers = Object.entries(d.extensions)
+    .map(([value, count]) => `${value === '' ? '(no extension)' : `"${value}"`} on ${int(count)} socket(s)`)
+    .join('; ');
+  const negotiated = `${label}: Sec-WebSocket-Extensions answer to "permessage-deflate; client_max_window_bits": ${answers}`;
+  if (!seen.has(negotiated)) {
+    seen.add(negotiated);
+    ctx.note(negotiated);
+  }
+  ctx.note(
+    `${label} ${rate}/s: ${pct(d.compressedDeliveries, reply.ops)} of ${int(reply.ops)} deliveries compressed (RSV1), ` +
+      `${(reply.ops === 0 ? 0 : reply.wireBytes / reply.ops).toFixed(1)} wire B/delivery; the client inflated ${int(d.sharedInflations)} distinct payload(s) once ` +
+      `(${int(d.cacheHits)} cache hits) and ${int(d.streamInflations)} deliveries in their receiver's own context` +
+      (d.staleDeliveries === 0
+        ? ''
+        : `; ${int(d.staleDeliveries)} danmaku sent before the window (warm-up) arrived during it (${(d.staleWireBytes / d.staleDeliveries).toFixed(1)} wire B each): the server was behind`),
+  );
+}
+
 function request(child: ChildProcess, message: RoomsRequest, timeoutMs: number, log: (line: string) => void): Promise<Extract<RoomsReply, { type: 'result' }>> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
@@ -48,7 +80,13 @@ function request(child: ChildProcess, message: RoomsRequest, timeoutMs: number, 
  * The rooms load client (bench/lib/rooms-load-child.ts) as a generator: one sender at `spec.rate`,
  * `connections - 1` members; with `instancePorts`, the members are split over those instances.
  */
-export function roomsGenerator(ctx: ScenarioContext, label: string, instancePorts?: (port: number) => Promise<number[]>): LoadGenerator {
+export function roomsGenerator(
+  ctx: ScenarioContext,
+  label: string,
+  instancePorts?: (port: number) => Promise<number[]>,
+  options?: RoomsDeflateOptions,
+): LoadGenerator {
+  const seen = new Set<string>();
   return {
     name: 'lean-ws',
     threads: 1,
@@ -66,12 +104,32 @@ export function roomsGenerator(ctx: ScenarioContext, label: string, instancePort
           const ports = instancePorts === undefined ? undefined : await instancePorts(Number(port));
           const reply = await request(
             child,
-            { type: 'rooms', host: hostname, port: Number(port), ...(ports === undefined ? {} : { ports }), path: spec.path, receivers: spec.connections - 1, rate, seconds },
+            {
+              type: 'rooms',
+              host: hostname,
+              port: Number(port),
+              ...(ports === undefined ? {} : { ports }),
+              path: spec.path,
+              receivers: spec.connections - 1,
+              rate,
+              seconds,
+              ...(options === undefined ? {} : { deflate: true }),
+            },
             (seconds + OVERRUN_GRACE_SEC) * 1000,
             (line) => ctx.log(line),
           );
           if (reply.errors > 0) ctx.note(`${label} ${rate}/s on ${ports?.join('+') ?? port}: ${reply.errors} error(s); first: ${reply.firstError ?? 'unknown'}`);
-          return { ops: reply.ops, elapsedSec: reply.elapsedSec, p50Ms: reply.p50Ms, p99Ms: reply.p99Ms, non2xx: null, errors: reply.errors, bytes: null, clientCpuMicros: reply.cpuMicros };
+          if (options !== undefined && seconds === ctx.durationSec) deflateNotes(ctx, `${label} ${options.labelOf(Number(port))}`, rate, reply, seen);
+          return {
+            ops: reply.ops,
+            elapsedSec: reply.elapsedSec,
+            p50Ms: reply.p50Ms,
+            p99Ms: reply.p99Ms,
+            non2xx: null,
+            errors: reply.errors,
+            bytes: options === undefined ? null : reply.wireBytes,
+            clientCpuMicros: reply.cpuMicros,
+          };
         },
         async close() {
           if (child.connected) child.disconnect();
