@@ -175,7 +175,8 @@ async function settle(conns: readonly LeanConnection[]): Promise<void> {
   while (state.failure === null && performance.now() - last < SETTLE_QUIET_MS && performance.now() - started < SETTLE_MAX_MS) await new Promise((r) => setTimeout(r, 50));
   if (state.failure !== null) throw new Error(`a connection failed while the joins settled: ${state.failure}`);
   const sec = ((last - started) / 1000).toFixed(1);
-  send({ type: 'progress', line: `joins settled: ${messages.toLocaleString('en-US')} presence message(s) in ${sec} s after the sockets opened` });
+  const gaveUp = performance.now() - last < SETTLE_QUIET_MS ? ` (still arriving after ${SETTLE_MAX_MS / 1000} s: starting anyway)` : '';
+  send({ type: 'progress', line: `joins settled: ${messages.toLocaleString('en-US')} presence message(s) in ${sec} s after the sockets opened${gaveUp}` });
 }
 
 /** The sequence number in a danmaku's captured prefix (or inflated payload), or -1 when it is not one of ours. */

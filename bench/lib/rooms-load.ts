@@ -6,6 +6,8 @@ import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec, ScenarioCon
 
 const CHILD = fileURLToPath(new URL('./rooms-load-child.ts', import.meta.url));
 const OVERRUN_GRACE_SEC = 30;
+/** With compression, the first window of a session also waits for the joins to settle (rooms-load-child SETTLE_MAX_MS). */
+const SETTLE_GRACE_SEC = 200;
 
 /** The bench's one sender posts far above the default 10/s bucket: lift it on every instance. */
 export const ROOMS_RATE_LIMIT_ARGS: readonly string[] = ['--rate-limit', '1000000/1000000'];
@@ -115,7 +117,7 @@ export function roomsGenerator(
               seconds,
               ...(options === undefined ? {} : { deflate: true }),
             },
-            (seconds + OVERRUN_GRACE_SEC) * 1000,
+            (seconds + OVERRUN_GRACE_SEC + (options === undefined ? 0 : SETTLE_GRACE_SEC)) * 1000,
             (line) => ctx.log(line),
           );
           if (reply.errors > 0) ctx.note(`${label} ${rate}/s on ${ports?.join('+') ?? port}: ${reply.errors} error(s); first: ${reply.firstError ?? 'unknown'}`);
