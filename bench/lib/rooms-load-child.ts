@@ -8,7 +8,8 @@
  * deliveries, so a server that falls behind shows it as growing delivery latency and as
  * deliveries missing at the end of the window (counted as errors), not as a lower send rate.
  */
-import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
+import { placeholderDanmaku, realisticDanmaku } from './danmaku-samples.js';
+import { DeflatedDeliveries } from './deflated-deliveries.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { clientFrame, connectAll, type ConnectionOwner, type LeanConnection, Opcode } from './ws-load-client.js';
 
@@ -29,28 +30,67 @@ export interface RoomsRequest {
   readonly rate: number;
   readonly seconds: number;
   /**
-   * Offer permessage-deflate: danmaku then arrive compressed (the sequence number is read by
-   * inflating each distinct compressed payload once: a server that compresses a broadcast once
-   * sends every member the same bytes) and the reply's `bytes` is what the receivers read.
+   * Offer permessage-deflate on every socket (bench/load/rooms-deflate.ts) and send realistic
+   * danmaku (bench/lib/danmaku-samples.ts) instead of the `n:<seq>` placeholder.
    */
   readonly deflate?: boolean;
+}
+
+/** Per-window counters of the compressed path (zero without `deflate`). */
+export interface DeflateCounters {
+  /** Deliveries whose frame had RSV1 set. */
+  readonly compressedDeliveries: number;
+  /**
+   * Danmaku sent in an earlier window (the warm-up) that arrived during this one: not deliveries of
+   * this window, but the server spent this window's CPU on them (a server that fell behind).
+   */
+  readonly staleDeliveries: number;
+  readonly staleWireBytes: number;
+  /** Deliveries matched from the client's cache of inflated payloads (no inflation). */
+  readonly cacheHits: number;
+  /** Distinct payloads inflated once (server compresses each message on its own). */
+  readonly sharedInflations: number;
+  /** Deliveries inflated in their receiver's own context (context takeover). */
+  readonly streamInflations: number;
+  /** The servers' Sec-WebSocket-Extensions answers and how many sockets got each ('' = none). */
+  readonly extensions: Record<string, number>;
 }
 
 /** Child → parent. */
 export type RoomsReply =
   | { type: 'ready' }
   | { type: 'progress'; line: string }
-  | { type: 'result'; ops: number; elapsedSec: number; p50Ms: number | null; p99Ms: number | null; errors: number; firstError: string | null; cpuMicros: number; bytes: number }
+  | {
+      type: 'result';
+      ops: number;
+      elapsedSec: number;
+      p50Ms: number | null;
+      p99Ms: number | null;
+      errors: number;
+      firstError: string | null;
+      cpuMicros: number;
+      /** Wire bytes (frame headers + payloads) of the counted deliveries. */
+      wireBytes: number;
+      deflate: DeflateCounters;
+    }
   | { type: 'error'; message: string };
 
 const CONNECT_CONCURRENCY = 200;
-const CONNECT_TIMEOUT_MS = 10_000;
+/** Per upgrade; generous because the bench machine is shared (a loaded one took over 10 s for some of 1,001). */
+const CONNECT_TIMEOUT_MS = 30_000;
 /** Deliveries still missing this long after the window count as lost. */
 const DRAIN_TIMEOUT_MS = 3000;
+/**
+ * After the sockets open, wait until no message arrived for this long: the 1,001 joins broadcast
+ * ~500,000 presence messages, and a server that compresses each for each member (`ws`) needs
+ * tens of seconds for them. The first window must not start while that backlog is in flight.
+ */
+const SETTLE_QUIET_MS = 500;
+const SETTLE_MAX_MS = 180_000;
 /** Enough of a danmaku's JSON to reach `"text":"n:<seq>"` (user ids are guest-<12 hex>). */
 const PREFIX_BYTES = 160;
-/** All of a compressed danmaku (it is inflated whole). */
-const DEFLATE_PREFIX_BYTES = 512;
+/** With compression, a message's whole compressed payload is captured (it is inflated from there). */
+const DEFLATE_PREFIX_BYTES = 4096;
 /** Send times kept for matching: far more than can be in flight. */
 const RING = 1 << 16;
 /** Sends are batched per tick of this many ms (timers are not precise below ~1 ms). */
@@ -68,6 +108,20 @@ let pool: { key: string; conns: LeanConnection[] } | null = null;
  * delivery from the previous window is recognised as stale and ignored, not mistaken for a new one.
  */
 let lastSeq = 0;
+/** What a compressed delivery decodes to; lives as long as the connections (inflate contexts are per stream). */
+const deflated = new DeflatedDeliveries((inflated) => sequenceOf(inflated, inflated.length));
+/** The sequence number of each connection's last compressed message (set by `onCompressed`). */
+const inflatedSeq = new WeakMap<LeanConnection, number>();
+
+function onCompressed(conn: LeanConnection, length: number): void {
+  let n = -1;
+  try {
+    n = deflated.read(conn, length);
+  } catch (error) {
+    conn.fail(`inflate: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  inflatedSeq.set(conn, n);
+}
 
 async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
   const ports = r.ports ?? [r.port];
@@ -78,8 +132,7 @@ async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
   const total = r.receivers + 1;
   const share = (i: number): number => Math.floor(total / ports.length) + (i < total % ports.length ? 1 : 0);
   const results = await Promise.all(
-    ports.map((port, i) =>
-      connectAll({
+    ports.map((port, i) => connectAll({
         host: r.host,
         port,
         path: r.path,
@@ -87,9 +140,8 @@ async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
         concurrency: CONNECT_CONCURRENCY,
         prefixBytes: r.deflate === true ? DEFLATE_PREFIX_BYTES : PREFIX_BYTES,
         timeoutMs: CONNECT_TIMEOUT_MS,
-        ...(r.deflate === true ? { extensions: DEFLATE_OFFER } : {}),
-      }),
-    ),
+        ...(r.deflate === true ? { offerDeflate: true, onCompressed } : {}),
+      })),
   );
   const conns = results.flatMap((result) => result.connections); // the sender: the first on ports[0]
   const failed = results.reduce((n, result) => n + result.failed, 0);
@@ -99,45 +151,43 @@ async function connections(r: RoomsRequest): Promise<LeanConnection[]> {
   }
   const elapsed = Math.max(...results.map((result) => result.elapsedSec));
   send({ type: 'progress', line: `opened ${total} WebSocket(s) on ${r.path} (port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}) in ${elapsed.toFixed(2)} s` });
+  if (r.deflate === true) await settle(conns);
   pool = { key, conns };
   return conns;
 }
 
-/** What a deflate run offers (a browser's offer). */
-const DEFLATE_OFFER = 'permessage-deflate; client_max_window_bits';
-const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-/** Sequence numbers of compressed payloads already inflated, by their bytes (cleared when it grows large). */
-const inflated = new Map<string, number>();
-
-/**
- * The sequence number in a compressed danmaku (RFC 7692): each distinct payload is inflated once;
- * the other members' copies of a broadcast compressed once are the same bytes. -1 when it is not
- * one of ours, or too long to have been captured whole.
- */
-function compressedSequence(prefix: Buffer, length: number): number {
-  if (length > DEFLATE_PREFIX_BYTES) return -1;
-  const key = prefix.toString('latin1', 0, length);
-  const known = inflated.get(key);
-  if (known !== undefined) return known;
-  if (inflated.size > 100_000) inflated.clear();
-  let n: number;
-  try {
-    const text = inflateRawSync(Buffer.concat([prefix.subarray(0, length), DEFLATE_TAIL]), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
-    n = sequenceOf(text, text.length);
-  } catch {
-    n = -1; // not DEFLATE: not one of ours
-  }
-  inflated.set(key, n);
-  return n;
+/** Waits until the presence backlog of the joins has been delivered (see SETTLE_QUIET_MS). */
+async function settle(conns: readonly LeanConnection[]): Promise<void> {
+  const started = performance.now();
+  let last = started;
+  let messages = 0;
+  const state: { failure: string | null } = { failure: null };
+  const quiet: ConnectionOwner = {
+    onOpen() {},
+    onMessage() {
+      messages++;
+      last = performance.now();
+    },
+    onFail(_conn, reason) {
+      state.failure ??= reason;
+    },
+  };
+  for (const c of conns) c.owner = quiet;
+  while (state.failure === null && performance.now() - last < SETTLE_QUIET_MS && performance.now() - started < SETTLE_MAX_MS) await new Promise((r) => setTimeout(r, 50));
+  if (state.failure !== null) throw new Error(`a connection failed while the joins settled: ${state.failure}`);
+  const sec = ((last - started) / 1000).toFixed(1);
+  const gaveUp = performance.now() - last < SETTLE_QUIET_MS ? ` (still arriving after ${SETTLE_MAX_MS / 1000} s: starting anyway)` : '';
+  send({ type: 'progress', line: `joins settled: ${messages.toLocaleString('en-US')} presence message(s) in ${sec} s after the sockets opened${gaveUp}` });
 }
 
-/** The sequence number in a danmaku's captured prefix, or -1 when it is not one of ours. */
+/** The sequence number in a danmaku's captured prefix (or inflated payload), or -1 when it is not one of ours. */
 function sequenceOf(prefix: Buffer, length: number): number {
-  const at = prefix.subarray(0, Math.min(length, PREFIX_BYTES)).indexOf(TEXT_MARK);
+  const end = Math.min(length, prefix.length);
+  const at = prefix.subarray(0, Math.min(end, PREFIX_BYTES)).indexOf(TEXT_MARK);
   if (at < 0) return -1;
   let n = 0;
   let i = at + TEXT_MARK.length;
-  for (; i < PREFIX_BYTES && prefix[i] >= 0x30 && prefix[i] <= 0x39; i++) n = n * 10 + prefix[i] - 0x30;
+  for (; i < end && prefix[i] >= 0x30 && prefix[i] <= 0x39; i++) n = n * 10 + prefix[i] - 0x30;
   return i === at + TEXT_MARK.length ? -1 : n;
 }
 
@@ -145,6 +195,11 @@ class RoomsRunner implements ConnectionOwner {
   readonly latency = new LatencyHistogram();
   deliveries = 0;
   expected = 0;
+  /** Wire bytes of the counted deliveries (frame headers included). */
+  wireBytes = 0;
+  compressedDeliveries = 0;
+  staleDeliveries = 0;
+  staleWireBytes = 0;
   errors = 0;
   firstError: string | null = null;
   private seq = lastSeq;
@@ -160,6 +215,7 @@ class RoomsRunner implements ConnectionOwner {
     private readonly sender: LeanConnection,
     private readonly receivers: readonly LeanConnection[],
     private readonly rate: number,
+    private readonly danmaku: (n: number) => string,
   ) {}
 
   start(): void {
@@ -179,7 +235,7 @@ class RoomsRunner implements ConnectionOwner {
       const n = ++this.seq;
       lastSeq = n;
       this.sentAt[n % RING] = performance.now();
-      this.sender.send(clientFrame(Opcode.Text, Buffer.from(`{"type":"danmaku","text":"n:${n}"}`, 'latin1')));
+      this.sender.send(clientFrame(Opcode.Text, Buffer.from(this.danmaku(n), 'utf8')));
       this.expected += this.receivers.length;
     }
   }
@@ -197,13 +253,21 @@ class RoomsRunner implements ConnectionOwner {
 
   onMessage(conn: LeanConnection, opcode: number, length: number): void {
     if (conn === this.sender || opcode !== Opcode.Text || !this.measuring) return; // the sender's confirmation; presence
-    const n = conn.messageCompressed ? compressedSequence(conn.prefix, length) : sequenceOf(conn.prefix, length);
-    if (n < 0 || n <= this.base) return; // join/leave/ready, or a late one from the previous window
+    const n = conn.messageCompressed ? (inflatedSeq.get(conn) ?? -1) : sequenceOf(conn.prefix, length);
+    if (n < 0) return; // join/leave/ready
+    if (n <= this.base) {
+      // A late one from the previous window: not a delivery of this one.
+      this.staleDeliveries++;
+      this.staleWireBytes += conn.messageWireBytes;
+      return;
+    }
     if (n > this.seq || n <= this.seq - RING) {
       this.error(`unexpected sequence ${n} (sent up to ${this.seq})`);
       return;
     }
     this.deliveries++;
+    this.wireBytes += conn.messageWireBytes;
+    if (conn.messageCompressed) this.compressedDeliveries++;
     this.latency.record((performance.now() - this.sentAt[n % RING]) * 1000);
   }
 
@@ -217,11 +281,17 @@ class RoomsRunner implements ConnectionOwner {
   }
 }
 
+function countExtensions(conns: readonly LeanConnection[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of conns) out[c.extensions ?? ''] = (out[c.extensions ?? ''] ?? 0) + 1;
+  return out;
+}
+
 async function run(r: RoomsRequest): Promise<RoomsReply> {
   const conns = await connections(r);
   const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
-  const runner = new RoomsRunner(sender, receivers, r.rate);
-  const bytesBefore = receivers.reduce((n, c) => n + c.bytesRead, 0);
+  const runner = new RoomsRunner(sender, receivers, r.rate, r.deflate === true ? realisticDanmaku : placeholderDanmaku);
+  const before = { cacheHits: deflated.cacheHits, sharedInflations: deflated.sharedInflations, streamInflations: deflated.streamInflations };
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   runner.start();
@@ -240,7 +310,16 @@ async function run(r: RoomsRequest): Promise<RoomsReply> {
     errors: runner.errors,
     firstError: runner.firstError,
     cpuMicros: cpu.user + cpu.system,
-    bytes: receivers.reduce((n, c) => n + c.bytesRead, 0) - bytesBefore,
+    wireBytes: runner.wireBytes,
+    deflate: {
+      compressedDeliveries: runner.compressedDeliveries,
+      staleDeliveries: runner.staleDeliveries,
+      staleWireBytes: runner.staleWireBytes,
+      cacheHits: deflated.cacheHits - before.cacheHits,
+      sharedInflations: deflated.sharedInflations - before.sharedInflations,
+      streamInflations: deflated.streamInflations - before.streamInflations,
+      extensions: countExtensions(conns),
+    },
   };
 }
 

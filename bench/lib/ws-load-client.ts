@@ -6,7 +6,10 @@
  * - client frames masked once with a fixed key (§5.3) and written again as the same Buffer;
  * - every socket reads into one shared buffer (`onread`: no per-read allocation), and server
  *   frames are parsed minimally: header and length only, payload bytes counted, not copied,
- *   except the first few bytes a scenario asks for (the fan-out timestamp) and control payloads.
+ *   except the first few bytes a scenario asks for (the fan-out timestamp) and control payloads;
+ * - on request, an offer of permessage-deflate (RFC 7692) in the upgrade: RSV1 is then accepted on
+ *   the first frame of a message and reported (`messageCompressed`); inflating is the runner's
+ *   business (bench/lib/deflated-deliveries.ts), the connection only captures the bytes.
  */
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -34,6 +37,13 @@ const MAX_HANDSHAKE_BYTES = 8192;
 /** Control frame payloads are at most 125 bytes (§5.5). */
 const MAX_CONTROL_PAYLOAD = 125;
 const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
+/**
+ * The permessage-deflate offer (RFC 7692 §7.1), as a browser sends it: no parameter but
+ * `client_max_window_bits` (§7.1.2.2: the client can take any window the server picks).
+ */
+export const DEFLATE_OFFER = 'permessage-deflate; client_max_window_bits';
+/** RSV1 in the first header byte: a compressed message (RFC 7692 §6). */
+const RSV1 = 0x40;
 
 /**
  * One read buffer shared by every socket of the process: `onread` callbacks run one at a time
@@ -42,14 +52,14 @@ const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
 const SHARED_READ_BUFFER = Buffer.alloc(64 * 1024);
 
 /**
- * The GET that opens a WebSocket on `path` (RFC 6455 §4.1), built once per target; `extensions`
- * (e.g. a permessage-deflate offer) goes into `Sec-WebSocket-Extensions`.
+ * The GET that opens a WebSocket on `path` (RFC 6455 §4.1), built once per target; with
+ * `offerDeflate`, it offers permessage-deflate ({@link DEFLATE_OFFER}).
  */
-export function upgradeRequest(host: string, port: number, path: string, extensions = ''): Buffer {
+export function upgradeRequest(host: string, port: number, path: string, offerDeflate = false): Buffer {
   return Buffer.from(
     `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\n` +
-      (extensions === '' ? '' : `Sec-WebSocket-Extensions: ${extensions}\r\n`) +
+      (offerDeflate ? `Sec-WebSocket-Extensions: ${DEFLATE_OFFER}\r\n` : '') +
       '\r\n',
     'latin1',
   );
@@ -110,10 +120,27 @@ export class LeanConnection {
   sentAt = 0;
   /** First payload bytes of the current data message, up to `prefixBytes`. */
   readonly prefix: Buffer;
-  /** The current data message is compressed (permessage-deflate: RSV1 on its first frame); `prefix` holds compressed bytes then. */
+  /**
+   * The server's `Sec-WebSocket-Extensions` answer (header lines joined with ', '), or null when it
+   * sent none. Set before `onOpen`. A connection that did not negotiate permessage-deflate fails
+   * on an RSV1 frame.
+   */
+  extensions: string | null = null;
+  /**
+   * The server negotiated permessage-deflate with `server_no_context_takeover` (RFC 7692 §7.1.1.1):
+   * it compresses every message on its own, so a room's members get the same bytes for one message.
+   */
+  serverNoContextTakeover = false;
+  /** Whether the current (last completed) data message had RSV1 set on its first frame. */
   messageCompressed = false;
-  /** Bytes read off the socket after the upgrade (frame headers included): the wire cost of what it received. */
-  bytesRead = 0;
+  /** Bytes the current data message took on the wire: every frame's header and payload. */
+  messageWireBytes = 0;
+  /**
+   * Called for every compressed data message, before `owner.onMessage` and whoever the owner is
+   * (connect phase, a runner, between windows): a peer with context takeover needs every message
+   * of the stream inflated in order.
+   */
+  onCompressed: ((conn: LeanConnection, length: number) => void) | null = null;
   private state = READ_HANDSHAKE;
   private handshake: Buffer | null = null;
   private readonly head = Buffer.alloc(14);
@@ -122,10 +149,12 @@ export class LeanConnection {
   private payloadLeft = 0;
   private frameOpcode = 0;
   private frameFin = false;
-  private frameRsv1 = false;
   private frameLength = 0;
   private messageOpcode = 0;
   private messageLength = 0;
+  private frameRsv1 = false;
+  private frameWireBytes = 0;
+  private deflate = false;
   /** Where the current frame's captured bytes go (prefix or control), and how many are wanted. */
   private capture: Buffer | null = null;
   private captureWant = 0;
@@ -177,10 +206,7 @@ export class LeanConnection {
 
   private onRead(buf: Buffer, n: number): boolean {
     if (this.state === READ_HANDSHAKE) this.readHandshake(buf, n);
-    else if (this.state !== CLOSED) {
-      this.bytesRead += n;
-      this.parse(buf, 0, n);
-    }
+    else if (this.state !== CLOSED) this.parse(buf, 0, n);
     return true;
   }
 
@@ -205,6 +231,12 @@ export class LeanConnection {
     if (accept?.[1] !== WS_ACCEPT) {
       this.fail(`bad Sec-WebSocket-Accept: ${accept?.[1] ?? 'missing'}`);
       return;
+    }
+    const extensions = [...head.matchAll(/\r\nsec-websocket-extensions:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n|$)/gi)].map((m) => m[1]);
+    if (extensions.length > 0) {
+      this.extensions = extensions.join(', ');
+      this.deflate = /^\s*permessage-deflate\b/i.test(this.extensions);
+      this.serverNoContextTakeover = this.deflate && /;\s*server_no_context_takeover\s*(?:;|,|$)/i.test(this.extensions);
     }
     this.state = READ_HEADER;
     this.owner.onOpen(this);
@@ -253,8 +285,14 @@ export class LeanConnection {
     else if (len7 === 127) length = this.head.readUInt32BE(2) * 2 ** 32 + this.head.readUInt32BE(6);
     this.frameOpcode = b0 & 0x0f;
     this.frameFin = (b0 & 0x80) !== 0;
-    this.frameRsv1 = (b0 & 0x40) !== 0;
+    this.frameRsv1 = (b0 & RSV1) !== 0;
+    // RFC 7692 §6.1: RSV1 only with the extension, and only on the first frame of a data message.
+    if (this.frameRsv1 && (!this.deflate || this.frameOpcode === Opcode.Continuation || this.frameOpcode >= Opcode.Close)) {
+      this.fail('RSV1 set without permessage-deflate or not on the first frame of a data message (RFC 7692 §6.1)');
+      return false;
+    }
     this.frameLength = length;
+    this.frameWireBytes = this.headNeed + length;
     this.payloadLeft = length;
     this.headHave = 0;
     this.headNeed = 2;
@@ -283,9 +321,13 @@ export class LeanConnection {
       this.messageOpcode = opcode;
       this.messageLength = 0;
       this.messageCompressed = this.frameRsv1;
+      this.messageWireBytes = 0;
     }
     this.messageLength += this.frameLength;
-    if (this.frameFin) this.owner.onMessage(this, this.messageOpcode, this.messageLength);
+    this.messageWireBytes += this.frameWireBytes;
+    if (!this.frameFin) return;
+    if (this.messageCompressed) this.onCompressed?.(this, this.messageLength);
+    this.owner.onMessage(this, this.messageOpcode, this.messageLength);
   }
 
   private onControl(opcode: number): void {
@@ -310,8 +352,10 @@ export interface ConnectOptions {
   /** Upgrades in flight at once, well under the servers' listen backlog (511). */
   readonly concurrency: number;
   readonly prefixBytes: number;
-  /** `Sec-WebSocket-Extensions` to offer (default none). */
-  readonly extensions?: string;
+  /** Offer permessage-deflate in the upgrade ({@link DEFLATE_OFFER}). */
+  readonly offerDeflate?: boolean;
+  /** Set as every connection's {@link LeanConnection.onCompressed}. */
+  readonly onCompressed?: (conn: LeanConnection, length: number) => void;
   /** A connection not upgraded by then counts as failed. */
   readonly timeoutMs: number;
   /** Called every `progressEvery` opened connections. */
@@ -337,7 +381,7 @@ export interface ConnectResult {
  * `owner` still pointing at the connect phase: the caller sets `conn.owner` to its runner.
  */
 export function connectAll(options: ConnectOptions): Promise<ConnectResult> {
-  const request = upgradeRequest(options.host, options.port, options.path, options.extensions ?? '');
+  const request = upgradeRequest(options.host, options.port, options.path, options.offerDeflate === true);
   const handshake = new LatencyHistogram();
   const all: LeanConnection[] = [];
   const pending = new Map<LeanConnection, NodeJS.Timeout>();
@@ -377,6 +421,7 @@ export function connectAll(options: ConnectOptions): Promise<ConnectResult> {
     const startNext = (): void => {
       const sentAt = performance.now();
       const conn = new LeanConnection(options.host, options.port, request, setup, options.prefixBytes);
+      conn.onCompressed = options.onCompressed ?? null;
       conn.sentAt = sentAt;
       all.push(conn);
       pending.set(conn, setTimeout(() => conn.fail(`no upgrade within ${options.timeoutMs} ms`), options.timeoutMs));

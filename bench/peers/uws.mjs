@@ -4,14 +4,20 @@
 //   /echo            every message back as it came (text stays text, binary stays binary)
 //   /fanout          every message to every other client: uWS pub/sub, framed once per publish
 //   /ws/room/{id}    rooms in open mode, the same protocol subset as bench/peers/ws-rooms.mjs
-// permessage-deflate off and no idle timeout, like slabcast's defaults in the bench; the
+// permessage-deflate off (but see --room-compression) and no idle timeout; the
 // per-socket backpressure limit is slabcast's default (1 MiB) so slow receivers are treated alike.
 //
 // The package (@trufflesuite/uws-js-unofficial) silently falls back to a pure-JS emulation on top
 // of `ws` when its binary does not load. That would measure `ws` under another name, so the binary
 // is loaded by path and the peer exits with code 3 when there is none for this Node.
+// --room-compression shared (bench/load/rooms-deflate.ts): the room route negotiates
+// permessage-deflate with uWS.SHARED_COMPRESSOR (one deflate context per loop, reset for every
+// message: no context takeover), and every room message is sent and published with compress = true.
+// uWS's pub/sub drain then calls ws->send(message, opCode, compress) for each subscriber
+// (uWebSockets src/App.h, the TopicTree callback): each delivery is compressed on its own, with
+// the one shared compressor, not once per publish.
 // Plain .mjs, no loader. Unknown flags are ignored.
-// Usage: node bench/peers/uws.mjs --port <port> --host 127.0.0.1
+// Usage: node bench/peers/uws.mjs --port <port> --host 127.0.0.1 [--room-compression shared]
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -30,12 +36,13 @@ try {
 }
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, deflate: { type: 'boolean', default: false } },
+  options: {
+    port: { type: 'string', default: '0' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'room-compression': { type: 'string', default: 'off' },
+  },
   strict: false,
 });
-// --deflate: the rooms route compresses with uWS's SHARED_COMPRESSOR (a publish is compressed once
-// for every subscriber that negotiated permessage-deflate, no context takeover).
-const ROOM_DEFLATE = values.deflate === true;
 
 const BODY = Buffer.from(
   '<!doctype html><html><head><title>slabcast</title></head><body><h1>Hello from slabcast</h1></body></html>',
@@ -66,9 +73,10 @@ app.ws('/fanout', {
 const PREFIX = '/ws/room/';
 const rooms = new Map(); // roomId → { lastId, users: Set<string> }
 const decoder = new TextDecoder();
+const ROOM_COMPRESS = values['room-compression'] === 'shared';
 app.ws(`${PREFIX}*`, {
   ...WS_OPTIONS,
-  compression: ROOM_DEFLATE ? uWS.SHARED_COMPRESSOR : uWS.DISABLED,
+  compression: ROOM_COMPRESS ? uWS.SHARED_COMPRESSOR : uWS.DISABLED,
   upgrade: (res, req, context) => {
     const roomId = req.getUrl().slice(PREFIX.length);
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(roomId)) {
@@ -87,10 +95,10 @@ app.ws(`${PREFIX}*`, {
     const { roomId, user } = ws.getUserData();
     let room = rooms.get(roomId);
     if (room === undefined) rooms.set(roomId, (room = { lastId: 0, users: new Set() }));
-    ws.send(JSON.stringify({ type: 'ready', lastId: room.lastId, gap: false }));
+    ws.send(JSON.stringify({ type: 'ready', lastId: room.lastId, gap: false }), false, ROOM_COMPRESS);
     ws.subscribe(roomId);
     room.users.add(user);
-    app.publish(roomId, JSON.stringify({ type: 'join', user, count: room.users.size }), false, ROOM_DEFLATE);
+    app.publish(roomId, JSON.stringify({ type: 'join', user, count: room.users.size }), false, ROOM_COMPRESS);
   },
   message: (ws, message, isBinary) => {
     if (isBinary) return;
@@ -105,13 +113,13 @@ app.ws(`${PREFIX}*`, {
     }
     if (m === null || m.type !== 'danmaku' || typeof m.text !== 'string') return;
     const id = ++room.lastId;
-    app.publish(roomId, JSON.stringify({ type: 'danmaku', id, room: roomId, user, ts: Date.now(), text: m.text, color: m.color ?? '#ffffff', mode: m.mode ?? 'scroll' }), false, ROOM_DEFLATE);
+    app.publish(roomId, JSON.stringify({ type: 'danmaku', id, room: roomId, user, ts: Date.now(), text: m.text, color: m.color ?? '#ffffff', mode: m.mode ?? 'scroll' }), false, ROOM_COMPRESS);
   },
   close: (ws) => {
     const { roomId, user } = ws.getUserData();
     const room = rooms.get(roomId);
     room.users.delete(user);
-    app.publish(roomId, JSON.stringify({ type: 'leave', user, count: room.users.size }), false, ROOM_DEFLATE);
+    app.publish(roomId, JSON.stringify({ type: 'leave', user, count: room.users.size }), false, ROOM_COMPRESS);
   },
 });
 

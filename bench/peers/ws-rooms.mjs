@@ -3,10 +3,14 @@
 // `send` per member (so `ws` frames the message again for each of them). Same protocol subset
 // as slabcast's rooms in open mode: `/ws/room/{roomId}`, a guest user per socket, `ready` on
 // join, `join` presence to the room, danmaku to every member including the sender.
-// permessage-deflate is off, or with --deflate on (per recipient, as ws does: no context takeover
-// either way and a 64-byte threshold, the settings slabcast uses). GET / answers 200 for the readiness probe.
+// permessage-deflate is off, unless --deflate (bench/load/rooms-deflate.ts): then `ws`'s own
+// permessage-deflate with every default (`perMessageDeflate: true`): context takeover both ways,
+// 15-bit windows, zlib level Z_DEFAULT_COMPRESSION, memLevel 8, at most 10 zlib jobs at once.
+// Its `threshold` (1024 B) only applies under server_no_context_takeover (lib/sender.js), so every
+// message is compressed, each `send` in that member's own deflate context.
+// GET / answers 200 for the readiness probe.
 // Plain .mjs, no loader. Unknown flags (e.g. slabcast's --rate-limit) are ignored.
-// Usage: node bench/peers/ws-rooms.mjs --port <port> --host 127.0.0.1
+// Usage: node bench/peers/ws-rooms.mjs --port <port> --host 127.0.0.1 [--deflate]
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -24,8 +28,7 @@ const server = createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '3' });
   res.end('ok\n');
 });
-const perMessageDeflate = values.deflate === true ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 64 } : false;
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate });
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: values.deflate === true });
 server.on('upgrade', (req, socket, head) => {
   const path = (req.url ?? '').split('?')[0];
   const roomId = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';

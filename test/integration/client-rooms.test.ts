@@ -115,7 +115,7 @@ describe('rooms client across a server crash', () => {
         return signToken({ sub: 'rx', room: 'r2' }, secret);
       },
     });
-    const tx = member(url, { token: signToken({ sub: 'tx', room: 'r2' }, secret) });
+    const tx = member(url, { token: await signToken({ sub: 'tx', room: 'r2' }, secret) });
     await until(() => rx.readies === 1 && tx.readies === 1, 'both members ready');
 
     await post(tx, range(1, 10));
@@ -151,7 +151,7 @@ describe('rooms client across a server crash', () => {
     });
     const drops: number[] = [];
     live.client.on('disconnect', (d) => drops.push(d.code));
-    const fixed = member(url, { token: signToken({ sub: 'fixed', room: 'r3', exp: expSec }, secret) });
+    const fixed = member(url, { token: await signToken({ sub: 'fixed', room: 'r3', exp: expSec }, secret) });
     const fixedDrops: number[] = [];
     fixed.client.on('disconnect', (d) => fixedDrops.push(d.code));
     await until(() => live.readies === 1 && fixed.readies === 1, 'both ready');
