@@ -16,7 +16,7 @@ function shortHash(hex) {
   return hex === null ? 'n/a (needs https or localhost)' : `${hex.slice(0, 12)}…`;
 }
 
-/** The HTTP address of stream `id` next to the audio WebSocket URL (its token, if any, kept in the query). */
+/** The HTTP address of stream `id` next to the audio cache URL (its token, if any, kept in the query). */
 function streamHttpUrl(audioUrl, id) {
   const u = new URL(audioUrl);
   u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
