@@ -18,8 +18,9 @@ export default defineConfig({
         test: {
           name: 'node-transport',
           include: ['test/integration/**/*.test.ts'],
-          // The native transport's own tests pin `transport: 'native'`: once is enough.
-          exclude: ['test/integration/native-transport.test.ts'],
+          // Once is enough for the native transport's own tests (they pin `transport: 'native'`) and
+          // for the package's (npm pack and install; no socket transport involved).
+          exclude: ['test/integration/native-transport.test.ts', 'test/integration/packaging.test.ts'],
           env: { SLABCAST_TRANSPORT: 'node' },
         },
       },
