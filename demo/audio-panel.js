@@ -140,23 +140,32 @@ export function setupAudioPanel(audioUrl, showError) {
       if (s.id === highlight) tr.classList.add('fresh');
       const name = document.createElement('td');
       name.className = 'stream-name';
-      name.textContent = s.id;
       name.title = s.id;
+      const line = document.createElement('div');
+      line.className = 'stream-line';
+      const label = document.createElement('span');
+      label.className = 'stream-id';
+      label.textContent = s.id;
+      line.append(label);
+      // "uploading" only while an upload is open; an incomplete stream nobody uploads can be resumed.
+      if (!s.complete) line.append(badge(s.uploading ? 'uploading' : 'incomplete', s.uploading ? 'live' : 'stale'));
+      name.append(line);
       const size = document.createElement('td');
       size.className = 'num';
       size.textContent = formatBytes(s.size);
       const actions = document.createElement('td');
       actions.className = 'actions';
-      if (!s.complete) {
-        const badge = document.createElement('span');
-        badge.className = 'badge';
-        badge.textContent = 'uploading';
-        actions.append(badge);
-      }
       actions.append(button('Play', 'play', s.id), button('Delete', 'delete', s.id));
       tr.append(name, size, actions);
       el.rows.append(tr);
     }
+  }
+
+  function badge(text, kind) {
+    const b = document.createElement('span');
+    b.className = `badge ${kind}`;
+    b.textContent = text;
+    return b;
   }
 
   function button(label, action, id) {

@@ -13,8 +13,12 @@ export interface StreamInfo {
   id: string;
   size: number;
   complete: boolean;
+  /** An upload of it is open on the server now (an incomplete stream nobody uploads can be resumed). */
+  uploading: boolean;
   createdAt: number;
   updatedAt: number;
+  /** The media type sniffed from its first bytes, as the HTTP reads send it. */
+  contentType: string;
 }
 
 /** What {@link AudioClient.upload} accepts: the whole stream's bytes from offset 0. */

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/services/rooms/token.js';
 
@@ -237,6 +238,41 @@ describe('demo page: rooms', () => {
   });
 });
 
+describe('demo page: stage lanes', () => {
+  it('top and bottom comments take lanes of their own: no scrolling comment shares a lane with one', async () => {
+    const room = roomName('lanes');
+    const page = await openPage(open, `room=${room}&user=lanes`);
+    await joinRoom(page);
+    const send = async (mode: string, text: string): Promise<void> => {
+      await page.selectOption('#mode', mode);
+      await say(page, text);
+      await page.locator('#stage .bullet', { hasText: text }).waitFor();
+    };
+    // Fewer comments than lanes (the stage has 8): a stage with traffic in every lane is the one case
+    // where a fixed comment sits over a scrolling one.
+    for (let i = 0; i < 2; i++) await send('scroll', `scrolling ${i} ${'~'.repeat(30)}`);
+    await send('top', 'pinned to the top');
+    await send('bottom', 'pinned to the bottom');
+    for (let i = 2; i < 5; i++) await send('scroll', `scrolling ${i} ${'~'.repeat(30)}`);
+    await send('top', 'a second top one');
+    const boxes = async (sel: string): Promise<{ y: number; h: number }[]> =>
+      (await Promise.all((await page.locator(sel).all()).map((b) => b.boundingBox()))).filter((b) => b !== null).map((b) => ({ y: b.y, h: b.height }));
+    const fixed = await boxes('#stage .bullet.fixed');
+    const flying = await boxes('#stage .bullet.fly');
+    expect(fixed).toHaveLength(3);
+    expect(flying.length).toBeGreaterThanOrEqual(4);
+    for (const f of fixed) {
+      for (const s of flying) expect(s.y + s.h <= f.y + 1 || f.y + f.h <= s.y + 1, `a scrolling comment at y=${s.y} crosses a fixed one at y=${f.y}`).toBe(true);
+    }
+    // Top ones from the top, bottom ones at the bottom.
+    const stage = (await page.locator('#stage').boundingBox())!;
+    const top = (await page.locator('#stage .bullet.fixed', { hasText: 'pinned to the top' }).boundingBox())!;
+    const bottom = (await page.locator('#stage .bullet.fixed', { hasText: 'pinned to the bottom' }).boundingBox())!;
+    expect(top.y - stage.y).toBeLessThan(stage.height / 2);
+    expect(bottom.y - stage.y).toBeGreaterThan(stage.height / 2);
+  });
+});
+
 describe('demo page: audio cache', () => {
   /** Uploads the page's current clip as `id`; resolves with the SHA-256 the page computed. */
   async function upload(page: Page, id: string): Promise<string> {
@@ -305,6 +341,65 @@ describe('demo page: audio cache', () => {
     const uploaded = await upload(page, 'mic-browser-test');
     expect(await playBack(page, 'mic-browser-test')).toBe(uploaded);
     expect(await page.locator('#play-info').textContent()).toMatch(/audio\/(webm|ogg)/);
+  });
+
+  it('the stream list fits its card at every width, and says "uploading" only while an upload is open', async () => {
+    const url = `ws://127.0.0.1:${open.port}/audio`;
+    const connect = async (): Promise<WebSocket> => {
+      const ws = new WebSocket(url);
+      await once(ws, 'open');
+      return ws;
+    };
+    const command = async (ws: WebSocket, text: string | Buffer): Promise<string> => {
+      const answer = once(ws, 'message');
+      ws.send(text);
+      return String((await answer)[0]);
+    };
+    const longId = `a-rather-long-stream-name-for-a-narrow-card-${'x'.repeat(40)}`;
+    const done = await connect();
+    expect(await command(done, `START:${longId}`)).toMatch(/^OK:START/);
+    done.send(Buffer.alloc(2048, 1));
+    expect(await command(done, `STOP:${longId}`)).toMatch(/^OK:STOP/);
+    const left = await connect();
+    expect(await command(left, 'START:abandoned-upload-with-a-long-name')).toMatch(/^OK:START/);
+    left.send(Buffer.alloc(1000, 2));
+    expect(await command(left, 'INFO:abandoned-upload-with-a-long-name')).toContain('"size":1000');
+    left.close();
+    await once(left, 'close');
+    const live = await connect();
+    expect(await command(live, 'START:live-upload')).toMatch(/^OK:START/);
+    live.send(Buffer.alloc(500, 3));
+    await expect.poll(async () => command(live, 'INFO:abandoned-upload-with-a-long-name')).toContain('"uploading":false');
+
+    try {
+      const page = await openPage(open, 'user=widths');
+      await page.locator('#streams tr[data-id="live-upload"]').waitFor();
+      const badge = (id: string) => page.locator(`#streams tr[data-id="${id}"] .badge`).allTextContents();
+      expect(await badge('live-upload')).toEqual(['uploading']);
+      expect(await badge('abandoned-upload-with-a-long-name')).toEqual(['incomplete']);
+      expect(await badge(longId)).toEqual([]);
+      for (const width of [1280, 1000, 700, 480, 360]) {
+        await page.setViewportSize({ width, height: 820 });
+        const card = (await page.locator('#streams').locator('xpath=ancestor::section[contains(@class,"card")]').boundingBox())!;
+        for (const id of [longId, 'abandoned-upload-with-a-long-name', 'live-upload']) {
+          for (const name of ['play', 'delete']) {
+            const button = page.locator(`#streams tr[data-id="${id}"] button.${name}`);
+            const box = (await button.boundingBox())!;
+            expect(box.x + box.width, `${name} of ${id} at ${width}px`).toBeLessThanOrEqual(card.x + card.width);
+            expect(box.x, `${name} of ${id} at ${width}px`).toBeGreaterThanOrEqual(card.x);
+            // Its whole label is shown (not cut to "Del").
+            expect(await button.evaluate((b: PageElement & { scrollWidth: number; clientWidth: number }) => b.scrollWidth <= b.clientWidth), `${name} of ${id} at ${width}px`).toBe(true);
+          }
+          for (const b of await page.locator(`#streams tr[data-id="${id}"] .badge`).all()) {
+            const box = (await b.boundingBox())!;
+            expect(box.x + box.width, `badge of ${id} at ${width}px`).toBeLessThanOrEqual(card.x + card.width);
+          }
+        }
+      }
+    } finally {
+      live.close();
+      done.close();
+    }
   });
 
   it('errors from the cache are shown on the page', async () => {

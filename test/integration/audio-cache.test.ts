@@ -63,7 +63,7 @@ describe('audio cache over WebSocket', () => {
     }
     const info = await c.cmd('INFO:big.one');
     const meta = JSON.parse(info.slice('INFO:big.one:'.length)) as Record<string, unknown>;
-    expect(meta).toMatchObject({ id: 'big.one', size: data.length, complete: true });
+    expect(meta).toMatchObject({ id: 'big.one', size: data.length, complete: true, uploading: false });
     expect(typeof meta.createdAt).toBe('number');
     expect(await c.cmd('LIST')).toMatch(new RegExp(`^LIST:\\[\\{"id":"big\\.one","size":${data.length},"complete":true,`));
     const res = await fetch(`http://127.0.0.1:${port}/api/audio/streams`);
@@ -137,10 +137,12 @@ describe('audio cache over WebSocket', () => {
     const a = await AudioClient.open(port);
     expect(await a.cmd('START:r')).toBe('OK:START:r:0');
     a.send(data.subarray(0, 100_000));
-    expect(await a.cmd('INFO:r')).toMatch(/"size":100000,"complete":false/);
+    expect(await a.cmd('INFO:r')).toMatch(/"size":100000,"complete":false,"uploading":true,/);
     a.ws.terminate();
     await waitFor(() => app.audio.stats.uploadsInProgress === 0, 5000, 'the upload to be released');
     const b = await AudioClient.open(port);
+    // Incomplete and nobody uploading: what a list shows as resumable, not as a live upload.
+    expect(await b.cmd('INFO:r')).toMatch(/"size":100000,"complete":false,"uploading":false,/);
     expect(await b.cmd('START:r')).toBe('OK:START:r:100000');
     b.send(data.subarray(100_000));
     expect(await b.cmd('STOP:r')).toBe('OK:STOP:r:300000');

@@ -9,6 +9,8 @@ import type { StreamMeta } from './stream-meta.js';
 
 /** A stream's record and `contentType` (additive to the sidecar's fields). */
 export interface StreamInfo extends StreamMeta {
+  /** An upload is open on it now (on this instance); an incomplete stream without one can be resumed. */
+  uploading: boolean;
   contentType: string;
 }
 
@@ -44,7 +46,8 @@ export function mediaTypeOf(stream: AudioStream, head?: Uint8Array): string {
   return type;
 }
 
-/** `stream`'s record with its `contentType`. */
+/** `stream`'s record with whether it is being uploaded and its `contentType`. */
 export function describeStream(stream: AudioStream): StreamInfo {
-  return { ...stream.meta(), contentType: mediaTypeOf(stream) };
+  const { id, size, complete, createdAt, updatedAt } = stream.meta();
+  return { id, size, complete, uploading: stream.uploader !== null, createdAt, updatedAt, contentType: mediaTypeOf(stream) };
 }
