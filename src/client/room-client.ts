@@ -88,6 +88,8 @@ export interface DisconnectInfo {
   /** What the close code means ({@link CLOSE_REASONS}). */
   meaning: string;
   retryInMs: number;
+  /** Where the next attempt goes: the next of the URLs given to {@link connectRoom}. */
+  nextUrl: string;
 }
 
 /** The client stopped for good: {@link RoomClient.close}, a terminal close code, or retries exhausted. */
@@ -159,15 +161,24 @@ export class RoomClient {
   private attempt = 0;
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
 
   constructor(
-    private readonly url: string,
+    urls: string | readonly string[],
     private readonly options: RoomOptions = {},
   ) {
     this.Ctor = resolveWebSocket(options.WebSocket);
-    if (!/^wss?:\/\//.test(url)) throw new TypeError(`connectRoom: ${url} is not a ws:// or wss:// URL`);
+    this.urls = typeof urls === 'string' ? [urls] : [...urls];
+    if (this.urls.length === 0) throw new TypeError('connectRoom: no URL');
+    for (const url of this.urls) if (!/^wss?:\/\//.test(url)) throw new TypeError(`connectRoom: ${url} is not a ws:// or wss:// URL`);
     this.lastId = options.since ?? null;
     void this.open();
+  }
+
+  /** The URL of the current (or next) connection. */
+  get url(): string {
+    return this.urls[this.urlIndex];
   }
 
   /** The last id delivered (null: none yet). */
@@ -363,7 +374,10 @@ export class RoomClient {
       return;
     }
     const retryInMs = backoffDelay(this.attempt++, policy === false ? {} : policy);
-    this.emit('disconnect', { code, reason, meaning, retryInMs });
+    // Several URLs (the instances of a cluster: a room works from any of them): each attempt after
+    // a drop goes to the next, so a dead instance costs one attempt.
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.emit('disconnect', { code, reason, meaning, retryInMs, nextUrl: this.url });
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.open();
@@ -371,7 +385,11 @@ export class RoomClient {
   }
 }
 
-/** Joins the room at `url` (`ws://host/ws/room/{room}`) and keeps it joined until {@link RoomClient.close}. */
-export function connectRoom(url: string, options: RoomOptions = {}): RoomClient {
+/**
+ * Joins the room at `url` (`ws://host/ws/room/{room}`) and keeps it joined until
+ * {@link RoomClient.close}. Given several URLs (the same room on each instance of a cluster), it
+ * connects to the first and, after each dropped connection or failed attempt, tries the next in turn.
+ */
+export function connectRoom(url: string | readonly string[], options: RoomOptions = {}): RoomClient {
   return new RoomClient(url, options);
 }

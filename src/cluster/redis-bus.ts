@@ -1,5 +1,5 @@
 import type { BroadcastBus, BusListener, Delivery, RoomEnvelope } from '../services/rooms/bus.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, encodeSequencedHeader, isSequenced } from './envelope.js';
 import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import { LinkState, type RedisLink } from './redis-link.js';
 
@@ -16,6 +16,8 @@ export interface RedisBusStats {
   received: number;
   /** Own envelopes that came back from Redis and were dropped (already delivered locally). */
   ownEchoes: number;
+  /** Own sequenced envelopes that came back from Redis and were delivered here then (see publishSequenced). */
+  ownSequenced: number;
   malformed: number;
   subscribedRooms: number;
   /** SUBSCRIBEs that failed (outage) and were issued again once Redis was back. */
@@ -32,6 +34,12 @@ const BARRIER_TIMEOUT_MS = 2000;
 /** A SUBSCRIBE that failed while the link was up is retried after this long. */
 const RESUBSCRIBE_DELAY_MS = 250;
 
+/** One sequenced publish of this instance: its echo once back, and whether its command was answered. */
+interface InFlight {
+  echo: RoomEnvelope | null;
+  settled: boolean;
+}
+
 /** A room's subscription: its listeners, and whether Redis confirmed the SUBSCRIBE. */
 interface RoomSub {
   readonly listeners: Set<BusListener>;
@@ -46,21 +54,26 @@ interface RoomSub {
  * {@link BroadcastBus} across instances over Redis pub/sub. `publish` delivers to this instance's own
  * listeners synchronously (so local members never wait for Redis and keep getting messages during an
  * outage) and PUBLISHes the envelope for the others; envelopes coming back with this instance's
- * origin are dropped. SUBSCRIBE is per room, issued for the first local listener and undone after the
+ * origin are dropped, except sequenced ones ({@link publishSequenced}: messages with ids), which
+ * every instance delivers as Redis orders them. SUBSCRIBE is per room, issued for the first local listener and undone after the
  * last, on the dedicated subscriber connection; one that failed in an outage is issued again when
  * the link is back. Order per publisher is Redis's: one connection, FIFO. While Redis is down,
  * remote publishes are dropped and counted — never queued without bound.
  */
 export class RedisBus implements BroadcastBus {
-  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0 };
+  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, ownSequenced: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0 };
   private readonly rooms = new Map<string, RoomSub>();
   private readonly barriers = new Map<string, () => void>();
   private barrierSeq = 0;
+  /** Per room, this instance's sequenced publishes not yet both answered and back, in send order. */
+  private readonly inFlight = new Map<string, InFlight[]>();
   private readonly channelListener = (message: Buffer, channel: Buffer | string): void => this.onMessage(message, channel);
   /** The remote half of {@link publish}: a PUBLISH, counted as waiting for its reply (see RedisLink.track). */
   private readonly plainPublish = (channel: string, message: Buffer): Promise<unknown> => this.link.track(this.link.cmd.publish(channel, message));
   private readonly linkListener = (next: LinkState): void => {
     if (next === LinkState.Ready) this.resubscribe();
+    // The subscriber connection went with the link: what was answered but not back never will be.
+    else for (const room of [...this.inFlight.keys()]) this.trim(room, true);
   };
 
   constructor(
@@ -92,6 +105,41 @@ export class RedisBus implements BroadcastBus {
       this.stats.publishDropped++;
       this.onFailure(err as Error);
     });
+  }
+
+  /**
+   * Publishes a text envelope whose payload Redis completes (a script writes the message id into it,
+   * see RedisHistory.sequence) through `send(channel, header)`, which appends the payload itself. No
+   * local delivery now: every instance, this one included, delivers it when it comes back on the
+   * room's channel, so a room's sequenced messages reach every member in the one order Redis gave
+   * them, which is their id order. Null, with nothing sent, while Redis is down (the caller falls back
+   * to {@link publish}).
+   *
+   * When `send` fails (Redis hung or gone with the command in flight, or the script refused) and the
+   * message did not come back, `fallback()` gives the envelope to deliver to this instance's members
+   * instead (the outage rule: local members keep getting messages); the promise then rejects with
+   * `send`'s error, carrying the echo (`echo`) when it did come back. Echoes are matched to sends in
+   * order, per room: Redis runs one connection's scripts in order and publishes in that order.
+   */
+  publishSequenced<T>(envelope: RoomEnvelope, send: (channel: string, header: Buffer) => Promise<T>, fallback: () => RoomEnvelope): Promise<T> | null {
+    if (!this.link.ready) return null;
+    this.stats.published++;
+    const entry: InFlight = { echo: null, settled: false };
+    let queue = this.inFlight.get(envelope.room);
+    if (queue === undefined) this.inFlight.set(envelope.room, (queue = []));
+    queue.push(entry);
+    return send(this.link.keys.roomChannel(envelope.room), encodeSequencedHeader(envelope)).then(
+      (value) => {
+        this.settle(envelope.room, entry);
+        return value;
+      },
+      (err: unknown) => {
+        this.stats.publishDropped++;
+        this.settle(envelope.room, entry);
+        if (entry.echo === null) this.deliverLocal(fallback());
+        throw Object.assign(err as Error, { echo: entry.echo });
+      },
+    );
   }
 
   /** Resolves once Redis confirmed the room's SUBSCRIBE, or once it failed (then retried when Redis is back). */
@@ -188,6 +236,27 @@ export class RedisBus implements BroadcastBus {
     }
   }
 
+  private settle(room: string, entry: InFlight): void {
+    entry.settled = true;
+    this.trim(room, false);
+  }
+
+  /** Drops finished sends from the front of `room`'s queue (all answered ones when `linkLost`). */
+  private trim(room: string, linkLost: boolean): void {
+    const queue = this.inFlight.get(room);
+    if (queue === undefined) return;
+    let done = 0;
+    while (done < queue.length && queue[done].settled && (queue[done].echo !== null || linkLost)) done++;
+    if (linkLost) {
+      const open = queue.filter((e) => !e.settled);
+      if (open.length === 0) this.inFlight.delete(room);
+      else this.inFlight.set(room, open);
+      return;
+    }
+    if (done === queue.length) this.inFlight.delete(room);
+    else if (done > 0) queue.splice(0, done);
+  }
+
   private deliverLocal(envelope: RoomEnvelope): void {
     const sub = this.rooms.get(envelope.room);
     if (sub !== undefined) for (const l of sub.listeners) l(envelope);
@@ -204,10 +273,18 @@ export class RedisBus implements BroadcastBus {
       return;
     }
     if (envelope.origin === this.instanceId) {
-      this.stats.ownEchoes++;
-      return;
-    }
-    this.stats.received++;
+      if (!isSequenced(message)) {
+        this.stats.ownEchoes++;
+        return;
+      }
+      this.stats.ownSequenced++;
+      const queue = this.inFlight.get(envelope.room);
+      const entry = queue?.find((e) => e.echo === null);
+      if (entry !== undefined) {
+        entry.echo = envelope;
+        this.trim(envelope.room, false);
+      }
+    } else this.stats.received++;
     this.deliverLocal(envelope);
   }
 }

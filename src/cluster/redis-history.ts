@@ -1,5 +1,6 @@
 import type { RoomEnvelope } from '../services/rooms/bus.js';
 import type { HistoryEntry, HistoryRead, HistoryStore } from '../services/rooms/history.js';
+import { messageIdOf } from '../services/rooms/pending-join.js';
 import type { RedisBus } from './redis-bus.js';
 import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import type { RedisLink } from './redis-link.js';
@@ -10,44 +11,75 @@ export function historyKeys(room: string, keys: RedisKeys = DEFAULT_KEYS): { seq
 }
 
 /**
- * Next id: INCR, re-seeded above `floor` (the highest id this instance has seen) when Redis lost the
- * counter, all in one script so two instances re-seeding at once cannot hand out the same id. A
- * re-seed also marks every id up to `floor` evicted: Redis does not have them, so a `since` below
- * it has a gap. KEYS seq, list, evicted; ARGV floor, key TTL ms → {id, reseeded 0|1}.
+ * Lua that takes the room's next id into `n`: INCR, re-seeded above `floor` (the highest id this
+ * instance has seen) when Redis lost the counter, so two instances re-seeding at once cannot hand out
+ * the same id. A re-seed also marks every id up to `floor` evicted: Redis does not have them, so a
+ * `since` below it has a gap. Uses KEYS seq (1) and evicted (3); `floor` is ARGV[1].
  */
-const ALLOCATE = `local n = redis.call('INCR', KEYS[1])
+const TAKE_ID = `local n = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[1])
 local reseeded = 0
 if n <= floor then
   n = floor + 1; redis.call('SET', KEYS[1], n); reseeded = 1
   if floor > tonumber(redis.call('GET', KEYS[3]) or '0') then redis.call('SET', KEYS[3], floor) end
-end
+end`;
+
+/**
+ * Lua that keeps entry `line` of id `id` when `size` ≥ 0: LPUSH, cap the list at `size`
+ * remembering the highest id it evicted (size 0: nothing is kept, the id counts as evicted).
+ * The script around it sets the locals `list` and `evicted` (key names), `line`, `id` and `size`.
+ */
+const KEEP = `if size == 0 then
+  local top = tonumber(redis.call('GET', evicted) or '0')
+  if id > top then redis.call('SET', evicted, id) end
+elseif size > 0 then
+  redis.call('LPUSH', list, line)
+  if redis.call('LLEN', list) > size then
+    local top = tonumber(redis.call('GET', evicted) or '0')
+    for _, e in ipairs(redis.call('LRANGE', list, size, -1)) do
+      local g = tonumber(string.match(e, '^%d+'))
+      if g ~= nil and g > top then top = g end
+    end
+    redis.call('SET', evicted, top)
+    redis.call('LTRIM', list, 0, size - 1)
+  end
+end`;
+
+/** Next id alone (ids for callers that publish themselves). KEYS seq, list, evicted; ARGV floor, key TTL ms → {id, reseeded 0|1}. */
+const ALLOCATE = `${TAKE_ID}
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return {n, reseeded}`;
 
 /**
- * Keep + publish, atomically: LPUSH the entry, cap the list at `size` remembering the highest id it
- * evicted, refresh the TTLs, PUBLISH the envelope. A history read runs before or after all of it.
- * KEYS list, evicted, seq; ARGV line, id, size, key TTL ms, channel ('' = none), message.
+ * Keeps an entry whose id was allocated already. KEYS list, evicted, seq; ARGV line, id, size, key TTL
+ * ms. A history read runs before or after all of it.
  */
-const APPEND = `local size = tonumber(ARGV[3])
-local top = tonumber(redis.call('GET', KEYS[2]) or '0')
-if size == 0 then
-  if tonumber(ARGV[2]) > top then redis.call('SET', KEYS[2], ARGV[2]) end
-else
-  redis.call('LPUSH', KEYS[1], ARGV[1])
-  if redis.call('LLEN', KEYS[1]) > size then
-    for _, e in ipairs(redis.call('LRANGE', KEYS[1], size, -1)) do
-      local g = tonumber(string.match(e, '^%d+'))
-      if g ~= nil and g > top then top = g end
-    end
-    redis.call('SET', KEYS[2], top)
-    redis.call('LTRIM', KEYS[1], 0, size - 1)
-  end
-end
+const APPEND = `local list, evicted, line, id, size = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+${KEEP}
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 1`;
+
+/**
+ * A room message in one atomic step: take its id, write it into the message (the payload carries
+ * `"id":0` as the first `"id":` key, right after its type), keep it (size ≥ 0; −1 for a whisper,
+ * which takes an id but is never kept), refresh the TTLs and PUBLISH header..message on the room's
+ * channel. So ids are handed out in the order Redis publishes, which is the order every subscriber
+ * receives, and a history read sees every message up to its `seq` (and none after).
+ * KEYS seq, list, evicted; ARGV floor, key TTL ms, size, ts, channel, header, payload → {id, reseeded 0|1}.
+ */
+const SEQUENCE = `${TAKE_ID}
+local p = ARGV[7]
+local at = string.find(p, '"id":0', 1, true)
+if at == nil then return redis.error_reply('ERR slabcast: message without an "id":0 placeholder') end
+local json = string.sub(p, 1, at + 4) .. n .. string.sub(p, at + 6)
+local list, evicted, line, id, size = KEYS[2], KEYS[3], n .. ' ' .. ARGV[4] .. ' ' .. json, n, tonumber(ARGV[3])
+${KEEP}
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. json)
+return {n, reseeded}`;
+
+/** The placeholder id of a message handed to {@link RedisHistory.sequence}. */
+const ID_PLACEHOLDER = '"id":0';
 
 /** One consistent read: KEYS seq, list, evicted → {last id, evicted up to, entries newest first}. */
 const READ = `return {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[3]) or '0', redis.call('LRANGE', KEYS[2], 0, -1)}`;
@@ -65,6 +97,8 @@ export interface RedisHistoryStats {
   appended: number;
   /** Entries not kept: Redis down or the script failed. */
   appendFailures: number;
+  /** Sequenced messages (see {@link RedisHistory.sequence}) that failed and were delivered nowhere. */
+  sequenceFailures: number;
   reads: number;
   /** Reads answered without Redis (no entries; `gap` unless `since` is the last id seen). */
   readFallbacks: number;
@@ -90,9 +124,9 @@ interface Seen {
  * falls back and is counted, and reported through `onFailure`.
  */
 export class RedisHistory implements HistoryStore {
-  readonly stats: RedisHistoryStats = { allocated: 0, localIds: 0, reseeds: 0, appended: 0, appendFailures: 0, reads: 0, readFallbacks: 0 };
+  readonly stats: RedisHistoryStats = { allocated: 0, localIds: 0, reseeds: 0, appended: 0, appendFailures: 0, sequenceFailures: 0, reads: 0, readFallbacks: 0 };
   private readonly seen = new Map<string, Seen>();
-  /** The last allocation in flight per room: a fallback id waits for it, so ids stay in order. */
+  /** The last allocation or sequenced message in flight per room: a fallback id waits for it, so ids stay in order. */
   private readonly allocating = new Map<string, Promise<number>>();
   private readonly keyTtl: string;
 
@@ -142,15 +176,62 @@ export class RedisHistory implements HistoryStore {
       this.stats.appendFailures++;
       return;
     }
-    this.runAppend(room, entry, '', '').catch((err: unknown) => this.onFailure(err as Error));
+    this.runAppend(room, entry).catch((err: unknown) => this.onFailure(err as Error));
   }
 
-  /** Keeps `entry` and publishes `envelope` in one script (see {@link HistoryStore.appendAndPublish}). */
-  appendAndPublish(room: string, entry: HistoryEntry, envelope: RoomEnvelope): void {
-    this.see(room, entry.id);
-    if (!this.link.ready) this.stats.appendFailures++;
-    // The bus delivers locally now, counts, and calls the script only while the link is up.
-    this.bus.publishVia(envelope, (channel, message) => this.runAppend(room, entry, channel, message));
+  /**
+   * A room message whose id Redis takes as it keeps (when `keep`) and publishes it, in one script
+   * ({@link SEQUENCE}); `envelope.payload` is the message JSON with `"id":0`. Delivery here, as on
+   * every instance, is when the bus brings it back. Resolves to its id. While Redis is down — or when
+   * the script fails (Redis hung or gone with it in flight) and the message did not come back — it
+   * gets a local id and goes to this instance's members only (the outage rule); only a failure after
+   * which it was delivered nowhere rejects (counted, reported).
+   */
+  sequence(room: string, envelope: RoomEnvelope, ts: number, keep: boolean): number | Promise<number> {
+    const payload = envelope.payload as string;
+    const k = this.link.keys.history(room);
+    const floor = this.see(room, 0).maxId;
+    const size = keep ? this.size : -1;
+    let localId = 0;
+    const local = (): RoomEnvelope => {
+      localId = this.localId(room);
+      if (keep) this.stats.appendFailures++;
+      return { ...envelope, payload: withId(payload, localId) };
+    };
+    const sent = this.bus.publishSequenced(
+      envelope,
+      (channel, header) => this.link.track(this.link.cmd.eval(SEQUENCE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl, String(size), String(ts), channel, header, payload] })),
+      local,
+    );
+    const prior = this.allocating.get(room);
+    if (sent === null) {
+      // Redis down: delivered here (counted as dropped for the others), after this room's messages
+      // still in flight, which fall back the same way: arrival order holds across the switch.
+      const deliver = (): number => {
+        this.bus.publish(local());
+        return localId;
+      };
+      return prior === undefined ? deliver() : this.track(room, prior.then(deliver, deliver));
+    }
+    return this.track(room, sent.then(
+      (r) => {
+        const [n, reseeded] = r as [number, number];
+        if (reseeded === 1) this.stats.reseeds++;
+        this.stats.allocated++;
+        if (keep) this.stats.appended++;
+        const id = Number(n);
+        this.see(room, id);
+        return id;
+      },
+      (err: unknown) => {
+        this.onFailure(err as Error);
+        if (localId > 0) return localId;
+        const echo = (err as { echo?: RoomEnvelope | null }).echo;
+        if (echo != null) return messageIdOf(echo.payload as string); // it ran: delivered from Redis
+        this.stats.sequenceFailures++;
+        throw err;
+      },
+    ));
   }
 
   read(room: string, since: number | null, nowMs: number): HistoryRead | Promise<HistoryRead> {
@@ -212,10 +293,10 @@ export class RedisHistory implements HistoryStore {
     return this.seen.get(room)?.maxId ?? 0;
   }
 
-  private runAppend(room: string, entry: HistoryEntry, channel: string, message: string | Buffer): Promise<unknown> {
+  private runAppend(room: string, entry: HistoryEntry): Promise<unknown> {
     const k = this.link.keys.history(room);
     const line = `${entry.id} ${entry.ts} ${entry.json}`;
-    const reply = this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl, channel, message] });
+    const reply = this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl] });
     return this.link.track(reply).then(
       (r) => {
         this.stats.appended++;
@@ -283,4 +364,11 @@ export class RedisHistory implements HistoryStore {
     if (id > s.maxId) s.maxId = id;
     return s;
   }
+}
+
+/** `payload` (a message JSON with the {@link ID_PLACEHOLDER}) with its id written in. */
+function withId(payload: string, id: number): string {
+  const at = payload.indexOf(ID_PLACEHOLDER);
+  if (at < 0) throw new TypeError('RedisHistory.sequence: the message has no "id":0 placeholder');
+  return `${payload.slice(0, at + ID_PLACEHOLDER.length - 1)}${id}${payload.slice(at + ID_PLACEHOLDER.length)}`;
 }

@@ -34,7 +34,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
 }
 
 /** A member that records what the application sees: danmaku texts and gaps, in order. */
-function member(url: string, options: Parameters<typeof connectRoom>[1]) {
+function member(url: string | string[], options: Parameters<typeof connectRoom>[1]) {
   const log: string[] = [];
   let readies = 0;
   let resumed = 0;
@@ -161,4 +161,83 @@ describe('rooms client across a server crash', () => {
     expect(drops).toEqual([]); // past exp and still the first connection
     expect(fixed.closes).toEqual([]); // 4001 is not terminal: it keeps trying (with a token that is refused)
   });
+});
+
+describe.runIf(redisAvailable())('rooms client across an instance failover (3 instances, one Redis)', () => {
+  it('the instance a member is on dies: it moves to the next URL and sees every message once, in order, with no gap', async () => {
+    redis = await startRedis();
+    const ids = ['fa', 'fb', 'fc'];
+    const started = await Promise.all(
+      ids.map((id) => startRestartable(['--services', 'rooms,admin', '--redis', redis!.url, '--instance-id', id, '--heartbeat-ms', '200', '--heartbeat-ttl-ms', '1000', '--rate-limit', '1000/1000'])),
+    );
+    servers.push(...started);
+    const room = 'failover';
+    const urlOf = (s: RestartableServer): string => `ws://127.0.0.1:${s.port}/ws/room/${room}`;
+    // Every instance names the same owner once the ring holds all three.
+    let owner = -1;
+    await until(() => {
+      void fetch(`http://127.0.0.1:${started[0].port}/api/push/check/${room}`)
+        .then((r) => r.json() as Promise<{ owner: { id: string } | null }>)
+        .then((c) => (owner = c.owner === null ? -1 : ids.indexOf(c.owner.id)));
+      return owner !== -1;
+    }, 'the ring to place the room');
+    const [a, b] = started.filter((_, i) => i !== owner);
+    const dying = started[owner];
+
+    // rx is on the room's owner and knows the other two; tx and the control stay on survivors.
+    const rx = member([urlOf(dying), urlOf(a), urlOf(b)], { user: 'rx' });
+    const tx = member(urlOf(b), { user: 'tx' });
+    const control = member(urlOf(a), { user: 'control' });
+    const moves: string[] = [];
+    rx.client.on('disconnect', (d) => moves.push(d.nextUrl));
+    await until(() => rx.readies === 1 && tx.readies === 1 && control.readies === 1, 'three members ready');
+
+    await post(tx, range(1, 10));
+    await until(() => rx.log.length === 10, 'the first ten at rx');
+    await dying.kill();
+    // Sent while rx finds its way to another instance: replayed from Redis history by `since=`.
+    await post(tx, range(11, 15));
+    await until(() => rx.resumed === 1, 'rx back on another instance');
+    await post(tx, range(16, 20));
+    await until(() => rx.log.length >= 20 && control.log.length >= 20, 'all twenty at rx and the control').catch((err: Error) => {
+      throw new Error(`${err.message}: rx ${rx.log.join(' ')} (url ${rx.client.url}, moves ${moves.join(' ')}); control ${control.log.join(' ')}`);
+    });
+    expect(rx.log.join(' ')).toBe(range(1, 20).join(' '));
+    expect(control.log.join(' ')).toBe(range(1, 20).join(' '));
+    expect(moves[0]).toBe(urlOf(a));
+    expect(rx.client.url).not.toBe(urlOf(dying));
+    expect(rx.client.lastSeenId).toBe(tx.client.lastSeenId);
+  }, 60_000);
+
+  it('two senders on two instances at once: members on all three see one order of increasing ids, and the client drops nothing', async () => {
+    redis = await startRedis();
+    const started = await Promise.all(
+      ['oa', 'ob', 'oc'].map((id) => startRestartable(['--services', 'rooms', '--redis', redis!.url, '--instance-id', id, '--rate-limit', '1000/1000'])),
+    );
+    servers.push(...started);
+    const urlOf = (s: RestartableServer): string => `ws://127.0.0.1:${s.port}/ws/room/order`;
+    const a = member(urlOf(started[0]), { user: 'a' });
+    const b = member(urlOf(started[1]), { user: 'b' });
+    const watchers = started.map((s, i) => member(urlOf(s), { user: `w${i}` }));
+    // Raw ids as each watcher's connection received them (the client's `danmaku` events carry them).
+    const ids = watchers.map(() => [] as number[]);
+    watchers.forEach((w, i) => w.client.on('danmaku', (m) => ids[i].push(m.id)));
+    await until(() => [a, b, ...watchers].every((m) => m.readies === 1), 'five members ready');
+
+    const n = 150;
+    for (let i = 0; i < n; i++) {
+      expect(a.client.send(`a${i}`)).toBe(true);
+      expect(b.client.send(`b${i}`)).toBe(true);
+    }
+    await until(() => watchers.every((w) => w.log.length >= 2 * n), 'every message at every watcher').catch((err: Error) => {
+      throw new Error(`${err.message}: ${watchers.map((w) => w.log.length).join(', ')}`);
+    });
+    for (const [i, w] of watchers.entries()) {
+      expect(w.log).toHaveLength(2 * n);
+      expect(w.log.filter((t) => t.startsWith('a'))).toEqual(Array.from({ length: n }, (_, k) => `a${k}`));
+      expect(w.log.filter((t) => t.startsWith('b'))).toEqual(Array.from({ length: n }, (_, k) => `b${k}`));
+      expect(ids[i]).toEqual([...ids[i]].sort((x, y) => x - y));
+      expect(w.log).toEqual(watchers[0].log); // one order everywhere
+    }
+  }, 60_000);
 });

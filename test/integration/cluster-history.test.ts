@@ -80,11 +80,13 @@ describe.runIf(run)('RedisHistory and RedisPresence on a real Redis', () => {
     expect(a.h.stats.localIds).toBe(2);
     expect(a.h.read('r', 3, Date.now())).toEqual({ entries: [], lastId: 3, gap: false });
     expect(a.h.read('r', 1, Date.now())).toMatchObject({ gap: true });
-    a.h.appendAndPublish('r', entry(3), { room: 'r', delivery: Delivery.Everyone, payload: entry(3).json, user: '', origin: 'a', conn: -1 });
+    // A message sequenced while down: a local id at once, delivered here only, not kept.
+    expect(a.h.sequence('r', { room: 'r', delivery: Delivery.Everyone, payload: entry(0).json, user: '', origin: 'a', conn: -1 }, Date.now(), true)).toBe(4);
     expect(a.bus.stats.publishDropped).toBe(1);
+    expect(a.h.stats.appendFailures).toBe(1);
     await redis.start();
     await waitFor(() => a.l.ready, 10_000, 'link back');
-    expect(await a.h.allocateId('r')).toBe(4);
+    expect(await a.h.allocateId('r')).toBe(5);
   }, 20_000);
 
   it('reports a gap for what the size cap evicted, not for whisper holes', async () => {

@@ -51,12 +51,14 @@ export interface HistoryStore {
    */
   sweep(nowMs: number, inUse?: (room: string) => boolean): void;
   /**
-   * Optional: keeps `entry` and publishes `envelope` (delivering it locally at once) as one step
-   * that no concurrent {@link read} can split, so a joiner on another instance sees the message
-   * either in its history or live, never both and never neither. Without it the service appends,
-   * then publishes on the bus.
+   * Optional (a store shared by instances): takes the next id of `room`, writes it into
+   * `envelope.payload` (the message JSON, built with `"id":0`), keeps the message when `keep`, and
+   * publishes the envelope, as one step in one order for every instance. The store's bus delivers
+   * it, on this instance too, when it comes back in that order, so every member sees a room's ids
+   * increase, and a joiner's history read holds every message up to its `lastId` and none after.
+   * Resolves to the id. Without it the service allocates an id, appends, then publishes.
    */
-  appendAndPublish?(room: string, entry: HistoryEntry, envelope: RoomEnvelope): void;
+  sequence?(room: string, envelope: RoomEnvelope, ts: number, keep: boolean): MaybePromise<number>;
   /** Optional: an id this instance delivered (a shared store re-seeds its counter from the highest). */
   observe?(room: string, id: number): void;
 }

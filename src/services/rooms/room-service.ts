@@ -282,27 +282,33 @@ export class RoomService {
         return;
       }
       case 'danmaku': {
-        const id = history.allocateId(s.room);
         const { text, color, mode } = msg;
-        if (!isPromise(id) && this.steps.idle(s.room)) this.keep(s.room, { id, ts: now, json: danmakuJson(id, s.room, s.user, now, text, color, mode) });
-        else void this.steps.run(s.room, id, (n) => this.keep(s.room, { id: n, ts: now, json: danmakuJson(n, s.room, s.user, now, text, color, mode) }));
+        this.settle(this.post(s.room, now, (id) => danmakuJson(id, s.room, s.user, now, text, color, mode)));
         return;
       }
       case 'whisper': {
         const presence = this.options.presence;
         const { to, text } = msg;
+        const envelope = (id: number): RoomEnvelope => ({ room: s.room, delivery: Delivery.User, payload: whisperJson(id, s.room, s.user, to, now, text), user: to, origin: this.options.instanceId, conn: ws.id });
         if (this.registry.get(s.room)?.users.has(to) === true) {
-          const id = history.allocateId(s.room); // a room id, but whispers are never kept
-          if (!isPromise(id) && this.steps.idle(s.room)) this.whisper(ws, s, to, text, now, id);
-          else void this.steps.run(s.room, id, (n) => this.whisper(ws, s, to, text, now, n));
+          // A room id, but whispers are never kept.
+          this.settle(this.post(s.room, now, envelope, false));
         } else if (presence === undefined) {
           this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
+        } else if (history.sequence !== undefined) {
+          // In the room on no instance → NO_SUCH_USER; anywhere → through the bus, after the check
+          // and in the room's order (later messages wait for it).
+          const sequence = history.sequence.bind(history);
+          void this.steps.run(s.room, presence.elsewhere(s.room, to), (there) => {
+            if (there) this.settle(sequence(s.room, envelope(0), now, false));
+            else if (ws.isOpen) this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
+          });
         } else {
-          // In the room on no instance → NO_SUCH_USER (its id stays a hole); anywhere → through the
-          // bus. The id is taken now, with the check, so ids follow the order messages arrived in.
+          // The id is taken now, with the check, so ids follow the order messages arrived in (a
+          // refused whisper's id stays a hole).
           const check = Promise.all([presence.elsewhere(s.room, to), history.allocateId(s.room)]);
           void this.steps.run(s.room, check, ([there, n]) => {
-            if (there) this.whisper(ws, s, to, text, now, n);
+            if (there) this.options.bus.publish(envelope(n));
             else if (ws.isOpen) this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
           });
         }
@@ -323,22 +329,64 @@ export class RoomService {
     }
   }
 
-  /** A whisper: to the target's sessions wherever they are, and the sender's connection. */
-  private whisper(ws: Member, s: RoomSession, to: string, text: string, now: number, id: number): void {
-    this.options.bus.publish({ room: s.room, delivery: Delivery.User, payload: whisperJson(id, s.room, s.user, to, now, text), user: to, origin: this.options.instanceId, conn: ws.id });
+  /**
+   * A message with a room id, in the order messages arrived: a danmaku or system message (`message`
+   * gives its JSON for an id; kept in history, to everyone) or a whisper (`message` gives its
+   * envelope; `keep` false). A shared store sequences it (id, history and publish in one step, see
+   * {@link HistoryStore.sequence}); otherwise the id is allocated, then the message is kept and
+   * published. Resolves to its id; a failure is counted and reported, and rejects.
+   */
+  private post(room: string, ts: number, message: (id: number) => string | RoomEnvelope, keep = true): MaybePromise<number> {
+    const { history, bus, instanceId } = this.options;
+    const envelope = (id: number): RoomEnvelope => {
+      const m = message(id);
+      return typeof m === 'string' ? { room, delivery: Delivery.Everyone, payload: m, user: '', origin: instanceId, conn: -1 } : m;
+    };
+    const publish = (id: number): void => {
+      const e = envelope(id);
+      if (keep) {
+        const appended = history.append(room, { id, ts, json: e.payload as string });
+        if (isPromise(appended)) appended.then(undefined, (err: unknown) => this.failed(err));
+      }
+      bus.publish(e);
+    };
+    const sequence = history.sequence?.bind(history);
+    if (this.steps.idle(room)) {
+      if (sequence !== undefined) return this.reported(sequence(room, envelope(0), ts, keep));
+      const id = history.allocateId(room);
+      if (!isPromise(id)) {
+        publish(id);
+        return id;
+      }
+    }
+    let sent: MaybePromise<number> = 0;
+    const step =
+      sequence !== undefined
+        ? this.steps.run(room, null, () => {
+            sent = sequence(room, envelope(0), ts, keep);
+          })
+        : this.steps.run(room, history.allocateId(room), (id) => {
+            publish(id);
+            sent = id;
+          });
+    return step.then((ok) => {
+      if (!ok) throw new Error(`a message to ${room} failed (see asyncFailures)`);
+      return this.reported(sent);
+    });
   }
 
-  /** Keeps a danmaku or system message and delivers it to everyone, as one step when the store can. */
-  private keep(room: string, entry: HistoryEntry): void {
-    const { history, bus, instanceId } = this.options;
-    const envelope: RoomEnvelope = { room, delivery: Delivery.Everyone, payload: entry.json, user: '', origin: instanceId, conn: -1 };
-    if (history.appendAndPublish !== undefined) {
-      history.appendAndPublish(room, entry, envelope);
-      return;
-    }
-    const appended = history.append(room, entry);
-    if (isPromise(appended)) appended.then(undefined, (err: unknown) => this.failed(err));
-    bus.publish(envelope);
+  /** `id`, with a rejection counted and reported (and passed on). */
+  private reported(id: MaybePromise<number>): MaybePromise<number> {
+    if (!isPromise(id)) return id;
+    return id.then(undefined, (err: unknown) => {
+      this.failed(err);
+      throw err;
+    });
+  }
+
+  /** Ends a {@link post} nobody waits for (its failure is already counted and reported). */
+  private settle(id: MaybePromise<number>): void {
+    if (isPromise(id)) id.then(undefined, () => undefined);
   }
 
   /** One binary frame: voice, relayed to every member but the sender's own sessions, never kept. */
@@ -351,20 +399,7 @@ export class RoomService {
   /** An admin system message: kept in history, delivered to everyone. Resolves to its id. */
   system(roomId: string, text: string): MaybePromise<number> {
     const now = Date.now();
-    const id = this.options.history.allocateId(roomId);
-    if (!isPromise(id) && this.steps.idle(roomId)) {
-      this.keep(roomId, { id, ts: now, json: systemJson(id, roomId, now, text) });
-      return id;
-    }
-    let sent = 0;
-    const step = (n: number): void => {
-      this.keep(roomId, { id: n, ts: now, json: systemJson(n, roomId, now, text) });
-      sent = n;
-    };
-    return this.steps.run(roomId, id, step).then((ok) => {
-      if (!ok) throw new Error(`system message to ${roomId} failed (see asyncFailures)`);
-      return sent;
-    });
+    return this.post(roomId, now, (id) => systemJson(id, roomId, now, text));
   }
 
   /** Closes every member of `roomId` (everywhere, through the bus) with 4000 and drops its state. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope } from '../../../src/cluster/envelope.js';
+import { decodeEnvelope, encodeEnvelope, encodeSequencedHeader, isSequenced } from '../../../src/cluster/envelope.js';
 import { Delivery } from '../../../src/services/rooms/bus.js';
 
 describe('room envelope', () => {
@@ -20,5 +20,14 @@ describe('room envelope', () => {
     expect(decodeEnvelope(other)).toBeNull();
     expect(decodeEnvelope(buf.subarray(0, 14))).toBeNull();
     expect(decodeEnvelope(Buffer.alloc(0))).toBeNull();
+  });
+
+  it('a sequenced header plus the payload Redis completes decodes like a whole envelope, and says it was sequenced', () => {
+    const e = { room: 'r', delivery: Delivery.User, payload: '{"type":"whisper","id":17,"text":"psst"}', user: 'bob', origin: 'a', conn: 7 };
+    const wire = Buffer.concat([encodeSequencedHeader({ ...e, payload: '{"type":"whisper","id":0,"text":"psst"}' }), Buffer.from(e.payload)]);
+    expect(decodeEnvelope(wire)).toEqual(e);
+    expect(isSequenced(wire)).toBe(true);
+    expect(isSequenced(encodeEnvelope(e))).toBe(false);
+    expect(isSequenced(Buffer.alloc(3))).toBe(false);
   });
 });
