@@ -213,6 +213,28 @@ describe('audio cache over WebSocket', () => {
     expect(await late.cmd('FOLLOW:live:400001')).toMatch(/^ERROR:BAD_RANGE:FOLLOW on stream live: offset 400001 is past the end/);
   });
 
+  it('FOLLOW: one per connection (ALREADY_FOLLOWING); a followed stream that is deleted ends its followers with ERROR:DELETED', async () => {
+    const { port } = await start();
+    const up = await AudioClient.open(port);
+    expect(await up.cmd('START:gone')).toBe('OK:START:gone:0');
+    up.send(randomBytes(1000));
+    expect(await up.cmd('INFO:gone')).toMatch(/"size":1000/);
+    const f = await AudioClient.open(port);
+    expect(await f.cmd('FOLLOW:gone:0')).toBe('OK:FOLLOW:gone:0');
+    expect((await f.bin()).length).toBe(1000);
+    expect(await f.cmd('FOLLOW:gone:0')).toBe('ERROR:ALREADY_FOLLOWING:cannot follow stream gone: this connection already follows stream gone');
+    up.ws.close(); // the upload is abandoned (incomplete): the follower stays, and DELETE is allowed once the server saw the close
+    const other = await AudioClient.open(port);
+    let deleted = await other.cmd('DELETE:gone');
+    for (let tries = 0; deleted === 'ERROR:BUSY:stream gone is busy: it is being uploaded (STOP it first)' && tries < 100; tries++) {
+      await new Promise((r) => setTimeout(r, 20));
+      deleted = await other.cmd('DELETE:gone');
+    }
+    expect(deleted).toBe('OK:DELETE:gone');
+    expect(await f.text()).toBe('ERROR:DELETED:stream gone was deleted while followed');
+    expect(await f.cmd('FOLLOW:gone:0')).toBe('ERROR:NOT_FOUND:stream gone not found'); // it follows nothing now
+  });
+
   it('reloads complete and incomplete streams after a restart', async () => {
     const first = await start({ flushIntervalMs: 10 });
     const data = randomBytes(70_000);
