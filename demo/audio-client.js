@@ -1,10 +1,11 @@
 // The demo's use of slabcast/client's AudioClient (served by slabcast at /client/): the protocol
 // (commands, replies, resume, MOVED, errors) lives there; this file only adds what the panel shows —
-// upload progress as a fraction, chunk counts, and a whole-stream download in GET ranges.
+// upload progress as a fraction, chunk counts, and a whole-stream download in ranges (the client
+// reads them over HTTP with Range, same origin).
 import { AudioClient as Client } from '/client/index.js';
 
 const CHUNK_BYTES = 32 * 1024; // one binary frame per chunk
-const RANGE_BYTES = 64 * 1024; // one GET per range (the server's --max-get-bytes is 1 MiB by default)
+const RANGE_BYTES = 64 * 1024; // one read per range, so the panel can show progress
 
 export class AudioClient {
   /** `url`: ws(s)://host/audio. */
@@ -31,7 +32,7 @@ export class AudioClient {
     return { size: r.size, chunks: Math.ceil((r.size - resumedAt) / CHUNK_BYTES), resumedAt, list: await this.client.list() };
   }
 
-  /** The whole stream, GET range by range. Resolves with `{ bytes, ranges, info }`. */
+  /** The whole stream, range by range. Resolves with `{ bytes, ranges, info }`. */
   async download(id, onProgress = () => {}) {
     const info = await this.client.info(id);
     const bytes = new Uint8Array(info.size);

@@ -1,5 +1,5 @@
 // The audio panel: make a clip (microphone or test tone), upload it as a stream, list the cached
-// streams, check one's bytes with GET in ranges, and play it from its HTTP address.
+// streams, check one's bytes with HTTP range reads, and play it from its HTTP address.
 import { AudioClient } from './audio-client.js';
 import { makeToneWav, MicRecorder, sha256Hex, sniffAudioType } from './sound.js';
 
@@ -205,7 +205,7 @@ export function setupAudioPanel(audioUrl, showError) {
       const type = sniffAudioType(bytes);
       const mine = uploaded.get(id);
       const check = mine === undefined ? '' : mine === sha256 ? ' · same bytes as uploaded ✓' : ' · DIFFERS from the upload ✗';
-      el.playInfo.textContent = `${id}: ${formatBytes(bytes.length)} in ${ranges} GET ranges, ${type} · sha-256 ${shortHash(sha256)}${check}`;
+      el.playInfo.textContent = `${id}: ${formatBytes(bytes.length)} in ${ranges} HTTP ranges, ${type} · sha-256 ${shortHash(sha256)}${check}`;
       el.playInfo.dataset.sha256 = sha256 ?? '';
       el.playInfo.dataset.id = id;
       if (mine !== undefined && mine !== sha256) showError(`playback of ${id}: the fetched bytes differ from the uploaded ones`);

@@ -3,7 +3,7 @@
  * and come in the order of the commands (docs/audio-cache.md), so a channel serves one operation at
  * a time and each reads the replies it caused.
  */
-import { AudioClientError, AudioClientErrorCode } from './audio-errors.js';
+import { AudioClientError, AudioClientErrorCode, serverError } from './audio-errors.js';
 import { bytesOf, type CloseEventLike, type MessageEventLike, ReadyState, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 /** A reply: a text frame or a binary frame. */
@@ -86,7 +86,7 @@ export class AudioChannel {
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  /** The next reply, which must be text; `ERROR:…` becomes a `Server` error. */
+  /** The next reply, which must be text; `ERROR:{CODE}:…` becomes an error with the server's code. */
   async nextText(): Promise<string> {
     const r = await this.next();
     if (typeof r !== 'string') throw new AudioClientError(AudioClientErrorCode.Protocol, `expected a text reply, got ${r.byteLength} bytes`);
@@ -118,12 +118,6 @@ export class AudioChannel {
     w?.reject(this.closedError);
     for (const r of this.drainWaiters.splice(0)) r();
   }
-}
-
-/** `ERROR:{message}` → a `Server` error carrying the message. */
-export function serverError(reply: string): AudioClientError {
-  const message = reply.slice('ERROR:'.length);
-  return new AudioClientError(AudioClientErrorCode.Server, message, message);
 }
 
 /** The target of `ERROR:MOVED:{id}:{url}`, or null for any other reply. */

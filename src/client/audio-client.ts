@@ -1,11 +1,12 @@
 /**
  * The audio cache client (docs/audio-cache.md): commands on a shared connection per URL, uploads
  * that resume from the server's `OK:START` offset after a dropped connection and resolve only at
- * `OK:STOP` (durable), follows that reconnect and continue from the last byte received, and
- * `ERROR:MOVED` (cluster) followed transparently.
+ * `OK:STOP` (durable), follows that reconnect and continue from the last byte received, reads
+ * over HTTP where it can (audio-http-read.ts), and `ERROR:MOVED` (cluster) followed transparently.
  */
-import { AudioChannel, movedTo, type Reply, serverError } from './audio-channel.js';
-import { AudioClientError, AudioClientErrorCode } from './audio-errors.js';
+import { AudioChannel, movedTo, type Reply } from './audio-channel.js';
+import { AudioClientError, AudioClientErrorCode, AudioServerCode, serverError } from './audio-errors.js';
+import { type FetchLike, globalFetch, httpBaseOf, httpRead, tokenOf } from './audio-http-read.js';
 import { type BackoffOptions, backoffDelay, resolveWebSocket, type WebSocketConstructor } from './socket.js';
 
 /** A stream's metadata (`INFO`, `LIST`). */
@@ -49,6 +50,12 @@ export interface AudioClientOptions {
   chunkBytes?: number;
   /** `ERROR:MOVED` in a row before giving up (default 5). */
   maxRedirects?: number;
+  /**
+   * Where {@link AudioClient.read} reads over HTTP: the audio path's HTTP URL (`https://host/audio`).
+   * Default: derived from the WebSocket URL (`ws:`→`http:`, `wss:`→`https:`, same host and path).
+   * `false`: reads use the WebSocket `GET`. Without a global `fetch` reads use the WebSocket too.
+   */
+  httpUrl?: string | false;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -60,12 +67,22 @@ export class AudioClient {
   private queue: Promise<unknown> = Promise.resolve();
   /** Where each stream was last found to live (learned from MOVED). */
   private readonly owners = new Map<string, string>();
+  /** HTTP reads: `fetch` and the base URL, or null when reads use the WebSocket. */
+  private readonly http: { fetch: FetchLike; base: string } | null;
 
   constructor(
     readonly url: string,
     private readonly options: AudioClientOptions = {},
   ) {
     this.Ctor = resolveWebSocket(options.WebSocket);
+    const fetchFn = options.httpUrl === false ? null : globalFetch();
+    const base = options.httpUrl === false ? null : (options.httpUrl?.replace(/\/+$/, '') ?? httpBaseOf(url));
+    this.http = fetchFn === null || base === null ? null : { fetch: fetchFn, base };
+  }
+
+  /** Whether {@link read} goes over HTTP (else the WebSocket `GET`). */
+  get readsOverHttp(): boolean {
+    return this.http !== null;
   }
 
   /** `INFO:{id}`. */
@@ -87,8 +104,16 @@ export class AudioClient {
     if (r !== `OK:DELETE:${id}`) throw protocol(r);
   }
 
-  /** `GET:{id}:{offset}:{length}`: those bytes (clamped at the end of the stream). */
+  /**
+   * Bytes `[offset, offset + length)` of stream `id`, clamped at its end. Over HTTP (`Range`; a
+   * cluster's `307` followed by `fetch`; the URL's `token` sent as `Authorization: Bearer`) unless
+   * the client has no HTTP URL, else `GET:{id}:{offset}:{length}` on the WebSocket (at most
+   * `--max-get-bytes` per read there). `offset` at or past the end → `BAD_RANGE`.
+   */
   async read(id: string, offset: number, length: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`read: offset must be a non-negative integer, got ${offset}`);
+    if (!Number.isSafeInteger(length) || length < 1) throw new RangeError(`read: length must be a positive integer, got ${length}`);
+    if (this.http !== null) return this.readHttp(this.http, id, offset, length);
     const r = await this.command(id, `GET:${id}:${offset}:${length}`);
     if (typeof r === 'string') throw protocol(r);
     return r;
@@ -150,15 +175,15 @@ export class AudioClient {
         ch = await AudioChannel.open(this.Ctor, url);
         ch.send(`FOLLOW:${id}:${at}`);
         const ok = await ch.next();
-        const target = typeof ok === 'string' ? (movedTo(ok, id) ?? (isNotFound(ok) ? await probeOwner(ch, id) : null)) : null;
+        const target = typeof ok === 'string' ? movedTo(ok, id) : null;
         if (target !== null) {
           url = this.redirect(id, target, ++redirects);
           continue;
         }
-        if (typeof ok === 'string' && ok.startsWith('ERROR:') && reconnected && /past the end/.test(ok)) {
+        if (typeof ok === 'string' && reconnected && ok.startsWith(`ERROR:${AudioServerCode.BadRange}:`)) {
           // The server restarted from its last checkpoint, behind what we already have: the upload
           // is being resumed; wait for the stream to grow past our offset again.
-          throw new AudioClientError(AudioClientErrorCode.Connection, ok.slice(6), ok.slice(6));
+          throw new AudioClientError(AudioClientErrorCode.Connection, ok.slice('ERROR:'.length), serverError(ok).serverMessage);
         }
         if (text(ok).startsWith('ERROR:')) throw serverError(ok as string);
         if (ok !== `OK:FOLLOW:${id}:${at}`) throw protocol(ok as string);
@@ -200,7 +225,7 @@ export class AudioClient {
           const ch = await this.channel(url);
           ch.send(cmd);
           r = await ch.next();
-          if (id !== null && typeof r === 'string') owner = movedTo(r, id) ?? (isNotFound(r) ? await probeOwner(ch, id) : null);
+          if (id !== null && typeof r === 'string') owner = movedTo(r, id);
         } catch (err) {
           // A dropped command connection: open a new one and ask again (commands are idempotent reads or DELETE).
           if (!(err instanceof AudioClientError) || !err.retryable) throw err;
@@ -221,6 +246,22 @@ export class AudioClient {
     return run;
   }
 
+  /** An HTTP read, at the owner learned from an earlier MOVED if any; a failed request is retried like a command. */
+  private async readHttp(http: { fetch: FetchLike; base: string }, id: string, offset: number, length: number): Promise<Uint8Array> {
+    const owner = this.owners.get(id);
+    const base = (owner === undefined ? null : httpBaseOf(owner)) ?? http.base;
+    const token = tokenOf(this.url);
+    for (let failures = 0; ; ) {
+      try {
+        return await httpRead(http.fetch, base, id, offset, length, token);
+      } catch (err) {
+        if (!(err instanceof AudioClientError) || err.code !== AudioClientErrorCode.Connection) throw err;
+        if (failures >= (this.options.reconnect?.maxRetries ?? 3)) throw err;
+        await sleep(backoffDelay(failures++, this.options.reconnect));
+      }
+    }
+  }
+
   private async channel(url: string): Promise<AudioChannel> {
     let p = this.channels.get(url);
     if (p !== undefined) {
@@ -236,8 +277,10 @@ export class AudioClient {
     if (redirects > (this.options.maxRedirects ?? 5)) {
       throw new AudioClientError(AudioClientErrorCode.Redirects, `more than ${this.options.maxRedirects ?? 5} redirects (last to ${target})`);
     }
-    this.owners.set(id, target);
-    return target;
+    // The owner's URL is the server's; this client's query (its `token`) goes along.
+    const owner = target.includes('?') ? target : `${target}${new URL(this.url).search}`;
+    this.owners.set(id, owner);
+    return owner;
   }
 
   /** Sends the source's bytes from `stored` on, in chunks, pausing while the socket buffers too much. */
@@ -302,22 +345,6 @@ class RetainedSource {
     this.chunks.push(bytes);
     this.pulled += bytes.byteLength;
   }
-}
-
-/** `ERROR:stream {id} not found`: on a cluster instance that does not own the stream, INFO/FOLLOW/DELETE say so. */
-function isNotFound(r: string): boolean {
-  return r.startsWith('ERROR:') && r.endsWith('not found');
-}
-
-/**
- * The server redirects only GET and START (ERROR:MOVED); INFO, FOLLOW and DELETE of a stream another
- * instance owns answer "not found". A one-byte GET asks where the stream lives: its MOVED target, or
- * null when this instance owns it (the "not found" stands).
- */
-async function probeOwner(ch: AudioChannel, id: string): Promise<string | null> {
-  ch.send(`GET:${id}:0:1`);
-  const r = await ch.next();
-  return typeof r === 'string' ? movedTo(r, id) : null;
 }
 
 function text(r: Reply): string {

@@ -3,7 +3,7 @@
  * (pass the `ws` package's WebSocket on Node 20). Imports nothing from the server.
  */
 export { AudioClient, type AudioClientOptions, type StreamInfo, type UploadOptions, type UploadResult, type UploadSource } from './audio-client.js';
-export { AudioClientError, AudioClientErrorCode } from './audio-errors.js';
+export { AudioClientError, AudioClientErrorCode, AudioServerCode } from './audio-errors.js';
 export {
   CLOSE_REASONS,
   connectRoom,

@@ -232,6 +232,6 @@ export class ClusterNode {
       [{ type: 'leave' }, this.ringPresence.stats.leaves],
       [{ type: 'join' }, this.ringPresence.stats.joins],
     ]);
-    m.counter('slabcast_cluster_audio_moved_total', 'Audio GET/START redirected to the owner instance', [], () => [[{}, this.stats.moved]]);
+    m.counter('slabcast_cluster_audio_moved_total', 'Audio commands (START, GET, INFO, FOLLOW, DELETE) redirected to the owner instance', [], () => [[{}, this.stats.moved]]);
   }
 }

@@ -284,7 +284,7 @@ describe('demo page: audio cache', () => {
     return sha!;
   }
 
-  /** Plays `id` back (GET in ranges) and waits for the <audio> element to be able to play it. */
+  /** Plays `id` back (HTTP range reads) and waits for the <audio> element to be able to play it. */
   async function playBack(page: Page, id: string): Promise<string> {
     await page.click(`#streams tr[data-id="${id}"] button.play`);
     await page.waitForSelector('#player[data-state="canplay"]');
@@ -292,7 +292,7 @@ describe('demo page: audio cache', () => {
     return (await page.locator('#play-info').getAttribute('data-sha256'))!;
   }
 
-  it('a test tone is uploaded (START/binary/STOP), listed (LIST) and plays back with the same bytes (GET ranges)', async () => {
+  it('a test tone is uploaded (START/binary/STOP), listed (LIST) and plays back with the same bytes (HTTP range reads)', async () => {
     const page = await openPage(open, 'user=audio');
     await page.click('#tone');
     await page.waitForSelector('#clip[data-sha256]');
@@ -307,7 +307,7 @@ describe('demo page: audio cache', () => {
 
     const fetched = await playBack(page, 'tone-browser-test');
     expect(fetched).toBe(uploaded);
-    expect(await page.locator('#play-info').textContent()).toContain('in 2 GET ranges');
+    expect(await page.locator('#play-info').textContent()).toContain('in 2 HTTP ranges');
     expect(await page.locator('#play-info').textContent()).toContain('same bytes as uploaded');
     const duration = await page.locator('#audio').evaluate((a: PageElement) => a.duration);
     expect(duration).toBeCloseTo(2, 1);

@@ -83,7 +83,7 @@ describe('audio chunks of any size', () => {
     c.send(first);
     c.send(randomBytes(4 * MiB)); // 10 MiB in all: refused while it streams in
     expect(await c.text()).toBe(
-      `ERROR:stream capped: a ${4 * MiB}-byte chunk would take it to ${10 * MiB} bytes, past the maximum stream size (${8 * MiB} bytes); chunk not stored`,
+      `ERROR:TOO_LARGE:stream capped: a ${4 * MiB}-byte chunk would take it to ${10 * MiB} bytes, past the maximum stream size (${8 * MiB} bytes); chunk not stored`,
     );
     c.send(last); // exactly at the limit
     expect(await c.cmd('STOP:capped')).toBe(`OK:STOP:capped:${8 * MiB}`);

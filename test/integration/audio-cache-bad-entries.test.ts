@@ -136,12 +136,12 @@ describe('cache directory entries at start-up (real process)', () => {
     expect(sha(followed.bytes)).toBe(sha(whole.subarray(100_000)));
     expect(followed.end).toBe('END:whole:150000');
 
-    expect(await c.cmd('START:new')).toBe('ERROR:read-only cache (EROFS): cannot start stream new; streams can be read, not written');
-    expect(await c.cmd('START:part')).toMatch(/^ERROR:read-only cache \(EROFS\): cannot start stream part;/);
+    expect(await c.cmd('START:new')).toBe('ERROR:READ_ONLY:read-only cache (EROFS): cannot start stream new; streams can be read, not written');
+    expect(await c.cmd('START:part')).toMatch(/^ERROR:READ_ONLY:read-only cache \(EROFS\): cannot start stream part;/);
     c.send(Buffer.from('data'));
-    expect(await c.text()).toBe('ERROR:read-only cache (EROFS): 4-byte data frame refused; streams can be read, not written');
-    expect(await c.cmd('DELETE:whole')).toMatch(/^ERROR:read-only cache \(EROFS\): cannot delete stream whole;/);
-    expect(await c.cmd('FOLLOW:part:0')).toMatch(/^ERROR:read-only cache \(EROFS\): cannot follow incomplete stream part/);
+    expect(await c.text()).toBe('ERROR:READ_ONLY:read-only cache (EROFS): 4-byte data frame refused; streams can be read, not written');
+    expect(await c.cmd('DELETE:whole')).toMatch(/^ERROR:READ_ONLY:read-only cache \(EROFS\): cannot delete stream whole;/);
+    expect(await c.cmd('FOLLOW:part:0')).toMatch(/^ERROR:READ_ONLY:read-only cache \(EROFS\): cannot follow incomplete stream part/);
 
     const ready = await p.http('GET', '/readyz');
     expect(ready.status).toBe(200); // HTTP, rooms and reads still work: the instance stays in rotation

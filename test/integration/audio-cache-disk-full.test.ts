@@ -5,7 +5,7 @@
  * when a stream left sparse on the full disk was resumed after a restart.
  *
  * Proven here: the process stays up (HTTP and another WebSocket work), the chunk that does not fit
- * is refused with `ERROR:no space…` and not stored, earlier streams stay byte-exact, and after space
+ * is refused with `ERROR:NO_SPACE:no space…` and not stored, earlier streams stay byte-exact, and after space
  * is freed (DELETE of another stream, or rm of a file) the same upload resumes and completes.
  * Needs root to mount the tmpfs (skipped loudly without it; a failure under CI=true).
  */
@@ -110,7 +110,7 @@ describe.runIf(runs)('audio cache on a full disk (real process, tmpfs)', () => {
     let b = await AudioClient.open(p.port);
     expect(await b.cmd('START:big')).toBe('OK:START:big:0');
     const first = await sendUntilRefused(p, b, 'big', big);
-    expect(first.refusal).toMatch(/^ERROR:no space: stream big cannot store 65536 more bytes \(chunk not stored\): /);
+    expect(first.refusal).toMatch(/^ERROR:NO_SPACE:no space: stream big cannot store 65536 more bytes \(chunk not stored\): /);
     expect(first.stored).toBeGreaterThan(MiB);
     expect(first.stored).toBeLessThan(big.length);
 
@@ -131,7 +131,7 @@ describe.runIf(runs)('audio cache on a full disk (real process, tmpfs)', () => {
     expect(sha(await readBack(a, 'big', first.stored))).toBe(sha(big.subarray(0, first.stored)));
 
     // A new stream cannot start either; the uploader goes away, then space is freed.
-    expect(await a.cmd('START:other')).toMatch(/^ERROR:no space: cannot start stream other: /);
+    expect(await a.cmd('START:other')).toMatch(/^ERROR:NO_SPACE:no space: cannot start stream other: /);
     b.ws.terminate();
     expect(await a.cmd('DELETE:early')).toBe('OK:DELETE:early');
 
@@ -167,7 +167,7 @@ describe.runIf(runs)('audio cache on a full disk (real process, tmpfs)', () => {
     const more = randomBytes(300 * KiB);
     const data = Buffer.concat([head, more]);
     const first = await sendUntilRefused(p, c, 'sparse', data, head.length);
-    expect(first.refusal).toMatch(/^ERROR:no space: stream sparse cannot store 65536 more bytes/);
+    expect(first.refusal).toMatch(/^ERROR:NO_SPACE:no space: stream sparse cannot store 65536 more bytes/);
     expect(first.stored).toBe(head.length);
     await expectAlive(p);
     expect(sha(await readBack(c, 'sparse', head.length))).toBe(sha(head));

@@ -44,7 +44,7 @@ describe('audio cache limits over the wire', () => {
     c.send(data.subarray(60_000)); // lands exactly on the limit: no reply
     c.send(Buffer.of(0xee));
     expect(await c.text()).toBe(
-      'ERROR:stream s: a 1-byte chunk would take it to 100001 bytes, past the maximum stream size (100000 bytes); chunk not stored',
+      'ERROR:TOO_LARGE:stream s: a 1-byte chunk would take it to 100001 bytes, past the maximum stream size (100000 bytes); chunk not stored',
     );
     expect(await c.cmd('STOP:s')).toBe(`OK:STOP:s:${limit}`);
     expect(statSync(join(servers.dir, 'cache', 's.audio')).size).toBe(limit); // trimmed: the refused byte never reached the file
@@ -54,7 +54,7 @@ describe('audio cache limits over the wire', () => {
     expect(await c.cmd('START:t')).toBe('OK:START:t:0');
     c.send(Buffer.alloc(limit + 1, 1));
     expect(await c.text()).toBe(
-      `ERROR:stream t: a ${limit + 1}-byte chunk would take it to ${limit + 1} bytes, past the maximum stream size (${limit} bytes); chunk not stored`,
+      `ERROR:TOO_LARGE:stream t: a ${limit + 1}-byte chunk would take it to ${limit + 1} bytes, past the maximum stream size (${limit} bytes); chunk not stored`,
     );
     c.send(Buffer.alloc(10, 2));
     expect(await c.cmd('STOP:t')).toBe('OK:STOP:t:10');
@@ -95,9 +95,9 @@ describe('audio cache limits over the wire', () => {
     expect(app.audio.stats.evictions).toBe(2);
     expect(app.audio.stats.cacheBytes).toBe(2 * size + 1);
 
-    expect(await c.cmd('GET:b:0:10')).toBe('ERROR:stream b not found');
-    expect(await c.cmd('FOLLOW:b:0')).toBe('ERROR:stream b not found');
-    expect(await c.cmd('GET:c:0:10')).toBe('ERROR:stream c not found');
+    expect(await c.cmd('GET:b:0:10')).toBe('ERROR:NOT_FOUND:stream b not found');
+    expect(await c.cmd('FOLLOW:b:0')).toBe('ERROR:NOT_FOUND:stream b not found');
+    expect(await c.cmd('GET:c:0:10')).toBe('ERROR:NOT_FOUND:stream c not found');
     expect(JSON.parse((await c.cmd('LIST')).slice('LIST:'.length)).map((m: { id: string }) => m.id)).toEqual(['a', 'd']);
     expect(sha(await readBack(c, 'a', size))).toBe(sha(data.a));
 
@@ -105,11 +105,11 @@ describe('audio cache limits over the wire', () => {
     follower.ws.resume();
     expect(await follower.text()).toBe('OK:FOLLOW:b:0');
     const got = await follower.collect();
-    expect(got.end).toBe('ERROR:stream b was evicted from the cache while followed');
+    expect(got.end).toBe('ERROR:EVICTED:stream b was evicted from the cache while followed');
     expect(got.bytes.length).toBeGreaterThan(0);
     expect(got.bytes.length).toBeLessThan(size);
     expect(sha(got.bytes)).toBe(sha(data.b.subarray(0, got.bytes.length)));
-    expect(await follower.cmd('GET:b:0:1')).toBe('ERROR:stream b not found'); // and the connection is still usable
+    expect(await follower.cmd('GET:b:0:1')).toBe('ERROR:NOT_FOUND:stream b not found'); // and the connection is still usable
   });
 
   it('--max-cache-bytes with --evict off: at the limit stored; past it the chunk and a new START get ERROR:cache full', async () => {
@@ -122,10 +122,10 @@ describe('audio cache limits over the wire', () => {
     expect(await c.cmd('START:b')).toBe('OK:START:b:0');
     c.send(b); // exactly at the limit
     c.send(Buffer.of(7));
-    expect(await c.text()).toBe(`ERROR:cache full: stream b cannot store 1 more bytes (limit ${2 * size} bytes); chunk not stored`);
+    expect(await c.text()).toBe(`ERROR:CACHE_FULL:cache full: stream b cannot store 1 more bytes (limit ${2 * size} bytes); chunk not stored`);
     expect(await c.cmd('STOP:b')).toBe(`OK:STOP:b:${size}`);
     const other = await AudioClient.open(port);
-    expect(await other.cmd('START:c')).toBe(`ERROR:cache full: cannot start stream c (limit ${2 * size} bytes)`);
+    expect(await other.cmd('START:c')).toBe(`ERROR:CACHE_FULL:cache full: cannot start stream c (limit ${2 * size} bytes)`);
     expect(app.audio.stats.evictions).toBe(0);
     expect(app.audio.stats.refusals.ERR_AUDIO_CACHE_FULL).toBe(2);
     expect(sha(await readBack(other, 'a', size))).toBe(sha(a)); // nothing was evicted
@@ -141,12 +141,12 @@ describe('audio cache limits over the wire', () => {
     expect(await u1.cmd('START:one')).toBe('OK:START:one:0');
     expect(await u2.cmd('START:two')).toBe('OK:START:two:0');
     expect(app.audio.stats.uploadsInProgress).toBe(2);
-    expect(await u3.cmd('START:three')).toBe('ERROR:cannot start stream three: too many uploads in progress (limit 2)');
-    expect(await u3.cmd('GET:one:0:1')).toMatch(/^ERROR:GET on stream one: offset 0 is at or past the end/); // still usable
+    expect(await u3.cmd('START:three')).toBe('ERROR:TOO_MANY_UPLOADS:cannot start stream three: too many uploads in progress (limit 2)');
+    expect(await u3.cmd('GET:one:0:1')).toMatch(/^ERROR:BAD_RANGE:GET on stream one: offset 0 is at or past the end/); // still usable
     u1.send(Buffer.alloc(5, 1));
     expect(await u1.cmd('STOP:one')).toBe('OK:STOP:one:5');
     expect(await u3.cmd('START:three')).toBe('OK:START:three:0');
-    expect(await u4.cmd('START:four')).toBe('ERROR:cannot start stream four: too many uploads in progress (limit 2)');
+    expect(await u4.cmd('START:four')).toBe('ERROR:TOO_MANY_UPLOADS:cannot start stream four: too many uploads in progress (limit 2)');
     u2.ws.terminate(); // an uploader that goes away without STOP releases its slot
     await waitFor(() => app.audio.stats.uploadsInProgress === 1, 5000, 'the dropped upload to be released');
     expect(await u4.cmd('START:four')).toBe('OK:START:four:0');

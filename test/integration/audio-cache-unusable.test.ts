@@ -29,7 +29,7 @@ describe('a cache directory that cannot be created', () => {
     server = await startServer({ cacheDir });
     expect(server.app.audio.readOnlyReason).toBe('ENOTDIR');
     const c = await AudioClient.open(server.port);
-    expect(await c.cmd('START:s1')).toMatch(/^ERROR:.*read-only cache \(ENOTDIR\)/);
+    expect(await c.cmd('START:s1')).toMatch(/^ERROR:READ_ONLY:read-only cache \(ENOTDIR\): cannot start stream s1;/);
     const ready = await readyz(server.port);
     expect(ready.status).toBe(503);
     expect(ready.json.problems).toEqual([`audio cache unusable: cache directory ${cacheDir} cannot be written (ENOTDIR)`]);

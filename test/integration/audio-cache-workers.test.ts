@@ -17,8 +17,8 @@ import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
 import { assertBuilt, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-const SAME_WORKER = 'ERROR:stream probe is busy: another connection is uploading it';
-const OTHER_WORKER = 'ERROR:stream probe is busy: another process is uploading or deleting it';
+const SAME_WORKER = 'ERROR:BUSY:stream probe is busy: another connection is uploading it';
+const OTHER_WORKER = 'ERROR:BUSY:stream probe is busy: another process is uploading or deleting it';
 
 let dir: string;
 let primary: SlabcastProcess | null = null;
@@ -70,7 +70,7 @@ it('--workers 2: the same id through both workers loses nothing, crashes nothing
   // A completes a stream on its worker; B (other worker) cannot restart, overwrite or truncate it.
   const first = randomBytes(200_000);
   expect(await upload(a, 's', first)).toBe('OK:STOP:s:200000');
-  expect(await b.cmd('START:s')).toBe('ERROR:stream s is complete; DELETE it before uploading it again');
+  expect(await b.cmd('START:s')).toBe('ERROR:COMPLETE:stream s is complete; DELETE it before uploading it again');
   expect(await b.cmd('INFO:s')).toMatch(/^INFO:s:\{"id":"s","size":200000,"complete":true/);
   expect(sha(await readAll(b, 's', 200_000))).toBe(sha(first));
   expect(sha(await readAll(a, 's', 200_000))).toBe(sha(first));
@@ -79,7 +79,7 @@ it('--workers 2: the same id through both workers loses nothing, crashes nothing
   const second = randomBytes(150_000);
   expect(await b.cmd('START:t')).toBe('OK:START:t:0');
   b.send(second.subarray(0, 70_000));
-  expect(await a.cmd('START:t')).toBe('ERROR:stream t is busy: another process is uploading or deleting it');
+  expect(await a.cmd('START:t')).toBe('ERROR:BUSY:stream t is busy: another process is uploading or deleting it');
   b.send(second.subarray(70_000));
   expect(await b.cmd('STOP:t')).toBe('OK:STOP:t:150000');
   expect(sha(await readAll(a, 't', 150_000))).toBe(sha(second));
@@ -87,12 +87,12 @@ it('--workers 2: the same id through both workers loses nothing, crashes nothing
   // DELETE through A while B has s mapped; B then sees it gone; a new, shorter s through A reads
   // right on B (B never maps past the size it verified: no SIGBUS, no stale bytes).
   expect(await a.cmd('DELETE:s')).toBe('OK:DELETE:s');
-  expect(await b.cmd('GET:s:0:10')).toBe('ERROR:stream s not found');
+  expect(await b.cmd('GET:s:0:10')).toBe('ERROR:NOT_FOUND:stream s not found');
   const third = randomBytes(1000);
   expect(await upload(a, 's', third)).toBe('OK:STOP:s:1000');
   expect(await b.cmd('INFO:s')).toMatch(/^INFO:s:\{"id":"s","size":1000,"complete":true/);
   expect(sha(await readAll(b, 's', 200_000))).toBe(sha(third));
-  expect(await b.cmd('GET:s:1000:10')).toMatch(/^ERROR:GET on stream s: offset 1000 is at or past the end/);
+  expect(await b.cmd('GET:s:1000:10')).toMatch(/^ERROR:BAD_RANGE:GET on stream s: offset 1000 is at or past the end/);
 
   // An upload abandoned on B resumes on A from its checkpointed size (B let go of it).
   expect(await b.cmd('START:u')).toBe('OK:START:u:0');

@@ -83,47 +83,47 @@ describe('audio cache over WebSocket', () => {
     expect(await c.text()).toBe('OK:START:o:0');
     expect(await c.text()).toBe('OK:STOP:o:6');
     expect((await c.bin()).toString()).toBe('bcd');
-    expect(await c.text()).toBe('ERROR:stream nope not found');
-    expect(await c.text()).toBe('ERROR:stream o is complete; DELETE it before uploading it again');
+    expect(await c.text()).toBe('ERROR:NOT_FOUND:stream nope not found');
+    expect(await c.text()).toBe('ERROR:COMPLETE:stream o is complete; DELETE it before uploading it again');
   });
 
   it('every error names the reason, and the connection stays usable', async () => {
     const { port } = await start({ maxGetBytes: 100 });
     const c = await AudioClient.open(port);
     const cases: [string | Buffer, RegExp][] = [
-      ['HELLO', /^ERROR:unknown command "HELLO"/],
-      ['get:x:0:1', /^ERROR:unknown command "get"/],
-      ['START', /^ERROR:bad arguments for START/],
-      ['GET:x:0', /^ERROR:bad arguments for GET/],
-      ['GET:x:-1:5', /^ERROR:bad arguments for GET on stream x/],
-      ['START:../../etc/passwd', /^ERROR:invalid stream id "\.\.\/\.\.\/etc\/passwd"/],
-      ['START:a/b', /^ERROR:invalid stream id/],
-      ['START:..', /^ERROR:invalid stream id/],
-      [`START:${'x'.repeat(129)}`, /^ERROR:invalid stream id/],
-      [Buffer.from([1, 2, 3]), /^ERROR:3-byte data frame refused: no upload is open on this connection/],
-      ['STOP:s', /^ERROR:cannot stop stream s: no upload is open on this connection/],
-      ['GET:missing:0:1', /^ERROR:stream missing not found/],
-      ['DELETE:missing', /^ERROR:stream missing not found/],
-      ['FOLLOW:missing:0', /^ERROR:stream missing not found/],
+      ['HELLO', /^ERROR:UNKNOWN_COMMAND:unknown command "HELLO"/],
+      ['get:x:0:1', /^ERROR:UNKNOWN_COMMAND:unknown command "get"/],
+      ['START', /^ERROR:BAD_ARGUMENTS:bad arguments for START/],
+      ['GET:x:0', /^ERROR:BAD_ARGUMENTS:bad arguments for GET/],
+      ['GET:x:-1:5', /^ERROR:BAD_ARGUMENTS:bad arguments for GET on stream x/],
+      ['START:../../etc/passwd', /^ERROR:BAD_ID:invalid stream id "\.\.\/\.\.\/etc\/passwd"/],
+      ['START:a/b', /^ERROR:BAD_ID:invalid stream id/],
+      ['START:..', /^ERROR:BAD_ID:invalid stream id/],
+      [`START:${'x'.repeat(129)}`, /^ERROR:BAD_ID:invalid stream id/],
+      [Buffer.from([1, 2, 3]), /^ERROR:NOT_UPLOADING:3-byte data frame refused: no upload is open on this connection/],
+      ['STOP:s', /^ERROR:NOT_UPLOADING:cannot stop stream s: no upload is open on this connection/],
+      ['GET:missing:0:1', /^ERROR:NOT_FOUND:stream missing not found/],
+      ['DELETE:missing', /^ERROR:NOT_FOUND:stream missing not found/],
+      ['FOLLOW:missing:0', /^ERROR:NOT_FOUND:stream missing not found/],
     ];
     for (const [input, reply] of cases) {
       c.send(input);
       expect(await c.text(), String(input)).toMatch(reply);
     }
     expect(await c.cmd('START:s')).toBe('OK:START:s:0');
-    expect(await c.cmd('START:t')).toBe('ERROR:cannot start stream t: this connection is uploading stream s (STOP it first)');
-    expect(await c.cmd('STOP:t')).toBe('ERROR:cannot stop stream t: this connection is uploading stream s');
+    expect(await c.cmd('START:t')).toBe('ERROR:ALREADY_UPLOADING:cannot start stream t: this connection is uploading stream s (STOP it first)');
+    expect(await c.cmd('STOP:t')).toBe('ERROR:NOT_UPLOADING:cannot stop stream t: this connection is uploading stream s');
     const other = await AudioClient.open(port);
-    expect(await other.cmd('START:s')).toBe('ERROR:stream s is busy: another connection is uploading it');
-    expect(await other.cmd('DELETE:s')).toBe('ERROR:stream s is busy: it is being uploaded (STOP it first)');
-    expect(await other.cmd('GET:s:0:1')).toBe('ERROR:GET on stream s: offset 0 is at or past the end of the stream (0 bytes)');
+    expect(await other.cmd('START:s')).toBe('ERROR:BUSY:stream s is busy: another connection is uploading it');
+    expect(await other.cmd('DELETE:s')).toBe('ERROR:BUSY:stream s is busy: it is being uploaded (STOP it first)');
+    expect(await other.cmd('GET:s:0:1')).toBe('ERROR:BAD_RANGE:GET on stream s: offset 0 is at or past the end of the stream (0 bytes)');
     c.send(Buffer.alloc(150, 7));
     expect(await c.cmd('STOP:s')).toBe('OK:STOP:s:150');
     // --max-get-bytes 100: at the limit served, one past refused.
     c.send('GET:s:0:100');
     expect((await c.bin()).length).toBe(100);
-    expect(await c.cmd('GET:s:0:101')).toBe('ERROR:GET on stream s: length 101 is over the limit of 100 bytes per request');
-    expect(await c.cmd('GET:s:150:1')).toMatch(/^ERROR:GET on stream s: offset 150 is at or past the end/);
+    expect(await c.cmd('GET:s:0:101')).toBe('ERROR:GET_TOO_LARGE:GET on stream s: length 101 is over the limit of 100 bytes per request');
+    expect(await c.cmd('GET:s:150:1')).toMatch(/^ERROR:BAD_RANGE:GET on stream s: offset 150 is at or past the end/);
     expect(await c.cmd('LIST')).toMatch(/^LIST:\[\{"id":"s"/);
     // Nothing but the one stream's two files ever reached the file system.
     expect(readdirSync(join(dir, 'cache')).sort()).toEqual(['s.audio', 's.meta']);
@@ -166,14 +166,14 @@ describe('audio cache over WebSocket', () => {
     for (let i = 0; i < 8; i++) {
       const m = await reader.next();
       if (m.bin === undefined) {
-        expect(m.text).toBe('ERROR:stream d not found'); // a GET the server had not read yet
+        expect(m.text).toBe('ERROR:NOT_FOUND:stream d not found'); // a GET the server had not read yet
         continue;
       }
       parts.push(m.bin);
     }
     expect(parts.length).toBeGreaterThan(0);
     expect(sha(Buffer.concat(parts))).toBe(sha(data.subarray(0, parts.length * 256 * 1024)));
-    expect(await up.cmd('GET:d:0:1')).toBe('ERROR:stream d not found');
+    expect(await up.cmd('GET:d:0:1')).toBe('ERROR:NOT_FOUND:stream d not found');
   });
 
   it('FOLLOW: backlog from the offset, live chunks framed once for all followers, END after STOP', async () => {
@@ -212,7 +212,29 @@ describe('audio cache over WebSocket', () => {
     expect(await late.cmd('FOLLOW:live:399990')).toBe('OK:FOLLOW:live:399990');
     expect((await late.bin()).length).toBe(10);
     expect(await late.text()).toBe('END:live:400000');
-    expect(await late.cmd('FOLLOW:live:400001')).toMatch(/^ERROR:FOLLOW on stream live: offset 400001 is past the end/);
+    expect(await late.cmd('FOLLOW:live:400001')).toMatch(/^ERROR:BAD_RANGE:FOLLOW on stream live: offset 400001 is past the end/);
+  });
+
+  it('FOLLOW: one per connection (ALREADY_FOLLOWING); a followed stream that is deleted ends its followers with ERROR:DELETED', async () => {
+    const { port } = await start();
+    const up = await AudioClient.open(port);
+    expect(await up.cmd('START:gone')).toBe('OK:START:gone:0');
+    up.send(randomBytes(1000));
+    expect(await up.cmd('INFO:gone')).toMatch(/"size":1000/);
+    const f = await AudioClient.open(port);
+    expect(await f.cmd('FOLLOW:gone:0')).toBe('OK:FOLLOW:gone:0');
+    expect((await f.bin()).length).toBe(1000);
+    expect(await f.cmd('FOLLOW:gone:0')).toBe('ERROR:ALREADY_FOLLOWING:cannot follow stream gone: this connection already follows stream gone');
+    up.ws.close(); // the upload is abandoned (incomplete): the follower stays, and DELETE is allowed once the server saw the close
+    const other = await AudioClient.open(port);
+    let deleted = await other.cmd('DELETE:gone');
+    for (let tries = 0; deleted === 'ERROR:BUSY:stream gone is busy: it is being uploaded (STOP it first)' && tries < 100; tries++) {
+      await new Promise((r) => setTimeout(r, 20));
+      deleted = await other.cmd('DELETE:gone');
+    }
+    expect(deleted).toBe('OK:DELETE:gone');
+    expect(await f.text()).toBe('ERROR:DELETED:stream gone was deleted while followed');
+    expect(await f.cmd('FOLLOW:gone:0')).toBe('ERROR:NOT_FOUND:stream gone not found'); // it follows nothing now
   });
 
   it('reloads complete and incomplete streams after a restart', async () => {
@@ -243,7 +265,7 @@ describe('audio cache over WebSocket', () => {
     expect(await c.cmd('START:p1')).toBe('OK:START:p1:0');
     pressure = 0.81;
     const other = await AudioClient.open(port, '/audio-pressure');
-    expect(await other.cmd('START:p2')).toBe('ERROR:server busy, retry later (stream p2: memory use 81% over the 80% threshold)');
+    expect(await other.cmd('START:p2')).toBe('ERROR:SERVER_BUSY:server busy, retry later (stream p2: memory use 81% over the 80% threshold)');
     c.send(Buffer.alloc(10));
     expect(await c.cmd('STOP:p1')).toBe('OK:STOP:p1:10');
     expect(app.audio.stats.refusals.ERR_AUDIO_SERVER_BUSY).toBe(1);

@@ -232,7 +232,7 @@ describe('audio cache over HTTP: complete streams', () => {
     socket.write('GET /audio/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     await waitFor(() => server!.app.audioCache!.http.stats.responses[200] === 1, 5000, 'the 200 queued');
     expect(await c.cmd('DELETE:big')).toBe('OK:DELETE:big');
-    expect(await c.cmd('INFO:big')).toMatch(/^ERROR:stream big not found/);
+    expect(await c.cmd('INFO:big')).toMatch(/^ERROR:NOT_FOUND:stream big not found/);
     const parts: Buffer[] = [];
     socket.on('data', (d: Buffer) => parts.push(d));
     socket.resume();

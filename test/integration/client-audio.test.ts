@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AudioClient, AudioClientError, AudioClientErrorCode } from '../../src/client/index.js';
+import { AudioClient, AudioClientError, AudioServerCode } from '../../src/client/index.js';
 import { type RestartableServer, startRestartable } from '../helpers/restartable-server.js';
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 300 };
@@ -114,11 +114,10 @@ describe('audio client across a server crash', () => {
 
     const err = await c.read('clip', data.length, 10).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AudioClientError);
-    expect(err).toMatchObject({ code: AudioClientErrorCode.Server, retryable: false });
-    expect((err as AudioClientError).serverMessage).toMatch(/past the end/);
+    expect(err).toMatchObject({ code: AudioServerCode.BadRange, retryable: false });
+    expect((err as AudioClientError).serverMessage).toMatch(/offset 300000 is at or past the end of the stream \(300000 bytes\)/);
     const again = await c.upload('clip', data).catch((e: unknown) => e);
-    expect(again).toMatchObject({ code: AudioClientErrorCode.Server });
-    expect((again as AudioClientError).serverMessage).toMatch(/complete/);
+    expect(again).toMatchObject({ code: AudioServerCode.Complete, serverMessage: 'stream clip is complete; DELETE it before uploading it again' });
 
     // The command connection dropped under it (server restart): the next command reconnects.
     await server.kill();

@@ -217,7 +217,7 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     expect(future.of('ready')[0]).toMatchObject({ gap: true });
   });
 
-  it('redirects audio GET/START for a stream another instance owns: ERROR:MOVED:{id}:{owner url}/audio', async () => {
+  it('redirects every audio command naming a stream another instance owns (START, GET, INFO, FOLLOW, DELETE): ERROR:MOVED:{id}:{owner url}/audio; STOP, data and LIST stay local', async () => {
     const members = (await status('a')).cluster.ring.members as { id: string; url: string }[];
     const ring = new HashRing(128);
     ring.setMembers(members);
@@ -233,11 +233,25 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     const url = members.find((m) => m.id === 'b')!.url;
-    ws.send(`START:${elsewhere}`);
-    ws.send(`GET:${elsewhere}:0:10`);
+    const moved = `ERROR:MOVED:${elsewhere}:${url}/audio`;
+    for (const cmd of [`START:${elsewhere}`, `GET:${elsewhere}:0:10`, `INFO:${elsewhere}`, `FOLLOW:${elsewhere}:0`, `DELETE:${elsewhere}`]) ws.send(cmd);
+    // STOP and data act on this connection's own upload, which its START placed here: never redirected.
+    ws.send(`STOP:${elsewhere}`);
+    ws.send(Buffer.from([1, 2, 3]));
     ws.send(`START:${here}`);
-    await waitFor(() => replies.length === 3, 5000, 'three replies');
-    expect(replies).toEqual([`ERROR:MOVED:${elsewhere}:${url}/audio`, `ERROR:MOVED:${elsewhere}:${url}/audio`, `OK:START:${here}:0`]);
+    ws.send(Buffer.from([1, 2, 3]));
+    ws.send(`INFO:${here}`);
+    ws.send('LIST');
+    await waitFor(() => replies.length === 10, 5000, 'ten replies');
+    expect(replies.slice(0, 5)).toEqual([moved, moved, moved, moved, moved]);
+    expect(replies[5]).toBe(`ERROR:NOT_UPLOADING:cannot stop stream ${elsewhere}: no upload is open on this connection`);
+    expect(replies[6]).toMatch(/^ERROR:NOT_UPLOADING:3-byte data frame refused: no upload is open on this connection/);
+    expect(replies[7]).toBe(`OK:START:${here}:0`);
+    expect(replies[8]).toMatch(new RegExp(`^INFO:${here}:\\{"id":"${here}","size":3,`));
+    // LIST is this instance's streams (each owned here by the ring).
+    const listed = (JSON.parse(replies[9].slice('LIST:'.length)) as { id: string }[]).map((s) => s.id);
+    expect(listed).toContain(here);
+    for (const id of listed) expect(ring.ownerOf(`stream:${id}`)!.id).toBe('a');
     ws.close();
   });
 

@@ -15,7 +15,7 @@ import { SlowConsumerPolicy, type UpgradeVerdict, type WebSocketEndpoint } from 
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
 import { AudioFollowers, type Following, sendRange } from './audio-followers.js';
-import { AudioErrorCode, isAudioError, isNoSpaceError, type AudioError } from './audio-errors.js';
+import { AudioErrorCode, audioError, isAudioError, isNoSpaceError, wireError, type AudioError } from './audio-errors.js';
 import type { AudioStream } from './audio-stream.js';
 import { CommandName, parseCommand, type Command } from './command-parser.js';
 import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
@@ -34,8 +34,8 @@ export interface AudioEndpointOptions {
   memoryPressure: () => number;
   /**
    * Cluster placement: for a stream another instance owns, the owner's full audio URL, else null.
-   * A GET or START for such a stream is answered `ERROR:MOVED:{streamId}:{url}` (like a Redis
-   * Cluster MOVED): the client reconnects there.
+   * A command naming such a stream (START, GET, INFO, FOLLOW, DELETE) is answered
+   * `ERROR:MOVED:{streamId}:{url}` (like a Redis Cluster MOVED): the client reconnects there.
    */
   placement?: (streamId: string) => string | null;
   /** Who may read and write (tokens, or open mode with loopback-only writes); default: open, writes for everyone. */
@@ -62,6 +62,14 @@ const EVERYTHING: AudioGrant = { ok: true, read: true, write: true, prefix: '', 
 const WRITES: ReadonlySet<string> = new Set([CommandName.Start, CommandName.Stop, CommandName.Delete]);
 
 /**
+ * Commands answered `ERROR:MOVED` in cluster mode when another instance owns their stream. Not STOP
+ * and not data: they act on this connection's open upload, which its START placed here (after a
+ * ring change the upload still finishes where its bytes are; a STOP with no upload open here is
+ * NOT_UPLOADING on every instance). LIST shows this instance's streams.
+ */
+const REDIRECTED: ReadonlySet<string> = new Set([CommandName.Start, CommandName.Get, CommandName.Info, CommandName.Follow, CommandName.Delete]);
+
+/**
  * Builds the endpoint over `store` and wires itself as the store's listener. `handler` is the
  * server's WebSocket handler (its `broadcast` frames a live chunk once for all followers).
  */
@@ -73,15 +81,15 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
   }
 
   function fail(ws: WebSocket<Session>, error: AudioError): void {
-    reply(ws, `ERROR:${error.message}`);
+    reply(ws, wireError(error));
   }
 
   /** Answers once `work` settles; reading from `ws` pauses meanwhile (command order). */
-  function answerLater(ws: WebSocket<Session>, work: Promise<string>, onError: (error: unknown) => string): void {
+  function answerLater(ws: WebSocket<Session>, work: Promise<string>, onError: (error: unknown) => AudioError): void {
     ws.pause();
     work.then(
       (text) => reply(ws, text),
-      (error: unknown) => reply(ws, `ERROR:${onError(error)}`),
+      (error: unknown) => fail(ws, onError(error)),
     ).finally(() => ws.resume());
   }
 
@@ -104,7 +112,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     answerLater(ws, stream.checkpoint().then(() => `OK:START:${id}:0`), (error) => {
       if (s.upload === stream) s.upload = null;
       store.abandon(stream);
-      return storageRefusal(store, error, `cannot start stream ${id}`).message;
+      return storageRefusal(store, error, `cannot start stream ${id}`);
     });
   }
 
@@ -117,7 +125,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     }
     s.upload = null;
     answerLater(ws, store.stop(stream).then((size) => `OK:STOP:${id}:${size}`), (error) =>
-      storageRefusal(store, error, `stream ${id} could not be made durable`).message,
+      storageRefusal(store, error, `stream ${id} could not be made durable`),
     );
   }
 
@@ -145,7 +153,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
 
   function follow(ws: WebSocket<Session>, s: Session, id: string, offset: number): void {
     if (s.follow !== null) {
-      fail(ws, store.refuse(AudioErrorCode.BadArguments, `cannot follow stream ${id}: this connection already follows stream ${s.follow.stream.id}`));
+      fail(ws, store.refuse(AudioErrorCode.AlreadyFollowing, `cannot follow stream ${id}: this connection already follows stream ${s.follow.stream.id}`));
       return;
     }
     const stream = store.get(id);
@@ -163,18 +171,18 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
   /**
    * Null when `grant` allows `what` (a command name or `data`) on stream `id`, else the refusal:
    * `LOOPBACK_ONLY` (open mode, a write from afar), `FORBIDDEN` (the token lacks the right),
-   * `FORBIDDEN_STREAM` (outside the token's prefix). Codes lead the message: `ERROR:{CODE}:…`.
+   * `FORBIDDEN_STREAM` (outside the token's prefix).
    */
   function denied(grant: AudioGrant, write: boolean, what: string, id: string | null): AudioError | null {
     if (write && !grant.write) {
       if (grant.mode === 'open') {
-        return store.refuse(AudioErrorCode.LoopbackOnly, `LOOPBACK_ONLY:${what} refused: no token key is set, so writes (START, data, STOP, DELETE) are for loopback clients only (configure --token-secret, --token-public-key or --token-jwks-url, or --insecure)`);
+        return store.refuse(AudioErrorCode.LoopbackOnly, `${what} refused: no token key is set, so writes (START, data, STOP, DELETE) are for loopback clients only (configure --token-secret, --token-public-key or --token-jwks-url, or --insecure)`);
       }
-      return store.refuse(AudioErrorCode.Forbidden, `FORBIDDEN:${what} refused: the token does not grant "write"`);
+      return store.refuse(AudioErrorCode.Forbidden, `${what} refused: the token does not grant "write"`);
     }
-    if (!write && !grant.read) return store.refuse(AudioErrorCode.Forbidden, `FORBIDDEN:${what} refused: the token does not grant "read"`);
+    if (!write && !grant.read) return store.refuse(AudioErrorCode.Forbidden, `${what} refused: the token does not grant "read"`);
     if (id !== null && !grantCovers(grant, id)) {
-      return store.refuse(AudioErrorCode.ForbiddenStream, `FORBIDDEN_STREAM:${what} refused: stream ${id} is outside the token's audio_prefix ${JSON.stringify(grant.prefix)}`);
+      return store.refuse(AudioErrorCode.ForbiddenStream, `${what} refused: stream ${id} is outside the token's audio_prefix ${JSON.stringify(grant.prefix)}`);
     }
     return null;
   }
@@ -183,9 +191,9 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     const id = cmd.name === CommandName.List ? null : cmd.id;
     const refused = denied(s.grant, WRITES.has(cmd.name), id === null ? cmd.name : `${cmd.name} on stream ${id}`, id);
     if (refused !== null) return fail(ws, refused);
-    if ((cmd.name === CommandName.Start || cmd.name === CommandName.Get) && options.placement !== undefined) {
-      const owner = options.placement(cmd.id);
-      if (owner !== null) return reply(ws, `ERROR:MOVED:${cmd.id}:${owner}`);
+    if (REDIRECTED.has(cmd.name) && id !== null && options.placement !== undefined) {
+      const owner = options.placement(id);
+      if (owner !== null) return fail(ws, audioError(AudioErrorCode.Moved, `${id}:${owner}`));
     }
     switch (cmd.name) {
       case CommandName.Start:
@@ -208,7 +216,7 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         const done = store.delete(cmd.id);
         if (isAudioError(done)) return fail(ws, done);
         return answerLater(ws, done.then(() => `OK:DELETE:${cmd.id}`), (error) =>
-          store.refuse(AudioErrorCode.Storage, `stream ${cmd.id} deleted, but its files could not all be removed: ${describe(error)}`).message,
+          store.refuse(AudioErrorCode.Storage, `stream ${cmd.id} deleted, but its files could not all be removed: ${describe(error)}`),
         );
       }
     }

@@ -2,7 +2,7 @@ import { WriteStatus } from '../../core/message-writer.js';
 import type { WebSocket } from '../../protocols/websocket/websocket.js';
 import type { WebSocketHandler } from '../../protocols/websocket/websocket-handler.js';
 import type { MappingLease } from '../../storage/mapped-file.js';
-import { isAudioError } from './audio-errors.js';
+import { AudioErrorCode, audioError, isAudioError, wireError } from './audio-errors.js';
 import type { AudioStore } from './audio-store.js';
 import type { AudioStream } from './audio-stream.js';
 
@@ -27,8 +27,8 @@ export interface Following {
  * of {@link FOLLOW_CHUNK_BYTES}, zero-copy views paced by its socket draining); once caught up it is
  * "live" and every stored chunk reaches all live followers of the stream (encoded once, or sent from
  * the mapping when big); one that falls more than the slow-consumer limit behind catches up from
- * the cache again. A complete stream ends each follower with `END`; a deleted or evicted one with an
- * `ERROR`. It is the store's listener.
+ * the cache again. A complete stream ends each follower with `END`; a deleted or evicted one with
+ * `ERROR:DELETED` or `ERROR:EVICTED`. It is the store's listener.
  */
 export class AudioFollowers {
   /** Followers per stream: all of them, and those caught up. */
@@ -80,7 +80,7 @@ export class AudioFollowers {
       const lease = this.store.lease(stream);
       if (isAudioError(lease)) {
         this.unfollow(ws);
-        ws.send(`ERROR:${lease.message}`, false);
+        ws.send(wireError(lease), false);
         return;
       }
       const n = Math.min(FOLLOW_CHUNK_BYTES, stream.size - f.position);
@@ -152,7 +152,10 @@ export class AudioFollowers {
     if (group === undefined) return;
     for (const ws of [...group.all]) {
       this.unfollow(ws);
-      ws.send(`ERROR:stream ${stream.id} was ${evicted ? 'evicted from the cache' : 'deleted'} while followed`, false);
+      const error = evicted
+        ? audioError(AudioErrorCode.Evicted, `stream ${stream.id} was evicted from the cache while followed`)
+        : audioError(AudioErrorCode.Deleted, `stream ${stream.id} was deleted while followed`);
+      ws.send(wireError(error), false);
     }
   }
 }
