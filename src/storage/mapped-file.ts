@@ -1,7 +1,9 @@
 /**
  * A file mapped into memory, for the audio stream cache: the writer appends
  * (pwrite through the descriptor, or into the mapping) and grows it; readers send
- * views of it to sockets.
+ * views of it to sockets. The file may be longer than its mapping (reserve() extends the file, not
+ * the mapping): a writer that only pwrites maps more only when a reader needs the bytes (grow()),
+ * and makes its writes durable with syncData().
  *
  * Invariants:
  * - `view` always covers exactly `size` bytes of the file; size 0 maps nothing
@@ -24,8 +26,11 @@
  * never per byte. Durable flushes (msync MS_SYNC) run on a libuv worker.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { closeSync, constants as fsConstants, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, constants as fsConstants, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { MS_ASYNC, PAGE_SIZE, mmap } from '../native.js';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 /**
  * Error codes thrown by MappedFile besides Node's own (`E…` system errors,
@@ -110,6 +115,8 @@ export class MappedFile {
   #closed = false;
   /** truncate() shrank `size` but a leased mapping still reaches past it, so the file keeps its length for now. */
   #shrinkPending = false;
+  /** syncData() calls running: the descriptor stays open until they are done. */
+  #syncing = 0;
 
   private constructor(path: string, fd: number, writable: boolean, size: number, mapping: Mapping) {
     this.path = path;
@@ -305,6 +312,26 @@ export class MappedFile {
     }
   }
 
+  /**
+   * fdatasync(2) on a libuv worker: resolves once every byte written to the file, by {@link write}
+   * or through a mapping of it, is durable, whatever part of the file is mapped. The descriptor
+   * stays open until it resolves (a close() meanwhile closes it afterwards). Rejects with the system
+   * error, with `path`.
+   */
+  async syncData(): Promise<void> {
+    this.#assertOpen('syncData');
+    if (this.#fd < 0) throw readOnlyError(this.path, 'sync (mapped without a descriptor)');
+    this.#syncing++;
+    try {
+      await fdatasyncAsync(this.#fd);
+    } catch (error) {
+      throw withPath(error, this.path);
+    } finally {
+      this.#syncing--;
+      this.#settle();
+    }
+  }
+
   /** madvise on [offset, offset + length) with one of native.ts's MADV_* constants (MADV_SEQUENTIAL for replay). */
   advise(advice: number, offset = 0, length?: number): void {
     this.#assertOpen('advise');
@@ -321,7 +348,8 @@ export class MappedFile {
   /**
    * Closes at once: every later use throws `ERR_MMAP_CLOSED`. The mapping is
    * unmapped now, or when its last lease is released. The fd is closed now,
-   * unless a shrink is waiting for a lease; then it closes after that shrink.
+   * unless a shrink is waiting for a lease or a {@link syncData} is running; then it closes after
+   * them.
    * Idempotent.
    */
   close(): void {
@@ -399,7 +427,7 @@ export class MappedFile {
       this.#fs(() => ftruncateSync(this.#fd, this.#size));
       this.#shrinkPending = false;
     }
-    if (this.#closed && !this.#shrinkPending) {
+    if (this.#closed && !this.#shrinkPending && this.#syncing === 0) {
       const fd = this.#fd;
       this.#fd = -1;
       this.#fs(() => closeSync(fd));

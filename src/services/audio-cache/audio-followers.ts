@@ -44,7 +44,7 @@ export class AudioFollowers {
   ) {
     this.flushAboveBytes = slowAboveBytes / 2;
     store.listener = {
-      appended: (stream, chunk) => this.appended(stream, chunk),
+      appended: (stream, offset, n) => this.appended(stream, offset, n),
       completed: (stream) => this.completed(stream),
       removed: (stream, evicted) => this.removed(stream, evicted),
     };
@@ -98,9 +98,10 @@ export class AudioFollowers {
     this.byStream.get(stream)?.live.add(ws);
   }
 
-  private appended(stream: AudioStream, chunk: Uint8Array): void {
+  private appended(stream: AudioStream, offset: number, n: number): void {
     const group = this.byStream.get(stream);
     if (group === undefined || group.live.size === 0) return;
+    const chunk = stream.region(offset, n);
     // A live follower that fell behind by more than the slow-consumer limit goes back to catching
     // up from the cache, paced by its socket: it is never sent more than the limit plus one chunk,
     // and never closed for being slow (a dead one is found by the ping timeout).

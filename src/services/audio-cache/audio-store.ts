@@ -377,7 +377,7 @@ export class AudioStore {
     this.stats.bytesStored += n;
     if (stream.unpersistedBytes >= this.options.flushBytes && !stream.checkpointing) this.checkpointInBackground(stream);
     else this.armFlush();
-    if (this.listener !== null) this.listener.appended(stream, stream.region(before, n));
+    if (this.listener !== null) this.listener.appended(stream, before, n);
   }
 
   /** STOP: durable, trimmed, complete. Resolves with the size; the upload slot is freed either way. */

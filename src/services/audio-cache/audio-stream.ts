@@ -3,8 +3,11 @@
  * growth and durable checkpoints.
  *
  * Invariants:
- * - Bytes [0, size) of the mapping are the stream; the file (its capacity) may be longer while the
- *   upload runs, and is trimmed to exactly `size` by {@link AudioStream.finish}.
+ * - Bytes [0, size) of the file are the stream; the file (its capacity) may be longer while the
+ *   upload runs, and is trimmed to exactly `size` by {@link AudioStream.finish}. An upload writes
+ *   with pwrite and maps only when a reader needs the bytes (a live follower, a GET, an HTTP read),
+ *   so a mapping covers at least what its reader was handed, and an upload nobody reads never
+ *   remaps (each remap is a new external buffer, which drives major GCs).
  * - Space before bytes: every page of [size, reservedBytes) of the upload's file has a disk block
  *   (posix_fallocate through the upload's descriptor), and append() writes only below
  *   `reservedBytes`. A sparse page written through the mapping would raise SIGBUS on a full disk;
@@ -15,12 +18,12 @@
  *   --max-uploads). Every other stream holds no descriptor: it is mapped read-only on its first
  *   read, the descriptor closed right after mmap, and never further than the size it verified
  *   (its record AND the file's length). A stream that is neither uploaded nor read holds nothing.
- * - `persistedSize` is the size the sidecar on disk records, and every byte below it was msync'ed
- *   (MS_SYNC) before the sidecar was written: after SIGKILL or a crash the reloaded stream reports
- *   a size whose bytes are all on disk.
+ * - `persistedSize` is the size the sidecar on disk records, and every byte below it was made
+ *   durable (fdatasync of the data file) before the sidecar was written: after SIGKILL or a crash
+ *   the reloaded stream reports a size whose bytes are all on disk.
  * - Checkpoints, finish, the end of an upload and removal run one after the other (a per-stream
  *   chain), so sidecars never overtake each other and a removed stream's sidecar is not written again.
- * - Every msync holds a lease on the mapping it flushes: a grow() during the flush cannot unmap it.
+ * - A sync keeps the data file's descriptor open until it is done, even if the stream is removed.
  * - One writer across processes: an upload holds an exclusive flock on the data file (a second
  *   descriptor, released with the file when the upload ends), taken by the store before it opens the
  *   file for writing; the store then takes the sidecar, not its memory, as the truth.
@@ -46,7 +49,7 @@ export class AudioStream {
   complete: boolean;
   readonly createdAt: number;
   updatedAt: number;
-  /** Size the sidecar on disk records (all of it msync'ed first). */
+  /** Size the sidecar on disk records (all of it made durable first). */
   persistedSize: number;
   /** Its media type once sniffed from enough first bytes (stream-info.ts), else null. */
   mediaType: string | null = null;
@@ -202,21 +205,22 @@ export class AudioStream {
    * {@link MIN_CAPACITY_BYTES}); never past `maxBytes` unless `end` itself is.
    */
   growthTarget(end: number, maxBytes: number): number {
-    const length = this.writer('growthTarget').size;
+    // The file reaches reservedBytes (reserve extends it) though the mapping may stop short of it.
+    const length = Math.max(this.writer('growthTarget').size, this.reservedEnd);
     if (end <= length) return Math.max(end, Math.min(length, maxBytes));
     return Math.max(end, Math.min(maxBytes, Math.max(length * 2, MIN_CAPACITY_BYTES)));
   }
 
   /**
    * Reserves disk blocks for [reservedBytes, target) through the upload's descriptor (the file
-   * grows to `target` if shorter) and maps them. Throws the system error (`ENOSPC`, `EDQUOT`…) and
-   * then changes nothing.
+   * grows to `target` if shorter). Throws the system error (`ENOSPC`, `EDQUOT`…) and then changes
+   * nothing. The mapping is not grown: bytes are written with pwrite, and a reader that needs them
+   * maps them ({@link region}, {@link retain}), so an upload nobody reads never remaps.
    */
   reserve(target: number): void {
     if (target <= this.reservedEnd) return;
     const file = this.writer('reserve');
     file.reserve(this.reservedEnd, target - this.reservedEnd);
-    if (target > file.size) file.grow(target);
     this.reservedEnd = target;
   }
 
@@ -228,6 +232,7 @@ export class AudioStream {
   region(offset: number, n: number): Buffer {
     const file = this.writer('region');
     if (offset + n > this.reservedEnd) throw new RangeError(`AudioStream.region: stream ${this.id}: bytes up to ${offset + n} are not reserved (reserved: ${this.reservedEnd})`);
+    if (offset + n > file.size) file.grow(this.reservedEnd); // map what was reserved since (one remap per reservation at most)
     return file.view.subarray(offset, offset + n);
   }
 
@@ -261,11 +266,13 @@ export class AudioStream {
       if (this.size === 0) return EMPTY_LEASE;
       this.file = MappedFile.open(this.dataPath, { detach: true, maxLength: this.size });
       if (this.file.size < this.size) this.size = this.file.size; // the file is shorter: only what exists is served
+    } else if (this.file.writable && this.file.size < this.size) {
+      this.file.grow(this.reservedEnd); // an upload's mapping follows its readers, not its writes (see reserve)
     }
     return this.file.retain();
   }
 
-  /** Durable checkpoint: msync [0, size) on a worker, then the sidecar with that size. */
+  /** Durable checkpoint: fdatasync on a worker, then the sidecar with the size it covers. */
   checkpoint(): Promise<void> {
     this.checkpointing = true;
     return this.enqueue(async () => {
@@ -276,7 +283,7 @@ export class AudioStream {
   }
 
   /**
-   * STOP: msync everything, trim the file to its exact size, mark complete, write the sidecar.
+   * STOP: sync everything, trim the file to its exact size, mark complete, write the sidecar.
    * Resolves with the final size once all of it is durable.
    */
   finish(): Promise<number> {
@@ -350,15 +357,9 @@ export class AudioStream {
   }
 
   private async flushTo(size: number, beforeMeta?: () => void, complete = this.complete): Promise<void> {
-    const lease = this.writer('checkpoint').retain();
-    // The stream only grows and bytes below persistedSize were msync'ed already: flush from there
-    // (msync widens to the page), not the whole stream again at every checkpoint.
-    const from = Math.min(Math.max(0, this.persistedSize), size);
-    try {
-      if (size > from) await this.writer('checkpoint').flushSync(from, size - from);
-    } finally {
-      lease.release();
-    }
+    // fdatasync writes back only what is dirty: the bytes since the last checkpoint (pwritten, and
+    // any written through a mapping), however little of the file is mapped.
+    if (size > Math.max(0, this.persistedSize)) await this.writer('checkpoint').syncData();
     if (this.removed) return;
     beforeMeta?.();
     this.writingMeta = true;

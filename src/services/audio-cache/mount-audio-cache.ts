@@ -71,8 +71,8 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
   const http = new AudioHttp(store, { maxBackpressureBytes: wsMaxBackpressureBytes, ...(placement !== undefined ? { placement } : {}) });
   const followers = store.listener;
   store.listener = {
-    appended(stream, chunk) {
-      followers?.appended(stream, chunk);
+    appended(stream, offset, n) {
+      followers?.appended(stream, offset, n);
       http.appended(stream);
     },
     completed(stream) {

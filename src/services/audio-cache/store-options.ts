@@ -83,8 +83,11 @@ export function streamCost(size: number): number {
 
 /** Notifications for the endpoint (live listeners). */
 export interface StoreListener {
-  /** `chunk` was appended to `stream` (a view valid only during the call). */
-  appended(stream: AudioStream, chunk: Uint8Array): void;
+  /**
+   * `n` bytes were appended to `stream` at `offset`; `stream.region(offset, n)` is a view of them
+   * (valid during the call), mapped only when asked for.
+   */
+  appended(stream: AudioStream, offset: number, n: number): void;
   /** `stream` is complete and durable. */
   completed(stream: AudioStream): void;
   /** `stream` was deleted or evicted. */

@@ -74,6 +74,25 @@ describe('open, write, flush', () => {
     expect(readFileSync(file.path).equals(bytes)).toBe(true);
   });
 
+  it('syncData() covers pwritten bytes past the mapping; a close() during it keeps the descriptor until it resolves', async () => {
+    const file = openFile('s.bin', { create: true, writable: true, size: PAGE_SIZE });
+    file.reserve(PAGE_SIZE, 4 * PAGE_SIZE); // the file grows, the mapping does not
+    expect(file.size).toBe(PAGE_SIZE);
+    const bytes = pattern(4 * PAGE_SIZE, 5);
+    file.write(bytes, PAGE_SIZE);
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const synced = file.syncData();
+    file.close(); // e.g. the stream is deleted while its checkpoint runs
+    expect(fds()).toBe(before); // not closed under the running fdatasync
+    await expect(synced).resolves.toBeUndefined();
+    expect(fds()).toBe(before - 1);
+    expect(readFileSync(file.path).subarray(PAGE_SIZE).equals(bytes)).toBe(true);
+    await expect(file.syncData()).rejects.toMatchObject({ code: MappedFileErrorCode.Closed });
+    const reader = openFile('s.bin', { detach: true });
+    await expect(reader.syncData()).rejects.toMatchObject({ code: MappedFileErrorCode.ReadOnly });
+  });
+
   it('maps an existing file at its own size, read-only by default', () => {
     const bytes = pattern(5000, 3);
     writeFileSync(join(dir, 'c.bin'), bytes);

@@ -11,6 +11,8 @@ import type { AudioStream } from '../../../../src/services/audio-cache/audio-str
 import { AudioStore, type AudioStoreOptions, STREAM_MIN_COST_BYTES } from '../../../../src/services/audio-cache/audio-store.js';
 import { DiskSpace, DiskState } from '../../../../src/storage/disk-space.js';
 import { fillDisk, mountTmpfs, type Tmpfs, tmpfsAvailable } from '../../../helpers/tmpfs.js';
+import { waitFor } from '../../../helpers/listen.js';
+import { mappingsOf } from '../../../helpers/native.js';
 
 let dir: string;
 const stores: AudioStore[] = [];
@@ -56,6 +58,25 @@ describe('AudioStore', () => {
     expect(sha(readFileSync(join(dir, 'a.audio')))).toBe(sha(data));
     expect(JSON.parse(readFileSync(join(dir, 'a.meta'), 'utf8'))).toMatchObject({ id: 'a', size: data.length, complete: true });
     expect(store.stats).toMatchObject({ streams: 1, cacheBytes: data.length, bytesStored: data.length, uploadsInProgress: 0, streamsCompleted: 1 });
+  });
+
+  it('an upload nobody reads is never mapped as it grows (pwrite, fdatasync checkpoints); a reader maps what it needs', async () => {
+    const store = open({ flushBytes: 64 * 1024 });
+    const s = started(store, 'lazy');
+    const path = join(dir, 'lazy.audio');
+    const data = randomBytes(3_000_000);
+    for (let at = 0; at < 2_000_000; at += 65_536) expect(store.append(s, data.subarray(at, Math.min(at + 65_536, 2_000_000)))).toBeNull();
+    await waitFor(() => !s.checkpointing && s.unpersistedBytes < 65_536, 5000, 'checkpoints');
+    expect(mappingsOf(path)).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'lazy.meta'), 'utf8')).size).toBeGreaterThan(1_900_000); // checkpointed, unmapped
+    const lease = store.lease(s);
+    if (isAudioError(lease)) throw new Error(lease.message);
+    expect(mappingsOf(path)).toBe(1);
+    expect(sha(lease.view.subarray(0, 2_000_000))).toBe(sha(data.subarray(0, 2_000_000)));
+    lease.release();
+    for (let at = 2_000_000; at < data.length; at += 65_536) expect(store.append(s, data.subarray(at, Math.min(at + 65_536, data.length)))).toBeNull();
+    expect(await store.stop(s)).toBe(data.length);
+    expect(sha(readFileSync(path))).toBe(sha(data));
   });
 
   it('reloads complete and incomplete streams; an incomplete one resumes from its checkpointed size', async () => {
