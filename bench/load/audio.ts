@@ -200,13 +200,13 @@ function describeRun(ctx: ScenarioContext, root: string, totalBytes: number): vo
   ctx.note(
     `audio: ${int(totalBytes / MiB)} MiB per window, ${CHUNK_SIZES.map(size).join(' and ')} chunks, MiB = 2^20 B. ` +
       'upload = slabcast START, one binary frame per chunk written as fast as the socket takes them, STOP; the window ends at OK:STOP ' +
-      '(sent once msync, trim and sidecar are durable) | fs = fs.write of the same chunks, one at a time, then fsync. ' +
+      '(sent once fdatasync, trim and sidecar are durable) | fs = fs.write of the same chunks, one at a time, then fsync. ' +
       `download = GETs of consecutive chunk-sized ranges, ${GET_WINDOW} in flight on one connection | fs = fs.read of the same ranges, one at a time. ` +
       'The pages are in the page cache on both sides when read.',
   );
   ctx.note(
     `audio: slabcast runs with --cache-dir in a fresh temp dir and --max-get-bytes ${MAX_GET_BYTES} (GET ranges as large as the largest chunk), ` +
-      'everything else default: a chunk is written into the mapping as it arrives (never assembled), and an upload is also checkpointed (msync + sidecar) every --flush-bytes ' +
+      'everything else default: a chunk is written to the file (pwrite) as it arrives (never assembled), and an upload is also checkpointed (fdatasync + sidecar) every --flush-bytes ' +
       '(4 MiB) or --flush-interval-ms (1 s), while the fs baseline syncs once at the end.',
   );
   ctx.note(
