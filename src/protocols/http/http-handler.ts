@@ -420,11 +420,16 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
 
   /**
    * Shutdown: an idle keep-alive connection ends now; one with a request in progress ends after its
-   * answer (`draining` makes that answer say `Connection: close`).
+   * answer (`draining` makes that answer say `Connection: close`). A streamed body of no known end
+   * (a live stream) would hold its connection until the deadline: its owner ends it now
+   * (HttpBodyStream.onshutdown), and the connection closes once the queued bytes left.
    */
   shutdown(conn: Connection): void {
     this.draining = true;
-    this.endWhenIdle(conn);
+    const st = conn.state as HttpConnState | null;
+    // Ended with its last chunk, the response is complete and the connection idle: it ends below.
+    if (st !== null && st.stream !== null) st.stream.shutdown();
+    if (!conn.closing) this.endWhenIdle(conn);
   }
 
   /** Ends `conn` now when no request is in progress on it (else its answer ends it: see {@link shutdown}). */

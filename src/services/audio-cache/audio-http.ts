@@ -43,7 +43,7 @@ export interface AudioHttpStats {
   responses: Record<number, number>;
   /** 206 answers to a range that starts past the first byte: a player seeking. */
   seeks: number;
-  /** Live (chunked) responses: started, ended with the upload's STOP, aborted (deleted, abandoned), dropped as too slow. */
+  /** Live (chunked) responses: started, ended with the upload's STOP, aborted (deleted, abandoned, cut at shutdown), dropped as too slow. */
   liveStarted: number;
   liveEnded: number;
   liveAborted: number;
@@ -144,6 +144,10 @@ export class AudioHttp {
     group.add(reader);
     body.ondrain = () => this.pump(reader);
     body.onclose = () => this.forget(reader);
+    // Server shutdown: the upload will not finish here, so the body ends without its last chunk (a
+    // truncated response, as when the upload is abandoned): a player reconnects and a cache does not
+    // store a short "complete" copy (RFC 9112 §8, RFC 9111 §3.3). Whole chunks only; then the close.
+    body.onshutdown = () => this.abort(reader);
     this.pump(reader);
   }
 
