@@ -113,7 +113,9 @@ export class AudioHttp {
     // stream (players send it first).
     const wholeLive = !complete && stream.uploader !== null && rangeHeader !== undefined && /^bytes=0-$/i.test(rangeHeader.trim());
     let range = parseRange(wholeLive ? undefined : rangeHeader, size);
-    if (range.kind !== RangeKind.None && !ifRangeHolds(req.header('if-range'), etag, stream.updatedAt, complete)) range = parseRange(undefined, size);
+    // If-Range with a date (§13.1.5): only a strong one counts, i.e. the stream did not change twice in
+    // that second (§8.8.2.2); a growing stream usually did, and a weak date means the whole stream.
+    if (range.kind !== RangeKind.None && !ifRangeHolds(req.header('if-range'), etag, stream.updatedAt, !stream.lastModifiedShared)) range = parseRange(undefined, size);
     if (range.kind === RangeKind.Unsatisfiable) {
       lease?.release();
       this.count(416);
