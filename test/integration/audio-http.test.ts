@@ -24,6 +24,7 @@ const run = promisify(execFile);
 let dir: string;
 let server: TestServer | null = null;
 const raws: RawClient[] = [];
+const sockets: net.Socket[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-http-'));
@@ -32,6 +33,7 @@ beforeEach(() => {
 afterEach(async () => {
   closeAudioClients();
   for (const r of raws.splice(0)) r.destroy();
+  for (const s of sockets.splice(0)) s.destroy();
   if (server !== null) await server.close();
   server = null;
   rmSync(dir, { recursive: true, force: true });
@@ -461,5 +463,56 @@ describe('If-Range with a date (RFC 9110 ยง13.1.5): only a strong date counts (ย
       return;
     }
     throw new Error('no upload fell within one second in 5 attempts');
+  });
+});
+
+describe('a download longer than --idle-timeout-ms', () => {
+  it('completes while the reader keeps taking bytes; a reader that stops taking them is closed after an idle interval', async () => {
+    const idleTimeoutMs = 300;
+    const { port, app } = await start({ idleTimeoutMs });
+    const data = randomBytes(16 * 1024 * 1024);
+    await upload(await AudioClient.open(port), 'big', data);
+
+    // A slow reader: 1 MiB every 100 ms, so the 16 MiB take several idle intervals to leave.
+    const slow = net.connect({ port, host: '127.0.0.1' });
+    sockets.push(slow);
+    const parts: Buffer[] = [];
+    let burst = 0;
+    slow.on('data', (d: Buffer) => {
+      parts.push(d);
+      burst += d.length;
+      if (burst >= 1024 * 1024) {
+        burst = 0;
+        slow.pause();
+        setTimeout(() => slow.resume(), 100);
+      }
+    });
+    const closed = new Promise<void>((resolve) => slow.once('close', () => resolve()));
+    const started = performance.now();
+    slow.write('GET /audio/big HTTP/1.1\r\nHost: x\r\n\r\n');
+    // The connection closes either way: cut in the middle of the body (the bug this guards against),
+    // or idle after the whole of it.
+    await waitFor(() => slow.closed, 15_000, 'the slow reader\'s connection to close');
+    const closedAt = performance.now() - started;
+    const all = Buffer.concat(parts);
+    const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+    expect(body.length).toBe(data.length);
+    expect(sha(body)).toBe(sha(data));
+    expect(closedAt).toBeGreaterThan(3 * idleTimeoutMs); // it did outlast the timeout
+    await closed;
+
+    // A reader that stops: its connection is dropped once an interval passes without progress.
+    const openBefore = app.stats().core.processor.open;
+    const stalled = net.connect({ port, host: '127.0.0.1' });
+    sockets.push(stalled);
+    let stalledGot = 0;
+    stalled.on('data', (d: Buffer) => {
+      stalledGot += d.length;
+      if (stalledGot >= 1024 * 1024) stalled.pause();
+    });
+    stalled.write('GET /audio/big HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => app.stats().core.processor.open === openBefore + 1, 5000, 'the stalled reader connected');
+    await waitFor(() => app.stats().core.processor.open === openBefore, 20 * idleTimeoutMs, 'the stalled reader dropped');
+    expect(stalledGot).toBeLessThan(data.length);
   });
 });
