@@ -572,6 +572,18 @@ Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, name);
 }
 
+// writeQueueSize(slot): bytes of queued writes not yet taken by the kernel (libuv's write queue
+// size, which shrinks with every partial write), 0 when the handle is closed. Asked rarely (an idle
+// deadline over a long response), so it is not pushed as an event.
+Napi::Value WriteQueueSize(const Napi::CallbackInfo& info) {
+  Transport* t;
+  Conn* c = GetConn(info, &t);
+  Napi::Env env = info.Env();
+  if (c == nullptr) return Napi::Number::New(env, 0);
+  const size_t n = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp));
+  return Napi::Number::New(env, static_cast<double>(n));
+}
+
 // Counters for tests and metrics: [open connections, slots allocated].
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -638,6 +650,7 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("close", Napi::Function::New(env, Close, "close"));
   o.Set("stats", Napi::Function::New(env, Stats, "stats"));
   o.Set("peerAddress", Napi::Function::New(env, PeerAddress, "peerAddress"));
+  o.Set("writeQueueSize", Napi::Function::New(env, WriteQueueSize, "writeQueueSize"));
   o.Set("EVENT_DATA", Napi::Number::New(env, kEventData));
   o.Set("EVENT_EOF", Napi::Number::New(env, kEventEof));
   o.Set("EVENT_ERROR", Napi::Number::New(env, kEventError));

@@ -108,6 +108,8 @@ export interface TransportBinding {
   stats(): { open: number; slots: number; connSize: number };
   /** The peer's IP address (getpeername(2)) as text, or undefined when the handle is closed or the call fails. */
   peerAddress(slot: number): string | undefined;
+  /** Bytes of the addon's queued writes that the kernel has not taken yet (shrinks with each partial write); 0 once closed. */
+  writeQueueSize(slot: number): number;
   readonly EVENT_DATA: number;
   readonly EVENT_EOF: number;
   readonly EVENT_ERROR: number;
@@ -122,7 +124,7 @@ export interface TransportBinding {
   readonly LIBUV_RUNTIME: number;
 }
 
-const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats', 'peerAddress'] as const;
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats', 'peerAddress', 'writeQueueSize'] as const;
 
 const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [

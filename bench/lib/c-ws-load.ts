@@ -6,10 +6,8 @@
  * `run <seconds>` on its stdin and reads the next line, so the connections stay open between
  * the warm-up and the measured window, as with the Node lean client. `close()` ends stdin.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { StringDecoder } from 'node:string_decoder';
+import { ensureClientBinary, NoCompilerError } from './c-client.js';
 import { spawnTracked, stopChild, type TrackedChild } from './processes.js';
 import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec } from './scenario.js';
 import { hostPort, type WsLoadLog, type WsLoadSpec } from './ws-load.js';
@@ -17,16 +15,10 @@ import { hostPort, type WsLoadLog, type WsLoadSpec } from './ws-load.js';
 /** Tool name in the tables. */
 export const C_WS_TOOL = 'c-ws';
 
-const SOURCE = fileURLToPath(new URL('../clients/wsload.c', import.meta.url));
-const BIN_DIR = fileURLToPath(new URL('../results/bin/', import.meta.url));
-const BINARY = `${BIN_DIR}wsload`;
-const CFLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra'];
-
 /** Seconds a window may overrun (connect, drain) before the client is declared hung. */
 const OVERRUN_GRACE_SEC = 30;
 
-/** No C compiler on this machine (as opposed to a compile error, which is always fatal). */
-export class NoCompilerError extends Error {}
+export { NoCompilerError };
 
 /** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
 interface WsloadRun {
@@ -46,50 +38,9 @@ interface WsloadRun {
   readonly mismatches: number;
 }
 
-function mtimeMs(path: string): number | null {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Compiles bench/clients/wsload.c into bench/results/bin/wsload when the binary is missing or
- * older than the source (`$CC`, default `cc`; written to a temporary name, then renamed, so a
- * concurrent run never executes half a binary). Returns the binary's path. Throws
- * {@link NoCompilerError} when there is no compiler, and a plain Error on a compile error.
- */
+/** bench/clients/wsload.c compiled when needed (see {@link ensureClientBinary}); returns the binary's path. */
 export function ensureWsloadBinary(log: (line: string) => void): string {
-  const source = mtimeMs(SOURCE);
-  if (source === null) throw new Error(`${SOURCE} is missing`);
-  const binary = mtimeMs(BINARY);
-  if (binary !== null && binary >= source) return BINARY;
-  // $CC may carry arguments ("ccache gcc"), as in make.
-  const [cc = 'cc', ...ccArgs] = (process.env.CC?.trim() || 'cc').split(/\s+/);
-  mkdirSync(BIN_DIR, { recursive: true });
-  const tmp = `${BINARY}.${process.pid}.tmp`;
-  const args = [...ccArgs, ...CFLAGS, '-o', tmp, SOURCE];
-  log(`compiling the C client: ${cc} ${CFLAGS.join(' ')} -o bench/results/bin/wsload bench/clients/wsload.c`);
-  const result = spawnSync(cc, args, { encoding: 'utf8' });
-  if (result.error !== undefined) {
-    rmSync(tmp, { force: true });
-    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NoCompilerError(
-        `c-ws needs a C compiler: \`${cc}\` not found (apt-get install gcc, or set CC); ` +
-          'or run the Node client alone with --tool lean-ws',
-      );
-    }
-    throw result.error;
-  }
-  const output = `${result.stdout}${result.stderr}`.trim();
-  if (result.status !== 0) {
-    rmSync(tmp, { force: true });
-    throw new Error(`compiling bench/clients/wsload.c failed (${cc} exited ${result.status ?? result.signal}):\n${output}`);
-  }
-  if (output !== '') log(`compiler output (should be empty):\n${output}`);
-  renameSync(tmp, BINARY);
-  return BINARY;
+  return ensureClientBinary('wsload', log, 'or run the Node client alone with --tool lean-ws');
 }
 
 /** Reads the child's stdout as lines, one waiter at a time. */

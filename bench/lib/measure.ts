@@ -29,6 +29,8 @@ export interface Matrix {
   readonly bytesDifferByTarget?: boolean;
   /** Called once per started server; a returned string becomes a report note (via ctx.note). */
   readonly checkServer?: (server: RunningServer) => string | null;
+  /** Called once per started server, before any window (e.g. to upload what the windows read). */
+  readonly prepare?: (server: RunningServer) => Promise<void>;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function runMatrix(ctx: ScenarioContext, matrix: Matrix): Promise<{
       ctx.log(`${target.label} ready on port ${server.port} (pid ${server.pid}, ${server.probe.wireBytes} B/response)`);
       const problem = matrix.checkServer?.(server) ?? null;
       if (problem !== null) ctx.note(problem);
+      await matrix.prepare?.(server);
     }
     for (const loadCase of matrix.cases) {
       for (const generator of matrix.generators) {

@@ -12,6 +12,8 @@ export class InflightWrites {
   private readonly owners: (Releasable | null)[] = [];
   private readonly bytes: number[] = [];
   private head = 0;
+  /** Bytes of the writes in flight (handed to the socket, not completed). */
+  total = 0;
   /** `net.Socket` write callback (node transport), bound once per writer. */
   readonly afterWrite: () => void;
 
@@ -23,6 +25,7 @@ export class InflightWrites {
     this.sections.push(section);
     this.owners.push(owner);
     this.bytes.push(bytes);
+    this.total += bytes;
   }
 
   /** Releases the oldest write; returns its byte count, or -1 when nothing is in flight. */
@@ -38,6 +41,7 @@ export class InflightWrites {
       owner.release();
     }
     const n = this.bytes[i];
+    this.total -= n;
     if (this.head === this.sections.length) this.clear();
     return n;
   }
@@ -57,5 +61,6 @@ export class InflightWrites {
     this.owners.length = 0;
     this.bytes.length = 0;
     this.head = 0;
+    this.total = 0;
   }
 }

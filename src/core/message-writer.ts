@@ -48,6 +48,8 @@ export class MessageWriter {
   private inflight: InflightWrites | null = null;
   /** Bytes queued or in flight. */
   pendingBytes = 0;
+  /** Bytes whose write completed (see {@link sentBytes}). */
+  private sent = 0;
   private released = false;
   /** The connection's socket when it is native (synchronous writes), else null. */
   private readonly native: NativeSocket | null;
@@ -118,6 +120,24 @@ export class MessageWriter {
     if (this.fill !== NO_SECTION && this.fillLength > 0) this.sealFill();
     (this.queued ??= new OutputQueue()).push(NO_SECTION, buf.length, buf, owner);
     return this.queuedBytes(buf.length);
+  }
+
+  /**
+   * Bytes the kernel has taken from this connection so far, partial writes included (a write in
+   * flight counts for what already left libuv's queue): it grows while the peer reads, also in the
+   * middle of one long write. For telling a slow peer that still reads from one that stopped.
+   */
+  get sentBytes(): number {
+    const native = this.native;
+    if (native === null) {
+      // net.Socket: the handle's bytes dispatched minus those still in libuv's queue.
+      const handle = (this.conn.socket as Socket & { _handle?: { bytesWritten?: unknown; writeQueueSize?: unknown } | null })._handle;
+      if (typeof handle?.bytesWritten === 'number' && typeof handle.writeQueueSize === 'number') return handle.bytesWritten - handle.writeQueueSize;
+      return this.sent;
+    }
+    const inflight = this.inflight;
+    if (inflight === null || inflight.total === 0) return this.sent;
+    return this.sent + inflight.total - native.writeQueueSize;
   }
 
   /** Whether anything waits for the write phase. */
@@ -270,6 +290,7 @@ export class MessageWriter {
   /** Native transport: `n` bytes left at once; once under half the limit, a paused reader may go on. */
   private written(n: number): void {
     this.pendingBytes -= n;
+    this.sent += n;
     // Not from inside the flush (an endpoint's onDrain may write and flush again): end of the turn.
     if (this.mayResume()) this.conn.loop.deferDrain(this.conn);
   }
@@ -297,6 +318,7 @@ export class MessageWriter {
     const n = this.inflight.shift(this.slab);
     if (n < 0) return;
     this.pendingBytes -= n;
+    this.sent += n;
     if (this.mayResume()) this.resume();
   }
 }

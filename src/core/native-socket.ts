@@ -77,6 +77,12 @@ export class NativeSocket implements ChannelSocket {
     return this.settle(binding.writev(this.slot, views, count), total, count);
   }
 
+  /** Bytes of the queued writes the kernel has not taken yet (0 when none are queued). */
+  get writeQueueSize(): number {
+    if (!this.hasQueuedWrites || (this.bits & Bit.Destroyed) !== 0) return 0;
+    return binding.writeQueueSize(this.slot);
+  }
+
   /** FIN once queued writes have left. */
   end(): void {
     if ((this.bits & (Bit.Ended | Bit.Destroyed)) !== 0) return;

@@ -24,6 +24,7 @@ const run = promisify(execFile);
 let dir: string;
 let server: TestServer | null = null;
 const raws: RawClient[] = [];
+const sockets: net.Socket[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'slabcast-audio-http-'));
@@ -32,6 +33,7 @@ beforeEach(() => {
 afterEach(async () => {
   closeAudioClients();
   for (const r of raws.splice(0)) r.destroy();
+  for (const s of sockets.splice(0)) s.destroy();
   if (server !== null) await server.close();
   server = null;
   rmSync(dir, { recursive: true, force: true });
@@ -174,7 +176,8 @@ describe('audio cache over HTTP: complete streams', () => {
     // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
     expect((await get(port, '/audio/e', { 'If-None-Match': '"other"', 'If-Modified-Since': lastModified })).status).toBe(200);
     expect((await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': etag })).status).toBe(206);
-    expect((await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': lastModified })).status).toBe(206);
+    // A date that is not the Last-Modified never holds (dates that are: the If-Range tests below).
+    expect((await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': new Date(Date.parse(lastModified) - 1000).toUTCString() })).status).toBe(200);
     const stale = await get(port, '/audio/e', { Range: 'bytes=0-9', 'If-Range': '"stale"' });
     expect(stale.status).toBe(200);
     expect(stale.body.length).toBe(N);
@@ -372,5 +375,144 @@ describe('audio cache over HTTP: growing streams', () => {
     for (let i = 0; i < 200 && app.audioCache!.http.stats.slowDropped === 0; i++) await c.cmd('INFO:slow').then(() => c.send(chunk));
     await waitFor(() => app.audioCache!.http.stats.slowDropped === 1, 5000, 'the slow reader dropped');
     expect(await c.cmd('STOP:slow')).toMatch(/^OK:STOP:slow:/); // the upload itself goes on
+  });
+});
+
+/** The head of one response (the body may be endless: a live stream), over a fresh raw socket. */
+async function headOf(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string> }> {
+  const c = await RawClient.connect(port);
+  raws.push(c);
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  await c.send(`GET ${path} HTTP/1.1\r\nHost: x\r\n${lines}\r\n`);
+  await c.until(() => c.received.indexOf('\r\n\r\n') >= 0);
+  const { status, headers: fields } = split(c.received);
+  c.destroy();
+  return { status, headers: fields };
+}
+
+/** Resolves once the wall clock is in a later second than `ms` (the server's Last-Modified has 1 s resolution). */
+async function nextSecond(ms: number): Promise<void> {
+  while (Math.floor(Date.now() / 1000) === Math.floor(ms / 1000)) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('If-Range with a date (RFC 9110 §13.1.5): only a strong date counts (§8.8.2.2: the stream did not change twice in that second)', () => {
+  it('a growing stream: two states in the date\'s second → the Range is ignored (200, live); one state → 206 bytes a-b/*', async () => {
+    const { port } = await start();
+    const c = await AudioClient.open(port);
+    // START and a first chunk within one second (checked on this clock, which the server shares;
+    // retried with another stream in the rare case a second boundary fell in between).
+    let id = '';
+    for (let attempt = 0; attempt < 5 && id === ''; attempt++) {
+      const before = Date.now();
+      expect(await c.cmd(`START:g${attempt}`)).toBe(`OK:START:g${attempt}:0`);
+      c.send(OGG.subarray(0, 1000));
+      expect(await c.cmd(`INFO:g${attempt}`)).toContain('"size":1000');
+      if (Math.floor(Date.now() / 1000) === Math.floor(before / 1000)) id = `g${attempt}`;
+      else expect(await c.cmd(`STOP:g${attempt}`)).toContain('OK:STOP');
+    }
+    expect(id).not.toBe('');
+    const path = `/audio/${id}`;
+    const first = await headOf(port, path, {});
+    const shared = first.headers['last-modified'];
+    // The empty stream and this one both carried `shared`: a client holding either could send it.
+    const weak = await headOf(port, path, { Range: 'bytes=0-9', 'If-Range': shared });
+    expect(weak.status).toBe(200);
+    expect(weak.headers['transfer-encoding']).toBe('chunked'); // the whole stream, live
+    expect((await headOf(port, path, { Range: 'bytes=0-9', 'If-Range': first.headers.etag })).status).toBe(206);
+
+    // A chunk alone in its second: that date names exactly these bytes.
+    await nextSecond(Date.now());
+    c.send(OGG.subarray(1000, 2000));
+    expect(await c.cmd(`INFO:${id}`)).toContain('"size":2000');
+    const alone = (await headOf(port, path, {})).headers['last-modified'];
+    expect(alone).not.toBe(shared);
+    const strong = await headOf(port, path, { Range: 'bytes=0-9', 'If-Range': alone });
+    expect(strong.status).toBe(206);
+    expect(strong.headers['content-range']).toBe('bytes 0-9/*');
+
+    // One more chunk: in the same second the date turns weak, in a later one it no longer matches; 200 either way.
+    c.send(OGG.subarray(2000, 3000));
+    expect(await c.cmd(`INFO:${id}`)).toContain('"size":3000');
+    expect((await headOf(port, path, { Range: 'bytes=0-9', 'If-Range': alone })).status).toBe(200);
+  });
+
+  it('a complete stream: honoured when its last write was alone in its second, ignored when it was not', async () => {
+    const { port } = await start();
+    const c = await AudioClient.open(port);
+    expect(await c.cmd('START:k')).toBe('OK:START:k:0');
+    c.send(OGG.subarray(0, 1000));
+    expect(await c.cmd('INFO:k')).toContain('"size":1000');
+    await nextSecond(Date.now());
+    c.send(OGG.subarray(1000));
+    expect(await c.cmd('STOP:k')).toBe(`OK:STOP:k:${N}`); // STOP changes no byte: not a second state
+    const { 'last-modified': date } = (await get(port, '/audio/k')).headers;
+    const part = await get(port, '/audio/k', { Range: 'bytes=0-9', 'If-Range': date });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 0-9/${N}`);
+
+    // Two writes in one second (START's empty stream and its only chunk, checked as above).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const id = `k${attempt}`;
+      const before = Date.now();
+      await upload(c, id, OGG.subarray(0, 5000));
+      if (Math.floor(Date.now() / 1000) !== Math.floor(before / 1000)) continue;
+      const lastModified = (await get(port, `/audio/${id}`)).headers['last-modified'];
+      const whole = await get(port, `/audio/${id}`, { Range: 'bytes=0-9', 'If-Range': lastModified });
+      expect(whole.status).toBe(200);
+      expect(whole.body.length).toBe(5000);
+      return;
+    }
+    throw new Error('no upload fell within one second in 5 attempts');
+  });
+});
+
+describe('a download longer than --idle-timeout-ms', () => {
+  it('completes while the reader keeps taking bytes; a reader that stops taking them is closed after an idle interval', async () => {
+    const idleTimeoutMs = 300;
+    const { port, app } = await start({ idleTimeoutMs });
+    const data = randomBytes(16 * 1024 * 1024);
+    await upload(await AudioClient.open(port), 'big', data);
+
+    // A slow reader: 1 MiB every 100 ms, so the 16 MiB take several idle intervals to leave.
+    const slow = net.connect({ port, host: '127.0.0.1' });
+    sockets.push(slow);
+    const parts: Buffer[] = [];
+    let burst = 0;
+    slow.on('data', (d: Buffer) => {
+      parts.push(d);
+      burst += d.length;
+      if (burst >= 1024 * 1024) {
+        burst = 0;
+        slow.pause();
+        setTimeout(() => slow.resume(), 100);
+      }
+    });
+    const closed = new Promise<void>((resolve) => slow.once('close', () => resolve()));
+    const started = performance.now();
+    slow.write('GET /audio/big HTTP/1.1\r\nHost: x\r\n\r\n');
+    // The connection closes either way: cut in the middle of the body (the bug this guards against),
+    // or idle after the whole of it.
+    await waitFor(() => slow.closed, 15_000, 'the slow reader\'s connection to close');
+    const closedAt = performance.now() - started;
+    const all = Buffer.concat(parts);
+    const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+    expect(body.length).toBe(data.length);
+    expect(sha(body)).toBe(sha(data));
+    expect(closedAt).toBeGreaterThan(3 * idleTimeoutMs); // it did outlast the timeout
+    await closed;
+
+    // A reader that stops: its connection is dropped once an interval passes without progress.
+    const openBefore = app.stats().core.processor.open;
+    const stalled = net.connect({ port, host: '127.0.0.1' });
+    sockets.push(stalled);
+    let stalledGot = 0;
+    stalled.on('data', (d: Buffer) => {
+      stalledGot += d.length;
+      if (stalledGot >= 1024 * 1024) stalled.pause();
+    });
+    stalled.write('GET /audio/big HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => app.stats().core.processor.open === openBefore + 1, 5000, 'the stalled reader connected');
+    await waitFor(() => app.stats().core.processor.open === openBefore, 20 * idleTimeoutMs, 'the stalled reader dropped');
+    expect(stalledGot).toBeLessThan(data.length);
   });
 });

@@ -27,6 +27,12 @@ export class HttpBodyStream {
   ondrain: (() => void) | null = null;
   /** Called once when the connection closed before {@link end}. */
   onclose: (() => void) | null = null;
+  /**
+   * Called when the server shuts down while the body is open: the owner ends it now ({@link end}
+   * or {@link abort}). Without one, the body is aborted. Either way the connection then closes
+   * once its queued bytes left, well before the shutdown deadline.
+   */
+  onshutdown: (() => void) | null = null;
   /** end() or abort() was called, or the connection closed. */
   ended = false;
 
@@ -100,6 +106,13 @@ export class HttpBodyStream {
     this.ended = true;
     this.conn.destroy();
     this.sink.streamEnded(this, this.conn, false);
+  }
+
+  /** @internal the handler: the server is shutting down (see {@link onshutdown}). */
+  shutdown(): void {
+    if (!this.isOpen) return;
+    if (this.onshutdown !== null) this.onshutdown();
+    if (!this.ended) this.abort();
   }
 
   /** @internal the handler: the peer drained. */

@@ -64,6 +64,10 @@ class HttpConnState implements BodyState {
   waiting: HttpResponse | null = null;
   /** The streamed body being sent (see HttpResponse.stream). */
   stream: HttpBodyStream | null = null;
+  /** What the kernel had taken from this connection when the idle deadline was armed (a big body may still be leaving). */
+  sentAtIdle = 0;
+  /** What it will have taken once everything queued then has left. */
+  sentWhenIdle = 0;
 }
 
 /** HTTP's slice of the configuration: parser limits and timeouts. */
@@ -394,7 +398,21 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
       return;
     }
     if (conn.readEnded && !conn.reader.hasBuffered) conn.end();
-    else conn.setDeadline(this.config.idleTimeoutMs, HttpDeadline.Idle);
+    else this.armIdle(conn);
+  }
+
+  /**
+   * The keep-alive idle deadline, armed when a response is queued. A body that takes longer than
+   * `idleTimeoutMs` to leave (256 MiB to a 10 MB/s reader) is not idleness: the deadline re-arms
+   * while the peer keeps taking bytes, and closes the connection only after a whole interval in
+   * which it took none (see onDeadline).
+   */
+  private armIdle(conn: Connection): void {
+    const st = conn.state as HttpConnState;
+    st.sentAtIdle = conn.writer.sentBytes;
+    // A write partly taken when this is armed counts twice here: at worst one more interval.
+    st.sentWhenIdle = st.sentAtIdle + conn.writer.pendingBytes;
+    conn.setDeadline(this.config.idleTimeoutMs, HttpDeadline.Idle);
   }
 
   /** Answers a parse error with its pre-built response and closes; returns `rest` (all input dropped). */
@@ -420,11 +438,16 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
 
   /**
    * Shutdown: an idle keep-alive connection ends now; one with a request in progress ends after its
-   * answer (`draining` makes that answer say `Connection: close`).
+   * answer (`draining` makes that answer say `Connection: close`). A streamed body of no known end
+   * (a live stream) would hold its connection until the deadline: its owner ends it now
+   * (HttpBodyStream.onshutdown), and the connection closes once the queued bytes left.
    */
   shutdown(conn: Connection): void {
     this.draining = true;
-    this.endWhenIdle(conn);
+    const st = conn.state as HttpConnState | null;
+    // Ended with its last chunk, the response is complete and the connection idle: it ends below.
+    if (st !== null && st.stream !== null) st.stream.shutdown();
+    if (!conn.closing) this.endWhenIdle(conn);
   }
 
   /** Ends `conn` now when no request is in progress on it (else its answer ends it: see {@link shutdown}). */
@@ -472,7 +495,16 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
       this.sendError(conn, 408, kind === HttpDeadline.Headers ? 'ERR_HTTP_HEADERS_TIMEOUT' : 'ERR_HTTP_REQUEST_TIMEOUT', 'Request not received in time');
       return;
     }
-    // Idle keep-alive connection, or a peer that did not take its error response: close it.
+    if (kind === HttpDeadline.Idle) {
+      const st = conn.state as HttpConnState;
+      const sent = conn.writer.sentBytes;
+      if (sent < st.sentWhenIdle && sent > st.sentAtIdle) {
+        this.armIdle(conn); // still sending a response, and the peer took some of it since: not idle
+        return;
+      }
+    }
+    // Idle keep-alive connection, a peer that took nothing of its response for a whole interval, or
+    // one that did not take its error response: close it.
     conn.destroy();
   }
 

@@ -43,7 +43,7 @@ export interface AudioHttpStats {
   responses: Record<number, number>;
   /** 206 answers to a range that starts past the first byte: a player seeking. */
   seeks: number;
-  /** Live (chunked) responses: started, ended with the upload's STOP, aborted (deleted, abandoned), dropped as too slow. */
+  /** Live (chunked) responses: started, ended with the upload's STOP, aborted (deleted, abandoned, cut at shutdown), dropped as too slow. */
   liveStarted: number;
   liveEnded: number;
   liveAborted: number;
@@ -113,7 +113,9 @@ export class AudioHttp {
     // stream (players send it first).
     const wholeLive = !complete && stream.uploader !== null && rangeHeader !== undefined && /^bytes=0-$/i.test(rangeHeader.trim());
     let range = parseRange(wholeLive ? undefined : rangeHeader, size);
-    if (range.kind !== RangeKind.None && !ifRangeHolds(req.header('if-range'), etag, stream.updatedAt, complete)) range = parseRange(undefined, size);
+    // If-Range with a date (§13.1.5): only a strong one counts, i.e. the stream did not change twice in
+    // that second (§8.8.2.2); a growing stream usually did, and a weak date means the whole stream.
+    if (range.kind !== RangeKind.None && !ifRangeHolds(req.header('if-range'), etag, stream.updatedAt, !stream.lastModifiedShared)) range = parseRange(undefined, size);
     if (range.kind === RangeKind.Unsatisfiable) {
       lease?.release();
       this.count(416);
@@ -144,6 +146,10 @@ export class AudioHttp {
     group.add(reader);
     body.ondrain = () => this.pump(reader);
     body.onclose = () => this.forget(reader);
+    // Server shutdown: the upload will not finish here, so the body ends without its last chunk (a
+    // truncated response, as when the upload is abandoned): a player reconnects and a cache does not
+    // store a short "complete" copy (RFC 9112 §8, RFC 9111 §3.3). Whole chunks only; then the close.
+    body.onshutdown = () => this.abort(reader);
     this.pump(reader);
   }
 

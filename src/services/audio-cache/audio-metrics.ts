@@ -7,7 +7,7 @@ export function registerAudioMetrics(metrics: Metrics, store: AudioStore, http?:
   if (http !== undefined) {
     metrics.counter('slabcast_audio_http_responses_total', 'HTTP reads of streams by status (200, 206, 304, 307, 404, 416, 500)', ['status'], () => byLabel('status', http.responses));
     metrics.counter('slabcast_audio_http_seeks_total', 'HTTP 206 answers to a range starting past the first byte (a player seeking)', [], () => [[{}, http.seeks]]);
-    metrics.counter('slabcast_audio_http_live_total', 'Live (chunked) HTTP reads of growing streams: started, ended with STOP, aborted (deleted or abandoned), dropped as too slow', ['event'], () => [
+    metrics.counter('slabcast_audio_http_live_total', 'Live (chunked) HTTP reads of growing streams: started, ended with STOP, aborted (deleted, abandoned, or cut at shutdown), dropped as too slow', ['event'], () => [
       [{ event: 'started' }, http.liveStarted],
       [{ event: 'ended' }, http.liveEnded],
       [{ event: 'aborted' }, http.liveAborted],

@@ -49,6 +49,13 @@ export class AudioStream {
   complete: boolean;
   readonly createdAt: number;
   updatedAt: number;
+  /**
+   * Whether another state of the stream had the same Last-Modified second as the current one (it
+   * changed twice within that second), or whether that is unknown (read from a sidecar, or a file
+   * found shorter than its record). Then its Last-Modified is a weak validator (RFC 9110 §8.8.2.2),
+   * which If-Range never accepts (§13.1.5); else the server knows it names exactly these bytes.
+   */
+  lastModifiedShared = true;
   /** Size the sidecar on disk records (all of it made durable first). */
   persistedSize: number;
   /** Its media type once sniffed from enough first bytes (stream-info.ts), else null. */
@@ -87,6 +94,7 @@ export class AudioStream {
   static fresh(dir: string, id: string, now: number): AudioStream {
     const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now });
     stream.persistedSize = -1; // no sidecar yet
+    stream.lastModifiedShared = false; // empty, and nothing else was it
     return stream;
   }
 
@@ -100,8 +108,10 @@ export class AudioStream {
       this.persistedSize = -1;
       this.complete = false;
       this.updatedAt = now;
+      this.lastModifiedShared = false;
       return;
     }
+    this.lastModifiedShared = true; // another process wrote it: what it was within that second is not known
     this.size = meta.size;
     this.persistedSize = meta.size;
     this.complete = meta.complete;
@@ -147,6 +157,7 @@ export class AudioStream {
     this.lock?.release();
     this.lock = lock;
     if (file.size < this.size) {
+      this.lastModifiedShared = true; // shorter under the same Last-Modified
       this.size = file.size; // bytes past the file's end do not exist
       this.persistedSize = Math.min(this.persistedSize, file.size);
     }
@@ -253,6 +264,8 @@ export class AudioStream {
     const end = this.size + n;
     if (end > this.reservedEnd) throw new RangeError(`AudioStream.commit: stream ${this.id}: bytes up to ${end} are not reserved (reserved: ${this.reservedEnd})`);
     this.size = end;
+    // RFC 9110 §8.8.2.2: the date stays strong only while one state of the stream carried its second.
+    this.lastModifiedShared = Math.floor(now / 1000) === Math.floor(this.updatedAt / 1000);
     this.updatedAt = now;
   }
 
@@ -265,7 +278,10 @@ export class AudioStream {
     if (this.file === null) {
       if (this.size === 0) return EMPTY_LEASE;
       this.file = MappedFile.open(this.dataPath, { detach: true, maxLength: this.size });
-      if (this.file.size < this.size) this.size = this.file.size; // the file is shorter: only what exists is served
+      if (this.file.size < this.size) {
+        this.size = this.file.size; // the file is shorter: only what exists is served
+        this.lastModifiedShared = true; // shorter under the same Last-Modified
+      }
     } else if (this.file.writable && this.file.size < this.size) {
       this.file.grow(this.reservedEnd); // an upload's mapping follows its readers, not its writes (see reserve)
     }

@@ -78,4 +78,34 @@ describe('HttpBodyStream (RFC 9112 §7.1 chunked coding)', () => {
     expect(socket.output).toBe('raw');
     expect(conn.closing || conn.closed).toBe(true);
   });
+
+  it('shutdown: the owner ends the body (onshutdown); without an owner that does, it is aborted; once ended, nothing', () => {
+    const rig = coreRig();
+    const owned = rig.connectNative();
+    const sink = new Sink();
+    const body = new HttpBodyStream(owned.conn, sink, true);
+    let asked = 0;
+    body.onshutdown = () => {
+      asked++;
+      body.end();
+    };
+    body.write(bytes('abc'), null);
+    body.shutdown();
+    body.shutdown();
+    rig.turn();
+    expect(asked).toBe(1);
+    expect(owned.socket.output).toBe('3\r\nabc\r\n0\r\n\r\n');
+    expect(sink.ended).toEqual([true]);
+
+    const bare = rig.connectNative();
+    const bareSink = new Sink();
+    const unowned = new HttpBodyStream(bare.conn, bareSink, true);
+    unowned.onshutdown = () => undefined; // asked, but leaves it open: aborted all the same
+    unowned.write(bytes('xy'), null);
+    unowned.shutdown();
+    rig.turn();
+    expect(bare.socket.output).toBe('2\r\nxy\r\n');
+    expect(bare.conn.closing || bare.conn.closed).toBe(true);
+    expect(bareSink.ended).toEqual([false]);
+  });
 });
