@@ -311,7 +311,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'uploadExpirySeconds', flag: 'upload-expiry-seconds', env: ['SLABCAST_UPLOAD_EXPIRY_SECONDS'], kind: 'int', min: 0, max: 365 * 86_400, help: 'an incomplete stream nobody is uploading is deleted this long after its last write (an abandoned upload); 0 = kept forever' },
   { key: 'memoryThreshold', flag: 'memory-threshold', env: ['SLABCAST_MEMORY_THRESHOLD'], kind: 'string', help: 'fraction (0 to 1] of slab memory in use past which new audio STARTs are refused (server busy)' },
   // cluster
-  { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); empty = single node' },
+  { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); a Redis Cluster: comma-separated seed URLs, or one URL of a cluster node (detected); empty = single node' },
   { key: 'redisPrefix', flag: 'redis-prefix', env: ['SLABCAST_REDIS_PREFIX'], kind: 'string', help: 'namespace of every Redis key and pub/sub channel ({prefix}:room:…): deployments sharing one Redis stay apart only with different prefixes (pub/sub ignores the DB number); letters, digits, _ . -, 1 to 64' },
   { key: 'instanceId', flag: 'instance-id', env: ['SLABCAST_INSTANCE_ID'], kind: 'string', optional: true, help: 'this instance\'s id in the cluster; empty = generated (hostname-pid-random)' },
   { key: 'advertiseUrl', flag: 'advertise-url', env: ['SLABCAST_ADVERTISE_URL'], kind: 'string', optional: true, help: 'URL other instances and clients use to reach this one; empty = ws://host:port' },
@@ -406,8 +406,8 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.redisPrefix)) {
     throw new ConfigError('--redis-prefix', `must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(c.redisPrefix)}`);
   }
-  if (c.redisUrl !== '' && !/^rediss?:\/\//.test(c.redisUrl)) {
-    throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, got ${JSON.stringify(c.redisUrl)}`);
+  if (c.redisUrl !== '' && !c.redisUrl.split(',').every((u) => /^rediss?:\/\/\S/.test(u.trim()))) {
+    throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, or comma-separated seed URLs of a Redis Cluster, got ${JSON.stringify(c.redisUrl)}`);
   }
   if (c.maxRequestLineBytes > c.maxHeaderBytes) {
     throw new ConfigError('--max-request-line-bytes', `must not exceed --max-header-bytes (${c.maxHeaderBytes})`);

@@ -176,7 +176,7 @@ export class ClusterNode {
       instanceId: this.id,
       url: this.self.url,
       redis: {
-        state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
+        mode: l.mode, masters: l.masters, state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
         errors: l.errors, reconnects: l.reconnects, lastError: l.lastError, pending: l.pending, pendingPeak: l.pendingPeak, maxPending: l.maxPending,
       },
       ring: { members: this.registry?.ring.members ?? [this.self], changes: this.registry?.stats.ringChanges ?? 0, heartbeats: this.registry?.stats.heartbeats ?? 0, heartbeatFailures: this.registry?.stats.heartbeatFailures ?? 0 },

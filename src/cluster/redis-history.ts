@@ -28,7 +28,8 @@ return {n, reseeded}`;
 /**
  * Keep + publish, atomically: LPUSH the entry, cap the list at `size` remembering the highest id it
  * evicted, refresh the TTLs, PUBLISH the envelope. A history read runs before or after all of it.
- * KEYS list, evicted, seq; ARGV line, id, size, key TTL ms, channel ('' = none), message.
+ * KEYS list, evicted, seq; ARGV line, id, size, key TTL ms, channel ('' = none), message, PUBLISH
+ * or SPUBLISH (Redis Cluster: the room's channel hashes on the keys' tag, so it is this shard's).
  */
 const APPEND = `local size = tonumber(ARGV[3])
 local top = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -46,7 +47,7 @@ else
   end
 end
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if ARGV[5] ~= '' then redis.call(ARGV[7], ARGV[5], ARGV[6]) end
 return 1`;
 
 /** One consistent read: KEYS seq, list, evicted → {last id, evicted up to, entries newest first}. */
@@ -116,7 +117,7 @@ export class RedisHistory implements HistoryStore {
     }
     const k = this.link.keys.history(room);
     const floor = this.see(room, 0).maxId;
-    const reply = this.link.track(this.link.cmd.eval(ALLOCATE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl] }));
+    const reply = this.link.track(this.link.ops.eval(ALLOCATE, [k.seq, k.list, k.evicted], [String(floor), this.keyTtl]));
     return this.track(
       room,
       reply.then(
@@ -157,7 +158,7 @@ export class RedisHistory implements HistoryStore {
     this.stats.reads++;
     if (!this.link.ready) return this.fallbackRead(room, since);
     const k = this.link.keys.history(room);
-    return this.link.track(this.link.cmd.eval(READ, { keys: [k.seq, k.list, k.evicted] })).then(
+    return this.link.track(this.link.ops.eval(READ, [k.seq, k.list, k.evicted], [])).then(
       (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs),
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -168,7 +169,7 @@ export class RedisHistory implements HistoryStore {
 
   has(room: string): boolean | Promise<boolean> {
     if (!this.link.ready) return this.seen.has(room);
-    return this.link.track(this.link.cmd.exists(this.link.keys.history(room).seq)).then(
+    return this.link.track(this.link.ops.exists(this.link.keys.history(room).seq)).then(
       (n) => n > 0,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -184,7 +185,7 @@ export class RedisHistory implements HistoryStore {
   delete(room: string): void | Promise<void> {
     if (!this.link.ready) return;
     const k = this.link.keys.history(room);
-    return this.link.track(this.link.cmd.del([k.seq, k.list, k.evicted])).then(
+    return this.link.track(this.link.ops.del([k.seq, k.list, k.evicted])).then(
       () => undefined,
       (err: unknown) => this.onFailure(err as Error),
     );
@@ -198,7 +199,7 @@ export class RedisHistory implements HistoryStore {
         const k = this.link.keys.history(room);
         // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
         // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
-        for (const key of [k.seq, k.list, k.evicted]) this.link.cmd.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
+        for (const key of [k.seq, k.list, k.evicted]) this.link.ops.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
       } else if (nowMs - s.lastActivityMs >= this.ttlMs) this.seen.delete(room);
     }
   }
@@ -215,7 +216,7 @@ export class RedisHistory implements HistoryStore {
   private runAppend(room: string, entry: HistoryEntry, channel: string, message: string | Buffer): Promise<unknown> {
     const k = this.link.keys.history(room);
     const line = `${entry.id} ${entry.ts} ${entry.json}`;
-    const reply = this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl, channel, message] });
+    const reply = this.link.ops.eval(APPEND, [k.list, k.evicted, k.seq], [line, String(entry.id), String(this.size), this.keyTtl, channel, message, this.link.ops.publishCommand]);
     return this.link.track(reply).then(
       (r) => {
         this.stats.appended++;
