@@ -136,6 +136,7 @@ export interface ServerConfig {
   historyTtlSeconds: number;
   maxTextBytes: number;
   rateLimit: string;
+  rateLease: number;
   slowCloseSeconds: number;
   maxBackpressureBytes: number;
   voiceMaxPendingBytes: number;
@@ -233,6 +234,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   historyTtlSeconds: 3600,
   maxTextBytes: 1024,
   rateLimit: '10/20',
+  rateLease: 0,
   slowCloseSeconds: 10,
   maxBackpressureBytes: 1 * MiB,
   voiceMaxPendingBytes: 64 * KiB,
@@ -335,7 +337,8 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'historySize', flag: 'history-size', env: ['SLABCAST_HISTORY_SIZE'], kind: 'int', min: 0, max: 100_000, help: 'danmaku/system messages kept per room for late joiners and ?since= recovery' },
   { key: 'historyTtlSeconds', flag: 'history-ttl', env: ['SLABCAST_HISTORY_TTL'], kind: 'int', min: 1, max: 30 * 86_400, help: 'seconds a room message stays in history' },
   { key: 'maxTextBytes', flag: 'max-text-bytes', env: ['SLABCAST_MAX_TEXT_BYTES'], kind: 'int', min: 1, max: 65_536, help: 'UTF-8 bytes of a danmaku, whisper or system text → TOO_LONG' },
-  { key: 'rateLimit', flag: 'rate-limit', env: ['SLABCAST_RATE_LIMIT'], kind: 'string', help: 'per-user token bucket for room text messages: rate/burst (messages per second / bucket size) → RATE_LIMITED' },
+  { key: 'rateLimit', flag: 'rate-limit', env: ['SLABCAST_RATE_LIMIT'], kind: 'string', help: 'per-user token bucket for room text messages: rate/burst (messages per second / bucket size) → RATE_LIMITED; with --redis one bucket per user across every instance' },
+  { key: 'rateLease', flag: 'rate-lease', env: ['SLABCAST_RATE_LEASE'], kind: 'int', min: 0, max: 100_000, help: 'with --redis: tokens an instance leases at a time from a user\'s cluster-wide bucket (one Redis script per this many messages; 0 = a quarter of the burst, at least 1; capped at the burst); each instance may admit up to this many on credit past the bucket, charged to it afterwards' },
   { key: 'maxBackpressureBytes', flag: 'max-backpressure-bytes', env: ['SLABCAST_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'a room member\'s pending output past which danmaku for it are dropped (and counted)' },
   { key: 'slowCloseSeconds', flag: 'slow-close-seconds', env: ['SLABCAST_SLOW_CLOSE_SECONDS'], kind: 'int', min: 1, max: 3600, help: 'a room member past --max-backpressure-bytes this long is closed 1013' },
   { key: 'voiceMaxPendingBytes', flag: 'voice-max-pending-bytes', env: ['SLABCAST_VOICE_MAX_PENDING_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'pending output past which a room member skips voice frames (latency first)' },
