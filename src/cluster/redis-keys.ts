@@ -13,6 +13,7 @@ export const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
  *   {p}:room:{room}                  the room's pub/sub channel
  *   {p}:room:{room}:seq|history|evicted   the room's ids and history
  *   {p}:presence:{room}:{instance}   the users an instance has in a room (set, TTL)
+ *   {p}:user:{user}:rate             a user's cluster-wide rate bucket (hash, TTL)
  *
  * On a Redis Cluster (`tagged`) the same keys carry hash tags, so that what one script or one
  * multi-key command touches lives on one slot: everything of a room (channel, ids, history, every

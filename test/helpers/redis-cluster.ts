@@ -26,6 +26,10 @@ export interface ClusterServer {
   readonly alive: boolean;
   /** SIGKILL: no goodbye to the other nodes (they notice after the node timeout). */
   kill(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing answers. */
+  pause(): void;
+  /** SIGCONT after {@link pause}; harmless otherwise. */
+  resume(): void;
 }
 
 /** A shard as the cluster describes it now. */
@@ -143,6 +147,12 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
         if (c.exitCode !== null || c.signalCode !== null) return;
         c.kill('SIGKILL');
         await once(c, 'exit');
+      },
+      pause() {
+        if (c.exitCode === null && c.signalCode === null) c.kill('SIGSTOP');
+      },
+      resume() {
+        if (c.exitCode === null && c.signalCode === null) c.kill('SIGCONT');
       },
     });
   }

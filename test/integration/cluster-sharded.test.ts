@@ -12,6 +12,7 @@ import { RedisLink } from '../../src/cluster/redis-link.js';
 import { RedisPresence } from '../../src/cluster/redis-presence.js';
 import { Delivery, type RoomEnvelope } from '../../src/services/rooms/bus.js';
 import { waitFor } from '../helpers/listen.js';
+import { eventually } from '../helpers/slabcast-process.js';
 import { redisAvailable } from '../helpers/redis.js';
 import { type ClusterShard, startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 
@@ -134,6 +135,38 @@ describe.runIf(run)('cluster parts on a real Redis Cluster (3 shards)', () => {
     await pa.close();
     await pb.close();
   });
+
+  it('declares the link down when a master stops answering (SIGSTOP), and is back once the cluster failed it over', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const room = 'hang';
+    const got: string[] = [];
+    await b.bus.subscribe(room, (e) => got.push(JSON.parse(e.payload as string).text as string));
+    await a.bus.subscribe(room, () => undefined);
+    await send(a, room, 'before');
+    await waitFor(() => got.includes('before'), 5000, 'before the hang');
+    const shards = await cluster.shards();
+    const master = await masterOf(a.link.keys.roomChannel(room), shards);
+    const replica = shards.find((s) => s.master === master)!.replicas[0];
+    const hung = cluster.servers.find((s) => s.port === master)!;
+    hung.pause();
+    try {
+      await waitFor(() => !a.link.ready && a.link.stats.stalls >= 1, 5000, 'the link declared down');
+      expect(a.link.stats.lastError).toMatch(/no reply to PING from cluster node|seed answered/);
+      await waitFor(() => a.link.ready && b.link.ready, 20_000, 'back once the replica took over');
+      expect(await masterOf(a.link.keys.roomChannel(room))).toBe(replica);
+      await eventually(async () => {
+        await send(a, room, 'after');
+        await new Promise((r) => setTimeout(r, 100));
+        return got.includes('after');
+      }, 10_000, 'delivery on the promoted replica', 0);
+    } finally {
+      hung.resume();
+    }
+    // The old master comes back as a replica of the new one: the cluster is whole again.
+    await cluster.waitOk(15_000);
+    await eventually(async () => (await cluster.shards()).every((sh) => sh.replicas.length === 1), 15_000, 'every shard with its replica again');
+  }, 60_000);
 
   // Last: it kills a master (the cluster goes on with the replica promoted, no replica left for it).
   it('survives a shard master SIGKILLed mid-stream: the replica takes over, both instances resume, what was lost is counted and a reader gets gap', async () => {
