@@ -38,6 +38,7 @@ describe.runIf(run).each(BACKENDS)('cluster-wide rate limit over %s', (backend) 
   let cluster: TestRedisCluster | null = null;
   let url: string;
   const cleanups: (() => Promise<void>)[] = [];
+  const linkOf = new Map<RedisRateLeases, RedisLink>();
 
   beforeAll(async () => {
     if (backend === 'redis') url = (redis = await startRedis()).url;
@@ -56,6 +57,7 @@ describe.runIf(run).each(BACKENDS)('cluster-wide rate limit over %s', (backend) 
     await link.connect(10_000);
     expect(link.ready).toBe(true);
     const g = new RedisRateLeases(link, { ratePerSec, burst }, lease);
+    linkOf.set(g, link);
     cleanups.push(async () => {
       g.close();
       await link.close();
@@ -145,6 +147,22 @@ describe.runIf(run).each(BACKENDS)('cluster-wide rate limit over %s', (backend) 
     // 8 in the bucket, 1 spent on a: b gets the other 7 (+ at most one lease on credit, + refill).
     expect(onB).toBeGreaterThanOrEqual(7);
     expect(onB).toBeLessThanOrEqual(7 + 4 + 1);
+  });
+
+  // Last in the single-Redis run: it stops Redis.
+  it.runIf(backend === 'redis')('falls back to the per-instance bucket while Redis is unreachable, and back to the shared one after', async () => {
+    const a = await gate(1, 5, 2);
+    expect(a.take('outage-user', Date.now())).toBe(true);
+    await redis!.stop();
+    await waitFor(() => !linkOf.get(a)!.ready, 5000, 'link down');
+    const during = await takeMany(a, 'outage-user', 10);
+    expect(during.now).toBe(5); // the local bucket: its burst, decided at once
+    expect(a.stats.fallbacks).toBe(10);
+    await redis!.start();
+    await waitFor(() => linkOf.get(a)!.ready, 10_000, 'link back');
+    const after = await takeMany(a, 'outage-user', 10);
+    expect(after.now + after.later).toBeGreaterThan(0); // the shared bucket again (Redis restarted empty: full)
+    expect(a.stats.fallbacks).toBe(10);
   });
 });
 
