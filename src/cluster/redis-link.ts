@@ -262,7 +262,7 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     if (client.isOpen) client.destroy();
     this.update();
     const timer = setTimeout(() => {
-      if (this.stats.state !== LinkState.Closed && !client.isOpen) this.attempt(client);
+      if (this.stats.state !== LinkState.Closed && this.stats.mode === RedisMode.Single && !client.isOpen) this.attempt(client);
     }, RESTART_DELAY_MS);
     timer.unref();
   }
@@ -330,8 +330,11 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
         else this.update();
       },
       (err: unknown) => {
-        // Asked again at the next ready.
         this.stats.lastError = err instanceof Error ? err.message : String(err);
+        if (this.stats.state === LinkState.Closed || this.probed || !this.cmd.isReady) return; // the connection broke: asked again at the next ready
+        // Redis answered with an error (an ACL without INFO, say): a single Redis (seed URLs force cluster mode).
+        this.probed = true;
+        this.update();
       },
     );
   }
