@@ -214,4 +214,26 @@ describe.runIf(run)('cluster-wide rate limit end to end: one user on two real in
     expect(rate.refused).toBeGreaterThan(0);
     expect(rate.leases).toBeLessThan(60);
   });
+
+  it('holds at most the burst of a member’s messages waiting for a lease; past it they are refused at once', async () => {
+    const c = await RoomClient.open(nodes[0].port, 'rl-burst', { user: 'rl-burst-user' });
+    clients.push(c);
+    // 80 frames at once: a few on credit, then BURST (40) wait for the lease on its way, the rest
+    // are refused without waiting; the waiting ones are then decided by the bucket (40 in it).
+    for (let i = 0; i < 80; i++) c.send({ type: 'danmaku', text: `b${i}` });
+    await waitFor(() => c.of('error').length + c.of('danmaku').length >= 80, 10_000, 'every message answered');
+    const answers = c.texts.filter((m) => m.type === 'error' || m.type === 'danmaku');
+    const firstRefusal = answers.findIndex((m) => m.type === 'error');
+    expect(c.of('error').every((m) => m.code === 'RATE_LIMITED')).toBe(true);
+    expect(c.of('danmaku').length).toBeGreaterThanOrEqual(BURST - 2 * LEASE);
+    expect(c.of('danmaku').length).toBeLessThanOrEqual(BURST + LEASE + 2);
+    // Refused at once, ahead of the waiting ones admitted later (without the bound every frame would
+    // wait, and the first refusal would come only after the bucket's 40 were admitted).
+    expect(firstRefusal).toBeGreaterThanOrEqual(0);
+    expect(firstRefusal).toBeLessThan(BURST / 2);
+    // Admitted in the order sent.
+    const texts = c.of('danmaku').map((m) => Number((m.text as string).slice(1)));
+    expect(texts).toEqual([...texts].sort((x, y) => x - y));
+    expect(c.closeCode).toBeNull();
+  });
 });
