@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, createCluster, type RedisClusterType } from 'redis';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { ConnectionWatch, StallKind, type WatchedClient } from './redis-liveness.js';
-import { ClusterRedisOps, type RedisOps, SingleRedisOps } from './redis-ops.js';
+import { type ChannelListener, ClusterRedisOps, type RedisOps, SingleRedisOps } from './redis-ops.js';
 
 /** Connection state of the link to Redis, as `/api/push/status` and metrics report it. */
 export const LinkState = {
@@ -34,6 +34,9 @@ export function redisSeeds(url: string): string[] {
  * cluster's topology (a replica that took over a dead master is found then).
  */
 const TOPOLOGY_REFRESH_MS = 250;
+
+/** The node-redis cluster client's internal event carrying subscriptions to move (see startCluster). */
+const RESUBSCRIBE_EVENT = '__resubscribeListeners';
 
 /** How long Redis may take before the link counts as down (`--redis-ping-ms`, `--redis-timeout-ms`, `--redis-max-pending`). */
 export interface RedisLinkBounds {
@@ -381,6 +384,17 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
       this.update();
     });
     for (const event of ['node-ready', 'node-connect', 'node-disconnect', 'connect', 'disconnect'] as const) cluster.on(event, () => mine() && this.update());
+    // node-redis moves the subscriptions of a node that left the topology (a dead master) with
+    // sSubscribe calls whose failures nobody handles, and an unhandled rejection ends the process.
+    // The same moves here, with a failure counted and answered by a fresh client (the bus then
+    // subscribes every room again once the link is ready).
+    cluster.removeAllListeners(RESUBSCRIBE_EVENT);
+    cluster.on(RESUBSCRIBE_EVENT, (listeners: { SHARDED?: Map<string, { buffers: Set<ChannelListener>; strings: Set<(message: string, channel: string) => void> }> }) => {
+      for (const [channel, set] of listeners.SHARDED ?? []) {
+        for (const l of set.buffers) cluster.sSubscribe(channel, l, true).catch((err: unknown) => this.movedFailed(cluster, err));
+        for (const l of set.strings) cluster.sSubscribe(channel, l).catch((err: unknown) => this.movedFailed(cluster, err));
+      }
+    });
     // A seed that accepts TCP but never answers (hung) would hold discovery forever: give up and retry.
     const deadline = setTimeout(() => {
       if (!mine() || cluster.isReady) return;
@@ -407,6 +421,15 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
       );
     };
     connect();
+  }
+
+  /** A subscription could not be moved to its slot's new master: a fresh client subscribes everything again. */
+  private movedFailed(cluster: RedisClusterClient, err: unknown): void {
+    if (this.cluster !== cluster) return;
+    this.stats.errors++;
+    this.stats.lastError = `moving a subscription failed: ${err instanceof Error ? err.message : String(err)}`;
+    this.emit('failure', new Error(this.stats.lastError));
+    this.restartCluster();
   }
 
   /** Tears the cluster client down (every command waiting on it is rejected) and connects a new one. */
