@@ -136,6 +136,7 @@ export interface ServerConfig {
   historyTtlSeconds: number;
   maxTextBytes: number;
   rateLimit: string;
+  rateLease: number;
   slowCloseSeconds: number;
   maxBackpressureBytes: number;
   voiceMaxPendingBytes: number;
@@ -233,6 +234,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   historyTtlSeconds: 3600,
   maxTextBytes: 1024,
   rateLimit: '10/20',
+  rateLease: 0,
   slowCloseSeconds: 10,
   maxBackpressureBytes: 1 * MiB,
   voiceMaxPendingBytes: 64 * KiB,
@@ -311,7 +313,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'uploadExpirySeconds', flag: 'upload-expiry-seconds', env: ['SLABCAST_UPLOAD_EXPIRY_SECONDS'], kind: 'int', min: 0, max: 365 * 86_400, help: 'an incomplete stream nobody is uploading is deleted this long after its last write (an abandoned upload); 0 = kept forever' },
   { key: 'memoryThreshold', flag: 'memory-threshold', env: ['SLABCAST_MEMORY_THRESHOLD'], kind: 'string', help: 'fraction (0 to 1] of slab memory in use past which new audio STARTs are refused (server busy)' },
   // cluster
-  { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); empty = single node' },
+  { key: 'redisUrl', flag: 'redis', env: ['REDIS_URL', 'SLABCAST_REDIS'], kind: 'string', optional: true, help: 'redis://host:port turns cluster mode on (rooms across instances, placement); a Redis Cluster: comma-separated seed URLs, or one URL of a cluster node (detected); empty = single node' },
   { key: 'redisPrefix', flag: 'redis-prefix', env: ['SLABCAST_REDIS_PREFIX'], kind: 'string', help: 'namespace of every Redis key and pub/sub channel ({prefix}:room:…): deployments sharing one Redis stay apart only with different prefixes (pub/sub ignores the DB number); letters, digits, _ . -, 1 to 64' },
   { key: 'instanceId', flag: 'instance-id', env: ['SLABCAST_INSTANCE_ID'], kind: 'string', optional: true, help: 'this instance\'s id in the cluster; empty = generated (hostname-pid-random)' },
   { key: 'advertiseUrl', flag: 'advertise-url', env: ['SLABCAST_ADVERTISE_URL'], kind: 'string', optional: true, help: 'URL other instances and clients use to reach this one; empty = ws://host:port' },
@@ -335,7 +337,8 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'historySize', flag: 'history-size', env: ['SLABCAST_HISTORY_SIZE'], kind: 'int', min: 0, max: 100_000, help: 'danmaku/system messages kept per room for late joiners and ?since= recovery' },
   { key: 'historyTtlSeconds', flag: 'history-ttl', env: ['SLABCAST_HISTORY_TTL'], kind: 'int', min: 1, max: 30 * 86_400, help: 'seconds a room message stays in history' },
   { key: 'maxTextBytes', flag: 'max-text-bytes', env: ['SLABCAST_MAX_TEXT_BYTES'], kind: 'int', min: 1, max: 65_536, help: 'UTF-8 bytes of a danmaku, whisper or system text → TOO_LONG' },
-  { key: 'rateLimit', flag: 'rate-limit', env: ['SLABCAST_RATE_LIMIT'], kind: 'string', help: 'per-user token bucket for room text messages: rate/burst (messages per second / bucket size) → RATE_LIMITED' },
+  { key: 'rateLimit', flag: 'rate-limit', env: ['SLABCAST_RATE_LIMIT'], kind: 'string', help: 'per-user token bucket for room text messages: rate/burst (messages per second / bucket size) → RATE_LIMITED; with --redis one bucket per user across every instance' },
+  { key: 'rateLease', flag: 'rate-lease', env: ['SLABCAST_RATE_LEASE'], kind: 'int', min: 0, max: 100_000, help: 'with --redis: tokens an instance leases at a time from a user\'s cluster-wide bucket (one Redis script per this many messages; 0 = a quarter of the burst, at least 1; capped at the burst); each instance may admit up to this many on credit past the bucket, charged to it afterwards' },
   { key: 'maxBackpressureBytes', flag: 'max-backpressure-bytes', env: ['SLABCAST_MAX_BACKPRESSURE_BYTES'], kind: 'int', min: 1024, max: 1024 * MiB, help: 'a room member\'s pending output past which danmaku for it are dropped (and counted)' },
   { key: 'slowCloseSeconds', flag: 'slow-close-seconds', env: ['SLABCAST_SLOW_CLOSE_SECONDS'], kind: 'int', min: 1, max: 3600, help: 'a room member past --max-backpressure-bytes this long is closed 1013' },
   { key: 'voiceMaxPendingBytes', flag: 'voice-max-pending-bytes', env: ['SLABCAST_VOICE_MAX_PENDING_BYTES'], kind: 'int', min: 0, max: 1024 * MiB, help: 'pending output past which a room member skips voice frames (latency first)' },
@@ -406,8 +409,8 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(c.redisPrefix)) {
     throw new ConfigError('--redis-prefix', `must be 1 to 64 letters, digits, '_', '.' or '-', got ${JSON.stringify(c.redisPrefix)}`);
   }
-  if (c.redisUrl !== '' && !/^rediss?:\/\//.test(c.redisUrl)) {
-    throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, got ${JSON.stringify(c.redisUrl)}`);
+  if (c.redisUrl !== '' && !c.redisUrl.split(',').every((u) => /^rediss?:\/\/\S/.test(u.trim()))) {
+    throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, or comma-separated seed URLs of a Redis Cluster, got ${JSON.stringify(c.redisUrl)}`);
   }
   if (c.maxRequestLineBytes > c.maxHeaderBytes) {
     throw new ConfigError('--max-request-line-bytes', `must not exceed --max-header-bytes (${c.maxHeaderBytes})`);

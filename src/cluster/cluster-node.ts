@@ -6,12 +6,14 @@ import type { Metrics } from '../ops/metrics.js';
 import type { ReadinessCheck } from '../ops/readiness.js';
 import type { RoomOwner } from '../services/rooms/admin-api.js';
 import type { RoomsBackend } from '../services/rooms/mount-rooms.js';
+import { parseRateLimit } from '../services/rooms/rate-limiter.js';
 import type { RingMember } from './hash-ring.js';
 import { InstanceRegistry, type RingChange } from './instance-registry.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisHistory } from './redis-history.js';
 import { LinkState, RedisLink } from './redis-link.js';
 import { presenceTtlMs, RedisPresence } from './redis-presence.js';
+import { RedisRateLeases } from './redis-rate.js';
 import { RingPresence } from './ring-presence.js';
 
 /** Ring key of a room. Rooms and audio streams share one ring. */
@@ -35,6 +37,8 @@ export type ClusterOptions = Pick<
   | 'heartbeatMs'
   | 'heartbeatTtlMs'
   | 'vnodes'
+  | 'rateLimit'
+  | 'rateLease'
   | 'historySize'
   | 'historyTtlSeconds'
   | 'host'
@@ -67,6 +71,8 @@ export class ClusterNode {
   readonly bus: RedisBus;
   readonly history: RedisHistory;
   readonly presence: RedisPresence;
+  /** The per-user rate limit across instances. */
+  readonly rate: RedisRateLeases;
   /** `leave`/`join` for the users of instances that leave the ring or come back. */
   readonly ringPresence: RingPresence;
   readonly stats: ClusterNodeStats = { moved: 0, failures: 0 };
@@ -96,6 +102,7 @@ export class ClusterNode {
     };
     this.bus = new RedisBus(this.link, this.id, failed);
     this.history = new RedisHistory(this.link, this.bus, config.historySize, config.historyTtlSeconds * 1000, failed);
+    this.rate = new RedisRateLeases(this.link, parseRateLimit(config.rateLimit), config.rateLease, failed);
     this.presence = new RedisPresence(this.link, this.id, () => this.registry?.ring.members.map((m) => m.id) ?? [], presenceTtlMs(config.heartbeatTtlMs), failed);
     // Settle after an outage: instances reconnecting up to one backoff later are not announced as gone.
     this.ringPresence = new RingPresence(this.link, this.presence, this.id, config.heartbeatTtlMs + MAX_BACKOFF_MS, failed, (s) => {
@@ -108,6 +115,7 @@ export class ClusterNode {
       bus: this.bus,
       history: this.history,
       presence: this.presence,
+      rateGate: this.rate,
       placement: (room) => this.placement(room),
       status: () => this.status(),
       onError: (err) => log.warn({ err }, 'rooms: cluster step failed'),
@@ -166,6 +174,7 @@ export class ClusterNode {
     await this.presence.close();
     if (this.registry !== null) await this.registry.stop();
     await this.bus.close();
+    this.rate.close();
     if (this.started) await this.link.close();
   }
 
@@ -176,13 +185,14 @@ export class ClusterNode {
       instanceId: this.id,
       url: this.self.url,
       redis: {
-        state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
+        mode: l.mode, masters: l.masters, state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
         errors: l.errors, reconnects: l.reconnects, lastError: l.lastError, pending: l.pending, pendingPeak: l.pendingPeak, maxPending: l.maxPending,
       },
       ring: { members: this.registry?.ring.members ?? [this.self], changes: this.registry?.stats.ringChanges ?? 0, heartbeats: this.registry?.stats.heartbeats ?? 0, heartbeatFailures: this.registry?.stats.heartbeatFailures ?? 0 },
       bus: this.bus.stats,
       history: this.history.stats,
       presence: this.presence.stats,
+      rate: this.rate.stats,
       ringPresence: { ...this.ringPresence.stats, departed: this.ringPresence.departedCount },
       ...this.stats,
     };

@@ -63,7 +63,7 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     this.heartbeatTimer = this.pollTimer = null;
     if (this.link.ready) {
       try {
-        await this.link.cmd.del(this.link.keys.instance(this.options.self.id));
+        await this.link.ops.del([this.link.keys.instance(this.options.self.id)]);
       } catch (err) {
         this.emit('failure', err as Error);
       }
@@ -88,7 +88,7 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     }
     const { self, ttlMs } = this.options;
     try {
-      await this.link.cmd.set(this.link.keys.instance(self.id), JSON.stringify({ id: self.id, url: self.url, startedAt: this.startedAt }), { expiration: { type: 'PX', value: ttlMs } });
+      await this.link.ops.setPx(this.link.keys.instance(self.id), JSON.stringify({ id: self.id, url: self.url, startedAt: this.startedAt }), ttlMs);
       this.stats.heartbeats++;
     } catch (err) {
       this.stats.heartbeatFailures++;
@@ -101,8 +101,10 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     if (!this.link.ready) return;
     try {
       const keys: string[] = [];
-      for await (const batch of this.link.cmd.scanIterator({ MATCH: `${this.link.keys.instancePrefix}*`, COUNT: 200 })) keys.push(...batch);
-      const values = keys.length === 0 ? [] : await this.link.cmd.mGet(keys);
+      // On a Redis Cluster every heartbeat key hashes on one tag: one shard is scanned, one MGET reads them.
+      const prefix = this.link.keys.instancePrefix;
+      for await (const batch of this.link.ops.scan(`${prefix}*`, 200, prefix)) keys.push(...batch);
+      const values = keys.length === 0 ? [] : await this.link.ops.mGet(keys);
       const members: RingMember[] = [this.options.self];
       const incarnations = new Map([[this.options.self.id, this.startedAt]]);
       for (const v of values) {

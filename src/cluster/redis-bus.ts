@@ -69,11 +69,18 @@ export class RedisBus implements BroadcastBus {
   private readonly inFlight = new Map<string, InFlight[]>();
   private readonly channelListener = (message: Buffer, channel: Buffer | string): void => this.onMessage(message, channel);
   /** The remote half of {@link publish}: a PUBLISH, counted as waiting for its reply (see RedisLink.track). */
-  private readonly plainPublish = (channel: string, message: Buffer): Promise<unknown> => this.link.track(this.link.cmd.publish(channel, message));
+  private readonly plainPublish = (channel: string, message: Buffer): Promise<unknown> => this.link.track(this.link.ops.publish(channel, message));
   private readonly linkListener = (next: LinkState): void => {
     if (next === LinkState.Ready) this.resubscribe();
     // The subscriber connection went with the link: what was answered but not back never will be.
     else for (const room of [...this.inFlight.keys()]) this.trim(room, true);
+  };
+  /** The link replaced its Redis Cluster client: every subscription is gone with the old one. */
+  private readonly resetListener = (): void => {
+    for (const sub of this.rooms.values()) {
+      sub.confirmed = false;
+      sub.inFlight = false;
+    }
   };
 
   constructor(
@@ -83,6 +90,7 @@ export class RedisBus implements BroadcastBus {
     private readonly onFailure: (err: Error) => void = () => undefined,
   ) {
     link.on('state', this.linkListener);
+    link.on('reset', this.resetListener);
   }
 
   publish(envelope: RoomEnvelope): void {
@@ -162,7 +170,7 @@ export class RedisBus implements BroadcastBus {
     if (sub.listeners.size > 0) return;
     this.rooms.delete(room);
     this.stats.subscribedRooms--;
-    this.link.sub.unsubscribe(this.link.keys.roomChannel(room), this.channelListener, true).catch((err: unknown) => this.onFailure(err as Error));
+    this.link.ops.unsubscribe(this.link.keys.roomChannel(room), this.channelListener).catch((err: unknown) => this.onFailure(err as Error));
   }
 
   /**
@@ -190,7 +198,7 @@ export class RedisBus implements BroadcastBus {
       };
       this.barriers.set(token, () => finish(true));
       const marker = encodeEnvelope({ room, delivery: BARRIER, payload: token, user: '', origin: this.instanceId, conn: -1 });
-      this.link.track(this.link.cmd.publish(this.link.keys.roomChannel(room), marker)).catch((err: unknown) => {
+      this.link.track(this.link.ops.publish(this.link.keys.roomChannel(room), marker)).catch((err: unknown) => {
         this.onFailure(err as Error);
         finish(false);
       });
@@ -199,6 +207,7 @@ export class RedisBus implements BroadcastBus {
 
   close(): Promise<void> {
     this.link.off('state', this.linkListener);
+    this.link.off('reset', this.resetListener);
     this.rooms.clear();
     for (const release of [...this.barriers.values()]) release();
     return Promise.resolve();
@@ -206,7 +215,7 @@ export class RedisBus implements BroadcastBus {
 
   private issueSubscribe(room: string, sub: RoomSub): void {
     sub.inFlight = true;
-    sub.settled = this.link.sub.subscribe(this.link.keys.roomChannel(room), this.channelListener, true).then(
+    sub.settled = this.link.ops.subscribe(this.link.keys.roomChannel(room), this.channelListener).then(
       () => {
         sub.inFlight = false;
         sub.confirmed = true;

@@ -63,9 +63,11 @@ return 1`;
  * A room message in one atomic step: take its id, write it into the message (the payload carries
  * `"id":0` as the first `"id":` key, right after its type), keep it (size ≥ 0; −1 for a whisper,
  * which takes an id but is never kept), refresh the TTLs and PUBLISH header..message on the room's
- * channel. So ids are handed out in the order Redis publishes, which is the order every subscriber
+ * channel (SPUBLISH on a Redis Cluster: the channel hashes on the keys' tag, so it is this shard's).
+ * So ids are handed out in the order Redis publishes, which is the order every subscriber
  * receives, and a history read sees every message up to its `seq` (and none after).
- * KEYS seq, list, evicted; ARGV floor, key TTL ms, size, ts, channel, header, payload → {id, reseeded 0|1}.
+ * KEYS seq, list, evicted; ARGV floor, key TTL ms, size, ts, channel, header, payload, PUBLISH or
+ * SPUBLISH → {id, reseeded 0|1}.
  */
 const SEQUENCE = `${TAKE_ID}
 local p = ARGV[7]
@@ -75,7 +77,7 @@ local json = string.sub(p, 1, at + 4) .. n .. string.sub(p, at + 6)
 local list, evicted, line, id, size = KEYS[2], KEYS[3], n .. ' ' .. ARGV[4] .. ' ' .. json, n, tonumber(ARGV[3])
 ${KEEP}
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. json)
+redis.call(ARGV[8], ARGV[5], ARGV[6] .. json)
 return {n, reseeded}`;
 
 /** The placeholder id of a message handed to {@link RedisHistory.sequence}. */
@@ -150,7 +152,7 @@ export class RedisHistory implements HistoryStore {
     }
     const k = this.link.keys.history(room);
     const floor = this.see(room, 0).maxId;
-    const reply = this.link.track(this.link.cmd.eval(ALLOCATE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl] }));
+    const reply = this.link.track(this.link.ops.eval(ALLOCATE, [k.seq, k.list, k.evicted], [String(floor), this.keyTtl]));
     return this.track(
       room,
       reply.then(
@@ -200,7 +202,7 @@ export class RedisHistory implements HistoryStore {
     };
     const sent = this.bus.publishSequenced(
       envelope,
-      (channel, header) => this.link.track(this.link.cmd.eval(SEQUENCE, { keys: [k.seq, k.list, k.evicted], arguments: [String(floor), this.keyTtl, String(size), String(ts), channel, header, payload] })),
+      (channel, header) => this.link.track(this.link.ops.eval(SEQUENCE, [k.seq, k.list, k.evicted], [String(floor), this.keyTtl, String(size), String(ts), channel, header, payload, this.link.ops.publishCommand])),
       local,
     );
     const prior = this.allocating.get(room);
@@ -238,7 +240,7 @@ export class RedisHistory implements HistoryStore {
     this.stats.reads++;
     if (!this.link.ready) return this.fallbackRead(room, since);
     const k = this.link.keys.history(room);
-    return this.link.track(this.link.cmd.eval(READ, { keys: [k.seq, k.list, k.evicted] })).then(
+    return this.link.track(this.link.ops.eval(READ, [k.seq, k.list, k.evicted], [])).then(
       (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs),
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -249,7 +251,7 @@ export class RedisHistory implements HistoryStore {
 
   has(room: string): boolean | Promise<boolean> {
     if (!this.link.ready) return this.seen.has(room);
-    return this.link.track(this.link.cmd.exists(this.link.keys.history(room).seq)).then(
+    return this.link.track(this.link.ops.exists(this.link.keys.history(room).seq)).then(
       (n) => n > 0,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -265,7 +267,7 @@ export class RedisHistory implements HistoryStore {
   delete(room: string): void | Promise<void> {
     if (!this.link.ready) return;
     const k = this.link.keys.history(room);
-    return this.link.track(this.link.cmd.del([k.seq, k.list, k.evicted])).then(
+    return this.link.track(this.link.ops.del([k.seq, k.list, k.evicted])).then(
       () => undefined,
       (err: unknown) => this.onFailure(err as Error),
     );
@@ -279,7 +281,7 @@ export class RedisHistory implements HistoryStore {
         const k = this.link.keys.history(room);
         // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
         // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
-        for (const key of [k.seq, k.list, k.evicted]) this.link.cmd.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
+        for (const key of [k.seq, k.list, k.evicted]) this.link.ops.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
       } else if (nowMs - s.lastActivityMs >= this.ttlMs) this.seen.delete(room);
     }
   }
@@ -296,7 +298,7 @@ export class RedisHistory implements HistoryStore {
   private runAppend(room: string, entry: HistoryEntry): Promise<unknown> {
     const k = this.link.keys.history(room);
     const line = `${entry.id} ${entry.ts} ${entry.json}`;
-    const reply = this.link.cmd.eval(APPEND, { keys: [k.list, k.evicted, k.seq], arguments: [line, String(entry.id), String(this.size), this.keyTtl] });
+    const reply = this.link.ops.eval(APPEND, [k.list, k.evicted, k.seq], [line, String(entry.id), String(this.size), this.keyTtl]);
     return this.link.track(reply).then(
       (r) => {
         this.stats.appended++;

@@ -13,46 +13,74 @@ export const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
  *   {p}:room:{room}                  the room's pub/sub channel
  *   {p}:room:{room}:seq|history|evicted   the room's ids and history
  *   {p}:presence:{room}:{instance}   the users an instance has in a room (set, TTL)
+ *   {p}:user:{user}:rate             a user's cluster-wide rate bucket (hash, TTL)
+ *
+ * On a Redis Cluster (`tagged`) the same keys carry hash tags, so that what one script or one
+ * multi-key command touches lives on one slot: everything of a room (channel, ids, history, every
+ * instance's presence set) hashes on `{p:room:ID}`, every heartbeat on `{p:instance}`:
+ *
+ *   {p:instance}:{id}                heartbeats (one slot: the ring is read from one shard)
+ *   {p:room:ID}                      the room's sharded pub/sub channel
+ *   {p:room:ID}:seq|history|evicted  the room's ids and history
+ *   {p:room:ID}:presence:{instance}  the users an instance has in the room
+ *   {p:user:ID}:rate                 a user's cluster-wide rate bucket
  */
 export class RedisKeys {
-  constructor(readonly prefix: string = DEFAULT_REDIS_PREFIX) {
+  constructor(
+    readonly prefix: string = DEFAULT_REDIS_PREFIX,
+    /** Hash-tagged names (Redis Cluster). */
+    readonly tagged = false,
+  ) {
     if (!REDIS_PREFIX_PATTERN.test(prefix)) throw new RangeError(`RedisKeys: bad prefix ${JSON.stringify(prefix)} (letters, digits, '_', '.', '-'; 1 to 64)`);
   }
 
-  /** `{p}:room:{room}` */
+  /** `{p}:room:{room}` (tagged: `{p:room:ID}`) */
   roomChannel(room: string): string {
-    return `${this.prefix}:room:${room}`;
+    return this.tagged ? `{${this.prefix}:room:${room}}` : `${this.prefix}:room:${room}`;
   }
 
   /** The three keys of a room's ids and history. */
   history(room: string): { seq: string; list: string; evicted: string } {
-    const r = `${this.prefix}:room:${room}`;
+    const r = this.roomChannel(room);
     return { seq: `${r}:seq`, list: `${r}:history`, evicted: `${r}:evicted` };
   }
 
-  /** `{p}:presence:` */
-  get presencePrefix(): string {
-    return `${this.prefix}:presence:`;
-  }
-
-  /** `{p}:presence:{room}:{instance}` */
+  /** `{p}:presence:{room}:{instance}` (tagged: `{p:room:ID}:presence:{instance}`) */
   presence(room: string, instance: string): string {
-    return `${this.presencePrefix}${room}:${instance}`;
+    return this.tagged ? `${this.roomChannel(room)}:presence:${instance}` : `${this.prefix}:presence:${room}:${instance}`;
   }
 
   /** SCAN pattern of `instance`'s presence sets, glob characters of the id escaped. */
   presencePattern(instance: string): string {
-    return `${this.presencePrefix}*:${instance.replace(/[\\*?[\]]/g, '\\$&')}`;
+    const id = instance.replace(/[\\*?[\]]/g, '\\$&');
+    return this.tagged ? `{${this.prefix}:room:*}:presence:${id}` : `${this.prefix}:presence:*:${id}`;
   }
 
-  /** `{p}:instance:` */
+  /**
+   * The room of `instance`'s presence set `key` (a key {@link presencePattern} matched), or null
+   * when the key is another instance's whose id ends like this one's. Room ids have no ':'.
+   */
+  presenceRoom(key: string, instance: string): string | null {
+    const head = this.tagged ? `{${this.prefix}:room:` : `${this.prefix}:presence:`;
+    const tail = this.tagged ? `}:presence:${instance}` : `:${instance}`;
+    if (!key.startsWith(head) || !key.endsWith(tail)) return null;
+    const room = key.slice(head.length, key.length - tail.length);
+    return room.includes(':') || room.includes('}') ? null : room;
+  }
+
+  /** The prefix of every heartbeat key: `{p}:instance:` (tagged: `{p:instance}:`) */
   get instancePrefix(): string {
-    return `${this.prefix}:instance:`;
+    return this.tagged ? `{${this.prefix}:instance}:` : `${this.prefix}:instance:`;
   }
 
-  /** `{p}:instance:{id}` */
+  /** `{p}:instance:{id}` (tagged: `{p:instance}:{id}`) */
   instance(id: string): string {
     return this.instancePrefix + id;
+  }
+
+  /** A user's cluster-wide rate bucket: `{p}:user:{user}:rate` (tagged: `{p:user:ID}:rate`). */
+  rate(user: string): string {
+    return this.tagged ? `{${this.prefix}:user:${user}}:rate` : `${this.prefix}:user:${user}:rate`;
   }
 }
 

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { createClient } from 'redis';
+import { createClient, createCluster, type RedisClusterType } from 'redis';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
-import { ConnectionWatch, StallKind } from './redis-liveness.js';
+import { ConnectionWatch, StallKind, type WatchedClient } from './redis-liveness.js';
+import { type ChannelListener, ClusterRedisOps, type RedisOps, SingleRedisOps } from './redis-ops.js';
 
 /** Connection state of the link to Redis, as `/api/push/status` and metrics report it. */
 export const LinkState = {
@@ -14,6 +15,28 @@ export type LinkState = (typeof LinkState)[keyof typeof LinkState];
 
 /** The command client type (node-redis). */
 export type RedisCommandClient = ReturnType<typeof createClient>;
+type RedisClusterClient = RedisClusterType;
+
+/** What the link talks to: one Redis, or a Redis Cluster. */
+export const RedisMode = {
+  Single: 'single',
+  Cluster: 'cluster',
+} as const;
+export type RedisMode = (typeof RedisMode)[keyof typeof RedisMode];
+
+/** `--redis`: one URL, or several comma-separated seed URLs of a Redis Cluster. */
+export function redisSeeds(url: string): string[] {
+  return url.split(',').map((u) => u.trim()).filter((u) => u !== '');
+}
+
+/**
+ * A Redis Cluster node whose connection broke retries this long before node-redis re-reads the
+ * cluster's topology (a replica that took over a dead master is found then).
+ */
+const TOPOLOGY_REFRESH_MS = 250;
+
+/** The node-redis cluster client's internal event carrying subscriptions to move (see startCluster). */
+const RESUBSCRIBE_EVENT = '__resubscribeListeners';
 
 /** How long Redis may take before the link counts as down (`--redis-ping-ms`, `--redis-timeout-ms`, `--redis-max-pending`). */
 export interface RedisLinkBounds {
@@ -34,6 +57,10 @@ const RESTART_DELAY_MS = 50;
 /** Counters of the link. */
 export interface RedisLinkStats {
   state: LinkState;
+  /** One Redis or a Redis Cluster (decided when the first connection is ready: see {@link RedisLink}). */
+  mode: RedisMode;
+  /** Cluster mode: the masters the cluster client knows now (0 on a single Redis). */
+  masters: number;
   errors: number;
   reconnects: number;
   /** Times the link went from ready to down. */
@@ -65,7 +92,8 @@ export interface RedisLinkStats {
  * within `timeoutMs` is abandoned and tried again, so the link is ready again as soon as Redis
  * answers.
  */
-export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; failure: [Error] }> {
+export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; failure: [Error]; reset: [] }> {
+  /** The single-Redis connections (closed and unused in cluster mode). Parts send through {@link ops}. */
   readonly cmd: RedisCommandClient;
   readonly sub: RedisCommandClient;
   readonly stats: RedisLinkStats;
@@ -76,23 +104,47 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     this.stats.pending--;
   };
 
-  /** Every key and channel name this link's users touch, under the deployment's prefix. */
-  readonly keys: RedisKeys;
+  private currentKeys: RedisKeys;
+  private currentOps: RedisOps;
+  private readonly seeds: string[];
+  /** Single mode, one URL: whether the server said it is no cluster node (asked once its first connection is ready). */
+  private probed = false;
+  private cluster: RedisClusterClient | null = null;
+  /** Cluster mode: a watch per master address. */
+  private readonly masterWatches = new Map<string, ConnectionWatch>();
+  private clusterTimer: NodeJS.Timeout | null = null;
+  /** Cluster mode: a new cluster client is being connected (after a stall, or while none answered yet). */
+  private clusterConnecting = false;
+  private readonly reconnectStrategy: (retries: number) => number;
 
-  constructor(readonly url: string, maxBackoffMs = 2000, bounds: Partial<RedisLinkBounds> = {}, prefix: string = DEFAULT_REDIS_PREFIX) {
+  /** Every key and channel name this link's users touch, under the deployment's prefix (hash-tagged in cluster mode). */
+  get keys(): RedisKeys {
+    return this.currentKeys;
+  }
+
+  /** The commands, on the single Redis or the cluster, whichever this link talks to now. */
+  get ops(): RedisOps {
+    return this.currentOps;
+  }
+
+  constructor(readonly url: string, private readonly maxBackoffMs = 2000, bounds: Partial<RedisLinkBounds> = {}, private readonly prefix: string = DEFAULT_REDIS_PREFIX) {
     super();
-    this.keys = new RedisKeys(prefix);
+    this.seeds = redisSeeds(url);
+    if (this.seeds.length === 0) throw new RangeError('RedisLink: no URL');
+    this.currentKeys = new RedisKeys(prefix);
     this.bounds = Object.freeze({ ...DEFAULT_LINK_BOUNDS, ...bounds });
     const { timeoutMs, maxPending } = this.bounds;
     if (!(timeoutMs > 0) || !(this.bounds.pingMs > 0) || !(maxPending >= 1)) throw new RangeError(`RedisLink: bad bounds ${JSON.stringify(this.bounds)}`);
-    this.stats = { state: LinkState.Connecting, errors: 0, reconnects: 0, outages: 0, downSince: 0, lastError: '', stalls: 0, handshakeTimeouts: 0, pending: 0, pendingPeak: 0, maxPending };
+    this.stats = { state: LinkState.Connecting, mode: RedisMode.Single, masters: 0, errors: 0, reconnects: 0, outages: 0, downSince: 0, lastError: '', stalls: 0, handshakeTimeouts: 0, pending: 0, pendingPeak: 0, maxPending };
+    this.reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), maxBackoffMs);
     const options = {
-      url,
+      url: this.seeds[0],
       disableOfflineQueue: true,
-      socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), maxBackoffMs), connectTimeout: timeoutMs },
+      socket: { reconnectStrategy: this.reconnectStrategy, connectTimeout: timeoutMs },
     };
     this.cmd = createClient(options);
     this.sub = this.cmd.duplicate();
+    this.currentOps = new SingleRedisOps(this.cmd, this.sub);
     for (const client of [this.cmd, this.sub]) {
       const watch = new ConnectionWatch(client, this.bounds, (kind, waitedMs) => this.stalled(client, kind, waitedMs));
       this.watches.set(client, watch);
@@ -106,6 +158,7 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
       client.on('connect', () => watch.connected());
       client.on('ready', () => {
         watch.ready();
+        if (client === this.cmd && !this.probed) this.probe();
         this.update();
       });
       client.on('end', () => {
@@ -120,10 +173,13 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     }
   }
 
-  /** Starts connecting; resolves once both connections are ready or `waitMs` passed (then keeps trying). */
+  /** Starts connecting; resolves once both connections (or every cluster master) are ready, or `waitMs` passed (then keeps trying). */
   async connect(waitMs = 3000): Promise<LinkState> {
-    this.attempt(this.cmd);
-    this.attempt(this.sub);
+    if (this.seeds.length > 1) this.becomeCluster();
+    else {
+      this.attempt(this.cmd);
+      this.attempt(this.sub);
+    }
     if (this.stats.state === LinkState.Ready) return this.stats.state;
     await new Promise<void>((resolve) => {
       const done = (): void => {
@@ -176,7 +232,7 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
   }
 
   private stalled(client: RedisCommandClient, kind: StallKind, waitedMs: number): void {
-    if (this.stats.state === LinkState.Closed) return;
+    if (this.stats.state === LinkState.Closed || this.stats.mode === RedisMode.Cluster) return;
     if (kind === StallKind.Handshake) {
       this.stats.handshakeTimeouts++;
       this.stats.lastError = `no reply to the connection handshake within ${waitedMs} ms`;
@@ -191,6 +247,10 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     this.stats.stalls++;
     this.stats.lastError = reason;
     this.emit('failure', new Error(`redis stalled: ${reason}`));
+    if (this.stats.mode === RedisMode.Cluster) {
+      this.restartCluster();
+      return;
+    }
     for (const client of [this.cmd, this.sub]) if (client.isReady || this.watches.get(client)!.handshaking) this.restart(client);
     this.update();
   }
@@ -205,14 +265,15 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     if (client.isOpen) client.destroy();
     this.update();
     const timer = setTimeout(() => {
-      if (this.stats.state !== LinkState.Closed && !client.isOpen) this.attempt(client);
+      if (this.stats.state !== LinkState.Closed && this.stats.mode === RedisMode.Single && !client.isOpen) this.attempt(client);
     }, RESTART_DELAY_MS);
     timer.unref();
   }
 
   private update(): void {
     if (this.stats.state === LinkState.Closed) return;
-    const next = this.cmd.isReady && this.sub.isReady ? LinkState.Ready : this.readyCount === 0 ? LinkState.Connecting : LinkState.Down;
+    const up = this.stats.mode === RedisMode.Cluster ? this.clusterUp() : this.probed && this.cmd.isReady && this.sub.isReady;
+    const next = up ? LinkState.Ready : this.readyCount === 0 ? LinkState.Connecting : LinkState.Down;
     const prev = this.stats.state;
     if (next === prev) return;
     if (next === LinkState.Ready) this.readyCount++;
@@ -230,11 +291,21 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     const prev = this.stats.state;
     this.stats.state = LinkState.Closed;
     for (const watch of this.watches.values()) watch.stop();
+    this.stopClusterWatch();
     this.emit('state', LinkState.Closed, prev);
-    await Promise.all(
-      [this.cmd, this.sub].map(async (c) => {
+    const cluster = this.cluster;
+    this.cluster = null;
+    const closing: Promise<unknown>[] = [];
+    if (cluster !== null) {
+      // close() waits for replies due; a hung shard would make it wait forever.
+      const timer = setTimeout(() => cluster.destroy(), this.bounds.timeoutMs);
+      closing.push((cluster.isOpen ? cluster.close() : Promise.resolve()).catch(() => undefined).finally(() => clearTimeout(timer)));
+    }
+    await Promise.all([
+      ...closing,
+      ...[this.cmd, this.sub].map(async (c) => {
         if (!c.isReady) {
-          c.destroy();
+          if (c.isOpen) c.destroy();
           return;
         }
         // close() waits for every reply due; a Redis that stopped answering would make it wait forever.
@@ -245,6 +316,187 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
           clearTimeout(timer);
         }
       }),
+    ]);
+  }
+
+  /**
+   * Single mode, one URL: asks the server whether it is a Redis Cluster node (`INFO cluster`); one
+   * that is turns the link into cluster mode with that URL as the seed. Until the answer is in,
+   * the link is not ready (nothing is sent to a cluster node as if it were a single Redis).
+   */
+  private probe(): void {
+    this.cmd.info('cluster').then(
+      (info) => {
+        if (this.stats.state === LinkState.Closed || this.probed) return;
+        this.probed = true;
+        if (/cluster_enabled:1/.test(info)) this.becomeCluster();
+        else this.update();
+      },
+      (err: unknown) => {
+        this.stats.lastError = err instanceof Error ? err.message : String(err);
+        if (this.stats.state === LinkState.Closed || this.probed || !this.cmd.isReady) return; // the connection broke: asked again at the next ready
+        // Redis answered with an error (an ACL without INFO, say): a single Redis (seed URLs force cluster mode).
+        this.probed = true;
+        this.update();
+      },
     );
+  }
+
+  /** Cluster mode from now on: the single connections close, a cluster client connects to the seeds. */
+  private becomeCluster(): void {
+    this.probed = true;
+    this.stats.mode = RedisMode.Cluster;
+    for (const [client, watch] of this.watches) {
+      watch.stop();
+      if (client.isOpen) client.destroy();
+    }
+    this.currentKeys = new RedisKeys(this.prefix, true);
+    this.clusterTimer = setInterval(() => this.clusterTick(), this.bounds.pingMs);
+    this.clusterTimer.unref();
+    this.startCluster();
+  }
+
+  /** A fresh cluster client, connected in the background (again after a failure, with backoff). */
+  private startCluster(): void {
+    if (this.stats.state === LinkState.Closed) return;
+    const { timeoutMs } = this.bounds;
+    const cluster = createCluster({
+      rootNodes: this.seeds.map((url) => ({ url })),
+      defaults: { disableOfflineQueue: true, socket: { reconnectStrategy: this.reconnectStrategy, connectTimeout: timeoutMs } },
+      topologyRefreshOnReconnectionAttemptStrategy: TOPOLOGY_REFRESH_MS,
+    });
+    this.cluster = cluster;
+    this.currentOps = new ClusterRedisOps(cluster);
+    this.clusterConnecting = true;
+    const mine = (): boolean => this.cluster === cluster;
+    const failed = (err: Error): void => {
+      if (!mine()) return;
+      this.stats.errors++;
+      this.stats.lastError = err.message;
+      this.update();
+      this.emit('failure', err);
+    };
+    cluster.on('error', failed);
+    cluster.on('node-error', failed);
+    cluster.on('node-reconnecting', () => {
+      if (!mine()) return;
+      this.stats.reconnects++;
+      this.update();
+    });
+    for (const event of ['node-ready', 'node-connect', 'node-disconnect', 'connect', 'disconnect'] as const) cluster.on(event, () => mine() && this.update());
+    // node-redis moves the subscriptions of a node that left the topology (a dead master) with
+    // sSubscribe calls whose failures nobody handles, and an unhandled rejection ends the process.
+    // The same moves here, with a failure counted and answered by a fresh client (the bus then
+    // subscribes every room again once the link is ready).
+    cluster.removeAllListeners(RESUBSCRIBE_EVENT);
+    cluster.on(RESUBSCRIBE_EVENT, (listeners: { SHARDED?: Map<string, { buffers: Set<ChannelListener>; strings: Set<(message: string, channel: string) => void> }> }) => {
+      for (const [channel, set] of listeners.SHARDED ?? []) {
+        for (const l of set.buffers) cluster.sSubscribe(channel, l, true).catch((err: unknown) => this.movedFailed(cluster, err));
+        for (const l of set.strings) cluster.sSubscribe(channel, l).catch((err: unknown) => this.movedFailed(cluster, err));
+      }
+    });
+    // A seed that accepts TCP but never answers (hung) would hold discovery forever: give up and retry.
+    const deadline = setTimeout(() => {
+      if (!mine() || cluster.isReady) return;
+      this.stats.handshakeTimeouts++;
+      this.stats.lastError = `no Redis Cluster seed answered within ${timeoutMs} ms`;
+      this.restartCluster();
+    }, timeoutMs);
+    deadline.unref();
+    let tries = 0;
+    const connect = (): void => {
+      cluster.connect().then(
+        () => {
+          clearTimeout(deadline);
+          if (!mine()) return;
+          this.clusterConnecting = false;
+          this.update();
+        },
+        (err: unknown) => {
+          if (!mine()) return;
+          failed(err instanceof Error ? err : new Error(String(err)));
+          const timer = setTimeout(() => mine() && !cluster.isOpen && connect(), this.reconnectStrategy(tries++));
+          timer.unref();
+        },
+      );
+    };
+    connect();
+  }
+
+  /** A subscription could not be moved to its slot's new master: a fresh client subscribes everything again. */
+  private movedFailed(cluster: RedisClusterClient, err: unknown): void {
+    if (this.cluster !== cluster) return;
+    this.stats.errors++;
+    this.stats.lastError = `moving a subscription failed: ${err instanceof Error ? err.message : String(err)}`;
+    this.emit('failure', new Error(this.stats.lastError));
+    this.restartCluster();
+  }
+
+  /** Tears the cluster client down (every command waiting on it is rejected) and connects a new one. */
+  private restartCluster(): void {
+    const old = this.cluster;
+    this.cluster = null;
+    this.stopClusterWatch(false);
+    if (old !== null) {
+      try {
+        old.destroy();
+      } catch {
+        // Destroying a client that never opened: nothing to release.
+      }
+    }
+    this.update();
+    // Subscriptions lived on the old client: its users subscribe again once the link is ready.
+    this.emit('reset');
+    const timer = setTimeout(() => this.startCluster(), RESTART_DELAY_MS);
+    timer.unref();
+  }
+
+  /** Cluster mode: ready when the client knows the slots and every master's connection is ready and answering. */
+  private clusterUp(): boolean {
+    const c = this.cluster;
+    if (c === null || this.clusterConnecting || !c.isReady) return false;
+    const masters = c.masters;
+    this.stats.masters = masters.length;
+    return masters.length > 0 && masters.every((m) => m.client?.isReady === true);
+  }
+
+  /** Every `pingMs`: one watch per master (PING with a deadline), then the state. */
+  private clusterTick(): void {
+    const c = this.cluster;
+    if (c === null || this.stats.state === LinkState.Closed) return;
+    const seen = new Set<string>();
+    for (const m of c.masters) {
+      seen.add(m.address);
+      let watch = this.masterWatches.get(m.address);
+      if (watch === undefined) {
+        const node: WatchedClient = {
+          get isReady() {
+            return m.client?.isReady === true;
+          },
+          ping: () => (m.client !== undefined ? m.client.ping() : Promise.reject(new Error('no connection'))),
+        };
+        watch = new ConnectionWatch(node, this.bounds, (_kind, waitedMs) => {
+          if (this.cluster === c) this.declareDown(`no reply to PING from cluster node ${m.address} within ${waitedMs} ms (--redis-timeout-ms ${this.bounds.timeoutMs})`);
+        });
+        this.masterWatches.set(m.address, watch);
+      }
+      if (m.client?.isReady === true) watch.ready();
+      else watch.reset();
+    }
+    for (const [address, watch] of this.masterWatches) {
+      if (seen.has(address)) continue;
+      watch.stop();
+      this.masterWatches.delete(address);
+    }
+    this.update();
+  }
+
+  private stopClusterWatch(forGood = true): void {
+    if (forGood && this.clusterTimer !== null) {
+      clearInterval(this.clusterTimer);
+      this.clusterTimer = null;
+    }
+    for (const watch of this.masterWatches.values()) watch.stop();
+    this.masterWatches.clear();
   }
 }

@@ -124,7 +124,7 @@ export class RedisPresence implements PresenceStore {
       return [...local.keys()];
     };
     if (!this.link.ready) return Promise.resolve(fallback());
-    return this.link.track(this.link.cmd.sUnion(this.keys(room, true))).then(
+    return this.link.track(this.link.ops.sUnion(this.keys(room, true))).then(
       (remote) => {
         const all = new Set(remote);
         for (const u of local.keys()) all.add(u);
@@ -140,7 +140,7 @@ export class RedisPresence implements PresenceStore {
   elsewhere(room: string, user: string): Promise<boolean> {
     const peers = this.keys(room, false);
     if (!this.link.ready || peers.length === 0) return Promise.resolve(false);
-    return this.link.track(this.link.cmd.eval(ELSEWHERE, { keys: peers, arguments: [user] })).then(
+    return this.link.track(this.link.ops.eval(ELSEWHERE, peers, [user])).then(
       (r) => Number(r) === 1,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -156,12 +156,8 @@ export class RedisPresence implements PresenceStore {
     this.stats.refreshes++;
     for (const [room, users] of this.local) {
       const key = this.link.keys.presence(room, this.self);
-      this.link.cmd
-        .multi()
-        .del(key)
-        .sAdd(key, [...users])
-        .pExpire(key, this.ttlMs)
-        .exec()
+      this.link.ops
+        .replaceSet(key, [...users], this.ttlMs)
         .catch((err: unknown) => this.onFailure(err as Error));
     }
   }
@@ -175,7 +171,7 @@ export class RedisPresence implements PresenceStore {
     const keys = [...this.local.keys()].map((room) => this.link.keys.presence(room, this.self));
     this.local.clear();
     try {
-      await this.link.cmd.del(keys);
+      await this.link.ops.del(keys);
     } catch (err) {
       this.onFailure(err as Error);
     }
@@ -185,19 +181,19 @@ export class RedisPresence implements PresenceStore {
   private deleteLeftovers(): void {
     if (!this.leftovers || !this.link.ready) return;
     this.leftovers = false;
-    const suffix = `:${this.self}`;
     void (async () => {
       const found = new Map<string, string>();
-      for await (const batch of this.link.cmd.scanIterator({ MATCH: this.link.keys.presencePattern(this.self), COUNT: 500 })) {
+      // On a Redis Cluster the sets live on every shard (each with its room): every master is scanned.
+      for await (const batch of this.link.ops.scan(this.link.keys.presencePattern(this.self), 500)) {
         for (const key of batch) {
-          // Room ids have no ':', so `{prefix}{room}:{self}` is this id's set, not one of an id ending in `:{self}`.
-          const room = key.slice(this.link.keys.presencePrefix.length, key.length - suffix.length);
-          if (key.endsWith(suffix) && !room.includes(':')) found.set(room, key);
+          // Room ids have no ':': a key whose room part has one is the set of an id ending in `:{self}`.
+          const room = this.link.keys.presenceRoom(key, this.self);
+          if (room !== null) found.set(room, key);
         }
       }
       // Filtered now, not during the scan: a room a user joined meanwhile keeps its set.
       const stale = [...found].filter(([room]) => !this.local.has(room)).map(([, key]) => key);
-      if (stale.length > 0) await this.link.cmd.del(stale);
+      if (stale.length > 0) await this.link.ops.del(stale);
       this.stats.leftoversDeleted += stale.length;
     })().catch((err: unknown) => {
       this.leftovers = true;
@@ -212,7 +208,7 @@ export class RedisPresence implements PresenceStore {
       return { elsewhere: false, count: local.size };
     };
     if (!this.link.ready) return Promise.resolve(fallback());
-    return this.link.track(this.link.cmd.eval(CHANGE, { keys: this.keys(room, true), arguments: [op, user, String(this.ttlMs)] })).then(
+    return this.link.track(this.link.ops.eval(CHANGE, this.keys(room, true), [op, user, String(this.ttlMs)])).then(
       (r) => {
         const [elsewhere, count] = r as [number, number];
         return { elsewhere: Number(elsewhere) === 1, count: Number(count) };

@@ -241,7 +241,7 @@ export class RingPresence {
   private separate(room: string, ids: readonly string[], type: 'leave' | 'join'): Promise<readonly PresenceNote[]> {
     const first = ids.map((id) => this.link.keys.presence(room, id));
     const others = this.presence.keys(room, true).filter((k) => !first.includes(k));
-    return this.link.cmd.eval(SEPARATE, { keys: [...first, ...others], arguments: [String(first.length), type === 'join' ? '1' : '0'] }).then(
+    return this.link.ops.eval(SEPARATE, [...first, ...others], [String(first.length), type === 'join' ? '1' : '0']).then(
       (r) => {
         const [only, total] = r as [string[], number];
         const local = this.presence.rooms?.users(room);

@@ -4,7 +4,7 @@
  * survivors get exactly one `leave` per user who was only on the instance that left (count after
  * it), none for a user with a session elsewhere, and `join` when the same run comes back; a member
  * list kept like the demo's (`who` after `ready`, then join/leave) agrees with `who`. The tests run
- * in order on one cluster: pause and resume c, restart Redis, then SIGKILL c.
+ * in order on one cluster: pause and resume c, restart Redis (single Redis only), then SIGKILL c.
  * Run `npm run build:ts` first (the processes run dist/).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/listen.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { assertBuilt, eventually, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 import { type Msg, RoomClient } from './rooms-helpers.js';
 
@@ -22,81 +23,90 @@ const TTL_MS = 1000;
 /** After its own Redis link comes back an instance holds ring changes back TTL + 2 s. */
 const SETTLE_MS = TTL_MS + 2000;
 
-let redis: TestRedis;
-let cacheDir: string;
-const nodes: Record<string, SlabcastProcess> = {};
-const clients: RoomClient[] = [];
-
-async function open(node: string, room: string, user: string): Promise<RoomClient> {
-  const c = await RoomClient.open(nodes[node].port, room, { user });
-  clients.push(c);
-  return c;
-}
-
-async function ringOf(node: string): Promise<string[]> {
-  return (await nodes[node].http('GET', '/api/push/status')).json.cluster.ring.members.map((m: { id: string }) => m.id);
-}
-
-/** Asks `who` and returns the sorted users of the answer. */
-async function who(c: RoomClient): Promise<string[]> {
-  const before = c.of('who').length;
-  c.send({ type: 'who' });
-  await waitFor(() => c.of('who').length > before, 3000, 'who');
-  return [...(c.of('who').at(-1)!.users as string[])].sort();
-}
-
-/** Waits until `who` on `c` answers exactly `users`. */
-async function whoIs(c: RoomClient, users: string[]): Promise<void> {
-  const want = [...users].sort();
-  await eventually(async () => JSON.stringify(await who(c)) === JSON.stringify(want), 5000, `who = ${want.join(',')}`, 50);
-}
-
-/** Index in each client's log of the `who` its member list starts from (see {@link baseline}). */
-const baselines = new Map<RoomClient, number>();
-
 /**
- * Waits until every client's `who` is `users`, lets joins still in flight arrive (a user is in
- * `who` a moment before its `join` has crossed instances), then asks `who` once more: the member
- * list starts there.
+ * The Redis behind the instances: one redis-server, or a Redis Cluster of three shards (in the
+ * native project only: the socket transport has nothing to do with the Redis behind it).
  */
-async function baseline(cs: RoomClient[], users: string[]): Promise<void> {
-  for (const c of cs) await whoIs(c, users);
-  await pause(300);
-  for (const c of cs) {
-    expect(await who(c)).toEqual([...users].sort());
-    baselines.set(c, c.texts.length - 1);
+const BACKENDS = ['redis', ...(process.env.SLABCAST_TRANSPORT === 'node' ? [] : ['redis-cluster'])];
+
+describe.runIf(run).each(BACKENDS)('cluster presence when an instance leaves the ring (real processes, over %s)', (backend) => {
+  let redis: TestRedis | null = null;
+  let redisCluster: TestRedisCluster | null = null;
+  let cacheDir: string;
+  const nodes: Record<string, SlabcastProcess> = {};
+  const clients: RoomClient[] = [];
+
+  async function open(node: string, room: string, user: string): Promise<RoomClient> {
+    const c = await RoomClient.open(nodes[node].port, room, { user });
+    clients.push(c);
+    return c;
   }
-}
 
-/** The member list a client keeps like the demo: a `who`, then join/leave in order. */
-function memberList(c: RoomClient): string[] {
-  const start = baselines.get(c)!;
-  const members = new Set(c.texts[start].users as string[]);
-  for (const m of c.texts.slice(start + 1)) {
-    if (m.type === 'join') members.add(m.user as string);
-    if (m.type === 'leave') members.delete(m.user as string);
+  async function ringOf(node: string): Promise<string[]> {
+    return (await nodes[node].http('GET', '/api/push/status')).json.cluster.ring.members.map((m: { id: string }) => m.id);
   }
-  return [...members].sort();
-}
 
-/** join/leave a client got after its baseline `who`, as `type user count`. */
-function presenceAfterWho(c: RoomClient): string[] {
-  return c.texts.slice(baselines.get(c)! + 1).filter((m: Msg) => m.type === 'join' || m.type === 'leave').map((m) => `${m.type} ${String(m.user)} ${String(m.count)}`);
-}
+  /** Asks `who` and returns the sorted users of the answer. */
+  async function who(c: RoomClient): Promise<string[]> {
+    const before = c.of('who').length;
+    c.send({ type: 'who' });
+    await waitFor(() => c.of('who').length > before, 3000, 'who');
+    return [...(c.of('who').at(-1)!.users as string[])].sort();
+  }
 
-async function ringIs(ids: string[], on: string[]): Promise<void> {
-  for (const id of on) await eventually(async () => JSON.stringify(await ringOf(id)) === JSON.stringify(ids), TTL_MS + 8000, `${id} sees ${ids.join(',')}`, 50);
-}
+  /** Waits until `who` on `c` answers exactly `users`. */
+  async function whoIs(c: RoomClient, users: string[]): Promise<void> {
+    const want = [...users].sort();
+    await eventually(async () => JSON.stringify(await who(c)) === JSON.stringify(want), 5000, `who = ${want.join(',')}`, 50);
+  }
 
-const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  /** Index in each client's log of the `who` its member list starts from (see {@link baseline}). */
+  const baselines = new Map<RoomClient, number>();
 
-describe.runIf(run)('cluster presence when an instance leaves the ring (real processes, real Redis)', () => {
+  /**
+   * Waits until every client's `who` is `users`, lets joins still in flight arrive (a user is in
+   * `who` a moment before its `join` has crossed instances), then asks `who` once more: the member
+   * list starts there.
+   */
+  async function baseline(cs: RoomClient[], users: string[]): Promise<void> {
+    for (const c of cs) await whoIs(c, users);
+    await pause(300);
+    for (const c of cs) {
+      expect(await who(c)).toEqual([...users].sort());
+      baselines.set(c, c.texts.length - 1);
+    }
+  }
+
+  /** The member list a client keeps like the demo: a `who`, then join/leave in order. */
+  function memberList(c: RoomClient): string[] {
+    const start = baselines.get(c)!;
+    const members = new Set(c.texts[start].users as string[]);
+    for (const m of c.texts.slice(start + 1)) {
+      if (m.type === 'join') members.add(m.user as string);
+      if (m.type === 'leave') members.delete(m.user as string);
+    }
+    return [...members].sort();
+  }
+
+  /** join/leave a client got after its baseline `who`, as `type user count`. */
+  function presenceAfterWho(c: RoomClient): string[] {
+    return c.texts.slice(baselines.get(c)! + 1).filter((m: Msg) => m.type === 'join' || m.type === 'leave').map((m) => `${m.type} ${String(m.user)} ${String(m.count)}`);
+  }
+
+  async function ringIs(ids: string[], on: string[]): Promise<void> {
+    for (const id of on) await eventually(async () => JSON.stringify(await ringOf(id)) === JSON.stringify(ids), TTL_MS + 8000, `${id} sees ${ids.join(',')}`, 50);
+  }
+
+  const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
   beforeAll(async () => {
     assertBuilt();
-    redis = await startRedis();
+    let url: string;
+    if (backend === 'redis') url = (redis = await startRedis()).url;
+    else url = (redisCluster = await startRedisCluster()).seeds;
     cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-presence-'));
     const args = (id: string): string[] => [
-      '--redis', redis.url, '--instance-id', id, '--heartbeat-ms', String(HEARTBEAT_MS), '--heartbeat-ttl-ms', String(TTL_MS),
+      '--redis', url, '--instance-id', id, '--heartbeat-ms', String(HEARTBEAT_MS), '--heartbeat-ttl-ms', String(TTL_MS),
       '--cache-dir', join(cacheDir, id), '--log-level', 'info',
     ];
     const started = await Promise.all(['a', 'b', 'c'].map((id) => startSlabcast(id, args(id))));
@@ -109,6 +119,7 @@ describe.runIf(run)('cluster presence when an instance leaves the ring (real pro
     if (nodes.c?.alive) nodes.c.child.kill('SIGCONT');
     await Promise.all(Object.values(nodes).map((n) => n.stop()));
     await redis?.stop();
+    await redisCluster?.stop();
     if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true });
   }, 20_000);
 
@@ -138,14 +149,14 @@ describe.runIf(run)('cluster presence when an instance leaves the ring (real pro
     expect(await who(onC)).toEqual(['p-a', 'p-b', 'p-c']);
   }, 30_000);
 
-  it('tells nobody anything when Redis restarts empty (the ring was unknown, not changed)', async () => {
+  it.runIf(backend === 'redis')('tells nobody anything when Redis restarts empty (the ring was unknown, not changed)', async () => {
     const onA = await open('a', 'steady', 's-a');
     const onB = await open('b', 'steady', 's-b');
     const onC = await open('c', 'steady', 's-c');
     await baseline([onA, onB, onC], ['s-a', 's-b', 's-c']);
-    await redis.stop();
+    await redis!.stop();
     await pause(TTL_MS + 500);
-    await redis.start();
+    await redis!.start();
     await ringIs(['a', 'b', 'c'], ['a', 'b', 'c']);
     for (const c of [onA, onB, onC]) await whoIs(c, ['s-a', 's-b', 's-c']);
     await pause(SETTLE_MS + 1000); // past the settle time: held-back ring changes would be acted on by now

@@ -1,7 +1,7 @@
 /**
  * Cluster mode end to end: a real redis-server and three real slabcast processes (a, b, c) on
  * 127.0.0.1, real `ws` clients. Run `npm run build:ts` first (the processes run dist/). The tests
- * run in order on the same cluster; the last two stop Redis and SIGKILL an instance.
+ * run in order on the same cluster; the last two stop Redis (single Redis only) and SIGKILL an instance.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashRing } from '../../src/cluster/hash-ring.js';
 import { waitFor } from '../helpers/listen.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { assertBuilt, eventually, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 import { type Msg, RoomClient } from './rooms-helpers.js';
 
@@ -18,43 +19,53 @@ const run = redisAvailable();
 const HEARTBEAT_MS = 200;
 const TTL_MS = 1000;
 
-let redis: TestRedis;
-let cacheDir: string;
-const nodes: Record<string, SlabcastProcess> = {};
-const clients: RoomClient[] = [];
+/**
+ * The Redis behind the instances: one redis-server, or a Redis Cluster of three shards (the same
+ * suite, `--redis` given the cluster's seed URLs). The cluster run happens in the native project
+ * only: the socket transport has nothing to do with the Redis behind it.
+ */
+const BACKENDS = ['redis', ...(process.env.SLABCAST_TRANSPORT === 'node' ? [] : ['redis-cluster'])];
 
-async function open(node: string, room: string, user: string, extra: Record<string, string> = {}): Promise<RoomClient> {
-  const c = await RoomClient.open(nodes[node].port, room, { user, ...extra });
-  clients.push(c);
-  return c;
-}
+describe.runIf(run).each(BACKENDS)('cluster: rooms across three real instances over %s', (backend) => {
+  let redis: TestRedis | null = null;
+  let redisCluster: TestRedisCluster | null = null;
+  let cacheDir: string;
+  const nodes: Record<string, SlabcastProcess> = {};
+  const clients: RoomClient[] = [];
 
-async function status(node: string): Promise<any> {
-  return (await nodes[node].http('GET', '/api/push/status')).json;
-}
+  async function open(node: string, room: string, user: string, extra: Record<string, string> = {}): Promise<RoomClient> {
+    const c = await RoomClient.open(nodes[node].port, room, { user, ...extra });
+    clients.push(c);
+    return c;
+  }
 
-async function ringOf(node: string): Promise<string[]> {
-  return (await status(node)).cluster.ring.members.map((m: { id: string }) => m.id);
-}
+  async function status(node: string): Promise<any> {
+    return (await nodes[node].http('GET', '/api/push/status')).json;
+  }
 
-async function whoCount(c: RoomClient, n: number): Promise<void> {
-  await eventually(async () => {
-    const before = c.of('who').length;
-    c.send({ type: 'who' });
-    await waitFor(() => c.of('who').length > before, 2000, 'who');
-    return c.of('who').at(-1)!.count === n;
-  }, 5000, `who count ${n}`, 50);
-}
+  async function ringOf(node: string): Promise<string[]> {
+    return (await status(node)).cluster.ring.members.map((m: { id: string }) => m.id);
+  }
 
-const danmaku = (c: RoomClient): Msg[] => c.of('danmaku');
+  async function whoCount(c: RoomClient, n: number): Promise<void> {
+    await eventually(async () => {
+      const before = c.of('who').length;
+      c.send({ type: 'who' });
+      await waitFor(() => c.of('who').length > before, 2000, 'who');
+      return c.of('who').at(-1)!.count === n;
+    }, 5000, `who count ${n}`, 50);
+  }
 
-describe.runIf(run)('cluster: rooms across three real instances over a real Redis', () => {
+  const danmaku = (c: RoomClient): Msg[] => c.of('danmaku');
+
   beforeAll(async () => {
     assertBuilt();
-    redis = await startRedis();
+    let url: string;
+    if (backend === 'redis') url = (redis = await startRedis()).url;
+    else url = (redisCluster = await startRedisCluster()).seeds;
     cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-cluster-'));
     const args = (id: string): string[] => [
-      '--redis', redis.url, '--instance-id', id, '--heartbeat-ms', String(HEARTBEAT_MS), '--heartbeat-ttl-ms', String(TTL_MS),
+      '--redis', url, '--instance-id', id, '--heartbeat-ms', String(HEARTBEAT_MS), '--heartbeat-ttl-ms', String(TTL_MS),
       '--cache-dir', join(cacheDir, id), '--log-level', 'info', '--rate-limit', '200/200',
     ];
     const started = await Promise.all(['a', 'b', 'c'].map((id) => startSlabcast(id, args(id))));
@@ -66,10 +77,12 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     for (const c of clients) c.close();
     await Promise.all(Object.values(nodes).map((n) => n.stop()));
     await redis?.stop();
+    await redisCluster?.stop();
     if (cacheDir !== undefined) rmSync(cacheDir, { recursive: true, force: true });
   }, 20_000);
 
   it('places every room on the same owner from every instance (/api/push/check agrees)', async () => {
+    for (const id of ['a', 'b', 'c']) expect((await status(id)).cluster.redis).toMatchObject(backend === 'redis' ? { mode: 'single', masters: 0 } : { mode: 'cluster', masters: 3 });
     const urls: Record<string, string> = {};
     for (const m of (await status('a')).cluster.ring.members) urls[m.id] = m.url;
     expect(Object.keys(urls).sort()).toEqual(['a', 'b', 'c']);
@@ -272,7 +285,8 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     expect((await fetch(`http://127.0.0.1:${nodes.a.port}/audio/${ownedBy('a')}`, { redirect: 'manual' })).status).toBe(404);
   });
 
-  it('survives Redis stopping and restarting: local delivery goes on, status reports it, cross-instance delivery resumes', async () => {
+  // A Redis Cluster's shard failing over: cluster-sharded.test.ts.
+  it.runIf(backend === 'redis')('survives Redis stopping and restarting: local delivery goes on, status reports it, cross-instance delivery resumes', async () => {
     const a1 = await open('a', 'outage', 'o-a1');
     const a2 = await open('a', 'outage', 'o-a2');
     const b1 = await open('b', 'outage', 'o-b1');
@@ -281,7 +295,7 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     await b1.until((m) => m.text === 'before');
     const lastBefore = danmaku(b1).at(-1)!.id as number;
 
-    await redis.stop();
+    await redis!.stop();
     for (const id of ['a', 'b', 'c']) await eventually(async () => (await status(id)).cluster.redis.outage === true, 5000, `${id} reports the outage`);
     const st = await status('a');
     expect(st.cluster.redis.state).toBe('down');
@@ -295,7 +309,7 @@ describe.runIf(run)('cluster: rooms across three real instances over a real Redi
     expect(b1.texts.some((m) => m.text === 'during')).toBe(false);
     for (const n of Object.values(nodes)) expect(n.alive).toBe(true);
 
-    await redis.start(); // empty: no persistence
+    await redis!.start(); // empty: no persistence
     for (const id of ['a', 'b', 'c']) {
       await eventually(async () => {
         const s = await status(id);

@@ -23,6 +23,13 @@ describe('configuration', () => {
     expect(() => validateConfig({ slabMediumBytes: 1024 })).toThrow(/small < medium < large/);
   });
 
+  it('--redis: one URL, or comma-separated seed URLs of a Redis Cluster; anything else names the flag', () => {
+    expect(validateConfig({ redisUrl: 'redis://h:6379' }).redisUrl).toBe('redis://h:6379');
+    expect(validateConfig({ redisUrl: 'redis://h1:7000,redis://h2:7001, rediss://h3:7002' }).redisUrl).toContain('h3');
+    expect(() => validateConfig({ redisUrl: 'redis://h1:7000,h2:7001' })).toThrow(/--redis: must be a redis:\/\/ or rediss:\/\/ URL, or comma-separated seed URLs/);
+    expect(() => validateConfig({ redisUrl: 'redis://h1:7000,' })).toThrow(/--redis/);
+  });
+
   it('--help lists every knob with its default', () => {
     const text = helpText();
     for (const k of KNOBS) {

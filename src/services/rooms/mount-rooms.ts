@@ -3,7 +3,7 @@ import { addAdminApi, type RoomOwner } from './admin-api.js';
 import { type BroadcastBus, LocalBus } from './bus.js';
 import { type HistoryStore, MemoryHistory } from './history.js';
 import type { PresenceStore } from './presence.js';
-import type { RateLimit } from './rate-limiter.js';
+import type { RateGate, RateLimit } from './rate-limiter.js';
 import { roomEndpoint, type RoomRefusals } from './room-endpoint.js';
 import { registerRoomMetrics } from './room-metrics.js';
 import { RoomService } from './room-service.js';
@@ -45,6 +45,8 @@ export interface RoomsBackend {
   readonly bus: BroadcastBus;
   readonly history: HistoryStore;
   readonly presence: PresenceStore;
+  /** The per-user rate limit across instances (in place of the per-instance one). */
+  readonly rateGate?: RateGate;
   placement(room: string): RoomOwner;
   /** `cluster` of `/api/push/status`: Redis link state and outage, ring, bus counters. */
   status(): Record<string, unknown>;
@@ -68,6 +70,7 @@ export function mountRooms(host: ServiceHost, options: RoomsOptions, backend?: R
     bus,
     history,
     ...(backend !== undefined ? { presence: backend.presence, onError: (err: unknown) => backend.onError(err) } : {}),
+    ...(backend?.rateGate !== undefined ? { rateGate: backend.rateGate } : {}),
     instanceId: host.identity.instanceId,
     maxTextBytes: o.maxTextBytes,
     rateLimit: o.rateLimit,

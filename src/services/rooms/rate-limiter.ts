@@ -19,6 +19,24 @@ export function parseRateLimit(spec: string): RateLimit {
   return { ratePerSec, burst };
 }
 
+/**
+ * What the rooms ask before acting on a member's text message: one token of the user's bucket, now
+ * (synchronously: no round trip per message). {@link RateLimiter} is the per-instance one; cluster
+ * mode plugs in a cluster-wide one (src/cluster/redis-rate.ts).
+ */
+export interface RateGate {
+  /**
+   * Takes one token for `user` at `nowMs`; false: refused (`RATE_LIMITED`). A promise when the
+   * answer is on its way (cluster mode, a lease from the shared bucket in flight): the caller holds
+   * that member's later messages behind it, in order.
+   */
+  take(user: string, nowMs: number): boolean | Promise<boolean>;
+  /** The user's last session here closed at `nowMs`. */
+  forget(user: string, nowMs: number): void;
+  /** Users with state here (for stats). */
+  readonly size: number;
+}
+
 /** One bucket: tokens left and when it was last refilled. */
 interface Bucket {
   tokens: number;
@@ -35,7 +53,7 @@ interface Bucket {
  * reconnecting never refills it early, then dropped. The map is bounded by the users connected now
  * plus those who left within the last `burst / ratePerSec` seconds.
  */
-export class RateLimiter {
+export class RateLimiter implements RateGate {
   private readonly buckets = new Map<string, Bucket>();
   private readonly perMs: number;
   /** Departed keys with the time their bucket is full again, oldest first (head index, no shift). */

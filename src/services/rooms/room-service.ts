@@ -5,7 +5,7 @@ import { type BroadcastBus, type BusListener, Delivery, type RoomEnvelope } from
 import { type HistoryEntry, type HistoryRead, type HistoryStore, isPromise, type MaybePromise } from './history.js';
 import { messageIdOf, type PendingJoin, PendingJoins } from './pending-join.js';
 import type { LocalRooms, PresenceNote, PresenceStore } from './presence.js';
-import { type RateLimit, RateLimiter } from './rate-limiter.js';
+import { type RateGate, type RateLimit, RateLimiter } from './rate-limiter.js';
 import { type LeaveResult, type Room, RoomRegistry } from './room-registry.js';
 import {
   type ClientMessage,
@@ -42,6 +42,8 @@ export interface RoomServiceOptions {
   instanceId: string;
   maxTextBytes: number;
   rateLimit: RateLimit;
+  /** A rate gate other than the per-instance {@link RateLimiter} of `rateLimit` (cluster mode: cluster-wide). */
+  rateGate?: RateGate;
   /** The slow-consumer bound (`--max-backpressure-bytes`): past it danmaku are dropped. */
   maxBackpressureBytes: number;
   /** A member past the bound this long is closed 1013. */
@@ -98,7 +100,7 @@ const DEFAULT_MAX_JOIN_BACKLOG = 1024;
  */
 export class RoomService {
   readonly registry = new RoomRegistry<Member>();
-  readonly limiter: RateLimiter;
+  readonly limiter: RateGate;
   readonly stats: RoomStats = { messagesIn: 0, voiceIn: 0, messagesOut: 0, slowDrops: 0, voiceDrops: 0, slowCloses: 0, policyCloses: 0, errors: {}, joinOverflows: 0, asyncFailures: 0 };
   readonly startedAt = Date.now();
   private readonly byId = new Map<number, Member>();
@@ -113,7 +115,7 @@ export class RoomService {
   private readonly steps: RoomStepQueue;
 
   constructor(readonly options: RoomServiceOptions) {
-    this.limiter = new RateLimiter(options.rateLimit);
+    this.limiter = options.rateGate ?? new RateLimiter(options.rateLimit);
     this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
     this.windowMs = options.misbehaviourWindowMs ?? DEFAULT_MISBEHAVIOUR_WINDOW_MS;
     this.steps = new RoomStepQueue((err) => this.failed(err));
@@ -244,12 +246,58 @@ export class RoomService {
     return left;
   }
 
-  /** One text frame from a member: rate limit, parse, act; a refused message gets an error reply. */
+  /**
+   * One text frame from a member: rate limit, parse, act; a refused message gets an error reply.
+   * When the rate decision is on its way (a promise: cluster mode), this frame and the member's
+   * next ones wait for it in order, copied; past the burst of `--rate-limit` waiting, the newest are
+   * refused at once (`RATE_LIMITED`): no member holds more than that many frames here.
+   */
   onText(ws: Member, s: RoomSession, data: Uint8Array): void {
     this.stats.messagesIn++;
+    if (s.rateQueue !== null) {
+      if (s.rateQueue.length >= this.options.rateLimit.burst) this.refuse(ws, s, RoomErrorCode.RateLimited, 'slow down', Date.now());
+      else s.rateQueue.push(Uint8Array.from(data));
+      return;
+    }
+    this.gate(ws, s, data);
+  }
+
+  /** The rate decision for one frame, then the frame; a pending decision queues it (see {@link onText}). */
+  private gate(ws: Member, s: RoomSession, data: Uint8Array): void {
     const now = Date.now();
     if (this.options.tokens?.expired(ws, now) === true) return; // closed: nothing after exp is delivered
-    if (!this.limiter.take(s.user, now)) {
+    const verdict = this.limiter.take(s.user, now);
+    if (verdict === true || verdict === false) {
+      this.afterGate(ws, s, data, verdict, now);
+      return;
+    }
+    s.rateQueue = [Uint8Array.from(data)];
+    verdict.then(
+      (ok) => this.resume(ws, s, ok),
+      () => this.resume(ws, s, false),
+    );
+  }
+
+  /** A pending rate decision arrived: the frame waiting for it, then the ones queued behind it. */
+  private resume(ws: Member, s: RoomSession, ok: boolean): void {
+    const queue = s.rateQueue ?? [];
+    s.rateQueue = null;
+    if (!s.joined || !ws.isOpen) return;
+    const first = queue.shift();
+    if (first !== undefined) this.afterGate(ws, s, first, ok, Date.now());
+    for (let i = 0; i < queue.length; i++) {
+      if (s.rateQueue !== null) {
+        // Waiting again: the rest stays queued behind it.
+        (s.rateQueue as Uint8Array[]).push(...queue.slice(i));
+        return;
+      }
+      if (!s.joined || !ws.isOpen) return;
+      this.gate(ws, s, queue[i]);
+    }
+  }
+
+  private afterGate(ws: Member, s: RoomSession, data: Uint8Array, ok: boolean, now: number): void {
+    if (!ok) {
       this.refuse(ws, s, RoomErrorCode.RateLimited, 'slow down', now);
       return;
     }

@@ -16,6 +16,11 @@ export class RoomSession {
   expSec = 0;
   /** The token's refresh request, then its expiry (see token-lifetime.ts). */
   tokenTimer: NodeJS.Timeout | null = null;
+  /**
+   * Text frames (copies) waiting behind one whose rate decision is on its way (cluster mode: a lease
+   * from the user's shared bucket); null when none waits. Bounded: see RoomService.onText.
+   */
+  rateQueue: Uint8Array[] | null = null;
 
   constructor(
     readonly room: string,
