@@ -240,8 +240,12 @@ export class RedisHistory implements HistoryStore {
     this.stats.reads++;
     if (!this.link.ready) return this.fallbackRead(room, since);
     const k = this.link.keys.history(room);
+    // What this instance had seen when the read left: every such id was in Redis before the read
+    // runs, unless Redis lost it. Ids delivered while the reply is on its way may be newer than the
+    // read (pub/sub and replies come on different connections) and prove nothing.
+    const seenAtSend = this.see(room, 0).maxId;
     return this.link.track(this.link.ops.eval(READ, [k.seq, k.list, k.evicted], [])).then(
-      (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs),
+      (r) => this.decodeRead(room, r as [string, string, string[]], since, nowMs, seenAtSend),
       (err: unknown) => {
         this.onFailure(err as Error);
         return this.fallbackRead(room, since);
@@ -311,7 +315,7 @@ export class RedisHistory implements HistoryStore {
     );
   }
 
-  private decodeRead(room: string, reply: [string, string, string[]], since: number | null, nowMs: number): HistoryRead {
+  private decodeRead(room: string, reply: [string, string, string[]], since: number | null, nowMs: number, seenAtSend: number): HistoryRead {
     const seq = Number(reply[0]);
     let evictedUpTo = Number(reply[1]);
     const oldest = nowMs - this.ttlMs;
@@ -329,10 +333,10 @@ export class RedisHistory implements HistoryStore {
       else kept.push({ id, ts, json: line.slice(b + 1) });
     }
     kept.sort((x, y) => x.id - y.id);
-    const seen = this.see(room, 0).maxId;
-    // Ids this instance saw that Redis does not know (data lost, or made up during an outage) are gone.
-    if (seen > storeLast) evictedUpTo = Math.max(evictedUpTo, seen);
-    const lastId = Math.max(storeLast, seen);
+    // Ids this instance saw before the read that Redis does not know (data lost, or made up during an
+    // outage) are gone.
+    if (seenAtSend > storeLast) evictedUpTo = Math.max(evictedUpTo, seenAtSend);
+    const lastId = Math.max(storeLast, seenAtSend);
     this.see(room, lastId);
     const entries = since === null ? kept : kept.filter((e) => e.id > since);
     return { entries, lastId, gap: since !== null && (since < evictedUpTo || since > lastId) };
