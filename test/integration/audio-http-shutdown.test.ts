@@ -14,6 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../helpers/raw-client.js';
 import { assertBuilt, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 import { closePayload, OP, WsRawClient } from '../helpers/ws-raw.js';
+import { dechunk } from '../helpers/dechunk.js';
 
 /** The deadline the server is given; every timing below is a fraction of it. */
 const DEADLINE_MS = 8000;
@@ -30,21 +31,6 @@ afterEach(async () => {
   proc = null;
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
-
-/** Decodes a chunked body; `complete` says whether the last-chunk arrived. */
-function dechunk(data: Buffer): { body: Buffer; complete: boolean } {
-  const parts: Buffer[] = [];
-  let pos = 0;
-  for (;;) {
-    const eol = data.indexOf('\r\n', pos, 'latin1');
-    if (eol < 0) return { body: Buffer.concat(parts), complete: false };
-    const size = parseInt(data.toString('latin1', pos, eol), 16);
-    if (size === 0) return { body: Buffer.concat(parts), complete: data.length >= eol + 4 };
-    if (data.length < eol + 2 + size + 2) return { body: Buffer.concat(parts), complete: false };
-    parts.push(data.subarray(eol + 2, eol + 2 + size));
-    pos = eol + 2 + size + 2;
-  }
-}
 
 /** The bytes after the response head, and the head as text. */
 function afterHead(data: Buffer): { head: string; rest: Buffer } {

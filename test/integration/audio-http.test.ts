@@ -17,6 +17,7 @@ import type { ServerConfig } from '../../src/config.js';
 import { AudioClient, closeAudioClients } from '../helpers/audio-client.js';
 import { startServer, type TestServer, waitFor } from '../helpers/listen.js';
 import { type ParsedResponse, RawClient } from '../helpers/raw-client.js';
+import { dechunk } from '../helpers/dechunk.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const run = promisify(execFile);
@@ -58,21 +59,6 @@ async function get(port: number, path: string, headers: Record<string, string> =
   await c.send(`${method} ${path} HTTP/1.1\r\nHost: x\r\n${lines}\r\n`);
   const [res] = await c.responses(1, 10_000);
   return res;
-}
-
-/** Decodes a chunked body; `complete` says whether the last-chunk arrived. */
-function dechunk(data: Buffer): { body: Buffer; complete: boolean } {
-  const parts: Buffer[] = [];
-  let pos = 0;
-  for (;;) {
-    const eol = data.indexOf('\r\n', pos, 'latin1');
-    if (eol < 0) return { body: Buffer.concat(parts), complete: false };
-    const size = parseInt(data.toString('latin1', pos, eol), 16);
-    if (size === 0) return { body: Buffer.concat(parts), complete: data.length >= eol + 4 };
-    if (data.length < eol + 2 + size + 2) return { body: Buffer.concat(parts), complete: false };
-    parts.push(data.subarray(eol + 2, eol + 2 + size));
-    pos = eol + 2 + size + 2;
-  }
 }
 
 /** Splits a raw response into head fields and the bytes after the head. */
