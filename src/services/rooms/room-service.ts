@@ -348,7 +348,7 @@ export class RoomService {
           // and in the room's order (later messages wait for it).
           const sequence = history.sequence.bind(history);
           void this.steps.run(s.room, presence.elsewhere(s.room, to), (there) => {
-            if (there) this.settle(sequence(s.room, envelope(0), now, false));
+            if (there) this.settle(this.reported(sequence(s.room, envelope(0), now, false)));
             else if (ws.isOpen) this.refuse(ws, s, RoomErrorCode.NoSuchUser, `${to} is not in the room`, now);
           });
         } else {
