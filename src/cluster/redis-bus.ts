@@ -34,10 +34,12 @@ const BARRIER_TIMEOUT_MS = 2000;
 /** A SUBSCRIBE that failed while the link was up is retried after this long. */
 const RESUBSCRIBE_DELAY_MS = 250;
 
-/** One sequenced publish of this instance: its echo once back, and whether its command was answered. */
+/** One sequenced publish of this instance: its echo once back, whether its command was answered, and whether it failed. */
 interface InFlight {
   echo: RoomEnvelope | null;
   settled: boolean;
+  /** `send` rejected before the echo came: it will not come (the script did not publish, or the link is gone). */
+  failed: boolean;
 }
 
 /** A room's subscription: its listeners, and whether Redis confirmed the SUBSCRIBE. */
@@ -132,7 +134,7 @@ export class RedisBus implements BroadcastBus {
   publishSequenced<T>(envelope: RoomEnvelope, send: (channel: string, header: Buffer) => Promise<T>, fallback: () => RoomEnvelope): Promise<T> | null {
     if (!this.link.ready) return null;
     this.stats.published++;
-    const entry: InFlight = { echo: null, settled: false };
+    const entry: InFlight = { echo: null, settled: false, failed: false };
     let queue = this.inFlight.get(envelope.room);
     if (queue === undefined) this.inFlight.set(envelope.room, (queue = []));
     queue.push(entry);
@@ -143,8 +145,9 @@ export class RedisBus implements BroadcastBus {
       },
       (err: unknown) => {
         this.stats.publishDropped++;
+        entry.failed = entry.echo === null;
         this.settle(envelope.room, entry);
-        if (entry.echo === null) this.deliverLocal(fallback());
+        if (entry.failed) this.deliverLocal(fallback());
         throw Object.assign(err as Error, { echo: entry.echo });
       },
     );
@@ -255,7 +258,7 @@ export class RedisBus implements BroadcastBus {
     const queue = this.inFlight.get(room);
     if (queue === undefined) return;
     let done = 0;
-    while (done < queue.length && queue[done].settled && (queue[done].echo !== null || linkLost)) done++;
+    while (done < queue.length && queue[done].settled && (queue[done].echo !== null || queue[done].failed || linkLost)) done++;
     if (linkLost) {
       const open = queue.filter((e) => !e.settled);
       if (open.length === 0) this.inFlight.delete(room);
@@ -288,7 +291,7 @@ export class RedisBus implements BroadcastBus {
       }
       this.stats.ownSequenced++;
       const queue = this.inFlight.get(envelope.room);
-      const entry = queue?.find((e) => e.echo === null);
+      const entry = queue?.find((e) => e.echo === null && !e.failed);
       if (entry !== undefined) {
         entry.echo = envelope;
         this.trim(envelope.room, false);

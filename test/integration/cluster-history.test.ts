@@ -89,6 +89,28 @@ describe.runIf(run)('RedisHistory and RedisPresence on a real Redis', () => {
     expect(await a.h.allocateId('r')).toBe(5);
   }, 20_000);
 
+  it('sequences a message in one script; one the script refuses (OOM) goes to local members with a local id, and later echoes still match their sends', async () => {
+    const a = await history('a');
+    const got: string[] = [];
+    await a.bus.subscribe('r', (e) => got.push(e.payload as string));
+    const envelope = (text: string) => ({ room: 'r', delivery: Delivery.Everyone, payload: `{"type":"danmaku","id":0,"text":"${text}"}`, user: '', origin: 'a', conn: -1 });
+    expect(await a.h.sequence('r', envelope('one'), Date.now(), true)).toBe(1);
+    await a.l.cmd.configSet('maxmemory', '1');
+    try {
+      await expect(Promise.resolve(a.h.sequence('r', envelope('refused'), Date.now(), true))).resolves.toBe(2); // a local id
+    } finally {
+      await a.l.cmd.configSet('maxmemory', '0');
+    }
+    // The refused one never ran in Redis; its local id is the floor, so Redis's counter is re-seeded above it.
+    expect(await a.h.sequence('r', envelope('three'), Date.now(), true)).toBe(3);
+    await waitFor(() => got.length === 3, 5000, 'three deliveries');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual(['{"type":"danmaku","id":1,"text":"one"}', '{"type":"danmaku","id":2,"text":"refused"}', '{"type":"danmaku","id":3,"text":"three"}']);
+    expect(a.bus.stats).toMatchObject({ ownSequenced: 2, publishDropped: 1 });
+    expect((await a.h.read('r', 0, Date.now())).entries.map((e) => e.json)).toEqual(['{"type":"danmaku","id":1,"text":"one"}', '{"type":"danmaku","id":3,"text":"three"}']);
+    expect(a.h.stats).toMatchObject({ reseeds: 1, appendFailures: 1, sequenceFailures: 0 });
+  });
+
   it('reports a gap for what the size cap evicted, not for whisper holes', async () => {
     const a = await history('a', 3);
     for (let i = 1; i <= 5; i++) a.h.append('r', entry(await a.h.allocateId('r')));
