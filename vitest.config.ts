@@ -18,9 +18,15 @@ export default defineConfig({
         test: {
           name: 'node-transport',
           include: ['test/integration/**/*.test.ts'],
-          // Once is enough for the native transport's own tests (they pin `transport: 'native'`) and
-          // for the package's (npm pack and install; no socket transport involved).
-          exclude: ['test/integration/native-transport.test.ts', 'test/integration/packaging.test.ts'],
+          // Once is enough for the native transport's own tests (they pin `transport: 'native'`), for
+          // the package's (npm pack and install) and for the cluster parts driven in process against a
+          // Redis Cluster: no socket transport is involved in those.
+          exclude: [
+            'test/integration/native-transport.test.ts',
+            'test/integration/packaging.test.ts',
+            'test/integration/cluster-sharded.test.ts',
+            'test/integration/cluster-harness.test.ts',
+          ],
           env: { SLABCAST_TRANSPORT: 'node' },
         },
       },

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisAvailable } from '../helpers/redis.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 
-// No slabcast socket is involved: once (in the native project) is enough.
-const run = redisAvailable() && process.env.SLABCAST_TRANSPORT !== 'node';
+// No slabcast socket is involved: vitest.config.ts runs it in the native project only.
+const run = redisAvailable();
 
 describe.runIf(run)('test harness: a real Redis Cluster (3 masters + 3 replicas)', () => {
   let cluster: TestRedisCluster;

@@ -16,8 +16,8 @@ import { eventually } from '../helpers/slabcast-process.js';
 import { redisAvailable } from '../helpers/redis.js';
 import { type ClusterShard, startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 
-// In process, no slabcast socket involved: once (in the native project) is enough.
-const run = redisAvailable() && process.env.SLABCAST_TRANSPORT !== 'node';
+// In process, no slabcast socket involved: vitest.config.ts runs it in the native project only.
+const run = redisAvailable();
 let cluster: TestRedisCluster;
 const cleanups: (() => Promise<void>)[] = [];
 
