@@ -135,9 +135,13 @@ export class RedisBus implements BroadcastBus {
     if (!this.link.ready) return null;
     this.stats.published++;
     const entry: InFlight = { echo: null, settled: false, failed: false };
-    let queue = this.inFlight.get(envelope.room);
-    if (queue === undefined) this.inFlight.set(envelope.room, (queue = []));
-    queue.push(entry);
+    // Only a room subscribed here gets its echo back (an admin message to a room with no member
+    // here has nobody to deliver to): only then is the send matched with it.
+    if (this.rooms.get(envelope.room)?.confirmed === true) {
+      let queue = this.inFlight.get(envelope.room);
+      if (queue === undefined) this.inFlight.set(envelope.room, (queue = []));
+      queue.push(entry);
+    }
     return send(this.link.keys.roomChannel(envelope.room), encodeSequencedHeader(envelope)).then(
       (value) => {
         this.settle(envelope.room, entry);
@@ -172,6 +176,7 @@ export class RedisBus implements BroadcastBus {
     sub.listeners.delete(listener);
     if (sub.listeners.size > 0) return;
     this.rooms.delete(room);
+    this.inFlight.delete(room); // no echo comes back to an unsubscribed room
     this.stats.subscribedRooms--;
     this.link.ops.unsubscribe(this.link.keys.roomChannel(room), this.channelListener).catch((err: unknown) => this.onFailure(err as Error));
   }
