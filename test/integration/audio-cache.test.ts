@@ -63,7 +63,7 @@ describe('audio cache over WebSocket', () => {
     }
     const info = await c.cmd('INFO:big.one');
     const meta = JSON.parse(info.slice('INFO:big.one:'.length)) as Record<string, unknown>;
-    expect(meta).toMatchObject({ id: 'big.one', size: data.length, complete: true, uploading: false });
+    expect(meta).toMatchObject({ id: 'big.one', size: data.length, complete: true, uploading: false, sha256: sha(data) });
     expect(typeof meta.createdAt).toBe('number');
     expect(await c.cmd('LIST')).toMatch(new RegExp(`^LIST:\\[\\{"id":"big\\.one","size":${data.length},"complete":true,`));
     const res = await fetch(`http://127.0.0.1:${port}/api/audio/streams`);

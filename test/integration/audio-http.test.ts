@@ -83,6 +83,8 @@ describe('audio cache over HTTP: complete streams', () => {
     expect(res.headers).toMatchObject({ 'content-length': String(N), 'content-type': 'audio/ogg', 'accept-ranges': 'bytes', 'cache-control': 'public, max-age=86400, immutable' });
     expect(res.headers.etag).toMatch(/^"[0-9a-z]+-[0-9a-z]+"$/);
     expect(Date.parse(res.headers['last-modified'])).toBeGreaterThan(0);
+    // RFC 9530: the whole stream's SHA-256, computed at STOP.
+    expect(res.headers['repr-digest']).toBe(`sha-256=:${createHash('sha256').update(OGG).digest('base64')}:`);
 
     // HEAD, then a pipelined GET / on the same connection: the 200 page must follow the head at once.
     const c = await RawClient.connect(port);
@@ -107,6 +109,8 @@ describe('audio cache over HTTP: complete streams', () => {
     expect(status).toBe(206);
     expect(headers['content-range']).toBe(`bytes 1000-1999/${N}`);
     expect(rest.equals(OGG.subarray(1000, 2000))).toBe(true);
+    // A range carries the digest of the whole stream, which a client can check once it has every range.
+    expect(headers['repr-digest']).toBe(`sha-256=:${createHash('sha256').update(OGG).digest('base64')}:`);
   });
 
   it.each([
@@ -239,7 +243,7 @@ describe('audio cache over HTTP: complete streams', () => {
     const ok = await get(port, '/audio/x', { Origin: 'https://app.example', Range: 'bytes=0-1' });
     expect(ok.status).toBe(206);
     expect(ok.headers['access-control-allow-origin']).toBe('https://app.example');
-    expect(ok.headers['access-control-expose-headers']).toBe('Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified');
+    expect(ok.headers['access-control-expose-headers']).toBe('Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, Repr-Digest');
     const other = await get(port, '/audio/x', { Origin: 'https://evil.example' });
     expect(other.status).toBe(200);
     expect(other.headers['access-control-allow-origin']).toBeUndefined();

@@ -14,6 +14,7 @@ import { parseRange, RangeKind } from '../../protocols/http/byte-range.js';
 import { httpDate, ifRangeHolds, noneMatch, notModifiedSince } from '../../protocols/http/conditional.js';
 import type { HttpRequest } from '../../protocols/http/http-request.js';
 import { type HttpResponse, WriteStatus } from '../../protocols/http/http-response.js';
+import { reprDigest } from '../../storage/file-digest.js';
 import { AudioErrorCode, isAudioError } from './audio-errors.js';
 import type { AudioStore } from './audio-store.js';
 import type { AudioStream } from './audio-stream.js';
@@ -27,7 +28,7 @@ export const HTTP_CATCH_UP_BYTES = 256 * 1024;
 export const CACHE_COMPLETE = 'public, max-age=86400, immutable';
 /** `Cache-Control` of a growing stream: revalidate every time. */
 export const CACHE_GROWING = 'no-cache';
-const EXPOSE = 'Access-Control-Expose-Headers: Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified\r\n';
+const EXPOSE = 'Access-Control-Expose-Headers: Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified, Repr-Digest\r\n';
 
 /** Options of {@link AudioHttp}. */
 export interface AudioHttpOptions {
@@ -99,6 +100,8 @@ export class AudioHttp {
     const type = mediaTypeOf(stream, lease?.view);
     res.setHeader('Accept-Ranges', 'bytes').setHeader('ETag', etag).setHeader('Last-Modified', httpDate(stream.updatedAt));
     res.setHeader('Cache-Control', complete ? CACHE_COMPLETE : CACHE_GROWING);
+    // RFC 9530: the digest of the whole stream (its representation), whatever range is sent.
+    if (complete && stream.sha256 !== null) res.setHeader('Repr-Digest', reprDigest(stream.sha256));
     // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
     const inm = req.header('if-none-match');
     if (inm !== undefined ? noneMatch(inm, etag) : notModifiedSince(req.header('if-modified-since'), stream.updatedAt)) {

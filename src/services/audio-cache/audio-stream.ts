@@ -30,6 +30,7 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import { sha256File } from '../../storage/file-digest.js';
 import type { FileLock } from '../../storage/file-lock.js';
 import { MappedFile, MappedFileErrorCode, type MappingLease } from '../../storage/mapped-file.js';
 import { DATA_SUFFIX, META_SUFFIX, streamPath, type StreamMeta, writeMeta } from './stream-meta.js';
@@ -58,6 +59,8 @@ export class AudioStream {
   lastModifiedShared = true;
   /** Size the sidecar on disk records (all of it made durable first). */
   persistedSize: number;
+  /** SHA-256 (hex) of bytes [0, size) once complete and hashed (STOP, or a verified copy), else null. */
+  sha256: string | null = null;
   /** Its media type once sniffed from enough first bytes (stream-info.ts), else null. */
   mediaType: string | null = null;
   /** The connection uploading it (opaque to the stream), or null: then it can be resumed at once. */
@@ -88,6 +91,7 @@ export class AudioStream {
     this.createdAt = meta.createdAt;
     this.updatedAt = meta.updatedAt;
     this.persistedSize = meta.size;
+    this.sha256 = meta.complete ? (meta.sha256 ?? null) : null;
   }
 
   /** A stream not known yet: nothing opened; {@link AudioStream.takeRecord} and openForUpload() follow. */
@@ -116,6 +120,7 @@ export class AudioStream {
     this.persistedSize = meta.size;
     this.complete = meta.complete;
     this.updatedAt = meta.updatedAt;
+    this.sha256 = meta.complete ? (meta.sha256 ?? null) : null;
   }
 
   /**
@@ -202,7 +207,9 @@ export class AudioStream {
 
   /** INFO / LIST record. */
   meta(): StreamMeta {
-    return { id: this.id, size: this.size, complete: this.complete, createdAt: this.createdAt, updatedAt: this.updatedAt };
+    const meta: StreamMeta = { id: this.id, size: this.size, complete: this.complete, createdAt: this.createdAt, updatedAt: this.updatedAt };
+    if (this.complete && this.sha256 !== null) meta.sha256 = this.sha256;
+    return meta;
   }
 
   /** Bytes from the start of the upload's file whose pages all have disk blocks: append() may write below it. */
@@ -299,13 +306,20 @@ export class AudioStream {
   }
 
   /**
-   * STOP: sync everything, trim the file to its exact size, mark complete, write the sidecar.
-   * Resolves with the final size once all of it is durable.
+   * STOP: hash the bytes (SHA-256, read back off the loop), sync everything, trim the file to its
+   * exact size, mark complete, write the sidecar with the digest. Resolves with the final size once
+   * all of it is durable. `expectedSha256` (a copy from another instance): a digest that differs
+   * rejects with `ERR_AUDIO_DIGEST` and leaves the stream incomplete.
    */
-  finish(): Promise<number> {
+  finish(expectedSha256?: string): Promise<number> {
     let size = 0;
     return this.enqueue(async () => {
       size = this.size;
+      const digest = await sha256File(this.dataPath, size);
+      if (expectedSha256 !== undefined && digest !== expectedSha256) {
+        throw Object.assign(new Error(`stream ${this.id}: SHA-256 ${digest} of ${size} bytes, expected ${expectedSha256}`), { code: 'ERR_AUDIO_DIGEST' });
+      }
+      this.sha256 = digest;
       await this.flushTo(size, () => {
         this.writer('finish').truncate(size);
         this.reservedEnd = Math.min(this.reservedEnd, size);
@@ -380,7 +394,9 @@ export class AudioStream {
     beforeMeta?.();
     this.writingMeta = true;
     try {
-      await writeMeta(this.metaPath, { ...this.meta(), size, complete });
+      const meta = { ...this.meta(), size, complete };
+      if (complete && this.sha256 !== null) meta.sha256 = this.sha256;
+      await writeMeta(this.metaPath, meta);
     } finally {
       this.writingMeta = false;
     }

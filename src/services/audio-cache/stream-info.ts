@@ -8,10 +8,12 @@ import { OCTET_STREAM, SNIFF_BYTES, sniffMediaType } from './media-type.js';
 import type { StreamMeta } from './stream-meta.js';
 
 /** A stream's record and `contentType` (additive to the sidecar's fields). */
-export interface StreamInfo extends StreamMeta {
+export interface StreamInfo extends Omit<StreamMeta, 'sha256'> {
   /** An upload is open on it now (on this instance); an incomplete stream without one can be resumed. */
   uploading: boolean;
   contentType: string;
+  /** SHA-256 (hex) of the complete stream's bytes; null while incomplete (or for a stream completed before digests were kept). */
+  sha256: string | null;
 }
 
 /** Scratch for the first bytes read from a file (one process-wide; used synchronously). */
@@ -49,5 +51,5 @@ export function mediaTypeOf(stream: AudioStream, head?: Uint8Array): string {
 /** `stream`'s record with whether it is being uploaded and its `contentType`. */
 export function describeStream(stream: AudioStream): StreamInfo {
   const { id, size, complete, createdAt, updatedAt } = stream.meta();
-  return { id, size, complete, uploading: stream.uploader !== null, createdAt, updatedAt, contentType: mediaTypeOf(stream) };
+  return { id, size, complete, uploading: stream.uploader !== null, createdAt, updatedAt, contentType: mediaTypeOf(stream), sha256: complete ? stream.sha256 : null };
 }

@@ -7,6 +7,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { SHA256_HEX } from '../../storage/file-digest.js';
 import { isValidStreamId } from './stream-id.js';
 
 /** Suffix of a stream's data file. */
@@ -26,6 +27,8 @@ export interface StreamMeta {
   /** ms since the epoch */
   createdAt: number;
   updatedAt: number;
+  /** SHA-256 of the stream's bytes (hex), written with `complete` at STOP; absent while incomplete. */
+  sha256?: string;
 }
 
 /**
@@ -53,7 +56,10 @@ export function parseMeta(text: string, id: string): StreamMeta | null {
   if (m === null || typeof m !== 'object' || m.id !== id) return null;
   if (!Number.isSafeInteger(m.size) || (m.size as number) < 0 || typeof m.complete !== 'boolean') return null;
   if (typeof m.createdAt !== 'number' || typeof m.updatedAt !== 'number') return null;
-  return { id, size: m.size as number, complete: m.complete, createdAt: m.createdAt, updatedAt: m.updatedAt };
+  if (m.sha256 !== undefined && (typeof m.sha256 !== 'string' || !SHA256_HEX.test(m.sha256))) return null;
+  const meta: StreamMeta = { id, size: m.size as number, complete: m.complete, createdAt: m.createdAt, updatedAt: m.updatedAt };
+  if (m.sha256 !== undefined && m.complete) meta.sha256 = m.sha256;
+  return meta;
 }
 
 /**

@@ -56,7 +56,8 @@ describe('AudioStore', () => {
     expect(await store.stop(s)).toBe(data.length);
     expect(statSync(join(dir, 'a.audio')).size).toBe(data.length);
     expect(sha(readFileSync(join(dir, 'a.audio')))).toBe(sha(data));
-    expect(JSON.parse(readFileSync(join(dir, 'a.meta'), 'utf8'))).toMatchObject({ id: 'a', size: data.length, complete: true });
+    expect(JSON.parse(readFileSync(join(dir, 'a.meta'), 'utf8'))).toMatchObject({ id: 'a', size: data.length, complete: true, sha256: sha(data) });
+    expect(store.list()[0].sha256).toBe(sha(data));
     expect(store.stats).toMatchObject({ streams: 1, cacheBytes: data.length, bytesStored: data.length, uploadsInProgress: 0, streamsCompleted: 1 });
   });
 
@@ -92,9 +93,9 @@ describe('AudioStore', () => {
     stores.splice(stores.indexOf(first), 1);
     const second = open();
     expect(second.stats.reloaded).toBe(2);
-    expect(second.list().map((m) => [m.id, m.size, m.complete])).toEqual([
-      ['done', 5, true],
-      ['part', 3, false],
+    expect(second.list().map((m) => [m.id, m.size, m.complete, m.sha256])).toEqual([
+      ['done', 5, true, sha(Buffer.from('hello'))],
+      ['part', 3, false, null],
     ]);
     // The first store (another process, as far as the lock goes) still uploads it: one writer.
     expect(second.start('part', {})).toMatchObject({ code: AudioErrorCode.Busy, message: 'stream part is busy: another process is uploading or deleting it' });
