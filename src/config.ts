@@ -117,6 +117,17 @@ export interface ServerConfig {
   redisMaxPending: number;
   vnodes: number;
   workers: number;
+  /** Shared secret instances present to each other (stream copies); '' = audio streams are not copied between instances. */
+  clusterSecret: string;
+  /** Copies of each complete audio stream across the ring, the owner's included. */
+  streamReplicas: number;
+  replicationConcurrency: number;
+  /** Bytes per second of stream copies this instance fetches, all together; 0 = unbounded. */
+  replicationBytesPerSec: number;
+  replicationIntervalMs: number;
+  streamTombstoneSeconds: number;
+  /** Bytes per second re-hashed to find copies damaged on disk; 0 = never. */
+  scrubBytesPerSec: number;
   // access (src/auth: one token verifier for rooms and the audio cache)
   /** HS256 secret of tokens; '' = none. With no token key at all, rooms and the audio cache run in open mode. */
   tokenSecret: string;
@@ -220,6 +231,13 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   redisMaxPending: 16_384,
   vnodes: 128,
   workers: 1,
+  clusterSecret: '',
+  streamReplicas: 2,
+  replicationConcurrency: 2,
+  replicationBytesPerSec: 64 * MiB,
+  replicationIntervalMs: 5_000,
+  streamTombstoneSeconds: 7 * 86_400,
+  scrubBytesPerSec: 4 * MiB,
   // access
   tokenSecret: '',
   tokenPublicKey: '',
@@ -323,6 +341,13 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'redisPingMs', flag: 'redis-ping-ms', env: ['SLABCAST_REDIS_PING_MS'], kind: 'int', min: 10, max: 600_000, help: 'how often each Redis connection is PINGed; a command waits at most ping + timeout before an unanswering Redis counts as down' },
   { key: 'redisMaxPending', flag: 'redis-max-pending', env: ['SLABCAST_REDIS_MAX_PENDING'], kind: 'int', min: 1, max: 10_000_000, help: 'Redis commands waiting for a reply (ids, history, publishes, presence); the one past it declares the link down (memory bound of a stalled Redis)' },
   { key: 'vnodes', flag: 'vnodes', env: ['SLABCAST_VNODES'], kind: 'int', min: 1, max: 4096, help: 'virtual nodes per instance on the consistent-hash ring' },
+  { key: 'clusterSecret', flag: 'cluster-secret', env: ['SLABCAST_CLUSTER_SECRET'], kind: 'string', optional: true, help: 'with --redis: the secret instances present to each other (Authorization: Bearer) to copy audio streams (/internal/streams/…, off without it); at least 16 characters, the same on every instance; empty = each stream lives on its owner only, warned at start-up' },
+  { key: 'streamReplicas', flag: 'stream-replicas', env: ['SLABCAST_STREAM_REPLICAS'], kind: 'int', min: 1, max: 16, help: 'with --cluster-secret: copies of each complete audio stream on distinct instances, its owner\'s included (the next instances on the ring); fewer while the ring has fewer instances' },
+  { key: 'replicationConcurrency', flag: 'replication-concurrency', env: ['SLABCAST_REPLICATION_CONCURRENCY'], kind: 'int', min: 1, max: 64, help: 'stream copies this instance fetches at once; the rest wait their turn' },
+  { key: 'replicationBytesPerSec', flag: 'replication-bytes-per-sec', env: ['SLABCAST_REPLICATION_BYTES_PER_SEC'], kind: 'int', min: 0, max: 1024 * 1024 * MiB, help: 'bytes per second of stream copies this instance fetches, all together (client traffic is never starved by a rebalance); 0 = unbounded' },
+  { key: 'replicationIntervalMs', flag: 'replication-interval-ms', env: ['SLABCAST_REPLICATION_INTERVAL_MS'], kind: 'int', min: 50, max: 3_600_000, help: 'how often each instance checks that its complete streams have their copies where the ring wants them (also at once after a ring change or a STOP)' },
+  { key: 'streamTombstoneSeconds', flag: 'stream-tombstone-seconds', env: ['SLABCAST_STREAM_TOMBSTONE_SECONDS'], kind: 'int', min: 1, max: 365 * 86_400, help: 'a deleted or evicted stream\'s tombstone lives this long in Redis: a copy older than it (an instance that was away) is deleted, never served or copied again' },
+  { key: 'scrubBytesPerSec', flag: 'scrub-bytes-per-sec', env: ['SLABCAST_SCRUB_BYTES_PER_SEC'], kind: 'int', min: 0, max: 1024 * 1024 * MiB, help: 'with --cluster-secret: bytes per second of complete streams re-hashed in the background; a copy whose SHA-256 no longer matches is dropped and fetched again from another holder; 0 = never' },
   { key: 'workers', flag: 'workers', env: ['SLABCAST_WORKERS'], kind: 'int', min: 1, max: 256, help: 'worker processes sharing the port (node:cluster); rooms span workers only through --redis' },
   // access
   { key: 'tokenSecret', flag: 'token-secret', env: ['SLABCAST_TOKEN_SECRET'], kind: 'string', optional: true, help: 'HS256 secret of tokens (rooms, the audio cache); with no token key at all (this, --token-public-key, --token-jwks-url) rooms and the audio cache run in open mode (room users from ?user=, no audio tokens), warned at start-up' },
@@ -411,6 +436,9 @@ export function validateConfig(partial: Partial<ServerConfig> = {}): Readonly<Se
   }
   if (c.redisUrl !== '' && !c.redisUrl.split(',').every((u) => /^rediss?:\/\/\S/.test(u.trim()))) {
     throw new ConfigError('--redis', `must be a redis:// or rediss:// URL, or comma-separated seed URLs of a Redis Cluster, got ${JSON.stringify(c.redisUrl)}`);
+  }
+  if (c.clusterSecret !== '' && c.clusterSecret.length < 16) {
+    throw new ConfigError('--cluster-secret', `must be at least 16 characters, got ${c.clusterSecret.length}`);
   }
   if (c.maxRequestLineBytes > c.maxHeaderBytes) {
     throw new ConfigError('--max-request-line-bytes', `must not exceed --max-header-bytes (${c.maxHeaderBytes})`);

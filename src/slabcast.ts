@@ -104,6 +104,11 @@ export class Slabcast {
     this.roomsService = on.has('rooms') || on.has('admin') ? this.mount(mountRooms(this.host, this.settings.rooms, this.cluster?.rooms)) : null;
     if (on.has('demo')) mountDemo(this.host);
     this.audioCache = on.has('audio') ? this.mount(mountAudioCache(this.host, this.settings.audio, this.cluster?.streamRedirect)) : null;
+    if (this.cluster !== null && this.audioCache !== null) {
+      this.cluster.attachAudio(this.audioCache, this.router);
+      this.cluster.replicator?.addMetrics(this.metrics);
+      if (this.cluster.replicator === null) this.startupWarnings.push('cluster: no --cluster-secret, so audio streams are not copied between instances: a stream lives on its owner only, and is unreachable when that instance is gone or the ring moves it');
+    }
     addOpsRoutes(this.router, on.has('metrics') ? this.metrics : null, this.readiness);
     this.wireLogging();
   }

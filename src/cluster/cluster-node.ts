@@ -15,6 +15,10 @@ import { LinkState, RedisLink } from './redis-link.js';
 import { presenceTtlMs, RedisPresence } from './redis-presence.js';
 import { RedisRateLeases } from './redis-rate.js';
 import { RingPresence } from './ring-presence.js';
+import { StreamReplicator } from './stream-replicator.js';
+import type { Router } from '../protocols/http/router.js';
+import type { AudioCache } from '../services/audio-cache/mount-audio-cache.js';
+import type { StreamPlacement } from '../services/audio-cache/stream-placement.js';
 
 /** Ring key of a room. Rooms and audio streams share one ring. */
 export const roomKey = (room: string): string => `room:${room}`;
@@ -43,6 +47,13 @@ export type ClusterOptions = Pick<
   | 'historyTtlSeconds'
   | 'host'
   | 'audioPath'
+  | 'clusterSecret'
+  | 'streamReplicas'
+  | 'replicationConcurrency'
+  | 'replicationBytesPerSec'
+  | 'replicationIntervalMs'
+  | 'streamTombstoneSeconds'
+  | 'scrubBytesPerSec'
 >;
 
 /** Counters of the node itself. */
@@ -78,6 +89,9 @@ export class ClusterNode {
   readonly stats: ClusterNodeStats = { moved: 0, failures: 0 };
   /** Null until {@link start}: before that, this instance is alone on its ring. */
   registry: InstanceRegistry | null = null;
+  /** Copies of audio streams across the ring; null without --cluster-secret or without the audio cache. */
+  replicator: StreamReplicator | null = null;
+  private audio: AudioCache | null = null;
   /** What rooms mount with (see `mountRooms`). */
   readonly rooms: RoomsBackend;
   /** `GET /readyz`: not ready while Redis is unreachable. */
@@ -135,16 +149,70 @@ export class ClusterNode {
   }
 
   /**
-   * The audio placement hook: the owner's full audio URL when another instance owns the stream
-   * (→ `ERROR:MOVED:{id}:{url}`), null when this one does. Workers of one machine share a URL, so a
-   * redirect to it could land anywhere: an owner at this instance's own URL is served here.
+   * The audio placement hook (stream-placement.ts). Writes go to the stream's owner. A read is
+   * served by any instance with a complete copy; else by the owner, which, when it has no copy yet
+   * (a ring change, the copy still on its way), sends the reader to an instance that has one.
+   * Workers of one machine share a URL, so a redirect to it could land anywhere: an owner at this
+   * instance's own URL is served here.
    */
-  readonly streamRedirect = (streamId: string): string | null => {
+  readonly streamRedirect: StreamPlacement = (streamId, write) => {
+    const local = this.replicator !== null ? this.audio?.store.peek(streamId) : undefined;
+    if (!write && local !== undefined && local.complete && !local.removed) return null;
     const owner = this.ownerOf(streamKey(streamId));
-    if (owner.id === this.id || owner.url === this.self.url) return null;
-    this.stats.moved++;
-    return `${owner.url}${this.config.audioPath}`;
+    if (owner.id !== this.id && owner.url !== this.self.url) {
+      this.stats.moved++;
+      return `${owner.url}${this.config.audioPath}`;
+    }
+    if (write || this.replicator === null || local !== undefined) return null;
+    const holder = this.replicator.holderFor(streamId);
+    if (holder === null || typeof holder === 'string') {
+      if (holder !== null) this.stats.moved++;
+      return holder;
+    }
+    return holder.then((url) => {
+      if (url !== null) this.stats.moved++;
+      return url;
+    });
   };
+
+  /**
+   * Copies the audio cache's complete streams across the ring (with --cluster-secret): mounts the
+   * internal routes on `router` now; the copies start with {@link start}.
+   */
+  attachAudio(audio: AudioCache, router: Router): void {
+    const c = this.config;
+    this.audio = audio;
+    if (c.clusterSecret === '') return;
+    const replicator = new StreamReplicator(
+      this.link,
+      () => this.self,
+      () => this.registry?.ring ?? null,
+      audio.store,
+      {
+        secret: c.clusterSecret,
+        replicas: c.streamReplicas,
+        concurrency: c.replicationConcurrency,
+        bytesPerSec: c.replicationBytesPerSec,
+        intervalMs: c.replicationIntervalMs,
+        tombstoneMs: c.streamTombstoneSeconds * 1000,
+        scrubBytesPerSec: c.scrubBytesPerSec,
+        audioPath: c.audioPath,
+      },
+      this.log,
+    );
+    replicator.mountRoutes(router, audio.http);
+    const listener = audio.store.listener;
+    audio.store.listener = {
+      appended: (stream, offset, n) => listener?.appended(stream, offset, n),
+      completed: (stream) => {
+        listener?.completed(stream);
+        replicator.completed();
+      },
+      removed: (stream, evicted) => listener?.removed(stream, evicted),
+      uploadEnded: (stream) => listener?.uploadEnded?.(stream),
+    };
+    this.replicator = replicator;
+  }
 
   /** Connects (waiting up to 2 s), registers with the bound address, starts heartbeats and presence refresh. */
   async start(address: AddressInfo): Promise<void> {
@@ -155,6 +223,7 @@ export class ClusterNode {
     this.registry = new InstanceRegistry(this.link, { self: this.self, heartbeatMs: c.heartbeatMs, ttlMs: c.heartbeatTtlMs, vnodes: c.vnodes });
     this.registry.on('change', (change) => this.ringChanged(change));
     this.registry.on('change', (change) => this.ringPresence.ringChanged(change));
+    this.registry.on('change', () => this.replicator?.ringChanged());
     this.registry.on('failure', (err) => {
       this.stats.failures++;
       this.log.debug({ err: err.message }, 'redis heartbeat failed');
@@ -167,10 +236,12 @@ export class ClusterNode {
     const log = state === LinkState.Ready ? this.log.info.bind(this.log) : this.log.warn.bind(this.log);
     log({ instance: this.id, url: this.self.url, redis: state, members: this.registry.ring.members.map((m) => m.id) }, state === LinkState.Ready ? 'cluster: joined' : 'cluster: redis unreachable at start; serving local members and retrying');
     this.announced = true;
+    this.replicator?.start();
   }
 
   /** Leaves the cluster cleanly: presence sets and heartbeat key deleted, then the link closed. */
   async close(): Promise<void> {
+    this.replicator?.close();
     await this.presence.close();
     if (this.registry !== null) await this.registry.stop();
     await this.bus.close();
@@ -194,6 +265,7 @@ export class ClusterNode {
       presence: this.presence.stats,
       rate: this.rate.stats,
       ringPresence: { ...this.ringPresence.stats, departed: this.ringPresence.departedCount },
+      streams: this.replicator?.stats ?? null,
       ...this.stats,
     };
   }

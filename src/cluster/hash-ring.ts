@@ -62,7 +62,29 @@ export class HashRing {
   /** The member owning `key` (e.g. `room:lobby`, `stream:abc`), or null when the ring is empty. */
   ownerOf(key: string): RingMember | null {
     const n = this.points.length;
-    if (n === 0) return null;
+    return n === 0 ? null : this.owners[this.firstPoint(key)];
+  }
+
+  /**
+   * The first `count` distinct members met walking the ring from `key`'s point: its owner, then
+   * where its copies go (fewer when the ring has fewer members). A member leaving moves each key's
+   * list up by one; a member joining takes its place in the lists of the keys it now precedes.
+   */
+  successors(key: string, count: number): RingMember[] {
+    const n = this.points.length;
+    const found: RingMember[] = [];
+    if (n === 0) return found;
+    const want = Math.min(count, this.memberList.length);
+    for (let i = this.firstPoint(key), seen = 0; found.length < want && seen < n; i = i + 1 === n ? 0 : i + 1, seen++) {
+      const m = this.owners[i];
+      if (!found.includes(m)) found.push(m);
+    }
+    return found;
+  }
+
+  /** Index of the first point at or after `key`'s hash (wrapping). */
+  private firstPoint(key: string): number {
+    const n = this.points.length;
     const h = fnv1a32(key);
     let lo = 0;
     let hi = n;
@@ -71,6 +93,6 @@ export class HashRing {
       if (this.points[mid] < h) lo = mid + 1;
       else hi = mid;
     }
-    return this.owners[lo === n ? 0 : lo];
+    return lo === n ? 0 : lo;
   }
 }

@@ -14,6 +14,8 @@ export const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
  *   {p}:room:{room}:seq|history|evicted   the room's ids and history
  *   {p}:presence:{room}:{instance}   the users an instance has in a room (set, TTL)
  *   {p}:user:{user}:rate             a user's cluster-wide rate bucket (hash, TTL)
+ *   {p}:stream:{id}:holders          instances holding a complete copy of an audio stream (set)
+ *   {p}:stream:{id}:deleted          when the stream was deleted (ms; TTL): copies older never come back
  *
  * On a Redis Cluster (`tagged`) the same keys carry hash tags, so that what one script or one
  * multi-key command touches lives on one slot: everything of a room (channel, ids, history, every
@@ -24,6 +26,7 @@ export const REDIS_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
  *   {p:room:ID}:seq|history|evicted  the room's ids and history
  *   {p:room:ID}:presence:{instance}  the users an instance has in the room
  *   {p:user:ID}:rate                 a user's cluster-wide rate bucket
+ *   {p:stream:ID}:holders|deleted    an audio stream's copies and tombstone
  */
 export class RedisKeys {
   constructor(
@@ -76,6 +79,12 @@ export class RedisKeys {
   /** `{p}:instance:{id}` (tagged: `{p:instance}:{id}`) */
   instance(id: string): string {
     return this.instancePrefix + id;
+  }
+
+  /** An audio stream's holders set and tombstone (one slot when tagged: one script touches both). */
+  stream(id: string): { holders: string; deleted: string } {
+    const s = this.tagged ? `{${this.prefix}:stream:${id}}` : `${this.prefix}:stream:${id}`;
+    return { holders: `${s}:holders`, deleted: `${s}:deleted` };
   }
 
   /** A user's cluster-wide rate bucket: `{p}:user:{user}:rate` (tagged: `{p:user:ID}:rate`). */

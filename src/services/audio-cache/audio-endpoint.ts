@@ -22,6 +22,7 @@ import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
 import { type AudioAccess, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
 import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
 import { describeStream } from './stream-info.js';
+import type { StreamPlacement } from './stream-placement.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -33,11 +34,11 @@ export interface AudioEndpointOptions {
   memoryThreshold: number;
   memoryPressure: () => number;
   /**
-   * Cluster placement: for a stream another instance owns, the owner's full audio URL, else null.
-   * A command naming such a stream (START, GET, INFO, FOLLOW, DELETE) is answered
-   * `ERROR:MOVED:{streamId}:{url}` (like a Redis Cluster MOVED): the client reconnects there.
+   * Cluster placement (stream-placement.ts): a command naming a stream served elsewhere (START,
+   * GET, INFO, FOLLOW, DELETE) is answered `ERROR:MOVED:{streamId}:{url}` (like a Redis Cluster
+   * MOVED): the client reconnects there.
    */
-  placement?: (streamId: string) => string | null;
+  placement?: StreamPlacement;
   /** Who may read and write (tokens, or open mode with loopback-only writes); default: open, writes for everyone. */
   access?: AudioAccess;
 }
@@ -192,9 +193,22 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
     const refused = denied(s.grant, WRITES.has(cmd.name), id === null ? cmd.name : `${cmd.name} on stream ${id}`, id);
     if (refused !== null) return fail(ws, refused);
     if (REDIRECTED.has(cmd.name) && id !== null && options.placement !== undefined) {
-      const owner = options.placement(id);
-      if (owner !== null) return fail(ws, audioError(AudioErrorCode.Moved, `${id}:${owner}`));
+      const owner = options.placement(id, WRITES.has(cmd.name));
+      if (typeof owner === 'string') return fail(ws, audioError(AudioErrorCode.Moved, `${id}:${owner}`));
+      if (owner !== null) {
+        // The cluster asks Redis who holds a copy: reading pauses meanwhile (command order).
+        ws.pause();
+        owner.then(
+          (url) => (url !== null ? fail(ws, audioError(AudioErrorCode.Moved, `${id}:${url}`)) : run(ws, s, cmd)),
+          () => run(ws, s, cmd), // placement reports its own failures; the stream is served as this instance has it
+        ).finally(() => ws.resume());
+        return;
+      }
     }
+    run(ws, s, cmd);
+  }
+
+  function run(ws: WebSocket<Session>, s: Session, cmd: Command): void {
     switch (cmd.name) {
       case CommandName.Start:
         return start(ws, s, cmd.id);

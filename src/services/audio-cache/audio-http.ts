@@ -20,6 +20,7 @@ import type { AudioStore } from './audio-store.js';
 import type { AudioStream } from './audio-stream.js';
 import { isValidStreamId } from './stream-id.js';
 import { mediaTypeOf } from './stream-info.js';
+import type { StreamPlacement } from './stream-placement.js';
 
 /** Bytes per piece while a live reader catches up (paced by its socket draining). */
 export const HTTP_CATCH_UP_BYTES = 256 * 1024;
@@ -34,8 +35,8 @@ const EXPOSE = 'Access-Control-Expose-Headers: Content-Range, Content-Length, Ac
 export interface AudioHttpOptions {
   /** The slow-reader limit (`--ws-max-backpressure-bytes`, the FOLLOWers' one): past it after a live chunk, the reader is dropped. */
   maxBackpressureBytes: number;
-  /** Cluster placement: the owner's audio URL (`ws://host:port/audio`) for a stream another instance owns, else null. */
-  placement?: (streamId: string) => string | null;
+  /** Cluster placement (stream-placement.ts): a read served elsewhere is answered 307 to that instance. */
+  placement?: StreamPlacement;
 }
 
 /** Counters of the HTTP reads (`slabcast_audio_http_*`). */
@@ -75,12 +76,25 @@ export class AudioHttp {
     const id = req.params.id ?? '';
     if (res.crossOrigin) res.extraHeaders += EXPOSE;
     if (!isValidStreamId(id)) return this.notFound(res, `stream ${id} not found`);
-    const owner = this.options.placement?.(id) ?? null;
-    if (owner !== null) {
-      this.count(307);
-      res.status(307).setHeader('Location', `${httpUrl(owner)}/${encodeURIComponent(id)}${req.query === '' ? '' : `?${req.query}`}`).send(null);
-      return;
-    }
+    const owner = this.options.placement?.(id, false) ?? null;
+    if (owner === null) return this.serve(req, res, id);
+    if (typeof owner === 'string') return this.redirect(req, res, id, owner);
+    owner.then(
+      (url) => (url !== null ? this.redirect(req, res, id, url) : this.serve(req, res, id)),
+      () => this.serve(req, res, id), // placement reports its own failures; served as this instance has it
+    );
+  };
+
+  private redirect(req: HttpRequest, res: HttpResponse, id: string, audioUrl: string): void {
+    this.count(307);
+    res.status(307).setHeader('Location', `${httpUrl(audioUrl)}/${encodeURIComponent(id)}${req.query === '' ? '' : `?${req.query}`}`).send(null);
+  }
+
+  /**
+   * Answers a read of stream `id` from this instance's copy, wherever the cluster places it (the
+   * public route after placement; the copy route between instances).
+   */
+  serve(req: HttpRequest, res: HttpResponse, id: string): void {
     const stream = this.store.get(id);
     if (isAudioError(stream)) return this.notFound(res, stream.message);
     if (res.headOnly) return this.answer(req, res, stream, null);
@@ -91,7 +105,7 @@ export class AudioHttp {
       return;
     }
     this.answer(req, res, stream, lease);
-  };
+  }
 
   private answer(req: HttpRequest, res: HttpResponse, stream: AudioStream, lease: { view: Buffer; release(): void } | null): void {
     const size = stream.size;

@@ -58,6 +58,11 @@ export class AudioStore {
   /** Hook for a file system failure outside a client's command (logging); it is counted either way. */
   onStorageError: ((error: unknown, stream: AudioStream | null) => void) | null = null;
   listener: StoreListener | null = null;
+  /**
+   * A stream was deleted (DELETE) or evicted here: what a cluster needs to delete its other copies.
+   * Not called for {@link dropCopy} (a copy that moved away) nor for another process's deletion.
+   */
+  onDeleted: ((stream: AudioStream, evicted: boolean) => void) | null = null;
   /** Streams in least-recently-used order (Map keeps insertion order; touch = delete + set). */
   private readonly streams = new Map<string, AudioStream>();
   /** Removals whose sidecar is still being deleted: the id cannot be reused until they finish. */
@@ -228,11 +233,21 @@ export class AudioStore {
     return [...this.streams.values()].map(describeStream);
   }
 
+  /** The stream `id` if this process has it, without marking it used (placement asks this). */
+  peek(id: string): AudioStream | undefined {
+    return this.lookup(id);
+  }
+
+  /** Complete streams nobody uploads, least recently used first (a snapshot). */
+  completeStreams(): AudioStream[] {
+    return [...this.streams.values()].filter((s) => s.complete && s.uploader === null && !s.removed);
+  }
+
   /**
    * START: opens a new stream or resumes an incomplete one for `owner`. Synchronous checks; the
    * caller awaits `stream.checkpoint()` for a new stream so its sidecar exists before the ack.
    */
-  start(id: string, owner: object): AudioStream | AudioError {
+  start(id: string, owner: object, createdAt?: number): AudioStream | AudioError {
     if (this.readOnlyReason !== null) return this.refuseReadOnly(`cannot start stream ${id}`);
     const existing = this.lookup(id);
     if (existing !== undefined) {
@@ -266,7 +281,7 @@ export class AudioStore {
         return this.refuse(AudioErrorCode.Storage, `cannot create stream ${id}: ${errorCode(error)}`);
       }
     }
-    const stream = this.openUpload(id, existing);
+    const stream = this.openUpload(id, existing, createdAt);
     if (!(stream instanceof AudioStream)) return stream;
     stream.uploader = owner;
     this.stats.uploadsInProgress++;
@@ -280,7 +295,7 @@ export class AudioStore {
    * refused, incomplete → resumed at its recorded size, missing → new). Opens the data file for
    * writing, with nothing reserved past its size.
    */
-  private openUpload(id: string, existing: AudioStream | undefined): AudioStream | AudioError {
+  private openUpload(id: string, existing: AudioStream | undefined, createdAt?: number): AudioStream | AudioError {
     let lock: FileLock | null = null;
     if (existing === undefined || !existing.writable) {
       const taken = this.lockStream(id, true);
@@ -288,7 +303,8 @@ export class AudioStore {
       if (!(taken instanceof FileLock)) return taken;
       lock = taken;
     }
-    const stream = existing ?? AudioStream.fresh(this.options.cacheDir, id, Date.now());
+    const now = Date.now();
+    const stream = existing ?? AudioStream.fresh(this.options.cacheDir, id, now, createdAt ?? now);
     const before = stream.size;
     try {
       if (lock !== null) {
@@ -380,10 +396,14 @@ export class AudioStore {
     if (this.listener !== null) this.listener.appended(stream, before, n);
   }
 
-  /** STOP: durable, trimmed, complete. Resolves with the size; the upload slot is freed either way. */
-  async stop(stream: AudioStream): Promise<number> {
+  /**
+   * STOP: durable, trimmed, complete, hashed. Resolves with the size; the upload slot is freed
+   * either way. `original`: a copy of another instance's stream must have its digest (else it
+   * rejects with ERR_AUDIO_DIGEST and stays incomplete) and keeps its last-modified time.
+   */
+  async stop(stream: AudioStream, original?: { sha256: string; updatedAt: number }): Promise<number> {
     try {
-      const size = await stream.finish();
+      const size = await stream.finish(original);
       this.stats.streamsCompleted++;
       this.listener?.completed(stream);
       return size;
@@ -441,6 +461,31 @@ export class AudioStore {
       lock = taken;
     }
     this.stats.streamsDeleted++;
+    const done = this.remove(stream, false, lock);
+    this.onDeleted?.(stream, false);
+    return done;
+  }
+
+  /**
+   * Removes this instance's copy of a complete stream that lives on elsewhere (it moved to the
+   * instances that own it now, or it failed its digest check): like DELETE for this process, but
+   * not a deletion of the stream ({@link onDeleted} is not called). An AudioError when it is being
+   * uploaded or is gone.
+   */
+  dropCopy(id: string): Promise<void> | AudioError {
+    const stream = this.lookup(id);
+    if (stream === undefined) return this.refuse(AudioErrorCode.NotFound, `stream ${id} not found`);
+    if (stream.uploader !== null) return this.refuse(AudioErrorCode.Busy, `stream ${id} is busy: it is being uploaded`);
+    let lock: FileLock | null = null;
+    if (!stream.writable) {
+      const taken = this.lockStream(id, false);
+      if (taken !== null && !(taken instanceof FileLock)) return taken;
+      if (taken === null) {
+        this.forget(stream);
+        return Promise.resolve();
+      }
+      lock = taken;
+    }
     return this.remove(stream, false, lock);
   }
 
@@ -562,6 +607,7 @@ export class AudioStore {
       }
       this.stats.evictions++;
       this.remove(candidate, true, lock).catch((error: unknown) => this.storageError(error, candidate));
+      this.onDeleted?.(candidate, true);
     }
     return freed >= bytes;
   }

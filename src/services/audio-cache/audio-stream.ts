@@ -61,6 +61,8 @@ export class AudioStream {
   persistedSize: number;
   /** SHA-256 (hex) of bytes [0, size) once complete and hashed (STOP, or a verified copy), else null. */
   sha256: string | null = null;
+  /** Copies of it known to be complete and durable in the cluster, this one included (INFO's `replicas`). */
+  copies = 1;
   /** Its media type once sniffed from enough first bytes (stream-info.ts), else null. */
   mediaType: string | null = null;
   /** The connection uploading it (opaque to the stream), or null: then it can be resumed at once. */
@@ -94,9 +96,12 @@ export class AudioStream {
     this.sha256 = meta.complete ? (meta.sha256 ?? null) : null;
   }
 
-  /** A stream not known yet: nothing opened; {@link AudioStream.takeRecord} and openForUpload() follow. */
-  static fresh(dir: string, id: string, now: number): AudioStream {
-    const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt: now, updatedAt: now });
+  /**
+   * A stream not known yet: nothing opened; {@link AudioStream.takeRecord} and openForUpload()
+   * follow. `createdAt`: a copy of another instance's stream keeps the original's.
+   */
+  static fresh(dir: string, id: string, now: number, createdAt = now): AudioStream {
+    const stream = new AudioStream(dir, { id, size: 0, complete: false, createdAt, updatedAt: now });
     stream.persistedSize = -1; // no sidecar yet
     stream.lastModifiedShared = false; // empty, and nothing else was it
     return stream;
@@ -308,18 +313,23 @@ export class AudioStream {
   /**
    * STOP: hash the bytes (SHA-256, read back off the loop), sync everything, trim the file to its
    * exact size, mark complete, write the sidecar with the digest. Resolves with the final size once
-   * all of it is durable. `expectedSha256` (a copy from another instance): a digest that differs
-   * rejects with `ERR_AUDIO_DIGEST` and leaves the stream incomplete.
+   * all of it is durable. `original` (a copy of another instance's stream): a digest that differs
+   * rejects with `ERR_AUDIO_DIGEST` and leaves the stream incomplete; the copy keeps the original's
+   * last-modified time.
    */
-  finish(expectedSha256?: string): Promise<number> {
+  finish(original?: { sha256: string; updatedAt: number }): Promise<number> {
     let size = 0;
     return this.enqueue(async () => {
       size = this.size;
       const digest = await sha256File(this.dataPath, size);
-      if (expectedSha256 !== undefined && digest !== expectedSha256) {
-        throw Object.assign(new Error(`stream ${this.id}: SHA-256 ${digest} of ${size} bytes, expected ${expectedSha256}`), { code: 'ERR_AUDIO_DIGEST' });
+      if (original !== undefined && digest !== original.sha256) {
+        throw Object.assign(new Error(`stream ${this.id}: SHA-256 ${digest} of ${size} bytes, expected ${original.sha256}`), { code: 'ERR_AUDIO_DIGEST' });
       }
       this.sha256 = digest;
+      if (original !== undefined) {
+        this.updatedAt = original.updatedAt;
+        this.lastModifiedShared = true; // the original's history within that second is not known here
+      }
       await this.flushTo(size, () => {
         this.writer('finish').truncate(size);
         this.reservedEnd = Math.min(this.reservedEnd, size);

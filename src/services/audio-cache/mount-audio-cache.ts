@@ -14,6 +14,7 @@ import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
 import { cacheHealth } from './cache-health.js';
 import type { AudioStoreOptions } from './store-options.js';
+import type { StreamPlacement } from './stream-placement.js';
 
 /** The audio cache's slice of the configuration, parsed (src/settings.ts builds it). */
 export interface AudioCacheOptions extends AudioStoreOptions {
@@ -50,7 +51,7 @@ export interface AudioCache extends Service {
  * Mounts the audio cache on `host` (`placement`: the cluster's MOVED hook, see AudioEndpointOptions).
  * Nothing touches the disk until `start()`.
  */
-export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, placement?: (streamId: string) => string | null): AudioCache {
+export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, placement?: StreamPlacement): AudioCache {
   const log = host.logger;
   const { path, maxGetBytes, memoryThreshold, wsMaxBackpressureBytes, insecure, ...storeOptions } = options;
   const store = new AudioStore(storeOptions);

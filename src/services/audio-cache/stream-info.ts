@@ -14,6 +14,8 @@ export interface StreamInfo extends Omit<StreamMeta, 'sha256'> {
   contentType: string;
   /** SHA-256 (hex) of the complete stream's bytes; null while incomplete (or for a stream completed before digests were kept). */
   sha256: string | null;
+  /** Complete copies of it known in the cluster, this one included (1 on a single node, and while incomplete). */
+  replicas: number;
 }
 
 /** Scratch for the first bytes read from a file (one process-wide; used synchronously). */
@@ -51,5 +53,5 @@ export function mediaTypeOf(stream: AudioStream, head?: Uint8Array): string {
 /** `stream`'s record with whether it is being uploaded and its `contentType`. */
 export function describeStream(stream: AudioStream): StreamInfo {
   const { id, size, complete, createdAt, updatedAt } = stream.meta();
-  return { id, size, complete, uploading: stream.uploader !== null, createdAt, updatedAt, contentType: mediaTypeOf(stream), sha256: complete ? stream.sha256 : null };
+  return { id, size, complete, uploading: stream.uploader !== null, createdAt, updatedAt, contentType: mediaTypeOf(stream), sha256: complete ? stream.sha256 : null, replicas: complete ? stream.copies : 1 };
 }
