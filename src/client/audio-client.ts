@@ -20,6 +20,10 @@ export interface StreamInfo {
   updatedAt: number;
   /** The media type sniffed from its first bytes, as the HTTP reads send it. */
   contentType: string;
+  /** SHA-256 (hex) of a complete stream's bytes, computed by the server at STOP; null while incomplete. */
+  sha256: string | null;
+  /** Complete copies of it known in the cluster, the answering instance's included (1 on a single node). */
+  replicas: number;
 }
 
 /** What {@link AudioClient.upload} accepts: the whole stream's bytes from offset 0. */

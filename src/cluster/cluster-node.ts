@@ -163,7 +163,8 @@ export class ClusterNode {
       this.stats.moved++;
       return `${owner.url}${this.config.audioPath}`;
     }
-    if (write || this.replicator === null || local !== undefined) return null;
+    // An upload here (or none anywhere) is served here; so is a partial copy nobody holds complete.
+    if (write || this.replicator === null || (local !== undefined && (local.complete || this.replicator.uploadedByClient(local)))) return null;
     const holder = this.replicator.holderFor(streamId);
     if (holder === null || typeof holder === 'string') {
       if (holder !== null) this.stats.moved++;

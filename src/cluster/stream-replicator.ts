@@ -208,6 +208,11 @@ export class StreamReplicator {
     this.soon();
   }
 
+  /** Whether `stream` is being uploaded by a client here (not fetched as a copy). */
+  uploadedByClient(stream: AudioStream): boolean {
+    return stream.uploader !== null && !this.jobs.has(stream.id);
+  }
+
   /**
    * Where to send a reader of `id` that this instance owns but has no complete copy of: an instance
    * that has one (one being copied from, else Redis's holders on the ring), or null.

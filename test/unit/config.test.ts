@@ -30,6 +30,14 @@ describe('configuration', () => {
     expect(() => validateConfig({ redisUrl: 'redis://h1:7000,' })).toThrow(/--redis/);
   });
 
+  it('--cluster-secret: 16 characters at least; --stream-replicas 1 to 16', () => {
+    expect(validateConfig({ clusterSecret: 'x'.repeat(16) }).clusterSecret).toHaveLength(16);
+    expect(() => validateConfig({ clusterSecret: 'x'.repeat(15) })).toThrow(/--cluster-secret: must be at least 16 characters, got 15/);
+    expect(validateConfig({ streamReplicas: 16 }).streamReplicas).toBe(16);
+    expect(() => validateConfig({ streamReplicas: 17 })).toThrow(/--stream-replicas: must be between 1 and 16/);
+    expect(() => validateConfig({ streamReplicas: 0 })).toThrow(/--stream-replicas/);
+  });
+
   it('--help lists every knob with its default', () => {
     const text = helpText();
     for (const k of KNOBS) {

@@ -49,3 +49,33 @@ describe('HashRing', () => {
     expect(fnv1a32('room:lobby')).toMatchInlineSnapshot(`2123619552`);
   });
 });
+
+describe('HashRing.successors', () => {
+  const members = ['a', 'b', 'c', 'd'].map((id) => ({ id, url: `ws://${id}` }));
+
+  it('starts with the owner, lists distinct members, and at most as many as the ring has', () => {
+    const ring = new HashRing(64);
+    ring.setMembers(members);
+    for (let i = 0; i < 200; i++) {
+      const key = `stream:s${i}`;
+      const two = ring.successors(key, 2);
+      expect(two).toHaveLength(2);
+      expect(two[0]).toBe(ring.ownerOf(key));
+      expect(new Set(two.map((m) => m.id)).size).toBe(2);
+      expect(ring.successors(key, 9).map((m) => m.id).sort()).toEqual(['a', 'b', 'c', 'd']);
+    }
+    expect(new HashRing().successors('k', 2)).toEqual([]);
+  });
+
+  it('losing a member moves each list up by one: the next copy was already there', () => {
+    const ring = new HashRing(64);
+    ring.setMembers(members);
+    const without = new HashRing(64);
+    without.setMembers(members.filter((m) => m.id !== 'b'));
+    for (let i = 0; i < 200; i++) {
+      const key = `stream:s${i}`;
+      const before = ring.successors(key, 3).map((m) => m.id).filter((id) => id !== 'b');
+      expect(without.successors(key, 3).map((m) => m.id).slice(0, before.length)).toEqual(before.slice(0, 3));
+    }
+  });
+});
