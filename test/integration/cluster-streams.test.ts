@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { AudioClient } from '../../src/client/index.js';
 import { HashRing } from '../../src/cluster/hash-ring.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { assertBuilt, eventually, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 
 const SECRET = 'cluster-streams-secret-0123456789';
@@ -22,12 +23,13 @@ const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 const redisCli = (...argv: string[]): string => execFileSync('redis-cli', ['-p', String(redis!.port), ...argv], { encoding: 'utf8' }).trim();
 
 let redis: TestRedis | null = null;
+let redisUrl = '';
 let root = '';
 const nodes: Record<string, SlabcastProcess> = {};
 const clients: AudioClient[] = [];
 
 const args = (id: string, extra: string[] = []): string[] => [
-  '--redis', redis!.url, '--instance-id', id, '--cache-dir', join(root, id), '--services', 'audio,admin,metrics',
+  '--redis', redisUrl, '--instance-id', id, '--cache-dir', join(root, id), '--services', 'audio,admin,metrics',
   '--cluster-secret', SECRET, '--heartbeat-ms', '200', '--heartbeat-ttl-ms', '1000', '--replication-interval-ms', '200', ...extra,
 ];
 const start = async (id: string, extra: string[] = []): Promise<SlabcastProcess> => (nodes[id] = await startSlabcast(id, args(id, extra)));
@@ -60,6 +62,7 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
   beforeAll(async () => {
     assertBuilt();
     redis = await startRedis();
+    redisUrl = redis.url;
     root = mkdtempSync(join(tmpdir(), 'slabcast-streams-'));
   }, 20_000);
 
@@ -207,4 +210,41 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     await eventually(async () => (await status(replica)).corrupt === 1, 10_000, 'the scrubber found the damage');
     await eventually(async () => existsSync(path) && sha(readFileSync(path)) === sha(data) && (await held(replica)).includes('fragile'), 10_000, 'fetched again, byte-identical');
   }, 60_000);
+});
+
+// Once (the socket transport plays no part in where the copies go): the same copies over a Redis Cluster.
+describe.runIf(redisAvailable() && process.env.SLABCAST_TRANSPORT !== 'node')('audio streams across instances over a Redis Cluster', () => {
+  let cluster: TestRedisCluster | null = null;
+  beforeAll(async () => {
+    assertBuilt();
+    cluster = await startRedisCluster();
+    redisUrl = cluster.seeds;
+    root = mkdtempSync(join(tmpdir(), 'slabcast-streams-rc-'));
+  }, 30_000);
+  afterEach(closeAll, 20_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    if (root !== '') rmSync(root, { recursive: true, force: true });
+  }, 20_000);
+
+  it('two copies of every stream (holders and tombstones hash-tagged per stream); SIGKILL an owner → reads byte-identical; DELETE leaves no copy', async () => {
+    for (const id of ['a', 'b', 'c']) await start(id, ['--scrub-bytes-per-sec', '0']);
+    for (const id of ['a', 'b', 'c']) await eventually(async () => (await membersOf(id)).length === 3, 10_000, `${id} sees 3 instances`);
+    const streams = new Map<string, Buffer>();
+    for (let i = 0; i < 6; i++) streams.set(`rc${i}`, randomBytes(40_000 + i * 20_000));
+    for (const [id, data] of streams) await client('a').upload(id, data);
+    const ring = await ringOf('a');
+    await eventually(async () => {
+      const holdings = Object.fromEntries(await Promise.all(live().map(async (n) => [n, await held(n)] as const)));
+      return [...streams.keys()].every((id) => live().filter((n) => holdings[n].includes(id)).length === 2);
+    }, 15_000, 'two copies of every stream');
+    const victim = ring.ownerOf('stream:rc0')!.id;
+    await nodes[victim].kill();
+    for (const n of live()) await eventually(async () => (await membersOf(n)).length === 2, 5000, `${n}: the victim left the ring`);
+    for (const via of live()) for (const [id, data] of streams) expect(sha(await client(via).read(id, 0, data.length)), `${id} via ${via}`).toBe(sha(data));
+    await client(live()[0]).delete('rc1');
+    await eventually(async () => (await Promise.all(live().map(held))).every((h) => !h.includes('rc1')), 5000, 'rc1 gone everywhere');
+    // The tombstone, on the shard of the stream's hash tag (-c follows MOVED).
+    expect(Number((await cluster!.cli((await cluster!.shards())[0].master, '-c', 'GET', '{slabcast:stream:rc1}:deleted')).trim())).toBeGreaterThan(0);
+  }, 90_000);
 });
