@@ -103,7 +103,7 @@ export class Slabcast {
     if (this.cluster !== null) this.readiness.addCheck(this.cluster.readiness);
     this.roomsService = on.has('rooms') || on.has('admin') ? this.mount(mountRooms(this.host, this.settings.rooms, this.cluster?.rooms)) : null;
     if (on.has('demo')) mountDemo(this.host);
-    this.audioCache = on.has('audio') ? this.mount(mountAudioCache(this.host, this.settings.audio, this.cluster?.streamRedirect)) : null;
+    this.audioCache = on.has('audio') ? this.mount(mountAudioCache(this.host, this.settings.audio, this.cluster?.streamRedirect, this.cluster?.streamDelete)) : null;
     if (this.cluster !== null && this.audioCache !== null) {
       this.cluster.attachAudio(this.audioCache, this.router);
       this.cluster.replicator?.addMetrics(this.metrics);

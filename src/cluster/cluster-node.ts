@@ -18,7 +18,7 @@ import { RingPresence } from './ring-presence.js';
 import { StreamReplicator } from './stream-replicator.js';
 import type { Router } from '../protocols/http/router.js';
 import type { AudioCache } from '../services/audio-cache/mount-audio-cache.js';
-import type { StreamPlacement } from '../services/audio-cache/stream-placement.js';
+import type { ClusterDelete, StreamPlacement } from '../services/audio-cache/stream-placement.js';
 
 /** Ring key of a room. Rooms and audio streams share one ring. */
 export const roomKey = (room: string): string => `room:${room}`;
@@ -174,6 +174,12 @@ export class ClusterNode {
       if (url !== null) this.stats.moved++;
       return url;
     });
+  };
+
+  /** The audio DELETE hooks (stream-placement.ts): a copy being fetched stops; the copies other instances hold go when this one has none. */
+  readonly streamDelete: ClusterDelete = {
+    prepare: (streamId) => this.replicator?.stopFetching(streamId),
+    elsewhere: (streamId) => this.replicator?.deleteElsewhere(streamId) ?? Promise.resolve(false),
   };
 
   /**

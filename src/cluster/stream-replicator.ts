@@ -85,6 +85,8 @@ export interface ReplicationStats {
 /** A copy to fetch. */
 interface FetchJob {
   readonly id: string;
+  /** The copy being written, once the fetch started it. */
+  stream: AudioStream | null;
   /** http:// base of the instance that has it. */
   readonly from: string;
   readonly size: number;
@@ -356,7 +358,7 @@ export class StreamReplicator {
     }
     if (this.jobs.has(id)) return { status: 202, body: { state: 'fetching' } };
     if (local !== undefined && local.uploader !== null) return { status: 409, body: { state: 'busy', message: `stream ${id} is being uploaded here` } };
-    const job: FetchJob = { id, ...hold, abort: null, cancelled: false };
+    const job: FetchJob = { id, stream: null, ...hold, abort: null, cancelled: false };
     this.jobs.set(id, job);
     this.hints.set(id, `${hold.from.replace(/^http/, 'ws')}${this.options.audioPath}`);
     this.queue.push(job);
@@ -396,6 +398,7 @@ export class StreamReplicator {
     const started = this.store.start(job.id, owner, job.createdAt);
     if (isAudioError(started)) throw new Error(started.message);
     stream = started;
+    job.stream = stream;
     let ok = false;
     try {
       if (stream.size < job.size) await this.receive(job, stream);
@@ -468,35 +471,53 @@ export class StreamReplicator {
 
   /** DELETE or eviction here: the tombstone, then every holder is told. */
   private deleted(stream: AudioStream, evicted: boolean): void {
-    this.confirmed.delete(stream.id);
-    this.registered.delete(stream.id);
-    const deletedAt = Math.max(Date.now(), stream.createdAt);
-    const job = this.jobs.get(stream.id);
+    this.tombstone(stream.id, Math.max(Date.now(), stream.createdAt), evicted ? 'evicted' : 'deleted').catch(() => undefined); // reported inside
+  }
+
+  /**
+   * DELETE of a stream this instance has no copy of: the copies the cluster's holders set names
+   * are deleted; false when there are none (or Redis cannot say).
+   */
+  async deleteElsewhere(id: string): Promise<boolean> {
+    if (!this.link.ready) return false;
+    const holders = (await this.link.track(this.link.ops.eval(HOLDERS, [this.link.keys.stream(id).holders], []))) as string[];
+    const me = this.self().id;
+    if (!holders.some((h) => h !== me) && !this.jobs.has(id)) return false;
+    await this.tombstone(id, Date.now(), 'deleted');
+    return true;
+  }
+
+  /** Writes the tombstone of `id` at `deletedAt` and tells every holder (and every instance that should hold it). */
+  private async tombstone(id: string, deletedAt: number, why: 'deleted' | 'evicted'): Promise<void> {
+    this.confirmed.delete(id);
+    this.registered.delete(id);
+    const job = this.jobs.get(id);
     if (job !== undefined) this.cancel(job);
     const ring = this.ring();
-    const targets = new Map((ring?.successors(`stream:${stream.id}`, this.options.replicas) ?? []).map((m) => [m.id, m]));
-    const notify = (holders: string[]): void => {
-      const members = ring?.members ?? [];
-      for (const h of holders) {
-        const m = members.find((x) => x.id === h);
-        if (m !== undefined) targets.set(m.id, m);
+    const targets = new Map((ring?.successors(`stream:${id}`, this.options.replicas) ?? []).map((m) => [m.id, m]));
+    let holders: string[] = [];
+    if (this.link.ready) {
+      const keys = this.link.keys.stream(id);
+      try {
+        holders = (await this.link.track(this.link.ops.eval(TOMBSTONE, [keys.holders, keys.deleted], [String(deletedAt), String(this.options.tombstoneMs)]))) as string[];
+      } catch {
+        this.log.warn({ stream: id, why }, 'cluster: the tombstone of a deleted stream could not be written; holders told directly');
       }
-      targets.delete(this.self().id);
-      for (const target of targets.values()) {
-        peerJson('DELETE', `${peerHttpBase(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(stream.id)}?deletedAt=${deletedAt}`, this.options.secret, undefined, ASK_TIMEOUT_MS).catch((err: Error) =>
-          this.log.warn({ stream: stream.id, instance: target.id, err: err.message }, 'cluster: telling a holder about a deletion failed; its copy goes when it next meets the tombstone'),
-        );
-      }
-    };
-    if (!this.link.ready) {
-      this.log.warn({ stream: stream.id, evicted }, 'cluster: stream deleted while Redis is unreachable: no tombstone, holders told directly');
-      notify([]);
-      return;
+    } else {
+      this.log.warn({ stream: id, why }, 'cluster: stream deleted while Redis is unreachable: no tombstone, holders told directly');
     }
-    const keys = this.link.keys.stream(stream.id);
-    this.link
-      .track(this.link.ops.eval(TOMBSTONE, [keys.holders, keys.deleted], [String(deletedAt), String(this.options.tombstoneMs)]))
-      .then((holders) => notify(holders as string[]), () => notify([]));
+    for (const h of holders) {
+      const m = ring?.members.find((x) => x.id === h);
+      if (m !== undefined) targets.set(m.id, m);
+    }
+    targets.delete(this.self().id);
+    await Promise.all(
+      [...targets.values()].map((target) =>
+        peerJson('DELETE', `${peerHttpBase(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(id)}?deletedAt=${deletedAt}`, this.options.secret, undefined, ASK_TIMEOUT_MS).catch((err: Error) =>
+          this.log.warn({ stream: id, instance: target.id, err: err.message }, 'cluster: telling a holder about a deletion failed; its copy goes when it next meets the tombstone'),
+        ),
+      ),
+    );
   }
 
   /** An internal DELETE: this instance's copy goes if it is not newer than the deletion. */
@@ -507,9 +528,16 @@ export class StreamReplicator {
     if (local !== undefined && local.createdAt <= deletedAt && local.uploader === null) this.dropDeleted(id, 'a deletion on another instance');
   }
 
+  /** A DELETE here is about to run: a fetch of `id` stops now and frees its upload, so the DELETE finds the partial copy idle. */
+  stopFetching(id: string): void {
+    const job = this.jobs.get(id);
+    if (job !== undefined) this.cancel(job);
+  }
+
   private cancel(job: FetchJob): void {
     job.cancelled = true;
     job.abort?.(new Error('cancelled: the stream was deleted'));
+    if (job.stream !== null) this.store.abandon(job.stream);
     const at = this.queue.indexOf(job);
     if (at >= 0) {
       this.queue.splice(at, 1);

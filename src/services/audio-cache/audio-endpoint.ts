@@ -22,7 +22,7 @@ import { SIDECAR_DISK_BYTES, type AudioStore } from './audio-store.js';
 import { type AudioAccess, type AudioGrant, type AudioRefusal, grantCovers } from './audio-access.js';
 import { TOKEN_EXPIRED_CLOSE_CODE } from '../../auth/token-error.js';
 import { describeStream } from './stream-info.js';
-import type { StreamPlacement } from './stream-placement.js';
+import type { ClusterDelete, StreamPlacement } from './stream-placement.js';
 
 /** Options of {@link audioEndpoint}. */
 export interface AudioEndpointOptions {
@@ -39,6 +39,8 @@ export interface AudioEndpointOptions {
    * MOVED): the client reconnects there.
    */
   placement?: StreamPlacement;
+  /** Cluster: DELETE of a stream not held here deletes the copies held elsewhere (stream-placement.ts). */
+  clusterDelete?: ClusterDelete;
   /** Who may read and write (tokens, or open mode with loopback-only writes); default: open, writes for everyone. */
   access?: AudioAccess;
 }
@@ -227,7 +229,17 @@ export function audioEndpoint(store: AudioStore, handler: WebSocketHandler, opti
         return reply(ws, `LIST:${JSON.stringify(prefix === '' ? store.list() : store.list().filter((m) => m.id.startsWith(prefix)))}`);
       }
       case CommandName.Delete: {
+        options.clusterDelete?.prepare(cmd.id);
         const done = store.delete(cmd.id);
+        if (isAudioError(done) && done.code === AudioErrorCode.NotFound && options.clusterDelete !== undefined) {
+          // Not here (an owner whose copy is still on its way): the copies elsewhere go, or NOT_FOUND.
+          ws.pause();
+          options.clusterDelete.elsewhere(cmd.id).then(
+            (found) => (found ? reply(ws, `OK:DELETE:${cmd.id}`) : fail(ws, done)),
+            (error: unknown) => fail(ws, store.refuse(AudioErrorCode.Storage, `stream ${cmd.id}: deleting its copies on other instances failed: ${describe(error)}`)),
+          ).finally(() => ws.resume());
+          return;
+        }
         if (isAudioError(done)) return fail(ws, done);
         return answerLater(ws, done.then(() => `OK:DELETE:${cmd.id}`), (error) =>
           store.refuse(AudioErrorCode.Storage, `stream ${cmd.id} deleted, but its files could not all be removed: ${describe(error)}`),

@@ -14,7 +14,7 @@ import { registerAudioMetrics } from './audio-metrics.js';
 import { AudioStore } from './audio-store.js';
 import { cacheHealth } from './cache-health.js';
 import type { AudioStoreOptions } from './store-options.js';
-import type { StreamPlacement } from './stream-placement.js';
+import type { ClusterDelete, StreamPlacement } from './stream-placement.js';
 
 /** The audio cache's slice of the configuration, parsed (src/settings.ts builds it). */
 export interface AudioCacheOptions extends AudioStoreOptions {
@@ -48,10 +48,10 @@ export interface AudioCache extends Service {
 }
 
 /**
- * Mounts the audio cache on `host` (`placement`: the cluster's MOVED hook, see AudioEndpointOptions).
+ * Mounts the audio cache on `host` (`placement`, `clusterDelete`: the cluster's hooks, stream-placement.ts).
  * Nothing touches the disk until `start()`.
  */
-export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, placement?: StreamPlacement): AudioCache {
+export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, placement?: StreamPlacement, clusterDelete?: ClusterDelete): AudioCache {
   const log = host.logger;
   const { path, maxGetBytes, memoryThreshold, wsMaxBackpressureBytes, insecure, ...storeOptions } = options;
   const store = new AudioStore(storeOptions);
@@ -66,6 +66,7 @@ export function mountAudioCache(host: ServiceHost, options: AudioCacheOptions, p
       memoryPressure: () => host.memoryPressure(),
       access,
       ...(placement !== undefined ? { placement } : {}),
+      ...(clusterDelete !== undefined ? { clusterDelete } : {}),
     }),
   );
   // HTTP reads, a second listener of the store after the WebSocket followers.
