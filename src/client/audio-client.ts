@@ -156,6 +156,8 @@ export class AudioClient {
         if (!(err instanceof AudioClientError) || !err.retryable) throw err;
         if (failures >= (this.options.reconnect?.maxRetries ?? Infinity)) throw err;
         await sleep(backoffDelay(failures++, this.options.reconnect));
+        url = this.forgetOwner(id, url);
+        redirects = 0;
       } finally {
         ch?.close();
       }
@@ -205,6 +207,8 @@ export class AudioClient {
         if (failures >= (this.options.reconnect?.maxRetries ?? Infinity)) throw err;
         reconnected = true;
         await sleep(backoffDelay(failures++, this.options.reconnect));
+        url = this.forgetOwner(id, url);
+        redirects = 0;
       } finally {
         ch?.close();
       }
@@ -275,6 +279,16 @@ export class AudioClient {
     p = AudioChannel.open(this.Ctor, url);
     this.channels.set(url, p);
     return p;
+  }
+
+  /**
+   * After a dropped or refused connection to a learned owner: back to the client's own URL, which
+   * answers MOVED to whoever owns the stream now (the owner may have died and the ring moved on).
+   */
+  private forgetOwner(id: string, url: string): string {
+    if (url === this.url) return url;
+    this.owners.delete(id);
+    return this.url;
   }
 
   private redirect(id: string, target: string, redirects: number): string {

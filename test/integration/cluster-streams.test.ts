@@ -137,6 +137,37 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     expect(handOffs).toBeGreaterThan(0);
   }, 90_000);
 
+  it('the owner SIGKILLed mid-upload: slabcast/client starts again on the new owner (through its own URL) and the stream ends complete and copied', async () => {
+    redisCli('FLUSHALL');
+    for (const id of ['u', 'v', 'w']) await start(id, ['--scrub-bytes-per-sec', '0']);
+    for (const id of ['u', 'v', 'w']) await eventually(async () => (await membersOf(id)).length === 3, 5000, `${id} sees 3 instances`);
+    const ring = await ringOf('u');
+    let id = '';
+    for (let i = 0; id === ''; i++) if (ring.ownerOf(`stream:up${i}`)!.id !== 'u') id = `up${i}`;
+    const owner = ring.ownerOf(`stream:${id}`)!.id;
+    const data = randomBytes(1_000_000);
+    let killed = false;
+    async function* slowly(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < data.length; at += 50_000) {
+        if (at === 300_000 && !killed) {
+          killed = true;
+          await nodes[owner].kill(); // the upload's connection drops with it
+        }
+        yield data.subarray(at, at + 50_000);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    const c = new AudioClient(`ws://127.0.0.1:${nodes.u.port}/audio`, { WebSocket, reconnect: { initialDelayMs: 100, maxDelayMs: 300, maxRetries: 100 } });
+    clients.push(c);
+    const result = await c.upload(id, slowly());
+    expect(result.size).toBe(data.length);
+    expect(result.attempts).toBeGreaterThanOrEqual(2);
+    expect(result.resumedAt.at(-1)).toBe(0); // the new owner had none of it: sent again from the kept bytes
+    const survivors = live();
+    for (const via of survivors) expect(sha(await client(via).read(id, 0, data.length)), `via ${via}`).toBe(sha(data));
+    await eventually(async () => (await Promise.all(survivors.map(held))).every((h) => h.includes(id)), 10_000, 'copied to the other survivor');
+  }, 60_000);
+
   it('SIGKILL of the instance a stream is being handed to: the old copies stay and serve; restarted, it resumes the copy and the hand-off completes', async () => {
     redisCli('FLUSHALL');
     for (const id of ['p', 'q']) await start(id, ['--scrub-bytes-per-sec', '0']);
