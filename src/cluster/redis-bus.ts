@@ -77,6 +77,8 @@ export class RedisBus implements BroadcastBus {
     // The subscriber connection went with the link: what was answered but not back never will be.
     else for (const room of [...this.inFlight.keys()]) this.trim(room, true);
   };
+  /** A Redis Cluster shard went down or came back: its rooms' subscriptions went with it, or can be made again. */
+  private readonly shardsListener = (): void => this.shardsChanged();
   /** The link replaced its Redis Cluster client: every subscription is gone with the old one. */
   private readonly resetListener = (): void => {
     for (const sub of this.rooms.values()) {
@@ -93,6 +95,7 @@ export class RedisBus implements BroadcastBus {
   ) {
     link.on('state', this.linkListener);
     link.on('reset', this.resetListener);
+    link.on('shards', this.shardsListener);
   }
 
   publish(envelope: RoomEnvelope): void {
@@ -106,12 +109,13 @@ export class RedisBus implements BroadcastBus {
    */
   publishVia(envelope: RoomEnvelope, send: (channel: string, message: Buffer) => Promise<unknown>): void {
     this.deliverLocal(envelope);
-    if (!this.link.ready) {
+    const channel = this.link.keys.roomChannel(envelope.room);
+    if (!this.link.readyFor(channel)) {
       this.stats.publishDropped++;
       return;
     }
     this.stats.published++;
-    send(this.link.keys.roomChannel(envelope.room), encodeEnvelope(envelope)).catch((err: unknown) => {
+    send(channel, encodeEnvelope(envelope)).catch((err: unknown) => {
       this.stats.publishDropped++;
       this.onFailure(err as Error);
     });
@@ -132,7 +136,8 @@ export class RedisBus implements BroadcastBus {
    * order, per room: Redis runs one connection's scripts in order and publishes in that order.
    */
   publishSequenced<T>(envelope: RoomEnvelope, send: (channel: string, header: Buffer) => Promise<T>, fallback: () => RoomEnvelope): Promise<T> | null {
-    if (!this.link.ready) return null;
+    const channel = this.link.keys.roomChannel(envelope.room);
+    if (!this.link.readyFor(channel)) return null;
     this.stats.published++;
     const entry: InFlight = { echo: null, settled: false, failed: false };
     // Only a room subscribed here gets its echo back (an admin message to a room with no member
@@ -142,7 +147,7 @@ export class RedisBus implements BroadcastBus {
       if (queue === undefined) this.inFlight.set(envelope.room, (queue = []));
       queue.push(entry);
     }
-    return send(this.link.keys.roomChannel(envelope.room), encodeSequencedHeader(envelope)).then(
+    return send(channel, encodeSequencedHeader(envelope)).then(
       (value) => {
         this.settle(envelope.room, entry);
         return value;
@@ -190,7 +195,8 @@ export class RedisBus implements BroadcastBus {
    * subscribed yet, or the marker is not back within {@link BARRIER_TIMEOUT_MS}.
    */
   sync(room: string): Promise<boolean> {
-    if (!this.link.ready || this.rooms.get(room)?.confirmed !== true) {
+    const channel = this.link.keys.roomChannel(room);
+    if (!this.link.readyFor(channel) || this.rooms.get(room)?.confirmed !== true) {
       this.stats.barrierFailures++;
       return Promise.resolve(false);
     }
@@ -206,7 +212,7 @@ export class RedisBus implements BroadcastBus {
       };
       this.barriers.set(token, () => finish(true));
       const marker = encodeEnvelope({ room, delivery: BARRIER, payload: token, user: '', origin: this.instanceId, conn: -1 });
-      this.link.track(this.link.ops.publish(this.link.keys.roomChannel(room), marker)).catch((err: unknown) => {
+      this.link.track(this.link.ops.publish(channel, marker)).catch((err: unknown) => {
         this.onFailure(err as Error);
         finish(false);
       });
@@ -216,6 +222,7 @@ export class RedisBus implements BroadcastBus {
   close(): Promise<void> {
     this.link.off('state', this.linkListener);
     this.link.off('reset', this.resetListener);
+    this.link.off('shards', this.shardsListener);
     this.rooms.clear();
     for (const release of [...this.barriers.values()]) release();
     return Promise.resolve();
@@ -233,7 +240,7 @@ export class RedisBus implements BroadcastBus {
         // Retried by resubscribe() when the link is ready again (node-redis only re-issues confirmed
         // ones), or shortly if it already is (the failure raced the reconnect).
         this.onFailure(err as Error);
-        if (this.link.ready) setTimeout(() => this.retry(room, sub), RESUBSCRIBE_DELAY_MS).unref();
+        if (this.link.readyFor(this.link.keys.roomChannel(room))) setTimeout(() => this.retry(room, sub), RESUBSCRIBE_DELAY_MS).unref();
       },
     );
   }
@@ -244,13 +251,28 @@ export class RedisBus implements BroadcastBus {
     this.issueSubscribe(room, sub);
   }
 
-  /** The link is back: rooms whose SUBSCRIBE failed during the outage subscribe now. */
+  /** The link is back: rooms whose SUBSCRIBE failed during the outage subscribe now (those whose shard answers). */
   private resubscribe(): void {
     for (const [room, sub] of this.rooms) {
-      if (sub.confirmed || sub.inFlight) continue;
+      if (sub.confirmed || sub.inFlight || !this.link.readyFor(this.link.keys.roomChannel(room))) continue;
       this.stats.resubscribes++;
       this.issueSubscribe(room, sub);
     }
+  }
+
+  /**
+   * A Redis Cluster shard went down or came back. The rooms of a shard that is down lost their
+   * subscription with its connection (what was answered but not back never will be: as in an
+   * outage of the whole link); those of a shard that answers again subscribe again.
+   */
+  private shardsChanged(): void {
+    if (!this.link.ready) return; // the whole link: linkListener
+    for (const [room, sub] of this.rooms) {
+      if (this.link.readyFor(this.link.keys.roomChannel(room))) continue;
+      sub.confirmed = false;
+      this.trim(room, true);
+    }
+    this.resubscribe();
   }
 
   private settle(room: string, entry: InFlight): void {

@@ -146,11 +146,11 @@ export class RedisHistory implements HistoryStore {
 
   allocateId(room: string): number | Promise<number> {
     const prior = this.allocating.get(room);
-    if (!this.link.ready) {
+    const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) {
       if (prior === undefined) return this.localId(room);
       return this.track(room, prior.then(() => this.localId(room)));
     }
-    const k = this.link.keys.history(room);
     const floor = this.see(room, 0).maxId;
     const reply = this.link.track(this.link.ops.eval(ALLOCATE, [k.seq, k.list, k.evicted], [String(floor), this.keyTtl]));
     return this.track(
@@ -174,7 +174,7 @@ export class RedisHistory implements HistoryStore {
 
   append(room: string, entry: HistoryEntry): void {
     this.see(room, entry.id);
-    if (!this.link.ready) {
+    if (!this.link.readyFor(this.link.keys.history(room).seq)) {
       this.stats.appendFailures++;
       return;
     }
@@ -238,8 +238,8 @@ export class RedisHistory implements HistoryStore {
 
   read(room: string, since: number | null, nowMs: number): HistoryRead | Promise<HistoryRead> {
     this.stats.reads++;
-    if (!this.link.ready) return this.fallbackRead(room, since);
     const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) return this.fallbackRead(room, since);
     // What this instance had seen when the read left: every such id was in Redis before the read
     // runs, unless Redis lost it. Ids delivered while the reply is on its way may be newer than the
     // read (pub/sub and replies come on different connections) and prove nothing.
@@ -254,8 +254,9 @@ export class RedisHistory implements HistoryStore {
   }
 
   has(room: string): boolean | Promise<boolean> {
-    if (!this.link.ready) return this.seen.has(room);
-    return this.link.track(this.link.ops.exists(this.link.keys.history(room).seq)).then(
+    const seq = this.link.keys.history(room).seq;
+    if (!this.link.readyFor(seq)) return this.seen.has(room);
+    return this.link.track(this.link.ops.exists(seq)).then(
       (n) => n > 0,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -269,8 +270,8 @@ export class RedisHistory implements HistoryStore {
    * above it (monotonic for anyone still holding an old `since`) rather than restarting at 1.
    */
   delete(room: string): void | Promise<void> {
-    if (!this.link.ready) return;
     const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) return;
     return this.link.track(this.link.ops.del([k.seq, k.list, k.evicted])).then(
       () => undefined,
       (err: unknown) => this.onFailure(err as Error),
@@ -281,8 +282,8 @@ export class RedisHistory implements HistoryStore {
   sweep(nowMs: number, inUse?: (room: string) => boolean): void {
     for (const [room, s] of this.seen) {
       if (inUse?.(room) === true) {
-        if (!this.link.ready) continue;
         const k = this.link.keys.history(room);
+        if (!this.link.readyFor(k.seq)) continue;
         // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
         // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
         for (const key of [k.seq, k.list, k.evicted]) this.link.ops.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));
