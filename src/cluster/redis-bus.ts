@@ -1,4 +1,6 @@
 import type { BroadcastBus, BusListener, Delivery, RoomEnvelope } from '../services/rooms/bus.js';
+import { Delivery as RoomDelivery } from '../services/rooms/bus.js';
+import { messageIdOf } from '../services/rooms/pending-join.js';
 import { decodeEnvelope, encodeEnvelope, encodeSequencedHeader, isSequenced } from './envelope.js';
 import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import { LinkState, type RedisLink } from './redis-link.js';
@@ -25,6 +27,17 @@ export interface RedisBusStats {
   /** Barriers (joins) that came back, and those that did not within the timeout or could not be sent. */
   barriers: number;
   barrierFailures: number;
+  /** Sequenced messages that arrived after a hole in the room's ids, and the missing ones then found in history and delivered. */
+  holes: number;
+  holesFilled: number;
+}
+
+/** Reads the kept messages of `room` with ids in (after, before), oldest first (the history's READ). */
+export type HoleFiller = (room: string, after: number, before: number) => Promise<{ id: number; json: string }[]>;
+
+/** A room whose ids skipped: later deliveries wait here, in order, until history filled the hole. */
+interface Repair {
+  readonly held: RoomEnvelope[];
 }
 
 /** Delivery value of a barrier envelope: bus-internal, never handed to listeners. */
@@ -63,7 +76,11 @@ interface RoomSub {
  * remote publishes are dropped and counted — never queued without bound.
  */
 export class RedisBus implements BroadcastBus {
-  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, ownSequenced: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0 };
+  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, ownSequenced: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0, holes: 0, holesFilled: 0 };
+  /** Per room, the highest id of a sequenced message delivered here from Redis. */
+  private readonly lastIds = new Map<string, number>();
+  private readonly repairs = new Map<string, Repair>();
+  private filler: HoleFiller | null = null;
   private readonly rooms = new Map<string, RoomSub>();
   private readonly barriers = new Map<string, () => void>();
   private barrierSeq = 0;
@@ -96,6 +113,18 @@ export class RedisBus implements BroadcastBus {
     link.on('state', this.linkListener);
     link.on('reset', this.resetListener);
     link.on('shards', this.shardsListener);
+  }
+
+  /**
+   * Sets what fills a hole in a room's sequenced ids. Sequenced messages reach every subscriber in
+   * id order, one id after the other, except when a subscription was not there for a while: a
+   * Redis Cluster slot moved to another master (its subscribers are moved after the keys, and what
+   * the new master published meanwhile reached nobody), or an outage. The message after such a
+   * hole waits, with those behind it, while the kept messages of the hole are read from history and
+   * delivered first; whispers (never kept) and what never reached Redis stay missing.
+   */
+  setHoleFiller(filler: HoleFiller): void {
+    this.filler = filler;
   }
 
   publish(envelope: RoomEnvelope): void {
@@ -182,6 +211,8 @@ export class RedisBus implements BroadcastBus {
     if (sub.listeners.size > 0) return;
     this.rooms.delete(room);
     this.inFlight.delete(room); // no echo comes back to an unsubscribed room
+    this.lastIds.delete(room);
+    this.repairs.delete(room);
     this.stats.subscribedRooms--;
     this.link.ops.unsubscribe(this.link.keys.roomChannel(room), this.channelListener).catch((err: unknown) => this.onFailure(err as Error));
   }
@@ -324,6 +355,41 @@ export class RedisBus implements BroadcastBus {
         this.trim(envelope.room, false);
       }
     } else this.stats.received++;
-    this.deliverLocal(envelope);
+    if (isSequenced(message)) this.deliverSequenced(envelope);
+    else this.deliverLocal(envelope);
+  }
+
+  /** Delivers a sequenced message in id order, filling a hole before it from history (see {@link setHoleFiller}). */
+  private deliverSequenced(envelope: RoomEnvelope): void {
+    const room = envelope.room;
+    const repair = this.repairs.get(room);
+    if (repair !== undefined) {
+      repair.held.push(envelope);
+      return;
+    }
+    const id = messageIdOf(envelope.payload as string);
+    const last = this.lastIds.get(room) ?? 0;
+    if (id > last) this.lastIds.set(room, id);
+    if (last === 0 || id <= last + 1 || this.filler === null) {
+      this.deliverLocal(envelope);
+      return;
+    }
+    this.stats.holes++;
+    const held: Repair = { held: [envelope] };
+    this.repairs.set(room, held);
+    const release = (found: { id: number; json: string }[]): void => {
+      if (this.repairs.get(room) !== held) return; // unsubscribed meanwhile
+      this.repairs.delete(room);
+      for (const e of found) {
+        if (e.id <= last || e.id >= id) continue;
+        this.stats.holesFilled++;
+        this.deliverLocal({ room, delivery: RoomDelivery.Everyone, payload: e.json, user: '', origin: '', conn: -1 });
+      }
+      for (const e of held.held) this.deliverSequenced(e);
+    };
+    this.filler(room, last, id).then(release, (err: unknown) => {
+      this.onFailure(err as Error);
+      release([]);
+    });
   }
 }

@@ -142,6 +142,23 @@ export class RedisHistory implements HistoryStore {
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`RedisHistory: bad size ${size}`);
     if (!(ttlMs > 0)) throw new RangeError(`RedisHistory: bad ttl ${ttlMs}`);
     this.keyTtl = String(ttlMs + KEY_TTL_MARGIN_MS);
+    bus.setHoleFiller((room, after, before) => this.between(room, after, before));
+  }
+
+  /** Kept messages of `room` with ids in (after, before), oldest first: what the bus fills a hole with. */
+  private between(room: string, after: number, before: number): Promise<{ id: number; json: string }[]> {
+    const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) return Promise.resolve([]);
+    return this.link.track(this.link.ops.eval(READ, [k.seq, k.list, k.evicted], [])).then((r) => {
+      const found: { id: number; json: string }[] = [];
+      for (const line of (r as [string, string, string[]])[2]) {
+        const a = line.indexOf(' ');
+        const b = line.indexOf(' ', a + 1);
+        const id = Number(line.slice(0, a));
+        if (a > 0 && b > a && id > after && id < before) found.push({ id, json: line.slice(b + 1) });
+      }
+      return found.sort((x, y) => x.id - y.id);
+    });
   }
 
   allocateId(room: string): number | Promise<number> {

@@ -220,6 +220,64 @@ describe.runIf(run)('cluster parts on a real Redis Cluster (3 shards)', () => {
     await eventually(async () => (await cluster.shards()).every((sh) => sh.replicas.length === 1), 15_000, 'every shard with its replica again');
   }, 60_000);
 
+  it('moves a live room\'s slot to another master (resharding) while two instances send: nothing lost or twice, per-sender order, history and the subscriptions follow the slot', async () => {
+    const a = await instance('a');
+    const b = await instance('b');
+    const room = 'migrating';
+    const channel = a.link.keys.roomChannel(room);
+    const slot = keySlot(channel);
+    const got = { a: [] as string[], b: [] as string[] };
+    await a.bus.subscribe(room, (e) => got.a.push(JSON.parse(e.payload as string).text as string));
+    await b.bus.subscribe(room, (e) => got.b.push(JSON.parse(e.payload as string).text as string));
+    const shards = await cluster.shards();
+    const src = await masterOf(channel, shards);
+    const dst = shards.find((x) => x.master !== src)!.master;
+    const [srcId, dstId] = await Promise.all([cluster.cli(src, 'CLUSTER', 'MYID'), cluster.cli(dst, 'CLUSTER', 'MYID')]);
+    const sent = { a: [] as string[], b: [] as string[] };
+    let sending = true;
+    const loop = (x: Instance, out: string[]): Promise<void> =>
+      (async () => {
+        for (let i = 0; sending; i++) {
+          await send(x, room, `${x.id}${i}`);
+          out.push(`${x.id}${i}`);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+    const loops = [loop(a, sent.a), loop(b, sent.b)];
+    await waitFor(() => got.b.length >= 40, 5000, 'messages before the move');
+    // The sequence redis-cli --cluster reshard runs for one slot.
+    await cluster.cli(dst, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', srcId);
+    await cluster.cli(src, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', dstId);
+    const keys = (await cluster.cli(src, 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter((k) => k !== '');
+    expect(keys).toEqual(expect.arrayContaining([`${channel}:history`, `${channel}:seq`])); // :evicted once the cap evicted
+    expect(await cluster.cli(src, 'MIGRATE', '127.0.0.1', String(dst), '', '0', '5000', 'KEYS', ...keys)).toBe('OK');
+    for (const port of [dst, src, ...shards.map((x) => x.master).filter((p) => p !== src && p !== dst)]) await cluster.cli(port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', dstId);
+    const movedAt = got.b.length;
+    await waitFor(() => got.b.length >= movedAt + 40, 10_000, 'messages after the move');
+    sending = false;
+    await Promise.all(loops);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await masterOf(channel)).toBe(dst);
+    for (const x of ['a', 'b'] as const) {
+      const seen = got[x];
+      expect(new Set(seen).size).toBe(seen.length); // exactly once
+      for (const sender of ['a', 'b'] as const) {
+        const mine = seen.filter((t) => t.startsWith(sender));
+        expect(mine).toEqual(sent[sender].filter((t) => mine.includes(t))); // per-sender order
+        expect(sent[sender].filter((t) => !mine.includes(t))).toEqual([]); // nothing lost
+      }
+    }
+    // The subscriptions followed the slot: both on the new owner, none left on the old one.
+    expect(Number((await cluster.cli(dst, 'PUBSUB', 'SHARDNUMSUB', channel)).split('\n')[1])).toBe(2);
+    expect(Number((await cluster.cli(src, 'PUBSUB', 'SHARDNUMSUB', channel)).split('\n')[1])).toBe(0);
+    // History moved with the keys: a reader resuming from before the move gets it all.
+    const total = sent.a.length + sent.b.length;
+    const read = await b.history.read(room, total - 60, Date.now());
+    expect(read).toMatchObject({ lastId: total, gap: false });
+    expect(read.entries.map((e) => e.id)).toEqual(Array.from({ length: 60 }, (_, i) => total - 59 + i));
+    expect(a.link.stats.outages + b.link.stats.outages).toBe(0);
+  }, 30_000);
+
   // Last: it kills a master (the cluster goes on with the replica promoted, no replica left for it).
   it('survives a shard master SIGKILLed mid-stream: the replica takes over, both instances resume, what was lost is counted and a reader gets gap', async () => {
     const a = await instance('a');
