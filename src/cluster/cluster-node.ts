@@ -100,6 +100,10 @@ export class ClusterNode {
   private started = false;
   /** The start-up line is out: later state changes get their own lines. */
   private announced = false;
+  /** Whether the heartbeats' shard answered at the last link or shard change (the ring's own outage). */
+  private heartbeatsUp = false;
+  /** Redis Cluster shards down at the last shard change (logged when it changes). */
+  private shardsDown = 0;
 
   constructor(
     private readonly config: Readonly<ClusterOptions>,
@@ -122,8 +126,12 @@ export class ClusterNode {
     this.ringPresence = new RingPresence(this.link, this.presence, this.id, config.heartbeatTtlMs + MAX_BACKOFF_MS, failed, (s) => {
       log.info({ instance: this.id, left: s.left, returned: s.returned, rooms: s.rooms, leaves: s.leaves, joins: s.joins }, 'cluster: presence after ring change');
     });
-    this.link.on('state', (next) => this.ringPresence.linkChanged(next));
+    this.link.on('state', (next) => (next === LinkState.Closed ? this.ringPresence.linkChanged(next) : this.heartbeatsChanged()));
     this.link.on('state', (next, prev) => this.linkChanged(next, prev));
+    this.link.on('shards', () => {
+      this.heartbeatsChanged();
+      this.shardsChanged();
+    });
     this.link.on('failure', failed);
     this.rooms = {
       bus: this.bus,
@@ -263,7 +271,7 @@ export class ClusterNode {
       instanceId: this.id,
       url: this.self.url,
       redis: {
-        mode: l.mode, masters: l.masters, state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
+        mode: l.mode, masters: l.masters, shardsDown: l.shardsDown, shardOutages: l.shardOutages, state: l.state, outage: l.state !== LinkState.Ready, downSince: l.downSince, outages: l.outages, stalls: l.stalls, handshakeTimeouts: l.handshakeTimeouts,
         errors: l.errors, reconnects: l.reconnects, lastError: l.lastError, pending: l.pending, pendingPeak: l.pendingPeak, maxPending: l.maxPending,
       },
       ring: { members: this.registry?.ring.members ?? [this.self], changes: this.registry?.stats.ringChanges ?? 0, heartbeats: this.registry?.stats.heartbeats ?? 0, heartbeatFailures: this.registry?.stats.heartbeatFailures ?? 0 },
@@ -286,11 +294,31 @@ export class ClusterNode {
       const downMs = Date.now() - (this.link.stats.downSince || Date.now());
       this.log.info({ instance: this.id, outages: this.link.stats.outages, downMs }, 'cluster: redis back; cross-instance delivery resumed');
     }
-    if (next === LinkState.Ready && this.registry !== null) {
-      // A restarted Redis has forgotten this instance: register and re-read the ring now, not a heartbeat later.
-      const registry = this.registry;
-      void registry.beat().then(() => registry.poll());
-    }
+  }
+
+  /**
+   * The ring's view of Redis: the shard holding the heartbeats (the only one on a single Redis). While
+   * it is down the ring is frozen (no heartbeat written, none read: nobody leaves it for that), as in
+   * an outage of the whole link; once it answers again ring-caused presence waits its settle time
+   * before announcing anyone gone.
+   */
+  private heartbeatsChanged(): void {
+    const up = this.link.readyFor(this.link.keys.instancePrefix);
+    if (up === this.heartbeatsUp) return;
+    this.heartbeatsUp = up;
+    // The registry beats and re-reads the ring itself then (see InstanceRegistry).
+    this.ringPresence.linkChanged(up ? LinkState.Ready : LinkState.Down);
+  }
+
+  /** A Redis Cluster shard went down or came back while the link stays up: one line each. */
+  private shardsChanged(): void {
+    const l = this.link.stats;
+    const down = this.link.ready ? l.shardsDown : 0;
+    if (down === this.shardsDown) return;
+    const before = this.shardsDown;
+    this.shardsDown = down;
+    if (down > before) this.log.warn({ instance: this.id, shardsDown: down, masters: l.masters, err: l.lastError }, 'cluster: redis shard unreachable; its rooms are local-only, the others still cross instances');
+    else this.log.info({ instance: this.id, shardsDown: down, masters: l.masters }, 'cluster: redis shard back; its rooms cross instances again');
   }
 
   private ringChanged(change: RingChange): void {
@@ -301,6 +329,8 @@ export class ClusterNode {
     const l = this.link.stats;
     m.gauge('slabcast_cluster_redis_up', 'Whether the Redis link is ready (1) or not (0)', [], () => [[{}, l.state === LinkState.Ready ? 1 : 0]]);
     m.counter('slabcast_cluster_redis_outages_total', 'Times the Redis link went from ready to down', [], () => [[{}, l.outages]]);
+    m.gauge('slabcast_cluster_redis_shards_down', 'Redis Cluster masters not answering now (their rooms are local-only; 0 on a single Redis)', [], () => [[{}, l.shardsDown]]);
+    m.counter('slabcast_cluster_redis_shard_outages_total', 'Times a Redis Cluster master stopped answering (its rooms went local-only)', [], () => [[{}, l.shardOutages]]);
     m.counter('slabcast_cluster_redis_stalls_total', 'Times Redis stopped answering (a PING past --redis-timeout-ms, or --redis-max-pending commands waiting) and the link was declared down', [], () => [[{}, l.stalls]]);
     m.gauge('slabcast_cluster_redis_pending', 'Redis commands waiting for a reply (bounded by --redis-max-pending)', [], () => [[{}, l.pending]]);
     m.gauge('slabcast_cluster_ring_members', 'Instances on this instance\'s consistent-hash ring', [], () => [[{}, this.registry?.ring.members.length ?? 1]]);

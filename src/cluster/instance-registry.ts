@@ -25,8 +25,11 @@ export interface RingChange {
 /**
  * Cluster membership: this instance writes a heartbeat key with a TTL every `heartbeatMs`; every
  * instance re-reads the set of live keys every `pollMs` and rebuilds the consistent-hash ring, so an
- * instance that stops heartbeating leaves every ring within `ttlMs + pollMs`. While Redis is down the
- * last known ring is kept (nothing better is known) and this instance stays on it.
+ * instance that stops heartbeating leaves every ring within `ttlMs + pollMs`. While Redis is down —
+ * on a Redis Cluster, while the shard holding the heartbeats is down (failing over) — the last known
+ * ring is kept (nothing better is known) and this instance stays on it. When it answers again, this
+ * instance beats at once, and for one `heartbeatMs` the ring only grows: keys that expired during a
+ * long outage (or a Redis that lost them) do not drop instances that simply have not beaten again yet.
  */
 export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failure: [Error] }> {
   readonly ring: HashRing;
@@ -36,6 +39,11 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
   private readonly startedAt = Date.now();
   /** `startedAt` of the instances the last poll found. */
   private incarnations = new Map<string, number>();
+  /** Whether the heartbeats' key space answered at the last link change. */
+  private heartbeatsUp = false;
+  /** Until then (ms since the epoch) a poll adds instances and removes none (see the class doc). */
+  private keepUntil = 0;
+  private readonly linkListener = (): void => this.linkChanged();
 
   constructor(
     private readonly link: RedisLink,
@@ -48,6 +56,9 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
 
   /** Starts heartbeating and polling (first beat and poll at once). */
   async start(): Promise<void> {
+    this.heartbeatsUp = this.link.readyFor(this.link.keys.instancePrefix);
+    this.link.on('state', this.linkListener);
+    this.link.on('shards', this.linkListener);
     await this.beat();
     await this.poll();
     this.heartbeatTimer = setInterval(() => void this.beat(), this.options.heartbeatMs);
@@ -61,7 +72,9 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
     this.heartbeatTimer = this.pollTimer = null;
-    if (this.link.ready) {
+    this.link.off('state', this.linkListener);
+    this.link.off('shards', this.linkListener);
+    if (this.link.readyFor(this.link.keys.instancePrefix)) {
       try {
         await this.link.ops.del([this.link.keys.instance(this.options.self.id)]);
       } catch (err) {
@@ -82,7 +95,7 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
 
   /** Writes the heartbeat now (also when Redis comes back, so a restarted Redis learns this instance at once). */
   async beat(): Promise<void> {
-    if (!this.link.ready) {
+    if (!this.link.readyFor(this.link.keys.instancePrefix)) {
       this.stats.heartbeatFailures++;
       return;
     }
@@ -96,9 +109,19 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
     }
   }
 
+  /** The heartbeats' key space came back (the link, or its shard): beat and re-read now, keeping the ring for a while. */
+  private linkChanged(): void {
+    const up = this.link.readyFor(this.link.keys.instancePrefix);
+    if (up === this.heartbeatsUp) return;
+    this.heartbeatsUp = up;
+    if (!up || this.heartbeatTimer === null) return;
+    this.keepUntil = Date.now() + this.options.heartbeatMs;
+    void this.beat().then(() => this.poll());
+  }
+
   /** Re-reads the live instances and rebuilds the ring when they changed. */
   async poll(): Promise<void> {
-    if (!this.link.ready) return;
+    if (!this.link.readyFor(this.link.keys.instancePrefix)) return;
     try {
       const keys: string[] = [];
       // On a Redis Cluster every heartbeat key hashes on one tag: one shard is scanned, one MGET reads them.
@@ -113,6 +136,13 @@ export class InstanceRegistry extends EventEmitter<{ change: [RingChange]; failu
         if (typeof m.id === 'string' && typeof m.url === 'string' && m.id !== this.options.self.id) {
           members.push({ id: m.id, url: m.url });
           incarnations.set(m.id, typeof m.startedAt === 'number' ? m.startedAt : 0);
+        }
+      }
+      if (Date.now() < this.keepUntil) {
+        for (const m of this.ring.members) {
+          if (incarnations.has(m.id)) continue;
+          members.push(m);
+          incarnations.set(m.id, this.incarnations.get(m.id) ?? 0);
         }
       }
       const before = new Set(this.ring.members.map((m) => m.id));

@@ -1,4 +1,6 @@
 import type { BroadcastBus, BusListener, Delivery, RoomEnvelope } from '../services/rooms/bus.js';
+import { Delivery as RoomDelivery } from '../services/rooms/bus.js';
+import { messageIdOf } from '../services/rooms/pending-join.js';
 import { decodeEnvelope, encodeEnvelope, encodeSequencedHeader, isSequenced } from './envelope.js';
 import { DEFAULT_KEYS, type RedisKeys } from './redis-keys.js';
 import { LinkState, type RedisLink } from './redis-link.js';
@@ -25,6 +27,17 @@ export interface RedisBusStats {
   /** Barriers (joins) that came back, and those that did not within the timeout or could not be sent. */
   barriers: number;
   barrierFailures: number;
+  /** Sequenced messages that arrived after a hole in the room's ids, and the missing ones then found in history and delivered. */
+  holes: number;
+  holesFilled: number;
+}
+
+/** Reads the kept messages of `room` with ids in (after, before), oldest first (the history's READ). */
+export type HoleFiller = (room: string, after: number, before: number) => Promise<{ id: number; json: string }[]>;
+
+/** A room whose ids skipped: later deliveries wait here, in order, until history filled the hole. */
+interface Repair {
+  readonly held: RoomEnvelope[];
 }
 
 /** Delivery value of a barrier envelope: bus-internal, never handed to listeners. */
@@ -63,7 +76,11 @@ interface RoomSub {
  * remote publishes are dropped and counted — never queued without bound.
  */
 export class RedisBus implements BroadcastBus {
-  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, ownSequenced: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0 };
+  readonly stats: RedisBusStats = { published: 0, publishDropped: 0, received: 0, ownEchoes: 0, ownSequenced: 0, malformed: 0, subscribedRooms: 0, resubscribes: 0, barriers: 0, barrierFailures: 0, holes: 0, holesFilled: 0 };
+  /** Per room, the highest id of a sequenced message delivered here from Redis. */
+  private readonly lastIds = new Map<string, number>();
+  private readonly repairs = new Map<string, Repair>();
+  private filler: HoleFiller | null = null;
   private readonly rooms = new Map<string, RoomSub>();
   private readonly barriers = new Map<string, () => void>();
   private barrierSeq = 0;
@@ -77,6 +94,8 @@ export class RedisBus implements BroadcastBus {
     // The subscriber connection went with the link: what was answered but not back never will be.
     else for (const room of [...this.inFlight.keys()]) this.trim(room, true);
   };
+  /** A Redis Cluster shard went down or came back: its rooms' subscriptions went with it, or can be made again. */
+  private readonly shardsListener = (): void => this.shardsChanged();
   /** The link replaced its Redis Cluster client: every subscription is gone with the old one. */
   private readonly resetListener = (): void => {
     for (const sub of this.rooms.values()) {
@@ -93,6 +112,19 @@ export class RedisBus implements BroadcastBus {
   ) {
     link.on('state', this.linkListener);
     link.on('reset', this.resetListener);
+    link.on('shards', this.shardsListener);
+  }
+
+  /**
+   * Sets what fills a hole in a room's sequenced ids. Sequenced messages reach every subscriber in
+   * id order, one id after the other, except when a subscription was not there for a while: a
+   * Redis Cluster slot moved to another master (its subscribers are moved after the keys, and what
+   * the new master published meanwhile reached nobody), or an outage. The message after such a
+   * hole waits, with those behind it, while the kept messages of the hole are read from history and
+   * delivered first; whispers (never kept) and what never reached Redis stay missing.
+   */
+  setHoleFiller(filler: HoleFiller): void {
+    this.filler = filler;
   }
 
   publish(envelope: RoomEnvelope): void {
@@ -106,12 +138,13 @@ export class RedisBus implements BroadcastBus {
    */
   publishVia(envelope: RoomEnvelope, send: (channel: string, message: Buffer) => Promise<unknown>): void {
     this.deliverLocal(envelope);
-    if (!this.link.ready) {
+    const channel = this.link.keys.roomChannel(envelope.room);
+    if (!this.link.readyFor(channel)) {
       this.stats.publishDropped++;
       return;
     }
     this.stats.published++;
-    send(this.link.keys.roomChannel(envelope.room), encodeEnvelope(envelope)).catch((err: unknown) => {
+    send(channel, encodeEnvelope(envelope)).catch((err: unknown) => {
       this.stats.publishDropped++;
       this.onFailure(err as Error);
     });
@@ -132,7 +165,8 @@ export class RedisBus implements BroadcastBus {
    * order, per room: Redis runs one connection's scripts in order and publishes in that order.
    */
   publishSequenced<T>(envelope: RoomEnvelope, send: (channel: string, header: Buffer) => Promise<T>, fallback: () => RoomEnvelope): Promise<T> | null {
-    if (!this.link.ready) return null;
+    const channel = this.link.keys.roomChannel(envelope.room);
+    if (!this.link.readyFor(channel)) return null;
     this.stats.published++;
     const entry: InFlight = { echo: null, settled: false, failed: false };
     // Only a room subscribed here gets its echo back (an admin message to a room with no member
@@ -142,7 +176,7 @@ export class RedisBus implements BroadcastBus {
       if (queue === undefined) this.inFlight.set(envelope.room, (queue = []));
       queue.push(entry);
     }
-    return send(this.link.keys.roomChannel(envelope.room), encodeSequencedHeader(envelope)).then(
+    return send(channel, encodeSequencedHeader(envelope)).then(
       (value) => {
         this.settle(envelope.room, entry);
         return value;
@@ -177,6 +211,8 @@ export class RedisBus implements BroadcastBus {
     if (sub.listeners.size > 0) return;
     this.rooms.delete(room);
     this.inFlight.delete(room); // no echo comes back to an unsubscribed room
+    this.lastIds.delete(room);
+    this.repairs.delete(room);
     this.stats.subscribedRooms--;
     this.link.ops.unsubscribe(this.link.keys.roomChannel(room), this.channelListener).catch((err: unknown) => this.onFailure(err as Error));
   }
@@ -190,7 +226,8 @@ export class RedisBus implements BroadcastBus {
    * subscribed yet, or the marker is not back within {@link BARRIER_TIMEOUT_MS}.
    */
   sync(room: string): Promise<boolean> {
-    if (!this.link.ready || this.rooms.get(room)?.confirmed !== true) {
+    const channel = this.link.keys.roomChannel(room);
+    if (!this.link.readyFor(channel) || this.rooms.get(room)?.confirmed !== true) {
       this.stats.barrierFailures++;
       return Promise.resolve(false);
     }
@@ -206,7 +243,7 @@ export class RedisBus implements BroadcastBus {
       };
       this.barriers.set(token, () => finish(true));
       const marker = encodeEnvelope({ room, delivery: BARRIER, payload: token, user: '', origin: this.instanceId, conn: -1 });
-      this.link.track(this.link.ops.publish(this.link.keys.roomChannel(room), marker)).catch((err: unknown) => {
+      this.link.track(this.link.ops.publish(channel, marker)).catch((err: unknown) => {
         this.onFailure(err as Error);
         finish(false);
       });
@@ -216,6 +253,7 @@ export class RedisBus implements BroadcastBus {
   close(): Promise<void> {
     this.link.off('state', this.linkListener);
     this.link.off('reset', this.resetListener);
+    this.link.off('shards', this.shardsListener);
     this.rooms.clear();
     for (const release of [...this.barriers.values()]) release();
     return Promise.resolve();
@@ -233,7 +271,7 @@ export class RedisBus implements BroadcastBus {
         // Retried by resubscribe() when the link is ready again (node-redis only re-issues confirmed
         // ones), or shortly if it already is (the failure raced the reconnect).
         this.onFailure(err as Error);
-        if (this.link.ready) setTimeout(() => this.retry(room, sub), RESUBSCRIBE_DELAY_MS).unref();
+        if (this.link.readyFor(this.link.keys.roomChannel(room))) setTimeout(() => this.retry(room, sub), RESUBSCRIBE_DELAY_MS).unref();
       },
     );
   }
@@ -244,13 +282,28 @@ export class RedisBus implements BroadcastBus {
     this.issueSubscribe(room, sub);
   }
 
-  /** The link is back: rooms whose SUBSCRIBE failed during the outage subscribe now. */
+  /** The link is back: rooms whose SUBSCRIBE failed during the outage subscribe now (those whose shard answers). */
   private resubscribe(): void {
     for (const [room, sub] of this.rooms) {
-      if (sub.confirmed || sub.inFlight) continue;
+      if (sub.confirmed || sub.inFlight || !this.link.readyFor(this.link.keys.roomChannel(room))) continue;
       this.stats.resubscribes++;
       this.issueSubscribe(room, sub);
     }
+  }
+
+  /**
+   * A Redis Cluster shard went down or came back. The rooms of a shard that is down lost their
+   * subscription with its connection (what was answered but not back never will be: as in an
+   * outage of the whole link); those of a shard that answers again subscribe again.
+   */
+  private shardsChanged(): void {
+    if (!this.link.ready) return; // the whole link: linkListener
+    for (const [room, sub] of this.rooms) {
+      if (this.link.readyFor(this.link.keys.roomChannel(room))) continue;
+      sub.confirmed = false;
+      this.trim(room, true);
+    }
+    this.resubscribe();
   }
 
   private settle(room: string, entry: InFlight): void {
@@ -302,6 +355,41 @@ export class RedisBus implements BroadcastBus {
         this.trim(envelope.room, false);
       }
     } else this.stats.received++;
-    this.deliverLocal(envelope);
+    if (isSequenced(message)) this.deliverSequenced(envelope);
+    else this.deliverLocal(envelope);
+  }
+
+  /** Delivers a sequenced message in id order, filling a hole before it from history (see {@link setHoleFiller}). */
+  private deliverSequenced(envelope: RoomEnvelope): void {
+    const room = envelope.room;
+    const repair = this.repairs.get(room);
+    if (repair !== undefined) {
+      repair.held.push(envelope);
+      return;
+    }
+    const id = messageIdOf(envelope.payload as string);
+    const last = this.lastIds.get(room) ?? 0;
+    if (id > last) this.lastIds.set(room, id);
+    if (last === 0 || id <= last + 1 || this.filler === null) {
+      this.deliverLocal(envelope);
+      return;
+    }
+    this.stats.holes++;
+    const held: Repair = { held: [envelope] };
+    this.repairs.set(room, held);
+    const release = (found: { id: number; json: string }[]): void => {
+      if (this.repairs.get(room) !== held) return; // unsubscribed meanwhile
+      this.repairs.delete(room);
+      for (const e of found) {
+        if (e.id <= last || e.id >= id) continue;
+        this.stats.holesFilled++;
+        this.deliverLocal({ room, delivery: RoomDelivery.Everyone, payload: e.json, user: '', origin: '', conn: -1 });
+      }
+      for (const e of held.held) this.deliverSequenced(e);
+    };
+    this.filler(room, last, id).then(release, (err: unknown) => {
+      this.onFailure(err as Error);
+      release([]);
+    });
   }
 }

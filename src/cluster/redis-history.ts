@@ -142,15 +142,32 @@ export class RedisHistory implements HistoryStore {
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`RedisHistory: bad size ${size}`);
     if (!(ttlMs > 0)) throw new RangeError(`RedisHistory: bad ttl ${ttlMs}`);
     this.keyTtl = String(ttlMs + KEY_TTL_MARGIN_MS);
+    bus.setHoleFiller((room, after, before) => this.between(room, after, before));
+  }
+
+  /** Kept messages of `room` with ids in (after, before), oldest first: what the bus fills a hole with. */
+  private between(room: string, after: number, before: number): Promise<{ id: number; json: string }[]> {
+    const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) return Promise.resolve([]);
+    return this.link.track(this.link.ops.eval(READ, [k.seq, k.list, k.evicted], [])).then((r) => {
+      const found: { id: number; json: string }[] = [];
+      for (const line of (r as [string, string, string[]])[2]) {
+        const a = line.indexOf(' ');
+        const b = line.indexOf(' ', a + 1);
+        const id = Number(line.slice(0, a));
+        if (a > 0 && b > a && id > after && id < before) found.push({ id, json: line.slice(b + 1) });
+      }
+      return found.sort((x, y) => x.id - y.id);
+    });
   }
 
   allocateId(room: string): number | Promise<number> {
     const prior = this.allocating.get(room);
-    if (!this.link.ready) {
+    const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) {
       if (prior === undefined) return this.localId(room);
       return this.track(room, prior.then(() => this.localId(room)));
     }
-    const k = this.link.keys.history(room);
     const floor = this.see(room, 0).maxId;
     const reply = this.link.track(this.link.ops.eval(ALLOCATE, [k.seq, k.list, k.evicted], [String(floor), this.keyTtl]));
     return this.track(
@@ -174,7 +191,7 @@ export class RedisHistory implements HistoryStore {
 
   append(room: string, entry: HistoryEntry): void {
     this.see(room, entry.id);
-    if (!this.link.ready) {
+    if (!this.link.readyFor(this.link.keys.history(room).seq)) {
       this.stats.appendFailures++;
       return;
     }
@@ -238,8 +255,8 @@ export class RedisHistory implements HistoryStore {
 
   read(room: string, since: number | null, nowMs: number): HistoryRead | Promise<HistoryRead> {
     this.stats.reads++;
-    if (!this.link.ready) return this.fallbackRead(room, since);
     const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) return this.fallbackRead(room, since);
     // What this instance had seen when the read left: every such id was in Redis before the read
     // runs, unless Redis lost it. Ids delivered while the reply is on its way may be newer than the
     // read (pub/sub and replies come on different connections) and prove nothing.
@@ -254,8 +271,9 @@ export class RedisHistory implements HistoryStore {
   }
 
   has(room: string): boolean | Promise<boolean> {
-    if (!this.link.ready) return this.seen.has(room);
-    return this.link.track(this.link.ops.exists(this.link.keys.history(room).seq)).then(
+    const seq = this.link.keys.history(room).seq;
+    if (!this.link.readyFor(seq)) return this.seen.has(room);
+    return this.link.track(this.link.ops.exists(seq)).then(
       (n) => n > 0,
       (err: unknown) => {
         this.onFailure(err as Error);
@@ -269,8 +287,8 @@ export class RedisHistory implements HistoryStore {
    * above it (monotonic for anyone still holding an old `since`) rather than restarting at 1.
    */
   delete(room: string): void | Promise<void> {
-    if (!this.link.ready) return;
     const k = this.link.keys.history(room);
+    if (!this.link.readyFor(k.seq)) return;
     return this.link.track(this.link.ops.del([k.seq, k.list, k.evicted])).then(
       () => undefined,
       (err: unknown) => this.onFailure(err as Error),
@@ -281,8 +299,8 @@ export class RedisHistory implements HistoryStore {
   sweep(nowMs: number, inUse?: (room: string) => boolean): void {
     for (const [room, s] of this.seen) {
       if (inUse?.(room) === true) {
-        if (!this.link.ready) continue;
         const k = this.link.keys.history(room);
+        if (!this.link.readyFor(k.seq)) continue;
         // Not counted against --redis-max-pending: three commands per room in use, once a sweep,
         // are bounded by the rooms, and a burst of them must not look like a stalled Redis.
         for (const key of [k.seq, k.list, k.evicted]) this.link.ops.pExpire(key, Number(this.keyTtl)).catch((err: unknown) => this.onFailure(err as Error));

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createClient, createCluster, type RedisClusterType } from 'redis';
+import { keySlot } from './key-slot.js';
 import { DEFAULT_REDIS_PREFIX, RedisKeys } from './redis-keys.js';
 import { ConnectionWatch, StallKind, type WatchedClient } from './redis-liveness.js';
 import { type ChannelListener, ClusterRedisOps, type RedisOps, SingleRedisOps } from './redis-ops.js';
@@ -16,6 +17,8 @@ export type LinkState = (typeof LinkState)[keyof typeof LinkState];
 /** The command client type (node-redis). */
 export type RedisCommandClient = ReturnType<typeof createClient>;
 type RedisClusterClient = RedisClusterType;
+/** A master as the node-redis cluster client holds it (its command and sharded pub/sub connections). */
+type MasterNode = RedisClusterClient['masters'][number];
 
 /** What the link talks to: one Redis, or a Redis Cluster. */
 export const RedisMode = {
@@ -61,6 +64,10 @@ export interface RedisLinkStats {
   mode: RedisMode;
   /** Cluster mode: the masters the cluster client knows now (0 on a single Redis). */
   masters: number;
+  /** Cluster mode: masters not answering now (their slots' rooms are local-only: see {@link RedisLink.readyFor}). */
+  shardsDown: number;
+  /** Cluster mode: times a master was declared down (a PING or a handshake unanswered, or its connection lost). */
+  shardOutages: number;
   errors: number;
   reconnects: number;
   /** Times the link went from ready to down. */
@@ -92,7 +99,7 @@ export interface RedisLinkStats {
  * within `timeoutMs` is abandoned and tried again, so the link is ready again as soon as Redis
  * answers.
  */
-export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; failure: [Error]; reset: [] }> {
+export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; failure: [Error]; reset: []; shards: [] }> {
   /** The single-Redis connections (closed and unused in cluster mode). Parts send through {@link ops}. */
   readonly cmd: RedisCommandClient;
   readonly sub: RedisCommandClient;
@@ -112,6 +119,13 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
   private cluster: RedisClusterClient | null = null;
   /** Cluster mode: a watch per master address. */
   private readonly masterWatches = new Map<string, ConnectionWatch>();
+  /** Cluster mode: masters declared down (address → ms since the epoch), until their connection is ready again. */
+  private readonly mastersDown = new Map<string, number>();
+  /** Cluster mode: when each master's connection (not ready) was first seen connecting. */
+  private readonly mastersConnecting = new Map<string, number>();
+  /** Cluster mode: the masters that answered, as last announced with a `shards` event. */
+  private mastersUp = new Set<string>();
+  private shardsSeen = '';
   private clusterTimer: NodeJS.Timeout | null = null;
   /** Cluster mode: a new cluster client is being connected (after a stall, or while none answered yet). */
   private clusterConnecting = false;
@@ -135,7 +149,7 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     this.bounds = Object.freeze({ ...DEFAULT_LINK_BOUNDS, ...bounds });
     const { timeoutMs, maxPending } = this.bounds;
     if (!(timeoutMs > 0) || !(this.bounds.pingMs > 0) || !(maxPending >= 1)) throw new RangeError(`RedisLink: bad bounds ${JSON.stringify(this.bounds)}`);
-    this.stats = { state: LinkState.Connecting, mode: RedisMode.Single, masters: 0, errors: 0, reconnects: 0, outages: 0, downSince: 0, lastError: '', stalls: 0, handshakeTimeouts: 0, pending: 0, pendingPeak: 0, maxPending };
+    this.stats = { state: LinkState.Connecting, mode: RedisMode.Single, masters: 0, shardsDown: 0, shardOutages: 0, errors: 0, reconnects: 0, outages: 0, downSince: 0, lastError: '', stalls: 0, handshakeTimeouts: 0, pending: 0, pendingPeak: 0, maxPending };
     this.reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), maxBackoffMs);
     const options = {
       url: this.seeds[0],
@@ -197,9 +211,30 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     return this.stats.state;
   }
 
-  /** Whether commands can be sent now. */
+  /**
+   * Whether commands can be sent now: to the single Redis, or to at least one shard of a Redis
+   * Cluster. Commands on a key go out only when {@link readyFor} that key.
+   */
   get ready(): boolean {
     return this.stats.state === LinkState.Ready;
+  }
+
+  /**
+   * Whether commands on `key` (a key or a sharded channel) can be sent now: the link is ready and,
+   * on a Redis Cluster, the master owning the key's slot answers. A shard whose master is down
+   * (stopped, dead, failing over) makes its slots' keys unready while the others stay ready, so only
+   * the rooms of that shard fall back to local delivery. Keys of one hash tag share the answer.
+   */
+  readyFor(key: string): boolean {
+    if (!this.ready) return false;
+    if (this.stats.mode !== RedisMode.Cluster) return true;
+    const master = this.cluster?.slots[keySlot(key)]?.master;
+    return master !== undefined && this.masterUp(master);
+  }
+
+  /** Whether every shard answers (on a single Redis: {@link ready}). */
+  get whole(): boolean {
+    return this.ready && (this.stats.mode !== RedisMode.Cluster || this.stats.shardsDown === 0);
   }
 
   /**
@@ -275,14 +310,16 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     const up = this.stats.mode === RedisMode.Cluster ? this.clusterUp() : this.probed && this.cmd.isReady && this.sub.isReady;
     const next = up ? LinkState.Ready : this.readyCount === 0 ? LinkState.Connecting : LinkState.Down;
     const prev = this.stats.state;
-    if (next === prev) return;
-    if (next === LinkState.Ready) this.readyCount++;
-    if (next === LinkState.Down) {
-      this.stats.outages++;
-      this.stats.downSince = Date.now();
-    } else if (next === LinkState.Ready) this.stats.downSince = 0;
-    this.stats.state = next;
-    this.emit('state', next, prev);
+    if (next !== prev) {
+      if (next === LinkState.Ready) this.readyCount++;
+      if (next === LinkState.Down) {
+        this.stats.outages++;
+        this.stats.downSince = Date.now();
+      } else if (next === LinkState.Ready) this.stats.downSince = 0;
+      this.stats.state = next;
+      this.emit('state', next, prev);
+    }
+    if (this.stats.mode === RedisMode.Cluster) this.announceShards();
   }
 
   /** Closes both connections, waiting at most `timeoutMs` for replies still due. Idempotent. */
@@ -451,20 +488,49 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     timer.unref();
   }
 
-  /** Cluster mode: ready when the client knows the slots and every master's connection is ready and answering. */
+  /** Cluster mode: ready when the client knows the slots and at least one master answers. */
   private clusterUp(): boolean {
     const c = this.cluster;
     if (c === null || this.clusterConnecting || !c.isReady) return false;
     const masters = c.masters;
     this.stats.masters = masters.length;
-    return masters.length > 0 && masters.every((m) => m.client?.isReady === true);
+    let down = 0;
+    for (const m of masters) if (!this.masterUp(m)) down++;
+    this.stats.shardsDown = down;
+    return masters.length > down;
   }
 
-  /** Every `pingMs`: one watch per master (PING with a deadline), then the state. */
+  /** A master answers: its connection is ready and it was not declared down since. */
+  private masterUp(m: MasterNode): boolean {
+    return m.client?.isReady === true && !this.mastersDown.has(m.address);
+  }
+
+  /** Emits `shards` when the set of masters that answer changed (the bus re-checks its rooms then). */
+  private announceShards(): void {
+    const c = this.cluster;
+    const up = new Set(c === null ? [] : c.masters.filter((m) => this.masterUp(m)).map((m) => m.address));
+    const known = new Set(c === null ? [] : c.masters.map((m) => m.address));
+    for (const address of this.mastersUp) if (known.has(address) && !up.has(address)) this.stats.shardOutages++;
+    this.mastersUp = up;
+    const seen = `${this.stats.state}|${[...up].sort().join(',')}`;
+    if (seen === this.shardsSeen) return;
+    this.shardsSeen = seen;
+    this.emit('shards');
+  }
+
+  /**
+   * Every `pingMs`, per master: a PING with a deadline on a ready connection; a connection not
+   * ready within `timeoutMs` of being seen connecting (a stopped Redis accepts TCP, never answers)
+   * declares the master down, as does an unanswered PING. A master declared down whose connection
+   * was torn down gets a fresh one here (up again once it is ready), and while any is down the
+   * client re-reads the topology (a replica that took over is found then).
+   */
   private clusterTick(): void {
     const c = this.cluster;
     if (c === null || this.stats.state === LinkState.Closed) return;
     const seen = new Set<string>();
+    const now = Date.now();
+    let anyDown = false;
     for (const m of c.masters) {
       seen.add(m.address);
       let watch = this.masterWatches.get(m.address);
@@ -476,19 +542,76 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
           ping: () => (m.client !== undefined ? m.client.ping() : Promise.reject(new Error('no connection'))),
         };
         watch = new ConnectionWatch(node, this.bounds, (_kind, waitedMs) => {
-          if (this.cluster === c) this.declareDown(`no reply to PING from cluster node ${m.address} within ${waitedMs} ms (--redis-timeout-ms ${this.bounds.timeoutMs})`);
+          if (this.cluster === c) this.masterStalled(m, `no reply to PING from cluster node ${m.address} within ${waitedMs} ms (--redis-timeout-ms ${this.bounds.timeoutMs})`);
         });
         this.masterWatches.set(m.address, watch);
       }
-      if (m.client?.isReady === true) watch.ready();
-      else watch.reset();
+      const client = m.client;
+      if (client?.isReady === true) {
+        this.mastersConnecting.delete(m.address);
+        if (this.mastersDown.delete(m.address)) this.stats.lastError = '';
+        watch.ready();
+        continue;
+      }
+      watch.reset();
+      anyDown = true;
+      if (client === undefined) {
+        // Torn down when it stalled: a fresh connection (its handshake is bounded like any other).
+        if (m.connectPromise === undefined) c.nodeClient(m).catch((err: unknown) => this.nodeFailed(c, err));
+        this.mastersConnecting.set(m.address, now);
+        continue;
+      }
+      const since = this.mastersConnecting.get(m.address);
+      if (since === undefined) this.mastersConnecting.set(m.address, now);
+      else if (client.isOpen && now - since >= this.bounds.timeoutMs) {
+        this.stats.handshakeTimeouts++;
+        this.masterStalled(m, `cluster node ${m.address} not ready within ${now - since} ms (--redis-timeout-ms ${this.bounds.timeoutMs})`);
+      }
     }
     for (const [address, watch] of this.masterWatches) {
       if (seen.has(address)) continue;
       watch.stop();
       this.masterWatches.delete(address);
+      this.mastersDown.delete(address);
+      this.mastersConnecting.delete(address);
+    }
+    if (anyDown) c._slots.rediscover().catch((err: unknown) => this.nodeFailed(c, err));
+    this.update();
+  }
+
+  /**
+   * A master stopped answering: it is down (the rooms of its slots go local-only), and both its
+   * connections are destroyed, rejecting every command waiting on them at once. Its sharded
+   * subscriptions go with them; the bus subscribes those rooms again once their slots' master
+   * answers (this one again, or the replica that took over).
+   */
+  private masterStalled(m: MasterNode, reason: string): void {
+    this.stats.stalls++;
+    this.stats.lastError = reason;
+    this.emit('failure', new Error(`redis stalled: ${reason}`));
+    if (!this.mastersDown.has(m.address)) this.mastersDown.set(m.address, Date.now());
+    this.mastersConnecting.delete(m.address);
+    this.masterWatches.get(m.address)?.reset();
+    const client = m.client;
+    const pubSub = m.pubSub;
+    m.client = undefined;
+    m.pubSub = undefined;
+    client?.destroy();
+    pubSub?.client.destroy();
+    // No master answers: the whole link is down; a fresh client starts over from the seeds.
+    if (this.cluster !== null && this.cluster.masters.every((x) => this.mastersDown.has(x.address))) {
+      this.restartCluster();
+      return;
     }
     this.update();
+  }
+
+  /** A cluster client's background step (a reconnect, a topology read) failed: counted and reported. */
+  private nodeFailed(c: RedisClusterClient, err: unknown): void {
+    if (this.cluster !== c) return;
+    this.stats.errors++;
+    this.stats.lastError = err instanceof Error ? err.message : String(err);
+    this.emit('failure', err instanceof Error ? err : new Error(this.stats.lastError));
   }
 
   private stopClusterWatch(forGood = true): void {
@@ -498,5 +621,7 @@ export class RedisLink extends EventEmitter<{ state: [LinkState, LinkState]; fai
     }
     for (const watch of this.masterWatches.values()) watch.stop();
     this.masterWatches.clear();
+    this.mastersDown.clear();
+    this.mastersConnecting.clear();
   }
 }

@@ -82,13 +82,31 @@ export class SingleRedisOps implements RedisOps {
   }
 }
 
+/** A script refused TRYAGAIN (its slot migrating) is sent again up to this many times (about 1.3 s in all)... */
+const TRYAGAIN_RETRIES = 7;
+/** ...the first time after this long, each next one after twice as long. */
+const TRYAGAIN_FIRST_MS = 10;
+
 /** {@link RedisOps} over a Redis Cluster (node-redis routes each command by its first key's slot; MOVED/ASK are followed). */
 export class ClusterRedisOps implements RedisOps {
   readonly publishCommand = 'SPUBLISH';
   constructor(private readonly cluster: Cluster) {}
 
-  eval(script: string, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
-    return this.cluster.eval(script, { keys, arguments: args });
+  /**
+   * node-redis follows MOVED and ASK, not TRYAGAIN: while a slot migrates, a script whose keys are
+   * partly on the old master and partly moved (or partly missing: a room's `evicted` key often is)
+   * is refused TRYAGAIN until the migration of the slot ends. It is sent again after a short wait,
+   * at most {@link TRYAGAIN_RETRIES} times (doubling from {@link TRYAGAIN_FIRST_MS}), then fails.
+   */
+  async eval(script: string, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.cluster.eval(script, { keys, arguments: args });
+      } catch (err) {
+        if (attempt >= TRYAGAIN_RETRIES || !(err instanceof Error) || !err.message.startsWith('TRYAGAIN')) throw err;
+        await new Promise((r) => setTimeout(r, TRYAGAIN_FIRST_MS * 2 ** attempt));
+      }
+    }
   }
   publish(channel: string, message: Buffer): Promise<unknown> {
     return this.cluster.sPublish(channel, message);

@@ -75,6 +75,10 @@ export class RedisPresence implements PresenceStore {
     this.refresh();
     if (this.timer !== null) this.deleteLeftovers();
   };
+  /** A Redis Cluster shard came back (or went): the sets of its rooms are rewritten now, not a heartbeat later. */
+  private readonly shardsListener = (): void => {
+    if (this.link.ready) this.linkListener(LinkState.Ready);
+  };
 
   constructor(
     private readonly link: RedisLink,
@@ -85,6 +89,7 @@ export class RedisPresence implements PresenceStore {
     private readonly onFailure: (err: Error) => void = () => undefined,
   ) {
     link.on('state', this.linkListener);
+    link.on('shards', this.shardsListener);
   }
 
   /**
@@ -123,8 +128,9 @@ export class RedisPresence implements PresenceStore {
       this.stats.fallbacks++;
       return [...local.keys()];
     };
-    if (!this.link.ready) return Promise.resolve(fallback());
-    return this.link.track(this.link.ops.sUnion(this.keys(room, true))).then(
+    const keys = this.keys(room, true);
+    if (!this.link.readyFor(keys[0])) return Promise.resolve(fallback());
+    return this.link.track(this.link.ops.sUnion(keys)).then(
       (remote) => {
         const all = new Set(remote);
         for (const u of local.keys()) all.add(u);
@@ -139,7 +145,7 @@ export class RedisPresence implements PresenceStore {
 
   elsewhere(room: string, user: string): Promise<boolean> {
     const peers = this.keys(room, false);
-    if (!this.link.ready || peers.length === 0) return Promise.resolve(false);
+    if (peers.length === 0 || !this.link.readyFor(peers[0])) return Promise.resolve(false);
     return this.link.track(this.link.ops.eval(ELSEWHERE, peers, [user])).then(
       (r) => Number(r) === 1,
       (err: unknown) => {
@@ -156,6 +162,8 @@ export class RedisPresence implements PresenceStore {
     this.stats.refreshes++;
     for (const [room, users] of this.local) {
       const key = this.link.keys.presence(room, this.self);
+      // A room whose shard is down keeps its set until the shard is back (the set outlives a failover).
+      if (!this.link.readyFor(key)) continue;
       this.link.ops
         .replaceSet(key, [...users], this.ttlMs)
         .catch((err: unknown) => this.onFailure(err as Error));
@@ -167,8 +175,9 @@ export class RedisPresence implements PresenceStore {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.link.off('state', this.linkListener);
+    this.link.off('shards', this.shardsListener);
     if (!this.link.ready || this.local.size === 0) return;
-    const keys = [...this.local.keys()].map((room) => this.link.keys.presence(room, this.self));
+    const keys = [...this.local.keys()].map((room) => this.link.keys.presence(room, this.self)).filter((key) => this.link.readyFor(key));
     this.local.clear();
     try {
       await this.link.ops.del(keys);
@@ -179,7 +188,8 @@ export class RedisPresence implements PresenceStore {
 
   /** Deletes this id's sets of rooms it has no user in (once, the first time Redis answers after start). */
   private deleteLeftovers(): void {
-    if (!this.leftovers || !this.link.ready) return;
+    // Every master is scanned: only when every shard answers.
+    if (!this.leftovers || !this.link.whole) return;
     this.leftovers = false;
     void (async () => {
       const found = new Map<string, string>();
@@ -207,8 +217,9 @@ export class RedisPresence implements PresenceStore {
       this.stats.fallbacks++;
       return { elsewhere: false, count: local.size };
     };
-    if (!this.link.ready) return Promise.resolve(fallback());
-    return this.link.track(this.link.ops.eval(CHANGE, this.keys(room, true), [op, user, String(this.ttlMs)])).then(
+    const keys = this.keys(room, true);
+    if (!this.link.readyFor(keys[0])) return Promise.resolve(fallback());
+    return this.link.track(this.link.ops.eval(CHANGE, keys, [op, user, String(this.ttlMs)])).then(
       (r) => {
         const [elsewhere, count] = r as [number, number];
         return { elsewhere: Number(elsewhere) === 1, count: Number(count) };

@@ -128,7 +128,7 @@ export class RedisRateLeases implements RateGate {
 
   /** {@link take} without waiting: null when it has to wait for the lease in flight. */
   private takeNow(user: string, nowMs: number): boolean | null {
-    if (!this.link.ready) {
+    if (!this.link.readyFor(this.link.keys.rate(user))) {
       this.stats.fallbacks++;
       return this.fallback.take(user, nowMs);
     }
@@ -173,7 +173,7 @@ export class RedisRateLeases implements RateGate {
   private settle(user: string, s: Lease): void {
     if (this.leases.get(user) === s) this.leases.delete(user);
     const held = Math.floor(s.tokens);
-    if (held === 0 || !this.link.ready) return;
+    if (held === 0 || !this.link.readyFor(this.link.keys.rate(user))) return;
     if (held > 0) this.stats.returned += held;
     this.run(user, held > 0 ? -held : 0, held < 0 ? -held : 0).catch((err: unknown) => this.onFailure(err as Error));
   }

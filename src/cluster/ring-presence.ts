@@ -133,7 +133,8 @@ export class RingPresence {
   }
 
   private settling(): boolean {
-    return !this.link.ready || this.wasDown || Date.now() < this.settleUntil;
+    // The heartbeats' shard (on a Redis Cluster, one shard holds them all) must answer.
+    return !this.link.readyFor(this.link.keys.instancePrefix) || this.wasDown || Date.now() < this.settleUntil;
   }
 
   /** Acts on the difference between the ring last acted on and the ring now. */

@@ -24,6 +24,8 @@ export interface ClusterServer {
   readonly url: string;
   /** Whether the process is still running. */
   readonly alive: boolean;
+  /** Whether it is stopped ({@link pause}): running, answering nothing. */
+  readonly paused: boolean;
   /** SIGKILL: no goodbye to the other nodes (they notice after the node timeout). */
   kill(): Promise<void>;
   /** SIGSTOP: connections stay open, nothing answers. */
@@ -130,6 +132,9 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     const c = spawn('redis-server', [
       '--port', String(port), '--cluster-port', String(ports[6 + i]), '--bind', '127.0.0.1', '--protected-mode', 'no',
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
+      // The other shards keep answering while one has no master (Redis's default refuses every
+      // command cluster-wide, CLUSTERDOWN, from the dead master's FAIL until its replica took over).
+      '--cluster-require-full-coverage', 'no',
       // A replica takes over however long its link to the master was down (the test kills masters).
       '--cluster-replica-validity-factor', '0',
       // Replicas sync at once (the default waits 5 s for more replicas to share a diskless transfer).
@@ -137,6 +142,7 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       '--save', '', '--appendonly', 'no', '--dir', dir,
     ], { stdio: 'ignore' });
     children.push(c);
+    let paused = false;
     servers.push({
       port,
       url: `redis://127.0.0.1:${port}`,
@@ -148,15 +154,20 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
         c.kill('SIGKILL');
         await once(c, 'exit');
       },
+      get paused() {
+        return paused;
+      },
       pause() {
         if (c.exitCode === null && c.signalCode === null) c.kill('SIGSTOP');
+        paused = true;
       },
       resume() {
         if (c.exitCode === null && c.signalCode === null) c.kill('SIGCONT');
+        paused = false;
       },
     });
   }
-  const live = (): ClusterServer[] => servers.filter((s) => s.alive);
+  const live = (): ClusterServer[] => servers.filter((s) => s.alive && !s.paused);
   const shards = async (): Promise<ClusterShard[]> => {
     for (const s of live()) {
       try {

@@ -10,8 +10,15 @@ import { LinkState, type RedisLink } from '../../../src/cluster/redis-link.js';
 import type { RedisPresence } from '../../../src/cluster/redis-presence.js';
 import { MAX_DEPARTED_INSTANCES, RingPresence } from '../../../src/cluster/ring-presence.js';
 
-function setup(settleMs = 0): { rp: RingPresence; link: { ready: boolean } } {
-  const link = { ready: true };
+function setup(settleMs = 0): { rp: RingPresence; link: { ready: boolean; readyFor(key: string): boolean } } {
+  // On a Redis Cluster the ring waits for the heartbeats' shard: readyFor(keys.instancePrefix).
+  const link = {
+    ready: true,
+    keys: { instancePrefix: 'slabcast:instance:' },
+    readyFor(_key: string): boolean {
+      return this.ready;
+    },
+  };
   const presence = { rooms: null };
   const rp = new RingPresence(link as unknown as RedisLink, presence as unknown as RedisPresence, 'self', settleMs, (err) => {
     throw err;
