@@ -100,6 +100,26 @@ export async function startRedisFleet(ctx: ScenarioContext, mode: 'single' | 'cl
   return { mode, ports, redisArg: urls.join(','), stop };
 }
 
+/**
+ * How many subscriptions a message on each channel reaches, summed over the servers: `PUBSUB NUMSUB`
+ * (classic channels), `SHARDNUMSUB` (sharded) and every client's pattern subscriptions (`psub=` in
+ * `CLIENT LIST`; `PUBSUB NUMPAT` counts distinct patterns, not subscribers), each counted for every
+ * channel: the only patterns here are Socket.IO classic's, which match all its rooms.
+ */
+export async function channelSubscribers(ports: readonly number[], channels: readonly string[]): Promise<number[]> {
+  const counts = channels.map(() => 0);
+  for (const port of ports) {
+    let patterns = 0;
+    for (const m of (await cli(port, 'CLIENT', 'LIST')).matchAll(/ psub=(\d+)/g)) patterns += Number(m[1]);
+    for (const sub of ['NUMSUB', 'SHARDNUMSUB']) {
+      const lines = (await cli(port, 'PUBSUB', sub, ...channels)).split('\n');
+      channels.forEach((_, i) => (counts[i] += Number(lines[2 * i + 1])));
+    }
+    channels.forEach((_, i) => (counts[i] += patterns));
+  }
+  return counts;
+}
+
 const INFO_REQUEST = '*4\r\n$4\r\nINFO\r\n$5\r\nstats\r\n$3\r\ncpu\r\n$12\r\ncommandstats\r\n';
 
 /** Reads one server's counters over a fresh connection (the connection itself costs no command). */

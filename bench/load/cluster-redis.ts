@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FleetReply, FleetRequest, RoomPlan } from '../lib/fleet-rooms-child.js';
 import { limitOf } from '../lib/measure.js';
 import { BENCH_HOST, stopChild, trackChild, type RunningServer, type ServerTarget } from '../lib/processes.js';
-import { readRedisCounters, redisDelta, startRedisFleet, type RedisDelta, type RedisFleet } from '../lib/redis-fleet.js';
+import { channelSubscribers, readRedisCounters, redisDelta, startRedisFleet, type RedisDelta, type RedisFleet } from '../lib/redis-fleet.js';
 import { ROOMS_RATE_LIMIT_ARGS } from '../lib/rooms-load.js';
 import type { ResultRow, Scenario, ScenarioContext, TitledTable } from '../lib/scenario.js';
 
@@ -22,6 +22,8 @@ const RATE = 200;
 const SHARDS = 3;
 const MIN_WARMUP_SEC = 1;
 const DRAIN_MS = 3000;
+/** Longest idle window (joined, nothing sent): what each system costs with no messages. */
+const MAX_IDLE_SEC = 5;
 /**
  * Which two of the four instances hold a room's members: the six pairs in turn, so every
  * instance has members in 20 of the 40 rooms and every pair shares 6–7 rooms.
@@ -36,6 +38,8 @@ interface System {
   readonly role: 'subject' | 'baseline';
   readonly protocol: 'slabcast' | 'socket.io';
   readonly redis: 'single' | 'cluster';
+  /** The pub/sub channel a room's messages go out on (docs/cluster.md's key table; the adapter's `channel + room + '#'`). */
+  channel(room: string): string;
   instance(index: number, redisArg: string, cacheDir: string): ServerTarget;
 }
 
@@ -47,6 +51,38 @@ interface Measured {
   readonly expected: number;
   readonly delivered: number;
   readonly redis: readonly RedisDelta[];
+  readonly idle: Idle;
+  /** Subscriptions a room's message reaches in Redis (PUBSUB, after the joins), averaged over the rooms. */
+  readonly copies: number;
+}
+
+const sum = (list: readonly RedisDelta[], pick: (r: RedisDelta) => number): number => list.reduce((s, r) => s + pick(r), 0);
+
+/** Cost per second with every member joined and nothing sent. */
+interface Idle {
+  readonly seconds: number;
+  readonly redisBytesPerSec: number;
+  readonly redisCommandsPerSec: number;
+  readonly redisCpuPct: number;
+  readonly instanceCpuPct: number;
+}
+
+async function measureIdle(ctx: ScenarioContext, ports: readonly number[], servers: readonly RunningServer[], seconds: number): Promise<Idle> {
+  const before = await Promise.all(ports.map((p) => readRedisCounters(p)));
+  const ticksBefore = instanceTicks(ctx, servers);
+  const started = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const ticksAfter = instanceTicks(ctx, servers);
+  const elapsed = (performance.now() - started) / 1000;
+  const after = await Promise.all(ports.map((p) => readRedisCounters(p)));
+  const deltas = ports.map((p, i) => redisDelta(p, before[i], after[i]));
+  return {
+    seconds: elapsed,
+    redisBytesPerSec: sum(deltas, (r) => r.outBytes) / elapsed,
+    redisCommandsPerSec: sum(deltas, (r) => r.commands) / elapsed,
+    redisCpuPct: sum(deltas, (r) => r.cpuMicros) / elapsed / 1e4,
+    instanceCpuPct: ctx.cpu.ticksToMicros(ticksAfter - ticksBefore) / elapsed / 1e4,
+  };
 }
 
 function layout(ports: readonly number[]): RoomPlan[] {
@@ -112,7 +148,7 @@ function instanceTicks(ctx: ScenarioContext, servers: readonly RunningServer[]):
   }, 0);
 }
 
-async function measureSystem(ctx: ScenarioContext, system: System): Promise<Measured> {
+async function measureSystem(ctx: ScenarioContext, system: System, repeat: number): Promise<Measured> {
   ctx.log(`${system.label}: starting ${system.redis === 'single' ? 'redis-server' : `a Redis Cluster of ${SHARDS} masters`} and ${INSTANCES} instances`);
   const cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-bench-fleet-'));
   let fleet: RedisFleet | null = null;
@@ -124,8 +160,13 @@ async function measureSystem(ctx: ScenarioContext, system: System): Promise<Meas
     servers.push(...(await Promise.all(Array.from({ length: INSTANCES }, (_, i) => ctx.startServer(system.instance(i, redisArg, cacheDir))))));
     if (system.protocol === 'slabcast') await Promise.all(servers.map((s) => redisLinkReady(s.port)));
     client = await openClient(ctx.log);
-    const opened = await client.ask({ type: 'open', system: system.protocol, host: BENCH_HOST, rooms: layout(servers.map((s) => s.port)) }, 120_000);
+    const plans = layout(servers.map((s) => s.port));
+    const opened = await client.ask({ type: 'open', system: system.protocol, host: BENCH_HOST, rooms: plans }, 120_000);
     if (opened.type === 'opened') ctx.log(`  ${opened.connections} connections joined`);
+    const subscribers = await channelSubscribers(fleet.ports, plans.map((p) => system.channel(p.room)));
+    const copies = subscribers.reduce((a, b) => a + b, 0) / subscribers.length;
+    ctx.log(`  a room's message reaches ${Math.min(...subscribers)}–${Math.max(...subscribers)} subscription(s) in Redis`);
+    const idle = await measureIdle(ctx, fleet.ports, servers, Math.min(ctx.durationSec, MAX_IDLE_SEC));
     const warmupSec = Math.max(ctx.warmupSec, MIN_WARMUP_SEC);
     await client.ask({ type: 'run', rate: RATE, seconds: warmupSec, drainMs: 1000 }, (warmupSec + 30) * 1000);
 
@@ -157,7 +198,7 @@ async function measureSystem(ctx: ScenarioContext, system: System): Promise<Meas
       tool: TOOL,
       target: system.label,
       role: system.role,
-      repeat: 0,
+      repeat,
       connections: ROOMS * (2 * RECEIVERS_PER_INSTANCE + 1),
       pipelining: 1,
       unit: 'delivery',
@@ -180,7 +221,7 @@ async function measureSystem(ctx: ScenarioContext, system: System): Promise<Meas
       `  → ${result.sent} msgs, ${result.delivered}/${result.expected} deliveries, Redis ${(redis.reduce((s, r) => s + r.outBytes, 0) / result.sent).toFixed(0)} B/msg, ` +
         `instances ${row.serverCpuUsPerOp?.toFixed(1) ?? '–'} µs/delivery`,
     );
-    return { system, row, sent: result.sent, expected: result.expected, delivered: result.delivered, redis };
+    return { system, row, sent: result.sent, expected: result.expected, delivered: result.delivered, redis, copies, idle };
   } finally {
     if (client !== null) {
       await client.ask({ type: 'close' }, 10_000).catch((error: unknown) => ctx.log(`  load client close: ${String(error)}`));
@@ -193,31 +234,34 @@ async function measureSystem(ctx: ScenarioContext, system: System): Promise<Meas
   }
 }
 
-const sum = (list: readonly RedisDelta[], pick: (r: RedisDelta) => number): number => list.reduce((s, r) => s + pick(r), 0);
-
 /** The Redis cost table: per message, per delivery, ratios to each Socket.IO adapter. */
 function costTable(measured: readonly Measured[]): TitledTable {
   const bytesPerMsg = (m: Measured): number => sum(m.redis, (r) => r.outBytes) / m.sent;
-  const classic = measured.find((m) => m.system.label === 'socket.io classic');
-  const sharded = measured.find((m) => m.system.label === 'socket.io sharded');
-  const vs = (m: Measured, peer: Measured | undefined): string => (peer === undefined ? '–' : `${(bytesPerMsg(m) / bytesPerMsg(peer)).toFixed(2)}×`);
+  const peer = (m: Measured, label: string): Measured | undefined => measured.find((p) => p.system.label === label && p.row.repeat === m.row.repeat);
+  const vs = (m: Measured, label: string): string => {
+    const p = peer(m, label);
+    return p === undefined ? '–' : `${(bytesPerMsg(m) / bytesPerMsg(p)).toFixed(2)}×`;
+  };
+  const repeats = new Set(measured.map((m) => m.row.repeat)).size > 1;
   return {
     title: 'Redis cost per message (sum over masters; a message = one danmaku to its room)',
-    header: ['target', 'msgs', 'deliveries', 'Redis B/msg', 'Redis cmds/msg', 'Redis CPU µs/msg', 'Redis CPU per shard', 'instance CPU µs/delivery', 'B/msg vs sio classic', 'B/msg vs sio sharded'],
-    align: ['left', 'right', 'right', 'right', 'right', 'right', 'left', 'right', 'right', 'right'],
+    header: ['target', ...(repeats ? ['rep'] : []), 'msgs', 'deliveries', 'copies/msg', 'Redis B/msg', 'Redis cmds/msg (in scripts too)', 'Redis CPU µs/msg', 'Redis CPU per shard', 'instance CPU µs/delivery', 'B/msg vs sio classic', 'B/msg vs sio sharded'],
+    align: ['left', ...(repeats ? ['right' as const] : []), 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'right', 'right', 'right'],
     rows: measured.map((m) => {
       const cpu = sum(m.redis, (r) => r.cpuMicros);
       return [
         m.system.label,
+        ...(repeats ? [String(m.row.repeat + 1)] : []),
         String(m.sent),
         `${m.delivered}/${m.expected}`,
+        m.copies.toFixed(1),
         bytesPerMsg(m).toFixed(1),
         (sum(m.redis, (r) => r.commands) / m.sent).toFixed(3),
         (cpu / m.sent).toFixed(1),
         m.redis.length === 1 ? '–' : m.redis.map((r) => `${((r.cpuMicros / cpu) * 100).toFixed(0)}%`).join(' / '),
         m.row.serverCpuUsPerOp?.toFixed(1) ?? '–',
-        vs(m, classic),
-        vs(m, sharded),
+        vs(m, 'socket.io classic'),
+        vs(m, 'socket.io sharded'),
       ];
     }),
   };
@@ -229,7 +273,12 @@ function breakdown(m: Measured): string {
   for (const r of m.redis) for (const [name, n] of r.calls) calls.set(name, (calls.get(name) ?? 0) + n);
   const list = [...calls].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${(n / m.sent).toFixed(3)}`);
   const shards = m.redis.length === 1 ? '' : `; B/msg per master ${m.redis.map((r) => (r.outBytes / m.sent).toFixed(1)).join(' / ')}`;
-  return `${m.system.label}: commands per message: ${list.join(', ')}${shards}`;
+  const bytes = sum(m.redis, (r) => r.outBytes) / m.sent;
+  const i = m.idle;
+  const idle =
+    `; idle (joined, nothing sent, ${i.seconds.toFixed(1)} s): Redis ${i.redisBytesPerSec.toFixed(0)} B/s, ${i.redisCommandsPerSec.toFixed(1)} commands/s, ` +
+    `${i.redisCpuPct.toFixed(1)}% of a core; instances ${i.instanceCpuPct.toFixed(1)}% of a core (${((i.instanceCpuPct * 1e4) / (m.row.opsPerSec || 1)).toFixed(1)} µs per delivery at this rate)`;
+  return `${m.system.label}${m.row.repeat > 0 ? ` (repeat ${m.row.repeat + 1})` : ''}: ${bytes.toFixed(1)} B/msg over ${m.copies.toFixed(1)} copies (≈ ${(bytes / m.copies).toFixed(0)} B per copy, reply included); commands per message (a script's own calls counted): ${list.join(', ')}${shards}${idle}`;
 }
 
 export const scenario: Scenario = {
@@ -258,6 +307,7 @@ export const scenario: Scenario = {
       role: 'subject',
       protocol: 'slabcast',
       redis,
+      channel: (room) => (redis === 'cluster' ? `{slabcast:room:${room}}` : `slabcast:room:${room}`),
       instance: (i, redisArg, cacheDir) => ({
         label: `${label} #${i + 1}`,
         role: 'subject',
@@ -271,6 +321,7 @@ export const scenario: Scenario = {
       role: 'baseline',
       protocol: 'socket.io',
       redis: adapter === 'classic' ? 'single' : 'cluster',
+      channel: (room) => `socket.io#/#${room}#`,
       instance: (i, redisArg) => ({
         label: `${label} #${i + 1}`,
         role: 'baseline',
@@ -291,7 +342,10 @@ export const scenario: Scenario = {
         'cluster-wide ids. Instance CPU = the 4 instance processes (not Redis) ÷ deliveries. A delivery is one receiver’s copy (the sender’s own is not counted).',
     );
     const measured: Measured[] = [];
-    for (const system of systems) measured.push(await measureSystem(ctx, system));
+    for (let repeat = 0; repeat < ctx.repeats; repeat++) {
+      // The order alternates between repeats, as runMatrix does.
+      for (const system of repeat % 2 === 0 ? systems : [...systems].reverse()) measured.push(await measureSystem(ctx, system, repeat));
+    }
     return { rows: measured.map((m) => m.row), notes: measured.map(breakdown), tables: [costTable(measured)] };
   },
 };
