@@ -34,6 +34,8 @@ export interface RedisFleet {
 export interface RedisCounters {
   /** `total_net_output_bytes`: bytes written to clients (replies, pub/sub deliveries). */
   readonly outBytes: number;
+  /** `total_net_input_bytes`: bytes read from clients (commands, script bodies sent with EVAL). */
+  readonly inBytes: number;
   /** `total_commands_processed`. */
   readonly commands: number;
   /** `used_cpu_user` + `used_cpu_sys`, in µs. */
@@ -101,23 +103,27 @@ export async function startRedisFleet(ctx: ScenarioContext, mode: 'single' | 'cl
 }
 
 /**
- * How many subscriptions a message on each channel reaches, summed over the servers: `PUBSUB NUMSUB`
+ * How many subscriptions a message on each channel reaches (`perChannel`), summed over the servers,
+ * and on how many of the channels each server has subscribers (`channelsPerServer`): `PUBSUB NUMSUB`
  * (classic channels), `SHARDNUMSUB` (sharded) and every client's pattern subscriptions (`psub=` in
  * `CLIENT LIST`; `PUBSUB NUMPAT` counts distinct patterns, not subscribers), each counted for every
  * channel: the only patterns here are Socket.IO classic's, which match all its rooms.
  */
-export async function channelSubscribers(ports: readonly number[], channels: readonly string[]): Promise<number[]> {
-  const counts = channels.map(() => 0);
+export async function channelSubscribers(ports: readonly number[], channels: readonly string[]): Promise<{ perChannel: number[]; channelsPerServer: number[] }> {
+  const perChannel = channels.map(() => 0);
+  const channelsPerServer: number[] = [];
   for (const port of ports) {
     let patterns = 0;
     for (const m of (await cli(port, 'CLIENT', 'LIST')).matchAll(/ psub=(\d+)/g)) patterns += Number(m[1]);
+    const here = channels.map(() => 0);
     for (const sub of ['NUMSUB', 'SHARDNUMSUB']) {
       const lines = (await cli(port, 'PUBSUB', sub, ...channels)).split('\n');
-      channels.forEach((_, i) => (counts[i] += Number(lines[2 * i + 1])));
+      channels.forEach((_, i) => (here[i] += Number(lines[2 * i + 1])));
     }
-    channels.forEach((_, i) => (counts[i] += patterns));
+    channelsPerServer.push(here.filter((n) => n > 0).length);
+    channels.forEach((_, i) => (perChannel[i] += here[i] + patterns));
   }
-  return counts;
+  return { perChannel, channelsPerServer };
 }
 
 const INFO_REQUEST = '*4\r\n$4\r\nINFO\r\n$5\r\nstats\r\n$3\r\ncpu\r\n$12\r\ncommandstats\r\n';
@@ -167,6 +173,7 @@ function parseInfo(text: string, replyBytes: number): RedisCounters {
   }
   return {
     outBytes: num('total_net_output_bytes'),
+    inBytes: num('total_net_input_bytes'),
     commands: num('total_commands_processed'),
     cpuMicros: Math.round((num('used_cpu_user') + num('used_cpu_sys')) * 1e6),
     calls,
@@ -178,12 +185,13 @@ function parseInfo(text: string, replyBytes: number): RedisCounters {
 export interface RedisDelta {
   readonly port: number;
   readonly outBytes: number;
+  readonly inBytes: number;
   readonly commands: number;
   readonly cpuMicros: number;
   readonly calls: ReadonlyMap<string, number>;
 }
 
-/** `after − before`, minus the INFO command that produced `before` and its reply. */
+/** `after − before`, minus one probe of its own: an INFO request, its reply (the `before` one) and its count. */
 export function redisDelta(port: number, before: RedisCounters, after: RedisCounters): RedisDelta {
   const calls = new Map<string, number>();
   for (const [name, n] of after.calls) {
@@ -193,6 +201,7 @@ export function redisDelta(port: number, before: RedisCounters, after: RedisCoun
   return {
     port,
     outBytes: after.outBytes - before.outBytes - before.replyBytes,
+    inBytes: after.inBytes - before.inBytes - INFO_REQUEST.length,
     commands: after.commands - before.commands - 1,
     cpuMicros: after.cpuMicros - before.cpuMicros,
     calls,

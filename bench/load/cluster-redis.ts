@@ -52,6 +52,8 @@ interface Measured {
   readonly delivered: number;
   readonly redis: readonly RedisDelta[];
   readonly idle: Idle;
+  /** On a cluster: how many rooms' channels each master carries. */
+  readonly roomsPerShard: readonly number[];
   /** Subscriptions a room's message reaches in Redis (PUBSUB, after the joins), averaged over the rooms. */
   readonly copies: number;
 }
@@ -163,7 +165,7 @@ async function measureSystem(ctx: ScenarioContext, system: System, repeat: numbe
     const plans = layout(servers.map((s) => s.port));
     const opened = await client.ask({ type: 'open', system: system.protocol, host: BENCH_HOST, rooms: plans }, 120_000);
     if (opened.type === 'opened') ctx.log(`  ${opened.connections} connections joined`);
-    const subscribers = await channelSubscribers(fleet.ports, plans.map((p) => system.channel(p.room)));
+    const { perChannel: subscribers, channelsPerServer } = await channelSubscribers(fleet.ports, plans.map((p) => system.channel(p.room)));
     const copies = subscribers.reduce((a, b) => a + b, 0) / subscribers.length;
     ctx.log(`  a room's message reaches ${Math.min(...subscribers)}–${Math.max(...subscribers)} subscription(s) in Redis`);
     const idle = await measureIdle(ctx, fleet.ports, servers, Math.min(ctx.durationSec, MAX_IDLE_SEC));
@@ -221,7 +223,7 @@ async function measureSystem(ctx: ScenarioContext, system: System, repeat: numbe
       `  → ${result.sent} msgs, ${result.delivered}/${result.expected} deliveries, Redis ${(redis.reduce((s, r) => s + r.outBytes, 0) / result.sent).toFixed(0)} B/msg, ` +
         `instances ${row.serverCpuUsPerOp?.toFixed(1) ?? '–'} µs/delivery`,
     );
-    return { system, row, sent: result.sent, expected: result.expected, delivered: result.delivered, redis, copies, idle };
+    return { system, row, sent: result.sent, expected: result.expected, delivered: result.delivered, redis, copies, idle, roomsPerShard: channelsPerServer };
   } finally {
     if (client !== null) {
       await client.ask({ type: 'close' }, 10_000).catch((error: unknown) => ctx.log(`  load client close: ${String(error)}`));
@@ -245,7 +247,7 @@ function costTable(measured: readonly Measured[]): TitledTable {
   const repeats = new Set(measured.map((m) => m.row.repeat)).size > 1;
   return {
     title: 'Redis cost per message (sum over masters; a message = one danmaku to its room)',
-    header: ['target', ...(repeats ? ['rep'] : []), 'msgs', 'deliveries', 'copies/msg', 'Redis B/msg', 'Redis cmds/msg (in scripts too)', 'Redis CPU µs/msg', 'Redis CPU per shard', 'instance CPU µs/delivery', 'B/msg vs sio classic', 'B/msg vs sio sharded'],
+    header: ['target', ...(repeats ? ['rep'] : []), 'msgs', 'deliveries', 'copies/msg', 'Redis B/msg', 'Redis cmds/msg (in scripts too)', 'Redis CPU µs/msg', 'Redis CPU per shard (rooms)', 'instance CPU µs/delivery', 'B/msg vs sio classic', 'B/msg vs sio sharded'],
     align: ['left', ...(repeats ? ['right' as const] : []), 'right', 'right', 'right', 'right', 'right', 'right', 'left', 'right', 'right', 'right'],
     rows: measured.map((m) => {
       const cpu = sum(m.redis, (r) => r.cpuMicros);
@@ -258,7 +260,7 @@ function costTable(measured: readonly Measured[]): TitledTable {
         bytesPerMsg(m).toFixed(1),
         (sum(m.redis, (r) => r.commands) / m.sent).toFixed(3),
         (cpu / m.sent).toFixed(1),
-        m.redis.length === 1 ? '–' : m.redis.map((r) => `${((r.cpuMicros / cpu) * 100).toFixed(0)}%`).join(' / '),
+        m.redis.length === 1 ? '–' : m.redis.map((r, i) => `${((r.cpuMicros / cpu) * 100).toFixed(0)}% (${m.roomsPerShard[i]})`).join(' / '),
         m.row.serverCpuUsPerOp?.toFixed(1) ?? '–',
         vs(m, 'socket.io classic'),
         vs(m, 'socket.io sharded'),
@@ -278,7 +280,7 @@ function breakdown(m: Measured): string {
   const idle =
     `; idle (joined, nothing sent, ${i.seconds.toFixed(1)} s): Redis ${i.redisBytesPerSec.toFixed(0)} B/s, ${i.redisCommandsPerSec.toFixed(1)} commands/s, ` +
     `${i.redisCpuPct.toFixed(1)}% of a core; instances ${i.instanceCpuPct.toFixed(1)}% of a core (${((i.instanceCpuPct * 1e4) / (m.row.opsPerSec || 1)).toFixed(1)} µs per delivery at this rate)`;
-  return `${m.system.label}${m.row.repeat > 0 ? ` (repeat ${m.row.repeat + 1})` : ''}: ${bytes.toFixed(1)} B/msg over ${m.copies.toFixed(1)} copies (≈ ${(bytes / m.copies).toFixed(0)} B per copy, reply included); commands per message (a script's own calls counted): ${list.join(', ')}${shards}${idle}`;
+  return `${m.system.label}${m.row.repeat > 0 ? ` (repeat ${m.row.repeat + 1})` : ''}: ${bytes.toFixed(1)} B/msg over ${m.copies.toFixed(1)} copies (≈ ${(bytes / m.copies).toFixed(0)} B per copy, reply included), ${(sum(m.redis, (r) => r.inBytes) / m.sent).toFixed(0)} B/msg into Redis; commands per message (a script's own calls counted): ${list.join(', ')}${shards}${idle}`;
 }
 
 export const scenario: Scenario = {
@@ -337,7 +339,8 @@ export const scenario: Scenario = {
         `(one redis-server, or a Redis Cluster of ${SHARDS} masters without replicas). Redis counters are INFO deltas over the window and its drain ` +
         '(the probe’s own INFO subtracted): bytes = total_net_output_bytes (replies and pub/sub deliveries to the instances), ' +
         'commands = total_commands_processed, CPU = used_cpu_user + used_cpu_sys. They include what runs regardless of messages ' +
-        '(slabcast: PINGs every --redis-ping-ms, heartbeats; Socket.IO sharded: its adapter heartbeat). slabcast keeps its defaults ' +
+        '(slabcast: a PING per connection every --redis-ping-ms, heartbeats and ring reads every --heartbeat-ms; both adapters send nothing while idle), ' +
+        'shown alone in each system’s idle note. slabcast keeps its defaults ' +
         '(room history on: each message is one script that takes its id, keeps it and publishes it); Socket.IO keeps no history and has no ' +
         'cluster-wide ids. Instance CPU = the 4 instance processes (not Redis) ÷ deliveries. A delivery is one receiver’s copy (the sender’s own is not counted).',
     );
