@@ -150,7 +150,7 @@ async function main(): Promise<number> {
     };
     try {
       const result = await scenario.run(ctx);
-      reports.push(scenarioReport(scenario.name, scenario.description, result.rows, [...notes, ...result.notes]));
+      reports.push(scenarioReport(scenario.name, scenario.description, result.rows, [...notes, ...result.notes], undefined, result.tables));
     } catch (error) {
       failed = true;
       log(`FAILED: ${error instanceof Error ? error.message : String(error)}`);
@@ -167,6 +167,7 @@ async function main(): Promise<number> {
     say(renderText(resultsTable(r.rows, settings.repeats > 1)));
     const comparisons = compareRows(r.rows);
     if (comparisons.length > 0) say(`\n${renderText(ratioTable(comparisons))}`);
+    for (const table of r.tables) say(`\n${table.title}:\n${renderText(table)}`);
   }
   if (reports.every((r) => r.rows.length === 0)) {
     say('\nnothing measured; bench/results/latest.* left as they were');

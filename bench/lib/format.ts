@@ -110,7 +110,7 @@ export function resultsTable(rows: readonly ResultRow[], withRepeat: boolean): T
   };
 }
 
-/** The ratio table: slabcast ÷ peer for throughput and CPU per op (a `vs` column when there are several peers). */
+/** The ratio table: slabcast ÷ peer for throughput and CPU per op (`subject`/`peer` columns when there are several). */
 export function ratioTable(comparisons: readonly Comparison[]): Table {
   const first = comparisons[0];
   const unit = first?.unit ?? 'op';
@@ -119,6 +119,13 @@ export function ratioTable(comparisons: readonly Comparison[]): Table {
     c.cpuPerOpRatio === null ? '–' : `${c.cpuPerOpRatio.toFixed(2)}×`,
     c.caveat,
   ];
+  if (new Set(comparisons.map((c) => c.subject)).size > 1) {
+    return {
+      header: ['case', 'tool', 'subject', 'peer', `${unit}/s subject/peer`, `CPU µs/${unit} subject/peer`, 'caveat'],
+      align: ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
+      rows: comparisons.map((c) => [c.case, c.tool, c.subject, c.baseline, ...ratios(c)]),
+    };
+  }
   if (new Set(comparisons.map((c) => c.baseline)).size > 1) {
     const vs = `${first?.subject ?? 'subject'}/peer`;
     return {

@@ -153,7 +153,7 @@ async function measure(
  * server was the limit while it idled: when neither side reached 90% of a core and other
  * processes took more than {@link NOISY_OTHER_CPU_PCT}% of one, the window was "contended".
  */
-function limitOf(clientSaturated: boolean, serverPct: number, clientPct: number, otherPct: number): ResultRow['bound'] {
+export function limitOf(clientSaturated: boolean, serverPct: number, clientPct: number, otherPct: number): ResultRow['bound'] {
   if (clientSaturated && serverPct < clientPct) return 'client-bound';
   const serverSaturated = serverPct >= CLIENT_SATURATION * 100;
   if (!serverSaturated && !clientSaturated && otherPct > NOISY_OTHER_CPU_PCT) return 'contended';

@@ -3,7 +3,7 @@ import { renderChart } from './chart.js';
 import { join } from 'node:path';
 import { compareRows, ratioTable, renderMarkdown, resultsTable, type Comparison } from './format.js';
 import type { MachineInfo } from './machine.js';
-import type { ResultRow } from './scenario.js';
+import type { ResultRow, TitledTable } from './scenario.js';
 
 /** Run-wide settings recorded next to the numbers. */
 export interface RunSettings {
@@ -25,6 +25,8 @@ export interface ScenarioReport {
   readonly rows: readonly ResultRow[];
   readonly comparisons: readonly Comparison[];
   readonly notes: readonly string[];
+  /** The scenario's own tables, if any. */
+  readonly tables: readonly TitledTable[];
   /** Set when the scenario threw; its rows are whatever finished before. */
   readonly error?: string;
 }
@@ -45,8 +47,9 @@ export function scenarioReport(
   rows: readonly ResultRow[],
   notes: readonly string[],
   error?: string,
+  tables: readonly TitledTable[] = [],
 ): ScenarioReport {
-  return { name, description, rows, comparisons: compareRows(rows), notes, ...(error === undefined ? {} : { error }) };
+  return { name, description, rows, comparisons: compareRows(rows), notes, tables, ...(error === undefined ? {} : { error }) };
 }
 
 /** Markdown ready to paste into a README: command, machine, tables, notes. */
@@ -75,6 +78,7 @@ export function renderReportMarkdown(report: BenchReport): string {
     if (scenario.comparisons.length > 0) {
       out.push('', renderMarkdown(ratioTable(scenario.comparisons)));
     }
+    for (const table of scenario.tables) out.push('', `${table.title}:`, '', renderMarkdown(table));
     if (scenario.error !== undefined) out.push('', `**Failed:** ${scenario.error.split('\n')[0]}`);
     if (scenario.notes.length > 0) out.push('', ...scenario.notes.map((n) => `- ${n}`));
   }

@@ -17,6 +17,16 @@ export interface Scenario {
 export interface ScenarioResult {
   readonly rows: ResultRow[];
   readonly notes: string[];
+  /** Tables of what the rows have no columns for (cluster-redis: Redis bytes and commands per message). */
+  readonly tables?: readonly TitledTable[];
+}
+
+/** A scenario's own table, printed and written after its rows (renders like format.ts `Table`). */
+export interface TitledTable {
+  readonly title: string;
+  readonly header: readonly string[];
+  readonly align: readonly ('left' | 'right')[];
+  readonly rows: readonly (readonly string[])[];
 }
 
 /** Load shape for one measured window. WebSocket scenarios reuse it (`pipelining` = 1). */
