@@ -200,28 +200,28 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
 
   it('DELETE through a new owner whose copies are still on their way (one being fetched, one queued) deletes every copy', async () => {
     redisCli('FLUSHALL');
-    for (const id of ['p', 'q']) await start(id, ['--scrub-bytes-per-sec', '0']);
-    for (const id of ['p', 'q']) await eventually(async () => (await membersOf(id)).length === 2, 5000, `${id} sees 2 instances`);
+    for (const id of ['x', 'y']) await start(id, ['--scrub-bytes-per-sec', '0']);
+    for (const id of ['x', 'y']) await eventually(async () => (await membersOf(id)).length === 2, 5000, `${id} sees 2 instances`);
     const future = new HashRing(128);
-    future.setMembers([...(await membersOf('p')), { id: 'r', url: 'ws://127.0.0.1:1' }]);
+    future.setMembers([...(await membersOf('x')), { id: 'z', url: 'ws://127.0.0.1:1' }]);
     const ids: string[] = [];
-    for (let i = 0; ids.length < 2; i++) if (future.ownerOf(`stream:mv${i}`)!.id === 'r') ids.push(`mv${i}`);
-    for (const id of ids) await client('p').upload(id, randomBytes(800_000));
-    await eventually(async () => (await held('p')).length === 2 && (await held('q')).length === 2, 10_000, 'two copies of both');
-    await start('r', ['--replication-bytes-per-sec', '100000', '--replication-concurrency', '1', '--scrub-bytes-per-sec', '0']);
+    for (let i = 0; ids.length < 2; i++) if (future.ownerOf(`stream:mv${i}`)!.id === 'z') ids.push(`mv${i}`);
+    for (const id of ids) await client('x').upload(id, randomBytes(800_000));
+    await eventually(async () => (await held('x')).length === 2 && (await held('y')).length === 2, 10_000, 'two copies of both');
+    await start('z', ['--replication-bytes-per-sec', '100000', '--replication-concurrency', '1', '--scrub-bytes-per-sec', '0']);
     await eventually(async () => {
-      const s = await status('r');
+      const s = await status('z');
       return s.active === 1 && s.queued === 1;
-    }, 10_000, 'r fetches one and queues the other');
-    const viaR = client('r', false);
-    for (const id of ids) await viaR.delete(id); // r owns both: no MOVED; neither is complete on r
-    await eventually(async () => (await Promise.all(['p', 'q', 'r'].map(held))).every((h) => h.length === 0) && (await status('r')).active === 0, 10_000, 'no copy anywhere');
+    }, 10_000, 'z fetches one and queues the other');
+    const viaR = client('z', false);
+    for (const id of ids) await viaR.delete(id); // z owns both: no MOVED; neither is complete on z
+    await eventually(async () => (await Promise.all(['x', 'y', 'z'].map(held))).every((h) => h.length === 0) && (await status('z')).active === 0, 10_000, 'no copy anywhere');
     for (const id of ids) {
       expect(Number(redisCli('GET', `slabcast:stream:${id}:deleted`))).toBeGreaterThan(0);
-      expect(existsSync(join(root, 'r', `${id}.audio`))).toBe(false);
+      expect(existsSync(join(root, 'z', `${id}.audio`))).toBe(false);
     }
     await new Promise((r) => setTimeout(r, 1000)); // several passes: nothing comes back
-    expect((await Promise.all(['p', 'q', 'r'].map(held))).flat()).toEqual([]);
+    expect((await Promise.all(['x', 'y', 'z'].map(held))).flat()).toEqual([]);
   }, 60_000);
 
   it('DELETE while a copy is being made: no copy anywhere afterwards, and none comes back', async () => {
