@@ -57,13 +57,12 @@ export function peerJson(method: string, url: string, secret: string, body: unkn
 }
 
 /**
- * `GET url` with the secret (and `Range: bytes={from}-` when `from` > 0); resolves with the response
+ * `GET url` with the secret and `Range: bytes={from}-{last}`; resolves with the response
  * once its head is in (the caller reads the body, pausing it to pace the transfer), rejects on a
  * connection failure or when no head arrives within `timeoutMs`. `abort()` ends it at any time.
  */
-export function peerGet(url: string, secret: string, from: number, timeoutMs: number): { response: Promise<IncomingMessage>; abort(reason: Error): void } {
-  const headers: Record<string, string> = { Authorization: `Bearer ${secret}` };
-  if (from > 0) headers.Range = `bytes=${from}-`;
+export function peerGet(url: string, secret: string, from: number, last: number, timeoutMs: number): { response: Promise<IncomingMessage>; abort(reason: Error): void } {
+  const headers: Record<string, string> = { Authorization: `Bearer ${secret}`, Range: `bytes=${from}-${last}` };
   const req = request(url, { method: 'GET', headers, timeout: timeoutMs, agent: false });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.on('response', resolve);

@@ -85,6 +85,8 @@ export interface ReplicationStats {
 /** A copy to fetch. */
 interface FetchJob {
   readonly id: string;
+  /** The original is complete: the copy ends complete (SHA-256 checked); else the bytes uploaded so far, left incomplete. */
+  readonly complete: boolean;
   /** The copy being written, once the fetch started it. */
   stream: AudioStream | null;
   /** http:// base of the instance that has it. */
@@ -100,6 +102,8 @@ interface FetchJob {
 /** What a hold request carries. */
 interface HoldRequest {
   from: string;
+  /** The original is complete (then `sha256` is its digest), or being uploaded at the asker (`sha256` is ''). */
+  complete: boolean;
   size: number;
   sha256: string;
   createdAt: number;
@@ -238,15 +242,17 @@ export class StreamReplicator {
       if (!this.authorized(req, res)) return;
       const id = req.params.id ?? '';
       const stream = this.store.peek(id);
-      // Only complete copies are sources: a partial one here may be a copy still being fetched.
-      if (stream === undefined || !stream.complete || stream.removed) return res.json({ error: 'NOT_FOUND', message: `no complete copy of stream ${id} here` }, 404);
+      // Sources: complete copies, and uploads by clients here (their bytes so far); never a copy still being fetched.
+      if (stream === undefined || stream.removed || !(stream.complete || this.uploadedByClient(stream))) {
+        return res.json({ error: 'NOT_FOUND', message: `no complete copy or upload of stream ${id} here` }, 404);
+      }
       http.serve(req, res, id);
     });
     router.add('POST', `${INTERNAL_STREAMS_PATH}/:id/hold`, async (req, res) => {
       if (!this.authorized(req, res)) return;
       const id = req.params.id ?? '';
       const hold = holdRequest(req);
-      if (!isValidStreamId(id) || hold === null) return res.json({ error: 'BAD_REQUEST', message: 'a hold request is {from, size, sha256, createdAt, updatedAt}' }, 400);
+      if (!isValidStreamId(id) || hold === null) return res.json({ error: 'BAD_REQUEST', message: 'a hold request is {from, complete, size, sha256, createdAt, updatedAt}' }, 400);
       const answer = await this.hold(id, hold);
       res.json(answer.body, answer.status);
     });
@@ -299,6 +305,11 @@ export class StreamReplicator {
       else if (targets.length > 0 && !targets.some((t) => t.id === me)) this.handOff(stream);
     }
     this.stats.underReplicated = under;
+    // Uploads in progress here: the instances that should hold the stream copy what is stored so far.
+    for (const stream of this.store.uploads()) {
+      if (!this.uploadedByClient(stream) || stream.size === 0) continue;
+      for (const target of ring.successors(`stream:${stream.id}`, this.options.replicas)) if (target.id !== me) this.ask(target, stream);
+    }
   }
 
   /** Records in Redis that this instance holds `stream`; a tombstone newer than the copy deletes it instead. */
@@ -319,12 +330,12 @@ export class StreamReplicator {
     if (this.asking.has(key) || this.asking.size >= MAX_ASKS) return;
     this.asking.add(key);
     this.stats.holdAsks++;
-    const body: HoldRequest = { from: peerHttpBase(this.self().url), size: stream.size, sha256: stream.sha256 ?? '', createdAt: stream.createdAt, updatedAt: stream.updatedAt };
+    const body: HoldRequest = { from: peerHttpBase(this.self().url), complete: stream.complete, size: stream.size, sha256: stream.complete ? (stream.sha256 ?? '') : '', createdAt: stream.createdAt, updatedAt: stream.updatedAt };
     peerJson('POST', `${peerHttpBase(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(stream.id)}/hold`, this.options.secret, body, ASK_TIMEOUT_MS)
       .then(
         (answer) => {
           const state = answer.body.state;
-          if (answer.status === 200 && state === 'held') {
+          if (answer.status === 200 && state === 'held' && stream.complete) {
             let set = this.confirmed.get(stream.id);
             if (set === undefined) this.confirmed.set(stream.id, (set = new Set()));
             set.add(target.id);
@@ -353,14 +364,16 @@ export class StreamReplicator {
     }
     const local = this.store.peek(id);
     if (local !== undefined && local.complete && !local.removed) {
-      if (local.sha256 === hold.sha256) return { status: 200, body: { state: 'held' } };
-      return { status: 409, body: { state: 'conflict', message: `stream ${id} here is another stream (SHA-256 ${local.sha256 ?? 'unknown'})` } };
+      if (hold.complete && local.sha256 === hold.sha256) return { status: 200, body: { state: 'held' } };
+      return { status: 409, body: { state: 'conflict', message: `stream ${id} here is another stream (complete, SHA-256 ${local.sha256 ?? 'unknown'})` } };
     }
     if (this.jobs.has(id)) return { status: 202, body: { state: 'fetching' } };
     if (local !== undefined && local.uploader !== null) return { status: 409, body: { state: 'busy', message: `stream ${id} is being uploaded here` } };
+    // An upload elsewhere whose stored bytes this copy has already: nothing to fetch until it grows.
+    if (!hold.complete && local !== undefined && local.size === hold.size) return { status: 202, body: { state: 'current' } };
     const job: FetchJob = { id, stream: null, ...hold, abort: null, cancelled: false };
     this.jobs.set(id, job);
-    this.hints.set(id, `${hold.from.replace(/^http/, 'ws')}${this.options.audioPath}`);
+    if (hold.complete) this.hints.set(id, `${hold.from.replace(/^http/, 'ws')}${this.options.audioPath}`);
     this.queue.push(job);
     this.stats.queued = this.queue.length;
     this.startFetches();
@@ -404,6 +417,13 @@ export class StreamReplicator {
       if (stream.size < job.size) await this.receive(job, stream);
       if (job.cancelled) throw new Error('cancelled: the stream was deleted');
       if (stream.size !== job.size) throw new Error(`received ${stream.size} of ${job.size} bytes`);
+      if (!job.complete) {
+        // An upload in progress elsewhere: its bytes so far are here, incomplete and resumable (a
+        // START here after its owner died resumes from them); the next ask brings what came since.
+        this.store.abandon(stream);
+        ok = true;
+        return;
+      }
       try {
         await this.store.stop(stream, { sha256: job.sha256, updatedAt: job.updatedAt });
       } catch (error) {
@@ -427,13 +447,13 @@ export class StreamReplicator {
 
   /** Reads the source's bytes from the copy's size on, paced, into the store. */
   private async receive(job: FetchJob, stream: AudioStream): Promise<void> {
-    const get = peerGet(`${job.from}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(job.id)}`, this.options.secret, stream.size, FETCH_STALL_MS);
+    // An explicit last byte: of a stream still being uploaded, exactly the bytes the ask announced (never the live response).
+    const get = peerGet(`${job.from}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(job.id)}`, this.options.secret, stream.size, job.size - 1, FETCH_STALL_MS);
     job.abort = (reason) => get.abort(reason);
     const res: IncomingMessage = await get.response;
-    const expected = stream.size > 0 ? 206 : 200;
-    if (res.statusCode !== expected) {
+    if (res.statusCode !== 206) {
       res.resume();
-      throw new Error(`GET ${job.from}: ${res.statusCode ?? 0} (expected ${expected})`);
+      throw new Error(`GET ${job.from}: ${res.statusCode ?? 0} (expected 206)`);
     }
     await new Promise<void>((resolve, reject) => {
       res.on('data', (chunk: Buffer) => {
@@ -603,7 +623,7 @@ export class StreamReplicator {
         this.log.error({ stream: stream.id }, 'cluster: no other holder of a damaged stream: it is lost');
         return;
       }
-      await this.hold(stream.id, { from: peerHttpBase(url.slice(0, url.length - this.options.audioPath.length)), ...original });
+      await this.hold(stream.id, { from: peerHttpBase(url.slice(0, url.length - this.options.audioPath.length)), complete: true, ...original });
     }).catch((error: unknown) => this.log.warn({ stream: stream.id, err: error }, 'cluster: re-fetching a damaged copy failed; the next ask from a holder retries'));
   }
 
@@ -633,11 +653,11 @@ function holdRequest(req: HttpRequest): HoldRequest | null {
     return null; // answered 400 by the caller
   }
   if (value === null || typeof value !== 'object') return null;
-  const { from, size, sha256, createdAt, updatedAt } = value;
-  if (typeof from !== 'string' || !/^https?:\/\/[^/\s]+$/.test(from)) return null;
-  if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) return null;
+  const { from, complete, size, sha256, createdAt, updatedAt } = value;
+  if (typeof from !== 'string' || !/^https?:\/\/[^/\s]+$/.test(from) || typeof complete !== 'boolean') return null;
+  if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof sha256 !== 'string' || (complete ? !SHA256_HEX.test(sha256) : sha256 !== '')) return null;
   if (!Number.isSafeInteger(createdAt) || !Number.isSafeInteger(updatedAt)) return null;
-  return { from, size: size as number, sha256, createdAt: createdAt as number, updatedAt: updatedAt as number };
+  return { from, complete, size: size as number, sha256, createdAt: createdAt as number, updatedAt: updatedAt as number };
 }
 
 /** Drops a partial copy, a missing one being fine. */

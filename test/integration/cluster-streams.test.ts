@@ -137,20 +137,24 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     expect(handOffs).toBeGreaterThan(0);
   }, 90_000);
 
-  it('the owner SIGKILLed mid-upload: slabcast/client starts again on the new owner (through its own URL) and the stream ends complete and copied', async () => {
+  it('an upload in progress is copied as it grows; its owner SIGKILLed mid-upload → slabcast/client resumes on the new owner from the copied bytes', async () => {
     redisCli('FLUSHALL');
     for (const id of ['u', 'v', 'w']) await start(id, ['--scrub-bytes-per-sec', '0']);
     for (const id of ['u', 'v', 'w']) await eventually(async () => (await membersOf(id)).length === 3, 5000, `${id} sees 3 instances`);
     const ring = await ringOf('u');
     let id = '';
     for (let i = 0; id === ''; i++) if (ring.ownerOf(`stream:up${i}`)!.id !== 'u') id = `up${i}`;
-    const owner = ring.ownerOf(`stream:${id}`)!.id;
+    const [owner, replica] = ring.successors(`stream:${id}`, 2).map((m) => m.id);
     const data = randomBytes(1_000_000);
-    let killed = false;
+    const sizeOn = async (n: string): Promise<number> => {
+      const list = (await (await fetch(`http://127.0.0.1:${nodes[n].port}/api/audio/streams`)).json()) as { id: string; size: number }[];
+      return list.find((s) => s.id === id)?.size ?? 0;
+    };
     async function* slowly(): AsyncGenerator<Uint8Array> {
       for (let at = 0; at < data.length; at += 50_000) {
-        if (at === 300_000 && !killed) {
-          killed = true;
+        if (at === 300_000) {
+          // The replica copies the upload's bytes so far at every pass: wait for them, then kill the owner.
+          await eventually(async () => (await sizeOn(replica)) >= 200_000, 10_000, 'the replica has most of the upload so far');
           await nodes[owner].kill(); // the upload's connection drops with it
         }
         yield data.subarray(at, at + 50_000);
@@ -162,7 +166,9 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     const result = await c.upload(id, slowly());
     expect(result.size).toBe(data.length);
     expect(result.attempts).toBeGreaterThanOrEqual(2);
-    expect(result.resumedAt.at(-1)).toBe(0); // the new owner had none of it: sent again from the kept bytes
+    // The new owner is the replica: it resumed from the bytes it had copied, not from 0.
+    expect(result.resumedAt.at(-1)).toBeGreaterThanOrEqual(200_000);
+    expect(result.resumedAt.at(-1)).toBeLessThanOrEqual(300_000);
     const survivors = live();
     for (const via of survivors) expect(sha(await client(via).read(id, 0, data.length)), `via ${via}`).toBe(sha(data));
     await eventually(async () => (await Promise.all(survivors.map(held))).every((h) => h.includes(id)), 10_000, 'copied to the other survivor');

@@ -238,6 +238,11 @@ export class AudioStore {
     return this.lookup(id);
   }
 
+  /** Streams being uploaded now (a snapshot). */
+  uploads(): AudioStream[] {
+    return [...this.streams.values()].filter((s) => s.uploader !== null && !s.complete && !s.removed);
+  }
+
   /** Complete streams nobody uploads, least recently used first (a snapshot). */
   completeStreams(): AudioStream[] {
     return [...this.streams.values()].filter((s) => s.complete && s.uploader === null && !s.removed);
