@@ -36,12 +36,20 @@ export interface UploadResult {
   attempts: number;
   /** The offsets the server resumed from, one per attempt. */
   resumedAt: number[];
+  /** With `verify`: the stream's SHA-256 (hex), the server's and this client's alike. */
+  sha256?: string;
 }
 
 /** Options of one {@link AudioClient.upload}. */
 export interface UploadOptions {
   /** Called after each chunk is handed to the socket with the stream offset sent so far (it may go back after a resume). */
   onProgress?: (sentBytes: number) => void;
+  /**
+   * After `OK:STOP`, ask the server for the stream's SHA-256 (`INFO`) and compare it with the digest
+   * of the bytes sent (WebCrypto: Node ≥ 20, browsers in a secure context); a difference rejects
+   * with `ERR_CLIENT_AUDIO_DIGEST_MISMATCH`. The digest needs the whole stream in one buffer once.
+   */
+  verify?: boolean;
 }
 
 /** Options of {@link AudioClient}. */
@@ -151,7 +159,19 @@ export class AudioClient {
         ch.send(`STOP:${id}`);
         const stop = await ch.nextText();
         if (!stop.startsWith(`OK:STOP:${id}:`)) throw protocol(stop);
-        return { size: Number(stop.slice(stop.lastIndexOf(':') + 1)), attempts: resumedAt.length, resumedAt };
+        const result: UploadResult = { size: Number(stop.slice(stop.lastIndexOf(':') + 1)), attempts: resumedAt.length, resumedAt };
+        if (options.verify === true) {
+          ch.send(`INFO:${id}`);
+          const info = await ch.nextText();
+          if (!info.startsWith(`INFO:${id}:`)) throw protocol(info);
+          const server = (JSON.parse(info.slice(`INFO:${id}:`.length)) as StreamInfo).sha256;
+          const mine = await src.sha256();
+          if (server !== mine) {
+            throw new AudioClientError(AudioClientErrorCode.DigestMismatch, `stream ${id}: the server's SHA-256 is ${String(server)}, the bytes sent hash to ${mine}`);
+          }
+          result.sha256 = mine;
+        }
+        return result;
       } catch (err) {
         if (!(err instanceof AudioClientError) || !err.retryable) throw err;
         if (failures >= (this.options.reconnect?.maxRetries ?? Infinity)) throw err;
@@ -348,6 +368,16 @@ class RetainedSource {
     const c = this.chunks[i];
     const from = offset - this.starts[i];
     return c.subarray(from, Math.min(c.byteLength, from + max));
+  }
+
+  /** SHA-256 (hex) of every byte of the source (all of it pulled by now: the upload is complete). */
+  async sha256(): Promise<string> {
+    const whole = new Uint8Array(this.pulled);
+    for (let i = 0; i < this.chunks.length; i++) whole.set(this.chunks[i], this.starts[i]);
+    const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', whole));
+    let hex = '';
+    for (const b of digest) hex += b.toString(16).padStart(2, '0');
+    return hex;
   }
 
   private async pull(): Promise<void> {

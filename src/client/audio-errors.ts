@@ -18,6 +18,8 @@ export const AudioClientErrorCode = {
   Redirects: 'ERR_CLIENT_AUDIO_REDIRECTS',
   CannotRewind: 'ERR_CLIENT_AUDIO_CANNOT_REWIND',
   Http: 'ERR_CLIENT_AUDIO_HTTP',
+  /** `upload(…, { verify: true })`: the server's SHA-256 of the stream is not the digest of the bytes sent. */
+  DigestMismatch: 'ERR_CLIENT_AUDIO_DIGEST_MISMATCH',
 } as const;
 export type AudioClientErrorCode = (typeof AudioClientErrorCode)[keyof typeof AudioClientErrorCode];
 

@@ -5,12 +5,12 @@
  * SHA-256, and the follower yields every byte once.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { AudioClient, AudioClientError, AudioServerCode } from '../../src/client/index.js';
+import { AudioClient, AudioClientError, AudioClientErrorCode, AudioServerCode } from '../../src/client/index.js';
 import { type RestartableServer, startRestartable } from '../helpers/restartable-server.js';
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 300 };
@@ -27,12 +27,12 @@ afterEach(async () => {
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function start(): Promise<{ server: RestartableServer; url: string }> {
+async function start(): Promise<{ server: RestartableServer; url: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'slabcast-client-audio-'));
   dirs.push(dir);
   const server = await startRestartable(['--services', 'audio', '--cache-dir', dir, '--flush-interval-ms', '10']);
   servers.push(server);
-  return { server, url: `ws://127.0.0.1:${server.port}/audio` };
+  return { server, dir, url: `ws://127.0.0.1:${server.port}/audio` };
 }
 
 function client(url: string): AudioClient {
@@ -53,8 +53,15 @@ async function readAll(c: AudioClient, id: string, size: number): Promise<Buffer
 
 describe('audio client across a server crash', () => {
   it('an upload killed midway resumes from OK:START and is durable at OK:STOP; a follower yields every byte once', async () => {
-    const { server, url } = await start();
+    const { server, url, dir } = await start();
     const data = randomBytes(4 * 1024 * 1024 + 1234);
+    const checkpointed = (): number => {
+      try {
+        return (JSON.parse(readFileSync(join(dir, 'show.meta'), 'utf8')) as { size: number }).size;
+      } catch {
+        return 0; // not written yet, or being replaced
+      }
+    };
     const chunk = 64 * 1024;
     const crashAt = Math.floor(data.length / chunk / 2);
     const probe = client(url);
@@ -63,9 +70,9 @@ describe('audio client across a server crash', () => {
     async function* source(): AsyncGenerator<Uint8Array> {
       for (let i = 0, at = 0; at < data.length; i++, at += chunk) {
         if (i === crashAt) {
-          // Half is in: let a checkpoint happen (--flush-interval-ms 10), then crash and come back.
+          // Half is in: wait for a checkpoint of some of it on disk (--flush-interval-ms 10), then crash and come back.
           while ((await probe.info('show').catch(() => ({ size: 0 }))).size < at) await sleep(10);
-          await sleep(100);
+          while (checkpointed() === 0) await sleep(10);
           await server.kill();
           await server.restart();
         }
@@ -119,12 +126,27 @@ describe('audio client across a server crash', () => {
     const again = await c.upload('clip', data).catch((e: unknown) => e);
     expect(again).toMatchObject({ code: AudioServerCode.Complete, serverMessage: 'stream clip is complete; DELETE it before uploading it again' });
 
+    // verify: the server's SHA-256 (INFO) against the digest of the bytes sent.
+    expect(await c.upload('checked', data, { verify: true })).toMatchObject({ size: data.length, sha256: sha(data) });
+    expect(await c.info('checked')).toMatchObject({ sha256: sha(data), replicas: 1 });
+    // Bytes changed under the client after they were sent: what it holds no longer hashes to what the server stored.
+    const chunk = Buffer.from(data.subarray(0, 100_000));
+    async function* changing(): AsyncGenerator<Uint8Array> {
+      yield chunk;
+      await new Promise((r) => setTimeout(r, 50));
+      chunk[0] ^= 0xff;
+      yield data.subarray(100_000);
+    }
+    const mismatch = await c.upload('tampered', changing(), { verify: true }).catch((e: unknown) => e);
+    expect(mismatch).toMatchObject({ code: AudioClientErrorCode.DigestMismatch, retryable: false });
+    expect((await c.info('tampered')).sha256).toBe(sha(data));
+
     // The command connection dropped under it (server restart): the next command reconnects.
     await server.kill();
     await server.restart();
     expect(await c.info('clip')).toMatchObject({ size: data.length, complete: true });
     await c.delete('clip');
-    expect(await c.list()).toEqual([]);
+    expect((await c.list()).map((s) => s.id).sort()).toEqual(['checked', 'tampered']);
   });
 });
 
