@@ -137,6 +137,8 @@ const ASK_TIMEOUT_MS = 5_000;
 const FETCH_STALL_MS = 15_000;
 /** Hold requests in flight at once from this instance. */
 const MAX_ASKS = 16;
+/** Holder registrations sent per pass: a cache of many streams registers over several passes, never past --redis-max-pending. */
+const MAX_REGISTERS_PER_PASS = 256;
 
 /** Where an instance's internal stream routes live. */
 export const INTERNAL_STREAMS_PATH = '/internal/streams';
@@ -289,9 +291,14 @@ export class StreamReplicator {
     if (this.closed || ring === null || !this.link.ready) return;
     const me = this.self().id;
     let under = 0;
+    let registers = 0;
     for (const stream of this.store.completeStreams()) {
       if (stream.sha256 === null) continue; // completed before digests were kept: the scrubber hashes it first
-      if (!this.registered.has(stream.id)) this.register(stream);
+      if (!this.registered.has(stream.id)) {
+        if (registers >= MAX_REGISTERS_PER_PASS) continue; // registered (and copied) at a later pass
+        registers++;
+        this.register(stream);
+      }
       const targets = ring.successors(`stream:${stream.id}`, this.options.replicas);
       const confirmed = this.confirmed.get(stream.id);
       stream.copies = 1 + (confirmed?.size ?? 0);
