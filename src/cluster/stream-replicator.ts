@@ -312,6 +312,7 @@ export class StreamReplicator {
       else if (targets.length > 0 && !targets.some((t) => t.id === me)) this.handOff(stream);
     }
     this.stats.underReplicated = under;
+    if (registers >= MAX_REGISTERS_PER_PASS) this.soon(); // more to register: the next batch right after this one
     // Uploads in progress here: the instances that should hold the stream copy what is stored so far.
     for (const stream of this.store.uploads()) {
       if (!this.uploadedByClient(stream) || stream.size === 0) continue;
