@@ -87,7 +87,10 @@ export interface RedisLinkStats {
 
 /**
  * Two connections to one Redis (the official `redis` client): `cmd` for commands and publishing,
- * `sub` dedicated to SUBSCRIBE (a subscribed connection can do nothing else). Reconnects with capped
+ * `sub` dedicated to SUBSCRIBE (a subscribed connection can do nothing else); on a Redis Cluster,
+ * node-redis's cluster client, watched per master (see {@link RedisLink.readyFor}: one master that
+ * stops answering takes only its own slots down, the link as a whole is down only when every
+ * master is). Reconnects with capped
  * backoff forever; while down, commands fail at once instead of queueing (no unbounded queue), and
  * the instance keeps serving its local members. State changes are emitted as `state` events.
  *
