@@ -455,9 +455,9 @@ describe('applyMask (§5.3)', () => {
     }
   });
 
-  it('long runs (the addon) match the reference for every alignment, phase and length around the native threshold', () => {
+  it('long runs (the addon) match the reference for every alignment, phase and length around the native threshold and its block sizes', () => {
     const backing = new ArrayBuffer(70_000);
-    for (const length of [NATIVE_MASK_MIN_BYTES - 1, NATIVE_MASK_MIN_BYTES, NATIVE_MASK_MIN_BYTES + 1, NATIVE_MASK_MIN_BYTES + 7, 65_536 + 3]) {
+    for (const length of [NATIVE_MASK_MIN_BYTES - 1, NATIVE_MASK_MIN_BYTES, NATIVE_MASK_MIN_BYTES + 1, NATIVE_MASK_MIN_BYTES + 7, NATIVE_MASK_MIN_BYTES + 32 + 8 + 3, 65_536 + 3]) {
       for (const offset of [0, 1, 3]) {
         for (const phase of [0, 1, 2, 3, 5]) {
           const view = new Uint8Array(backing, offset, length + 8);
