@@ -3,6 +3,7 @@ import type { Connection } from './connection.js';
 import { PauseReason } from './pause-reason.js';
 import { InflightWrites } from './inflight-writes.js';
 import { NativeSocket } from './native-socket.js';
+import { isArenaView } from './native-transport.js';
 import { OutputQueue } from './output-queue.js';
 import { NO_SECTION, type SlabAllocator } from './slab.js';
 
@@ -120,6 +121,17 @@ export class MessageWriter {
     if (this.fill !== NO_SECTION && this.fillLength > 0) this.sealFill();
     (this.queued ??= new OutputQueue()).push(NO_SECTION, buf.length, buf, owner);
     return this.queuedBytes(buf.length);
+  }
+
+  /**
+   * Whether `bytes` may be queued with {@link queueExternal} without a copy although they are input
+   * being parsed: they are in the native transport's read arena and this turn's write phase comes
+   * before the arena is reused (the addon copies what the kernel does not take at once). An echo
+   * then sends the payload where it was read. False on the node transport, for bytes in a read
+   * section (compacted as soon as the protocol returns) and outside a read batch.
+   */
+  canSendInPlace(bytes: Uint8Array): boolean {
+    return this.native !== null && this.conn.loop.inReadBatch && isArenaView(bytes);
   }
 
   /**

@@ -42,6 +42,36 @@ describe('native transport', () => {
     ws.destroy();
   });
 
+  it('echoes sent from the read arena that the kernel cannot take at once are copied before the arena is reused', async () => {
+    server = await startServer({ transport: 'native' });
+    const before = nativeTransport().stats.partialWrites;
+    const slow = await WsRawClient.open(server.port);
+    slow.raw.socket.pause(); // reads nothing: its echoes stay queued in the server
+    // 16 KiB frames arrive whole in the arena and are echoed from there, one at a time, until the
+    // kernel stops taking them; 8 more are queued behind (under maxWriteQueueBytes, so the server
+    // keeps reading this socket). What the kernel did not take must have been copied out of the arena.
+    const messages: Buffer[] = [];
+    const echoOne = async (): Promise<void> => {
+      const m = binary(16 * 1024, messages.length);
+      messages.push(m);
+      await slow.sendFrame(OP.Binary, m);
+      await waitFor(() => server!.app.stats().ws.messagesIn === messages.length, 5000, 'the message echoed');
+    };
+    while (nativeTransport().stats.partialWrites === before && messages.length < 2000) await echoOne();
+    expect(nativeTransport().stats.partialWrites).toBeGreaterThan(before);
+    for (let i = 0; i < 8; i++) await echoOne();
+    // Another socket's traffic fills the arena with other bytes meanwhile.
+    const busy = await WsRawClient.open(server.port);
+    for (let i = 0; i < 100; i++) await busy.sendFrame(OP.Binary, binary(16 * 1024, 1000 + i));
+    await busy.waitFrames(100, (f) => f.opcode === OP.Binary, 20_000);
+    slow.raw.socket.resume();
+    const frames = await slow.waitFrames(messages.length, (f) => f.opcode === OP.Binary, 20_000);
+    expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
+    expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
+    slow.destroy();
+    busy.destroy();
+  });
+
   it('a peer that resets while output is queued is closed and releases everything; its neighbour is not hurt', async () => {
     server = await startServer({ transport: 'native' });
     const openBefore = nativeTransport().open;

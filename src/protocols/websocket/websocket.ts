@@ -147,6 +147,11 @@ export class WebSocket<T = unknown> {
       const owner = this.conn.loop.oversize.lend(data);
       if (owner !== null) return this.sendView(data, owner, isBinary);
     }
+    if (typeof data !== 'string' && data.length >= IN_PLACE_MIN_BYTES && this.conn.writer.canSendInPlace(data)) {
+      // Received bytes sent back (an echo, a relay) while still in the transport's read buffer: only
+      // the header is written into the write slab; the payload leaves from where it was read.
+      return this.sendPayload(data, null, isBinary, false);
+    }
     const status = this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
     if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
     return status;
@@ -257,3 +262,10 @@ export class WebSocket<T = unknown> {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Received payloads at least this long are sent from the read buffer when they may be
+ * (`MessageWriter.canSendInPlace`); shorter ones are copied into the write slab, where the frame
+ * leaves as one slice instead of a header and a payload.
+ */
+const IN_PLACE_MIN_BYTES = 1024;
