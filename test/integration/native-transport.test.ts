@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeTransport } from '../../src/core/native-transport.js';
+import type { WebSocket } from '../../src/protocols/websocket/websocket.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { OP, WsRawClient } from '../helpers/ws-raw.js';
@@ -70,6 +71,33 @@ describe('native transport', () => {
     expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
     slow.destroy();
     busy.destroy();
+  });
+
+  it('a received message sent from the read arena twice and to another socket: every frame keeps its own header', async () => {
+    const members: WebSocket[] = [];
+    server = await startServer({ transport: 'native' }, (app) => {
+      app.endpoints.add({
+        path: '/twice',
+        onOpen: (ws) => void members.push(ws),
+        onMessage(ws, data) {
+          // The first send writes its header where the received frame's header was; the others must not.
+          ws.send(data, true);
+          ws.send(data, false);
+          for (const other of members) if (other !== ws) other.send(data, true);
+        },
+      });
+    });
+    const a = await WsRawClient.open(server.port, '/twice');
+    const b = await WsRawClient.open(server.port, '/twice');
+    await waitFor(() => members.length === 2, 5000, 'both sockets open');
+    const text = Buffer.from('in place '.repeat(2000)); // 18,000 B, valid UTF-8
+    await a.sendFrame(OP.Binary, text);
+    const [binaryEcho, textEcho] = await a.waitFrames(2, (f) => f.opcode === OP.Binary || f.opcode === OP.Text);
+    const [relayed] = await b.waitFrames(1, (f) => f.opcode === OP.Binary);
+    expect([binaryEcho.opcode, textEcho.opcode, relayed.opcode]).toEqual([OP.Binary, OP.Text, OP.Binary]);
+    expect([binaryEcho, textEcho, relayed].every((f) => f.payload.equals(text))).toBe(true);
+    a.destroy();
+    b.destroy();
   });
 
   it('a peer that resets while output is queued is closed and releases everything; its neighbour is not hurt', async () => {
