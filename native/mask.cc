@@ -1,7 +1,8 @@
 // WebSocket masking (RFC 6455 §5.3) as one pass over the bytes: the payload of a streamed frame is
 // unmasked on its way from the socket's read buffer to where it is kept (a file mapping, a message
-// block), instead of an in-place XOR followed by a copy. Exported as `mask` (one function). JS keeps
-// its own loop for short runs, where the call would cost more than it saves.
+// block), instead of an in-place XOR followed by a copy. Exported as `mask`, and as `unmask` for the
+// in-place XOR of a payload parsed whole (the per-frame call). JS keeps its own loop for short runs,
+// where the call would cost more than it saves.
 #include <napi.h>
 
 #include <cstdint>
@@ -123,10 +124,53 @@ Napi::Value Mask(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// A non-negative integer argument up to 2^53 (any typed array index).
+bool IndexArg(napi_env env, napi_value value, int64_t* out) {
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok) return false;
+  if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<int64_t>(d))) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+// unmask(buf, start, end, key, phase): XORs buf[start, end) in place with the masking key, given as
+// one uint32 holding the key bytes in wire order (key[0] in the high byte), from key byte `phase & 3`.
+// The per-frame path (every long payload parsed whole is unmasked where it was read): plain N-API
+// with one typed-array lookup and numbers for the rest, where mask() pays for three typed arrays.
+// Throws a RangeError on any bad argument.
+napi_value Unmask(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  int64_t start = 0;
+  int64_t end = 0;
+  int64_t phase = 0;
+  uint32_t key = 0;
+  const bool ok = napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc >= 5 &&
+                  napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) == napi_ok &&
+                  type == napi_uint8_array && IndexArg(env, argv[1], &start) && IndexArg(env, argv[2], &end) &&
+                  start <= end && static_cast<uint64_t>(end) <= length &&
+                  napi_get_value_uint32(env, argv[3], &key) == napi_ok && IndexArg(env, argv[4], &phase);
+  if (!ok) {
+    napi_throw_range_error(env, nullptr, "unmask(buf, start, end, key, phase): bad arguments");
+    return nullptr;
+  }
+  const uint8_t bytes[4] = {static_cast<uint8_t>(key >> 24), static_cast<uint8_t>(key >> 16),
+                            static_cast<uint8_t>(key >> 8), static_cast<uint8_t>(key)};
+  uint8_t* at = static_cast<uint8_t*>(data) + start;
+  MaskCopy(at, at, static_cast<size_t>(end - start), bytes, static_cast<size_t>(phase));
+  return nullptr;
+}
+
 }  // namespace
 
 void InitMask(Napi::Env env, Napi::Object exports) {
   exports.Set("mask", Napi::Function::New(env, Mask, "mask"));
+  napi_value unmask;
+  napi_create_function(env, "unmask", NAPI_AUTO_LENGTH, Unmask, nullptr, &unmask);
+  exports.Set("unmask", Napi::Value(env, unmask));
 }
 
 }  // namespace slabcast
