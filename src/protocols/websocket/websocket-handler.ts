@@ -16,7 +16,7 @@ import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
-import { WebSocket, type WebSocketOwner } from './websocket.js';
+import { IN_PLACE_MIN_BYTES, WebSocket, type WebSocketOwner } from './websocket.js';
 import { WsError, wsErrorInfo } from './ws-errors.js';
 
 /** WebSocket's slice of the configuration: message limits, ping and close timers, the slow-consumer limit. */
@@ -457,13 +457,17 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     if (ws.inbound !== null) ws.inbound.mode = InboundMode.Assemble;
     const view = buf.subarray(f.payloadStart, f.payloadEnd);
     // The frame's header before the payload is parsed: an echo may put its own header there.
+    const room = view.length >= IN_PLACE_MIN_BYTES;
+    if (room) this.offerHeaderRoom(view, buf, f.headerLength);
+    this.deliver(ws, view, !isText);
+    if (room) this.offerHeaderRoom(null, null, 0);
+    return true;
+  }
+
+  private offerHeaderRoom(view: Buffer | null, buf: Buffer | null, bytes: number): void {
     this.received = view;
     this.receivedIn = buf;
-    this.receivedRoom = f.headerLength;
-    this.deliver(ws, view, !isText);
-    this.received = null;
-    this.receivedIn = null;
-    return true;
+    this.receivedRoom = bytes;
   }
 
   /** @internal {@link WebSocketOwner} */

@@ -286,4 +286,4 @@ const EMPTY = new Uint8Array(0);
  * (`MessageWriter.canSendInPlace`); shorter ones are copied into the write slab, where every frame
  * of the turn leaves in one slice.
  */
-const IN_PLACE_MIN_BYTES = 1024;
+export const IN_PLACE_MIN_BYTES = 1024;
