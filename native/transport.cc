@@ -14,7 +14,10 @@
 //
 // Writes come from JS as uv_try_write (no request object, no callback when the
 // kernel takes everything: the common case); what the kernel does not take is
-// queued with uv_write, the JS buffers referenced until a WRITE_DONE event.
+// queued with uv_write, the JS buffers referenced until a WRITE_DONE event. JS
+// may write bytes of the arena itself during a delivery (an echo sends the
+// received payload where it was read): what of them is not taken at once is
+// copied, never queued by reference.
 //
 // The JS caller (src/core/native-transport.ts) validates and owns the state
 // machine; this layer still checks slots so a stale slot throws, not crashes.
@@ -79,6 +82,7 @@ struct WriteReq {
   Transport* transport;
   int32_t slot;
   std::vector<napi_ref> refs;  // keeps the JS buffers alive until the kernel took them
+  std::vector<char> copied;    // the untaken bytes of buffers that were in the read arena
 };
 
 struct Transport {
@@ -410,8 +414,15 @@ Napi::Value ReadStop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Queues bufs[skip bytes..] with uv_write, holding a reference to each JS value.
-// Returns 0 or a negative uv error.
+// Whether `buf` lies in the read arena, which is reused as soon as the delivery returns.
+bool InArena(const Transport* t, const uv_buf_t& buf) {
+  const char* arena = reinterpret_cast<const char*>(t->arena);
+  return buf.base >= arena && buf.base < arena + t->arena_size;
+}
+
+// Queues bufs[skip bytes..] with uv_write, holding a reference to each JS value. Bytes in the read
+// arena (JS writes received bytes in place during a delivery: an echo) are copied instead, the
+// untaken part only: the next read overwrites the arena. Returns 0 or a negative uv error.
 int QueueRest(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t skip) {
   size_t first = 0;
   while (first < n && skip >= bufs[first].len) {
@@ -426,7 +437,19 @@ int QueueRest(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* 
   w->slot = c->slot;
   w->req.data = w;
   w->refs.reserve(n - first);
+  size_t arena_bytes = 0;
   for (size_t i = first; i < n; i++) {
+    if (InArena(t, bufs[i])) arena_bytes += bufs[i].len;
+  }
+  if (arena_bytes > 0) w->copied.resize(arena_bytes);
+  char* to = w->copied.data();
+  for (size_t i = first; i < n; i++) {
+    if (InArena(t, bufs[i])) {
+      std::memcpy(to, bufs[i].base, bufs[i].len);
+      bufs[i].base = to;
+      to += bufs[i].len;
+      continue;
+    }
     napi_ref ref;
     napi_create_reference(env, values[i], 1, &ref);
     w->refs.push_back(ref);

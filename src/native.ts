@@ -35,6 +35,12 @@ export interface MmapBinding {
    * range; any other overlap, or a range outside either array, throws a RangeError.
    */
   mask(src: Uint8Array, srcStart: number, srcEnd: number, dst: Uint8Array, dstStart: number, key: Uint8Array, phase: number): void;
+  /**
+   * In-place masking (RFC 6455 §5.3): buf[start + i] ^= key byte (phase + i) & 3, `key` being the four
+   * key bytes in wire order as one uint32 (the first in the high byte). A range outside buf throws a
+   * RangeError. The per-frame call: cheaper to call than {@link mask}.
+   */
+  unmask(buf: Uint8Array, start: number, end: number, key: number, phase: number): void;
   /** msync of the pages covering [offset, offset + length) with MS_ASYNC or MS_SYNC (| MS_INVALIDATE), on the calling thread. */
   sync(buffer: ArrayBuffer, offset: number, length: number, flags: number): void;
   /** MS_SYNC msync of the pages covering the range on a libuv worker thread; resolves once durable. */
@@ -126,7 +132,7 @@ export interface TransportBinding {
 
 const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats', 'peerAddress', 'writeQueueSize'] as const;
 
-const FUNCTIONS = ['map', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
+const FUNCTIONS = ['map', 'mask', 'unmask', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [
   'PAGE_SIZE',
   'MS_ASYNC',

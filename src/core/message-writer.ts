@@ -3,6 +3,7 @@ import type { Connection } from './connection.js';
 import { PauseReason } from './pause-reason.js';
 import { InflightWrites } from './inflight-writes.js';
 import { NativeSocket } from './native-socket.js';
+import { isArenaView } from './native-transport.js';
 import { OutputQueue } from './output-queue.js';
 import { NO_SECTION, type SlabAllocator } from './slab.js';
 
@@ -109,17 +110,29 @@ export class MessageWriter {
   }
 
   /**
-   * Queues `buf` to be written without copying. `owner.release()` is called once the write completed
-   * or the connection closed (whichever comes first), exactly once.
+   * Queues `buf[offset, offset + length)` (all of `buf` by default) to be written without copying.
+   * `owner.release()` is called once the write completed or the connection closed (whichever comes
+   * first), exactly once.
    */
-  queueExternal(buf: Uint8Array, owner: Releasable | null): WriteStatus {
+  queueExternal(buf: Uint8Array, owner: Releasable | null, offset = 0, length = buf.length - offset): WriteStatus {
     if (this.released) {
       if (owner !== null) owner.release();
       return WriteStatus.Closed;
     }
     if (this.fill !== NO_SECTION && this.fillLength > 0) this.sealFill();
-    (this.queued ??= new OutputQueue()).push(NO_SECTION, buf.length, buf, owner);
-    return this.queuedBytes(buf.length);
+    (this.queued ??= new OutputQueue()).push(NO_SECTION, length, buf, offset, owner);
+    return this.queuedBytes(length);
+  }
+
+  /**
+   * Whether `bytes` may be queued with {@link queueExternal} without a copy although they are input
+   * being parsed: they are in the native transport's read arena and this turn's write phase comes
+   * before the arena is reused (the addon copies what the kernel does not take at once). An echo
+   * then sends the payload where it was read. False on the node transport, for bytes in a read
+   * section (compacted as soon as the protocol returns) and outside a read batch.
+   */
+  canSendInPlace(bytes: Uint8Array): boolean {
+    return this.native !== null && this.conn.loop.inReadBatch && isArenaView(bytes);
   }
 
   /**
@@ -173,10 +186,10 @@ export class MessageWriter {
     if (this.fillLength > 0) this.sealFill();
     const q0 = queued!.at(0);
     if (queued!.count === 1 && q0.buf !== null) {
-      // One external buffer (a broadcast frame, a mapped range): no array, no view.
-      const { buf, owner, length } = q0;
+      // One external buffer (a broadcast frame, a mapped range, an echo in the read arena): no array, no view.
+      const { buf, owner, offset, length } = q0;
       queued!.clear();
-      if (socket.writeSlice(buf, 0, length)) {
+      if (socket.writeSlice(buf, offset, length)) {
         if (owner !== null) owner.release();
         this.written(length);
       } else this.track(NO_SECTION, owner, length);
@@ -191,7 +204,7 @@ export class MessageWriter {
       if (view === null) {
         const off = slab.offsetOf(q.section);
         view = slab.buffer.subarray(off, off + q.length);
-      }
+      } else if (q.offset !== 0 || q.length !== view.length) view = view.subarray(q.offset, q.offset + q.length);
       views[i] = view;
       total += q.length;
     }
@@ -219,7 +232,7 @@ export class MessageWriter {
     if (queued !== null && nQueued > 0) {
       for (let i = 0; i < nQueued; i++) {
         const q = queued.at(i);
-        if (q.buf !== null) this.send(socket, q.buf, NO_SECTION, q.owner);
+        if (q.buf !== null) this.send(socket, q.offset === 0 && q.length === q.buf.length ? q.buf : q.buf.subarray(q.offset, q.offset + q.length), NO_SECTION, q.owner);
         else {
           const off = this.slab.offsetOf(q.section);
           this.send(socket, this.slab.buffer.subarray(off, off + q.length), q.section, null);
@@ -270,7 +283,7 @@ export class MessageWriter {
   }
 
   private sealFill(): void {
-    (this.queued ??= new OutputQueue()).push(this.fill, this.fillLength, null, null);
+    (this.queued ??= new OutputQueue()).push(this.fill, this.fillLength, null, 0, null);
     this.fill = NO_SECTION;
     this.fillLength = 0;
   }

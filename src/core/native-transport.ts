@@ -113,6 +113,15 @@ export class NativeTransport {
   }
 }
 
+/**
+ * Whether `bytes` are a view of the thread's read arena: input delivered in the batch being
+ * dispatched, unchanged until the batch (and the turn at its end) is over. A write may send them in
+ * place then: the addon copies whatever the kernel does not take at once before the arena is reused.
+ */
+export function isArenaView(bytes: Uint8Array): boolean {
+  return shared !== null && bytes.buffer === shared.arena.buffer;
+}
+
 function ownerOf(socket: NativeSocket): NativeSocketEvents | null {
   return socket.conn === null ? null : socket.conn.loop;
 }

@@ -1,10 +1,12 @@
 import type { Releasable } from './message-writer.js';
 
-/** One queued piece of output: a write-slab section, or an external buffer with its owner. */
+/** One queued piece of output: a write-slab section, or `buf[offset, offset + length)` with its owner. */
 export interface QueuedOutput {
   section: number;
   length: number;
   buf: Uint8Array | null;
+  /** Where the bytes start in `buf` (0 for a section). */
+  offset: number;
   owner: Releasable | null;
 }
 
@@ -17,14 +19,15 @@ export class OutputQueue {
   /** Records in use, from index 0. */
   count = 0;
 
-  push(section: number, length: number, buf: Uint8Array | null, owner: Releasable | null): void {
+  push(section: number, length: number, buf: Uint8Array | null, offset: number, owner: Releasable | null): void {
     if (this.count < this.records.length) {
       const r = this.records[this.count];
       r.section = section;
       r.length = length;
       r.buf = buf;
+      r.offset = offset;
       r.owner = owner;
-    } else this.records.push({ section, length, buf, owner });
+    } else this.records.push({ section, length, buf, offset, owner });
     this.count++;
   }
 

@@ -108,6 +108,14 @@ export class Processor implements NativeSocketEvents {
   private scheduled = false;
   /** Inside a native event batch: the turn runs at its end, not in a setImmediate. */
   private inNativeBatch = false;
+
+  /**
+   * Inside a native event batch for this processor: every write queued now leaves in the turn at the
+   * batch's end, while the bytes read in the batch are still in the transport's arena.
+   */
+  get inReadBatch(): boolean {
+    return this.inNativeBatch;
+  }
   private nextId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** When the next read-progress check runs (ms, the loop's clock). */

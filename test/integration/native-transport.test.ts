@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeTransport } from '../../src/core/native-transport.js';
+import type { WebSocket } from '../../src/protocols/websocket/websocket.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { OP, WsRawClient } from '../helpers/ws-raw.js';
@@ -40,6 +41,63 @@ describe('native transport', () => {
     expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
     expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
     ws.destroy();
+  });
+
+  it('echoes sent from the read arena that the kernel cannot take at once are copied before the arena is reused', async () => {
+    server = await startServer({ transport: 'native' });
+    const before = nativeTransport().stats.partialWrites;
+    const slow = await WsRawClient.open(server.port);
+    slow.raw.socket.pause(); // reads nothing: its echoes stay queued in the server
+    // 16 KiB frames arrive whole in the arena and are echoed from there, one at a time, until the
+    // kernel stops taking them; 8 more are queued behind (under maxWriteQueueBytes, so the server
+    // keeps reading this socket). What the kernel did not take must have been copied out of the arena.
+    const messages: Buffer[] = [];
+    const echoOne = async (): Promise<void> => {
+      const m = binary(16 * 1024, messages.length);
+      messages.push(m);
+      await slow.sendFrame(OP.Binary, m);
+      await waitFor(() => server!.app.stats().ws.messagesIn === messages.length, 5000, 'the message echoed');
+    };
+    while (nativeTransport().stats.partialWrites === before && messages.length < 2000) await echoOne();
+    expect(nativeTransport().stats.partialWrites).toBeGreaterThan(before);
+    for (let i = 0; i < 8; i++) await echoOne();
+    // Another socket's traffic fills the arena with other bytes meanwhile.
+    const busy = await WsRawClient.open(server.port);
+    for (let i = 0; i < 100; i++) await busy.sendFrame(OP.Binary, binary(16 * 1024, 1000 + i));
+    await busy.waitFrames(100, (f) => f.opcode === OP.Binary, 20_000);
+    slow.raw.socket.resume();
+    const frames = await slow.waitFrames(messages.length, (f) => f.opcode === OP.Binary, 20_000);
+    expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
+    expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
+    slow.destroy();
+    busy.destroy();
+  });
+
+  it('a received message sent from the read arena twice and to another socket: every frame keeps its own header', async () => {
+    const members: WebSocket[] = [];
+    server = await startServer({ transport: 'native' }, (app) => {
+      app.endpoints.add({
+        path: '/twice',
+        onOpen: (ws) => void members.push(ws),
+        onMessage(ws, data) {
+          // The first send writes its header where the received frame's header was; the others must not.
+          ws.send(data, true);
+          ws.send(data, false);
+          for (const other of members) if (other !== ws) other.send(data, true);
+        },
+      });
+    });
+    const a = await WsRawClient.open(server.port, '/twice');
+    const b = await WsRawClient.open(server.port, '/twice');
+    await waitFor(() => members.length === 2, 5000, 'both sockets open');
+    const text = Buffer.from('in place '.repeat(2000)); // 18,000 B, valid UTF-8
+    await a.sendFrame(OP.Binary, text);
+    const [binaryEcho, textEcho] = await a.waitFrames(2, (f) => f.opcode === OP.Binary || f.opcode === OP.Text);
+    const [relayed] = await b.waitFrames(1, (f) => f.opcode === OP.Binary);
+    expect([binaryEcho.opcode, textEcho.opcode, relayed.opcode]).toEqual([OP.Binary, OP.Text, OP.Binary]);
+    expect([binaryEcho, textEcho, relayed].every((f) => f.payload.equals(text))).toBe(true);
+    a.destroy();
+    b.destroy();
   });
 
   it('a peer that resets while output is queued is closed and releases everything; its neighbour is not hurt', async () => {

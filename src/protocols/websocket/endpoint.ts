@@ -62,6 +62,8 @@ export type UpgradeVerdict<T = unknown> =
 /**
  * A WebSocket endpoint, registered by path. Callbacks run on the loop; `data` passed to
  * {@link onMessage} is a view into slab memory, valid only during the call — copy it to keep it.
+ * Sending it (`ws.send(data)`, an echo or a relay) may write it from where it is, after the call:
+ * change it before sending it, never after.
  * `T` is the type of each socket's own data (`ws.data`), set by {@link upgrade} or in {@link onOpen}.
  */
 export interface WebSocketEndpoint<T = unknown> {

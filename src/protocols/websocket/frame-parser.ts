@@ -241,7 +241,7 @@ export function applyMask(
   phase: number,
 ): void {
   if (end - start >= NATIVE_MASK_MIN_BYTES) {
-    mmap.mask(buf, start, end, buf, start, key, phase);
+    mmap.unmask(buf, start, end, ((key[0] << 24) | (key[1] << 16) | (key[2] << 8) | key[3]) >>> 0, phase);
     return;
   }
   let i = start;

@@ -16,7 +16,7 @@ import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
-import { WebSocket, type WebSocketOwner } from './websocket.js';
+import { IN_PLACE_MIN_BYTES, WebSocket, type WebSocketOwner } from './websocket.js';
 import { WsError, wsErrorInfo } from './ws-errors.js';
 
 /** WebSocket's slice of the configuration: message limits, ping and close timers, the slow-consumer limit. */
@@ -142,6 +142,10 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /** Told about every protocol error, limit hit and liveness timeout (logging). */
   onLimit: LimitHook | null = null;
   private readonly frame = new FrameHeader();
+  /** The payload being delivered whole (during onMessage only), the buffer it is in, and the header bytes before it. */
+  private received: Buffer | null = null;
+  private receivedIn: Buffer | null = null;
+  private receivedRoom = 0;
   private readonly closePayload = createClosePayload();
   private readonly limits: FrameLimits;
   /** Scratch result of {@link assembly} (no object per call). */
@@ -451,8 +455,26 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       }
     }
     if (ws.inbound !== null) ws.inbound.mode = InboundMode.Assemble;
-    this.deliver(ws, buf.subarray(f.payloadStart, f.payloadEnd), !isText);
+    const view = buf.subarray(f.payloadStart, f.payloadEnd);
+    // The frame's header before the payload is parsed: an echo may put its own header there.
+    const room = view.length >= IN_PLACE_MIN_BYTES;
+    if (room) this.offerHeaderRoom(view, buf, f.headerLength);
+    this.deliver(ws, view, !isText);
+    if (room) this.offerHeaderRoom(null, null, 0);
     return true;
+  }
+
+  private offerHeaderRoom(view: Buffer | null, buf: Buffer | null, bytes: number): void {
+    this.received = view;
+    this.receivedIn = buf;
+    this.receivedRoom = bytes;
+  }
+
+  /** @internal {@link WebSocketOwner} */
+  claimHeaderRoom(data: Uint8Array, headerBytes: number): Buffer | null {
+    if (data !== this.received || headerBytes > this.receivedRoom) return null;
+    this.received = null;
+    return this.receivedIn;
   }
 
   private onControl(ws: WebSocket, buf: Buffer, f: FrameHeader): boolean {

@@ -23,6 +23,12 @@ export interface WebSocketOwner {
    * enough, allowed for its kind, and shorter once compressed), or null to send it as it is.
    */
   compressFor(ws: WebSocket, data: string | Uint8Array, isBinary: boolean): Buffer | null;
+  /**
+   * When `data` is the payload being delivered whole from the read buffer and its frame header left
+   * at least `headerBytes` before it: that read buffer, the room claimed (once per delivery; a second
+   * send of the same payload must not overwrite the first one's header). Else null.
+   */
+  claimHeaderRoom(data: Uint8Array, headerBytes: number): Buffer | null;
 }
 
 /**
@@ -147,7 +153,24 @@ export class WebSocket<T = unknown> {
       const owner = this.conn.loop.oversize.lend(data);
       if (owner !== null) return this.sendView(data, owner, isBinary);
     }
+    if (typeof data !== 'string' && data.length >= IN_PLACE_MIN_BYTES && this.conn.writer.canSendInPlace(data)) return this.sendInPlace(data, isBinary);
     const status = this.sendFrame(isBinary ? Opcode.Binary : Opcode.Text, data);
+    if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
+    return status;
+  }
+
+  /**
+   * Received bytes sent back (an echo, a relay) while still in the transport's read buffer: they
+   * leave from where they were read. The header goes where the received frame's header was (one
+   * slice to write) the first time the message is sent, into the write slab after that.
+   */
+  private sendInPlace(data: Uint8Array, isBinary: boolean): WriteStatus {
+    const h = frameHeaderLength(data.length);
+    const input = this.owner.claimHeaderRoom(data, h);
+    if (input === null) return this.sendPayload(data, null, isBinary, false);
+    const at = data.byteOffset - input.byteOffset - h;
+    writeFrameHeader(input, at, isBinary ? Opcode.Binary : Opcode.Text, true, data.length);
+    const status = this.conn.writer.queueExternal(input, null, at, h + data.length);
     if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
     return status;
   }
@@ -257,3 +280,10 @@ export class WebSocket<T = unknown> {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Received payloads at least this long are sent from the read buffer when they may be
+ * (`MessageWriter.canSendInPlace`); shorter ones are copied into the write slab, where every frame
+ * of the turn leaves in one slice.
+ */
+export const IN_PLACE_MIN_BYTES = 1024;

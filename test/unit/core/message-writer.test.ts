@@ -63,6 +63,21 @@ describe('MessageWriter, native transport path', () => {
     expect(rig.write.stats().allocations).toBe(0);
   });
 
+  it('a range of an external buffer is written alone (one slice) and among other pieces (a writev)', () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connectNative();
+    const buf = bytes('xxRANGEyy');
+    conn.writer.queueExternal(buf, null, 2, 5);
+    rig.turn();
+    expect(socket.output).toBe('RANGE');
+    conn.writer.write(bytes('<'));
+    conn.writer.queueExternal(buf, null, 2, 5);
+    conn.writer.write(bytes('>'));
+    rig.turn();
+    expect(socket.output).toBe('RANGE<RANGE>');
+    expect(conn.writer.pendingBytes).toBe(0);
+  });
+
   it('fill, external, fill leave as one writev in order; a partial writev releases each piece when it completes', () => {
     const rig = coreRig();
     const { socket, conn } = rig.connectNative();
@@ -183,6 +198,18 @@ describe('MessageWriter, node transport path', () => {
     socket.completeWrites();
     expect([first.releases, second.releases]).toEqual([1, 1]);
     expect(rig.write.inUse).toBe(0);
+  });
+
+  it('a range of an external buffer is written alone and corked among other pieces', () => {
+    const rig = coreRig();
+    const { socket, conn } = rig.connect();
+    const buf = bytes('xxRANGEyy');
+    conn.writer.queueExternal(buf, null, 2, 5);
+    conn.writer.write(bytes('!'));
+    rig.turn();
+    socket.completeWrites();
+    expect(socket.output).toBe('RANGE!');
+    expect(conn.writer.pendingBytes).toBe(0);
   });
 
   it('backpressure pauses reading; completed writes under half the limit unpause it and call onDrain', () => {

@@ -455,9 +455,9 @@ describe('applyMask (§5.3)', () => {
     }
   });
 
-  it('long runs (the addon) match the reference for every alignment, phase and length around the native threshold', () => {
+  it('long runs (the addon) match the reference for every alignment, phase and length around the native threshold and its block sizes', () => {
     const backing = new ArrayBuffer(70_000);
-    for (const length of [NATIVE_MASK_MIN_BYTES - 1, NATIVE_MASK_MIN_BYTES, NATIVE_MASK_MIN_BYTES + 1, NATIVE_MASK_MIN_BYTES + 7, 65_536 + 3]) {
+    for (const length of [NATIVE_MASK_MIN_BYTES - 1, NATIVE_MASK_MIN_BYTES, NATIVE_MASK_MIN_BYTES + 1, NATIVE_MASK_MIN_BYTES + 7, NATIVE_MASK_MIN_BYTES + 32 + 8 + 3, 65_536 + 3]) {
       for (const offset of [0, 1, 3]) {
         for (const phase of [0, 1, 2, 3, 5]) {
           const view = new Uint8Array(backing, offset, length + 8);
@@ -488,6 +488,26 @@ describe('applyMask (§5.3)', () => {
         expectBytes(plain, data);
       }
     }
+  });
+
+  it('the addon unmasks in place from any phase (the key as one uint32) and refuses bad arguments with a RangeError', () => {
+    const word = ((key[0] << 24) | (key[1] << 16) | (key[2] << 8) | key[3]) >>> 0;
+    for (const phase of [0, 1, 2, 3, 6]) {
+      const data = patterned(NATIVE_MASK_MIN_BYTES + 43, phase);
+      const buf = Buffer.concat([Buffer.from('ab'), data, Buffer.from('cd')]);
+      mmap.unmask(buf, 2, 2 + data.length, word, phase);
+      const rotated = Uint8Array.of(key[phase & 3], key[(phase + 1) & 3], key[(phase + 2) & 3], key[(phase + 3) & 3]);
+      expectBytes(buf.subarray(2, 2 + data.length), referenceMask(data, rotated));
+      expectBytes(Buffer.concat([buf.subarray(0, 2), buf.subarray(2 + data.length)]), Buffer.from('abcd'));
+    }
+    const buf = Buffer.alloc(100);
+    expect(() => mmap.unmask(buf, 0, 101, word, 0)).toThrow(RangeError);
+    expect(() => mmap.unmask(buf, 50, 10, word, 0)).toThrow(RangeError);
+    expect(() => mmap.unmask(buf, -1, 10, word, 0)).toThrow(RangeError);
+    expect(() => mmap.unmask(buf, 0.5, 10, word, 0)).toThrow(RangeError);
+    expect(() => mmap.unmask(new Uint16Array(50) as unknown as Uint8Array, 0, 10, word, 0)).toThrow(RangeError);
+    expect(() => (mmap.unmask as (...args: unknown[]) => void)(buf, 0, 10, word)).toThrow(RangeError);
+    expect(() => (mmap.unmask as (...args: unknown[]) => void)(buf, 0, 10, 'key', 0)).toThrow(RangeError);
   });
 
   it('the addon refuses bad ranges and overlapping copies with a RangeError instead of crashing', () => {
