@@ -253,6 +253,26 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     expect(Number(redisCli('GET', 'slabcast:stream:slow:deleted'))).toBeGreaterThan(0);
   }, 60_000);
 
+  it('LRU eviction on any instance deletes the stream everywhere (its tombstone), not one copy', async () => {
+    redisCli('FLUSHALL');
+    // Room for two streams of 250 kB (plus their sidecars' minimum cost), not three.
+    const limits = ['--max-cache-bytes', '700000', '--max-stream-bytes', '300000', '--scrub-bytes-per-sec', '0'];
+    for (const id of ['i1', 'i2']) await start(id, limits);
+    for (const id of ['i1', 'i2']) await eventually(async () => (await membersOf(id)).length === 2, 5000, `${id} sees 2 instances`);
+    const data = ['old', 'mid', 'new'].map(() => randomBytes(250_000));
+    await client('i1').upload('old', data[0]);
+    await client('i1').upload('mid', data[1]);
+    await eventually(async () => (await held('i1')).length === 2 && (await held('i2')).length === 2, 10_000, 'two copies of both');
+    await client('i1').upload('new', data[2]); // the cache that takes it evicts its least recently used stream: 'old'
+    await eventually(async () => {
+      const [a, b] = await Promise.all(['i1', 'i2'].map(held));
+      return a.join() === 'mid,new' && b.join() === 'mid,new';
+    }, 10_000, "'old' gone from both instances, 'mid' and 'new' on both");
+    expect(Number(redisCli('GET', 'slabcast:stream:old:deleted'))).toBeGreaterThan(0);
+    for (const n of ['i1', 'i2']) await expect(client(n, false).info('old')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(sha(await client('i2').read('new', 0, data[2].length))).toBe(sha(data[2]));
+  }, 60_000);
+
   it('a copy whose bytes were damaged on disk is found by its SHA-256 and fetched again', async () => {
     redisCli('FLUSHALL');
     for (const id of ['g', 'h']) await start(id, ['--scrub-bytes-per-sec', '50000000']);
