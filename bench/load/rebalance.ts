@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { limitOf } from '../lib/measure.js';
 import { BENCH_HOST, stopChild, trackChild, type RunningServer } from '../lib/processes.js';
-import type { Bucket, ReaderPlan, ReaderReply } from '../lib/range-reader-child.js';
+import { BUCKET_MS, type Bucket, type ReaderPlan, type ReaderReply } from '../lib/range-reader-child.js';
 import { startRedisFleet, type RedisFleet } from '../lib/redis-fleet.js';
 import type { ResultRow, Scenario, ScenarioContext, TitledTable } from '../lib/scenario.js';
 import {
@@ -38,11 +38,20 @@ const POLL_MS = 100;
 const SETTLE_TIMEOUT_MS = 180_000;
 const TOOL = 'range-reader';
 
-/** The two values of --replication-bytes-per-sec compared (null: the default, 64 MiB/s). */
-const SETTINGS: readonly { readonly label: string; readonly value: number | null }[] = [
-  { label: '64 MiB/s (default)', value: null },
-  { label: 'unbounded (0)', value: 0 },
-];
+/** A value of --replication-bytes-per-sec (null: the default, 64 MiB/s). */
+interface Setting {
+  readonly label: string;
+  readonly value: number | null;
+}
+
+/**
+ * The values compared: the default and unbounded, and (not under --quick, to stay short) 16 MiB/s,
+ * below what the copies reach on a small machine, where the pacer is what limits them.
+ */
+const DEFAULT_SETTING: Setting = { label: '64 MiB/s (default)', value: null };
+const UNBOUNDED: Setting = { label: 'unbounded (0)', value: 0 };
+const PACED: Setting = { label: '16 MiB/s', value: 16 * MiB };
+const settingsFor = (quick: boolean): readonly Setting[] => (quick ? [DEFAULT_SETTING, UNBOUNDED] : [DEFAULT_SETTING, PACED, UNBOUNDED]);
 
 /** Moments of one join, ms since the epoch. */
 interface Timeline {
@@ -61,9 +70,12 @@ interface Timeline {
 /** What one setting's run measured. */
 interface Run {
   readonly setting: string;
+  readonly repeat: number;
   readonly baseline: ResultRow;
   readonly during: ResultRow;
+  readonly boot: ResultRow;
   readonly copyPhase: ResultRow;
+  readonly handOffPhase: ResultRow;
   readonly timeline: Timeline;
   readonly streams: number;
   readonly changed: number;
@@ -152,16 +164,19 @@ function percentile(sorted: readonly number[], p: number): number | null {
 function windowRow(
   ctx: ScenarioContext, name: string, target: string, reader: { buckets: Bucket[]; latencies: number[] }, from: CpuMark, to: CpuMark, servers: number,
 ): ResultRow {
-  const inside = reader.buckets.filter((b) => b.at >= from.at - (from.at % 100) && b.at < to.at);
-  const seconds = Math.max(0.1, (to.at - from.at) / 1000);
-  const responses = inside.reduce((s, b) => s + b.responses - b.redirects, 0);
-  const bytes = inside.reduce((s, b) => s + b.bodyBytes, 0);
+  // Buckets overlapping the window, each weighted by the part of it inside (the edges of short windows).
+  const weight = (b: Bucket): number => Math.max(0, Math.min(b.at + BUCKET_MS, to.at) - Math.max(b.at, from.at)) / BUCKET_MS;
+  const inside = reader.buckets.map((b) => ({ b, w: weight(b) })).filter((x) => x.w > 0);
+  const total = (pick: (b: Bucket) => number): number => inside.reduce((s, x) => s + pick(x.b) * x.w, 0);
+  const seconds = Math.max(0.001, (to.at - from.at) / 1000);
+  const responses = Math.round(total((b) => b.responses - b.redirects));
+  const bytes = total((b) => b.bodyBytes);
   const lat: number[] = [];
   for (let i = 0; i < reader.latencies.length; i += 2) if (reader.latencies[i] >= from.at && reader.latencies[i] < to.at) lat.push(reader.latencies[i + 1]);
   lat.sort((a, b) => a - b);
   const windowMicros = seconds * 1e6;
   const serverMicros = ctx.cpu.ticksToMicros(to.instances - from.instances);
-  const clientMicros = inside.reduce((s, b) => s + b.cpuMicros, 0);
+  const clientMicros = total((b) => b.cpuMicros);
   const serverCpuPct = (serverMicros / windowMicros) * 100;
   const clientCpuPct = (clientMicros / windowMicros) * 100;
   const otherCpuPct = Math.max(0, ((ctx.cpu.ticksToMicros(to.busy - from.busy) - serverMicros - clientMicros) / windowMicros) * 100);
@@ -177,12 +192,12 @@ function windowRow(
     unit: 'req',
     durationSec: seconds,
     ops: responses,
-    opsPerSec: responses / seconds,
+    opsPerSec: total((b) => b.responses - b.redirects) / seconds,
     p50Ms: percentile(lat, 0.5),
     p99Ms: percentile(lat, 0.99),
-    non2xx: inside.reduce((s, b) => s + b.redirects, 0),
-    errors: inside.reduce((s, b) => s + b.errors, 0),
-    bytesPerOp: responses > 0 ? bytes / responses : null,
+    non2xx: Math.round(total((b) => b.redirects)),
+    errors: Math.round(total((b) => b.errors)),
+    bytesPerOp: responses > 0 ? bytes / total((b) => b.responses - b.redirects) : null,
     serverCpuMs: serverMicros / 1000,
     serverCpuUsPerOp: responses > 0 ? serverMicros / responses : null,
     serverCpuPct,
@@ -211,7 +226,7 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
-async function measureSetting(ctx: ScenarioContext, entry: string, setting: (typeof SETTINGS)[number], streams: ReadonlyMap<string, Buffer>): Promise<Run> {
+async function measureSetting(ctx: ScenarioContext, entry: string, setting: Setting, streams: ReadonlyMap<string, Buffer>, repeat: number): Promise<Run> {
   const cacheRoot = mkdtempSync(join(tmpdir(), 'slabcast-bench-rebalance-'));
   const servers: RunningServer[] = [];
   let fleet: RedisFleet | null = null;
@@ -251,8 +266,8 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: (typ
     const ready = Date.now();
     servers.push(d);
     const ring4 = ringOf(await ringIs(servers, ['rb-1', 'rb-2', 'rb-3', 'rb-4'], 30_000));
-    const ringAt = Date.now();
     const copyFrom = mark(ctx, servers);
+    const ringAt = copyFrom.at;
     const changed = ids.filter((id) => placement(ring3, id, REPLICAS).join() !== placement(ring4, id, REPLICAS).join());
     const toD = ids.filter((id) => placement(ring4, id, REPLICAS).includes('rb-4'));
     const copied = await until(
@@ -287,9 +302,12 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: (typ
     const delta = statsDelta(after, before);
     const run: Run = {
       setting: setting.label,
-      baseline: windowRow(ctx, 'before the join (3 instances)', label, result, baseFrom, baseTo, 3),
-      during: windowRow(ctx, 'join → rebalance complete', label, result, joinFrom, joinTo, 3),
-      copyPhase: windowRow(ctx, 'ring of 4 → copies made', label, result, copyFrom, copyTo, 3),
+      repeat,
+      baseline: { ...windowRow(ctx, 'before the join (3 instances)', label, result, baseFrom, baseTo, 3), repeat },
+      during: { ...windowRow(ctx, 'join → rebalance complete', label, result, joinFrom, joinTo, 3), repeat },
+      boot: { ...windowRow(ctx, 'join → ring of 4 (its start-up)', label, result, joinFrom, copyFrom, 3), repeat },
+      copyPhase: { ...windowRow(ctx, 'ring of 4 → copies made', label, result, copyFrom, copyTo, 3), repeat },
+      handOffPhase: { ...windowRow(ctx, 'copies made → complete', label, result, copyTo, joinTo, 3), repeat },
       timeline,
       streams: ids.length,
       changed: changed.length,
@@ -314,16 +332,20 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: (typ
 const secs = (ms: number): string => (ms / 1000).toFixed(2);
 const mibPerSec = (r: ResultRow): string => ((r.opsPerSec * (r.bytesPerOp ?? 0)) / MiB).toFixed(0);
 
-function costTable(runs: readonly Run[], size: number): TitledTable {
+function costTable(runs: readonly Run[], size: number, settings: readonly Setting[]): TitledTable {
+  const repeats = new Set(runs.map((r) => r.repeat)).size > 1;
+  const order = (r: Run): number => settings.findIndex((s) => s.label === r.setting);
+  const sorted = [...runs].sort((a, b) => order(a) - order(b) || a.repeat - b.repeat);
   return {
     title: `Rebalance cost (${mib(size)} MiB streams, 3 → 4 instances, ${runs[0]?.baseline.connections ?? 0} reader connections; times from the 4th instance's spawn)`,
     header: [
-      '--replication-bytes-per-sec', 'streams moved', 'MiB to move', 'MiB copied', 'copied ÷ to move', 'copies', 'hand-offs',
+      '--replication-bytes-per-sec', ...(repeats ? ['rep'] : []), 'streams moved', 'MiB to move', 'MiB copied', 'copied ÷ to move', 'copies', 'hand-offs',
       'ring of 4 s', 'copies made s', 'complete s', 'GET MiB/s before', 'GET MiB/s join→complete', 'GET MiB/s copy phase', 'p99 ms before → during',
     ],
-    align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
-    rows: runs.map((r) => [
+    align: ['left', ...(repeats ? ['right' as const] : []), 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    rows: sorted.map((r) => [
       r.setting,
+      ...(repeats ? [String(r.repeat + 1)] : []),
       `${r.changed} of ${r.streams}`,
       mib(r.bytesToMove),
       mib(r.delta.bytesCopied),
@@ -346,7 +368,7 @@ export const scenario: Scenario = {
   description:
     `rebalance: ${FULL.streams} complete streams × ${FULL.bytes / MiB} MiB, 2 copies each on 3 instances (--cluster-secret, one Redis); a 4th joins: ` +
     'time and bytes until every stream is on exactly its 2 successors of the new ring, and 64 KiB Range GET throughput before vs during, ' +
-    'at --replication-bytes-per-sec 64 MiB/s (default) and 0 (unbounded)',
+    'at --replication-bytes-per-sec 64 MiB/s (default), 16 MiB/s and 0 (unbounded; --quick: the default and 0)',
   async run(ctx) {
     if (ctx.toolFilter !== null && ctx.toolFilter !== TOOL) {
       ctx.note(`--tool ${ctx.toolFilter}: rebalance only runs its own ${TOOL}; nothing to run`);
@@ -374,19 +396,24 @@ export const scenario: Scenario = {
         `instances, closed loop, each GET a ${RANGE_BYTES / KiB} KiB Range at a random 4 KiB-aligned offset of a random stream that instance held before the join; a 307 ` +
         '(the stream was handed off) is counted in non-2xx and that stream is no longer read there. The 4th instance gets no reads. Windows: "before" = ' +
         `${ctx.durationSec} s before the join; "join → complete" = spawn of the 4th to the rebalance complete; "copy phase" = all rings have 4 members to the last copy made. ` +
-        'Server CPU = the instances (not Redis); the reader runs throughout. Times are wall clock, polled every 100 ms; bytes are exact (sum of cluster.streams.bytesCopied deltas).',
+        'Server CPU = the instances (not Redis); the reader runs throughout. The new instance fetches every copy it now holds through its one pacer ' +
+        '(src/cluster/byte-pacer.ts: a token bucket one second deep that starts full, so a rebalance\'s first --replication-bytes-per-sec bytes are not paced). Times are wall clock, polled every 100 ms; bytes are exact (sum of cluster.streams.bytesCopied deltas).',
     );
+    const settings = settingsFor(ctx.quick);
     const runs: Run[] = [];
-    for (const setting of SETTINGS) runs.push(await measureSetting(ctx, entry, setting, streams));
+    for (let repeat = 0; repeat < ctx.repeats; repeat++) {
+      // The order alternates between repeats, as runMatrix does.
+      for (const setting of repeat % 2 === 0 ? settings : [...settings].reverse()) runs.push(await measureSetting(ctx, entry, setting, streams, repeat));
+    }
     return {
-      rows: runs.flatMap((r) => [r.baseline, r.during, r.copyPhase]),
+      rows: runs.flatMap((r) => [r.baseline, r.during, r.boot, r.copyPhase, r.handOffPhase]),
       notes: runs.map(
         (r) =>
-          `rebalance ${r.setting}: the 4th answered HTTP ${secs(r.timeline.ready - r.timeline.start)} s after its spawn; ${r.delta.copiesMade} copies, ` +
+          `rebalance ${r.setting}${r.repeat > 0 ? ` (repeat ${r.repeat + 1})` : ''}: the 4th answered HTTP ${secs(r.timeline.ready - r.timeline.start)} s after its spawn; ${r.delta.copiesMade} copies, ` +
           `${r.delta.handOffs} hand-offs, ${r.delta.copyFailures} copy failures, ${r.delta.holdAskFailures} failed hold asks, ${r.delta.digestMismatches} digest mismatches; ` +
           `${r.redirects} reads redirected (handed-off streams); copies made → complete ${secs(r.timeline.done - r.timeline.copied)} s (an old holder drops its copy at its next pass after the new one is confirmed)`,
       ),
-      tables: [costTable(runs, shape.bytes)],
+      tables: [costTable(runs, shape.bytes, settings)],
     };
   },
 };
