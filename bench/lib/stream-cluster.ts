@@ -32,6 +32,8 @@ export interface StreamStats {
 /** One instance's `/api/push/status` → `cluster`, reduced to what the scenario uses. */
 export interface InstanceStatus {
   readonly members: readonly RingMember[];
+  /** `cluster.ring.changes`: member sets this instance has seen change. */
+  readonly ringChanges: number;
   readonly streams: StreamStats;
 }
 
@@ -58,7 +60,7 @@ async function getJson(port: number, path: string): Promise<any> {
 export async function instanceStatus(port: number): Promise<InstanceStatus> {
   const status = await getJson(port, '/api/push/status');
   if (status.cluster?.streams === undefined || status.cluster.streams === null) throw new Error(`instance on ${port}: no cluster.streams (is --cluster-secret set?)`);
-  return { members: status.cluster.ring.members as RingMember[], streams: status.cluster.streams as StreamStats };
+  return { members: status.cluster.ring.members as RingMember[], ringChanges: status.cluster.ring.changes as number, streams: status.cluster.streams as StreamStats };
 }
 
 /** Ids of the complete streams an instance holds (its own listing). */

@@ -82,6 +82,12 @@ interface Run {
   readonly bytesToMove: number;
   readonly delta: StreamStats;
   readonly redirects: number;
+  /** Time rb-4 had copies missing and none queued or fetching (polled). */
+  readonly idleMs: number;
+  /** Ring changes each instance counted during the join (rb-1…rb-4). */
+  readonly ringChanges: readonly number[];
+  /** Copies each instance made during the join (rb-1…rb-4). */
+  readonly copiesBy: readonly number[];
 }
 
 function hasRedis(): boolean {
@@ -260,7 +266,10 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: Sett
     const baseTo = mark(ctx, servers);
 
     // The join. Stats before, then the fourth instance.
-    const before = sumStats(await Promise.all(servers.map((s) => instanceStatus(s.port))));
+    const statuses3 = await Promise.all(servers.map((s) => instanceStatus(s.port)));
+    const before = sumStats(statuses3);
+    const ringBefore = statuses3.map((st) => st.ringChanges);
+    const copiesBefore = statuses3.map((st) => st.streams.copiesMade);
     const joinFrom = mark(ctx, servers);
     const d = await ctx.startServer(target('rb-4'));
     const ready = Date.now();
@@ -270,12 +279,19 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: Sett
     const ringAt = copyFrom.at;
     const changed = ids.filter((id) => placement(ring3, id, REPLICAS).join() !== placement(ring4, id, REPLICAS).join());
     const toD = ids.filter((id) => placement(ring4, id, REPLICAS).includes('rb-4'));
+    // Time rb-4 spent with copies still missing and nothing queued or fetching: waiting to be asked.
+    let idleMs = 0;
+    let polledAt = Date.now();
     const copied = await until(
       'copies on the new instance',
       SETTLE_TIMEOUT_MS,
       async () => {
-        const held = await heldStreams(d.port);
-        return toD.every((id) => held.has(id));
+        const [held, own] = await Promise.all([heldStreams(d.port), instanceStatus(d.port)]);
+        const now = Date.now();
+        const done = toD.every((id) => held.has(id));
+        if (!done && own.streams.queued + own.streams.active === 0) idleMs += now - polledAt;
+        polledAt = now;
+        return done;
       },
       async () => {
         const held = await heldStreams(d.port);
@@ -293,7 +309,8 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: Sett
       async () => (await misplaced(servers, ring4, ids, REPLICAS)).slice(0, 5).join('; '),
     );
     const joinTo = mark(ctx, servers);
-    const after = sumStats(await Promise.all(servers.map((s) => instanceStatus(s.port))));
+    const statuses4 = await Promise.all(servers.map((s) => instanceStatus(s.port)));
+    const after = sumStats(statuses4);
     const result = await reader.stop();
     reader = null;
     if (result.firstError !== null) ctx.note(`rebalance ${setting.label}: reader error: ${result.firstError}`);
@@ -314,6 +331,9 @@ async function measureSetting(ctx: ScenarioContext, entry: string, setting: Sett
       bytesToMove: changed.length * size,
       delta,
       redirects: result.buckets.reduce((s, b) => s + b.redirects, 0),
+      idleMs,
+      ringChanges: statuses4.map((st, i) => st.ringChanges - (i < 3 ? ringBefore[i] : 0)),
+      copiesBy: statuses4.map((st, i) => st.streams.copiesMade - (i < 3 ? copiesBefore[i] : 0)),
     };
     ctx.log(
       `  joined: ring ${((ringAt - joinFrom.at) / 1000).toFixed(2)} s, copies ${((copied - joinFrom.at) / 1000).toFixed(2)} s, done ${((done - joinFrom.at) / 1000).toFixed(2)} s; ` +
@@ -340,7 +360,7 @@ function costTable(runs: readonly Run[], size: number, settings: readonly Settin
     title: `Rebalance cost (${mib(size)} MiB streams, 3 → 4 instances, ${runs[0]?.baseline.connections ?? 0} reader connections; times from the 4th instance's spawn)`,
     header: [
       '--replication-bytes-per-sec', ...(repeats ? ['rep'] : []), 'streams moved', 'MiB to move', 'MiB copied', 'copied ÷ to move', 'copies', 'hand-offs',
-      'ring of 4 s', 'copies made s', 'complete s', 'GET MiB/s before', 'GET MiB/s join→complete', 'GET MiB/s copy phase', 'p99 ms before → during',
+      'ring of 4 s', 'copies made s', 'rb-4 idle s', 'complete s', 'GET MiB/s before', 'GET MiB/s join→complete', 'GET MiB/s copy phase', 'p99 ms before → during',
     ],
     align: ['left', ...(repeats ? ['right' as const] : []), 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     rows: sorted.map((r) => [
@@ -354,6 +374,7 @@ function costTable(runs: readonly Run[], size: number, settings: readonly Settin
       String(r.delta.handOffs),
       secs(r.timeline.ring - r.timeline.start),
       secs(r.timeline.copied - r.timeline.start),
+      secs(r.idleMs),
       secs(r.timeline.done - r.timeline.start),
       mibPerSec(r.baseline),
       `${mibPerSec(r.during)} (${(r.during.opsPerSec / r.baseline.opsPerSec).toFixed(2)}×)`,
@@ -411,7 +432,8 @@ export const scenario: Scenario = {
         (r) =>
           `rebalance ${r.setting}${r.repeat > 0 ? ` (repeat ${r.repeat + 1})` : ''}: the 4th answered HTTP ${secs(r.timeline.ready - r.timeline.start)} s after its spawn; ${r.delta.copiesMade} copies, ` +
           `${r.delta.handOffs} hand-offs, ${r.delta.copyFailures} copy failures, ${r.delta.holdAskFailures} failed hold asks, ${r.delta.digestMismatches} digest mismatches; ` +
-          `${r.redirects} reads redirected (handed-off streams); copies made → complete ${secs(r.timeline.done - r.timeline.copied)} s (an old holder drops its copy at its next pass after the new one is confirmed)`,
+          `${r.redirects} reads redirected (handed-off streams); rb-4 idle (copies missing, none queued or fetching) ${secs(r.idleMs)} s of the copy phase; ` +
+          `copies made by rb-1…rb-4 ${r.copiesBy.join('/')}, ring changes ${r.ringChanges.join('/')}; copies made → complete ${secs(r.timeline.done - r.timeline.copied)} s (an old holder drops its copy at its next pass after the new one is confirmed)`,
       ),
       tables: [costTable(runs, shape.bytes, settings)],
     };
