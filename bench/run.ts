@@ -26,7 +26,8 @@ const USAGE = `usage: npm run bench -- [options]
   --duration <s>     measured seconds per window (default 10; quick 2)
   --warmup <s>       warm-up seconds before each window (default 2; quick 0)
   --repeats <n>      repeats per case; the target order alternates (default 1)
-  --tool <name>      only this load generator (autocannon | wrk | lean-ws | c-ws | c-http)
+  --tool <name>      only this load generator (autocannon | wrk | lean-ws | c-ws | c-http |
+                     rooms-client | range-reader)
   --server <path>    slabcast entry to run (default dist/server.js), e.g. another
                      branch's build for a branch-vs-main comparison
   --stand-in         no dist/server.js needed: run each scenario's peer under the

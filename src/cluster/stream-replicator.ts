@@ -154,6 +154,12 @@ export class StreamReplicator {
   private readonly registered = new Set<string>();
   /** Hold requests in flight, by `stream\0instance`. */
   private readonly asking = new Set<string>();
+  /**
+   * Hold requests answered `fetching` since the last periodic pass, by `stream\0instance`: not asked
+   * again before it (which learns whether they are held), so that with more copies to make than
+   * {@link MAX_ASKS} the next pass asks for the ones behind them instead of the same ones again.
+   */
+  private readonly fetching = new Set<string>();
   /** Fetches queued or running, by stream. */
   private readonly jobs = new Map<string, FetchJob>();
   private readonly queue: FetchJob[] = [];
@@ -183,7 +189,10 @@ export class StreamReplicator {
   /** Starts the passes and the scrubber; DELETE and eviction here delete every copy from now on. */
   start(): void {
     this.store.onDeleted = (stream, evicted) => this.deleted(stream, evicted);
-    this.timer = setInterval(() => this.pass(), this.options.intervalMs);
+    this.timer = setInterval(() => {
+      this.fetching.clear();
+      this.pass();
+    }, this.options.intervalMs);
     this.timer.unref();
     this.link.on('state', () => {
       this.registered.clear(); // a restarted Redis forgot the holders: register again
@@ -208,6 +217,7 @@ export class StreamReplicator {
   /** The ring changed: what each instance confirmed is about old placements; look again now. */
   ringChanged(): void {
     this.confirmed.clear();
+    this.fetching.clear();
     this.soon();
   }
 
@@ -335,7 +345,7 @@ export class StreamReplicator {
   /** Asks `target` to hold `stream` (at most one ask per pair in flight). */
   private ask(target: RingMember, stream: AudioStream): void {
     const key = `${stream.id}\0${target.id}`;
-    if (this.asking.has(key) || this.asking.size >= MAX_ASKS) return;
+    if (this.asking.has(key) || this.fetching.has(key) || this.asking.size >= MAX_ASKS) return;
     this.asking.add(key);
     this.stats.holdAsks++;
     const body: HoldRequest = { from: peerHttpBase(this.self().url), complete: stream.complete, size: stream.size, sha256: stream.complete ? (stream.sha256 ?? '') : '', createdAt: stream.createdAt, updatedAt: stream.updatedAt };
@@ -349,9 +359,12 @@ export class StreamReplicator {
             set.add(target.id);
             stream.copies = 1 + set.size;
             this.soon(); // a hand-off may be due
+          } else if (answer.status === 202) {
+            this.fetching.add(key);
+            this.soon(); // the asks this one held back (MAX_ASKS) go out now, not at the next periodic pass
           } else if (answer.status === 410) {
             this.dropDeleted(stream.id, `${target.id}'s tombstone`);
-          } else if (answer.status !== 202) {
+          } else {
             this.stats.holdAskFailures++;
             this.log.warn({ stream: stream.id, instance: target.id, status: answer.status, answer: answer.body }, 'cluster: a stream copy was refused');
           }

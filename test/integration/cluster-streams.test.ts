@@ -273,6 +273,37 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     expect(sha(await client('i2').read('new', 0, data[2].length))).toBe(sha(data[2]));
   }, 60_000);
 
+  it('a join that moves more copies than the hold requests one instance keeps in flight: the newcomer gets every copy without waiting for a periodic pass', async () => {
+    // A periodic pass far away: only ring changes, STOPs and answers drive the asks here, so a
+    // window of asks that answered 202 ("fetching") must not hold back the asks behind it.
+    redisCli('FLUSHALL');
+    const extra = ['--scrub-bytes-per-sec', '0', '--replication-interval-ms', '600000'];
+    for (const id of ['k1', 'k2', 'k3']) await start(id, extra);
+    for (const id of ['k1', 'k2', 'k3']) await eventually(async () => (await membersOf(id)).length === 3, 5000, `${id} sees 3 instances`);
+    const streams = new Map<string, Buffer>();
+    for (let i = 0; i < 150; i++) streams.set(`many${i}`, randomBytes(4096 + i));
+    const uploader = client('k1');
+    for (const [id, data] of streams) await uploader.upload(id, data);
+    const ring3 = await ringOf('k1');
+    // Every owner holds its streams (the second copies may still be on their way).
+    await eventually(async () => {
+      const holdings = Object.fromEntries(await Promise.all(live().map(async (n) => [n, await held(n)] as const)));
+      return [...streams.keys()].every((id) => holdings[ring3.ownerOf(`stream:${id}`)!.id].includes(id));
+    }, 10_000, 'every stream on its owner');
+
+    await start('k4', extra);
+    for (const n of live()) await eventually(async () => (await membersOf(n)).length === 4, 5000, `${n} sees k4`);
+    const ring4 = await ringOf('k4');
+    const toD = [...streams.keys()].filter((id) => ring4.successors(`stream:${id}`, 2).some((m) => m.id === 'k4'));
+    // More than the 16 hold requests an instance keeps in flight, from each old holder.
+    expect(toD.length).toBeGreaterThan(3 * 16);
+    await eventually(async () => {
+      const onD = await held('k4');
+      return toD.every((id) => onD.includes(id));
+    }, 20_000, `all ${toD.length} copies on k4`);
+    for (const id of toD.slice(0, 5)) expect(sha(await client('k4').read(id, 0, streams.get(id)!.length)), `${id} via k4`).toBe(sha(streams.get(id)!));
+  }, 90_000);
+
   it('a copy whose bytes were damaged on disk is found by its SHA-256 and fetched again', async () => {
     redisCli('FLUSHALL');
     for (const id of ['g', 'h']) await start(id, ['--scrub-bytes-per-sec', '50000000']);
