@@ -97,6 +97,8 @@ interface FetchJob {
   readonly updatedAt: number;
   abort: ((reason: Error) => void) | null;
   cancelled: boolean;
+  /** The source answered that it has no such stream. */
+  gone: boolean;
 }
 
 /** What a hold request carries. */
@@ -140,6 +142,9 @@ const MAX_ASKS = 16;
 /** Holder registrations sent per pass: a cache of many streams registers over several passes, never past --redis-max-pending. */
 const MAX_REGISTERS_PER_PASS = 256;
 
+/** How long this instance remembers a deletion itself (the tombstone in Redis is the lasting record). */
+const RECENT_DELETE_MS = 60_000;
+
 /** Where an instance's internal stream routes live. */
 export const INTERNAL_STREAMS_PATH = '/internal/streams';
 
@@ -165,6 +170,11 @@ export class StreamReplicator {
   private readonly queue: FetchJob[] = [];
   /** Per stream being fetched, the audio URL of an instance that has it (readers are sent there meanwhile). */
   private readonly hints = new Map<string, string>();
+  /**
+   * Streams deleted here lately, and when: a hold request that arrives before the tombstone is in
+   * Redis is refused all the same (kept {@link RECENT_DELETE_MS}).
+   */
+  private readonly deletedHere = new Map<string, number>();
   private readonly pacer: BytePacer;
   private readonly secretBytes: Buffer;
   private timer: NodeJS.Timeout | null = null;
@@ -379,6 +389,8 @@ export class StreamReplicator {
 
   /** The answer to a hold request for `id` (see the module comment). */
   private async hold(id: string, hold: HoldRequest): Promise<{ status: number; body: Record<string, unknown> }> {
+    const deletedHere = this.deletedHere.get(id);
+    if (deletedHere !== undefined && deletedHere >= hold.createdAt) return { status: 410, body: { state: 'deleted', deletedAt: deletedHere } };
     if (this.link.ready) {
       const deletedAt = await this.tombstoneOf(id);
       if (deletedAt !== null && deletedAt >= hold.createdAt) return { status: 410, body: { state: 'deleted', deletedAt } };
@@ -392,7 +404,7 @@ export class StreamReplicator {
     if (local !== undefined && local.uploader !== null) return { status: 409, body: { state: 'busy', message: `stream ${id} is being uploaded here` } };
     // An upload elsewhere whose stored bytes this copy has already: nothing to fetch until it grows.
     if (!hold.complete && local !== undefined && local.size === hold.size) return { status: 202, body: { state: 'current' } };
-    const job: FetchJob = { id, stream: null, ...hold, abort: null, cancelled: false };
+    const job: FetchJob = { id, stream: null, ...hold, abort: null, cancelled: false, gone: false };
     this.jobs.set(id, job);
     if (hold.complete) this.hints.set(id, `${hold.from.replace(/^http/, 'ws')}${this.options.audioPath}`);
     this.queue.push(job);
@@ -456,7 +468,7 @@ export class StreamReplicator {
       if (!ok) {
         this.store.abandon(stream);
         // A copy that can no longer become the original (deleted, wrong bytes) goes; a short one stays, resumable.
-        if (job.cancelled || stream.size >= job.size) await dropQuietly(this.store, job.id);
+        if (job.cancelled || job.gone || stream.size >= job.size) await dropQuietly(this.store, job.id);
       }
     }
     this.stats.copiesMade++;
@@ -474,6 +486,7 @@ export class StreamReplicator {
     const res: IncomingMessage = await get.response;
     if (res.statusCode !== 206) {
       res.resume();
+      job.gone = res.statusCode === 404; // the source no longer has it (deleted meanwhile): the partial copy goes too
       throw new Error(`GET ${job.from}: ${res.statusCode ?? 0} (expected 206)`);
     }
     await new Promise<void>((resolve, reject) => {
@@ -530,6 +543,9 @@ export class StreamReplicator {
 
   /** Writes the tombstone of `id` at `deletedAt` and tells every holder (and every instance that should hold it). */
   private async tombstone(id: string, deletedAt: number, why: 'deleted' | 'evicted'): Promise<void> {
+    const now = Date.now();
+    for (const [old, at] of this.deletedHere) if (now - at > RECENT_DELETE_MS) this.deletedHere.delete(old);
+    this.deletedHere.set(id, deletedAt);
     this.confirmed.delete(id);
     this.registered.delete(id);
     const job = this.jobs.get(id);
