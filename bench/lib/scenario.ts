@@ -144,3 +144,14 @@ export interface ScenarioContext {
     ticksToMicros(ticks: number): number;
   };
 }
+
+/** CPU ticks of `servers` (each with its children) now; a server that exited fails the run with its output's tail. */
+export function instanceTicks(ctx: ScenarioContext, servers: readonly RunningServer[]): number {
+  return servers.reduce((sum, s) => {
+    try {
+      return sum + ctx.cpu.processTreeTicks(s.pid);
+    } catch (error) {
+      throw new Error(`${s.target.label} died during the benchmark:\n${s.outputTail()}`, { cause: error });
+    }
+  }, 0);
+}

@@ -8,7 +8,7 @@ import { limitOf } from '../lib/measure.js';
 import { BENCH_HOST, stopChild, trackChild, type RunningServer, type ServerTarget } from '../lib/processes.js';
 import { channelSubscribers, readRedisCounters, redisDelta, startRedisFleet, type RedisDelta, type RedisFleet } from '../lib/redis-fleet.js';
 import { ROOMS_RATE_LIMIT_ARGS } from '../lib/rooms-load.js';
-import type { ResultRow, Scenario, ScenarioContext, TitledTable } from '../lib/scenario.js';
+import { instanceTicks, type ResultRow, type Scenario, type ScenarioContext, type TitledTable } from '../lib/scenario.js';
 
 const CHILD = fileURLToPath(new URL('../lib/fleet-rooms-child.ts', import.meta.url));
 const PEER = fileURLToPath(new URL('../peers/socketio-rooms.mjs', import.meta.url));
@@ -138,16 +138,6 @@ async function openClient(log: (line: string) => void): Promise<{ child: ChildPr
     });
   log('  load client ready');
   return { child, ask };
-}
-
-function instanceTicks(ctx: ScenarioContext, servers: readonly RunningServer[]): number {
-  return servers.reduce((sum, s) => {
-    try {
-      return sum + ctx.cpu.processTreeTicks(s.pid);
-    } catch (error) {
-      throw new Error(`${s.target.label} died during the benchmark:\n${s.outputTail()}`, { cause: error });
-    }
-  }, 0);
 }
 
 async function measureSystem(ctx: ScenarioContext, system: System, repeat: number): Promise<Measured> {

@@ -17,7 +17,7 @@ import { limitOf } from '../lib/measure.js';
 import { BENCH_HOST, stopChild, trackChild, type RunningServer } from '../lib/processes.js';
 import { BUCKET_MS, type Bucket, type ReaderPlan, type ReaderReply } from '../lib/range-reader-child.js';
 import { startRedisFleet, type RedisFleet } from '../lib/redis-fleet.js';
-import type { ResultRow, Scenario, ScenarioContext, TitledTable } from '../lib/scenario.js';
+import { instanceTicks, type ResultRow, type Scenario, type ScenarioContext, type TitledTable } from '../lib/scenario.js';
 import {
   heldStreams, instanceStatus, instanceTarget, mib, misplaced, placement, ringIs, ringOf, uploadAll, type InstanceStatus,
   type StreamStats,
@@ -140,17 +140,6 @@ async function startReader(plan: ReaderPlan): Promise<{ child: ChildProcess; sto
       return r;
     },
   };
-}
-
-/** CPU ticks of the instances alive now (a process that exited counts as 0: the run then fails elsewhere). */
-function instanceTicks(ctx: ScenarioContext, servers: readonly RunningServer[]): number {
-  return servers.reduce((sum, s) => {
-    try {
-      return sum + ctx.cpu.processTreeTicks(s.pid);
-    } catch (error) {
-      throw new Error(`${s.target.label} died during the benchmark:\n${s.outputTail()}`, { cause: error });
-    }
-  }, 0);
 }
 
 /** A CPU sample of the instances and the machine at one moment. */

@@ -41,6 +41,22 @@ async function instance(id: string, url = cluster.seeds): Promise<Instance> {
   return { id, link, bus, history };
 }
 
+/** Instances `a` and `b` with their registries started: one ring of both (after a's first poll). */
+async function twoOnOneRing(): Promise<{ a: Instance; b: Instance; ra: InstanceRegistry; rb: InstanceRegistry }> {
+  const a = await instance('a');
+  const b = await instance('b');
+  const ra = new InstanceRegistry(a.link, { self: { id: 'a', url: 'ws://a' }, heartbeatMs: 200, ttlMs: 1000, vnodes: 16 });
+  const rb = new InstanceRegistry(b.link, { self: { id: 'b', url: 'ws://b' }, heartbeatMs: 200, ttlMs: 1000, vnodes: 16 });
+  cleanups.push(async () => {
+    await ra.stop();
+    await rb.stop();
+  });
+  await ra.start();
+  await rb.start();
+  await ra.poll();
+  return { a, b, ra, rb };
+}
+
 /** Publishes a danmaku the way the rooms do: id, history and publish in one script on the room's shard. */
 async function send(x: Instance, room: string, text: string): Promise<number> {
   const json = JSON.stringify({ type: 'danmaku', id: 0, text });
@@ -111,17 +127,7 @@ describe.runIf(run)('cluster parts on a real Redis Cluster (3 shards)', () => {
   });
 
   it('builds one ring from the heartbeats (one shard holds them all) and counts presence across instances', async () => {
-    const a = await instance('a');
-    const b = await instance('b');
-    const ra = new InstanceRegistry(a.link, { self: { id: 'a', url: 'ws://a' }, heartbeatMs: 200, ttlMs: 1000, vnodes: 16 });
-    const rb = new InstanceRegistry(b.link, { self: { id: 'b', url: 'ws://b' }, heartbeatMs: 200, ttlMs: 1000, vnodes: 16 });
-    cleanups.push(async () => {
-      await ra.stop();
-      await rb.stop();
-    });
-    await ra.start();
-    await rb.start();
-    await ra.poll();
+    const { a, b, ra, rb } = await twoOnOneRing();
     expect(ra.ring.members.map((m) => m.id).sort()).toEqual(['a', 'b']);
     expect(rb.ring.members.map((m) => m.id).sort()).toEqual(['a', 'b']);
     const pa = new RedisPresence(a.link, 'a', () => ['b'], 3000);
@@ -135,17 +141,7 @@ describe.runIf(run)('cluster parts on a real Redis Cluster (3 shards)', () => {
   });
 
   it('one master stopped (SIGSTOP): rooms on the other shards still cross instances, exactly once in order; the stopped shard\'s rooms are local-only and resume after the failover', async () => {
-    const a = await instance('a');
-    const b = await instance('b');
-    const ra = new InstanceRegistry(a.link, { self: { id: 'a', url: 'ws://a' }, heartbeatMs: 200, ttlMs: 1000, vnodes: 16 });
-    const rb = new InstanceRegistry(b.link, { self: { id: 'b', url: 'ws://b' }, heartbeatMs: 200, ttlMs: 1000, vnodes: 16 });
-    cleanups.push(async () => {
-      await ra.stop();
-      await rb.stop();
-    });
-    await ra.start();
-    await rb.start();
-    await ra.poll();
+    const { a, b, ra, rb } = await twoOnOneRing();
     expect(ra.ring.members.map((m) => m.id).sort()).toEqual(['a', 'b']);
     const shards = await cluster.shards();
     // The stopped shard holds the heartbeats: the ring must not lose anyone for its failover.
