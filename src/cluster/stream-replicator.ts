@@ -182,6 +182,8 @@ export class StreamReplicator {
   private scrubTimer: NodeJS.Timeout | null = null;
   /** The scrubber's place: the id of the stream it hashed last. */
   private scrubbedLast = '';
+  /** A stream without a digest is being hashed (one at a time). */
+  private hashingLegacy = false;
   private closed = false;
 
   constructor(
@@ -313,7 +315,10 @@ export class StreamReplicator {
     let under = 0;
     let registers = 0;
     for (const stream of this.store.completeStreams()) {
-      if (stream.sha256 === null) continue; // completed before digests were kept: the scrubber hashes it first
+      if (stream.sha256 === null) {
+        this.hashLegacy(stream); // completed before digests were kept: copied once it has one
+        continue;
+      }
       if (!this.registered.has(stream.id)) {
         if (registers >= MAX_REGISTERS_PER_PASS) continue; // registered (and copied) at a later pass
         registers++;
@@ -338,6 +343,16 @@ export class StreamReplicator {
       if (!this.uploadedByClient(stream) || stream.size === 0) continue;
       for (const target of ring.successors(`stream:${stream.id}`, this.options.replicas)) if (target.id !== me) this.ask(target, stream);
     }
+  }
+
+  /** Hashes a complete stream that has no digest yet and records it (one at a time, in the background). */
+  private hashLegacy(stream: AudioStream): void {
+    if (this.hashingLegacy) return;
+    this.hashingLegacy = true;
+    sha256File(stream.dataPath, stream.size)
+      .then((digest) => stream.adoptDigest(digest))
+      .then(() => this.soon(), (err: unknown) => this.log.warn({ stream: stream.id, err }, 'cluster: hashing a stream without a digest failed; it is not copied'))
+      .finally(() => (this.hashingLegacy = false));
   }
 
   /** Records in Redis that this instance holds `stream`; a tombstone newer than the copy deletes it instead. */
@@ -640,7 +655,7 @@ export class StreamReplicator {
     if (stream.removed || !stream.complete) return;
     this.stats.scrubbed++;
     if (stream.sha256 === null) {
-      if (SHA256_HEX.test(digest)) stream.sha256 = digest; // a stream completed before digests were kept: from now on it has one
+      if (SHA256_HEX.test(digest)) stream.adoptDigest(digest).catch((err: unknown) => this.log.warn({ stream: stream.id, err }, 'cluster: recording a digest failed'));
       return;
     }
     if (digest === stream.sha256) return;

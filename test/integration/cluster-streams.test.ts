@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync, closeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -303,6 +303,21 @@ describe.runIf(redisAvailable())('audio streams across instances (--cluster-secr
     }, 20_000, `all ${toD.length} copies on k4`);
     for (const id of toD.slice(0, 5)) expect(sha(await client('k4').read(id, 0, streams.get(id)!.length)), `${id} via k4`).toBe(sha(streams.get(id)!));
   }, 90_000);
+
+  it('a stream completed before digests were kept is hashed (recorded in its sidecar), then copied like any other', async () => {
+    redisCli('FLUSHALL');
+    const data = randomBytes(300_000);
+    const dir = join(root, 'l1');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'legacy.audio'), data);
+    writeFileSync(join(dir, 'legacy.meta'), JSON.stringify({ id: 'legacy', size: data.length, complete: true, createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_500 }));
+    for (const id of ['l1', 'l2']) await start(id, ['--scrub-bytes-per-sec', '0']);
+    for (const id of ['l1', 'l2']) await eventually(async () => (await membersOf(id)).length === 2, 5000, `${id} sees 2 instances`);
+    await eventually(async () => (await held('l2')).includes('legacy'), 10_000, 'copied to l2');
+    expect(JSON.parse(readFileSync(join(dir, 'legacy.meta'), 'utf8'))).toMatchObject({ sha256: sha(data) });
+    expect(sha(readFileSync(join(root, 'l2', 'legacy.audio')))).toBe(sha(data));
+    expect(await client('l2', false).info('legacy')).toMatchObject({ sha256: sha(data), createdAt: 1_700_000_000_000, updatedAt: 1_700_000_000_500 });
+  }, 60_000);
 
   it('a copy whose bytes were damaged on disk is found by its SHA-256 and fetched again', async () => {
     redisCli('FLUSHALL');

@@ -339,6 +339,23 @@ export class AudioStream {
   }
 
   /**
+   * A complete stream found without a digest (completed before digests were kept): records
+   * `sha256`, computed by the caller from its bytes, in memory and in its sidecar.
+   */
+  adoptDigest(sha256: string): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.removed || !this.complete || this.sha256 !== null) return;
+      this.sha256 = sha256;
+      this.writingMeta = true;
+      try {
+        await writeMeta(this.metaPath, this.meta());
+      } finally {
+        this.writingMeta = false;
+      }
+    });
+  }
+
+  /**
    * Removes the stream under its writer lock (`lock`, or the one its upload still holds): closes
    * the file now (readers' leases keep their mapping alive until their writes complete; unlink(2)
    * of a mapped file is safe on POSIX), deletes the sidecar and then the data file now, the sidecar
