@@ -11,13 +11,6 @@ export interface PeerAnswer {
   body: Record<string, unknown>;
 }
 
-/** The http:// base of a ring member's advertised URL (`ws://host:port` → `http://host:port`). */
-export function peerHttpBase(url: string): string {
-  if (url.startsWith('ws://')) return `http://${url.slice(5)}`;
-  if (url.startsWith('wss://')) return `https://${url.slice(6)}`;
-  return url.replace(/\/+$/, '');
-}
-
 /** Longest JSON answer read from a peer. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 

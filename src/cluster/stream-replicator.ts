@@ -33,14 +33,14 @@ import type { HttpRequest } from '../protocols/http/http-request.js';
 import type { HttpResponse } from '../protocols/http/http-response.js';
 import type { Router } from '../protocols/http/router.js';
 import { isAudioError } from '../services/audio-cache/audio-errors.js';
-import type { AudioHttp } from '../services/audio-cache/audio-http.js';
+import { type AudioHttp, httpUrl } from '../services/audio-cache/audio-http.js';
 import type { AudioStore } from '../services/audio-cache/audio-store.js';
 import type { AudioStream } from '../services/audio-cache/audio-stream.js';
 import { isValidStreamId } from '../services/audio-cache/stream-id.js';
 import { SHA256_HEX, sha256File } from '../storage/file-digest.js';
 import { BytePacer } from './byte-pacer.js';
 import type { HashRing, RingMember } from './hash-ring.js';
-import { peerGet, peerHttpBase, peerJson } from './peer-http.js';
+import { peerGet, peerJson } from './peer-http.js';
 import type { RedisLink } from './redis-link.js';
 
 /** The replication slice of the configuration. */
@@ -373,8 +373,8 @@ export class StreamReplicator {
     if (this.asking.has(key) || this.fetching.has(key) || this.asking.size >= MAX_ASKS) return;
     this.asking.add(key);
     this.stats.holdAsks++;
-    const body: HoldRequest = { from: peerHttpBase(this.self().url), complete: stream.complete, size: stream.size, sha256: stream.complete ? (stream.sha256 ?? '') : '', createdAt: stream.createdAt, updatedAt: stream.updatedAt };
-    peerJson('POST', `${peerHttpBase(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(stream.id)}/hold`, this.options.secret, body, ASK_TIMEOUT_MS)
+    const body: HoldRequest = { from: httpUrl(this.self().url), complete: stream.complete, size: stream.size, sha256: stream.complete ? (stream.sha256 ?? '') : '', createdAt: stream.createdAt, updatedAt: stream.updatedAt };
+    peerJson('POST', `${httpUrl(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(stream.id)}/hold`, this.options.secret, body, ASK_TIMEOUT_MS)
       .then(
         (answer) => {
           const state = answer.body.state;
@@ -585,7 +585,7 @@ export class StreamReplicator {
     targets.delete(this.self().id);
     await Promise.all(
       [...targets.values()].map((target) =>
-        peerJson('DELETE', `${peerHttpBase(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(id)}?deletedAt=${deletedAt}`, this.options.secret, undefined, ASK_TIMEOUT_MS).catch((err: Error) =>
+        peerJson('DELETE', `${httpUrl(target.url)}${INTERNAL_STREAMS_PATH}/${encodeURIComponent(id)}?deletedAt=${deletedAt}`, this.options.secret, undefined, ASK_TIMEOUT_MS).catch((err: Error) =>
           this.log.warn({ stream: id, instance: target.id, err: err.message }, 'cluster: telling a holder about a deletion failed; its copy goes when it next meets the tombstone'),
         ),
       ),
@@ -675,7 +675,7 @@ export class StreamReplicator {
         this.log.error({ stream: stream.id }, 'cluster: no other holder of a damaged stream: it is lost');
         return;
       }
-      await this.hold(stream.id, { from: peerHttpBase(url.slice(0, url.length - this.options.audioPath.length)), complete: true, ...original });
+      await this.hold(stream.id, { from: httpUrl(url.slice(0, url.length - this.options.audioPath.length)), complete: true, ...original });
     }).catch((error: unknown) => this.log.warn({ stream: stream.id, err: error }, 'cluster: re-fetching a damaged copy failed; the next ask from a holder retries'));
   }
 
@@ -706,7 +706,7 @@ function holdRequest(req: HttpRequest): HoldRequest | null {
   }
   if (value === null || typeof value !== 'object') return null;
   const { from, complete, size, sha256, createdAt, updatedAt } = value;
-  if (typeof from !== 'string' || !/^https?:\/\/[^/\s]+$/.test(from) || typeof complete !== 'boolean') return null;
+  if (typeof from !== 'string' || !/^https?:\/\/\S+$/.test(from) || typeof complete !== 'boolean') return null;
   if (!Number.isSafeInteger(size) || (size as number) < 0 || typeof sha256 !== 'string' || (complete ? !SHA256_HEX.test(sha256) : sha256 !== '')) return null;
   if (!Number.isSafeInteger(createdAt) || !Number.isSafeInteger(updatedAt)) return null;
   return { from, complete, size: size as number, sha256, createdAt: createdAt as number, updatedAt: updatedAt as number };
