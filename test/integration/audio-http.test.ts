@@ -464,6 +464,7 @@ describe('a download longer than --idle-timeout-ms', () => {
     await upload(await AudioClient.open(port), 'big', data);
 
     // A slow reader: 1 MiB every 100 ms, so the 16 MiB take several idle intervals to leave.
+    const openIdle = app.stats().core.processor.open;
     const slow = net.connect({ port, host: '127.0.0.1' });
     sockets.push(slow);
     const parts: Buffer[] = [];
@@ -492,7 +493,9 @@ describe('a download longer than --idle-timeout-ms', () => {
     await closed;
 
     // A reader that stops: its connection is dropped once an interval passes without progress.
-    const openBefore = app.stats().core.processor.open;
+    // (The server counts the slow reader's connection closed a moment after the client sees it.)
+    await waitFor(() => app.stats().core.processor.open === openIdle, 5000, 'the slow reader\'s connection closed on the server');
+    const openBefore = openIdle;
     const stalled = net.connect({ port, host: '127.0.0.1' });
     sockets.push(stalled);
     let stalledGot = 0;
