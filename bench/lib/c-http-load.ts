@@ -1,8 +1,9 @@
 /**
  * The C HTTP download client (bench/clients/httpload.c) as a `LoadGenerator` named `c-http`: one
  * process per window (connections are cheap to open on loopback, and a download straddling the
- * window's edge counts for the bytes that arrived inside it). Ops are MiB of body received, so the
- * harness's `ops/s` is MiB/s and its CPU per op is server CPU per MiB.
+ * window's edge counts for the bytes that arrived inside it). Ops are MiB of body received (the
+ * harness's `ops/s` is then MiB/s and its CPU per op server CPU per MiB), or responses for small
+ * pages (`http-hello`'s keep-alive case, where wrk is the limit before the server).
  */
 import { ensureClientBinary } from './c-client.js';
 import { spawnTracked, stopChild } from './processes.js';
@@ -22,8 +23,8 @@ export interface HttpDownloadSpec extends LoadSpec {
   readonly rangeBytes: number;
   /** The representation's length (every server serves the same bytes). */
   readonly totalBytes: number;
-  /** The same bytes as a file: the client compares the first bytes of every read with it. */
-  readonly file: string;
+  /** The same bytes as a file: the client compares the first bytes of every read with it (none: lengths and statuses only). */
+  readonly file?: string;
 }
 
 /** The JSON line httpload prints (the fields the harness reads). */
@@ -49,15 +50,15 @@ export interface HttpLoadLog {
 }
 
 /** bench/clients/httpload.c compiled when needed; returns the binary's path. */
-export function ensureHttploadBinary(log: (line: string) => void): string {
-  return ensureClientBinary('httpload', log, 'the audio-http scenario has no other client fast enough for 256 MiB bodies');
+export function ensureHttploadBinary(log: (line: string) => void, hint = 'the audio-http scenario has no other client fast enough for 256 MiB bodies'): string {
+  return ensureClientBinary('httpload', log, hint);
 }
 
-async function runHttpload(binary: string, out: HttpLoadLog, url: string, spec: HttpDownloadSpec, seconds: number): Promise<LoadResult> {
+async function runHttpload(binary: string, out: HttpLoadLog, url: string, spec: HttpDownloadSpec, seconds: number, ops: HttpOps): Promise<LoadResult> {
   const { hostname, port } = new URL(url);
   const args = [
     '--host', hostname, '--port', port, '--path', spec.path, '--connections', String(spec.connections),
-    '--size', String(spec.totalBytes), '--range', String(spec.rangeBytes), '--file', spec.file,
+    '--size', String(spec.totalBytes), '--range', String(spec.rangeBytes), ...(spec.file === undefined ? [] : ['--file', spec.file]),
     '--warmup', '0', '--duration', String(seconds),
   ];
   const child = spawnTracked(binary, args, { keepStdout: true });
@@ -67,10 +68,10 @@ async function runHttpload(binary: string, out: HttpLoadLog, url: string, spec: 
   if (code !== 0) throw new Error(`httpload exited with ${code}:\n${child.outputTail()}`);
   const run = JSON.parse(child.stdout().trim().split('\n').pop() ?? '') as HttploadRun;
   const label = `c-http ${spec.path} on ${port}`;
-  out.log(`  ${run.ops} responses, ${run.reconnects} reconnects, ${run.recvCalls} recv calls (${(run.bodyBytes / Math.max(1, run.recvCalls) / 1024).toFixed(0)} KiB each)`);
+  out.log(`  ${run.ops} responses, ${run.reconnects} reconnects, ${run.recvCalls} recv calls (${(run.bodyBytes / Math.max(1, run.recvCalls) / 1024).toFixed(1)} KiB of body each)`);
   if (run.errors > 0) out.note(`${label}: ${run.errors} error(s) (${run.mismatches} byte mismatches, ${run.non2xx} unexpected statuses); first: ${run.firstError ?? 'unknown'}`);
   return {
-    ops: run.bodyBytes / MiB,
+    ops: ops === 'MiB' ? run.bodyBytes / MiB : run.ops,
     elapsedSec: run.elapsedSec,
     p50Ms: run.p50Ms,
     p99Ms: run.p99Ms,
@@ -81,8 +82,11 @@ async function runHttpload(binary: string, out: HttpLoadLog, url: string, spec: 
   };
 }
 
-/** Downloads with the C client; `binary` comes from {@link ensureHttploadBinary}. */
-export function cHttpGenerator(out: HttpLoadLog, binary: string): LoadGenerator {
+/** What the generator counts as an op: MiB of body (downloads), or responses (small pages). */
+export type HttpOps = 'MiB' | 'responses';
+
+/** Requests with the C client, one in flight per connection (keep-alive); `binary` comes from {@link ensureHttploadBinary}. */
+export function cHttpGenerator(out: HttpLoadLog, binary: string, ops: HttpOps = 'MiB'): LoadGenerator {
   return {
     name: C_HTTP_TOOL,
     threads: 1,
@@ -91,7 +95,7 @@ export function cHttpGenerator(out: HttpLoadLog, binary: string): LoadGenerator 
         run(url: string, spec: LoadSpec, seconds: number): Promise<LoadResult> {
           const download = spec as HttpDownloadSpec;
           if (typeof download.totalBytes !== 'number') throw new TypeError('c-http needs an HttpDownloadSpec');
-          return runHttpload(binary, out, url, download, seconds);
+          return runHttpload(binary, out, url, download, seconds, ops);
         },
         close: () => Promise.resolve(),
       });

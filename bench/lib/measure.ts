@@ -11,6 +11,8 @@ const NOISY_OTHER_CPU_PCT = 25;
 export interface LoadCase {
   readonly name: string;
   readonly spec: LoadSpec;
+  /** The generators (by name) that run this case; every one when absent. */
+  readonly tools?: readonly string[];
 }
 
 /** Everything {@link runMatrix} needs. */
@@ -53,6 +55,7 @@ export async function runMatrix(ctx: ScenarioContext, matrix: Matrix): Promise<{
     }
     for (const loadCase of matrix.cases) {
       for (const generator of matrix.generators) {
+        if (loadCase.tools !== undefined && !loadCase.tools.includes(generator.name)) continue;
         for (let repeat = 0; repeat < ctx.repeats; repeat++) {
           const order = repeat % 2 === 0 ? servers : [...servers].reverse();
           for (const server of order) {

@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { autocannonGenerator } from '../lib/autocannon.js';
+import { NoCompilerError } from '../lib/c-client.js';
+import { C_HTTP_TOOL, cHttpGenerator, ensureHttploadBinary, type HttpDownloadSpec } from '../lib/c-http-load.js';
 import { HELLO_BODY, HELLO_CONTENT_TYPE } from '../lib/hello.js';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { RunningServer, ServerTarget } from '../lib/processes.js';
-import type { LoadGenerator, Scenario } from '../lib/scenario.js';
+import type { LoadGenerator, Scenario, ScenarioContext } from '../lib/scenario.js';
 import { uwsPeers } from '../lib/uws-peer.js';
 import { findWrk, wrkGenerator } from '../lib/wrk.js';
 
@@ -18,12 +20,28 @@ const nodeHttpPeer: ServerTarget = {
   readyPath: '/',
 };
 
+/** Plain HTTP/1.1 keep-alive (RFC 9112 §9.3): one request in flight per connection; the C client reads the whole page each time. */
+const KEEP_ALIVE: HttpDownloadSpec = { path: '/', connections: 100, pipelining: 1, rangeBytes: 0, totalBytes: Buffer.byteLength(HELLO_BODY) };
+
 const CASES: readonly LoadCase[] = [
-  // Plain HTTP/1.1 keep-alive (RFC 9112 §9.3): one request in flight per connection.
-  { name: 'keep-alive', spec: { path: '/', connections: 100, pipelining: 1 } },
-  // Pipelining (RFC 9112 §9.3.2): 16 requests written back to back, answered in order.
-  { name: 'pipeline-16', spec: { path: '/', connections: 100, pipelining: 16 } },
+  { name: 'keep-alive', spec: KEEP_ALIVE },
+  // Pipelining (RFC 9112 §9.3.2): 16 requests written back to back, answered in order (the C client keeps one in flight).
+  { name: 'pipeline-16', spec: { path: '/', connections: 100, pipelining: 16 }, tools: ['autocannon', 'wrk'] },
 ];
+
+/**
+ * The C client, compiled before any server starts (the compiler's CPU lands in no window); without
+ * a compiler a run of every tool notes it and goes on with autocannon and wrk.
+ */
+function cHttp(ctx: ScenarioContext): LoadGenerator | null {
+  try {
+    return cHttpGenerator(ctx, ensureHttploadBinary(ctx.log, 'http-hello keep-alive needs a client leaner than wrk'), 'responses');
+  } catch (error) {
+    if (!(error instanceof NoCompilerError) || ctx.toolFilter === C_HTTP_TOOL) throw error;
+    ctx.note(`${error.message}; http-hello runs autocannon and wrk only`);
+    return null;
+  }
+}
 
 /** Returns a note when a server's hello page is not byte-identical to HELLO_BODY. */
 function checkHello(server: RunningServer): string | null {
@@ -39,7 +57,7 @@ function checkHello(server: RunningServer): string | null {
 /** HTTP/1.1 hello world: slabcast vs node:http, keep-alive and 16-deep pipelining. */
 export const scenario: Scenario = {
   name: 'http-hello',
-  description: 'GET / hello-world page, 100 connections: keep-alive and 16-deep pipelining; slabcast vs node:http and uWebSockets.js',
+  description: 'GET / hello-world page, 100 connections: keep-alive (autocannon, wrk, the C client) and 16-deep pipelining (autocannon, wrk); slabcast vs node:http and uWebSockets.js',
   async run(ctx) {
     const generators: LoadGenerator[] = [autocannonGenerator];
     const wrk = findWrk();
@@ -49,6 +67,10 @@ export const scenario: Scenario = {
       if (ctx.toolFilter === null || ctx.toolFilter === 'wrk') {
         ctx.note('wrk pipeline-16 latency not reported: wrk records one sample per batch and its percentiles are broken there (wg/wrk#236)');
       }
+    }
+    if (ctx.toolFilter === null || ctx.toolFilter === C_HTTP_TOOL) {
+      const c = cHttp(ctx);
+      if (c !== null) generators.push(c);
     }
     const selected = generators.filter((g) => ctx.toolFilter === null || g.name === ctx.toolFilter);
     if (selected.length === 0) {
