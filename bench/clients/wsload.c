@@ -195,6 +195,10 @@ static size_t payload_at;   /* payload offset in a frame */
 static uint8_t *expected;   /* the plain payload the echo must carry */
 static uint8_t read_buf[READ_BUFFER_BYTES];
 static int stdin_tag;       /* address used as epoll data for stdin */
+/* Fan-out registers its sockets edge-triggered (EPOLLET): a level-triggered socket reported ready
+ * is polled again by the next epoll_wait even when it was read empty, a second poll per delivery.
+ * Reads then go on until a short read (all that was queued) or EAGAIN, writes until EAGAIN. */
+static uint32_t edge;
 
 /* ---------------------------------------------------------------- run state */
 
@@ -303,7 +307,7 @@ static void conn_fail(conn *c, const char *fmt, ...) {
 
 static void set_want_out(conn *c, bool want) {
   if (c->want_out == want) return;
-  struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+  struct epoll_event ev = {.events = edge | EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
   if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD: %s", strerror(errno));
   c->want_out = want;
 }
@@ -841,7 +845,7 @@ static void start_next_connection(int64_t now) {
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c->want_out = true;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+  struct epoll_event ev = {.events = edge | EPOLLIN | EPOLLOUT, .data.ptr = c};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
   if (connect(c->fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
     conn_fail(c, "connect: %s", strerror(errno));
@@ -881,20 +885,25 @@ static void pump_connections(int64_t now) {
 /* ---------------------------------------------------------------- events */
 
 static void on_readable(conn *c) {
-  ssize_t r = read(c->fd, read_buf, sizeof read_buf);
-  int64_t now = now_ns();
-  if (r < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    conn_fail(c, "read: %s", strerror(errno));
-    return;
+  for (;;) {
+    ssize_t r = read(c->fd, read_buf, sizeof read_buf);
+    int64_t now = now_ns();
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      conn_fail(c, "read: %s", strerror(errno));
+      return;
+    }
+    if (r == 0) {
+      conn_fail(c, "connection closed by the server");
+      return;
+    }
+    advance_clock(now);
+    if (c->state == ST_HANDSHAKE) on_handshake_data(c, read_buf, (size_t)r, now);
+    else if (c->state == ST_OPEN) parse(c, read_buf, (size_t)r, now);
+    /* A short read took all that was queued; after a full one there may be more. */
+    if ((size_t)r < sizeof read_buf || c->state == ST_CLOSED) return;
   }
-  if (r == 0) {
-    conn_fail(c, "connection closed by the server");
-    return;
-  }
-  advance_clock(now);
-  if (c->state == ST_HANDSHAKE) on_handshake_data(c, read_buf, (size_t)r, now);
-  else if (c->state == ST_OPEN) parse(c, read_buf, (size_t)r, now);
 }
 
 static void on_event(conn *c, uint32_t events) {
@@ -1135,6 +1144,7 @@ int main(int argc, char **argv) {
     conns[i].next_round = 1; /* fan-out: a receiver's first delivery is round 1 */
   }
 
+  if (opt.mode == MODE_FANOUT) edge = EPOLLET;
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1: %s", strerror(errno));
   if (opt.control) {
