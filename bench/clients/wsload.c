@@ -901,8 +901,9 @@ static void on_readable(conn *c) {
     advance_clock(now);
     if (c->state == ST_HANDSHAKE) on_handshake_data(c, read_buf, (size_t)r, now);
     else if (c->state == ST_OPEN) parse(c, read_buf, (size_t)r, now);
-    /* A short read took all that was queued; after a full one there may be more. */
-    if ((size_t)r < sizeof read_buf || c->state == ST_CLOSED) return;
+    /* Edge-triggered: a short read took all that was queued; after a full one there may be more.
+     * Level-triggered (echo): one read per event, epoll reports the socket again. */
+    if (edge == 0 || (size_t)r < sizeof read_buf || c->state == ST_CLOSED) return;
   }
 }
 
