@@ -1,12 +1,24 @@
 /*
- * wsload: a lean WebSocket echo load generator (C11, Linux epoll, libc only).
+ * wsload: a lean WebSocket echo and fan-out load generator (C11, Linux epoll, libc only).
  *
- * Opens N TCP connections to HOST:PORT, upgrades each on PATH (RFC 6455 §4.1, fixed key, the
- * 101 and Sec-WebSocket-Accept are checked), then keeps K binary messages of M bytes in flight
- * per connection: one pre-built masked frame (§5.3) is written again and again; each echo is
- * parsed by header (§5.2: 2/4/10 bytes, never masked from a server), its payload compared with
- * what was sent, its round trip recorded, and the next frame goes out at once (closed loop).
- * Pings are answered with pongs, pongs ignored, a Close fails the connection.
+ * Opens N TCP connections to HOST:PORT and upgrades each on PATH (RFC 6455 §4.1, fixed key, the
+ * 101 and Sec-WebSocket-Accept are checked). Server frames are parsed by header (§5.2: 2/4/10
+ * bytes, never masked from a server) across reads; pings are answered with pongs, pongs ignored.
+ *
+ * --mode echo (default): K binary messages of M bytes in flight per connection. One pre-built
+ * masked frame (§5.3) is written again and again; each echo's payload is compared with what was
+ * sent, its round trip recorded, and the next frame goes out at once (closed loop). A Close
+ * fails the connection (counted as an error).
+ *
+ * --mode fanout: the first connection is the sender, the other N - 1 are receivers, and the
+ * server is expected to send each message to every receiver and not back to the sender. Round r
+ * is one message whose first 12 payload bytes are its CLOCK_MONOTONIC send time (int64 ns, LE)
+ * and r (uint32, LE), written masked into one of K pre-built frames (slot r mod K). Every
+ * receiver must get every round, in order, with the rest of the payload as sent; its delivery
+ * latency is taken from the embedded time. Round r + K goes out when every receiver got round r
+ * (K = 1: one message per round). A delivery that is not the expected one, a lost connection or
+ * a round still incomplete after --round-timeout ends the process with exit code 3 and the
+ * reason on stderr: the round accounting would mean nothing after it.
  *
  * A run is a warm-up then a measured window; one JSON line per run on stdout, progress on
  * stderr. With --control the connections stay open after the run and further runs are read
@@ -14,9 +26,9 @@
  * drives it: its warm-up call pays for the upgrades, the measured call does not.
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
- * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--connections 100] [--inflight 1]
- *               [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]
- *               [--connect-timeout 10] [--drain-timeout 2]
+ * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout] [--connections 100]
+ *               [--inflight 1] [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]
+ *               [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -54,6 +66,10 @@ enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 
 #define WRITE_BATCH 64           /* iovecs per writev */
 #define MAX_EVENTS 512
 #define CONNECT_CONCURRENCY 200  /* upgrades in flight, well under a 511 listen backlog */
+#define FANOUT_PREFIX 12         /* fan-out payload prefix: int64 send time (ns) + uint32 round */
+#define EXIT_FANOUT_BROKEN 3     /* fan-out: a wrong or missing delivery, or a lost connection */
+
+enum { MODE_ECHO, MODE_FANOUT };
 
 /* ---------------------------------------------------------------- options */
 
@@ -61,6 +77,7 @@ static struct {
   const char *host;
   int port;
   const char *path;
+  int mode;
   long connections;
   long inflight;
   long size;
@@ -70,7 +87,8 @@ static struct {
   bool verify;
   double connect_timeout;
   double drain_timeout;
-} opt = {"127.0.0.1", 0, "/echo", 100, 1, 20, 0, 10, false, true, 10, 2};
+  double round_timeout;
+} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2};
 
 /* ---------------------------------------------------------------- time, histogram */
 
@@ -138,8 +156,10 @@ typedef struct conn {
   size_t req_off;
   char *hs;
   size_t hs_len;
-  /* output: data frames still to write (the current one included), bytes of the current one written */
+  /* output: data frames still to write (the current one included), the sequence number of the
+   * current one (it picks the frame slot), bytes of the current one written */
   uint64_t out_frames;
+  uint64_t out_seq;
   size_t out_off;
   uint8_t ctrl[CTRL_OUT_MAX];
   size_t ctrl_len, ctrl_off;
@@ -157,6 +177,8 @@ typedef struct conn {
   uint8_t msg_op;
   uint64_t msg_len;
   bool msg_bad;            /* payload differed from what was sent */
+  uint8_t prefix[FANOUT_PREFIX]; /* fan-out: the current message's first payload bytes */
+  uint64_t next_round;     /* fan-out receiver: the round it must get next */
   uint8_t ctl[CONTROL_MAX];
   uint32_t ctl_have;
 } conn;
@@ -166,11 +188,17 @@ static int epfd = -1;
 static struct sockaddr_in target;
 static char *upgrade_req;
 static size_t upgrade_len;
-static uint8_t *frame;      /* the pre-built masked client frame */
-static size_t frame_len;
+static uint8_t *frames;     /* the pre-built masked client frames: 1 (echo) or --inflight (fan-out) */
+static uint32_t frame_slots;
+static size_t frame_len;    /* bytes of one frame */
+static size_t payload_at;   /* payload offset in a frame */
 static uint8_t *expected;   /* the plain payload the echo must carry */
 static uint8_t read_buf[READ_BUFFER_BYTES];
 static int stdin_tag;       /* address used as epoll data for stdin */
+/* Fan-out registers its sockets edge-triggered (EPOLLET): a level-triggered socket reported ready
+ * is polled again by the next epoll_wait even when it was read empty, a second poll per delivery.
+ * Reads then go on until a short read (all that was queued) or EAGAIN, writes until EAGAIN. */
+static uint32_t edge;
 
 /* ---------------------------------------------------------------- run state */
 
@@ -225,9 +253,31 @@ static void die(const char *fmt, ...) {
   exit(2);
 }
 
+/* Fan-out: the run cannot go on (see the top comment); ends the process. */
+static void fanout_broken(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fanout_broken(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("wsload: fan-out broken: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(EXIT_FANOUT_BROKEN);
+}
+
+/* "sender" or "receiver <i>" (1-based), for messages. */
+static const char *conn_name(const conn *c) {
+  static char name[32];
+  long i = (long)(c - conns);
+  if (i == 0) return "sender";
+  snprintf(name, sizeof name, "receiver %ld", i);
+  return name;
+}
+
 static void connect_settled(void);
 
-/* Drops a connection; its messages in flight are lost (one error for the connection). */
+/* Drops a connection; its messages in flight are lost (one error for the connection).
+ * Fan-out: an open connection lost ends the process. */
 static void conn_fail(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_fail(conn *c, const char *fmt, ...) {
   if (c->state == ST_CLOSED) return;
@@ -237,6 +287,7 @@ static void conn_fail(conn *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
+  if (opt.mode == MODE_FANOUT && !was_pending) fanout_broken("%s: %s", conn_name(c), reason);
   note_error(1, "%s", reason);
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
@@ -256,9 +307,14 @@ static void conn_fail(conn *c, const char *fmt, ...) {
 
 static void set_want_out(conn *c, bool want) {
   if (c->want_out == want) return;
-  struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
+  struct epoll_event ev = {.events = edge | EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
   if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD: %s", strerror(errno));
   c->want_out = want;
+}
+
+/* The frame carrying data message `seq` (echo: always the one frame). */
+static uint8_t *frame_at(uint64_t seq) {
+  return frames + (size_t)(seq % frame_slots) * frame_len;
 }
 
 /* Writes what is queued, in stream order: the rest of a partly written data frame, pending
@@ -268,13 +324,12 @@ static void flush(conn *c) {
     struct iovec iov[WRITE_BATCH];
     int n = 0;
     bool partial = c->out_off > 0;
-    if (partial) iov[n++] = (struct iovec){frame + c->out_off, frame_len - c->out_off};
+    if (partial) iov[n++] = (struct iovec){frame_at(c->out_seq) + c->out_off, frame_len - c->out_off};
     bool ctrl = c->ctrl_off < c->ctrl_len;
     if (ctrl) iov[n++] = (struct iovec){c->ctrl + c->ctrl_off, c->ctrl_len - c->ctrl_off};
     uint64_t whole = c->out_frames - (partial ? 1 : 0);
-    while (whole > 0 && n < WRITE_BATCH) {
-      iov[n++] = (struct iovec){frame, frame_len};
-      whole--;
+    for (uint64_t seq = c->out_seq + (partial ? 1 : 0); whole > 0 && n < WRITE_BATCH; seq++, whole--) {
+      iov[n++] = (struct iovec){frame_at(seq), frame_len};
     }
     if (n == 0) {
       set_want_out(c, false);
@@ -301,6 +356,7 @@ static void flush(conn *c) {
       left -= rest;
       c->out_off = 0;
       c->out_frames--;
+      c->out_seq++;
     }
     if (ctrl) {
       size_t rest = c->ctrl_len - c->ctrl_off;
@@ -314,6 +370,7 @@ static void flush(conn *c) {
     }
     uint64_t done = left / frame_len;
     c->out_frames -= done;
+    c->out_seq += done;
     c->out_off = left % frame_len;
     if (c->out_off > 0) {
       set_want_out(c, true);
@@ -352,6 +409,96 @@ static void queue_pong(conn *c) {
   flush(c);
 }
 
+/* ---------------------------------------------------------------- fan-out rounds */
+
+/* Rounds are numbered from 1; rounds fo_oldest..fo_round are in flight (total_inflight of them).
+ * Per slot (round mod --inflight): its send time and the receivers that have not got it yet. */
+static uint64_t fo_round, fo_oldest = 1, fo_rounds_done;
+static int64_t *fo_sent_at;
+static uint32_t *fo_waiting;
+static uint32_t fo_receivers;
+
+static void finish_run(int64_t now);
+
+/* Round fo_round + 1 goes out: its send time and number, masked, into its frame's first bytes. */
+static void fanout_send(int64_t now) {
+  uint64_t round = ++fo_round;
+  uint32_t slot = (uint32_t)(round % frame_slots);
+  fo_sent_at[slot] = now;
+  fo_waiting[slot] = fo_receivers;
+  uint8_t plain[FANOUT_PREFIX];
+  for (int i = 0; i < 8; i++) plain[i] = (uint8_t)((uint64_t)now >> (8 * i));
+  for (int i = 0; i < 4; i++) plain[8 + i] = (uint8_t)(round >> (8 * i));
+  uint8_t *payload = frame_at(round) + payload_at;
+  for (int i = 0; i < FANOUT_PREFIX; i++) payload[i] = plain[i] ^ MASK_KEY[i & 3];
+  total_inflight++;
+  sent_msgs++;
+  sent_bytes += (uint64_t)opt.size;
+  conn *sender = &conns[0];
+  sender->out_frames++;
+  flush(sender);
+}
+
+/* Completes the oldest rounds every receiver has got, sending the next ones while the run lasts. */
+static void fanout_advance(int64_t now) {
+  while (total_inflight > 0 && fo_waiting[fo_oldest % frame_slots] == 0) {
+    fo_oldest++;
+    fo_rounds_done++;
+    total_inflight--;
+    if (phase == PH_WARMUP || phase == PH_MEASURE) fanout_send(now);
+  }
+  if (phase == PH_DRAIN && total_inflight == 0) finish_run(now);
+}
+
+static uint64_t read_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+/* A complete data message on c, in fan-out mode: it must be the receiver's next round, as sent. */
+static void on_delivery(conn *c, int64_t now) {
+  echoed_msgs++;
+  echoed_bytes += c->msg_len;
+  if (c == &conns[0]) fanout_broken("the sender got a message (opcode %u, %" PRIu64 " B): the server sent it back to its sender", c->msg_op, c->msg_len);
+  if (c->msg_op != OP_BINARY || c->msg_len != (uint64_t)opt.size) {
+    fanout_broken("%s got opcode %u, %" PRIu64 " B; the sender sent binary %ld B", conn_name(c), c->msg_op, c->msg_len, opt.size);
+  }
+  uint64_t round = read_le(c->prefix + 8, 4);
+  if (round != (c->next_round & 0xffffffffu) || c->next_round > fo_round) {
+    fanout_broken("%s got round %" PRIu64 ", expected round %" PRIu64 " (rounds %" PRIu64 "..%" PRIu64 " sent and not yet complete)",
+                  conn_name(c), round, c->next_round, fo_oldest, fo_round);
+  }
+  uint32_t slot = (uint32_t)(c->next_round % frame_slots);
+  int64_t sent = (int64_t)read_le(c->prefix, 8);
+  if (sent != fo_sent_at[slot]) fanout_broken("%s: round %" PRIu64 " carries another send time than the one sent", conn_name(c), c->next_round);
+  if (c->msg_bad) {
+    mismatches++;
+    fanout_broken("%s: round %" PRIu64 " payload differs from what was sent after byte %d", conn_name(c), c->next_round, FANOUT_PREFIX);
+  }
+  c->next_round++;
+  if (phase == PH_MEASURE) {
+    completed++;
+    hist_record(now - sent);
+  } else if (phase == PH_WARMUP) {
+    warm_completed++;
+  }
+  if (--fo_waiting[slot] == 0) fanout_advance(now);
+}
+
+/* A round in flight longer than --round-timeout: name the first receiver still waiting for it. */
+static void check_rounds(int64_t now) {
+  if (total_inflight == 0) return;
+  uint32_t slot = (uint32_t)(fo_oldest % frame_slots);
+  if (now - fo_sent_at[slot] <= (int64_t)(opt.round_timeout * 1e9)) return;
+  long first = 0;
+  for (long i = 1; i < opt.connections && first == 0; i++) {
+    if (conns[i].next_round <= fo_oldest) first = i;
+  }
+  fanout_broken("round %" PRIu64 ": %" PRIu32 " of %" PRIu32 " receivers still missing it after %.1f s (receiver %ld among them)",
+                fo_oldest, fo_waiting[slot], fo_receivers, opt.round_timeout, first);
+}
+
 /* ---------------------------------------------------------------- run phases */
 
 static void start_measure(int64_t now) {
@@ -375,6 +522,10 @@ static void begin_run(double warmup, double duration, int64_t now) {
   } else {
     warm_end = now;
     start_measure(now);
+  }
+  if (opt.mode == MODE_FANOUT) {
+    for (long i = 0; i < opt.inflight; i++) fanout_send(now);
+    return;
   }
   for (long i = 0; i < opt.connections; i++) {
     if (conns[i].state == ST_OPEN) send_messages(&conns[i], (uint32_t)opt.inflight, now);
@@ -408,7 +559,7 @@ static void finish_run(int64_t now) {
   int64_t user, sys;
   cpu_now(&user, &sys);
   double elapsed = (double)(measure_stop - measure_start) / 1e9;
-  printf("{\"tool\":\"c-ws\",\"run\":%d", run_number);
+  printf("{\"tool\":\"c-ws\",\"mode\":\"%s\",\"run\":%d", opt.mode == MODE_FANOUT ? "fanout" : "echo", run_number);
   printf(",\"ops\":%" PRIu64 ",\"elapsedSec\":%.6f", completed, elapsed);
   json_ms("p50Ms", hist_quantile_ms(0.5));
   json_ms("p99Ms", hist_quantile_ms(0.99));
@@ -426,11 +577,13 @@ static void finish_run(int64_t now) {
   printf(",\"sentMsgs\":%" PRIu64 ",\"echoedMsgs\":%" PRIu64 ",\"sentBytes\":%" PRIu64 ",\"echoedBytes\":%" PRIu64,
          sent_msgs, echoed_msgs, sent_bytes, echoed_bytes);
   printf(",\"mismatches\":%" PRIu64 ",\"pings\":%" PRIu64, mismatches, pings);
+  if (opt.mode == MODE_FANOUT) printf(",\"receivers\":%" PRIu32 ",\"rounds\":%" PRIu64, fo_receivers, fo_rounds_done);
   printf(",\"epollWaits\":%" PRIu64 ",\"eventsPerWait\":%.2f}\n", epoll_waits,
          epoll_waits > 0 ? (double)epoll_events / (double)epoll_waits : 0.0);
   fflush(stdout);
   completed = warm_completed = errors = mismatches = pings = closed_conns = 0;
   sent_msgs = echoed_msgs = sent_bytes = echoed_bytes = 0;
+  fo_rounds_done = 0;
   epoll_waits = epoll_events = 0;
   first_error[0] = '\0';
   connect_failures = 0;
@@ -502,7 +655,8 @@ static void end_frame(conn *c, int64_t now) {
   c->msg_len += c->frame_len;
   if (c->frame_fin) {
     c->in_message = false;
-    on_message(c, now);
+    if (opt.mode == MODE_FANOUT) on_delivery(c, now);
+    else on_message(c, now);
   }
 }
 
@@ -574,11 +728,22 @@ static void parse(conn *c, const uint8_t *buf, size_t n, int64_t now) {
     if (c->frame_op >= OP_CLOSE) {
       memcpy(c->ctl + c->ctl_have, buf + pos, take);
       c->ctl_have += (uint32_t)take;
-    } else if (opt.verify && !c->msg_bad) {
+    } else {
       uint64_t off = c->msg_len + (c->frame_len - c->payload_left);
+      uint64_t skip = 0; /* leading bytes not compared: the fan-out prefix */
+      if (opt.mode == MODE_FANOUT) {
+        skip = FANOUT_PREFIX;
+        if (off < FANOUT_PREFIX) memcpy(c->prefix + off, buf + pos, take < FANOUT_PREFIX - off ? take : (size_t)(FANOUT_PREFIX - off));
+      }
       uint64_t size = (uint64_t)opt.size;
-      if (off + take > size) c->msg_bad = true; /* longer than sent: the length check reports it */
-      else if (memcmp(buf + pos, expected + off, take) != 0) c->msg_bad = true;
+      if (!opt.verify || c->msg_bad || off + take <= skip) {
+        /* nothing to compare */
+      } else if (off + take > size) {
+        c->msg_bad = true; /* longer than sent: the length check reports it */
+      } else {
+        uint64_t from = off < skip ? skip : off;
+        if (memcmp(buf + pos + (from - off), expected + from, (size_t)(off + take - from)) != 0) c->msg_bad = true;
+      }
     }
     pos += take;
     c->payload_left -= take;
@@ -680,7 +845,7 @@ static void start_next_connection(int64_t now) {
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   c->want_out = true;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+  struct epoll_event ev = {.events = edge | EPOLLIN | EPOLLOUT, .data.ptr = c};
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
   if (connect(c->fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
     conn_fail(c, "connect: %s", strerror(errno));
@@ -702,6 +867,9 @@ static void pump_connections(int64_t now) {
   if (phase != PH_CONNECT || settled_conns < opt.connections) return;
   connect_sec = (double)(now - connect_begin) / 1e9;
   progress("opened %ld of %ld WebSocket(s) on %s in %.2f s", opened_conns, opt.connections, opt.path, connect_sec);
+  if (opt.mode == MODE_FANOUT && opened_conns < opt.connections) {
+    fanout_broken("%ld of %ld upgrades failed; first: %s", opt.connections - opened_conns, opt.connections, first_error);
+  }
   if (opened_conns == 0) {
     /* Nothing to measure: report the failures and exit. */
     run_number++;
@@ -717,20 +885,26 @@ static void pump_connections(int64_t now) {
 /* ---------------------------------------------------------------- events */
 
 static void on_readable(conn *c) {
-  ssize_t r = read(c->fd, read_buf, sizeof read_buf);
-  int64_t now = now_ns();
-  if (r < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    conn_fail(c, "read: %s", strerror(errno));
-    return;
+  for (;;) {
+    ssize_t r = read(c->fd, read_buf, sizeof read_buf);
+    int64_t now = now_ns();
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      conn_fail(c, "read: %s", strerror(errno));
+      return;
+    }
+    if (r == 0) {
+      conn_fail(c, "connection closed by the server");
+      return;
+    }
+    advance_clock(now);
+    if (c->state == ST_HANDSHAKE) on_handshake_data(c, read_buf, (size_t)r, now);
+    else if (c->state == ST_OPEN) parse(c, read_buf, (size_t)r, now);
+    /* Edge-triggered: a short read took all that was queued; after a full one there may be more.
+     * Level-triggered (echo): one read per event, epoll reports the socket again. */
+    if (edge == 0 || (size_t)r < sizeof read_buf || c->state == ST_CLOSED) return;
   }
-  if (r == 0) {
-    conn_fail(c, "connection closed by the server");
-    return;
-  }
-  advance_clock(now);
-  if (c->state == ST_HANDSHAKE) on_handshake_data(c, read_buf, (size_t)r, now);
-  else if (c->state == ST_OPEN) parse(c, read_buf, (size_t)r, now);
 }
 
 static void on_event(conn *c, uint32_t events) {
@@ -795,6 +969,8 @@ static void tick(int64_t now) {
         conn_fail(c, "no upgrade within %.1f s", opt.connect_timeout);
       }
     }
+  } else if (opt.mode == MODE_FANOUT) {
+    if (phase == PH_WARMUP || phase == PH_MEASURE || phase == PH_DRAIN) check_rounds(now);
   } else if (phase == PH_DRAIN && now >= drain_deadline) {
     note_error(total_inflight, "%" PRIu64 " echo(es) still missing %.1f s after the window", total_inflight, opt.drain_timeout);
     /* Their late echoes would be taken for the next run's: drop those connections. */
@@ -816,9 +992,11 @@ static int timeout_ms(int64_t now) {
     case PH_CONNECT: deadline = now + 100000000; break; /* re-check connect timeouts every 100 ms */
     case PH_WARMUP: deadline = warm_end; break;
     case PH_MEASURE: deadline = measure_end; break;
-    case PH_DRAIN: deadline = drain_deadline; break;
+    case PH_DRAIN: deadline = opt.mode == MODE_FANOUT ? INT64_MAX : drain_deadline; break;
     default: return -1;
   }
+  /* Fan-out: re-check the oldest round's age every 100 ms (check_rounds). */
+  if (opt.mode == MODE_FANOUT && deadline > now + 100000000) deadline = now + 100000000;
   if (deadline <= now) return 0;
   return (int)((deadline - now + 999999) / 1000000);
 }
@@ -834,9 +1012,10 @@ static double number_arg(const char *flag, const char *value, double min) {
 }
 
 static void usage(void) {
-  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--connections 100] [--inflight 1]\n"
-        "              [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
-        "              [--connect-timeout 10] [--drain-timeout 2]\n",
+  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout] [--connections 100]\n"
+        "              [--inflight 1] [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
+        "              [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]\n"
+        "fanout: --connections counts the sender and the receivers; --inflight is the rounds in flight\n",
         stderr);
 }
 
@@ -857,6 +1036,11 @@ static void parse_args(int argc, char **argv) {
       if (strcmp(a, "--host") == 0) opt.host = v;
       else if (strcmp(a, "--port") == 0) opt.port = (int)number_arg(a, v, 1);
       else if (strcmp(a, "--path") == 0) opt.path = v;
+      else if (strcmp(a, "--mode") == 0) {
+        if (strcmp(v, "echo") == 0) opt.mode = MODE_ECHO;
+        else if (strcmp(v, "fanout") == 0) opt.mode = MODE_FANOUT;
+        else die("--mode is echo or fanout, got \"%s\"", v);
+      }
       else if (strcmp(a, "--connections") == 0) opt.connections = (long)number_arg(a, v, 1);
       else if (strcmp(a, "--inflight") == 0) opt.inflight = (long)number_arg(a, v, 1);
       else if (strcmp(a, "--size") == 0) opt.size = (long)number_arg(a, v, 0);
@@ -864,6 +1048,7 @@ static void parse_args(int argc, char **argv) {
       else if (strcmp(a, "--duration") == 0) opt.duration = number_arg(a, v, 0.001);
       else if (strcmp(a, "--connect-timeout") == 0) opt.connect_timeout = number_arg(a, v, 0.001);
       else if (strcmp(a, "--drain-timeout") == 0) opt.drain_timeout = number_arg(a, v, 0.001);
+      else if (strcmp(a, "--round-timeout") == 0) opt.round_timeout = number_arg(a, v, 0.001);
       else {
         usage();
         die("unknown option %s", a);
@@ -877,17 +1062,26 @@ static void parse_args(int argc, char **argv) {
   if (opt.path[0] != '/' || strpbrk(opt.path, " \r\n") != NULL) die("--path must start with / and hold no spaces or line breaks");
   if (opt.inflight > 65536) die("--inflight is at most 65536");
   if (opt.size > (1L << 30)) die("--size is at most 1 GiB");
+  if (opt.mode == MODE_FANOUT) {
+    if (opt.connections < 2) die("--mode fanout needs --connections ≥ 2 (the sender and at least one receiver)");
+    if (opt.size < FANOUT_PREFIX) die("--mode fanout needs --size ≥ %d (send time and round number)", FANOUT_PREFIX);
+    if ((double)opt.inflight * (double)opt.size > 256.0 * 1024 * 1024) die("--mode fanout keeps --inflight frames of --size: at most 256 MiB");
+  }
 }
 
-/* The masked client frame (FIN, binary) and the plain payload it carries:
- * byte i = (i * 31 + 7) & 0xff, as the Node lean client sends. */
-static void build_frame(void) {
+/* The masked client frames (FIN, binary) and the plain payload they carry: byte i =
+ * (i * 31 + 7) & 0xff, as the Node lean client sends. Echo has one frame; fan-out one per round
+ * in flight, since a round's frame may still be queued when the next round's is written. */
+static void build_frames(void) {
   size_t m = (size_t)opt.size;
   size_t header = (m < 126 ? 2 : m < 65536 ? 4 : 10) + 4;
   frame_len = header + m;
-  frame = malloc(frame_len);
+  payload_at = header;
+  frame_slots = opt.mode == MODE_FANOUT ? (uint32_t)opt.inflight : 1;
+  frames = malloc(frame_len * frame_slots);
   expected = malloc(m + 1);
-  if (frame == NULL || expected == NULL) die("out of memory");
+  if (frames == NULL || expected == NULL) die("out of memory");
+  uint8_t *frame = frames;
   frame[0] = 0x80 | OP_BINARY;
   if (m < 126) frame[1] = 0x80 | (uint8_t)m;
   else if (m < 65536) {
@@ -903,6 +1097,7 @@ static void build_frame(void) {
     expected[i] = (uint8_t)((i * 31 + 7) & 0xff);
     frame[header + i] = expected[i] ^ MASK_KEY[i & 3];
   }
+  for (uint32_t k = 1; k < frame_slots; k++) memcpy(frames + k * frame_len, frame, frame_len);
 }
 
 int main(int argc, char **argv) {
@@ -927,18 +1122,30 @@ int main(int argc, char **argv) {
                      opt.path, opt.host, opt.port);
   if (req < 0) die("out of memory");
   upgrade_len = (size_t)req;
-  build_frame();
+  build_frames();
 
   conns = calloc((size_t)opt.connections, sizeof *conns);
-  int64_t *rings = calloc((size_t)opt.connections * (size_t)opt.inflight, sizeof *rings);
-  if (conns == NULL || rings == NULL) die("out of memory");
+  if (conns == NULL) die("out of memory");
+  int64_t *rings = NULL;
+  if (opt.mode == MODE_FANOUT) {
+    fo_receivers = (uint32_t)(opt.connections - 1);
+    fo_sent_at = calloc((size_t)opt.inflight, sizeof *fo_sent_at);
+    fo_waiting = calloc((size_t)opt.inflight, sizeof *fo_waiting);
+    if (fo_sent_at == NULL || fo_waiting == NULL) die("out of memory");
+  } else {
+    rings = calloc((size_t)opt.connections * (size_t)opt.inflight, sizeof *rings);
+    if (rings == NULL) die("out of memory");
+  }
   for (long i = 0; i < opt.connections; i++) {
     conns[i].fd = -1;
     conns[i].state = ST_IDLE;
     conns[i].head_need = 2;
-    conns[i].sent_at = rings + i * opt.inflight;
+    conns[i].sent_at = rings == NULL ? NULL : rings + i * opt.inflight;
+    conns[i].out_seq = 1;    /* fan-out: the sender's first frame is round 1's */
+    conns[i].next_round = 1; /* fan-out: a receiver's first delivery is round 1 */
   }
 
+  if (opt.mode == MODE_FANOUT) edge = EPOLLET;
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1: %s", strerror(errno));
   if (opt.control) {

@@ -1,5 +1,6 @@
 /**
- * The C WebSocket echo client (bench/clients/wsload.c) as a `LoadGenerator` named `c-ws`:
+ * The C WebSocket client (bench/clients/wsload.c) as `LoadGenerator`s named `c-ws`, for echo and
+ * fan-out:
  * compiled on demand into bench/results/bin/wsload, then one process per session. The first
  * `run()` (the warm-up, or the measured window under --quick) starts it with `--control`: it
  * connects, runs that window and prints one JSON line; each later `run()` writes
@@ -20,6 +21,9 @@ const OVERRUN_GRACE_SEC = 30;
 
 export { NoCompilerError };
 
+/** What wsload measures: `--mode echo` or `--mode fanout`. */
+type WsloadMode = 'echo' | 'fanout';
+
 /** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
 interface WsloadRun {
   readonly ops: number;
@@ -36,6 +40,9 @@ interface WsloadRun {
   readonly sentBytes: number;
   readonly echoedBytes: number;
   readonly mismatches: number;
+  /** Fan-out only: receivers, and rounds every receiver got. */
+  readonly receivers?: number;
+  readonly rounds?: number;
 }
 
 /** bench/clients/wsload.c compiled when needed (see {@link ensureClientBinary}); returns the binary's path. */
@@ -80,11 +87,11 @@ class WsloadProcess {
   private exitedWith: number | string | null = null;
   private readonly exited: Promise<number | string>;
 
-  constructor(binary: string, url: string, spec: WsLoadSpec, seconds: number, log: (line: string) => void) {
+  constructor(binary: string, mode: WsloadMode, url: string, spec: WsLoadSpec, seconds: number, log: (line: string) => void) {
     const { host, port } = hostPort(url);
-    this.key = WsloadProcess.keyOf(url, spec);
+    this.key = WsloadProcess.keyOf(mode, url, spec);
     const args = [
-      '--host', host, '--port', String(port), '--path', spec.path,
+      '--mode', mode, '--host', host, '--port', String(port), '--path', spec.path,
       '--connections', String(spec.connections), '--inflight', String(spec.pipelining),
       '--size', String(spec.messageBytes), '--warmup', '0', '--duration', String(seconds), '--control',
     ];
@@ -110,8 +117,8 @@ class WsloadProcess {
     );
   }
 
-  static keyOf(url: string, spec: WsLoadSpec): string {
-    return `${url} ${spec.path} ${spec.connections}×${spec.pipelining} ${spec.messageBytes}`;
+  static keyOf(mode: WsloadMode, url: string, spec: WsLoadSpec): string {
+    return `${mode} ${url} ${spec.path} ${spec.connections}×${spec.pipelining} ${spec.messageBytes}`;
   }
 
   get alive(): boolean {
@@ -153,10 +160,14 @@ class WsloadProcess {
   }
 }
 
-function toLoadResult(run: WsloadRun, label: string, out: WsLoadLog): LoadResult {
+function toLoadResult(mode: WsloadMode, run: WsloadRun, label: string, out: WsLoadLog): LoadResult {
   if (run.errors > 0) out.note(`${label}: ${run.errors} error(s) (${run.mismatches} payload mismatches); first: ${run.firstError ?? 'unknown'}`);
-  if (run.sentBytes !== run.echoedBytes || run.sentMsgs !== run.echoedMsgs) {
-    out.note(`${label}: sent ${run.sentMsgs} msgs / ${run.sentBytes} B but ${run.echoedMsgs} msgs / ${run.echoedBytes} B came back`);
+  // Echo: every message comes back once; fan-out: every round reaches every receiver (wsload
+  // exits on a wrong or missing delivery, so a difference here would be a client bug).
+  const copies = mode === 'fanout' ? (run.receivers ?? 0) : 1;
+  if (run.sentBytes * copies !== run.echoedBytes || run.sentMsgs * copies !== run.echoedMsgs) {
+    const what = mode === 'fanout' ? `were delivered (${copies} receivers)` : 'came back';
+    out.note(`${label}: sent ${run.sentMsgs} msgs / ${run.sentBytes} B but ${run.echoedMsgs} msgs / ${run.echoedBytes} B ${what}`);
   }
   return {
     ops: run.ops,
@@ -172,11 +183,7 @@ function toLoadResult(run: WsloadRun, label: string, out: WsLoadLog): LoadResult
   };
 }
 
-/**
- * Closed-loop echo with the C client: `spec.connections` sockets, `spec.pipelining` binary
- * messages of `spec.messageBytes` in flight on each. `binary` comes from {@link ensureWsloadBinary}.
- */
-export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator {
+function generator(mode: WsloadMode, out: WsLoadLog, binary: string): LoadGenerator {
   return {
     name: C_WS_TOOL,
     threads: 1,
@@ -187,17 +194,17 @@ export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator 
           const spec = loadSpec as WsLoadSpec;
           if (typeof spec.messageBytes !== 'number') throw new TypeError('c-ws needs spec.messageBytes (a WsLoadSpec)');
           const timeoutMs = (seconds + OVERRUN_GRACE_SEC) * 1000;
-          if (proc !== null && (!proc.alive || proc.key !== WsloadProcess.keyOf(url, spec))) {
+          if (proc !== null && (!proc.alive || proc.key !== WsloadProcess.keyOf(mode, url, spec))) {
             await proc.close();
             proc = null;
           }
-          if (proc === null) proc = new WsloadProcess(binary, url, spec, seconds, out.log);
+          if (proc === null) proc = new WsloadProcess(binary, mode, url, spec, seconds, out.log);
           else proc.command(seconds);
           const run = await proc.result(timeoutMs);
           if (run.connections < spec.connections) {
             out.note(`c-ws: ${run.connections} of ${spec.connections} connections open at the end of the window`);
           }
-          return toLoadResult(run, `c-ws echo ${spec.path} ${spec.messageBytes} B on ${hostPort(url).port}`, out);
+          return toLoadResult(mode, run, `c-ws ${mode} ${spec.path} ${spec.messageBytes} B on ${hostPort(url).port}`, out);
         },
         async close(): Promise<void> {
           await proc?.close();
@@ -206,4 +213,22 @@ export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator 
       });
     },
   };
+}
+
+/**
+ * Closed-loop echo with the C client: `spec.connections` sockets, `spec.pipelining` binary
+ * messages of `spec.messageBytes` in flight on each. `binary` comes from {@link ensureWsloadBinary}.
+ */
+export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator {
+  return generator('echo', out, binary);
+}
+
+/**
+ * Fan-out with the C client: one sender and `spec.connections - 1` receivers, `spec.pipelining`
+ * rounds of one `spec.messageBytes` binary message in flight (1: the next round goes when every
+ * receiver got the previous one). A delivery is one message at one receiver; its latency comes from
+ * the send time in the payload. `binary` comes from {@link ensureWsloadBinary}.
+ */
+export function cWsFanoutGenerator(out: WsLoadLog, binary: string): LoadGenerator {
+  return generator('fanout', out, binary);
 }

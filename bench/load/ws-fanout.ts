@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
+import { C_WS_TOOL, cWsFanoutGenerator, ensureWsloadBinary, NoCompilerError } from '../lib/c-ws-load.js';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
 import type { ServerTarget } from '../lib/processes.js';
-import type { Scenario, ScenarioContext } from '../lib/scenario.js';
+import type { LoadGenerator, Scenario, ScenarioContext } from '../lib/scenario.js';
 import { LEAN_WS_TOOL, wsFanoutGenerator, type WsLoadSpec } from '../lib/ws-load.js';
 import { uwsPeers } from '../lib/uws-peer.js';
 import { wsPeerNote } from './ws-echo.js';
@@ -44,6 +45,47 @@ const CASES: readonly LoadCase[] = [
  */
 const MIN_WARMUP_SEC = 1;
 
+/**
+ * The load generators: the C client by default; the Node lean client with `--tool lean-ws`
+ * (bench/README.md: "The WebSocket load clients").
+ */
+const TOOLS = [C_WS_TOOL, LEAN_WS_TOOL] as const;
+
+/**
+ * The generator `--tool` selects (c-ws unless lean-ws is asked for). The C client is compiled
+ * here, before any server starts. Without a compiler, `--tool c-ws` fails; a run without
+ * `--tool` notes it and measures with lean-ws.
+ */
+function generator(ctx: ScenarioContext): LoadGenerator {
+  if (ctx.toolFilter === LEAN_WS_TOOL) return wsFanoutGenerator(ctx);
+  try {
+    return cWsFanoutGenerator(ctx, ensureWsloadBinary(ctx.log));
+  } catch (error) {
+    if (!(error instanceof NoCompilerError) || ctx.toolFilter === C_WS_TOOL) throw error;
+    ctx.note(`${error.message}; ws-fanout runs lean-ws instead`);
+    return wsFanoutGenerator(ctx);
+  }
+}
+
+/** What a row means, and what can be its limit, with each client. */
+function clientNote(tool: string): string {
+  const common =
+    'a delivery is one message arriving at one receiver; p50/p99 are delivery latencies (send time embedded in the payload), ' +
+    'including the client reaching that socket among 1,000. CPU µs/delivery is the server side. ';
+  if (tool === LEAN_WS_TOOL) {
+    return (
+      common +
+      'lean-ws: the 1,000 receivers share one Node process, whose reads (one per socket per round) cost about as much as the ' +
+      'server\'s writes, so the client can be the limit; with one message per round neither side may saturate (the round time is then the limit).'
+    );
+  }
+  return (
+    common +
+    'c-ws: the 1,000 receivers share one C process (epoll, one read per ready socket); every receiver must get every round in order ' +
+    'or the run fails. With one message per round neither side may saturate (the round time is then the limit).'
+  );
+}
+
 /** One sender, 1,000 receivers: slabcast's encode-once broadcast vs `ws` sending per client. */
 export const scenario: Scenario = {
   name: 'ws-fanout',
@@ -51,17 +93,13 @@ export const scenario: Scenario = {
     `WebSocket fan-out: 1 sender, ${RECEIVERS.toLocaleString('en-US')} receivers, ${MESSAGE_BYTES} B binary, ` +
     `one message per round (the next goes when all receivers got it), and ${WINDOW} rounds in flight (-w${WINDOW}); deliveries/s; slabcast /fanout vs ws and uWebSockets.js (pub/sub)`,
   async run(ctx) {
-    if (ctx.toolFilter !== null && ctx.toolFilter !== LEAN_WS_TOOL) {
-      ctx.note(`--tool ${ctx.toolFilter}: ws-fanout only runs the lean-ws client; nothing to run`);
+    if (ctx.toolFilter !== null && !(TOOLS as readonly string[]).includes(ctx.toolFilter)) {
+      ctx.note(`--tool ${ctx.toolFilter}: ws-fanout runs ${TOOLS.join(' or ')} only; nothing to run`);
       return { rows: [], notes: [] };
     }
+    const selected = generator(ctx);
     ctx.note(wsPeerNote());
-    ctx.note(
-      'a delivery is one message arriving at one receiver; p50/p99 are delivery latencies (send time embedded in the payload), ' +
-        'including the client reaching that socket among 1,000. The 1,000 receivers share one client process, whose reads ' +
-        '(one per socket per round) cost about as much as the server\'s writes, so the client can be the limit; with one ' +
-        'message per round neither side may saturate (the round time is then the limit). CPU µs/delivery is the server side.',
-    );
+    ctx.note(clientNote(selected.name));
     let run: ScenarioContext = ctx;
     if (ctx.warmupSec < MIN_WARMUP_SEC) {
       ctx.note(`warm-up raised to ${MIN_WARMUP_SEC} s so the ${FANOUT.connections} upgrades stay out of the measured window`);
@@ -72,7 +110,7 @@ export const scenario: Scenario = {
         scenario: 'ws-fanout',
         unit: 'delivery',
         cases: CASES,
-        generators: [wsFanoutGenerator(ctx)],
+        generators: [selected],
         targets: [withFanoutPath(ctx.slabcast(wsFanoutPeer)), wsFanoutPeer, ...uwsPeers(ctx)],
       });
     } catch (error) {

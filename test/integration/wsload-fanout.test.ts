@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureWsloadBinary, NoCompilerError } from '../../bench/lib/c-ws-load.js';
+import { startServer, type TestServer } from '../helpers/listen.js';
+
+// The C load client's fan-out mode (bench/clients/wsload.c --mode fanout) against slabcast's
+// benchmark fan-out endpoint: what `npm run bench -- --only ws-fanout` relies on.
+
+let binary: string | null = null;
+let noCompiler = '';
+let server: TestServer | null = null;
+
+beforeAll(() => {
+  try {
+    binary = ensureWsloadBinary(() => undefined);
+  } catch (error) {
+    if (!(error instanceof NoCompilerError)) throw error;
+    noCompiler = error.message;
+  }
+});
+
+afterEach(async () => {
+  if (server !== null) await server.close();
+  server = null;
+});
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs wsload to its end; `onStderr` sees its progress lines as they come. */
+function wsload(args: string[], onStderr?: (text: string) => void): Promise<Outcome> {
+  if (binary === null) throw new Error(noCompiler);
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    onStderr?.(stderr);
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const RECEIVERS = 50;
+
+function fanoutArgs(port: number, path: string, window: number, seconds: number): string[] {
+  return [
+    '--mode', 'fanout', '--port', String(port), '--path', path, '--connections', String(RECEIVERS + 1),
+    '--inflight', String(window), '--size', '64', '--warmup', '0.2', '--duration', String(seconds),
+  ];
+}
+
+describe('wsload --mode fanout', () => {
+  it.for([1, 8])('with %i round(s) in flight, every receiver gets every round, and the run reports deliveries', async (window, ctx) => {
+    if (binary === null) return ctx.skip(noCompiler);
+    server = await startServer({ fanoutPath: '/fanout' });
+    const { code, stdout, stderr } = await wsload(fanoutArgs(server.port, '/fanout', window, 0.5));
+    expect(code, stderr).toBe(0);
+    const run = JSON.parse(stdout) as Record<string, number | string | null>;
+    expect(run).toMatchObject({ mode: 'fanout', errors: 0, mismatches: 0, receivers: RECEIVERS, connectionsOpened: RECEIVERS + 1 });
+    expect(run.ops).toBeGreaterThan(0);
+    expect(run.p99Ms).toBeGreaterThan(0);
+    // Rounds are checked in order on each receiver (wsload exits otherwise); all of them arrived everywhere.
+    expect(run.sentMsgs).toBe(run.rounds);
+    expect(run.echoedMsgs).toBe((run.sentMsgs as number) * RECEIVERS);
+  });
+
+  it('exits with code 3 and says why when the sender gets its own message back (an echo endpoint)', async (ctx) => {
+    if (binary === null) return ctx.skip(noCompiler);
+    server = await startServer();
+    const { code, stdout, stderr } = await wsload(fanoutArgs(server.port, '/echo', 1, 0.5));
+    expect(code).toBe(3);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/fan-out broken: the sender got a message \(opcode 2, 64 B\)/);
+  });
+
+  it('exits with code 3 and names the connection when the server goes away mid-run', async (ctx) => {
+    if (binary === null) return ctx.skip(noCompiler);
+    const running = await startServer({ fanoutPath: '/fanout' });
+    const closing: Promise<void>[] = [];
+    const outcome = await wsload(fanoutArgs(running.port, '/fanout', 1, 10), (text) => {
+      if (closing.length === 0 && text.includes('opened')) closing.push(running.close());
+    });
+    await Promise.all(closing);
+    expect(closing).toHaveLength(1);
+    expect(outcome.code).toBe(3);
+    expect(outcome.stderr).toMatch(/fan-out broken: (sender|receiver \d+): (server sent Close 1001|connection closed by the server|read: )/);
+  });
+});
