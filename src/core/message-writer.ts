@@ -25,6 +25,9 @@ export const WriteStatus = {
 } as const;
 export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
 
+/** Bits of {@link MessageWriter}'s mode. */
+const Mode = { Native: 1, Released: 2 } as const;
+
 /**
  * A connection's outgoing bytes (jjenkov `MessageWriter`, uWS cork buffer).
  *
@@ -51,12 +54,21 @@ export class MessageWriter {
   pendingBytes = 0;
   /** Bytes whose write completed (see {@link sentBytes}). */
   private sent = 0;
-  private released = false;
-  /** The connection's socket when it is native (synchronous writes), else null. */
-  private readonly native: NativeSocket | null;
+  /** {@link Mode} bits (one small integer: every field is paid per connection). */
+  private mode: number;
 
   constructor(private readonly conn: Connection) {
-    this.native = conn.socket instanceof NativeSocket ? conn.socket : null;
+    this.mode = conn.socket instanceof NativeSocket ? Mode.Native : 0;
+  }
+
+  /** release() ran: nothing is queued or written any more. */
+  private get released(): boolean {
+    return (this.mode & Mode.Released) !== 0;
+  }
+
+  /** The connection's socket when it is native (synchronous writes), else null. */
+  private get native(): NativeSocket | null {
+    return (this.mode & Mode.Native) !== 0 ? (this.conn.socket as NativeSocket) : null;
   }
 
   /** The shared write slab (the processor's: not a field, every field is paid per connection). */
@@ -160,8 +172,9 @@ export class MessageWriter {
 
   /** The write phase for this connection: hands everything queued to the socket in one go. */
   flush(): void {
+    const native = this.native;
     if (this.released) return;
-    if (this.native !== null) this.flushNative(this.native);
+    if (native !== null) this.flushNative(native);
     else this.flushNode(this.conn.socket as Socket);
   }
 
@@ -254,7 +267,7 @@ export class MessageWriter {
   /** Releases every section and external buffer, queued or in flight (the socket is closed). Idempotent. */
   release(): void {
     if (this.released) return;
-    this.released = true;
+    this.mode |= Mode.Released;
     if (this.fill !== NO_SECTION) this.slab.free(this.fill);
     this.fill = NO_SECTION;
     this.fillLength = 0;

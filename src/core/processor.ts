@@ -59,6 +59,9 @@ export interface ProcessorStats {
  *    read (pipelining) leave in one write.
  * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
  */
+/** {@link Processor.deadlineClock} rebases past this (2^30 ms; deadlines are at most a day ahead). */
+const DEADLINE_REBASE_MS = 2 ** 30;
+
 export class Processor implements NativeSocketEvents {
   readonly socketQueue: RingQueue<ChannelSocket>;
   readonly connections = new Set<Connection>();
@@ -66,8 +69,12 @@ export class Processor implements NativeSocketEvents {
   turnId = 1;
   /** The loop's clock (ms), refreshed every turn and every sweep. */
   now = Date.now();
-  /** Origin of connection deadlines (they are stored relative to it, as small integers). */
-  readonly epoch = this.now - 1;
+  /**
+   * Origin of connection deadlines: they are stored relative to it as small integers (SMIs: a double
+   * would be boxed in a heap number per connection), and it moves forward before they could outgrow
+   * 31 bits (see {@link rebaseDeadlines}).
+   */
+  epoch = this.now - 1;
   readonly stats: ProcessorStats = {
     open: 0,
     registered: 0,
@@ -263,7 +270,7 @@ export class Processor implements NativeSocketEvents {
       const conn = list[i];
       conn.ready = false;
       if (conn.closed) continue;
-      conn.pausedMask &= ~PauseReason.Budget;
+      conn.clearPause(PauseReason.Budget);
       if (conn.pausedMask !== 0) continue;
       conn.reader.drain(conn);
       if (conn.pausedMask === 0 && !conn.closing) {
@@ -296,15 +303,32 @@ export class Processor implements NativeSocketEvents {
     if (this.onClock !== null) this.onClock(now);
     const checkProgress = now >= this.nextProgressCheck;
     if (checkProgress) this.nextProgressCheck = now + this.config.readProgressIntervalMs;
+    const clock = this.deadlineClock();
     for (const conn of this.connections) {
       if (conn.closed) continue;
-      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now - this.epoch) {
+      if (conn.deadline !== NO_DEADLINE && conn.deadline <= clock) {
         conn.deadline = NO_DEADLINE;
         this.stats.deadlinesFired++;
         conn.protocol.onDeadline(conn, conn.deadlineKind);
       }
       if (checkProgress && !conn.closing) this.checkProgress(conn);
     }
+  }
+
+  /**
+   * {@link now} relative to {@link epoch}, for connection deadlines: a small integer. Before it could
+   * outgrow 31 bits (after ~12 days), the epoch moves up to now and armed deadlines move with it.
+   */
+  deadlineClock(): number {
+    const clock = this.now - this.epoch;
+    if (clock < DEADLINE_REBASE_MS) return clock | 0;
+    const step = clock - 1;
+    this.epoch += step;
+    for (const conn of this.connections) {
+      // One already due stays due (1 is the earliest deadline there is).
+      if (conn.deadline !== NO_DEADLINE) conn.deadline = Math.max(1, conn.deadline - step);
+    }
+    return 1;
   }
 
   /**
@@ -394,7 +418,7 @@ export class Processor implements NativeSocketEvents {
     conn.closed = true;
     conn.closing = true;
     if (conn.waitingForSection) this.sectionWaiters.cancel(conn);
-    conn.reader.release();
+    conn.reader.release(conn);
     conn.writer.release();
     conn.protocol.onClose(conn);
     this.connections.delete(conn);

@@ -4,13 +4,18 @@ import { PauseReason } from '../../core/pause-reason.js';
 import { NO_SECTION } from '../../core/slab.js';
 import type { WebSocketEndpoint } from './endpoint.js';
 import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
-import { FragmentTracker } from './fragment-tracker.js';
+import type { FragmentState } from './fragment-tracker.js';
 import type { InboundMessage } from './inbound-message.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
 
-const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8 } as const;
+const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8, MessageOpen: 16 } as const;
+/** Above the flags in {@link WebSocket}'s bits: the current message's opcode (4 bits), then the close code (16). */
+const OPCODE_SHIFT = 5;
+const OPCODE_MASK = 0xf << OPCODE_SHIFT;
+const CLOSE_CODE_SHIFT = 9;
+const BELOW_CLOSE_CODE = (1 << CLOSE_CODE_SHIFT) - 1;
 
 /** What the handler needs from its owner when a socket closes or is closed. */
 export interface WebSocketOwner {
@@ -35,13 +40,13 @@ export interface WebSocketOwner {
  * One WebSocket connection: the state the frame handler keeps between reads (small on purpose: an
  * idle socket holds no slab section) and the API an endpoint uses to send and close.
  */
-export class WebSocket<T = unknown> {
+export class WebSocket<T = unknown> implements FragmentState {
   /** Subprotocol chosen in the handshake ('' when none). */
   readonly protocol: string;
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
   data: T;
-  /** @internal fragmentation rules of the message in progress */
-  readonly fragments = new FragmentTracker();
+  /** @internal payload bytes of the message in progress (fragmentation rules: fragment-tracker.ts) */
+  messageBytes = 0;
   /** @internal UTF-8 state of the text message in progress (created on first text message). */
   utf8: Utf8Validator | null = null;
   /** @internal read-slab section assembling a fragmented message, and its length. */
@@ -49,10 +54,12 @@ export class WebSocket<T = unknown> {
   fragLength = 0;
   /** @internal a streamed frame, a sink message or an oversize assembly in progress (created on first need). */
   inbound: InboundMessage | null = null;
-  /** closeSent / closeReceived / sawFrame, packed (an idle socket is mostly this object). */
-  private bits = 0;
-  /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
-  closeCode: number = CloseCode.Abnormal;
+  /**
+   * closeSent / closeReceived / sawFrame / compressed, the message in progress (open, opcode) and the
+   * close code, packed in one small integer (an idle socket is mostly this object: every field is 8
+   * bytes per connection).
+   */
+  private bits = CloseCode.Abnormal << CLOSE_CODE_SHIFT;
   closeReason = '';
   /** @internal bytes pending to the peer when the last ping went out (progress = alive). */
   pendingAtPing = 0;
@@ -99,6 +106,30 @@ export class WebSocket<T = unknown> {
   /** @internal set by the handshake */
   set compressed(on: boolean) {
     this.bits = on ? this.bits | Bit.Deflate : this.bits & ~Bit.Deflate;
+  }
+
+  /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
+  get closeCode(): number {
+    return this.bits >>> CLOSE_CODE_SHIFT;
+  }
+  set closeCode(code: number) {
+    this.bits = (this.bits & BELOW_CLOSE_CODE) | ((code & 0xffff) << CLOSE_CODE_SHIFT);
+  }
+
+  /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
+  get currentMessageOpcode(): number {
+    return (this.bits & OPCODE_MASK) >>> OPCODE_SHIFT;
+  }
+  set currentMessageOpcode(opcode: number) {
+    this.bits = (this.bits & ~OPCODE_MASK) | ((opcode & 0xf) << OPCODE_SHIFT);
+  }
+
+  /** @internal a fragmented message is open (its final frame has not arrived). */
+  get messageOpen(): boolean {
+    return (this.bits & Bit.MessageOpen) !== 0;
+  }
+  set messageOpen(on: boolean) {
+    this.bits = on ? this.bits | Bit.MessageOpen : this.bits & ~Bit.MessageOpen;
   }
 
   /** @internal liveness: a frame arrived since the last deadline check. */
