@@ -5,7 +5,7 @@ import { NO_SECTION } from '../../core/slab.js';
 import type { WebSocketEndpoint } from './endpoint.js';
 import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
 import type { FragmentState } from './fragment-tracker.js';
-import type { InboundMessage } from './inbound-message.js';
+import { InboundMessage } from './inbound-message.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 import { Utf8Validator } from './utf8-validator.js';
@@ -49,10 +49,10 @@ export class WebSocket<T = unknown> implements FragmentState {
   messageBytes = 0;
   /** @internal UTF-8 state of the text message in progress (created on first text message). */
   utf8: Utf8Validator | null = null;
-  /** @internal read-slab section assembling a fragmented message, and its length. */
-  fragSection = NO_SECTION;
-  fragLength = 0;
-  /** @internal a streamed frame, a sink message or an oversize assembly in progress (created on first need). */
+  /**
+   * @internal a message that did not arrive whole: its assembly, a streamed frame, a sink message
+   * (created on first need).
+   */
   inbound: InboundMessage | null = null;
   /**
    * closeSent / closeReceived / sawFrame / compressed, the message in progress (open, opcode) and the
@@ -106,6 +106,22 @@ export class WebSocket<T = unknown> implements FragmentState {
   /** @internal set by the handshake */
   set compressed(on: boolean) {
     this.bits = on ? this.bits | Bit.Deflate : this.bits & ~Bit.Deflate;
+  }
+
+  /** @internal read-slab section assembling a message that did not arrive whole, or NO_SECTION. */
+  get fragSection(): number {
+    return this.inbound === null ? NO_SECTION : this.inbound.section;
+  }
+  set fragSection(section: number) {
+    if (this.inbound !== null || section !== NO_SECTION) (this.inbound ??= new InboundMessage()).section = section;
+  }
+
+  /** @internal bytes of that message assembled so far (in the section or an oversize block). */
+  get fragLength(): number {
+    return this.inbound === null ? 0 : this.inbound.length;
+  }
+  set fragLength(length: number) {
+    if (this.inbound !== null || length !== 0) (this.inbound ??= new InboundMessage()).length = length;
   }
 
   /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
