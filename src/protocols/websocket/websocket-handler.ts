@@ -16,7 +16,7 @@ import { deflateMessage, inflateMessage } from './permessage-deflate.js';
 import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
-import { Utf8Validator } from './utf8-validator.js';
+import { UTF8_ACCEPT, UTF8_REJECT, utf8Step } from './utf8-validator.js';
 import { IN_PLACE_MIN_BYTES, WebSocket, type WebSocketOwner } from './websocket.js';
 import { WsError, wsErrorInfo } from './ws-errors.js';
 
@@ -293,7 +293,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   private acceptFrame(ws: WebSocket, f: FrameHeader, mode: InboundMode): void {
     onFragmentFrame(ws, f.opcode, f.fin);
     addFragmentPayload(ws, f.payloadLength, Number.MAX_SAFE_INTEGER); // checked by beginData
-    if (f.opcode === Opcode.Text) (ws.utf8 ??= new Utf8Validator()).reset();
+    if (f.opcode === Opcode.Text) ws.utf8State = UTF8_ACCEPT;
     if (mode !== InboundMode.Assemble || ws.inbound !== null) (ws.inbound ??= new InboundMessage()).mode = mode;
   }
 
@@ -359,7 +359,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     maskInto(buf, start, end, target.buffer, at, key, phase);
     // Fail fast on the first invalid piece (Autobahn 6.x), not only at the end of the message; a
     // compressed one is checked once inflated.
-    if (ws.currentMessageOpcode === Opcode.Text && (inbound === null || !inbound.compressed) && !(ws.utf8 as Utf8Validator).update(target.buffer, at, at + n)) {
+    if (ws.currentMessageOpcode === Opcode.Text && (inbound === null || !inbound.compressed) && (ws.utf8State = utf8Step(ws.utf8State, target.buffer, at, at + n)) === UTF8_REJECT) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
@@ -392,7 +392,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       this.freeAssembly(ws);
       return ok;
     }
-    if (isText && !(ws.utf8 as Utf8Validator).isComplete()) {
+    if (isText && ws.utf8State !== UTF8_ACCEPT) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
@@ -449,8 +449,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       return this.deliverCompressed(ws, buf.subarray(f.payloadStart, f.payloadEnd), isText);
     }
     if (isText) {
-      const utf8 = ws.utf8 as Utf8Validator;
-      if (!utf8.update(buf, f.payloadStart, f.payloadEnd) || !utf8.isComplete()) {
+      if (utf8Step(UTF8_ACCEPT, buf, f.payloadStart, f.payloadEnd) !== UTF8_ACCEPT) {
         this.fail(ws, WsError.InvalidUtf8);
         return false;
       }

@@ -8,13 +8,17 @@ import type { FragmentState } from './fragment-tracker.js';
 import { InboundMessage } from './inbound-message.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
-import { Utf8Validator } from './utf8-validator.js';
 
 const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8, MessageOpen: 16 } as const;
-/** Above the flags in {@link WebSocket}'s bits: the current message's opcode (4 bits), then the close code (16). */
+/**
+ * Above the flags in {@link WebSocket}'s bits: the current message's opcode (4 bits), the UTF-8
+ * validator's state (7), then the close code (13: codes end at 4999).
+ */
 const OPCODE_SHIFT = 5;
 const OPCODE_MASK = 0xf << OPCODE_SHIFT;
-const CLOSE_CODE_SHIFT = 9;
+const UTF8_SHIFT = 9;
+const UTF8_MASK = 0x7f << UTF8_SHIFT;
+const CLOSE_CODE_SHIFT = 16;
 const BELOW_CLOSE_CODE = (1 << CLOSE_CODE_SHIFT) - 1;
 
 /** What the handler needs from its owner when a socket closes or is closed. */
@@ -47,16 +51,14 @@ export class WebSocket<T = unknown> implements FragmentState {
   data: T;
   /** @internal payload bytes of the message in progress (fragmentation rules: fragment-tracker.ts) */
   messageBytes = 0;
-  /** @internal UTF-8 state of the text message in progress (created on first text message). */
-  utf8: Utf8Validator | null = null;
   /**
    * @internal a message that did not arrive whole: its assembly, a streamed frame, a sink message
    * (created on first need).
    */
   inbound: InboundMessage | null = null;
   /**
-   * closeSent / closeReceived / sawFrame / compressed, the message in progress (open, opcode) and the
-   * close code, packed in one small integer (an idle socket is mostly this object: every field is 8
+   * closeSent / closeReceived / sawFrame / compressed, the message in progress (open, opcode, UTF-8
+   * state) and the close code, packed in one small integer (an idle socket is mostly this object: every field is 8
    * bytes per connection).
    */
   private bits = CloseCode.Abnormal << CLOSE_CODE_SHIFT;
@@ -129,7 +131,7 @@ export class WebSocket<T = unknown> implements FragmentState {
     return this.bits >>> CLOSE_CODE_SHIFT;
   }
   set closeCode(code: number) {
-    this.bits = (this.bits & BELOW_CLOSE_CODE) | ((code & 0xffff) << CLOSE_CODE_SHIFT);
+    this.bits = (this.bits & BELOW_CLOSE_CODE) | ((code & 0x1fff) << CLOSE_CODE_SHIFT);
   }
 
   /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
@@ -138,6 +140,14 @@ export class WebSocket<T = unknown> implements FragmentState {
   }
   set currentMessageOpcode(opcode: number) {
     this.bits = (this.bits & ~OPCODE_MASK) | ((opcode & 0xf) << OPCODE_SHIFT);
+  }
+
+  /** @internal the UTF-8 state of the text message in progress (`utf8Step` in utf8-validator.ts). */
+  get utf8State(): number {
+    return (this.bits & UTF8_MASK) >>> UTF8_SHIFT;
+  }
+  set utf8State(state: number) {
+    this.bits = (this.bits & ~UTF8_MASK) | (state << UTF8_SHIFT);
   }
 
   /** @internal a fragmented message is open (its final frame has not arrived). */
