@@ -9,7 +9,8 @@ import { WsError } from './ws-errors.js';
 
 /**
  * What the sequencing rules keep between frames. A {@link FragmentTracker} is one on its own; a
- * WebSocket implements it in place (over its own packed bits), so a connection needs no tracker object.
+ * WebSocket has these fields itself, so a connection needs no tracker object (plain fields, not
+ * packed bits: they are read and written on every frame).
  */
 export interface FragmentState {
   /**

@@ -9,16 +9,11 @@ import { InboundMessage } from './inbound-message.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 
-const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8, MessageOpen: 16 } as const;
-/**
- * Above the flags in {@link WebSocket}'s bits: the current message's opcode (4 bits), the UTF-8
- * validator's state (7), then the close code (13: codes end at 4999).
- */
-const OPCODE_SHIFT = 5;
-const OPCODE_MASK = 0xf << OPCODE_SHIFT;
-const UTF8_SHIFT = 9;
+const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8 } as const;
+/** Above the flags in {@link WebSocket}'s bits: the UTF-8 validator's state (7 bits), then the close code (13: codes end at 4999). */
+const UTF8_SHIFT = 4;
 const UTF8_MASK = 0x7f << UTF8_SHIFT;
-const CLOSE_CODE_SHIFT = 16;
+const CLOSE_CODE_SHIFT = 11;
 const BELOW_CLOSE_CODE = (1 << CLOSE_CODE_SHIFT) - 1;
 
 /** What the handler needs from its owner when a socket closes or is closed. */
@@ -49,6 +44,10 @@ export class WebSocket<T = unknown> implements FragmentState {
   readonly protocol: string;
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
   data: T;
+  /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
+  currentMessageOpcode: number = Opcode.Continuation;
+  /** @internal a fragmented message is open (its final frame has not arrived). */
+  messageOpen = false;
   /** @internal payload bytes of the message in progress (fragmentation rules: fragment-tracker.ts) */
   messageBytes = 0;
   /**
@@ -57,8 +56,8 @@ export class WebSocket<T = unknown> implements FragmentState {
    */
   inbound: InboundMessage | null = null;
   /**
-   * closeSent / closeReceived / sawFrame / compressed, the message in progress (open, opcode, UTF-8
-   * state) and the close code, packed in one small integer (an idle socket is mostly this object: every field is 8
+   * closeSent / closeReceived / sawFrame / compressed, the text message's UTF-8 state and the close
+   * code, packed in one small integer (an idle socket is mostly this object: every field is 8
    * bytes per connection).
    */
   private bits = CloseCode.Abnormal << CLOSE_CODE_SHIFT;
@@ -134,28 +133,12 @@ export class WebSocket<T = unknown> implements FragmentState {
     this.bits = (this.bits & BELOW_CLOSE_CODE) | ((code & 0x1fff) << CLOSE_CODE_SHIFT);
   }
 
-  /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
-  get currentMessageOpcode(): number {
-    return (this.bits & OPCODE_MASK) >>> OPCODE_SHIFT;
-  }
-  set currentMessageOpcode(opcode: number) {
-    this.bits = (this.bits & ~OPCODE_MASK) | ((opcode & 0xf) << OPCODE_SHIFT);
-  }
-
   /** @internal the UTF-8 state of the text message in progress (`utf8Step` in utf8-validator.ts). */
   get utf8State(): number {
     return (this.bits & UTF8_MASK) >>> UTF8_SHIFT;
   }
   set utf8State(state: number) {
     this.bits = (this.bits & ~UTF8_MASK) | (state << UTF8_SHIFT);
-  }
-
-  /** @internal a fragmented message is open (its final frame has not arrived). */
-  get messageOpen(): boolean {
-    return (this.bits & Bit.MessageOpen) !== 0;
-  }
-  set messageOpen(on: boolean) {
-    this.bits = on ? this.bits | Bit.MessageOpen : this.bits & ~Bit.MessageOpen;
   }
 
   /** @internal liveness: a frame arrived since the last deadline check. */
