@@ -54,6 +54,8 @@ export class Connection {
    * not a boxed double per connection), or NO_DEADLINE.
    */
   deadline = NO_DEADLINE;
+  /** @internal position in the processor's list of open connections, -1 once closed. */
+  index = -1;
 
 
   constructor(id: number, socket: ChannelSocket, loop: Processor, protocol: ProtocolHandler) {

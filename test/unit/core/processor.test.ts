@@ -49,10 +49,10 @@ describe('Processor turn', () => {
     rig.queueSocket('s2');
     rig.queueSocket('s3');
     rig.turn();
-    expect(rig.loop.connections.size).toBe(2);
+    expect(rig.loop.connections.length).toBe(2);
     expect(rig.loop.queued).toBe(1);
     rig.turn();
-    expect(rig.loop.connections.size).toBe(3);
+    expect(rig.loop.connections.length).toBe(3);
     expect(rig.proto.events.filter((e) => e.startsWith('open'))).toEqual(['open 1', 'open 2', 'open 3']);
   });
 
@@ -61,7 +61,7 @@ describe('Processor turn', () => {
     const s = rig.queueSocket();
     s.destroy();
     rig.turn();
-    expect(rig.loop.connections.size).toBe(0);
+    expect(rig.loop.connections.length).toBe(0);
     expect(rig.loop.stats.registered).toBe(0);
   });
 
