@@ -156,6 +156,23 @@ describe('Processor deadlines and progress', () => {
     expect(a.deadlineKind).toBe(7);
   });
 
+  it('after 30 days of uptime a deadline still fires on time, and deadlines stay small integers', () => {
+    const rig = coreRig();
+    const early = rig.connect().conn;
+    early.setDeadline(60_000, 3);
+    // 30 days pass (the loop's clock is read relative to the epoch).
+    rig.loop.epoch -= 30 * 86_400_000;
+    const late = rig.connect().conn;
+    late.setDeadline(60_000, 4);
+    expect(late.deadline).toBeLessThan(2 ** 30);
+    sweep(rig.loop);
+    // The one armed 30 days ago is long due; the one armed now is not.
+    expect(rig.proto.events.filter((e) => e.startsWith('deadline'))).toEqual([`deadline ${early.id} 3`]);
+    rig.loop.epoch -= 60_001;
+    sweep(rig.loop);
+    expect(rig.proto.events.filter((e) => e.startsWith('deadline'))).toEqual([`deadline ${early.id} 3`, `deadline ${late.id} 4`]);
+  });
+
   it('the coarse timer started by start() fires deadlines', async () => {
     const rig = coreRig({ readProgressIntervalMs: 10 });
     const { conn } = rig.connect();
