@@ -25,9 +25,6 @@ export const WriteStatus = {
 } as const;
 export type WriteStatus = (typeof WriteStatus)[keyof typeof WriteStatus];
 
-/** Bits of {@link MessageWriter}'s mode. */
-const Mode = { Native: 1, Released: 2 } as const;
-
 /**
  * A connection's outgoing bytes (jjenkov `MessageWriter`, uWS cork buffer).
  *
@@ -54,21 +51,20 @@ export class MessageWriter {
   pendingBytes = 0;
   /** Bytes whose write completed (see {@link sentBytes}). */
   private sent = 0;
-  /** {@link Mode} bits (one small integer: every field is paid per connection). */
-  private mode: number;
+  constructor(private readonly conn: Connection) {}
 
-  constructor(private readonly conn: Connection) {
-    this.mode = conn.socket instanceof NativeSocket ? Mode.Native : 0;
-  }
-
-  /** release() ran: nothing is queued or written any more. */
+  /**
+   * The socket closed: nothing is queued or written any more (release() runs right after). Read from
+   * the connection, not kept in a field: every field is paid per connection.
+   */
   private get released(): boolean {
-    return (this.mode & Mode.Released) !== 0;
+    return this.conn.closed;
   }
 
   /** The connection's socket when it is native (synchronous writes), else null. */
   private get native(): NativeSocket | null {
-    return (this.mode & Mode.Native) !== 0 ? (this.conn.socket as NativeSocket) : null;
+    const socket = this.conn.socket;
+    return socket instanceof NativeSocket ? socket : null;
   }
 
   /** The shared write slab (the processor's: not a field, every field is paid per connection). */
@@ -266,8 +262,6 @@ export class MessageWriter {
 
   /** Releases every section and external buffer, queued or in flight (the socket is closed). Idempotent. */
   release(): void {
-    if (this.released) return;
-    this.mode |= Mode.Released;
     if (this.fill !== NO_SECTION) this.slab.free(this.fill);
     this.fill = NO_SECTION;
     this.fillLength = 0;
