@@ -3,8 +3,9 @@
 //
 // Why: a net.Socket with its TCPWrap, stream states and EventEmitter costs about
 // 2 KB of memory per connection and a JS call (with a microtask checkpoint) per
-// read and per write. Here a connection is one small struct around a uv_tcp_t,
-// known to JS only by its slot number, and I/O crosses into JS in batches:
+// read and per write. Here a connection is a uv_tcp_t and 5 bytes, in blocks
+// indexed by slot number (by which alone JS knows it), and I/O crosses into JS
+// in batches:
 //
 //   poll phase   libuv read callbacks append events to a shared Int32Array and
 //                the bytes to one shared arena Buffer (no JS runs, nothing is
@@ -30,6 +31,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "errno.h"
@@ -66,16 +68,24 @@ enum ConnFlags : uint8_t {
   kShutdownSent = 4,
   kShutdownDone = 8,
   kClosing = 16,
+  kLive = 32,  // the slot holds a connection JS knows (until its handle's close callback)
 };
 
 struct Transport;
 
+// One connection: the libuv handle and two small fields, no separate allocation. Conns live in
+// blocks indexed by slot (Transport::At); the handle comes first, so a handle pointer is its Conn,
+// and the handle's `data` points to the Transport.
 struct Conn {
   uv_tcp_t tcp;
-  Transport* transport;
   int32_t slot;
   uint8_t flags;
 };
+constexpr size_t kBlockShift = 8;  // 256 Conns (64 KiB) per block
+constexpr size_t kBlockConns = size_t{1} << kBlockShift;
+
+Conn* ConnOf(uv_handle_t* handle) { return reinterpret_cast<Conn*>(handle); }
+Transport* TransportOf(Conn* c) { return static_cast<Transport*>(c->tcp.data); }
 
 struct WriteReq {
   uv_write_t req;
@@ -99,7 +109,8 @@ struct Transport {
   uint32_t event_capacity = 0;  // in events
   uint32_t event_count = 0;
   std::vector<int32_t> overflow;  // control events when the array is full
-  std::vector<Conn*> slots;
+  std::vector<std::unique_ptr<Conn[]>> blocks;  // slot s is blocks[s >> kBlockShift][s & (kBlockConns - 1)]
+  uint32_t slot_count = 0;                      // slots handed out at least once
   std::vector<int32_t> free_slots;
   std::vector<int32_t> closed_slots;  // freed after JS has seen their CLOSE
   uv_check_t check;
@@ -111,6 +122,11 @@ struct Transport {
   uint32_t open = 0;
   napi_async_cleanup_hook_handle cleanup = nullptr;
   uint32_t teardown_pending = 0;  // handles whose close callback teardown still waits for
+
+  Conn* At(int32_t slot) {
+    const size_t s = static_cast<size_t>(slot);
+    return &blocks[s >> kBlockShift][s & (kBlockConns - 1)];
+  }
 };
 
 void Deliver(Transport* t);
@@ -194,8 +210,7 @@ void Deliver(Transport* t) {
 
 void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
   (void)suggested;
-  Conn* c = static_cast<Conn*>(handle->data);
-  Transport* t = c->transport;
+  Transport* t = static_cast<Transport*>(handle->data);
   const size_t left = t->arena_size - t->arena_used;
   if (t->delivering || left < kMinReadBytes || t->event_count + kReserveEvents > t->event_capacity) {
     *buf = uv_buf_init(nullptr, 0);  // UV_ENOBUFS: the bytes stay in the kernel until the next iteration
@@ -209,8 +224,8 @@ void CloseConn(Conn* c);
 void TeardownStep(Transport* t);
 
 void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  Conn* c = static_cast<Conn*>(stream->data);
-  Transport* t = c->transport;
+  Conn* c = ConnOf(reinterpret_cast<uv_handle_t*>(stream));
+  Transport* t = TransportOf(c);
   if (nread > 0) {
     const size_t offset = static_cast<size_t>(reinterpret_cast<uint8_t*>(buf->base) - t->arena);
     t->arena_used = offset + static_cast<size_t>(nread);
@@ -232,13 +247,12 @@ void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void OnClosed(uv_handle_t* handle) {
-  Conn* c = static_cast<Conn*>(handle->data);
-  Transport* t = c->transport;
+  Conn* c = ConnOf(handle);
+  Transport* t = TransportOf(c);
   const int32_t slot = c->slot;
-  t->slots[static_cast<size_t>(slot)] = nullptr;
+  c->flags = 0;
   t->closed_slots.push_back(slot);
   t->open--;
-  delete c;
   Push(t, kEventClose, slot, 0, 0);
   if (t->tearing_down) TeardownStep(t);
 }
@@ -264,10 +278,10 @@ void OnWritten(uv_write_t* req, int status) {
 }
 
 void OnShutdown(uv_shutdown_t* req, int status) {
-  Conn* c = static_cast<Conn*>(req->handle->data);
+  Conn* c = ConnOf(reinterpret_cast<uv_handle_t*>(req->handle));
   delete req;
   if (status == UV_ECANCELED) return;
-  Transport* t = c->transport;
+  Transport* t = TransportOf(c);
   if (status != 0) {
     Push(t, kEventError, c->slot, status, kSysShutdown);
     return;
@@ -298,11 +312,12 @@ Conn* GetConn(const Napi::CallbackInfo& info, Transport** out) {
     return nullptr;
   }
   const int32_t slot = v.As<Napi::Number>().Int32Value();
-  if (slot < 0 || static_cast<size_t>(slot) >= t->slots.size()) {
+  if (slot < 0 || static_cast<uint32_t>(slot) >= t->slot_count) {
     ThrowRange(info.Env(), "transport: no connection in this slot");
     return nullptr;
   }
-  return t->slots[static_cast<size_t>(slot)];
+  Conn* c = t->At(slot);
+  return (c->flags & kLive) != 0 ? c : nullptr;
 }
 
 // init(arena: Buffer, events: Int32Array, onEvents(count)): once per env.
@@ -361,32 +376,36 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
     ErrnoError(env, EMFILE, "dup").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Conn* c = new Conn();
-  c->transport = t;
-  c->flags = 0;
-  uv_tcp_init(t->loop, &c->tcp);
-  c->tcp.data = c;
-  int r = uv_tcp_open(&c->tcp, dup_fd);
-  if (r == 0) r = uv_tcp_nodelay(&c->tcp, 1);
-  if (r != 0) {
-    // uv_close owns the struct from here; the descriptor is ours to close.
-    c->flags |= kClosing;
-    c->slot = -1;
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
-    close(dup_fd);
-    ErrnoError(env, -r, "uv_tcp_open").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
   int32_t slot;
   if (!t->free_slots.empty()) {
     slot = t->free_slots.back();
     t->free_slots.pop_back();
-    t->slots[static_cast<size_t>(slot)] = c;
   } else {
-    slot = static_cast<int32_t>(t->slots.size());
-    t->slots.push_back(c);
+    slot = static_cast<int32_t>(t->slot_count++);
+    if ((static_cast<size_t>(slot) >> kBlockShift) == t->blocks.size()) t->blocks.emplace_back(new Conn[kBlockConns]());
   }
+  Conn* c = t->At(slot);
   c->slot = slot;
+  c->flags = 0;
+  uv_tcp_init(t->loop, &c->tcp);
+  c->tcp.data = t;
+  int r = uv_tcp_open(&c->tcp, dup_fd);
+  if (r == 0) r = uv_tcp_nodelay(&c->tcp, 1);
+  if (r != 0) {
+    // The slot is free again once the handle is closed; the descriptor is ours to close.
+    c->flags = kClosing;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
+      Conn* closed = ConnOf(h);
+      Transport* owner = TransportOf(closed);
+      closed->flags = 0;
+      owner->free_slots.push_back(closed->slot);
+      if (owner->tearing_down) TeardownStep(owner);
+    });
+    close(dup_fd);
+    ErrnoError(env, -r, "uv_tcp_open").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  c->flags = kLive;
   t->open++;
   return Napi::Number::New(env, slot);
 }
@@ -613,7 +632,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   Transport* t = env.GetInstanceData<Transport>();
   Napi::Object o = Napi::Object::New(env);
   o.Set("open", Napi::Number::New(env, t->open));
-  o.Set("slots", Napi::Number::New(env, static_cast<double>(t->slots.size())));
+  o.Set("slots", Napi::Number::New(env, static_cast<double>(t->slot_count)));
   o.Set("connSize", Napi::Number::New(env, static_cast<double>(sizeof(Conn))));
   return o;
 }
@@ -636,9 +655,10 @@ void Teardown(napi_async_cleanup_hook_handle handle, void* arg) {
   t->cleanup = handle;
   t->tearing_down = true;
   t->teardown_pending = 2;  // check + idle
-  for (Conn* c : t->slots) {
-    if (c == nullptr) continue;  // already closed
-    t->teardown_pending++;       // its OnClosed will run (closing already, or now)
+  for (uint32_t slot = 0; slot < t->slot_count; slot++) {
+    Conn* c = t->At(static_cast<int32_t>(slot));
+    if ((c->flags & (kLive | kClosing)) == 0) continue;  // already closed
+    t->teardown_pending++;  // its close callback will run (closing already, or now)
     CloseConn(c);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&t->check), OnLoopHandleClosed);

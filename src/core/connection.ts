@@ -19,8 +19,9 @@ const Flag = {
   Ready: 64,
   WaitingForSection: 128,
 } as const;
-/** The deadline kind sits above the flags (a protocol's small enum). */
-const KIND_SHIFT = 8;
+/** The {@link PauseReason} mask sits above the flags, the deadline kind (a protocol's small enum) above it. */
+const PAUSE_SHIFT = 8;
+const KIND_SHIFT = 12;
 const FLAG_BITS = (1 << KIND_SHIFT) - 1;
 
 /** No deadline set. */
@@ -40,9 +41,10 @@ export class Connection {
   protocol: ProtocolHandler;
   /** The protocol's per-connection state; each protocol narrows it to its own type. */
   state: unknown = null;
-  /** Bitmask of {@link PauseReason}s. */
-  pausedMask = 0;
-  /** The booleans below, packed in one small integer (a connection is mostly idle memory). */
+  /**
+   * The booleans below, the {@link pausedMask} and the deadline's kind, packed in one small integer
+   * (a connection is mostly idle memory: every field is 8 bytes per connection).
+   */
   private flags = 0;
   /** Turn in which {@link messagesThisTurn} was counted. */
   turnId = 0;
@@ -52,6 +54,8 @@ export class Connection {
    * not a boxed double per connection), or NO_DEADLINE.
    */
   deadline = NO_DEADLINE;
+  /** @internal position in the processor's list of open connections, -1 once closed. */
+  index = -1;
 
 
   constructor(id: number, socket: ChannelSocket, loop: Processor, protocol: ProtocolHandler) {
@@ -59,7 +63,7 @@ export class Connection {
     this.socket = socket;
     this.loop = loop;
     this.protocol = protocol;
-    this.reader = new MessageReader(loop.readSlab);
+    this.reader = new MessageReader();
     this.writer = new MessageWriter(this);
   }
 
@@ -121,6 +125,11 @@ export class Connection {
     this.set(Flag.WaitingForSection, on);
   }
 
+  /** Bitmask of {@link PauseReason}s (0 when reading). */
+  get pausedMask(): number {
+    return (this.flags >>> PAUSE_SHIFT) & 0xf;
+  }
+
   /** The protocol's tag of the armed deadline (kept in the flags' upper bits). */
   get deadlineKind(): number {
     return this.flags >>> KIND_SHIFT;
@@ -139,15 +148,20 @@ export class Connection {
   pause(reason: PauseReason): void {
     if (this.pausedMask === 0 && !this.closed) this.socket.pause();
     if ((this.pausedMask & reason) === 0) this.loop.countPause(reason);
-    this.pausedMask |= reason;
+    this.flags |= reason << PAUSE_SHIFT;
     if (reason === PauseReason.Budget) this.loop.markReady(this);
   }
 
   /** Clears `reason`; when no reason is left, the processor drains buffered input and resumes the socket. */
   unpause(reason: PauseReason): void {
     if ((this.pausedMask & reason) === 0) return;
-    this.pausedMask &= ~reason;
+    this.clearPause(reason);
     if (this.pausedMask === 0) this.loop.markReady(this);
+  }
+
+  /** @internal drops `reason` without scheduling anything (the processor, renewing the per-turn budget). */
+  clearPause(reason: PauseReason): void {
+    this.flags &= ~(reason << PAUSE_SHIFT);
   }
 
   /**
@@ -170,7 +184,7 @@ export class Connection {
 
   /** Arms the connection's single deadline (`kind` is the protocol's own tag). `ms` from now. */
   setDeadline(ms: number, kind: number): void {
-    this.deadline = this.loop.now - this.loop.epoch + ms;
+    this.deadline = this.loop.deadlineClock() + ms;
     this.flags = (this.flags & FLAG_BITS) | (kind << KIND_SHIFT);
   }
 

@@ -75,13 +75,14 @@ export class CoreServer {
     this.state = 'closing';
     const accepting = this.acceptor.close();
     for (let s = this.processor.socketQueue.shift(); s !== undefined; s = this.processor.socketQueue.shift()) s.destroy();
-    for (const conn of this.processor.connections) {
+    // Copies: a connection that closes meanwhile changes the processor's list.
+    for (const conn of [...this.processor.connections]) {
       const protocol = conn.protocol;
       if (protocol.shutdown !== undefined) protocol.shutdown(conn);
       else conn.end();
     }
     const timer = setTimeout(() => {
-      for (const conn of this.processor.connections) conn.destroy();
+      for (const conn of [...this.processor.connections]) conn.destroy();
     }, deadlineMs);
     timer.unref();
     await this.processor.whenAllClosed();

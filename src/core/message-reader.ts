@@ -1,7 +1,7 @@
 import type { Connection } from './connection.js';
 import { PauseReason } from './pause-reason.js';
 import { ReadLimit } from './protocol.js';
-import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
+import { NO_SECTION, type Tier } from './slab.js';
 
 /** Cap of {@link MessageReader.progress} (a small integer), also the credit of a section just taken. */
 export const PROGRESS_CREDIT = 0x3fffffff;
@@ -35,8 +35,6 @@ export class MessageReader {
   /** A chunk (or its unprocessed rest) held while waiting for a slab section; bytes before any later chunk. */
   private pending: Buffer | null = null;
 
-  constructor(private readonly slab: SlabAllocator) {}
-
   /** Whether any input is buffered (in a section or as a held chunk). */
   get hasBuffered(): boolean {
     return this.length > 0 || this.pending !== null;
@@ -66,9 +64,9 @@ export class MessageReader {
   }
 
   /** Frees everything held (on close). Idempotent. */
-  release(): void {
+  release(conn: Connection): void {
     if (this.section !== NO_SECTION) {
-      this.slab.free(this.section);
+      conn.loop.readSlab.free(this.section);
       this.section = NO_SECTION;
     }
     this.length = 0;
@@ -76,8 +74,8 @@ export class MessageReader {
   }
 
   /** Drops buffered bytes (a protocol gave up on them) but keeps nothing else. */
-  discard(): void {
-    this.release();
+  discard(conn: Connection): void {
+    this.release(conn);
   }
 
   /**
@@ -86,7 +84,8 @@ export class MessageReader {
    */
   private limit(conn: Connection): number {
     const held = conn.loop.config.maxHeldReadBytes - conn.protocol.heldBytes(conn);
-    return held < this.slab.maxSectionBytes ? held : this.slab.maxSectionBytes;
+    const max = conn.loop.readSlab.maxSectionBytes;
+    return held < max ? held : max;
   }
 
   private consume(conn: Connection, chunk: Buffer, start: number, end: number): void {
@@ -117,9 +116,10 @@ export class MessageReader {
         this.hold(conn, chunk, off, end, want);
         return;
       }
-      const base = this.slab.offsetOf(this.section);
-      const n = Math.min(end - off, Math.min(this.slab.capacityOf(this.section), limit) - this.length);
-      chunk.copy(this.slab.buffer, base + this.length, off, off + n);
+      const slab = conn.loop.readSlab;
+      const base = slab.offsetOf(this.section);
+      const n = Math.min(end - off, Math.min(slab.capacityOf(this.section), limit) - this.length);
+      chunk.copy(slab.buffer, base + this.length, off, off + n);
       this.length += n;
       off += n;
       this.processSection(conn);
@@ -128,9 +128,10 @@ export class MessageReader {
 
   /** Runs the protocol over the section until it makes no progress; compacts and frees as it goes. */
   private processSection(conn: Connection): void {
-    const buf = this.slab.buffer;
+    const slab = conn.loop.readSlab;
+    const buf = slab.buffer;
     while (this.length > 0 && conn.pausedMask === 0 && !conn.closing) {
-      const base = this.slab.offsetOf(this.section);
+      const base = slab.offsetOf(this.section);
       const protocol = conn.protocol;
       const consumed = protocol.onData(conn, buf, base, base + this.length);
       if (this.section === NO_SECTION) return; // released during the call (connection closed)
@@ -143,19 +144,19 @@ export class MessageReader {
       }
       this.length -= consumed;
       if (this.length === 0) {
-        this.slab.free(this.section);
+        slab.free(this.section);
         this.section = NO_SECTION;
         return;
       }
       buf.copyWithin(base, base + consumed, base + consumed + this.length);
       if (conn.protocol === protocol) return; // an incomplete message is left: wait for more bytes
     }
-    if (conn.closing) this.release();
+    if (conn.closing) this.release(conn);
   }
 
   private overflow(conn: Connection): void {
     conn.protocol.onOverflow(conn);
-    this.release();
+    this.release(conn);
   }
 
   /**
@@ -177,7 +178,7 @@ export class MessageReader {
       this.hold(conn, chunk, off, end, total);
       return;
     }
-    chunk.copy(this.slab.buffer, this.slab.offsetOf(this.section) + this.length, off, end);
+    chunk.copy(conn.loop.readSlab.buffer, conn.loop.readSlab.offsetOf(this.section) + this.length, off, end);
     this.length = total;
   }
 
@@ -188,9 +189,9 @@ export class MessageReader {
   private hold(conn: Connection, chunk: Buffer, off: number, end: number, need: number): void {
     this.keep(chunk, off, end);
     conn.pause(PauseReason.Memory);
-    if (conn.loop.sectionWaiters.wait(conn, this.slab.tierFor(need) as Tier)) return;
+    if (conn.loop.sectionWaiters.wait(conn, conn.loop.readSlab.tierFor(need) as Tier)) return;
     conn.protocol.onReadLimit(conn, ReadLimit.WaitQueueFull);
-    this.release();
+    this.release(conn);
   }
 
   /**
@@ -208,13 +209,14 @@ export class MessageReader {
    * larger one), taken through the wait queue, the buffered bytes copied over. False when it must wait.
    */
   private grow(conn: Connection, need: number): boolean {
-    if (this.section !== NO_SECTION && this.slab.capacityOf(this.section) >= need) return true;
-    const next = conn.loop.sectionWaiters.take(conn, this.slab.tierFor(need) as Tier);
+    const slab = conn.loop.readSlab;
+    if (this.section !== NO_SECTION && slab.capacityOf(this.section) >= need) return true;
+    const next = conn.loop.sectionWaiters.take(conn, slab.tierFor(need) as Tier);
     if (next === NO_SECTION) return false;
     if (this.section !== NO_SECTION) {
-      const from = this.slab.offsetOf(this.section);
-      this.slab.buffer.copy(this.slab.buffer, this.slab.offsetOf(next), from, from + this.length);
-      this.slab.free(this.section);
+      const from = slab.offsetOf(this.section);
+      slab.buffer.copy(slab.buffer, slab.offsetOf(next), from, from + this.length);
+      slab.free(this.section);
     }
     this.section = next;
     this.progress = PROGRESS_CREDIT;

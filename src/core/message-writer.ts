@@ -51,12 +51,20 @@ export class MessageWriter {
   pendingBytes = 0;
   /** Bytes whose write completed (see {@link sentBytes}). */
   private sent = 0;
-  private released = false;
-  /** The connection's socket when it is native (synchronous writes), else null. */
-  private readonly native: NativeSocket | null;
+  constructor(private readonly conn: Connection) {}
 
-  constructor(private readonly conn: Connection) {
-    this.native = conn.socket instanceof NativeSocket ? conn.socket : null;
+  /**
+   * The socket closed: nothing is queued or written any more (release() runs right after). Read from
+   * the connection, not kept in a field: every field is paid per connection.
+   */
+  private get released(): boolean {
+    return this.conn.closed;
+  }
+
+  /** The connection's socket when it is native (synchronous writes), else null. */
+  private get native(): NativeSocket | null {
+    const socket = this.conn.socket;
+    return socket instanceof NativeSocket ? socket : null;
   }
 
   /** The shared write slab (the processor's: not a field, every field is paid per connection). */
@@ -160,8 +168,9 @@ export class MessageWriter {
 
   /** The write phase for this connection: hands everything queued to the socket in one go. */
   flush(): void {
+    const native = this.native;
     if (this.released) return;
-    if (this.native !== null) this.flushNative(this.native);
+    if (native !== null) this.flushNative(native);
     else this.flushNode(this.conn.socket as Socket);
   }
 
@@ -253,8 +262,6 @@ export class MessageWriter {
 
   /** Releases every section and external buffer, queued or in flight (the socket is closed). Idempotent. */
   release(): void {
-    if (this.released) return;
-    this.released = true;
     if (this.fill !== NO_SECTION) this.slab.free(this.fill);
     this.fill = NO_SECTION;
     this.fillLength = 0;

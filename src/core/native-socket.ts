@@ -5,6 +5,8 @@ import { nativeTransportStats } from './native-transport-stats.js';
 import { systemError } from './system-error.js';
 
 const Bit = { Destroyed: 1, Ended: 2, Reading: 4 } as const;
+/** The slot number sits above the bits. */
+const SLOT_SHIFT = 3;
 
 /**
  * One connection of the native transport, as the core sees it: a slot number in the addon plus the
@@ -19,12 +21,22 @@ const Bit = { Destroyed: 1, Ended: 2, Reading: 4 } as const;
 export class NativeSocket implements ChannelSocket {
   /** Set when the processor registers the socket. */
   conn: Connection | null = null;
-  /** Destroyed / Ended / Reading bits (one small integer: there is one socket per connection). */
-  private bits = 0;
+  /**
+   * The slot number and the Destroyed / Ended / Reading bits, in one small integer (there is one
+   * socket per connection: every field is paid per connection).
+   */
+  private bits: number;
   /** For every write the addon queued (oldest first): how many buffers it completes. */
   private queuedBatches: number[] | null = null;
 
-  constructor(readonly slot: number) {}
+  constructor(slot: number) {
+    this.bits = slot << SLOT_SHIFT;
+  }
+
+  /** The connection's slot in the addon. */
+  get slot(): number {
+    return this.bits >>> SLOT_SHIFT;
+  }
 
   /** close() was called or the handle closed. */
   get destroyed(): boolean {

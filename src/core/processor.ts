@@ -59,15 +59,26 @@ export interface ProcessorStats {
  *    read (pipelining) leave in one write.
  * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
  */
+/** {@link Processor.deadlineClock} rebases past this (2^30 ms; deadlines are at most a day ahead). */
+const DEADLINE_REBASE_MS = 2 ** 30;
+
 export class Processor implements NativeSocketEvents {
   readonly socketQueue: RingQueue<ChannelSocket>;
-  readonly connections = new Set<Connection>();
+  /**
+   * Open connections, in no particular order: removal moves the last one into the gap
+   * ({@link Connection.index}). An array and an index field cost ~18 B per connection, a Set ~33.
+   */
+  readonly connections: Connection[] = [];
   /** Current turn number; per-turn budgets compare against it. */
   turnId = 1;
   /** The loop's clock (ms), refreshed every turn and every sweep. */
   now = Date.now();
-  /** Origin of connection deadlines (they are stored relative to it, as small integers). */
-  readonly epoch = this.now - 1;
+  /**
+   * Origin of connection deadlines: they are stored relative to it as small integers (SMIs: a double
+   * would be boxed in a heap number per connection), and it moves forward before they could outgrow
+   * 31 bits (see {@link rebaseDeadlines}).
+   */
+  epoch = this.now - 1;
   readonly stats: ProcessorStats = {
     open: 0,
     registered: 0,
@@ -194,7 +205,7 @@ export class Processor implements NativeSocketEvents {
 
   /** Resolves once every connection is closed. */
   whenAllClosed(): Promise<void> {
-    if (this.connections.size === 0 && this.socketQueue.isEmpty) return Promise.resolve();
+    if (this.connections.length === 0 && this.socketQueue.isEmpty) return Promise.resolve();
     return new Promise((resolve) => this.closeWaiters.push(resolve));
   }
 
@@ -245,7 +256,8 @@ export class Processor implements NativeSocketEvents {
         net.on('error', socketOnError);
         net.on('close', socketOnClose);
       }
-      this.connections.add(conn);
+      conn.index = this.connections.length;
+      this.connections.push(conn);
       this.stats.open++;
       this.stats.registered++;
       this.protocol.onOpen(conn);
@@ -263,7 +275,7 @@ export class Processor implements NativeSocketEvents {
       const conn = list[i];
       conn.ready = false;
       if (conn.closed) continue;
-      conn.pausedMask &= ~PauseReason.Budget;
+      conn.clearPause(PauseReason.Budget);
       if (conn.pausedMask !== 0) continue;
       conn.reader.drain(conn);
       if (conn.pausedMask === 0 && !conn.closing) {
@@ -296,15 +308,35 @@ export class Processor implements NativeSocketEvents {
     if (this.onClock !== null) this.onClock(now);
     const checkProgress = now >= this.nextProgressCheck;
     if (checkProgress) this.nextProgressCheck = now + this.config.readProgressIntervalMs;
-    for (const conn of this.connections) {
-      if (conn.closed) continue;
-      if (conn.deadline !== NO_DEADLINE && conn.deadline <= now - this.epoch) {
+    const clock = this.deadlineClock();
+    // Backwards: a connection that closes during the sweep takes the last one's place, already seen.
+    const list = this.connections;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const conn = list[i];
+      if (conn === undefined || conn.closed) continue;
+      if (conn.deadline !== NO_DEADLINE && conn.deadline <= clock) {
         conn.deadline = NO_DEADLINE;
         this.stats.deadlinesFired++;
         conn.protocol.onDeadline(conn, conn.deadlineKind);
       }
       if (checkProgress && !conn.closing) this.checkProgress(conn);
     }
+  }
+
+  /**
+   * {@link now} relative to {@link epoch}, for connection deadlines: a small integer. Before it could
+   * outgrow 31 bits (after ~12 days), the epoch moves up to now and armed deadlines move with it.
+   */
+  deadlineClock(): number {
+    const clock = this.now - this.epoch;
+    if (clock < DEADLINE_REBASE_MS) return clock | 0;
+    const step = clock - 1;
+    this.epoch += step;
+    for (const conn of this.connections) {
+      // One already due stays due (1 is the earliest deadline there is).
+      if (conn.deadline !== NO_DEADLINE) conn.deadline = Math.max(1, conn.deadline - step);
+    }
+    return 1;
   }
 
   /**
@@ -394,17 +426,29 @@ export class Processor implements NativeSocketEvents {
     conn.closed = true;
     conn.closing = true;
     if (conn.waitingForSection) this.sectionWaiters.cancel(conn);
-    conn.reader.release();
+    conn.reader.release(conn);
     conn.writer.release();
     conn.protocol.onClose(conn);
-    this.connections.delete(conn);
+    this.unlist(conn);
     this.stats.open--;
     this.stats.closed++;
     this.checkAllClosed();
   }
 
+  /** Takes `conn` out of {@link connections}: the last one moves into its place. */
+  private unlist(conn: Connection): void {
+    const i = conn.index;
+    if (i < 0) return;
+    conn.index = -1;
+    const last = this.connections.pop() as Connection;
+    if (last !== conn) {
+      this.connections[i] = last;
+      last.index = i;
+    }
+  }
+
   private checkAllClosed(): void {
-    if (this.connections.size === 0 && this.socketQueue.isEmpty && this.closeWaiters.length > 0) {
+    if (this.connections.length === 0 && this.socketQueue.isEmpty && this.closeWaiters.length > 0) {
       const waiters = this.closeWaiters;
       this.closeWaiters = [];
       for (const w of waiters) w();

@@ -465,7 +465,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
 
   /** A stalled request → 408 `ERR_HTTP_REQUEST_TOO_SLOW`; no read section for it and a full wait queue → 503 `ERR_HTTP_SERVER_BUSY`. */
   onReadLimit(conn: Connection, limit: ReadLimit): void {
-    conn.reader.discard();
+    conn.reader.discard(conn);
     if ((conn.state as HttpConnState).waiting !== null) {
       // Only a wait-queue refusal gets here (a paused connection is never judged for progress): pipelined
       // bytes behind a request whose handler has not answered. An error response now would
@@ -491,7 +491,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
       this.stats.timeouts++;
       const st = conn.state as HttpConnState;
       if (st.waiting !== null) return;
-      conn.reader.discard();
+      conn.reader.discard(conn);
       this.sendError(conn, 408, kind === HttpDeadline.Headers ? 'ERR_HTTP_HEADERS_TIMEOUT' : 'ERR_HTTP_REQUEST_TIMEOUT', 'Request not received in time');
       return;
     }

@@ -1,4 +1,5 @@
 import { NO_BLOCK } from '../../core/oversize-area.js';
+import { NO_SECTION } from '../../core/slab.js';
 
 /** How the data frames of the message in progress are taken. */
 export const InboundMode = {
@@ -12,9 +13,9 @@ export const InboundMode = {
 export type InboundMode = (typeof InboundMode)[keyof typeof InboundMode];
 
 /**
- * What a WebSocket keeps between reads for a message that does not simply arrive whole: the frame
- * whose payload is streamed as it arrives (too big for what the reader may hold, or bound for a
- * sink), the message's mode, the oversize block being assembled.
+ * What a WebSocket keeps between reads for a message that does not simply arrive whole: the section
+ * or oversize block assembling it, the frame whose payload is streamed as it arrives (too big for
+ * what the reader may hold, or bound for a sink), the message's mode.
  * Created on a socket's first such message and kept for its life: a socket that only ever receives
  * small messages never has one.
  */
@@ -30,6 +31,10 @@ export class InboundMessage {
   mode: InboundMode = InboundMode.Assemble;
   /** The message in progress is compressed (permessage-deflate, RSV1 on its first frame). */
   compressed = false;
-  /** Oversize block assembling the message (its length is `WebSocket.fragLength`), or NO_BLOCK. */
+  /** Read-slab section assembling the message (`WebSocket.fragSection`), or NO_SECTION. */
+  section = NO_SECTION;
+  /** Bytes of the message assembled so far, in {@link section} or {@link block} (`WebSocket.fragLength`). */
+  length = 0;
+  /** Oversize block assembling the message, or NO_BLOCK. */
   block = NO_BLOCK;
 }

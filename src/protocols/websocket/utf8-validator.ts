@@ -103,9 +103,42 @@ on(S_AFTER_F4, C_CONT_80, S_NEED2);
  */
 const NATIVE_MIN_BYTES = 128;
 
+/** The validator's state between code points (nothing fed yet, or a complete prefix). */
+export const UTF8_ACCEPT = S_ACCEPT;
+/** The sticky failure state. */
+export const UTF8_REJECT = S_REJECT;
+
 /**
- * Incremental UTF-8 validator. One instance per connection; `reset()` at each new Text message.
- * Feed fragments in order with `update`; at the end of the message require `isComplete()`.
+ * Consumes buf[start, end) from `state` (a state this function returned, or {@link UTF8_ACCEPT} at a
+ * message's start) and returns the new state: {@link UTF8_REJECT} as soon as the bytes seen cannot be
+ * the prefix of valid UTF-8, {@link UTF8_ACCEPT} when they end between code points. States are small
+ * integers (< 128), so a connection can keep one in a few bits instead of a validator object.
+ */
+export function utf8Step(state: number, buf: Uint8Array, start: number, end: number): number {
+  let s = state;
+  if (s === S_REJECT) return S_REJECT;
+  let i = start;
+  if (s === S_ACCEPT && end - start >= NATIVE_MIN_BYTES) {
+    i = nativePrefixEnd(buf, start, end);
+    if (i < 0) return S_REJECT;
+  }
+  while (i < end) {
+    if (s === S_ACCEPT) {
+      // ASCII fast path: skip 4 bytes at a time while no high bit is set.
+      const stop4 = end - 3;
+      while (i < stop4 && ((buf[i] | buf[i + 1] | buf[i + 2] | buf[i + 3]) & 0x80) === 0) i += 4;
+      while (i < end && buf[i] < 0x80) i++;
+      if (i === end) break;
+    }
+    s = TRANSITION[s + BYTE_CLASS[buf[i++]]];
+    if (s === S_REJECT) return S_REJECT;
+  }
+  return s;
+}
+
+/**
+ * Incremental UTF-8 validator: {@link utf8Step} with its state in an object. `reset()` at each new
+ * Text message; feed fragments in order with `update`; at the end of the message require `isComplete()`.
  */
 export class Utf8Validator {
   private state = S_ACCEPT;
@@ -120,32 +153,8 @@ export class Utf8Validator {
    * prefix of valid UTF-8; the failure is sticky until `reset()`.
    */
   update(buf: Uint8Array, start: number, end: number): boolean {
-    let s = this.state;
-    if (s === S_REJECT) return false;
-    let i = start;
-    if (s === S_ACCEPT && end - start >= NATIVE_MIN_BYTES) {
-      i = nativePrefixEnd(buf, start, end);
-      if (i < 0) {
-        this.state = S_REJECT;
-        return false;
-      }
-    }
-    while (i < end) {
-      if (s === S_ACCEPT) {
-        // ASCII fast path: skip 4 bytes at a time while no high bit is set.
-        const stop4 = end - 3;
-        while (i < stop4 && ((buf[i] | buf[i + 1] | buf[i + 2] | buf[i + 3]) & 0x80) === 0) i += 4;
-        while (i < end && buf[i] < 0x80) i++;
-        if (i === end) break;
-      }
-      s = TRANSITION[s + BYTE_CLASS[buf[i++]]];
-      if (s === S_REJECT) {
-        this.state = S_REJECT;
-        return false;
-      }
-    }
-    this.state = s;
-    return true;
+    this.state = utf8Step(this.state, buf, start, end);
+    return this.state !== S_REJECT;
   }
 
   /** True when everything fed so far is valid and does not end inside a code point. */
@@ -176,10 +185,7 @@ function nativePrefixEnd(buf: Uint8Array, start: number, end: number): number {
   return isUtf8(buf.subarray(start, cut)) ? cut : -1;
 }
 
-const shared = new Utf8Validator();
-
 /** One-shot check that buf[start, end) is complete, valid UTF-8 (e.g. a Close reason, §5.5.1). */
 export function isValidUtf8(buf: Uint8Array, start: number, end: number): boolean {
-  shared.reset();
-  return shared.update(buf, start, end) && shared.isComplete();
+  return utf8Step(S_ACCEPT, buf, start, end) === S_ACCEPT;
 }

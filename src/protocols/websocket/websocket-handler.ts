@@ -11,11 +11,12 @@ import { createClosePayload, parseClosePayload } from './close-payload.js';
 import { type BinarySink, SlowConsumerPolicy } from './endpoint.js';
 import { applyMask, FRAME_INCOMPLETE, FrameHeader, type FrameLimits, maskInto, parseFrame } from './frame-parser.js';
 import { InboundMessage, InboundMode } from './inbound-message.js';
+import { addFragmentPayload, checkFragmentFrame, onFragmentFrame } from './fragment-tracker.js';
 import { deflateMessage, inflateMessage } from './permessage-deflate.js';
 import { errorCloseFrame, frameHeaderLength } from './frame-writer.js';
 import { CloseCode, Opcode } from './opcode.js';
 import { SharedFrame } from './shared-frame.js';
-import { Utf8Validator } from './utf8-validator.js';
+import { UTF8_ACCEPT, UTF8_REJECT, utf8Step } from './utf8-validator.js';
 import { IN_PLACE_MIN_BYTES, WebSocket, type WebSocketOwner } from './websocket.js';
 import { WsError, wsErrorInfo } from './ws-errors.js';
 
@@ -256,10 +257,10 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
    */
   private beginData(ws: WebSocket, f: FrameHeader, complete: boolean): Begin {
     const opcode = f.opcode;
-    let err = ws.fragments.check(opcode);
+    let err = checkFragmentFrame(ws, opcode);
     const first = opcode !== Opcode.Continuation;
     const limit = ws.endpoint.maxMessageBytes ?? this.config.wsMaxMessageBytes;
-    if (err === 0 && (first ? 0 : ws.fragments.messageBytes) + f.payloadLength > limit) err = -WsError.MessageTooBig;
+    if (err === 0 && (first ? 0 : ws.messageBytes) + f.payloadLength > limit) err = -WsError.MessageTooBig;
     if (err < 0) {
       this.fail(ws, -err);
       return Begin.Failed;
@@ -290,9 +291,9 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
 
   /** Records the accepted frame in the message's state (sequencing, size, UTF-8 start, mode). */
   private acceptFrame(ws: WebSocket, f: FrameHeader, mode: InboundMode): void {
-    ws.fragments.onFrame(f.opcode, f.fin);
-    ws.fragments.addPayload(f.payloadLength, Number.MAX_SAFE_INTEGER); // checked by beginData
-    if (f.opcode === Opcode.Text) (ws.utf8 ??= new Utf8Validator()).reset();
+    onFragmentFrame(ws, f.opcode, f.fin);
+    addFragmentPayload(ws, f.payloadLength, Number.MAX_SAFE_INTEGER); // checked by beginData
+    if (f.opcode === Opcode.Text) ws.utf8State = UTF8_ACCEPT;
     if (mode !== InboundMode.Assemble || ws.inbound !== null) (ws.inbound ??= new InboundMessage()).mode = mode;
   }
 
@@ -358,7 +359,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     maskInto(buf, start, end, target.buffer, at, key, phase);
     // Fail fast on the first invalid piece (Autobahn 6.x), not only at the end of the message; a
     // compressed one is checked once inflated.
-    if (ws.fragments.currentMessageOpcode === Opcode.Text && (inbound === null || !inbound.compressed) && !(ws.utf8 as Utf8Validator).update(target.buffer, at, at + n)) {
+    if (ws.currentMessageOpcode === Opcode.Text && (inbound === null || !inbound.compressed) && (ws.utf8State = utf8Step(ws.utf8State, target.buffer, at, at + n)) === UTF8_REJECT) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
@@ -375,7 +376,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     if (mode === InboundMode.Discard) return true;
     if (mode === InboundMode.Sink) {
       this.stats.messagesIn++;
-      this.stats.bytesIn += ws.fragments.messageBytes;
+      this.stats.bytesIn += ws.messageBytes;
       try {
         (ws.endpoint.binarySink as BinarySink).commit(ws);
       } catch (err) {
@@ -383,7 +384,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       }
       return true;
     }
-    const isText = ws.fragments.currentMessageOpcode === Opcode.Text;
+    const isText = ws.currentMessageOpcode === Opcode.Text;
     const target = this.assembly(ws);
     const view = target.buffer.subarray(target.offset, target.offset + ws.fragLength);
     if (inbound !== null && inbound.compressed) {
@@ -391,7 +392,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       this.freeAssembly(ws);
       return ok;
     }
-    if (isText && !(ws.utf8 as Utf8Validator).isComplete()) {
+    if (isText && ws.utf8State !== UTF8_ACCEPT) {
       this.fail(ws, WsError.InvalidUtf8);
       return false;
     }
@@ -448,8 +449,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       return this.deliverCompressed(ws, buf.subarray(f.payloadStart, f.payloadEnd), isText);
     }
     if (isText) {
-      const utf8 = ws.utf8 as Utf8Validator;
-      if (!utf8.update(buf, f.payloadStart, f.payloadEnd) || !utf8.isComplete()) {
+      if (utf8Step(UTF8_ACCEPT, buf, f.payloadStart, f.payloadEnd) !== UTF8_ACCEPT) {
         this.fail(ws, WsError.InvalidUtf8);
         return false;
       }
@@ -748,7 +748,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /** A stalled message → close 1008 `ERR_WS_MESSAGE_TOO_SLOW`; no read section and a full wait queue → 1013. */
   onReadLimit(conn: Connection, limit: ReadLimit): void {
     const ws = conn.state as WebSocket;
-    conn.reader.discard();
+    conn.reader.discard(conn);
     if (limit === ReadLimit.Stalled) this.fail(ws, WsError.MessageTooSlow);
     else this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
   }

@@ -4,13 +4,17 @@ import { PauseReason } from '../../core/pause-reason.js';
 import { NO_SECTION } from '../../core/slab.js';
 import type { WebSocketEndpoint } from './endpoint.js';
 import { frameHeaderLength, MAX_CLOSE_FRAME_BYTES, writeCloseFrame, writeFrameHeader } from './frame-writer.js';
-import { FragmentTracker } from './fragment-tracker.js';
-import type { InboundMessage } from './inbound-message.js';
+import type { FragmentState } from './fragment-tracker.js';
+import { InboundMessage } from './inbound-message.js';
 import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
-import { Utf8Validator } from './utf8-validator.js';
 
 const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8 } as const;
+/** Above the flags in {@link WebSocket}'s bits: the UTF-8 validator's state (7 bits), then the close code (13: codes end at 4999). */
+const UTF8_SHIFT = 4;
+const UTF8_MASK = 0x7f << UTF8_SHIFT;
+const CLOSE_CODE_SHIFT = 11;
+const BELOW_CLOSE_CODE = (1 << CLOSE_CODE_SHIFT) - 1;
 
 /** What the handler needs from its owner when a socket closes or is closed. */
 export interface WebSocketOwner {
@@ -35,24 +39,28 @@ export interface WebSocketOwner {
  * One WebSocket connection: the state the frame handler keeps between reads (small on purpose: an
  * idle socket holds no slab section) and the API an endpoint uses to send and close.
  */
-export class WebSocket<T = unknown> {
+export class WebSocket<T = unknown> implements FragmentState {
   /** Subprotocol chosen in the handshake ('' when none). */
   readonly protocol: string;
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
   data: T;
-  /** @internal fragmentation rules of the message in progress */
-  readonly fragments = new FragmentTracker();
-  /** @internal UTF-8 state of the text message in progress (created on first text message). */
-  utf8: Utf8Validator | null = null;
-  /** @internal read-slab section assembling a fragmented message, and its length. */
-  fragSection = NO_SECTION;
-  fragLength = 0;
-  /** @internal a streamed frame, a sink message or an oversize assembly in progress (created on first need). */
+  /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
+  currentMessageOpcode: number = Opcode.Continuation;
+  /** @internal a fragmented message is open (its final frame has not arrived). */
+  messageOpen = false;
+  /** @internal payload bytes of the message in progress (fragmentation rules: fragment-tracker.ts) */
+  messageBytes = 0;
+  /**
+   * @internal a message that did not arrive whole: its assembly, a streamed frame, a sink message
+   * (created on first need).
+   */
   inbound: InboundMessage | null = null;
-  /** closeSent / closeReceived / sawFrame, packed (an idle socket is mostly this object). */
-  private bits = 0;
-  /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
-  closeCode: number = CloseCode.Abnormal;
+  /**
+   * closeSent / closeReceived / sawFrame / compressed, the text message's UTF-8 state and the close
+   * code, packed in one small integer (an idle socket is mostly this object: every field is 8
+   * bytes per connection).
+   */
+  private bits = CloseCode.Abnormal << CLOSE_CODE_SHIFT;
   closeReason = '';
   /** @internal bytes pending to the peer when the last ping went out (progress = alive). */
   pendingAtPing = 0;
@@ -99,6 +107,38 @@ export class WebSocket<T = unknown> {
   /** @internal set by the handshake */
   set compressed(on: boolean) {
     this.bits = on ? this.bits | Bit.Deflate : this.bits & ~Bit.Deflate;
+  }
+
+  /** @internal read-slab section assembling a message that did not arrive whole, or NO_SECTION. */
+  get fragSection(): number {
+    return this.inbound === null ? NO_SECTION : this.inbound.section;
+  }
+  set fragSection(section: number) {
+    if (this.inbound !== null || section !== NO_SECTION) (this.inbound ??= new InboundMessage()).section = section;
+  }
+
+  /** @internal bytes of that message assembled so far (in the section or an oversize block). */
+  get fragLength(): number {
+    return this.inbound === null ? 0 : this.inbound.length;
+  }
+  set fragLength(length: number) {
+    if (this.inbound !== null || length !== 0) (this.inbound ??= new InboundMessage()).length = length;
+  }
+
+  /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
+  get closeCode(): number {
+    return this.bits >>> CLOSE_CODE_SHIFT;
+  }
+  set closeCode(code: number) {
+    this.bits = (this.bits & BELOW_CLOSE_CODE) | ((code & 0x1fff) << CLOSE_CODE_SHIFT);
+  }
+
+  /** @internal the UTF-8 state of the text message in progress (`utf8Step` in utf8-validator.ts). */
+  get utf8State(): number {
+    return (this.bits & UTF8_MASK) >>> UTF8_SHIFT;
+  }
+  set utf8State(state: number) {
+    this.bits = (this.bits & ~UTF8_MASK) | (state << UTF8_SHIFT);
   }
 
   /** @internal liveness: a frame arrived since the last deadline check. */

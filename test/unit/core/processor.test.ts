@@ -49,10 +49,10 @@ describe('Processor turn', () => {
     rig.queueSocket('s2');
     rig.queueSocket('s3');
     rig.turn();
-    expect(rig.loop.connections.size).toBe(2);
+    expect(rig.loop.connections.length).toBe(2);
     expect(rig.loop.queued).toBe(1);
     rig.turn();
-    expect(rig.loop.connections.size).toBe(3);
+    expect(rig.loop.connections.length).toBe(3);
     expect(rig.proto.events.filter((e) => e.startsWith('open'))).toEqual(['open 1', 'open 2', 'open 3']);
   });
 
@@ -61,7 +61,7 @@ describe('Processor turn', () => {
     const s = rig.queueSocket();
     s.destroy();
     rig.turn();
-    expect(rig.loop.connections.size).toBe(0);
+    expect(rig.loop.connections.length).toBe(0);
     expect(rig.loop.stats.registered).toBe(0);
   });
 
@@ -154,6 +154,23 @@ describe('Processor deadlines and progress', () => {
     expect(rig.proto.events.filter((e) => e.startsWith('deadline'))).toEqual([`deadline ${a.id} 7`]);
     expect(rig.loop.stats.deadlinesFired).toBe(1);
     expect(a.deadlineKind).toBe(7);
+  });
+
+  it('after 30 days of uptime a deadline still fires on time, and deadlines stay small integers', () => {
+    const rig = coreRig();
+    const early = rig.connect().conn;
+    early.setDeadline(60_000, 3);
+    // 30 days pass (the loop's clock is read relative to the epoch).
+    rig.loop.epoch -= 30 * 86_400_000;
+    const late = rig.connect().conn;
+    late.setDeadline(60_000, 4);
+    expect(late.deadline).toBeLessThan(2 ** 30);
+    sweep(rig.loop);
+    // The one armed 30 days ago is long due; the one armed now is not.
+    expect(rig.proto.events.filter((e) => e.startsWith('deadline'))).toEqual([`deadline ${early.id} 3`]);
+    rig.loop.epoch -= 60_001;
+    sweep(rig.loop);
+    expect(rig.proto.events.filter((e) => e.startsWith('deadline'))).toEqual([`deadline ${early.id} 3`, `deadline ${late.id} 4`]);
   });
 
   it('the coarse timer started by start() fires deadlines', async () => {
