@@ -111,6 +111,11 @@ struct Transport {
   uint32_t open = 0;
   napi_async_cleanup_hook_handle cleanup = nullptr;
   uint32_t teardown_pending = 0;  // handles whose close callback teardown still waits for
+  // writeBatch()'s scratch, reused from batch to batch: the batch's buffers, one socket's iovecs.
+  std::vector<uv_buf_t> batch_bases;
+  std::vector<napi_value> batch_values;
+  std::vector<uv_buf_t> batch_iov;
+  std::vector<napi_value> batch_iov_values;
 };
 
 void Deliver(Transport* t);
@@ -550,6 +555,103 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, bufs.data(), values.data(), n, total)));
 }
 
+// writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array):
+// the write phase of one turn in one call. For each of `sockets` sockets the plan holds
+// [slot, count, then count × (buffer index, offset, length)]: buffers[index][offset, offset +
+// length) in order, written as writeSlice()/writev() would (results[i] = bytes the kernel took, or a
+// negative uv error; UV_EPIPE for a slot whose handle is already closed). The whole plan is checked
+// before the first write, so a bad plan throws having written nothing.
+Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = Get(info);
+  if (t == nullptr) return env.Undefined();
+  const char* usage = "transport: writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array)";
+  if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsArray() || !info[3].IsNumber() || !info[4].IsTypedArray()) {
+    ThrowType(env, usage);
+    return env.Undefined();
+  }
+  Napi::TypedArray plan_typed = info[0].As<Napi::TypedArray>();
+  Napi::TypedArray results_typed = info[4].As<Napi::TypedArray>();
+  if (plan_typed.TypedArrayType() != napi_float64_array || results_typed.TypedArrayType() != napi_float64_array) {
+    ThrowType(env, usage);
+    return env.Undefined();
+  }
+  const double* plan = plan_typed.As<Napi::Float64Array>().Data();
+  const size_t plan_length = plan_typed.ElementLength();
+  double* results = results_typed.As<Napi::Float64Array>().Data();
+  const uint32_t sockets = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t n_buffers = info[3].As<Napi::Number>().Uint32Value();
+  napi_value array = info[2];
+  uint32_t array_length;
+  napi_get_array_length(env, array, &array_length);
+  if (sockets > results_typed.ElementLength() || n_buffers > array_length) {
+    ThrowRange(env, "transport: writeBatch counts out of range");
+    return env.Undefined();
+  }
+  t->batch_bases.resize(n_buffers);
+  t->batch_values.resize(n_buffers);
+  for (uint32_t i = 0; i < n_buffers; i++) {
+    napi_get_element(env, array, i, &t->batch_values[i]);
+    if (!ReadView(env, t->batch_values[i], &t->batch_bases[i])) {
+      ThrowType(env, usage);
+      return env.Undefined();
+    }
+  }
+  // Check every record first.
+  size_t at = 0;
+  size_t widest = 0;
+  for (uint32_t i = 0; i < sockets; i++) {
+    if (at + 2 > plan_length) {
+      ThrowRange(env, "transport: writeBatch plan too short");
+      return env.Undefined();
+    }
+    const double slot = plan[at];
+    const double count = plan[at + 1];
+    if (!(slot >= 0) || slot >= static_cast<double>(t->slots.size()) || !(count >= 1) || count > static_cast<double>(plan_length)) {
+      ThrowRange(env, "transport: writeBatch slot or count out of range");
+      return env.Undefined();
+    }
+    const size_t n = static_cast<size_t>(count);
+    at += 2;
+    if (at + n * 3 > plan_length) {
+      ThrowRange(env, "transport: writeBatch plan too short");
+      return env.Undefined();
+    }
+    for (size_t j = 0; j < n; j++, at += 3) {
+      const double b = plan[at];
+      const double offset = plan[at + 1];
+      const double length = plan[at + 2];
+      if (!(b >= 0) || b >= static_cast<double>(n_buffers) || !(offset >= 0) || !(length >= 0) ||
+          offset + length > static_cast<double>(t->batch_bases[static_cast<size_t>(b)].len)) {
+        ThrowRange(env, "transport: writeBatch range outside its buffer");
+        return env.Undefined();
+      }
+    }
+    if (n > widest) widest = n;
+  }
+  if (t->batch_iov.size() < widest) {
+    t->batch_iov.resize(widest);
+    t->batch_iov_values.resize(widest);
+  }
+  at = 0;
+  for (uint32_t i = 0; i < sockets; i++) {
+    const size_t slot = static_cast<size_t>(plan[at]);
+    const size_t n = static_cast<size_t>(plan[at + 1]);
+    at += 2;
+    size_t total = 0;
+    for (size_t j = 0; j < n; j++, at += 3) {
+      const size_t b = static_cast<size_t>(plan[at]);
+      const size_t length = static_cast<size_t>(plan[at + 2]);
+      t->batch_iov[j] = uv_buf_init(t->batch_bases[b].base + static_cast<size_t>(plan[at + 1]), static_cast<unsigned int>(length));
+      t->batch_iov_values[j] = t->batch_values[b];
+      total += length;
+    }
+    Conn* c = t->slots[slot];
+    results[i] = c == nullptr ? UV_EPIPE : static_cast<double>(WriteBufs(env, t, c, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
+  }
+  return env.Undefined();
+}
+
 // shutdown(slot): FIN after every queued write; the handle closes once the peer's FIN came too.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   Transport* t;
@@ -669,6 +771,7 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("readStop", Napi::Function::New(env, ReadStop, "readStop"));
   o.Set("writeSlice", Napi::Function::New(env, WriteSlice, "writeSlice"));
   o.Set("writev", Napi::Function::New(env, Writev, "writev"));
+  o.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   o.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   o.Set("close", Napi::Function::New(env, Close, "close"));
   o.Set("stats", Napi::Function::New(env, Stats, "stats"));

@@ -12,6 +12,7 @@ import { OversizeArea } from './oversize-area.js';
 import { SectionWaiters } from './section-waiters.js';
 import { kAdopted } from './socket-adoption.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
+import { NativeWriteBatch } from './write-batch.js';
 
 /** The knobs the processor and its connections read (the core's slice of the configuration). */
 export type ProcessorOptions = Pick<
@@ -103,6 +104,10 @@ export class Processor implements NativeSocketEvents {
 
   private readyList: Connection[] = [];
   private dirtyList: Connection[] = [];
+  /** The other dirty list: the two take turns, so a write phase allocates no array. */
+  private spareDirtyList: Connection[] = [];
+  /** The native sockets' write phase (made on the first native write). */
+  private writeBatch: NativeWriteBatch | null = null;
   /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
   private drainList: Connection[] = [];
   private scheduled = false;
@@ -273,18 +278,26 @@ export class Processor implements NativeSocketEvents {
     }
   }
 
-  /** Phase 3: one flush per connection with queued output. */
+  /**
+   * Phase 3: one flush per connection with queued output. Native sockets are written together, in
+   * one call into the addon ({@link NativeWriteBatch}); the others flush one by one.
+   */
   private writeToSockets(): void {
     const list = this.dirtyList;
     if (list.length === 0) return;
-    this.dirtyList = [];
+    this.dirtyList = this.spareDirtyList;
+    let batch = this.writeBatch;
     for (let i = 0; i < list.length; i++) {
       const conn = list[i];
       conn.dirty = false;
       if (conn.closed) continue;
+      if (conn.socket instanceof NativeSocket && conn.socket.batched && conn.writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
       conn.writer.flush();
       if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
     }
+    list.length = 0;
+    this.spareDirtyList = list;
+    if (batch !== null && batch.size > 0) batch.run();
   }
 
   /**
