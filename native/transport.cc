@@ -12,8 +12,9 @@
 //   check/idle   one JS call `onEvents(count)` per loop iteration delivers them
 //                all (the processor's "select" result); the arena is then reused.
 //
-// Writes come from JS as uv_try_write (no request object, no callback when the
-// kernel takes everything: the common case); what the kernel does not take is
+// Writes come from JS as one send(2)/sendmsg(2) per socket (no request object, no
+// callback when the kernel takes everything: the common case; not write(2), whose
+// file layer costs every call more than the socket layer does); what the kernel does not take is
 // queued with uv_write, the JS buffers referenced until a WRITE_DONE event. JS
 // may write bytes of the arena itself during a delivery (an echo sends the
 // received payload where it was read): what of them is not taken at once is
@@ -26,7 +27,12 @@
 #include <uv.h>
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <cstring>
@@ -483,15 +489,50 @@ bool ReadView(Napi::Env env, napi_value value, uv_buf_t* out) {
   return true;
 }
 
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+#else
+constexpr int kSendFlags = MSG_DONTWAIT;  // SIGPIPE is ignored by Node itself
+#endif
+#ifdef IOV_MAX
+constexpr size_t kMaxIov = IOV_MAX;
+#else
+constexpr size_t kMaxIov = 1024;
+#endif
+
+// uv_try_write() for a connected TCP socket with no write queued, through the socket layer:
+// send(2) for one buffer, sendmsg(2) for several (at most IOV_MAX; the rest is left for the
+// queue). Bytes taken, UV_EAGAIN when none, or a negative uv error.
+int64_t SendNow(Conn* c, uv_buf_t* bufs, size_t n) {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&c->tcp), &fd) != 0) return UV_EBADF;
+  ssize_t r;
+  do {
+    if (n == 1) {
+      r = send(fd, bufs[0].base, bufs[0].len, kSendFlags);
+    } else {
+      struct msghdr msg;
+      std::memset(&msg, 0, sizeof(msg));
+      msg.msg_iov = reinterpret_cast<struct iovec*>(bufs);  // uv_buf_t is struct iovec on Unix
+      msg.msg_iovlen = n < kMaxIov ? n : kMaxIov;
+      r = sendmsg(fd, &msg, kSendFlags);
+    }
+  } while (r < 0 && errno == EINTR);
+  if (r >= 0) return static_cast<int64_t>(r);
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return UV_EAGAIN;
+  return -errno;  // libuv's error codes are negated errno values on Unix
+}
+
 // Tries `bufs` at once; queues the rest. Returns bytes the kernel took now
 // (== total: done, no event; < total: one WRITE_DONE event follows), or a
 // negative uv error (nothing queued).
 int64_t WriteBufs(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t total) {
   if ((c->flags & (kClosing | kShutdownSent)) != 0) return UV_EPIPE;
-  int r = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, static_cast<unsigned int>(n));
+  // Behind queued writes nothing may leave first (uv_try_write's rule).
+  const int64_t r = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ? static_cast<int64_t>(UV_EAGAIN) : SendNow(c, bufs, n);
   size_t written = 0;
   if (r >= 0) written = static_cast<size_t>(r);
-  else if (r != UV_EAGAIN && r != UV_ENOSYS) return r;
+  else if (r != UV_EAGAIN) return r;
   if (written == total) return static_cast<int64_t>(written);
   const int q = QueueRest(env, t, c, bufs, values, n, written);
   if (q != 0) return q;
@@ -647,7 +688,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
       total += length;
     }
     Conn* c = t->slots[slot];
-    results[i] = c == nullptr ? UV_EPIPE : static_cast<double>(WriteBufs(env, t, c, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
+    results[i] = c == nullptr ? static_cast<double>(UV_EPIPE) : static_cast<double>(WriteBufs(env, t, c, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
   }
   return env.Undefined();
 }
