@@ -28,8 +28,9 @@ const ARENA = 1;
 export class NativeWriteBatch {
   private plan = new Float64Array(MIN_PLAN);
   private results = new Float64Array(MIN_PLAN / (RECORD + WRITE));
-  /** Planned connections, in plan order, with their byte totals and piece counts. */
-  private readonly conns: Connection[] = [];
+  /** Planned connections, in plan order (the first {@link count}; the array keeps its length), and their byte totals. */
+  private readonly conns: (Connection | null)[] = [];
+  private count = 0;
   private totals = new Float64Array(MIN_PLAN / (RECORD + WRITE));
   private readonly buffers: Uint8Array[];
   private nBuffers = 2;
@@ -38,6 +39,7 @@ export class NativeWriteBatch {
   private recordAt = 0;
   private pieces = 0;
   private bytes = 0;
+  private readonly slabView: Buffer;
   private readonly slabBuffer: ArrayBufferLike;
   private readonly slabBase: number;
   private readonly arena: Buffer;
@@ -47,6 +49,7 @@ export class NativeWriteBatch {
   constructor(private readonly slab: SlabAllocator) {
     const arena = transportArena();
     this.arena = arena;
+    this.slabView = slab.buffer;
     this.slabBuffer = slab.buffer.buffer;
     this.slabBase = slab.buffer.byteOffset;
     this.buffers = [slab.buffer, arena];
@@ -54,7 +57,7 @@ export class NativeWriteBatch {
 
   /** Planned sockets not yet written. */
   get size(): number {
-    return this.conns.length;
+    return this.count;
   }
 
   /**
@@ -63,9 +66,9 @@ export class NativeWriteBatch {
    */
   open(conn: Connection, slot: number, pieces: number): boolean {
     const need = RECORD + pieces * WRITE;
-    if (this.at + need > this.plan.length || this.conns.length === this.results.length) {
+    if (this.at + need > this.plan.length || this.count === this.results.length) {
       if (need > MAX_PLAN) return false;
-      if (this.conns.length > 0) this.run();
+      if (this.count > 0) this.run();
       // This turn filled the plan: the next ones get a larger one (up to MAX_PLAN).
       if (this.plan.length < MAX_PLAN) this.grow(need);
     }
@@ -74,7 +77,7 @@ export class NativeWriteBatch {
     this.at += RECORD;
     this.pieces = 0;
     this.bytes = 0;
-    this.conns.push(conn);
+    this.conns[this.count++] = conn;
     return true;
   }
 
@@ -85,9 +88,12 @@ export class NativeWriteBatch {
 
   /** `buf[offset, offset + length)`: an offset into the slab or the arena when it is a view of either. */
   viewPiece(buf: Uint8Array, offset: number, length: number): void {
-    const owner = buf.buffer;
-    if (owner === this.slabBuffer) this.piece(SLAB, buf.byteOffset - this.slabBase + offset, length);
-    else if (owner === this.arena.buffer) this.piece(ARENA, buf.byteOffset - this.arena.byteOffset + offset, length);
+    // The slab or the arena itself (a broadcast frame) is told apart by identity, without reading
+    // the view's `buffer`.
+    if (buf === this.slabView) this.piece(SLAB, offset, length);
+    else if (buf === this.arena) this.piece(ARENA, offset, length);
+    else if (buf.buffer === this.slabBuffer) this.piece(SLAB, buf.byteOffset - this.slabBase + offset, length);
+    else if (buf.buffer === this.arena.buffer) this.piece(ARENA, buf.byteOffset - this.arena.byteOffset + offset, length);
     else {
       // Elsewhere (a heap frame, a mapping): named in the plan once for the pieces near each other
       // (a broadcast frame on the heap is a header and a payload per recipient).
@@ -106,23 +112,27 @@ export class NativeWriteBatch {
   /** Closes the open record: its total bytes. */
   close(): number {
     this.plan[this.recordAt] = this.pieces;
-    this.totals[this.conns.length - 1] = this.bytes;
+    this.totals[this.count - 1] = this.bytes;
     return this.bytes;
   }
 
   /** Writes every planned socket (one call), then lets each writer settle; write errors are reported last. */
   run(): void {
     const conns = this.conns;
-    const n = conns.length;
+    const n = this.count;
     if (n === 0) return;
-    binding.writeBatch(this.plan, n, this.buffers, this.nBuffers, this.results);
-    for (let i = 2; i < this.nBuffers; i++) this.buffers[i] = EMPTY;
-    this.nBuffers = 2;
+    const nBuffers = this.nBuffers;
+    // Empty before the call: a plan the addon refuses (a bug) must not poison the next one.
+    this.count = 0;
     this.at = 0;
+    this.nBuffers = 2;
+    binding.writeBatch(this.plan, n, this.buffers, nBuffers, this.results);
+    for (let i = 2; i < nBuffers; i++) this.buffers[i] = EMPTY;
     const results = this.results;
     const totals = this.totals;
     for (let i = 0; i < n; i++) {
-      const conn = conns[i];
+      const conn = conns[i]!;
+      conns[i] = null;
       const written = results[i];
       conn.writer.settleBatch(written, totals[i]);
       if (written < 0) {
@@ -130,7 +140,6 @@ export class NativeWriteBatch {
         this.failedErrors.push(written);
       } else if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
     }
-    conns.length = 0;
     if (this.failedSockets.length > 0) this.reportFailures();
   }
 
