@@ -13,8 +13,9 @@
 //   check/idle   one JS call `onEvents(count)` per loop iteration delivers them
 //                all (the processor's "select" result); the arena is then reused.
 //
-// Writes come from JS as uv_try_write (no request object, no callback when the
-// kernel takes everything: the common case); what the kernel does not take is
+// Writes come from JS as one send(2)/sendmsg(2) per socket (no request object, no
+// callback when the kernel takes everything: the common case; not write(2), whose
+// file layer costs every call more than the socket layer does); what the kernel does not take is
 // queued with uv_write, the JS buffers referenced until a WRITE_DONE event. JS
 // may write bytes of the arena itself during a delivery (an echo sends the
 // received payload where it was read): what of them is not taken at once is
@@ -27,7 +28,12 @@
 #include <uv.h>
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <cstring>
@@ -127,6 +133,12 @@ struct Transport {
     const size_t s = static_cast<size_t>(slot);
     return &blocks[s >> kBlockShift][s & (kBlockConns - 1)];
   }
+
+  // writeBatch()'s scratch, reused from batch to batch: the batch's buffers, one socket's iovecs.
+  std::vector<uv_buf_t> batch_bases;
+  std::vector<napi_value> batch_values;
+  std::vector<uv_buf_t> batch_iov;
+  std::vector<napi_value> batch_iov_values;
 };
 
 void Deliver(Transport* t);
@@ -497,15 +509,50 @@ bool ReadView(Napi::Env env, napi_value value, uv_buf_t* out) {
   return true;
 }
 
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+#else
+constexpr int kSendFlags = MSG_DONTWAIT;  // SIGPIPE is ignored by Node itself
+#endif
+#ifdef IOV_MAX
+constexpr size_t kMaxIov = IOV_MAX;
+#else
+constexpr size_t kMaxIov = 1024;
+#endif
+
+// uv_try_write() for a connected TCP socket with no write queued, through the socket layer:
+// send(2) for one buffer, sendmsg(2) for several (at most IOV_MAX; the rest is left for the
+// queue). Bytes taken, UV_EAGAIN when none, or a negative uv error.
+int64_t SendNow(Conn* c, uv_buf_t* bufs, size_t n) {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&c->tcp), &fd) != 0) return UV_EBADF;
+  ssize_t r;
+  do {
+    if (n == 1) {
+      r = send(fd, bufs[0].base, bufs[0].len, kSendFlags);
+    } else {
+      struct msghdr msg;
+      std::memset(&msg, 0, sizeof(msg));
+      msg.msg_iov = reinterpret_cast<struct iovec*>(bufs);  // uv_buf_t is struct iovec on Unix
+      msg.msg_iovlen = n < kMaxIov ? n : kMaxIov;
+      r = sendmsg(fd, &msg, kSendFlags);
+    }
+  } while (r < 0 && errno == EINTR);
+  if (r >= 0) return static_cast<int64_t>(r);
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return UV_EAGAIN;
+  return -errno;  // libuv's error codes are negated errno values on Unix
+}
+
 // Tries `bufs` at once; queues the rest. Returns bytes the kernel took now
 // (== total: done, no event; < total: one WRITE_DONE event follows), or a
 // negative uv error (nothing queued).
 int64_t WriteBufs(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t total) {
   if ((c->flags & (kClosing | kShutdownSent)) != 0) return UV_EPIPE;
-  int r = uv_try_write(reinterpret_cast<uv_stream_t*>(&c->tcp), bufs, static_cast<unsigned int>(n));
+  // Behind queued writes nothing may leave first (uv_try_write's rule).
+  const int64_t r = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ? static_cast<int64_t>(UV_EAGAIN) : SendNow(c, bufs, n);
   size_t written = 0;
   if (r >= 0) written = static_cast<size_t>(r);
-  else if (r != UV_EAGAIN && r != UV_ENOSYS) return r;
+  else if (r != UV_EAGAIN) return r;
   if (written == total) return static_cast<int64_t>(written);
   const int q = QueueRest(env, t, c, bufs, values, n, written);
   if (q != 0) return q;
@@ -567,6 +614,103 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
     total += bufs[i].len;
   }
   return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, bufs.data(), values.data(), n, total)));
+}
+
+// writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array):
+// the write phase of one turn in one call. For each of `sockets` sockets the plan holds
+// [slot, count, then count × (buffer index, offset, length)]: buffers[index][offset, offset +
+// length) in order, written as writeSlice()/writev() would (results[i] = bytes the kernel took, or a
+// negative uv error; UV_EPIPE for a slot whose handle is already closed). The whole plan is checked
+// before the first write, so a bad plan throws having written nothing.
+Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = Get(info);
+  if (t == nullptr) return env.Undefined();
+  const char* usage = "transport: writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array)";
+  if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsArray() || !info[3].IsNumber() || !info[4].IsTypedArray()) {
+    ThrowType(env, usage);
+    return env.Undefined();
+  }
+  Napi::TypedArray plan_typed = info[0].As<Napi::TypedArray>();
+  Napi::TypedArray results_typed = info[4].As<Napi::TypedArray>();
+  if (plan_typed.TypedArrayType() != napi_float64_array || results_typed.TypedArrayType() != napi_float64_array) {
+    ThrowType(env, usage);
+    return env.Undefined();
+  }
+  const double* plan = plan_typed.As<Napi::Float64Array>().Data();
+  const size_t plan_length = plan_typed.ElementLength();
+  double* results = results_typed.As<Napi::Float64Array>().Data();
+  const uint32_t sockets = info[1].As<Napi::Number>().Uint32Value();
+  const uint32_t n_buffers = info[3].As<Napi::Number>().Uint32Value();
+  napi_value array = info[2];
+  uint32_t array_length;
+  napi_get_array_length(env, array, &array_length);
+  if (sockets > results_typed.ElementLength() || n_buffers > array_length) {
+    ThrowRange(env, "transport: writeBatch counts out of range");
+    return env.Undefined();
+  }
+  t->batch_bases.resize(n_buffers);
+  t->batch_values.resize(n_buffers);
+  for (uint32_t i = 0; i < n_buffers; i++) {
+    napi_get_element(env, array, i, &t->batch_values[i]);
+    if (!ReadView(env, t->batch_values[i], &t->batch_bases[i])) {
+      ThrowType(env, usage);
+      return env.Undefined();
+    }
+  }
+  // Check every record first.
+  size_t at = 0;
+  size_t widest = 0;
+  for (uint32_t i = 0; i < sockets; i++) {
+    if (at + 2 > plan_length) {
+      ThrowRange(env, "transport: writeBatch plan too short");
+      return env.Undefined();
+    }
+    const double slot = plan[at];
+    const double count = plan[at + 1];
+    if (!(slot >= 0) || slot >= static_cast<double>(t->slot_count) || !(count >= 1) || count > static_cast<double>(plan_length)) {
+      ThrowRange(env, "transport: writeBatch slot or count out of range");
+      return env.Undefined();
+    }
+    const size_t n = static_cast<size_t>(count);
+    at += 2;
+    if (at + n * 3 > plan_length) {
+      ThrowRange(env, "transport: writeBatch plan too short");
+      return env.Undefined();
+    }
+    for (size_t j = 0; j < n; j++, at += 3) {
+      const double b = plan[at];
+      const double offset = plan[at + 1];
+      const double length = plan[at + 2];
+      if (!(b >= 0) || b >= static_cast<double>(n_buffers) || !(offset >= 0) || !(length >= 0) ||
+          offset + length > static_cast<double>(t->batch_bases[static_cast<size_t>(b)].len)) {
+        ThrowRange(env, "transport: writeBatch range outside its buffer");
+        return env.Undefined();
+      }
+    }
+    if (n > widest) widest = n;
+  }
+  if (t->batch_iov.size() < widest) {
+    t->batch_iov.resize(widest);
+    t->batch_iov_values.resize(widest);
+  }
+  at = 0;
+  for (uint32_t i = 0; i < sockets; i++) {
+    const size_t slot = static_cast<size_t>(plan[at]);
+    const size_t n = static_cast<size_t>(plan[at + 1]);
+    at += 2;
+    size_t total = 0;
+    for (size_t j = 0; j < n; j++, at += 3) {
+      const size_t b = static_cast<size_t>(plan[at]);
+      const size_t length = static_cast<size_t>(plan[at + 2]);
+      t->batch_iov[j] = uv_buf_init(t->batch_bases[b].base + static_cast<size_t>(plan[at + 1]), static_cast<unsigned int>(length));
+      t->batch_iov_values[j] = t->batch_values[b];
+      total += length;
+    }
+    Conn* c = t->At(static_cast<int32_t>(slot));
+    results[i] = (c->flags & kLive) == 0 ? static_cast<double>(UV_EPIPE) : static_cast<double>(WriteBufs(env, t, c, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
+  }
+  return env.Undefined();
 }
 
 // shutdown(slot): FIN after every queued write; the handle closes once the peer's FIN came too.
@@ -689,6 +833,7 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("readStop", Napi::Function::New(env, ReadStop, "readStop"));
   o.Set("writeSlice", Napi::Function::New(env, WriteSlice, "writeSlice"));
   o.Set("writev", Napi::Function::New(env, Writev, "writev"));
+  o.Set("writeBatch", Napi::Function::New(env, WriteBatch, "writeBatch"));
   o.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   o.Set("close", Napi::Function::New(env, Close, "close"));
   o.Set("stats", Napi::Function::New(env, Stats, "stats"));

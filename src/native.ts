@@ -107,6 +107,12 @@ export interface TransportBinding {
   writeSlice(slot: number, buffer: Uint8Array, offset: number, length: number): number;
   /** As writeSlice(), for `views[0..count)` in order. */
   writev(slot: number, views: readonly Uint8Array[], count: number): number;
+  /**
+   * A turn's writes in one call: for each of `sockets` sockets `plan` holds [slot, count, then count ×
+   * (buffer index into `buffers[0..nBuffers)`, offset, length)], written as writeSlice()/writev() would;
+   * `results[i]` gets what writeSlice() returns for the i-th (UV_EPIPE when its handle is closed).
+   */
+  writeBatch(plan: Float64Array, sockets: number, buffers: readonly Uint8Array[], nBuffers: number, results: Float64Array): void;
   /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
   shutdown(slot: number): void;
   /** Closes at once (queued writes are dropped); a CLOSE event follows. */
@@ -130,7 +136,7 @@ export interface TransportBinding {
   readonly LIBUV_RUNTIME: number;
 }
 
-const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'shutdown', 'close', 'stats', 'peerAddress', 'writeQueueSize'] as const;
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'writeBatch', 'shutdown', 'close', 'stats', 'peerAddress', 'writeQueueSize'] as const;
 
 const FUNCTIONS = ['map', 'mask', 'unmask', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [

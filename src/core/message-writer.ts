@@ -6,6 +6,7 @@ import { NativeSocket } from './native-socket.js';
 import { isArenaView } from './native-transport.js';
 import { OutputQueue } from './output-queue.js';
 import { NO_SECTION, type SlabAllocator } from './slab.js';
+import type { NativeWriteBatch } from './write-batch.js';
 
 /** Something that must be released once the bytes it lent to a write have left (mmap lease, shared frame). */
 export interface Releasable {
@@ -183,25 +184,14 @@ export class MessageWriter {
       // The common case: this turn's output is one fill section.
       const length = this.fillLength;
       if (length === 0) return;
-      const section = this.fill;
-      this.fill = NO_SECTION;
-      this.fillLength = 0;
-      if (socket.writeSlice(slab.buffer, slab.offsetOf(section), length)) {
-        slab.free(section);
-        this.written(length);
-      } else this.track(section, null, length);
+      this.settle(socket.writeSlice(slab.buffer, slab.offsetOf(this.fill), length), length);
       return;
     }
     if (this.fillLength > 0) this.sealFill();
     const q0 = queued!.at(0);
     if (queued!.count === 1 && q0.buf !== null) {
       // One external buffer (a broadcast frame, a mapped range, an echo in the read arena): no array, no view.
-      const { buf, owner, offset, length } = q0;
-      queued!.clear();
-      if (socket.writeSlice(buf, offset, length)) {
-        if (owner !== null) owner.release();
-        this.written(length);
-      } else this.track(NO_SECTION, owner, length);
+      this.settle(socket.writeSlice(q0.buf, q0.offset, q0.length), q0.length);
       return;
     }
     const views = SCRATCH_VIEWS;
@@ -218,16 +208,69 @@ export class MessageWriter {
       total += q.length;
     }
     const done = socket.writev(views, n, total);
-    for (let i = 0; i < n; i++) {
-      views[i] = EMPTY;
+    for (let i = 0; i < n; i++) views[i] = EMPTY;
+    this.settle(done, total);
+  }
+
+  /**
+   * The batched write phase (native transport): appends this turn's output to `batch` as one
+   * socket's record. False when this writer must flush on its own ({@link flush}): node transport,
+   * an ended or destroyed socket, nothing to write, more pieces than a plan holds. Nothing changes
+   * here until {@link settleBatch}.
+   */
+  planBatch(batch: NativeWriteBatch): boolean {
+    const socket = this.native;
+    if (socket === null || this.released || !socket.writable || !socket.batched) return false;
+    const queued = this.queued;
+    const nQueued = queued === null ? 0 : queued.count;
+    const fillLength = this.fillLength;
+    const pieces = nQueued + (fillLength > 0 ? 1 : 0);
+    if (pieces === 0 || !batch.open(this.conn, socket.slot, pieces)) return false;
+    const slab = this.slab;
+    for (let i = 0; i < nQueued; i++) {
       const q = queued!.at(i);
+      if (q.buf === null) batch.slabPiece(slab.offsetOf(q.section), q.length);
+      else batch.viewPiece(q.buf, q.offset, q.length);
+    }
+    if (fillLength > 0) batch.slabPiece(slab.offsetOf(this.fill), fillLength);
+    batch.close();
+    return true;
+  }
+
+  /** The batch wrote `written` of the `total` bytes {@link planBatch} planned (negative: it failed, reported by the batch). */
+  settleBatch(written: number, total: number): void {
+    const pieces = (this.queued === null ? 0 : this.queued.count) + (this.fillLength > 0 ? 1 : 0);
+    this.settle(this.native!.settleBatch(written, total, pieces), total);
+  }
+
+  /**
+   * After this turn's write of everything queued (`total` bytes): `done`, free every section and
+   * release every owner at once; otherwise track each piece until its WRITE_DONE (or the close).
+   */
+  private settle(done: boolean, total: number): void {
+    const slab = this.slab;
+    const queued = this.queued;
+    if (queued === null || queued.count === 0) {
+      const section = this.fill;
+      this.fill = NO_SECTION;
+      this.fillLength = 0;
+      if (done) {
+        slab.free(section);
+        this.written(total);
+      } else this.track(section, null, total);
+      return;
+    }
+    if (this.fillLength > 0) this.sealFill();
+    const n = queued.count;
+    for (let i = 0; i < n; i++) {
+      const q = queued.at(i);
       if (!done) this.track(q.section, q.owner, q.length);
       else {
         if (q.section !== NO_SECTION) slab.free(q.section);
         if (q.owner !== null) q.owner.release();
       }
     }
-    queued!.clear();
+    queued.clear();
     if (done) this.written(total);
   }
 

@@ -89,6 +89,34 @@ export class NativeSocket implements ChannelSocket {
     return this.settle(binding.writev(this.slot, views, count), total, count);
   }
 
+  /**
+   * Whether the processor writes this socket in its batch ({@link NativeWriteBatch}, one call into
+   * the addon for every socket of a turn) rather than with {@link writeSlice}/{@link writev}.
+   */
+  get batched(): boolean {
+    return true;
+  }
+
+  /** Neither ended nor destroyed: a write would reach the addon. */
+  get writable(): boolean {
+    return (this.bits & (Bit.Ended | Bit.Destroyed)) === 0;
+  }
+
+  /**
+   * A batched write of `buffers` pieces (`total` bytes) came back with `written` (see
+   * {@link NativeWriteBatch}): as {@link writeSlice}'s answer, except that a failure is reported
+   * later, with {@link failWrite}, once the whole batch is settled.
+   */
+  settleBatch(written: number, total: number, buffers: number): boolean {
+    if (written < 0) return false;
+    return this.settle(written, total, buffers);
+  }
+
+  /** @internal a batched write failed with `errno` (negative). */
+  failWrite(errno: number): void {
+    this.fail(errno, 'write');
+  }
+
   /** Bytes of the queued writes the kernel has not taken yet (0 when none are queued). */
   get writeQueueSize(): number {
     if (!this.hasQueuedWrites || (this.bits & Bit.Destroyed) !== 0) return 0;

@@ -122,6 +122,11 @@ export function isArenaView(bytes: Uint8Array): boolean {
   return shared !== null && bytes.buffer === shared.arena.buffer;
 }
 
+/** The thread's read arena (made with the transport on first use). */
+export function transportArena(): Buffer {
+  return nativeTransport().arena;
+}
+
 function ownerOf(socket: NativeSocket): NativeSocketEvents | null {
   return socket.conn === null ? null : socket.conn.loop;
 }

@@ -12,6 +12,7 @@ import { OversizeArea } from './oversize-area.js';
 import { SectionWaiters } from './section-waiters.js';
 import { kAdopted } from './socket-adoption.js';
 import { NO_SECTION, type SlabAllocator, type Tier } from './slab.js';
+import { NativeWriteBatch } from './write-batch.js';
 
 /** The knobs the processor and its connections read (the core's slice of the configuration). */
 export type ProcessorOptions = Pick<
@@ -113,7 +114,16 @@ export class Processor implements NativeSocketEvents {
   readonly onSharedRead = socketOnSharedRead;
 
   private readyList: Connection[] = [];
-  private dirtyList: Connection[] = [];
+  /**
+   * Connections with output for the next write phase: the first {@link dirtyCount} entries (a count,
+   * not the array's length: setting `length = 0` would give the backing store back, and a turn that
+   * writes 1,000 sockets would grow it again). The spare list takes turns with it.
+   */
+  private dirtyList: (Connection | null)[] = [];
+  private dirtyCount = 0;
+  private spareDirtyList: (Connection | null)[] = [];
+  /** The native sockets' write phase (made on the first native write). */
+  private writeBatch: NativeWriteBatch | null = null;
   /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
   private drainList: Connection[] = [];
   private scheduled = false;
@@ -184,7 +194,7 @@ export class Processor implements NativeSocketEvents {
   markDirty(conn: Connection): void {
     if (conn.dirty) return;
     conn.dirty = true;
-    this.dirtyList.push(conn);
+    this.dirtyList[this.dirtyCount++] = conn;
     this.schedule();
   }
 
@@ -285,18 +295,28 @@ export class Processor implements NativeSocketEvents {
     }
   }
 
-  /** Phase 3: one flush per connection with queued output. */
+  /**
+   * Phase 3: one flush per connection with queued output. Native sockets are written together, in
+   * one call into the addon ({@link NativeWriteBatch}); the others flush one by one.
+   */
   private writeToSockets(): void {
+    const n = this.dirtyCount;
+    if (n === 0) return;
     const list = this.dirtyList;
-    if (list.length === 0) return;
-    this.dirtyList = [];
-    for (let i = 0; i < list.length; i++) {
-      const conn = list[i];
+    this.dirtyList = this.spareDirtyList;
+    this.dirtyCount = 0;
+    let batch = this.writeBatch;
+    for (let i = 0; i < n; i++) {
+      const conn = list[i]!;
+      list[i] = null;
       conn.dirty = false;
       if (conn.closed) continue;
+      if (conn.socket instanceof NativeSocket && conn.socket.batched && conn.writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
       conn.writer.flush();
       if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
     }
+    this.spareDirtyList = list;
+    if (batch !== null && batch.size > 0) batch.run();
   }
 
   /**

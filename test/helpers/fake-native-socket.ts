@@ -93,6 +93,11 @@ export class FakeNativeSocket extends NativeSocket {
     if (!this.destroyed) this.reading = true;
   }
 
+  /** Written with writeSlice/writev (the addon's batch would need a real slot). */
+  override get batched(): boolean {
+    return false;
+  }
+
   override writeSlice(buffer: Uint8Array, offset: number, length: number): boolean {
     return this.take([buffer.subarray(offset, offset + length)], 1);
   }

@@ -100,6 +100,48 @@ describe('native transport', () => {
     b.destroy();
   });
 
+  it('one turn writes every socket in one batch: slab frames, a frame larger than a write section and arena bytes arrive whole and in order', async () => {
+    const members: WebSocket[] = [];
+    // Past the largest write section (256 KiB here): sent from where it is, not from the slab.
+    const big = binary(300_000, 7);
+    server = await startServer({ transport: 'native', slabLargeBytes: 256 * 1024, maxBodyBytes: 64 * 1024 }, (app) => {
+      app.endpoints.add({ path: '/member', onOpen: (ws) => void members.push(ws), onMessage() {} });
+      app.endpoints.add({
+        path: '/send',
+        onMessage(_ws, data) {
+          // One turn: a slab frame, a heap frame and the received bytes (in the read arena) for each member.
+          app.ws.broadcast(members, `small ${data.length}`, false);
+          app.ws.broadcast(members, big, true);
+          for (const m of members) m.send(data, true);
+        },
+      });
+    });
+    const readers = await Promise.all(Array.from({ length: 20 }, () => WsRawClient.open(server!.port, '/member')));
+    await waitFor(() => members.length === 20, 5000, 'every member open');
+    const sender = await WsRawClient.open(server.port, '/send');
+    const payloads = [binary(100, 1), binary(2000, 2), binary(30, 3)];
+    for (const p of payloads) await sender.sendFrame(OP.Binary, p);
+    const expected = payloads.flatMap((p) => [Buffer.from(`small ${p.length}`), big, p]);
+    for (const r of readers) {
+      const frames = await r.waitFrames(expected.length, (f) => f.opcode === OP.Binary || f.opcode === OP.Text, 20_000);
+      expect(frames.map((f, i) => f.payload.equals(expected[i]))).toEqual(expected.map(() => true));
+    }
+    for (const r of [...readers, sender]) r.destroy();
+  });
+
+  it('the addon refuses a write plan that names a bad slot or a range outside its buffer, and writes nothing', () => {
+    const { binding } = nativeTransport();
+    const buffer = Buffer.alloc(8);
+    const results = new Float64Array(2);
+    // [slot, count, (buffer, offset, length)…]
+    expect(() => binding.writeBatch(new Float64Array([1e9, 1, 0, 0, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 4, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 1, 0, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 2, 0, 0, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 0, 8]), 1, [buffer], 1, new Float64Array(0))).toThrow(RangeError);
+    expect(Array.from(results)).toEqual([0, 0]);
+  });
+
   it('a peer that resets while output is queued is closed and releases everything; its neighbour is not hurt', async () => {
     server = await startServer({ transport: 'native' });
     const openBefore = nativeTransport().open;

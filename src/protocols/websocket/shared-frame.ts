@@ -8,8 +8,14 @@ import { frameHeaderLength, writeFrameHeader } from './frame-writer.js';
  * recipient, and a reference count frees the section when the last write completed.
  */
 export class SharedFrame implements Releasable {
-  /** The frame bytes (header + payload), or only the header when {@link payload} is set; every recipient writes this same view. */
-  readonly bytes: Buffer;
+  /**
+   * Where the frame bytes (header + payload, or only the header when {@link payload} is set) are:
+   * `buffer[offset, offset + length)`, the write slab itself or a heap buffer. Every recipient queues
+   * this same range (no view per frame: the slab is one long-lived buffer).
+   */
+  readonly buffer: Buffer;
+  readonly offset: number;
+  readonly length: number;
   /**
    * A payload sent from where it already is (a message assembled in the oversize area), after
    * {@link bytes}; null when the payload was copied into {@link bytes}.
@@ -40,8 +46,9 @@ export class SharedFrame implements Releasable {
       if (total > slab.maxSectionBytes && typeof payload !== 'string') {
         this.lent = owner;
         this.section = NO_SECTION;
-        this.bytes = Buffer.allocUnsafe(frameHeaderLength(length));
-        writeFrameHeader(this.bytes, 0, opcode, true, length, compressed);
+        this.buffer = Buffer.allocUnsafe(frameHeaderLength(length));
+        this.offset = 0;
+        this.length = writeFrameHeader(this.buffer, 0, opcode, true, length, compressed);
         this.payload = payload;
         return;
       }
@@ -55,7 +62,9 @@ export class SharedFrame implements Releasable {
     const h = writeFrameHeader(target, at, opcode, true, length, compressed);
     if (typeof payload === 'string') target.write(payload, at + h, length, 'utf8');
     else target.set(payload, at + h);
-    this.bytes = target.subarray(at, at + total);
+    this.buffer = target;
+    this.offset = at;
+    this.length = total;
   }
 
   /** Takes a reference for one more recipient (released by its writer when the write completed). */
