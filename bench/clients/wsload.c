@@ -242,15 +242,20 @@ static void progress(const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Prints "wsload: <prefix><message>" and ends the process with `code`. */
+static void vexit(int code, const char *prefix, const char *fmt, va_list ap) __attribute__((noreturn));
+static void vexit(int code, const char *prefix, const char *fmt, va_list ap) {
+  fprintf(stderr, "wsload: %s", prefix);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  exit(code);
+}
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("wsload: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(2);
+  vexit(2, "", fmt, ap);
 }
 
 /* Fan-out: the run cannot go on (see the top comment); ends the process. */
@@ -258,11 +263,7 @@ static void fanout_broken(const char *fmt, ...) __attribute__((format(printf, 1,
 static void fanout_broken(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("wsload: fan-out broken: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(EXIT_FANOUT_BROKEN);
+  vexit(EXIT_FANOUT_BROKEN, "fan-out broken: ", fmt, ap);
 }
 
 /* "sender" or "receiver <i>" (1-based), for messages. */
