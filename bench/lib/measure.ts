@@ -59,6 +59,7 @@ export async function runMatrix(ctx: ScenarioContext, matrix: Matrix): Promise<{
         for (let repeat = 0; repeat < ctx.repeats; repeat++) {
           const order = repeat % 2 === 0 ? servers : [...servers].reverse();
           for (const server of order) {
+            await settle(ctx, servers);
             rows.push(await measure(ctx, matrix, server, generator, loadCase, repeat));
           }
         }
@@ -161,6 +162,32 @@ export function limitOf(clientSaturated: boolean, serverPct: number, clientPct: 
   const serverSaturated = serverPct >= CLIENT_SATURATION * 100;
   if (!serverSaturated && !clientSaturated && otherPct > NOISY_OTHER_CPU_PCT) return 'contended';
   return 'server-bound';
+}
+
+/** A server busier than this share of a core is still working off an earlier window. */
+const SETTLED_CPU = 0.05;
+/** How long {@link settle} waits at most. */
+const SETTLE_LIMIT_MS = 30_000;
+
+/**
+ * Waits until no server of the matrix is still busy with an earlier window (a server that fell
+ * behind keeps draining its backlog after its load client stopped, on the cores the next window
+ * needs); notes it when one is still busy after {@link SETTLE_LIMIT_MS}.
+ */
+async function settle(ctx: ScenarioContext, servers: readonly RunningServer[]): Promise<void> {
+  const started = performance.now();
+  for (;;) {
+    const before = servers.map((server) => sampleServer(ctx, server));
+    const at = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const micros = (performance.now() - at) * 1000;
+    const busy = servers.filter((server, i) => ctx.cpu.ticksToMicros(sampleServer(ctx, server) - (before[i] ?? 0)) > micros * SETTLED_CPU);
+    if (busy.length === 0) return;
+    if (performance.now() - started > SETTLE_LIMIT_MS) {
+      ctx.note(`${busy.map((s) => s.target.label).join(', ')} still busy ${SETTLE_LIMIT_MS / 1000} s after the previous window; the next window runs alongside`);
+      return;
+    }
+  }
 }
 
 function sampleServer(ctx: ScenarioContext, server: RunningServer): number {
