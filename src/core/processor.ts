@@ -127,6 +127,12 @@ export class Processor implements NativeSocketEvents {
   /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
   private drainList: Connection[] = [];
   private scheduled = false;
+  /**
+   * The setImmediate that will run the scheduled turn, or null. A native batch delivered earlier in
+   * the same check phase runs the turn itself and cancels it: Node then makes no call into
+   * JavaScript for an empty immediate queue.
+   */
+  private immediate: NodeJS.Immediate | null = null;
   /** Inside a native event batch: the turn runs at its end, not in a setImmediate. */
   private inNativeBatch = false;
 
@@ -143,7 +149,7 @@ export class Processor implements NativeSocketEvents {
   private nextProgressCheck = 0;
   private closeWaiters: (() => void)[] = [];
   private readonly runTurn = (): void => {
-    // A native batch may have run the turn already.
+    this.immediate = null;
     if (this.scheduled) this.turn();
   };
 
@@ -187,7 +193,7 @@ export class Processor implements NativeSocketEvents {
   schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    if (!this.inNativeBatch) setImmediate(this.runTurn);
+    if (!this.inNativeBatch) this.immediate = setImmediate(this.runTurn);
   }
 
   /** Queues `conn` for the next write phase. */
@@ -221,6 +227,10 @@ export class Processor implements NativeSocketEvents {
 
   private turn(): void {
     this.scheduled = false;
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
     this.turnId++;
     this.stats.turns++;
     this.now = Date.now();

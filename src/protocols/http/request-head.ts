@@ -235,5 +235,6 @@ function shifted(v: number, delta: number): number {
 }
 
 function latin1(buf: Uint8Array, start: number, end: number): string {
+  if (buf instanceof Buffer) return buf.toString('latin1', start, end);
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
 }

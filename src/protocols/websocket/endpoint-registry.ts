@@ -1,4 +1,3 @@
-import { WriteStatus } from '../../core/message-writer.js';
 import type { Connection } from '../../core/connection.js';
 import { PauseReason } from '../../core/pause-reason.js';
 import { asciiBytes } from '../http/bytes.js';
@@ -9,12 +8,14 @@ import { STATUS_TEXT } from '../http/responses.js';
 import type { UpgradeRequest, UpgradeVerdict, WebSocketEndpoint } from './endpoint.js';
 import {
   BAD_REQUEST_RESPONSE,
-  buildUpgradeResponse,
   computeAcceptFrom,
   isValidWebSocketKey,
   isWebSocketVersion13,
   NOT_FOUND_RESPONSE,
   UPGRADE_REQUIRED_RESPONSE,
+  upgradeResponseLength,
+  upgradeResponseTail,
+  writeUpgradeResponse,
 } from './handshake.js';
 import { negotiateDeflate } from './permessage-deflate.js';
 import { OriginPolicy } from './origin-policy.js';
@@ -24,6 +25,9 @@ import type { WebSocketHandler } from './websocket-handler.js';
 const SEC_KEY = asciiBytes('sec-websocket-key');
 const SEC_VERSION = asciiBytes('sec-websocket-version');
 const SEC_PROTOCOL = asciiBytes('sec-websocket-protocol');
+const SEC_EXTENSIONS = asciiBytes('sec-websocket-extensions');
+const ORIGIN = asciiBytes('origin');
+const HOST = asciiBytes('host');
 const LINGER_MS = 2000;
 // RFC 6455 §4.1, §11.5: subprotocol names are RFC 9110 §5.6.2 tokens.
 const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -60,7 +64,7 @@ export class EndpointRegistry {
   /** Registers `endpoint` at its path. Throws if the path is taken. */
   add<T>(endpoint: WebSocketEndpoint<T>): void {
     if (!endpoint.path.startsWith('/')) throw new TypeError(`WebSocket endpoint path must start with '/': ${endpoint.path}`);
-    // Checked here, not at the first handshake (where buildUpgradeResponse would throw in the loop).
+    // Checked here: the 101 carries the chosen name unchecked (writeUpgradeResponse).
     for (const name of endpoint.protocols ?? []) {
       if (!SUBPROTOCOL_TOKEN.test(name)) throw new TypeError(`WebSocket subprotocol must be an RFC 9110 token: ${JSON.stringify(name)}`);
     }
@@ -91,13 +95,17 @@ export class EndpointRegistry {
     if (version < 0 || !isWebSocketVersion13(buf, h[version * 4 + 2], h[version * 4 + 3])) {
       return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
     }
-    const req = upgradeRequest(head, buf, path, conn);
+    // Header strings are decoded only where something reads them: a request without `Origin` to an
+    // endpoint without hooks (every bench and `ws` client) decodes none.
+    const origin = headerString(head, buf, ORIGIN);
     // An endpoint with its own verifyOrigin decides for itself; the others follow the server's policy.
-    const origin = req.header('origin');
-    if (endpoint.verifyOrigin === undefined && !this.origins.allows(origin, req.header('host'))) {
-      this.originRefusals++;
-      if (this.onOriginRefused !== null) this.onOriginRefused(origin ?? '', req.header('host'), path);
-      return this.refuse(conn, 403, refusal(403, 'origin not allowed (--allowed-origins)'));
+    if (endpoint.verifyOrigin === undefined && origin !== undefined) {
+      const host = headerString(head, buf, HOST);
+      if (!this.origins.allows(origin, host)) {
+        this.originRefusals++;
+        if (this.onOriginRefused !== null) this.onOriginRefused(origin, host, path);
+        return this.refuse(conn, 403, refusal(403, 'origin not allowed (--allowed-origins)'));
+      }
     }
     // Everything taken from the request bytes is taken now: a verdict given later cannot read them.
     const protocol = chooseProtocol(endpoint, head, buf);
@@ -105,18 +113,20 @@ export class EndpointRegistry {
     // permessage-deflate when the server and the endpoint take it (never for a binary sink) and the client offers it.
     const deflate =
       this.handler.compressionEnabled && endpoint.perMessageDeflate !== false && endpoint.binarySink === undefined
-        ? negotiateDeflate(req.header('sec-websocket-extensions'))
+        ? negotiateDeflate(headerString(head, buf, SEC_EXTENSIONS))
         : null;
     let verdict: UpgradeVerdict | Promise<UpgradeVerdict> = ACCEPT;
+    // Only endpoint code sees the request object (its headers decoded at once: it may keep it).
+    let req: UpgradeRequest | null = null;
     // Endpoint code runs inside the socket's 'data' listener: an exception there would be an
     // uncaught exception for the whole process. It refuses this handshake with 500 instead.
     try {
-      if (endpoint.verifyOrigin !== undefined && !endpoint.verifyOrigin(req.header('origin'))) {
+      if (endpoint.verifyOrigin !== undefined && !endpoint.verifyOrigin(origin)) {
         return this.refuse(conn, 403, refusal(403, 'origin not allowed'));
       }
-      if (endpoint.upgrade !== undefined) verdict = endpoint.upgrade(req, head);
+      if (endpoint.upgrade !== undefined) verdict = endpoint.upgrade((req = upgradeRequest(head, buf, path, conn)), head);
     } catch (err) {
-      return this.failed(conn, err, req);
+      return this.failed(conn, err, req ?? upgradeRequest(head, buf, path, conn));
     }
     if (!isPromise(verdict)) return this.decide(conn, endpoint, verdict, accept, protocol, deflate);
     // An asynchronous verdict: the request is consumed, and reading pauses so that bytes the client
@@ -134,7 +144,7 @@ export class EndpointRegistry {
       (err: unknown) => {
         this.pendingVerdicts--;
         if (conn.closing || conn.closed) return;
-        this.failed(conn, err, req);
+        this.failed(conn, err, req as UpgradeRequest);
       },
     );
     return true;
@@ -143,10 +153,18 @@ export class EndpointRegistry {
   /** Carries out an endpoint's verdict: its refusal, or the 101 and the switch to the WebSocket handler. */
   private decide(conn: Connection, endpoint: WebSocketEndpoint, verdict: UpgradeVerdict, accept: string, protocol: string, deflate: string | null): true {
     if (!verdict.accept) return this.refuse(conn, verdict.status, refusal(verdict.status, verdict.message, verdict.code));
-    // Copied into the write slab (an idle socket then keeps no queue of external buffers); when no
-    // section is free it is queued as it is: a lost 101 would leave the client waiting.
-    const response = buildUpgradeResponse(accept, protocol === '' ? undefined : protocol, deflate ?? undefined);
-    if (conn.writer.write(response) === WriteStatus.NoMemory) conn.writer.queueExternal(response, null);
+    // Written into the write slab (an idle socket then keeps no queue of external buffers); when no
+    // section is free it is queued as a buffer of its own: a lost 101 would leave the client waiting.
+    const tail = upgradeResponseTail(protocol, deflate);
+    const length = upgradeResponseLength(tail);
+    const writer = conn.writer;
+    const at = writer.reserve(length);
+    if (at >= 0) writer.commit(writeUpgradeResponse(writer.buffer, at, accept, tail));
+    else {
+      const response = Buffer.allocUnsafe(length);
+      writeUpgradeResponse(response, 0, accept, tail);
+      writer.queueExternal(response, null);
+    }
     conn.protocol = this.handler; // the WebSocket's owner (see WebSocket.owner)
     const ws = new WebSocket(conn, endpoint, protocol, verdict.data);
     if (deflate !== null) {
@@ -204,6 +222,18 @@ function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buf
   }
   for (const name of supported) if (offered.has(name)) return name;
   return '';
+}
+
+/**
+ * The value of the header named `lowerName` as one string, repeated fields joined with ", "
+ * (RFC 9110 §5.3), or undefined when the request has none.
+ */
+function headerString(head: RequestHead, buf: Buffer, lowerName: Uint8Array): string | undefined {
+  let i = head.findHeader(buf, lowerName);
+  if (i < 0) return undefined;
+  let value = head.headerValue(buf, i);
+  while ((i = head.findNextHeader(buf, lowerName, i + 1)) >= 0) value += `, ${head.headerValue(buf, i)}`;
+  return value;
 }
 
 function upgradeRequest(head: RequestHead, buf: Buffer, path: string, conn: Connection): UpgradeRequest {

@@ -5,7 +5,7 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** The GUID every server appends to the client's key (§1.3, §4.2.2 step 5.4). */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -16,12 +16,28 @@ export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
  * `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`.
  */
 export function computeAccept(key: string): string {
-  return createHash('sha1').update(key, 'latin1').update(WEBSOCKET_GUID, 'latin1').digest('base64');
+  return sha1Base64(Buffer.from(key + WEBSOCKET_GUID, 'latin1'));
 }
+
+/**
+ * One-shot digest (`crypto.hash`, Node ≥ 20.12): no Hash object, no stream state, one call into
+ * C++. Older Nodes get the createHash chain.
+ */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'base64') => string }).hash;
+
+function sha1Base64(data: Uint8Array): string {
+  return oneShotHash !== undefined ? oneShotHash('sha1', data, 'base64') : crypto.createHash('sha1').update(data).digest('base64');
+}
+
+const KEY_LENGTH = 24;
+/** key + GUID, hashed in place: the GUID is written once, each handshake copies its 24 key bytes in front. */
+const KEY_AND_GUID = Buffer.from(' '.repeat(KEY_LENGTH) + WEBSOCKET_GUID, 'latin1');
 
 /** {@link computeAccept} over the key bytes buf[start, end), without decoding them to a string. */
 export function computeAcceptFrom(buf: Uint8Array, start: number, end: number): string {
-  return createHash('sha1').update(buf.subarray(start, end)).update(WEBSOCKET_GUID, 'latin1').digest('base64');
+  if (end - start !== KEY_LENGTH) return sha1Base64(Buffer.concat([buf.subarray(start, end), KEY_AND_GUID.subarray(KEY_LENGTH)]));
+  for (let i = 0; i < KEY_LENGTH; i++) KEY_AND_GUID[i] = buf[start + i];
+  return sha1Base64(KEY_AND_GUID);
 }
 
 // Base64 alphabet (RFC 4648 §4), row by row: A-Z, a-z, 0-9, '+', '/'. Padding '=' is not in it.
@@ -33,7 +49,6 @@ BASE64[0x2b] = 1; // +
 BASE64[0x2f] = 1; // /
 
 const EQUALS = 0x3d;
-const KEY_LENGTH = 24;
 
 /**
  * Whether buf[start, end) is a valid Sec-WebSocket-Key: the base64 encoding of exactly 16 bytes
@@ -74,6 +89,40 @@ const EXTENSIONS_PREFIX = '\r\nSec-WebSocket-Extensions: ';
 // What an extension response may hold: tokens, '; ', '=' (RFC 6455 §9.1), never CR or LF.
 const EXTENSIONS_SHAPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z;=, ]+$/;
 
+/** Length of a Sec-WebSocket-Accept value: base64 of a 20-byte SHA-1. */
+const ACCEPT_LENGTH = 28;
+const HEAD_END = '\r\n\r\n';
+
+/**
+ * What follows Sec-WebSocket-Accept's value in the 101: `Sec-WebSocket-Protocol` when the server
+ * chose one of the client's subprotocols ('' for none), `Sec-WebSocket-Extensions` when one was
+ * negotiated (null for none), then the end of the head. Trusts its inputs (see
+ * {@link buildUpgradeResponse} for the checked form).
+ */
+export function upgradeResponseTail(protocol: string, extensions: string | null): string {
+  if (protocol === '' && extensions === null) return HEAD_END;
+  return (protocol === '' ? '' : PROTOCOL_PREFIX + protocol) + (extensions === null ? '' : EXTENSIONS_PREFIX + extensions) + HEAD_END;
+}
+
+/** Bytes of the 101 response with `tail` (from {@link upgradeResponseTail}). */
+export function upgradeResponseLength(tail: string): number {
+  return UPGRADE_PREFIX.length + ACCEPT_LENGTH + tail.length;
+}
+
+/**
+ * Writes the 101 response (§4.2.2 step 5) at out[at]: the pre-encoded constant lines, `accept`
+ * (from {@link computeAcceptFrom}) and `tail`; returns the bytes written
+ * ({@link upgradeResponseLength}). Trusts its inputs: the server computed `accept` and checked the
+ * subprotocols it may choose when the endpoint was registered.
+ */
+export function writeUpgradeResponse(out: Buffer, at: number, accept: string, tail: string): number {
+  out.set(UPGRADE_PREFIX, at);
+  let n = UPGRADE_PREFIX.length;
+  n += out.write(accept, at + n, 'latin1');
+  n += out.write(tail, at + n, 'latin1');
+  return n;
+}
+
 /**
  * The 101 Switching Protocols response (§4.2.2 step 5) with `accept` and, when the server chose
  * one of the client's subprotocols, `Sec-WebSocket-Protocol`; with `extensions`, the negotiated
@@ -89,12 +138,9 @@ export function buildUpgradeResponse(accept: string, protocol?: string, extensio
   if (extensions !== undefined && !EXTENSIONS_SHAPE.test(extensions)) {
     throw new TypeError(`not a Sec-WebSocket-Extensions value: ${JSON.stringify(extensions)}`);
   }
-  const tail = (protocol === undefined ? '' : PROTOCOL_PREFIX + protocol) + (extensions === undefined ? '' : EXTENSIONS_PREFIX + extensions) + '\r\n\r\n';
-  const out = Buffer.allocUnsafe(UPGRADE_PREFIX.length + accept.length + tail.length);
-  UPGRADE_PREFIX.copy(out, 0);
-  let at = UPGRADE_PREFIX.length;
-  at += out.write(accept, at, 'latin1');
-  out.write(tail, at, 'latin1');
+  const tail = upgradeResponseTail(protocol ?? '', extensions ?? null);
+  const out = Buffer.allocUnsafe(upgradeResponseLength(tail));
+  writeUpgradeResponse(out, 0, accept, tail);
   return out;
 }
 
