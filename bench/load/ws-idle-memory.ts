@@ -12,9 +12,11 @@ import { wsEchoPeer, wsPeerNote } from './ws-echo.js';
 const CONNECTIONS = 10_000;
 /**
  * Opened and closed before the baseline: one-time costs (lazily compiled code, first slab
- * pages touched, pools warmed) then land in the baseline instead of the per-connection figure.
+ * pages touched, pools warmed) then land in the baseline instead of the per-connection figures.
+ * V8 optimizes the accept and handshake functions over the first ~2,000 connections (about 60
+ * functions, `--trace-opt`); fewer would put the optimizing compiler into the CPU per upgrade.
  */
-const PREWARM_CONNECTIONS = 200;
+const PREWARM_CONNECTIONS = 2_000;
 const RSS_SAMPLES = 5;
 const RSS_INTERVAL_MS = 200;
 /** Targets: slabcast's RSS per idle connection at most a third of ws's, and at most uWebSockets.js's. */
