@@ -1,47 +1,65 @@
-// transport addon: TCP connections owned by libuv handles in C++, not by
+// transport addon: TCP connections owned by C++ through the transport's own epoll instance, not by
 // net.Socket objects (the java-nio-server "selector" side of the core).
 //
-// Why: a net.Socket with its TCPWrap, stream states and EventEmitter costs about
-// 2 KB of memory per connection and a JS call (with a microtask checkpoint) per
-// read and per write. Here a connection is a uv_tcp_t and 5 bytes, in blocks
-// indexed by slot number (by which alone JS knows it), and I/O crosses into JS
-// in batches:
+// Why: a net.Socket with its TCPWrap, stream states and EventEmitter costs about 2 KB of memory per
+// connection and a JS call (with a microtask checkpoint) per read and per write. Here a connection
+// is a 16-byte Conn (its descriptor, a few flags, a write queue pointer that is null unless writes
+// wait), in blocks indexed by slot number (by which alone JS knows it). One epoll descriptor per
+// env holds every connection; libuv watches that descriptor with a single uv_poll_t, and I/O
+// crosses into JS in batches:
 //
-//   poll phase   libuv read callbacks append events to a shared Int32Array and
-//                the bytes to one shared arena Buffer (no JS runs, nothing is
-//                allocated per read);
-//   check/idle   one JS call `onEvents(count)` per loop iteration delivers them
-//                all (the processor's "select" result); the arena is then reused.
+//   poll phase   the epoll descriptor is readable: its callback drains epoll_wait(…, 0) into a
+//                fixed event buffer; readable sockets recv(2) into one shared arena Buffer and
+//                append events to a shared Int32Array, writable ones flush their queues (no JS
+//                runs, nothing is allocated per read);
+//   check/idle   one JS call `onEvents(count)` per loop iteration delivers them all (the
+//                processor's "select" result); the arena is then reused.
 //
-// Writes come from JS as one send(2)/sendmsg(2) per socket (no request object, no
-// callback when the kernel takes everything: the common case; not write(2), whose
-// file layer costs every call more than the socket layer does); what the kernel does not take is
-// queued with uv_write, the JS buffers referenced until a WRITE_DONE event. JS
-// may write bytes of the arena itself during a delivery (an echo sends the
-// received payload where it was read): what of them is not taken at once is
-// copied, never queued by reference.
+// Interest is level-triggered: EPOLLIN while JS reads (readStart until readStop, EOF or a read
+// error), EPOLLOUT while writes are queued. A connection that waits for neither is out of the epoll
+// set, so a paused socket whose peer hangs up wakes nobody. The poll handle keeps the loop alive only
+// while some connection is in the set, as reading libuv streams would.
 //
-// The JS caller (src/core/native-transport.ts) validates and owns the state
-// machine; this layer still checks slots so a stale slot throws, not crashes.
-// Every function runs on the JS thread of the env that loaded the addon.
+// Writes come from JS as one send(2)/sendmsg(2) per socket (no request object, no callback when the
+// kernel takes everything: the common case; not write(2), whose file layer costs every call more
+// than the socket layer does). What the kernel does not take is queued per connection, the JS
+// buffers referenced until a WRITE_DONE event (one per write call that queued something, in order);
+// nothing leaves ahead of queued bytes. JS may write bytes of the arena itself during a delivery (an
+// echo sends the received payload where it was read): what of them is not taken at once is copied,
+// never queued by reference.
+//
+// close() closes the descriptor at once. Events that arise while JS is inside onEvents (a CLOSE, a
+// failed shutdown) wait in `deferred` for the next delivery: JS is reading the array then, and its
+// count is reset after the call. A slot is handed out again only after JS has seen its CLOSE.
+//
+// The JS caller (src/core/native-transport.ts) validates and owns the state machine; this layer
+// still checks slots so a stale slot throws, not crashes. Every function runs on the JS thread of the
+// env that loaded the addon. Linux only (epoll): elsewhere the addon exports no `transport` and JS
+// keeps sockets on net.Socket.
 #include <napi.h>
 #include <uv.h>
 
+#include "transport.h"
+
+#ifdef __linux__
+
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "errno.h"
-#include "transport.h"
 
 namespace slabcast {
 namespace {
@@ -50,56 +68,71 @@ namespace {
 enum EventKind : int32_t {
   kEventData = 1,       // a = arena offset, b = length
   kEventEof = 2,        // the peer sent FIN
-  kEventError = 3,      // a = negative errno (uv error), b = syscall (kSys*)
+  kEventError = 3,      // a = negative errno, b = syscall (kSys*)
   kEventWriteDone = 4,  // a = status (0 or negative errno): the oldest queued write left
-  kEventClose = 5,      // the handle is closed; the slot is reused after this batch
+  kEventClose = 5,      // the descriptor is closed; the slot is reused after this batch
 };
 enum Syscall : int32_t { kSysRead = 1, kSysWrite = 2, kSysShutdown = 3 };
 
 constexpr int kEventInts = 4;
-// Reads stop (ENOBUFS, retried next iteration: epoll is level-triggered) when
-// fewer than this many event slots or arena bytes are left, so a burst never
-// overruns the batch; control events always find room (overflow vector).
+// Reads stop (retried next iteration: epoll is level-triggered) when fewer than this many event
+// slots or arena bytes are left, so a burst never overruns the batch; control events always find
+// room (overflow vector).
 constexpr uint32_t kReserveEvents = 64;
 constexpr size_t kMinReadBytes = 4096;
 constexpr size_t kMaxReadBytes = 64 * 1024;
-// Past this many arena bytes the batch is delivered at once, from the read callback, instead of
+// Past this many arena bytes the batch is delivered at once, from the epoll callback, instead of
 // at the end of the poll phase: the arena's hot start stays in the CPU cache while large messages
 // stream in (a 1 MiB walk through cold memory cost ~15% on 16 KiB echoes).
 constexpr size_t kDeliverBytes = 128 * 1024;
+// epoll_wait() results taken per call, and calls per wake-up (what is left is level-triggered: the
+// epoll descriptor stays readable and the next iteration goes on).
+constexpr int kReadyEvents = 1024;
+constexpr int kMaxRounds = 16;
+// recv(2) calls per connection per wake-up while each fills its buffer (libuv's stream limit).
+constexpr int kReadsPerWake = 32;
+
+#ifdef IOV_MAX
+constexpr size_t kMaxIov = IOV_MAX;
+#else
+constexpr size_t kMaxIov = 1024;
+#endif
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
 
 enum ConnFlags : uint8_t {
-  kReading = 1,
-  kEof = 2,
-  kShutdownSent = 4,
-  kShutdownDone = 8,
-  kClosing = 16,
-  kLive = 32,  // the slot holds a connection JS knows (until its handle's close callback)
+  kReading = 1,       // JS reads (readStart until readStop, EOF or a read error)
+  kEof = 2,           // the peer's FIN came
+  kShutdownSent = 4,  // shutdown() was called: FIN once the queue is empty
+  kShutdownDone = 8,  // FIN is sent
+  kLive = 16,         // the slot holds an open descriptor (adopt() until close)
+  kWatchIn = 32,      // in the epoll set with EPOLLIN
+  kWatchOut = 64,     // in the epoll set with EPOLLOUT
 };
 
-struct Transport;
+// One write call's bytes the kernel did not take at once: the untaken pieces, references to the
+// JS buffers they lie in, and a copy of those that lay in the read arena.
+struct QueuedWrite {
+  QueuedWrite* next = nullptr;
+  std::vector<iovec> pieces;
+  size_t first = 0;  // pieces[first..] are still to send (pieces[first] shrinks as they leave)
+  std::vector<napi_ref> refs;
+  std::unique_ptr<char[]> copied;
+};
 
-// One connection: the libuv handle and two small fields, no separate allocation. Conns live in
-// blocks indexed by slot (Transport::At); the handle comes first, so a handle pointer is its Conn,
-// and the handle's `data` points to the Transport.
+struct WriteQueue {
+  QueuedWrite* head;
+  QueuedWrite* tail;
+  size_t bytes;  // not yet taken by the kernel
+};
+
+// One connection. The slot is its index (Transport::At) and the epoll data of its registration.
 struct Conn {
-  uv_tcp_t tcp;
-  int32_t slot;
+  int32_t fd;
   uint8_t flags;
+  WriteQueue* queue;  // null unless writes wait for EPOLLOUT
 };
-constexpr size_t kBlockShift = 8;  // 256 Conns (64 KiB) per block
+constexpr size_t kBlockShift = 10;  // 1024 Conns (16 KiB) per block
 constexpr size_t kBlockConns = size_t{1} << kBlockShift;
-
-Conn* ConnOf(uv_handle_t* handle) { return reinterpret_cast<Conn*>(handle); }
-Transport* TransportOf(Conn* c) { return static_cast<Transport*>(c->tcp.data); }
-
-struct WriteReq {
-  uv_write_t req;
-  Transport* transport;
-  int32_t slot;
-  std::vector<napi_ref> refs;  // keeps the JS buffers alive until the kernel took them
-  std::vector<char> copied;    // the untaken bytes of buffers that were in the read arena
-};
 
 struct Transport {
   napi_env env = nullptr;
@@ -115,30 +148,38 @@ struct Transport {
   uint32_t event_capacity = 0;  // in events
   uint32_t event_count = 0;
   std::vector<int32_t> overflow;  // control events when the array is full
+  std::vector<int32_t> deferred;  // events recorded while JS was inside onEvents
   std::vector<std::unique_ptr<Conn[]>> blocks;  // slot s is blocks[s >> kBlockShift][s & (kBlockConns - 1)]
   uint32_t slot_count = 0;                      // slots handed out at least once
   std::vector<int32_t> free_slots;
   std::vector<int32_t> closed_slots;  // freed after JS has seen their CLOSE
+  int ep = -1;                        // the epoll descriptor (from init())
+  uv_poll_t poll;                     // libuv's watch on `ep`
+  uint32_t watched = 0;               // connections in the epoll set
   uv_check_t check;
   uv_idle_t idle;
   bool armed = false;
   bool delivering = false;
   bool initialized = false;
-  bool tearing_down = false;  // env teardown: no more events, no more napi calls
+  bool reads_blocked = false;   // this wake-up: the arena or the event array is short
+  bool delivered_early = false; // this wake-up: JS ran, the ready list is stale
+  bool tearing_down = false;    // env teardown: no more events, no more napi calls
   uint32_t open = 0;
   napi_async_cleanup_hook_handle cleanup = nullptr;
-  uint32_t teardown_pending = 0;  // handles whose close callback teardown still waits for
+  uint32_t teardown_pending = 0;  // loop handles whose close callback teardown still waits for
 
   Conn* At(int32_t slot) {
     const size_t s = static_cast<size_t>(slot);
     return &blocks[s >> kBlockShift][s & (kBlockConns - 1)];
   }
 
-  // writeBatch()'s scratch, reused from batch to batch: the batch's buffers, one socket's iovecs.
-  std::vector<uv_buf_t> batch_bases;
+  epoll_event ready[kReadyEvents];
+  // Scratch reused from call to call: writeBatch()'s buffers and one socket's iovecs; a flush's iovecs.
+  std::vector<iovec> batch_bases;
   std::vector<napi_value> batch_values;
-  std::vector<uv_buf_t> batch_iov;
+  std::vector<iovec> batch_iov;
   std::vector<napi_value> batch_iov_values;
+  std::vector<iovec> flush_iov;
 };
 
 void Deliver(Transport* t);
@@ -146,9 +187,9 @@ void Deliver(Transport* t);
 void OnCheck(uv_check_t* handle) { Deliver(static_cast<Transport*>(handle->data)); }
 void OnIdle(uv_idle_t* handle) { Deliver(static_cast<Transport*>(handle->data)); }
 
-// Asks for a delivery in this iteration's check phase, or (events recorded
-// outside the poll phase, e.g. close callbacks) the next iteration's idle
-// phase; an active idle handle also keeps the poll phase from blocking.
+// Asks for a delivery in this iteration's check phase, or (events recorded after it, e.g. during a
+// delivery) the next iteration's idle phase; an active idle handle also keeps the poll phase from
+// blocking.
 void Arm(Transport* t) {
   if (t->armed) return;
   t->armed = true;
@@ -156,8 +197,10 @@ void Arm(Transport* t) {
   uv_idle_start(&t->idle, OnIdle);
 }
 
-void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
-  if (t->tearing_down) return;  // the loop handles are closing and nobody will read the events
+// Into the event array (or the overflow when it is full). A CLOSE's slot is freed after the
+// delivery that carries it.
+void Append(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
+  if (kind == kEventClose) t->closed_slots.push_back(slot);
   if (t->event_count < t->event_capacity) {
     int32_t* e = t->events + static_cast<size_t>(t->event_count) * kEventInts;
     e[0] = kind;
@@ -168,6 +211,16 @@ void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
   } else {
     t->overflow.insert(t->overflow.end(), {kind, slot, a, b});
   }
+}
+
+void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
+  if (t->tearing_down) return;  // the loop handles are closing and nobody will read the events
+  if (t->delivering) {
+    // JS is reading the array: the next delivery carries it (re-armed when the call returns).
+    t->deferred.insert(t->deferred.end(), {kind, slot, a, b});
+    return;
+  }
+  Append(t, kind, slot, a, b);
   Arm(t);
 }
 
@@ -176,8 +229,8 @@ void FreeClosedSlots(Transport* t) {
   t->closed_slots.clear();
 }
 
-// One JS call with every event recorded since the last one. JS must copy what
-// it keeps of the arena: it is reused as soon as the call returns.
+// One JS call with every event recorded since the last one. JS must copy what it keeps of the
+// arena: it is reused as soon as the call returns.
 void Deliver(Transport* t) {
   if (t->delivering) return;
   if (t->armed) {
@@ -185,6 +238,11 @@ void Deliver(Transport* t) {
     uv_check_stop(&t->check);
     uv_idle_stop(&t->idle);
   }
+  for (size_t i = 0; i < t->deferred.size(); i += kEventInts) {
+    const int32_t* e = t->deferred.data() + i;
+    Append(t, e[0], e[1], e[2], e[3]);
+  }
+  t->deferred.clear();
   if (t->event_count == 0 && t->overflow.empty()) return;
   t->delivering = true;
   napi_env env = t->env;
@@ -214,92 +272,237 @@ void Deliver(Transport* t) {
     t->overflow.erase(t->overflow.begin(), t->overflow.begin() + static_cast<std::ptrdiff_t>(take));
     t->event_count = static_cast<uint32_t>(take / kEventInts);
   }
-  // Only now has JS seen every CLOSE: their slots may be handed out again.
+  // Only now has JS seen every CLOSE that was in the array: their slots may be handed out again.
   FreeClosedSlots(t);
   napi_close_handle_scope(env, scope);
   t->delivering = false;
+  if (!t->deferred.empty() && !t->tearing_down) Arm(t);
 }
 
-void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
-  (void)suggested;
-  Transport* t = static_cast<Transport*>(handle->data);
-  const size_t left = t->arena_size - t->arena_used;
-  if (t->delivering || left < kMinReadBytes || t->event_count + kReserveEvents > t->event_capacity) {
-    *buf = uv_buf_init(nullptr, 0);  // UV_ENOBUFS: the bytes stay in the kernel until the next iteration
-    return;
+// Brings the connection's epoll registration in line with what it waits for: EPOLLIN while
+// reading, EPOLLOUT while writes are queued, out of the set when neither. 0 or a negative errno.
+int Watch(Transport* t, Conn* c, int32_t slot) {
+  const uint8_t want = static_cast<uint8_t>(((c->flags & kReading) != 0 ? kWatchIn : 0) | (c->queue != nullptr ? kWatchOut : 0));
+  const uint8_t have = static_cast<uint8_t>(c->flags & (kWatchIn | kWatchOut));
+  if (want == have) return 0;
+  const int op = have == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+  epoll_event ev;
+  ev.events = ((want & kWatchIn) != 0 ? EPOLLIN : 0u) | ((want & kWatchOut) != 0 ? EPOLLOUT : 0u);
+  ev.data.u64 = static_cast<uint64_t>(slot);
+  if (epoll_ctl(t->ep, op, c->fd, &ev) != 0) return -errno;
+  c->flags = static_cast<uint8_t>((c->flags & ~(kWatchIn | kWatchOut)) | want);
+  if (have == 0) {
+    if (t->watched++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&t->poll));
+  } else if (want == 0) {
+    if (--t->watched == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
   }
-  const size_t n = left < kMaxReadBytes ? left : kMaxReadBytes;
-  *buf = uv_buf_init(reinterpret_cast<char*>(t->arena + t->arena_used), static_cast<unsigned int>(n));
+  return 0;
 }
 
-void CloseConn(Conn* c);
-void TeardownStep(Transport* t);
-
-void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  Conn* c = ConnOf(reinterpret_cast<uv_handle_t*>(stream));
-  Transport* t = TransportOf(c);
-  if (nread > 0) {
-    const size_t offset = static_cast<size_t>(reinterpret_cast<uint8_t*>(buf->base) - t->arena);
-    t->arena_used = offset + static_cast<size_t>(nread);
-    Push(t, kEventData, c->slot, static_cast<int32_t>(offset), static_cast<int32_t>(nread));
-    // JS may close or stop this very stream: libuv's read loop checks for both after we return.
-    if (t->arena_used >= kDeliverBytes) Deliver(t);
-    return;
-  }
-  if (nread == 0 || nread == UV_ENOBUFS) return;  // EAGAIN, or no room: read again later
-  if (nread == UV_EOF) {
-    c->flags = static_cast<uint8_t>((c->flags | kEof) & ~kReading);
-    Push(t, kEventEof, c->slot, 0, 0);
-    if ((c->flags & kShutdownDone) != 0) CloseConn(c);
-    return;
-  }
-  c->flags = static_cast<uint8_t>(c->flags & ~kReading);
-  uv_read_stop(stream);
-  Push(t, kEventError, c->slot, static_cast<int32_t>(nread), kSysRead);
-}
-
-void OnClosed(uv_handle_t* handle) {
-  Conn* c = ConnOf(handle);
-  Transport* t = TransportOf(c);
-  const int32_t slot = c->slot;
-  c->flags = 0;
-  t->closed_slots.push_back(slot);
-  t->open--;
-  Push(t, kEventClose, slot, 0, 0);
-  if (t->tearing_down) TeardownStep(t);
-}
-
-void CloseConn(Conn* c) {
-  if ((c->flags & kClosing) != 0) return;
-  c->flags |= kClosing;
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), OnClosed);
-}
-
-void OnWritten(uv_write_t* req, int status) {
-  WriteReq* w = static_cast<WriteReq*>(req->data);
-  Transport* t = w->transport;
-  // During env teardown the env releases its references itself.
+// Releases a queued write's references (during env teardown the env releases them itself).
+void DeleteWrite(Transport* t, QueuedWrite* w) {
   if (!t->tearing_down) {
     for (napi_ref ref : w->refs) napi_delete_reference(t->env, ref);
   }
-  const int32_t slot = w->slot;
   delete w;
-  // A write cancelled by close (UV_ECANCELED) needs no event: JS releases everything on CLOSE.
-  if (status == UV_ECANCELED) return;
-  Push(t, kEventWriteDone, slot, status, 0);
 }
 
-void OnShutdown(uv_shutdown_t* req, int status) {
-  Conn* c = ConnOf(reinterpret_cast<uv_handle_t*>(req->handle));
-  delete req;
-  if (status == UV_ECANCELED) return;
-  Transport* t = TransportOf(c);
-  if (status != 0) {
-    Push(t, kEventError, c->slot, status, kSysShutdown);
+// Drops every queued write without an event (close: JS releases everything on CLOSE).
+void DropQueue(Transport* t, Conn* c) {
+  WriteQueue* q = c->queue;
+  if (q == nullptr) return;
+  for (QueuedWrite* w = q->head; w != nullptr;) {
+    QueuedWrite* next = w->next;
+    DeleteWrite(t, w);
+    w = next;
+  }
+  delete q;
+  c->queue = nullptr;
+}
+
+// Closes the descriptor now; CLOSE follows (with the next delivery after the current JS call).
+void CloseConn(Transport* t, Conn* c, int32_t slot) {
+  if ((c->flags & kLive) == 0) return;
+  if ((c->flags & (kWatchIn | kWatchOut)) != 0) {
+    // Explicitly: the registration belongs to the open file description, which a forked child
+    // may share, not to the descriptor.
+    epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, nullptr);
+    if (--t->watched == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
+  }
+  close(c->fd);
+  DropQueue(t, c);
+  c->fd = -1;
+  c->flags = 0;
+  t->open--;
+  Push(t, kEventClose, slot, 0, 0);
+}
+
+// FIN now (the queue is empty); the connection closes if the peer's FIN came already.
+void SendShutdown(Transport* t, Conn* c, int32_t slot) {
+  if (shutdown(c->fd, SHUT_WR) != 0) {
+    Push(t, kEventError, slot, -errno, kSysShutdown);
     return;
   }
   c->flags |= kShutdownDone;
-  if ((c->flags & kEof) != 0) CloseConn(c);
+  if ((c->flags & kEof) != 0) CloseConn(t, c, slot);
+}
+
+// send(2) for one buffer, sendmsg(2) for several (at most IOV_MAX; the rest is left for the queue).
+// Bytes taken, -EAGAIN when none, or a negative errno.
+int64_t SendNow(int fd, iovec* bufs, size_t n) {
+  ssize_t r;
+  do {
+    if (n == 1) {
+      r = send(fd, bufs[0].iov_base, bufs[0].iov_len, kSendFlags);
+    } else {
+      struct msghdr msg;
+      std::memset(&msg, 0, sizeof(msg));
+      msg.msg_iov = bufs;
+      msg.msg_iovlen = n < kMaxIov ? n : kMaxIov;
+      r = sendmsg(fd, &msg, kSendFlags);
+    }
+  } while (r < 0 && errno == EINTR);
+  if (r >= 0) return static_cast<int64_t>(r);
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return -EAGAIN;
+  return -errno;
+}
+
+// `sent` bytes of the queue left: every write they complete gets its WRITE_DONE, in order.
+void Consume(Transport* t, Conn* c, int32_t slot, size_t sent) {
+  WriteQueue* q = c->queue;
+  q->bytes -= sent;
+  while (QueuedWrite* w = q->head) {
+    while (w->first < w->pieces.size()) {
+      iovec& p = w->pieces[w->first];
+      if (p.iov_len > sent) {
+        p.iov_base = static_cast<char*>(p.iov_base) + sent;
+        p.iov_len -= sent;
+        sent = 0;
+        break;
+      }
+      sent -= p.iov_len;
+      w->first++;
+    }
+    if (w->first < w->pieces.size()) break;
+    q->head = w->next;
+    DeleteWrite(t, w);
+    Push(t, kEventWriteDone, slot, 0, 0);
+  }
+  if (q->head == nullptr) {
+    delete q;
+    c->queue = nullptr;
+  }
+}
+
+// Ends every queued write with `status` (one WRITE_DONE each, in order): after a send error nothing
+// of the queue can leave.
+void FailQueue(Transport* t, Conn* c, int32_t slot, int status) {
+  WriteQueue* q = c->queue;
+  for (QueuedWrite* w = q->head; w != nullptr;) {
+    QueuedWrite* next = w->next;
+    DeleteWrite(t, w);
+    Push(t, kEventWriteDone, slot, status, 0);
+    w = next;
+  }
+  delete q;
+  c->queue = nullptr;
+  Watch(t, c, slot);
+}
+
+// EPOLLOUT: sends what the queue holds, as much as the kernel takes.
+void Flush(Transport* t, Conn* c, int32_t slot) {
+  for (;;) {
+    size_t n = 0;
+    size_t gathered = 0;
+    for (QueuedWrite* w = c->queue->head; w != nullptr && n < kMaxIov; w = w->next) {
+      for (size_t i = w->first; i < w->pieces.size() && n < kMaxIov; i++) {
+        t->flush_iov[n++] = w->pieces[i];
+        gathered += w->pieces[i].iov_len;
+      }
+    }
+    const int64_t r = SendNow(c->fd, t->flush_iov.data(), n);
+    if (r == -EAGAIN) return;
+    if (r < 0) {
+      FailQueue(t, c, slot, static_cast<int>(r));
+      return;
+    }
+    Consume(t, c, slot, static_cast<size_t>(r));
+    if (c->queue == nullptr) {
+      Watch(t, c, slot);
+      if ((c->flags & (kShutdownSent | kShutdownDone)) == kShutdownSent) SendShutdown(t, c, slot);
+      return;
+    }
+    if (static_cast<size_t>(r) < gathered) return;  // the socket buffer is full: EPOLLOUT comes back
+  }
+}
+
+// EPOLLIN (or a hang-up or error, which the recv reports): reads into the arena while it has room.
+void Read(Transport* t, Conn* c, int32_t slot) {
+  for (int k = 0; k < kReadsPerWake; k++) {
+    const size_t left = t->arena_size - t->arena_used;
+    if (left < kMinReadBytes || t->event_count + kReserveEvents > t->event_capacity) {
+      t->reads_blocked = true;  // the bytes stay in the kernel until the next iteration
+      return;
+    }
+    const size_t want = left < kMaxReadBytes ? left : kMaxReadBytes;
+    const size_t offset = t->arena_used;
+    const ssize_t r = recv(c->fd, t->arena + offset, want, 0);
+    if (r > 0) {
+      t->arena_used = offset + static_cast<size_t>(r);
+      Push(t, kEventData, slot, static_cast<int32_t>(offset), static_cast<int32_t>(r));
+      if (t->arena_used >= kDeliverBytes) {
+        // JS may close or stop this very connection, or any other: the ready list is stale after.
+        t->delivered_early = true;
+        Deliver(t);
+        return;
+      }
+      if (static_cast<size_t>(r) < want) return;
+      continue;
+    }
+    if (r == 0) {
+      c->flags = static_cast<uint8_t>((c->flags | kEof) & ~kReading);
+      Watch(t, c, slot);
+      Push(t, kEventEof, slot, 0, 0);
+      if ((c->flags & kShutdownDone) != 0) CloseConn(t, c, slot);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    const int err = errno;
+    c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+    Watch(t, c, slot);
+    Push(t, kEventError, slot, -err, kSysRead);
+    return;
+  }
+}
+
+void OnReady(const epoll_event& e, Transport* t) {
+  const int32_t slot = static_cast<int32_t>(e.data.u64);
+  Conn* c = t->At(slot);
+  if ((c->flags & kLive) == 0) return;
+  const bool failed = (e.events & (EPOLLHUP | EPOLLERR)) != 0;
+  if ((c->flags & kReading) != 0 && ((e.events & EPOLLIN) != 0 || failed)) {
+    Read(t, c, slot);
+    if (t->delivered_early || (c->flags & kLive) == 0) return;
+  }
+  if (c->queue != nullptr && ((e.events & EPOLLOUT) != 0 || failed)) Flush(t, c, slot);
+}
+
+// The epoll descriptor is readable: drains it without blocking into the fixed event buffer.
+void OnEpoll(uv_poll_t* handle, int status, int events) {
+  (void)status;
+  (void)events;
+  Transport* t = static_cast<Transport*>(handle->data);
+  for (int round = 0; round < kMaxRounds; round++) {
+    const int n = epoll_wait(t->ep, t->ready, kReadyEvents, 0);
+    if (n <= 0) return;  // nothing (or EINTR: the descriptor stays readable)
+    t->reads_blocked = false;
+    t->delivered_early = false;
+    for (int i = 0; i < n && !t->delivered_early; i++) OnReady(t->ready[i], t);
+    // Blocked reads would be reported again at once: they wait for the next iteration.
+    if (t->reads_blocked) return;
+    if (!t->delivered_early && n < kReadyEvents) return;
+  }
 }
 
 Transport* Get(const Napi::CallbackInfo& info) {
@@ -311,10 +514,10 @@ Transport* Get(const Napi::CallbackInfo& info) {
   return t;
 }
 
-// The live connection in slot info[0]. nullptr when the slot's handle is
-// already closed (its CLOSE event not yet seen by JS: the call is a no-op), or
-// with an exception pending when the slot was never handed out.
-Conn* GetConn(const Napi::CallbackInfo& info, Transport** out) {
+// The open connection in slot info[0] (its number in *slot_out). nullptr when the slot's
+// descriptor is already closed (its CLOSE event not yet seen by JS: the call is a no-op), or with an
+// exception pending when the slot was never handed out.
+Conn* GetConn(const Napi::CallbackInfo& info, Transport** out, int32_t* slot_out) {
   Transport* t = Get(info);
   if (t == nullptr) return nullptr;
   *out = t;
@@ -328,11 +531,13 @@ Conn* GetConn(const Napi::CallbackInfo& info, Transport** out) {
     ThrowRange(info.Env(), "transport: no connection in this slot");
     return nullptr;
   }
+  *slot_out = slot;
   Conn* c = t->At(slot);
   return (c->flags & kLive) != 0 ? c : nullptr;
 }
 
-// init(arena: Buffer, events: Int32Array, onEvents(count)): once per env.
+// init(arena: Buffer, events: Int32Array, onEvents(count)): once per env. Opens the epoll
+// descriptor and starts libuv's watch on it (unreferenced until a connection is in the set).
 Napi::Value Init(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = env.GetInstanceData<Transport>();
@@ -351,11 +556,30 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     ThrowRange(env, "transport: the arena must hold 64 KiB and the event array 128 events");
     return env.Undefined();
   }
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) {
+    ErrnoError(env, errno, "epoll_create1").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int r = uv_poll_init(t->loop, &t->poll, ep);
+  if (r == 0) {
+    t->poll.data = t;
+    r = uv_poll_start(&t->poll, UV_READABLE, OnEpoll);
+    if (r != 0) uv_close(reinterpret_cast<uv_handle_t*>(&t->poll), nullptr);
+  }
+  if (r != 0) {
+    close(ep);
+    ErrnoError(env, -r, "uv_poll_start").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
+  t->ep = ep;
   Napi::Int32Array events = typed.As<Napi::Int32Array>();
   t->arena = arena.Data();
   t->arena_size = arena.Length();
   t->events = events.Data();
   t->event_capacity = static_cast<uint32_t>(events.ElementLength() / kEventInts);
+  t->flush_iov.resize(kMaxIov);
   napi_create_reference(env, arena, 1, &t->arena_ref);
   napi_create_reference(env, events, 1, &t->events_ref);
   napi_create_reference(env, info[2], 1, &t->callback_ref);
@@ -364,11 +588,10 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// adopt(fd[, limit]): takes over a connected TCP socket by duplicating `fd`
-// (the caller then closes its own descriptor). Returns the slot. A duplicate
-// numbered at or past `limit` (the caller's descriptor budget) is closed again
+// adopt(fd[, limit]): takes over a connected TCP socket by duplicating `fd` (the caller then closes
+// its own descriptor): non-blocking, TCP_NODELAY, out of the epoll set until readStart(). Returns
+// the slot. A duplicate numbered at or past `limit` (the caller's descriptor budget) is closed again
 // and reported as EMFILE, like a full table: the connection is refused.
-
 Napi::Value Adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -388,6 +611,20 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
     ErrnoError(env, EMFILE, "dup").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  const int fl = fcntl(dup_fd, F_GETFL);
+  if (fl < 0 || fcntl(dup_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+    const int err = errno;
+    close(dup_fd);
+    ErrnoError(env, err, "fcntl").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int one = 1;
+  if (setsockopt(dup_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+    const int err = errno;
+    close(dup_fd);
+    ErrnoError(env, err, "setsockopt").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   int32_t slot;
   if (!t->free_slots.empty()) {
     slot = t->free_slots.back();
@@ -397,104 +634,99 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
     if ((static_cast<size_t>(slot) >> kBlockShift) == t->blocks.size()) t->blocks.emplace_back(new Conn[kBlockConns]());
   }
   Conn* c = t->At(slot);
-  c->slot = slot;
-  c->flags = 0;
-  uv_tcp_init(t->loop, &c->tcp);
-  c->tcp.data = t;
-  int r = uv_tcp_open(&c->tcp, dup_fd);
-  if (r == 0) r = uv_tcp_nodelay(&c->tcp, 1);
-  if (r != 0) {
-    // The slot is free again once the handle is closed; the descriptor is ours to close.
-    c->flags = kClosing;
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), [](uv_handle_t* h) {
-      Conn* closed = ConnOf(h);
-      Transport* owner = TransportOf(closed);
-      closed->flags = 0;
-      owner->free_slots.push_back(closed->slot);
-      if (owner->tearing_down) TeardownStep(owner);
-    });
-    close(dup_fd);
-    ErrnoError(env, -r, "uv_tcp_open").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  c->fd = dup_fd;
   c->flags = kLive;
+  c->queue = nullptr;
   t->open++;
   return Napi::Number::New(env, slot);
 }
 
 Napi::Value ReadStart(const Napi::CallbackInfo& info) {
   Transport* t;
-  Conn* c = GetConn(info, &t);
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
   if (c == nullptr) return info.Env().Undefined();
-  if ((c->flags & (kReading | kEof | kClosing)) == 0) {
-    const int r = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), OnAlloc, OnRead);
-    if (r == 0) c->flags |= kReading;
-    else Push(t, kEventError, c->slot, r, kSysRead);
+  if ((c->flags & (kReading | kEof)) == 0) {
+    c->flags |= kReading;
+    const int r = Watch(t, c, slot);
+    if (r != 0) {
+      c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+      Push(t, kEventError, slot, r, kSysRead);
+    }
   }
   return info.Env().Undefined();
 }
 
 Napi::Value ReadStop(const Napi::CallbackInfo& info) {
   Transport* t;
-  Conn* c = GetConn(info, &t);
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
   if (c == nullptr) return info.Env().Undefined();
   if ((c->flags & kReading) != 0) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
     c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+    Watch(t, c, slot);  // leaving the set or dropping EPOLLIN cannot fail for a registered descriptor
   }
   return info.Env().Undefined();
 }
 
 // Whether `buf` lies in the read arena, which is reused as soon as the delivery returns.
-bool InArena(const Transport* t, const uv_buf_t& buf) {
-  const char* arena = reinterpret_cast<const char*>(t->arena);
-  return buf.base >= arena && buf.base < arena + t->arena_size;
+bool InArena(const Transport* t, const iovec& buf) {
+  const uint8_t* p = static_cast<const uint8_t*>(buf.iov_base);
+  return p >= t->arena && p < t->arena + t->arena_size;
 }
 
-// Queues bufs[skip bytes..] with uv_write, holding a reference to each JS value. Bytes in the read
-// arena (JS writes received bytes in place during a delivery: an echo) are copied instead, the
-// untaken part only: the next read overwrites the arena. Returns 0 or a negative uv error.
-int QueueRest(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t skip) {
+// Queues bufs[skip bytes..] as one write (one WRITE_DONE once it has left), holding a reference to
+// each JS value. Bytes in the read arena (JS writes received bytes in place during a delivery: an
+// echo) are copied instead, the untaken part only: the next read overwrites the arena. The first
+// queued write puts the connection in the epoll set for EPOLLOUT. 0 or a negative errno.
+int QueueRest(Napi::Env env, Transport* t, Conn* c, int32_t slot, iovec* bufs, napi_value* values, size_t n, size_t skip) {
   size_t first = 0;
-  while (first < n && skip >= bufs[first].len) {
-    skip -= bufs[first].len;
+  while (first < n && skip >= bufs[first].iov_len) {
+    skip -= bufs[first].iov_len;
     first++;
   }
   if (first == n) return 0;
-  bufs[first].base += skip;
-  bufs[first].len -= static_cast<unsigned int>(skip);
-  WriteReq* w = new WriteReq();
-  w->transport = t;
-  w->slot = c->slot;
-  w->req.data = w;
-  w->refs.reserve(n - first);
+  QueuedWrite* w = new QueuedWrite();
+  w->pieces.assign(bufs + first, bufs + n);
+  w->pieces[0].iov_base = static_cast<char*>(w->pieces[0].iov_base) + skip;
+  w->pieces[0].iov_len -= skip;
+  size_t bytes = 0;
   size_t arena_bytes = 0;
-  for (size_t i = first; i < n; i++) {
-    if (InArena(t, bufs[i])) arena_bytes += bufs[i].len;
+  for (const iovec& p : w->pieces) {
+    bytes += p.iov_len;
+    if (InArena(t, p)) arena_bytes += p.iov_len;
   }
-  if (arena_bytes > 0) w->copied.resize(arena_bytes);
-  char* to = w->copied.data();
-  for (size_t i = first; i < n; i++) {
-    if (InArena(t, bufs[i])) {
-      std::memcpy(to, bufs[i].base, bufs[i].len);
-      bufs[i].base = to;
-      to += bufs[i].len;
+  if (arena_bytes > 0) w->copied.reset(new char[arena_bytes]);
+  char* to = w->copied.get();
+  napi_value last = nullptr;
+  for (size_t i = 0; i < w->pieces.size(); i++) {
+    iovec& p = w->pieces[i];
+    if (InArena(t, p)) {
+      std::memcpy(to, p.iov_base, p.iov_len);
+      p.iov_base = to;
+      to += p.iov_len;
       continue;
     }
+    napi_value value = values[first + i];
+    if (value == last) continue;  // pieces of one buffer (the write slab) need one reference
+    last = value;
     napi_ref ref;
-    napi_create_reference(env, values[i], 1, &ref);
+    napi_create_reference(env, value, 1, &ref);
     w->refs.push_back(ref);
   }
-  const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), bufs + first,
-                         static_cast<unsigned int>(n - first), OnWritten);
-  if (r != 0) {
-    for (napi_ref ref : w->refs) napi_delete_reference(env, ref);
-    delete w;
+  if (c->queue != nullptr) {
+    c->queue->tail->next = w;
+    c->queue->tail = w;
+    c->queue->bytes += bytes;
+    return 0;
   }
+  c->queue = new WriteQueue{w, w, bytes};
+  const int r = Watch(t, c, slot);
+  if (r != 0) DropQueue(t, c);
   return r;
 }
 
-bool ReadView(Napi::Env env, napi_value value, uv_buf_t* out) {
+bool ReadView(Napi::Env env, napi_value value, iovec* out) {
   bool is_typed = false;
   napi_is_typedarray(env, value, &is_typed);
   if (!is_typed) return false;
@@ -505,69 +737,38 @@ bool ReadView(Napi::Env env, napi_value value, uv_buf_t* out) {
   size_t offset;
   napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset);
   if (type != napi_uint8_array) return false;
-  *out = uv_buf_init(static_cast<char*>(data), static_cast<unsigned int>(length));
+  out->iov_base = data;
+  out->iov_len = length;
   return true;
 }
 
-#ifdef MSG_NOSIGNAL
-constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
-#else
-constexpr int kSendFlags = MSG_DONTWAIT;  // SIGPIPE is ignored by Node itself
-#endif
-#ifdef IOV_MAX
-constexpr size_t kMaxIov = IOV_MAX;
-#else
-constexpr size_t kMaxIov = 1024;
-#endif
-
-// uv_try_write() for a connected TCP socket with no write queued, through the socket layer:
-// send(2) for one buffer, sendmsg(2) for several (at most IOV_MAX; the rest is left for the
-// queue). Bytes taken, UV_EAGAIN when none, or a negative uv error.
-int64_t SendNow(Conn* c, uv_buf_t* bufs, size_t n) {
-  uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&c->tcp), &fd) != 0) return UV_EBADF;
-  ssize_t r;
-  do {
-    if (n == 1) {
-      r = send(fd, bufs[0].base, bufs[0].len, kSendFlags);
-    } else {
-      struct msghdr msg;
-      std::memset(&msg, 0, sizeof(msg));
-      msg.msg_iov = reinterpret_cast<struct iovec*>(bufs);  // uv_buf_t is struct iovec on Unix
-      msg.msg_iovlen = n < kMaxIov ? n : kMaxIov;
-      r = sendmsg(fd, &msg, kSendFlags);
-    }
-  } while (r < 0 && errno == EINTR);
-  if (r >= 0) return static_cast<int64_t>(r);
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return UV_EAGAIN;
-  return -errno;  // libuv's error codes are negated errno values on Unix
-}
-
-// Tries `bufs` at once; queues the rest. Returns bytes the kernel took now
-// (== total: done, no event; < total: one WRITE_DONE event follows), or a
-// negative uv error (nothing queued).
-int64_t WriteBufs(Napi::Env env, Transport* t, Conn* c, uv_buf_t* bufs, napi_value* values, size_t n, size_t total) {
-  if ((c->flags & (kClosing | kShutdownSent)) != 0) return UV_EPIPE;
-  // Behind queued writes nothing may leave first (uv_try_write's rule).
-  const int64_t r = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ? static_cast<int64_t>(UV_EAGAIN) : SendNow(c, bufs, n);
+// Tries `bufs` at once unless writes are queued (nothing may leave ahead of them); queues the
+// rest. Returns bytes the kernel took now (== total: done, no event; < total: one WRITE_DONE event
+// follows), or a negative errno (nothing queued).
+int64_t WriteBufs(Napi::Env env, Transport* t, Conn* c, int32_t slot, iovec* bufs, napi_value* values, size_t n, size_t total) {
+  if ((c->flags & kShutdownSent) != 0) return -EPIPE;
   size_t written = 0;
-  if (r >= 0) written = static_cast<size_t>(r);
-  else if (r != UV_EAGAIN) return r;
+  if (c->queue == nullptr) {
+    const int64_t r = SendNow(c->fd, bufs, n);
+    if (r >= 0) written = static_cast<size_t>(r);
+    else if (r != -EAGAIN) return r;
+  }
   if (written == total) return static_cast<int64_t>(written);
-  const int q = QueueRest(env, t, c, bufs, values, n, written);
+  const int q = QueueRest(env, t, c, slot, bufs, values, n, written);
   if (q != 0) return q;
   return static_cast<int64_t>(written);
 }
 
-// writeSlice(slot, buffer: Uint8Array, offset, length): writes buffer[offset,
-// offset + length) (no view object per write) → bytes the kernel took now (all:
-// done; fewer: the rest is queued, one WRITE_DONE follows), or a negative uv error.
+// writeSlice(slot, buffer: Uint8Array, offset, length): writes buffer[offset, offset + length) (no
+// view object per write) → bytes the kernel took now (all: done; fewer: the rest is queued, one
+// WRITE_DONE follows), or a negative errno.
 Napi::Value WriteSlice(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t;
-  Conn* c = GetConn(info, &t);
-  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, UV_EPIPE);
-  uv_buf_t buf;
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
+  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, -EPIPE);
+  iovec buf;
   napi_value value = info[1];
   if (!ReadView(env, value, &buf) || !info[2].IsNumber() || !info[3].IsNumber()) {
     ThrowType(env, "transport: writeSlice(slot, Uint8Array, offset, length)");
@@ -575,21 +776,22 @@ Napi::Value WriteSlice(const Napi::CallbackInfo& info) {
   }
   const double offset = info[2].As<Napi::Number>().DoubleValue();
   const double length = info[3].As<Napi::Number>().DoubleValue();
-  if (!(offset >= 0) || !(length >= 0) || offset + length > static_cast<double>(buf.len)) {
+  if (!(offset >= 0) || !(length >= 0) || offset + length > static_cast<double>(buf.iov_len)) {
     ThrowRange(env, "transport: writeSlice range outside the buffer");
     return env.Undefined();
   }
-  buf.base += static_cast<size_t>(offset);
-  buf.len = static_cast<unsigned int>(length);
-  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, &buf, &value, 1, buf.len)));
+  buf.iov_base = static_cast<char*>(buf.iov_base) + static_cast<size_t>(offset);
+  buf.iov_len = static_cast<size_t>(length);
+  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, slot, &buf, &value, 1, buf.iov_len)));
 }
 
 // writev(slot, views: Uint8Array[], count) → as writeSlice().
 Napi::Value Writev(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t;
-  Conn* c = GetConn(info, &t);
-  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, UV_EPIPE);
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
+  if (c == nullptr) return env.IsExceptionPending() ? env.Undefined() : Napi::Number::New(env, -EPIPE);
   if (!info[1].IsArray() || !info[2].IsNumber()) {
     ThrowType(env, "transport: writev(slot, Uint8Array[], count)");
     return env.Undefined();
@@ -602,7 +804,7 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
     ThrowRange(env, "transport: writev count out of range");
     return env.Undefined();
   }
-  std::vector<uv_buf_t> bufs(n);
+  std::vector<iovec> bufs(n);
   std::vector<napi_value> values(n);
   size_t total = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -611,17 +813,17 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
       ThrowType(env, "transport: writev(slot, Uint8Array[], count)");
       return env.Undefined();
     }
-    total += bufs[i].len;
+    total += bufs[i].iov_len;
   }
-  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, bufs.data(), values.data(), n, total)));
+  return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, slot, bufs.data(), values.data(), n, total)));
 }
 
 // writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array):
-// the write phase of one turn in one call. For each of `sockets` sockets the plan holds
-// [slot, count, then count × (buffer index, offset, length)]: buffers[index][offset, offset +
-// length) in order, written as writeSlice()/writev() would (results[i] = bytes the kernel took, or a
-// negative uv error; UV_EPIPE for a slot whose handle is already closed). The whole plan is checked
-// before the first write, so a bad plan throws having written nothing.
+// the write phase of one turn in one call. For each of `sockets` sockets the plan holds [slot,
+// count, then count × (buffer index, offset, length)]: buffers[index][offset, offset + length) in
+// order, written as writeSlice()/writev() would (results[i] = bytes the kernel took, or a negative
+// errno; -EPIPE for a slot whose descriptor is already closed). The whole plan is checked before
+// the first write, so a bad plan throws having written nothing.
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -683,7 +885,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
       const double offset = plan[at + 1];
       const double length = plan[at + 2];
       if (!(b >= 0) || b >= static_cast<double>(n_buffers) || !(offset >= 0) || !(length >= 0) ||
-          offset + length > static_cast<double>(t->batch_bases[static_cast<size_t>(b)].len)) {
+          offset + length > static_cast<double>(t->batch_bases[static_cast<size_t>(b)].iov_len)) {
         ThrowRange(env, "transport: writeBatch range outside its buffer");
         return env.Undefined();
       }
@@ -696,59 +898,57 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   }
   at = 0;
   for (uint32_t i = 0; i < sockets; i++) {
-    const size_t slot = static_cast<size_t>(plan[at]);
+    const int32_t slot = static_cast<int32_t>(plan[at]);
     const size_t n = static_cast<size_t>(plan[at + 1]);
     at += 2;
     size_t total = 0;
     for (size_t j = 0; j < n; j++, at += 3) {
       const size_t b = static_cast<size_t>(plan[at]);
       const size_t length = static_cast<size_t>(plan[at + 2]);
-      t->batch_iov[j] = uv_buf_init(t->batch_bases[b].base + static_cast<size_t>(plan[at + 1]), static_cast<unsigned int>(length));
+      t->batch_iov[j].iov_base = static_cast<char*>(t->batch_bases[b].iov_base) + static_cast<size_t>(plan[at + 1]);
+      t->batch_iov[j].iov_len = length;
       t->batch_iov_values[j] = t->batch_values[b];
       total += length;
     }
-    Conn* c = t->At(static_cast<int32_t>(slot));
-    results[i] = (c->flags & kLive) == 0 ? static_cast<double>(UV_EPIPE) : static_cast<double>(WriteBufs(env, t, c, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
+    Conn* c = t->At(slot);
+    results[i] = (c->flags & kLive) == 0 ? static_cast<double>(-EPIPE) : static_cast<double>(WriteBufs(env, t, c, slot, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
   }
   return env.Undefined();
 }
 
-// shutdown(slot): FIN after every queued write; the handle closes once the peer's FIN came too.
+// shutdown(slot): FIN after every queued write; the connection closes once the peer's FIN came too.
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
   Transport* t;
-  Conn* c = GetConn(info, &t);
-  if (c == nullptr) return info.Env().Undefined();
-  if ((c->flags & (kShutdownSent | kClosing)) != 0) return info.Env().Undefined();
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
+  if (c == nullptr || (c->flags & kShutdownSent) != 0) return info.Env().Undefined();
   c->flags |= kShutdownSent;
-  uv_shutdown_t* req = new uv_shutdown_t();
-  const int r = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&c->tcp), OnShutdown);
-  if (r != 0) {
-    delete req;
-    Push(t, kEventError, c->slot, r, kSysShutdown);
-  }
+  if (c->queue == nullptr) SendShutdown(t, c, slot);
   return info.Env().Undefined();
 }
 
-// close(slot): closes at once (queued writes are cancelled); CLOSE follows.
+// close(slot): closes at once (queued writes are dropped, their references released, no
+// WRITE_DONE); CLOSE follows with a later delivery.
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Transport* t;
-  Conn* c = GetConn(info, &t);
-  if (c == nullptr) return info.Env().Undefined();
-  CloseConn(c);
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
+  if (c != nullptr) CloseConn(t, c, slot);
   return info.Env().Undefined();
 }
 
 // peerAddress(slot): the peer's IP address as text ("127.0.0.1", "::1", "::ffff:127.0.0.1"), or
-// undefined when the handle is closed or getpeername(2) fails (the peer is gone). Asked rarely (a
-// handshake, an admin request), so it is not kept per connection.
+// undefined when the connection is closed or getpeername(2) fails (the peer is gone). Asked rarely
+// (a handshake, an admin request), so it is not kept per connection.
 Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
   Transport* t;
-  Conn* c = GetConn(info, &t);
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
   Napi::Env env = info.Env();
   if (c == nullptr) return env.Undefined();
   struct sockaddr_storage address;
-  int length = sizeof(address);
-  if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<struct sockaddr*>(&address), &length) != 0) return env.Undefined();
+  socklen_t length = sizeof(address);
+  if (getpeername(c->fd, reinterpret_cast<struct sockaddr*>(&address), &length) != 0) return env.Undefined();
   char name[64] = {0};
   int r;
   if (address.ss_family == AF_INET6) r = uv_ip6_name(reinterpret_cast<const struct sockaddr_in6*>(&address), name, sizeof(name));
@@ -758,19 +958,19 @@ Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, name);
 }
 
-// writeQueueSize(slot): bytes of queued writes not yet taken by the kernel (libuv's write queue
-// size, which shrinks with every partial write), 0 when the handle is closed. Asked rarely (an idle
-// deadline over a long response), so it is not pushed as an event.
+// writeQueueSize(slot): bytes of queued writes not yet taken by the kernel (shrinks with every
+// partial write), 0 when the connection is closed. Asked rarely (an idle deadline over a long
+// response), so it is not pushed as an event.
 Napi::Value WriteQueueSize(const Napi::CallbackInfo& info) {
   Transport* t;
-  Conn* c = GetConn(info, &t);
+  int32_t slot;
+  Conn* c = GetConn(info, &t, &slot);
   Napi::Env env = info.Env();
-  if (c == nullptr) return Napi::Number::New(env, 0);
-  const size_t n = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&c->tcp));
-  return Napi::Number::New(env, static_cast<double>(n));
+  if (c == nullptr || c->queue == nullptr) return Napi::Number::New(env, 0);
+  return Napi::Number::New(env, static_cast<double>(c->queue->bytes));
 }
 
-// Counters for tests and metrics: [open connections, slots allocated].
+// Counters for tests and metrics: open connections, slots allocated, bytes per connection.
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = env.GetInstanceData<Transport>();
@@ -781,29 +981,37 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Env teardown (process exit or a worker thread ending) is asynchronous: every
-// handle is closed, and the env (and the addon's code, which the close callbacks
-// live in) is kept until the last close callback ran. An instance-data
-// finalizer would be too early: the loop runs close callbacks after it, by
-// which time a worker may have unloaded this library.
-void OnLoopHandleClosed(uv_handle_t* h) { TeardownStep(static_cast<Transport*>(h->data)); }
-
+// Env teardown (process exit or a worker thread ending) is asynchronous: every descriptor is closed
+// at once, the loop handles are closed, and the env (and the addon's code, which the close callbacks
+// live in) is kept until the last close callback ran. An instance-data finalizer would be too
+// early: the loop runs close callbacks after it, by which time a worker may have unloaded this
+// library.
 void TeardownStep(Transport* t) {
   if (--t->teardown_pending != 0) return;
+  if (t->ep >= 0) close(t->ep);
   napi_remove_async_cleanup_hook(t->cleanup);
   delete t;
 }
 
+void OnLoopHandleClosed(uv_handle_t* h) { TeardownStep(static_cast<Transport*>(h->data)); }
+
 void Teardown(napi_async_cleanup_hook_handle handle, void* arg) {
   Transport* t = static_cast<Transport*>(arg);
   t->cleanup = handle;
-  t->tearing_down = true;
-  t->teardown_pending = 2;  // check + idle
+  t->tearing_down = true;  // no events, no napi calls: the env releases its references itself
   for (uint32_t slot = 0; slot < t->slot_count; slot++) {
     Conn* c = t->At(static_cast<int32_t>(slot));
-    if ((c->flags & (kLive | kClosing)) == 0) continue;  // already closed
-    t->teardown_pending++;  // its close callback will run (closing already, or now)
-    CloseConn(c);
+    if ((c->flags & kLive) == 0) continue;
+    close(c->fd);
+    DropQueue(t, c);
+    c->fd = -1;
+    c->flags = 0;
+  }
+  t->open = 0;
+  t->teardown_pending = 2;  // check + idle
+  if (t->ep >= 0) {
+    t->teardown_pending++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&t->poll), OnLoopHandleClosed);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&t->check), OnLoopHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&t->idle), OnLoopHandleClosed);
@@ -849,10 +1057,22 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("SYSCALL_SHUTDOWN", Napi::Number::New(env, kSysShutdown));
   o.Set("EVENT_INTS", Napi::Number::New(env, kEventInts));
   // libuv is outside N-API's ABI promise: JS refuses the transport if the running Node's libuv has
-  // another major version (struct layouts) than the headers this file was compiled with.
+  // another major version (the uv_poll_t/uv_check_t/uv_idle_t layouts embedded in the Transport)
+  // than the headers this file was compiled with.
   o.Set("LIBUV_COMPILED", Napi::Number::New(env, UV_VERSION_HEX));
   o.Set("LIBUV_RUNTIME", Napi::Number::New(env, uv_version()));
   exports.Set("transport", o);
 }
 
 }  // namespace slabcast
+
+#else  // !__linux__
+
+namespace slabcast {
+
+// No epoll: the addon exports no `transport`, and JS keeps sockets on net.Socket.
+void InitTransport(Napi::Env /*env*/, Napi::Object /*exports*/) {}
+
+}  // namespace slabcast
+
+#endif  // __linux__

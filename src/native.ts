@@ -20,8 +20,8 @@ import { fileURLToPath } from 'node:url';
  * detached or never came from `map()` throws an Error with code `ERR_MMAP_CLOSED`.
  */
 export interface MmapBinding {
-  /** The TCP transport (see {@link TransportBinding}). */
-  readonly transport: TransportBinding;
+  /** The TCP transport (see {@link TransportBinding}); absent where the addon has none (it needs epoll: Linux only). */
+  readonly transport?: TransportBinding;
   /**
    * mmap(MAP_SHARED) `length` bytes of `fd` from `offset` (a multiple of
    * PAGE_SIZE); `length` > 0 and `offset + length` must not pass the end of a
@@ -85,8 +85,8 @@ export interface MmapBinding {
 }
 
 /**
- * The TCP transport (native/transport.cc): connections as libuv handles in C++, known to JS by slot.
- * Reads land in the `arena` given to init(); their events are delivered in one `onEvents(count)` call
+ * The TCP transport (native/transport.cc, Linux only): connections as descriptors in the addon's own
+ * epoll set, known to JS by slot. Reads land in the `arena` given to init(); their events are delivered in one `onEvents(count)` call
  * per loop iteration (4 ints each: kind, slot, a, b). Every function but init/adopt takes a slot of
  * an open connection and throws RangeError otherwise.
  */
@@ -167,9 +167,10 @@ function loadBinding(): MmapBinding {
       throw new TypeError(`slabcast: the mmap addon under ${root} has no constant "${name}"; rebuild it (npm run build:native)`);
     }
   }
+  // No transport at all is a platform without epoll (see transportUnusableReason); half of one is a stale build.
   const transport = binding.transport as Record<string, unknown> | undefined;
   for (const name of TRANSPORT_FUNCTIONS) {
-    if (transport === undefined || typeof transport[name] !== 'function') {
+    if (transport !== undefined && typeof transport[name] !== 'function') {
       throw new TypeError(`slabcast: the addon under ${root} has no transport function "${name}"; rebuild it (npm run build:native)`);
     }
   }
@@ -179,15 +180,52 @@ function loadBinding(): MmapBinding {
 /** The loaded addon. */
 export const mmap: MmapBinding = loadBinding();
 
-/** The native TCP transport. */
-export const transport: TransportBinding = mmap.transport;
+/**
+ * The native TCP transport. Where the addon has none (not Linux), a stand-in whose functions throw:
+ * nothing calls it there, since {@link transportUnusableReason} keeps the native transport from
+ * starting and sockets stay on net.Socket.
+ */
+export const transport: TransportBinding = mmap.transport ?? missingTransport();
+
+function missingTransport(): TransportBinding {
+  const missing = (): never => {
+    throw new Error(`slabcast: the native transport needs Linux (epoll); this is ${process.platform}`);
+  };
+  return {
+    init: missing,
+    adopt: missing,
+    readStart: missing,
+    readStop: missing,
+    writeSlice: missing,
+    writev: missing,
+    writeBatch: missing,
+    shutdown: missing,
+    close: missing,
+    stats: missing,
+    peerAddress: missing,
+    writeQueueSize: missing,
+    EVENT_DATA: 0,
+    EVENT_EOF: 0,
+    EVENT_ERROR: 0,
+    EVENT_WRITE_DONE: 0,
+    EVENT_CLOSE: 0,
+    SYSCALL_READ: 0,
+    SYSCALL_WRITE: 0,
+    SYSCALL_SHUTDOWN: 0,
+    EVENT_INTS: 0,
+    LIBUV_COMPILED: 0,
+    LIBUV_RUNTIME: 0,
+  };
+}
 
 /**
- * Why the native transport cannot be used with this Node, or null when it can. It touches libuv
- * structs directly (outside N-API's stable ABI), so the addon must have been compiled against the
- * same libuv major version as the running Node's (`npm run build:native` rebuilds it).
+ * Why the native transport cannot be used here, or null when it can. It needs epoll (the addon
+ * exports no transport elsewhere), and it embeds libuv handles (outside N-API's stable ABI), so
+ * the addon must have been compiled against the same libuv major version as the running Node's
+ * (`npm run build:native` rebuilds it).
  */
 export function transportUnusableReason(): string | null {
+  if (mmap.transport === undefined) return `it needs epoll (Linux only) and this is ${process.platform}`;
   const compiled = transport.LIBUV_COMPILED >>> 16;
   const running = transport.LIBUV_RUNTIME >>> 16;
   return compiled === running ? null : `the addon was compiled against libuv ${compiled}.x but this Node runs libuv ${running}.x; rebuild it (npm run build:native)`;
