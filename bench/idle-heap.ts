@@ -7,7 +7,7 @@
  *   npm run build:ts && node --import tsx bench/idle-heap.ts [--connections 10000] [--server dist/server.js]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -50,6 +50,17 @@ const server = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', `--diag
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 
+function lastByte(path: string, size: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, size - 1);
+    return byte.toString('latin1');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function snapshot(): Promise<string> {
   const before = new Set(readdirSync(dir));
   server.kill('SIGUSR2');
@@ -57,12 +68,13 @@ async function snapshot(): Promise<string> {
     await delay(300);
     const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
     if (file === undefined) continue;
-    // Written in pieces: done once its size stops changing.
+    // Written in pieces, with pauses on a busy machine: done once its size stops changing and the
+    // JSON document is closed.
     let size = -1;
     for (;;) {
       await delay(500);
       const now = statSync(join(dir, file)).size;
-      if (now === size) return join(dir, file);
+      if (now === size && now > 0 && lastByte(join(dir, file), now) === '}') return join(dir, file);
       size = now;
     }
   }
