@@ -44,7 +44,7 @@ export interface ServerConfig {
   maxConnections: number;
   fdReserve: number;
   maxQueuedSockets: number;
-  /** Who owns the sockets: `native` (libuv handles in the addon, batched events) or `node` (net.Socket). */
+  /** Who owns the sockets: `native` (descriptors in the addon's epoll set, Linux only; batched events) or `node` (net.Socket). */
   transport: 'native' | 'node';
   maxAcceptPerTurn: number;
   maxMessagesPerTurn: number;
@@ -282,7 +282,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'backlog', flag: 'backlog', env: ['SLABCAST_BACKLOG'], kind: 'int', min: 1, max: 65535, help: 'listen(2) backlog' },
   { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
   { key: 'fdReserve', flag: 'fd-reserve', env: ['SLABCAST_FD_RESERVE'], kind: 'int', min: 0, max: 1_000_000, help: 'descriptors kept free for files (uploads, sidecars, static files): a connection that lands on a descriptor number at or past RLIMIT_NOFILE minus this (at most half of it) is closed at once and counted (reason descriptors)' },
-  { key: 'transport', flag: 'transport', env: ['SLABCAST_TRANSPORT'], kind: 'string', choices: ['native', 'node'], help: 'socket owner: native (libuv handles in the addon, one JS call per loop iteration for all reads) or node (one net.Socket per connection)' },
+  { key: 'transport', flag: 'transport', env: ['SLABCAST_TRANSPORT'], kind: 'string', choices: ['native', 'node'], help: 'socket owner: native (descriptors in an epoll set of the addon, Linux only, one JS call per loop iteration for all reads) or node (one net.Socket per connection)' },
   { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
   { key: 'maxAcceptPerTurn', flag: 'max-accept-per-turn', env: ['SLABCAST_MAX_ACCEPT_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'new sockets registered per processor turn' },
   { key: 'maxMessagesPerTurn', flag: 'max-messages-per-turn', env: ['SLABCAST_MAX_MESSAGES_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'messages processed per connection per turn (fairness budget)' },

@@ -15,7 +15,7 @@
  * - ERR_MMAP_READ_ONLY        a write through a read-only mapping (src/storage/mapped-file.ts)
  * - ERR_MAX_CONNECTIONS, ERR_SOCKET_QUEUE_FULL   acceptor refusals (logged through LimitHook)
  * - ERR_NATIVE_ADOPT          the native transport could not take an accepted socket (kept on net.Socket, logged)
- * - ERR_NATIVE_TRANSPORT      --transport native, but the addon's libuv does not match this Node's (warned at start-up)
+ * - ERR_NATIVE_TRANSPORT      --transport native, but not on Linux or the addon's libuv does not match this Node's (warned at start-up)
  * - ERR_HTTP_HEADERS_TIMEOUT, ERR_HTTP_REQUEST_TIMEOUT   408s (src/protocols/http/http-handler.ts)
  * - ERR_HTTP_REQUEST_TOO_SLOW  408: an incomplete request held read sections without enough progress
  *                             (--min-read-progress-bytes / --read-fill-intervals per --read-progress-interval-ms)

@@ -181,7 +181,7 @@ export class Acceptor {
   }
 
   /**
-   * native: the addon duplicates the descriptor into its own libuv handle and Node's socket (never
+   * native: the addon duplicates the descriptor into its own epoll set and Node's socket (never
    * read) is closed; node: one shared read buffer for every socket (no Buffer allocated per read),
    * when Node allows it. Either falls back to the plain net.Socket.
    */
