@@ -213,6 +213,15 @@ void Append(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
   }
 }
 
+// Events recorded during the last JS call go first: they are older than anything recorded since.
+void TakeDeferred(Transport* t) {
+  for (size_t i = 0; i < t->deferred.size(); i += kEventInts) {
+    const int32_t* e = t->deferred.data() + i;
+    Append(t, e[0], e[1], e[2], e[3]);
+  }
+  t->deferred.clear();
+}
+
 void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
   if (t->tearing_down) return;  // the loop handles are closing and nobody will read the events
   if (t->delivering) {
@@ -220,6 +229,7 @@ void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b) {
     t->deferred.insert(t->deferred.end(), {kind, slot, a, b});
     return;
   }
+  if (!t->deferred.empty()) TakeDeferred(t);
   Append(t, kind, slot, a, b);
   Arm(t);
 }
@@ -238,11 +248,7 @@ void Deliver(Transport* t) {
     uv_check_stop(&t->check);
     uv_idle_stop(&t->idle);
   }
-  for (size_t i = 0; i < t->deferred.size(); i += kEventInts) {
-    const int32_t* e = t->deferred.data() + i;
-    Append(t, e[0], e[1], e[2], e[3]);
-  }
-  t->deferred.clear();
+  TakeDeferred(t);
   if (t->event_count == 0 && t->overflow.empty()) return;
   t->delivering = true;
   napi_env env = t->env;
