@@ -191,6 +191,15 @@ describe('native transport', () => {
     for (const s of sockets) s.destroy();
   }, 40_000);
 
+  it('a connection costs the addon 16 bytes (a descriptor in its epoll set, no libuv handle)', async () => {
+    server = await startServer({ transport: 'native' });
+    const ws = await WsRawClient.open(server.port);
+    const stats = nativeTransport().binding.stats();
+    expect(stats.open).toBeGreaterThanOrEqual(1);
+    expect(stats.connSize).toBeLessThanOrEqual(16);
+    ws.destroy();
+  });
+
   it('a worker thread that ends with native connections open tears down cleanly (no crash after the addon is gone)', () => {
     // Found by hand: close callbacks ran after the worker's env (and the addon) were gone → SIGSEGV.
     // Now an async cleanup hook keeps the env until every handle is closed.
