@@ -161,8 +161,7 @@ struct Transport {
   bool armed = false;
   bool delivering = false;
   bool initialized = false;
-  bool reads_blocked = false;   // this wake-up: the arena or the event array is short
-  bool delivered_early = false; // this wake-up: JS ran, the ready list is stale
+  bool reads_blocked = false;  // this wake-up: the arena or the event array is short
   bool tearing_down = false;    // env teardown: no more events, no more napi calls
   uint32_t open = 0;
   napi_async_cleanup_hook_handle cleanup = nullptr;
@@ -456,13 +455,15 @@ void Read(Transport* t, Conn* c, int32_t slot) {
     if (r > 0) {
       t->arena_used = offset + static_cast<size_t>(r);
       Push(t, kEventData, slot, static_cast<int32_t>(offset), static_cast<int32_t>(r));
-      if (t->arena_used >= kDeliverBytes) {
-        // JS may close or stop this very connection, or any other: the ready list is stale after.
-        t->delivered_early = true;
-        Deliver(t);
+      if (static_cast<size_t>(r) < want) {
+        if (t->arena_used >= kDeliverBytes) Deliver(t);
         return;
       }
-      if (static_cast<size_t>(r) < want) return;
+      if (t->arena_used >= kDeliverBytes) {
+        Deliver(t);
+        // JS may have closed this connection or stopped reading it.
+        if ((c->flags & (kLive | kReading)) != (kLive | kReading)) return;
+      }
       continue;
     }
     if (r == 0) {
@@ -482,15 +483,14 @@ void Read(Transport* t, Conn* c, int32_t slot) {
   }
 }
 
+// One ready connection. JS may have run since epoll_wait (a delivery past kDeliverBytes) and
+// closed, paused or even replaced the connection in this slot: every action depends on the state
+// now, and a stale readiness costs one recv/send that finds nothing (EAGAIN).
 void OnReady(const epoll_event& e, Transport* t) {
   const int32_t slot = static_cast<int32_t>(e.data.u64);
   Conn* c = t->At(slot);
-  if ((c->flags & kLive) == 0) return;
   const bool failed = (e.events & (EPOLLHUP | EPOLLERR)) != 0;
-  if ((c->flags & kReading) != 0 && ((e.events & EPOLLIN) != 0 || failed)) {
-    Read(t, c, slot);
-    if (t->delivered_early || (c->flags & kLive) == 0) return;
-  }
+  if ((c->flags & kReading) != 0 && ((e.events & EPOLLIN) != 0 || failed)) Read(t, c, slot);
   if (c->queue != nullptr && ((e.events & EPOLLOUT) != 0 || failed)) Flush(t, c, slot);
 }
 
@@ -503,11 +503,9 @@ void OnEpoll(uv_poll_t* handle, int status, int events) {
     const int n = epoll_wait(t->ep, t->ready, kReadyEvents, 0);
     if (n <= 0) return;  // nothing (or EINTR: the descriptor stays readable)
     t->reads_blocked = false;
-    t->delivered_early = false;
-    for (int i = 0; i < n && !t->delivered_early; i++) OnReady(t->ready[i], t);
+    for (int i = 0; i < n; i++) OnReady(t->ready[i], t);
     // Blocked reads would be reported again at once: they wait for the next iteration.
-    if (t->reads_blocked) return;
-    if (!t->delivered_early && n < kReadyEvents) return;
+    if (t->reads_blocked || n < kReadyEvents) return;
   }
 }
 
