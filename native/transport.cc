@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "errno.h"
+#include "write-queue.h"
 
 namespace slabcast {
 namespace {
@@ -107,22 +108,6 @@ enum ConnFlags : uint8_t {
   kLive = 16,         // the slot holds an open descriptor (adopt() until close)
   kWatchIn = 32,      // in the epoll set with EPOLLIN
   kWatchOut = 64,     // in the epoll set with EPOLLOUT
-};
-
-// One write call's bytes the kernel did not take at once: the untaken pieces, references to the
-// JS buffers they lie in, and a copy of those that lay in the read arena.
-struct QueuedWrite {
-  QueuedWrite* next = nullptr;
-  std::vector<iovec> pieces;
-  size_t first = 0;  // pieces[first..] are still to send (pieces[first] shrinks as they leave)
-  std::vector<napi_ref> refs;
-  std::unique_ptr<char[]> copied;
-};
-
-struct WriteQueue {
-  QueuedWrite* head;
-  QueuedWrite* tail;
-  size_t bytes;  // not yet taken by the kernel
 };
 
 // One connection. The slot is its index (Transport::At) and the epoll data of its registration.
@@ -316,11 +301,7 @@ void DeleteWrite(Transport* t, QueuedWrite* w) {
 void DropQueue(Transport* t, Conn* c) {
   WriteQueue* q = c->queue;
   if (q == nullptr) return;
-  for (QueuedWrite* w = q->head; w != nullptr;) {
-    QueuedWrite* next = w->next;
-    DeleteWrite(t, w);
-    w = next;
-  }
+  while (QueuedWrite* w = q->Pop()) DeleteWrite(t, w);
   delete q;
   c->queue = nullptr;
 }
@@ -375,25 +356,11 @@ int64_t SendNow(int fd, iovec* bufs, size_t n) {
 // `sent` bytes of the queue left: every write they complete gets its WRITE_DONE, in order.
 void Consume(Transport* t, Conn* c, int32_t slot, size_t sent) {
   WriteQueue* q = c->queue;
-  q->bytes -= sent;
-  while (QueuedWrite* w = q->head) {
-    while (w->first < w->pieces.size()) {
-      iovec& p = w->pieces[w->first];
-      if (p.iov_len > sent) {
-        p.iov_base = static_cast<char*>(p.iov_base) + sent;
-        p.iov_len -= sent;
-        sent = 0;
-        break;
-      }
-      sent -= p.iov_len;
-      w->first++;
-    }
-    if (w->first < w->pieces.size()) break;
-    q->head = w->next;
+  q->Consume(sent, [t, slot](QueuedWrite* w) {
     DeleteWrite(t, w);
     Push(t, kEventWriteDone, slot, 0, 0);
-  }
-  if (q->head == nullptr) {
+  });
+  if (q->empty()) {
     delete q;
     c->queue = nullptr;
   }
@@ -403,11 +370,9 @@ void Consume(Transport* t, Conn* c, int32_t slot, size_t sent) {
 // of the queue can leave.
 void FailQueue(Transport* t, Conn* c, int32_t slot, int status) {
   WriteQueue* q = c->queue;
-  for (QueuedWrite* w = q->head; w != nullptr;) {
-    QueuedWrite* next = w->next;
+  while (QueuedWrite* w = q->Pop()) {
     DeleteWrite(t, w);
     Push(t, kEventWriteDone, slot, status, 0);
-    w = next;
   }
   delete q;
   c->queue = nullptr;
@@ -417,14 +382,8 @@ void FailQueue(Transport* t, Conn* c, int32_t slot, int status) {
 // EPOLLOUT: sends what the queue holds, as much as the kernel takes.
 void Flush(Transport* t, Conn* c, int32_t slot) {
   for (;;) {
-    size_t n = 0;
-    size_t gathered = 0;
-    for (QueuedWrite* w = c->queue->head; w != nullptr && n < kMaxIov; w = w->next) {
-      for (size_t i = w->first; i < w->pieces.size() && n < kMaxIov; i++) {
-        t->flush_iov[n++] = w->pieces[i];
-        gathered += w->pieces[i].iov_len;
-      }
-    }
+    size_t gathered;
+    const size_t n = c->queue->Gather(t->flush_iov.data(), kMaxIov, &gathered);
     const int64_t r = SendNow(c->fd, t->flush_iov.data(), n);
     if (r == -EAGAIN) return;
     if (r < 0) {
@@ -694,10 +653,8 @@ int QueueRest(Napi::Env env, Transport* t, Conn* c, int32_t slot, iovec* bufs, n
   w->pieces.assign(bufs + first, bufs + n);
   w->pieces[0].iov_base = static_cast<char*>(w->pieces[0].iov_base) + skip;
   w->pieces[0].iov_len -= skip;
-  size_t bytes = 0;
   size_t arena_bytes = 0;
   for (const iovec& p : w->pieces) {
-    bytes += p.iov_len;
     if (InArena(t, p)) arena_bytes += p.iov_len;
   }
   if (arena_bytes > 0) w->copied.reset(new char[arena_bytes]);
@@ -719,12 +676,10 @@ int QueueRest(Napi::Env env, Transport* t, Conn* c, int32_t slot, iovec* bufs, n
     w->refs.push_back(ref);
   }
   if (c->queue != nullptr) {
-    c->queue->tail->next = w;
-    c->queue->tail = w;
-    c->queue->bytes += bytes;
+    c->queue->Append(w);
     return 0;
   }
-  c->queue = new WriteQueue{w, w, bytes};
+  c->queue = new WriteQueue(w);
   const int r = Watch(t, c, slot);
   if (r != 0) DropQueue(t, c);
   return r;
@@ -971,7 +926,7 @@ Napi::Value WriteQueueSize(const Napi::CallbackInfo& info) {
   Conn* c = GetConn(info, &t, &slot);
   Napi::Env env = info.Env();
   if (c == nullptr || c->queue == nullptr) return Napi::Number::New(env, 0);
-  return Napi::Number::New(env, static_cast<double>(c->queue->bytes));
+  return Napi::Number::New(env, static_cast<double>(c->queue->bytes()));
 }
 
 // Counters for tests and metrics: open connections, slots allocated, bytes per connection.
