@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeTransport } from '../../src/core/native-transport.js';
@@ -199,6 +202,41 @@ describe('native transport', () => {
     expect(stats.connSize).toBeLessThanOrEqual(16);
     ws.destroy();
   });
+
+  it('where the addon has no transport (not Linux), --transport native warns and keeps sockets on net.Socket', () => {
+    // The addon exports `transport` only where epoll exists; here its absence is simulated by
+    // hiding the export from the one loader (src/native.ts, via node-gyp-build).
+    const appUrl = new URL('../../dist/index.js', import.meta.url).href;
+    const loggerUrl = new URL('../../dist/ops/logger.js', import.meta.url).href;
+    const cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-no-transport-'));
+    const script = `
+      import Module from 'node:module';
+      const load = Module._load;
+      Module._load = function (request, parent, isMain) {
+        const loaded = load.call(this, request, parent, isMain);
+        if (request !== 'node-gyp-build') return loaded;
+        return (root) => { const binding = { ...loaded(root) }; delete binding.transport; return binding; };
+      };
+      const { Slabcast } = await import(${JSON.stringify(appUrl)});
+      const { createLogger } = await import(${JSON.stringify(loggerUrl)});
+      const app = new Slabcast({ port: 0, host: '127.0.0.1', transport: 'native', cacheDir: ${JSON.stringify(cacheDir)} }, { logger: createLogger('warn', 'json') });
+      const { port } = await app.listen();
+      const res = await fetch('http://127.0.0.1:' + port + '/');
+      const { accepted, native } = app.stats().core.acceptor;
+      console.log('status ' + res.status + ', accepted ' + accepted + ', native ' + native);
+      await app.close();
+    `;
+    try {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
+      expect(r.stdout).toContain('status 200, accepted 1, native 0');
+      const warning = r.stdout.split('\n').find((line) => line.includes('ERR_NATIVE_TRANSPORT'));
+      expect(warning).toContain('needs epoll (Linux only)');
+      expect(warning).toContain('sockets stay on net.Socket');
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('a worker thread that ends with native connections open tears down cleanly (no crash after the addon is gone)', () => {
     // Found by hand: close callbacks ran after the worker's env (and the addon) were gone → SIGSEGV.
