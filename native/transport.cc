@@ -72,6 +72,8 @@ enum EventKind : int32_t {
   kEventError = 3,      // a = negative errno, b = syscall (kSys*)
   kEventWriteDone = 4,  // a = status (0 or negative errno): the oldest queued write left
   kEventClose = 5,      // the descriptor is closed; the slot is reused after this batch
+  kEventAccept = 6,     // a listener accepted a connection into `slot`: a = its descriptor, b = listener
+  kEventAcceptError = 7,  // slot -1, a = negative errno, b = listener: a connection was shed (see Accept)
 };
 enum Syscall : int32_t { kSysRead = 1, kSysWrite = 2, kSysShutdown = 3 };
 
@@ -92,6 +94,10 @@ constexpr int kReadyEvents = 1024;
 constexpr int kMaxRounds = 16;
 // recv(2) calls per connection per wake-up while each fills its buffer (libuv's stream limit).
 constexpr int kReadsPerWake = 32;
+// accept4(2) calls per listener per wake-up; the rest of the backlog waits for the next iteration.
+constexpr int kAcceptsPerWake = 128;
+// The epoll data of a listener: this bit and its id (a connection's is its slot, below 2^31).
+constexpr uint64_t kListenerTag = uint64_t{1} << 32;
 
 #ifdef IOV_MAX
 constexpr size_t kMaxIov = IOV_MAX;
@@ -139,6 +145,8 @@ struct Transport {
   std::vector<int32_t> free_slots;
   std::vector<int32_t> closed_slots;  // freed after JS has seen their CLOSE
   int ep = -1;                        // the epoll descriptor (from init())
+  std::vector<int> listeners;         // listen() descriptors by id; -1 once unlisten()ed
+  int reserve_fd = -1;                // held while listening: freed to shed a connection on EMFILE
   uv_poll_t poll;                     // libuv's watch on `ep`
   uint32_t watched = 0;               // connections in the epoll set
   uv_check_t check;
@@ -445,7 +453,13 @@ void Read(Transport* t, Conn* c, int32_t slot) {
 // One ready connection. JS may have run since epoll_wait (a delivery past kDeliverBytes) and
 // closed, paused or even replaced the connection in this slot: every action depends on the state
 // now, and a stale readiness costs one recv/send that finds nothing (EAGAIN).
+void Accept(Transport* t, int32_t id);
+
 void OnReady(const epoll_event& e, Transport* t) {
+  if ((e.data.u64 & kListenerTag) != 0) {
+    Accept(t, static_cast<int32_t>(e.data.u64 & ~kListenerTag));
+    return;
+  }
   const int32_t slot = static_cast<int32_t>(e.data.u64);
   Conn* c = t->At(slot);
   const bool failed = (e.events & (EPOLLHUP | EPOLLERR)) != 0;
@@ -555,6 +569,24 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
 // its own descriptor): non-blocking, TCP_NODELAY, out of the epoll set until readStart(). Returns
 // the slot. A duplicate numbered at or past `limit` (the caller's descriptor budget) is closed again
 // and reported as EMFILE, like a full table: the connection is refused.
+// A slot for the connected, non-blocking descriptor `fd`, out of the epoll set until readStart().
+int32_t NewConn(Transport* t, int fd) {
+  int32_t slot;
+  if (!t->free_slots.empty()) {
+    slot = t->free_slots.back();
+    t->free_slots.pop_back();
+  } else {
+    slot = static_cast<int32_t>(t->slot_count++);
+    if ((static_cast<size_t>(slot) >> kBlockShift) == t->blocks.size()) t->blocks.emplace_back(new Conn[kBlockConns]());
+  }
+  Conn* c = t->At(slot);
+  c->fd = fd;
+  c->flags = kLive;
+  c->queue = nullptr;
+  t->open++;
+  return slot;
+}
+
 Napi::Value Adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -588,20 +620,94 @@ Napi::Value Adopt(const Napi::CallbackInfo& info) {
     ErrnoError(env, err, "setsockopt").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int32_t slot;
-  if (!t->free_slots.empty()) {
-    slot = t->free_slots.back();
-    t->free_slots.pop_back();
-  } else {
-    slot = static_cast<int32_t>(t->slot_count++);
-    if ((static_cast<size_t>(slot) >> kBlockShift) == t->blocks.size()) t->blocks.emplace_back(new Conn[kBlockConns]());
+  return Napi::Number::New(env, NewConn(t, dup_fd));
+}
+
+// Takes what listener `id` has in its backlog, up to kAcceptsPerWake: each connection gets a slot
+// (non-blocking, TCP_NODELAY inherited from the listener) and an ACCEPT event; JS admits it or
+// closes it. With the descriptor table full (EMFILE/ENFILE) the connection is shed the way libuv
+// sheds it: the reserve descriptor is freed, the connection accepted and closed at once, the
+// reserve taken back; one ACCEPT_ERROR tells JS. Any other error is reported and the listener is
+// tried again next iteration (it stays readable).
+void Accept(Transport* t, int32_t id) {
+  for (int i = 0; i < kAcceptsPerWake; i++) {
+    const int listener = t->listeners[static_cast<size_t>(id)];
+    if (listener < 0) return;  // JS unlisten()ed during an early delivery
+    const int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      Push(t, kEventAccept, NewConn(t, fd), fd, id);
+      continue;
+    }
+    const int err = errno;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    Push(t, kEventAcceptError, -1, -err, id);
+    if ((err != EMFILE && err != ENFILE) || t->reserve_fd < 0) return;
+    close(t->reserve_fd);
+    const int shed = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (shed >= 0) close(shed);
+    t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (shed < 0) return;
   }
-  Conn* c = t->At(slot);
-  c->fd = dup_fd;
-  c->flags = kLive;
-  c->queue = nullptr;
-  t->open++;
-  return Napi::Number::New(env, slot);
+}
+
+// listen(fd) → id: accepts from the listening TCP socket `fd` from now on, through a duplicate in
+// the epoll set (the caller then closes its own descriptor; the socket keeps listening). New
+// connections arrive as ACCEPT events carrying `id`. Keeps the loop alive until unlisten(id).
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = Get(info);
+  if (t == nullptr) return env.Undefined();
+  if (!info[0].IsNumber()) {
+    ThrowType(env, "transport: \"fd\" must be a number");
+    return env.Undefined();
+  }
+  const int fd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    ErrnoError(env, errno, "dup").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const int fl = fcntl(fd, F_GETFL);
+  const int one = 1;
+  const char* failed = nullptr;
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) failed = "fcntl";
+  // Accepted sockets inherit it (Linux copies the listener's TCP options): no setsockopt per connection.
+  else if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) failed = "setsockopt";
+  else if (t->reserve_fd < 0 && (t->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) failed = "open";
+  const int32_t id = static_cast<int32_t>(t->listeners.size());
+  epoll_event ev;
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenerTag | static_cast<uint64_t>(id);
+  if (failed == nullptr && epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0) failed = "epoll_ctl";
+  if (failed != nullptr) {
+    const int err = errno;
+    close(fd);
+    ErrnoError(env, err, failed).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  t->listeners.push_back(fd);
+  if (t->watched++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&t->poll));
+  return Napi::Number::New(env, id);
+}
+
+// unlisten(id): stops accepting and closes the listening socket (connections in its backlog are
+// reset by the kernel). A second call is a no-op.
+Napi::Value Unlisten(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Transport* t = Get(info);
+  if (t == nullptr) return env.Undefined();
+  const double id = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+  if (!(id >= 0) || id >= static_cast<double>(t->listeners.size())) {
+    ThrowRange(env, "transport: no listener with this id");
+    return env.Undefined();
+  }
+  int& fd = t->listeners[static_cast<size_t>(id)];
+  if (fd < 0) return env.Undefined();
+  epoll_ctl(t->ep, EPOLL_CTL_DEL, fd, nullptr);
+  close(fd);
+  fd = -1;
+  if (--t->watched == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
+  return env.Undefined();
 }
 
 Napi::Value ReadStart(const Napi::CallbackInfo& info) {
@@ -967,6 +1073,12 @@ void Teardown(napi_async_cleanup_hook_handle handle, void* arg) {
     c->flags = 0;
   }
   t->open = 0;
+  for (int& fd : t->listeners) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  if (t->reserve_fd >= 0) close(t->reserve_fd);
+  t->reserve_fd = -1;
   t->teardown_pending = 2;  // check + idle
   if (t->ep >= 0) {
     t->teardown_pending++;
@@ -996,6 +1108,8 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("init", Napi::Function::New(env, Init, "init"));
   o.Set("adopt", Napi::Function::New(env, Adopt, "adopt"));
+  o.Set("listen", Napi::Function::New(env, Listen, "listen"));
+  o.Set("unlisten", Napi::Function::New(env, Unlisten, "unlisten"));
   o.Set("readStart", Napi::Function::New(env, ReadStart, "readStart"));
   o.Set("readStop", Napi::Function::New(env, ReadStop, "readStop"));
   o.Set("writeSlice", Napi::Function::New(env, WriteSlice, "writeSlice"));
@@ -1011,6 +1125,8 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("EVENT_ERROR", Napi::Number::New(env, kEventError));
   o.Set("EVENT_WRITE_DONE", Napi::Number::New(env, kEventWriteDone));
   o.Set("EVENT_CLOSE", Napi::Number::New(env, kEventClose));
+  o.Set("EVENT_ACCEPT", Napi::Number::New(env, kEventAccept));
+  o.Set("EVENT_ACCEPT_ERROR", Napi::Number::New(env, kEventAcceptError));
   o.Set("SYSCALL_READ", Napi::Number::New(env, kSysRead));
   o.Set("SYSCALL_WRITE", Napi::Number::New(env, kSysWrite));
   o.Set("SYSCALL_SHUTDOWN", Napi::Number::New(env, kSysShutdown));

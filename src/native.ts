@@ -98,6 +98,15 @@ export interface TransportBinding {
    * duplicate numbered at or past `limit` (finite) is closed again and thrown as EMFILE (syscall dup).
    */
   adopt(fd: number, limit?: number): number;
+  /**
+   * Accepts from the listening TCP socket `fd` from now on, through a duplicate in the addon's epoll
+   * set (close your own copy: the socket keeps listening). Returns the listener's id; each accepted
+   * connection arrives as an EVENT_ACCEPT (slot, its descriptor, the id), each connection shed for a
+   * full descriptor table as an EVENT_ACCEPT_ERROR (-1, negative errno, the id).
+   */
+  listen(fd: number): number;
+  /** Stops listener `id` and closes its socket; again is a no-op. */
+  unlisten(id: number): void;
   readStart(slot: number): void;
   readStop(slot: number): void;
   /**
@@ -127,6 +136,8 @@ export interface TransportBinding {
   readonly EVENT_ERROR: number;
   readonly EVENT_WRITE_DONE: number;
   readonly EVENT_CLOSE: number;
+  readonly EVENT_ACCEPT: number;
+  readonly EVENT_ACCEPT_ERROR: number;
   readonly SYSCALL_READ: number;
   readonly SYSCALL_WRITE: number;
   readonly SYSCALL_SHUTDOWN: number;
@@ -136,7 +147,7 @@ export interface TransportBinding {
   readonly LIBUV_RUNTIME: number;
 }
 
-const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'readStart', 'readStop', 'writeSlice', 'writev', 'writeBatch', 'shutdown', 'close', 'stats', 'peerAddress', 'writeQueueSize'] as const;
+const TRANSPORT_FUNCTIONS = ['init', 'adopt', 'listen', 'unlisten', 'readStart', 'readStop', 'writeSlice', 'writev', 'writeBatch', 'shutdown', 'close', 'stats', 'peerAddress', 'writeQueueSize'] as const;
 
 const FUNCTIONS = ['map', 'mask', 'unmask', 'sync', 'syncAsync', 'advise', 'unmap', 'lockExclusive', 'unlock', 'descriptorLimit', 'fallocate', 'statvfs'] as const;
 const CONSTANTS = [
@@ -194,6 +205,8 @@ function missingTransport(): TransportBinding {
   return {
     init: missing,
     adopt: missing,
+    listen: missing,
+    unlisten: missing,
     readStart: missing,
     readStop: missing,
     writeSlice: missing,
@@ -209,6 +222,8 @@ function missingTransport(): TransportBinding {
     EVENT_ERROR: 0,
     EVENT_WRITE_DONE: 0,
     EVENT_CLOSE: 0,
+    EVENT_ACCEPT: 0,
+    EVENT_ACCEPT_ERROR: 0,
     SYSCALL_READ: 0,
     SYSCALL_WRITE: 0,
     SYSCALL_SHUTDOWN: 0,

@@ -5,7 +5,8 @@ import { DescriptorBudget, isDescriptorExhaustion } from './descriptor-budget.js
 import type { LimitHook } from './limit-hook.js';
 import type { Processor } from './processor.js';
 import type { ChannelSocket } from './channel.js';
-import { nativeTransport, type NativeTransport } from './native-transport.js';
+import type { NativeSocket } from './native-socket.js';
+import { nativeTransport, type NativeListenerEvents, type NativeTransport } from './native-transport.js';
 import { adoptWithSharedBuffer } from './socket-adoption.js';
 
 function nativeTransportOrNull(onUnavailable: (reason: string) => void): NativeTransport | null {
@@ -22,7 +23,7 @@ export interface AcceptorStats {
   accepted: number;
   /** Accepted sockets handed to the native transport. */
   native: number;
-  /** Of those, taken from the listening handle before any net.Socket was made. */
+  /** Of those, accepted by the addon itself (or taken from Node's listening handle) before any net.Socket was made. */
   nativeDirect: number;
   /** Accepted sockets (node transport) reading into the shared buffer (the rest read through 'data' events). */
   sharedBuffer: number;
@@ -44,7 +45,7 @@ const UV_ENFILE = -osConstants.errno.ENFILE;
  * Accepts TCP connections and pushes them into the processor's socket queue (jjenkov `SocketAccepter`).
  * It does nothing else: sockets are paused on connect and only the processor reads them.
  */
-export class Acceptor {
+export class Acceptor implements NativeListenerEvents {
   readonly server: net.Server;
   readonly stats: AcceptorStats = { accepted: 0, native: 0, nativeDirect: 0, sharedBuffer: 0, nativeFallbacks: 0, refusedMaxConnections: 0, refusedQueueFull: 0, refusedDescriptors: 0 };
   /** Refuses connections before the descriptor table is full; its `onEpisode` reports (logging). */
@@ -58,6 +59,10 @@ export class Acceptor {
   private readonly native: NativeTransport | null;
   /** Why `transport: 'native'` was asked for but sockets stay on net.Socket (logged at start-up), or null. */
   transportWarning: string | null = null;
+  /** The addon's listener id while the addon accepts (Node's listening handle is closed then), or -1. */
+  private listenerId = -1;
+  /** The bound address (kept: with the addon accepting, the net.Server no longer has a handle). */
+  private bound: AddressInfo | null = null;
 
   constructor(
     private readonly processor: Processor,
@@ -119,7 +124,45 @@ export class Acceptor {
   }
 
   /**
-   * native: takes accepted TCP handles straight from the listening handle, before net.Server wraps
+   * native: the addon accepts. It listens on a duplicate of the bound socket and Node's listening
+   * handle is closed (the socket stays bound and listening through the duplicate), so no TCPWrap, no
+   * call into JavaScript per connection and no second descriptor per accepted socket. False when
+   * this Node's server has no descriptor to give (or the addon refuses it): then
+   * {@link interceptConnections}.
+   */
+  private listenInAddon(): boolean {
+    const native = this.native;
+    const fd = (this.server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+    if (native === null || typeof fd !== 'number' || fd < 0) return false;
+    try {
+      this.listenerId = native.listen(fd, this);
+    } catch (error) {
+      if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
+      return false;
+    }
+    this.server.close();
+    return true;
+  }
+
+  /** @internal a connection the addon accepted (see {@link listenInAddon}). */
+  onNativeAccept(socket: NativeSocket, fd: number): void {
+    if (!this.admitDescriptor(fd) || !this.admit()) {
+      socket.destroy();
+      return;
+    }
+    this.stats.native++;
+    this.stats.nativeDirect++;
+    this.enqueue(socket);
+  }
+
+  /** @internal the addon shed a connection: accept(2) failed (EMFILE/ENFILE: the table is full). */
+  onNativeAcceptError(err: NodeJS.ErrnoException): void {
+    if (isDescriptorExhaustion(err.code)) this.descriptorsExhausted(err.code as string);
+    else if (this.onServerError !== null) this.onServerError(err);
+  }
+
+  /**
+   * native, when the addon cannot listen itself: takes accepted TCP handles straight from the listening handle, before net.Server wraps
    * them in a net.Socket that would only be closed again (the addon duplicates the descriptor; Node's
    * handle is closed). Anything unexpected — an error, a handle without a descriptor, a failed
    * adoption, a Node without these internals — goes the documented way ('connection' event).
@@ -215,14 +258,25 @@ export class Acceptor {
           if (isDescriptorExhaustion(err.code)) this.descriptorsExhausted(err.code as string);
           else if (this.onServerError !== null) this.onServerError(err);
         });
-        this.interceptConnections();
-        resolve(this.server.address() as AddressInfo);
+        this.bound = this.server.address() as AddressInfo;
+        if (!this.listenInAddon()) this.interceptConnections();
+        resolve(this.bound);
       });
     });
   }
 
+  /** The bound address while listening, else null. */
+  address(): AddressInfo | null {
+    return this.bound;
+  }
+
   /** Stops accepting (existing connections are the processor's to close). */
   close(): Promise<void> {
+    this.bound = null;
+    if (this.listenerId >= 0) {
+      this.native?.unlisten(this.listenerId);
+      this.listenerId = -1;
+    }
     return new Promise((resolve) => {
       if (!this.server.listening) return resolve();
       this.server.close(() => resolve());

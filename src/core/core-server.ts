@@ -63,7 +63,7 @@ export class CoreServer {
 
   /** The bound address, once listening. */
   address(): AddressInfo | null {
-    return this.acceptor.server.address() as AddressInfo | null;
+    return this.acceptor.address();
   }
 
   /**

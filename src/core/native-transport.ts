@@ -19,6 +19,17 @@ export interface NativeSocketEvents {
   onNativeBatchEnd(): void;
 }
 
+/** What the transport tells the acceptor that owns a listener (see {@link NativeTransport.listen}). */
+export interface NativeListenerEvents {
+  /**
+   * The addon accepted a connection: `socket` reads nothing until a processor registers it; refuse
+   * it with `socket.destroy()`. `fd` is its descriptor number (for the descriptor budget).
+   */
+  onNativeAccept(socket: NativeSocket, fd: number): void;
+  /** A connection was shed: accept(2) failed with `err` (EMFILE/ENFILE: the table is full). */
+  onNativeAcceptError(err: NodeJS.ErrnoException): void;
+}
+
 /** Bytes of the shared read arena: every read of one loop iteration lands here until JS has parsed it. */
 const ARENA_BYTES = 1024 * 1024;
 /** Events per delivery (reads pause at the kernel when the batch is nearly full, none are lost). */
@@ -36,6 +47,8 @@ export class NativeTransport {
   readonly arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   private readonly events: Int32Array;
   private readonly sockets: (NativeSocket | undefined)[] = [];
+  /** Listener ids → their acceptors (undefined once unlistened). */
+  private readonly listeners: (NativeListenerEvents | undefined)[] = [];
   private readonly stride: number;
   /** Owners with events in the batch being delivered (a batch usually has one). */
   private readonly touched: NativeSocketEvents[] = [];
@@ -56,6 +69,23 @@ export class NativeTransport {
     const socket = new NativeSocket(slot);
     this.sockets[slot] = socket;
     return socket;
+  }
+
+  /**
+   * Accepts from the listening socket `fd` in the addon (close your own descriptor afterwards: the
+   * socket keeps listening); each connection goes to `owner`. Returns the listener id for
+   * {@link unlisten}.
+   */
+  listen(fd: number, owner: NativeListenerEvents): number {
+    const id = binding.listen(fd);
+    this.listeners[id] = owner;
+    return id;
+  }
+
+  /** Stops listener `id` and closes its socket. */
+  unlisten(id: number): void {
+    this.listeners[id] = undefined;
+    binding.unlisten(id);
   }
 
   /** Connections the addon holds open (all servers in this thread). */
@@ -83,6 +113,10 @@ export class NativeTransport {
     for (let i = 0, at = 0; i < count; i++, at += stride) {
       const kind = ev[at];
       const slot = ev[at + 1];
+      if (kind === b.EVENT_ACCEPT || kind === b.EVENT_ACCEPT_ERROR) {
+        this.accepted(kind, slot, ev[at + 2], ev[at + 3]);
+        continue;
+      }
       const socket = this.sockets[slot];
       if (socket === undefined) continue;
       if (kind === b.EVENT_CLOSE) this.sockets[slot] = undefined;
@@ -110,6 +144,22 @@ export class NativeTransport {
         owner.onNativeClose(socket);
       }
     }
+  }
+
+  /**
+   * An ACCEPT (a connection in `slot`, descriptor `a`) or ACCEPT_ERROR (`a` = negative errno) of
+   * listener `id`. A connection whose listener is gone (unlistened within this batch) is closed.
+   */
+  private accepted(kind: number, slot: number, a: number, id: number): void {
+    const owner = this.listeners[id];
+    if (kind === binding.EVENT_ACCEPT_ERROR) {
+      owner?.onNativeAcceptError(systemError(a, 'accept'));
+      return;
+    }
+    const socket = new NativeSocket(slot);
+    this.sockets[slot] = socket;
+    if (owner === undefined) socket.destroy();
+    else owner.onNativeAccept(socket, a);
   }
 }
 
