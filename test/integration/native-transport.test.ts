@@ -203,6 +203,38 @@ describe('native transport', () => {
     ws.destroy();
   });
 
+  it('the addon accepts: two servers in one process each get their own connections, and closing one refuses new connections to it only', async () => {
+    server = await startServer({ transport: 'native' });
+    const other = await startServer({ transport: 'native' });
+    let otherOpen = true;
+    try {
+      const get = async (port: number): Promise<string> => {
+        const c = await RawClient.connect(port);
+        await c.send('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+        await c.until(() => c.received.includes('\r\n\r\n'));
+        const status = c.received.toString('latin1').split('\r\n')[0];
+        c.destroy();
+        return status;
+      };
+      expect(await get(server.port)).toBe('HTTP/1.1 200 OK');
+      expect(await get(other.port)).toBe('HTTP/1.1 200 OK');
+      expect(server.app.stats().core.acceptor).toMatchObject({ accepted: 1, nativeDirect: 1 });
+      expect(other.app.stats().core.acceptor).toMatchObject({ accepted: 1, nativeDirect: 1 });
+      const port = other.port;
+      otherOpen = false;
+      await other.close();
+      const refused = await new Promise<string>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('connect', () => resolve('connected'));
+        s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      });
+      expect(refused).toBe('ECONNREFUSED');
+      expect(await get(server.port)).toBe('HTTP/1.1 200 OK');
+    } finally {
+      if (otherOpen) await other.close();
+    }
+  });
+
   it('where the addon has no transport (not Linux), --transport native warns and keeps sockets on net.Socket', () => {
     // The addon exports `transport` only where epoll exists; here its absence is simulated by
     // hiding the export from the one loader (src/native.ts, via node-gyp-build).
