@@ -28,6 +28,13 @@
 // echo sends the received payload where it was read): what of them is not taken at once is copied,
 // never queued by reference.
 //
+// Listeners: listen(fd) puts a duplicate of a bound, listening socket into the same epoll set (the
+// caller closes its own descriptor); when it is readable, up to kAcceptsPerWake connections are
+// accept4()ed straight into slots and reported as ACCEPT events, which JS admits or closes. They
+// inherit TCP_NODELAY from the listener. With the descriptor table full, a connection is shed the
+// way libuv sheds it (a reserved descriptor is freed for the accept and the close) and reported as
+// ACCEPT_ERROR.
+//
 // close() closes the descriptor at once. Events that arise while JS is inside onEvents (a CLOSE, a
 // failed shutdown) wait in `deferred` for the next delivery: JS is reading the array then, and its
 // count is reset after the call. A slot is handed out again only after JS has seen its CLOSE.
