@@ -1,9 +1,10 @@
 import type { ChannelSocket } from './channel.js';
 import type { ProtocolHandler } from './protocol.js';
 import type { Processor } from './processor.js';
-import { MessageReader } from './message-reader.js';
-import { MessageWriter } from './message-writer.js';
+import type { MessageReader } from './message-reader.js';
+import { type MessageWriter, nodeSentBytes } from './message-writer.js';
 import { PauseReason } from './pause-reason.js';
+import { NO_SECTION } from './slab.js';
 
 /** Re-exported for the public API (`index.ts`) and the protocol handlers; the core imports `pause-reason.ts`. */
 export { PauseReason } from './pause-reason.js';
@@ -30,13 +31,19 @@ export const NO_DEADLINE = 0;
 /** Private slot on the socket pointing back at its connection (listeners are module-level, ws-style). */
 export const kConnection = Symbol('slabcast.connection');
 
-/** A socket as the processor sees it: its reader, writer, protocol and state. One per TCP connection. */
+/**
+ * A socket as the processor sees it: its protocol and state, and while it has input buffered or
+ * output pending, a reader and a writer from the processor's pool (an idle connection holds
+ * neither). One per TCP connection.
+ */
 export class Connection {
   readonly id: number;
   readonly socket: ChannelSocket;
   readonly loop: Processor;
-  readonly reader: MessageReader;
-  readonly writer: MessageWriter;
+  /** @internal the reader while input is buffered (or the protocol assembles a message), else null. */
+  heldReader: MessageReader | null = null;
+  /** @internal the writer while output is queued or in flight, else null. */
+  heldWriter: MessageWriter | null = null;
   /** The protocol currently framing this connection's bytes (HTTP until an upgrade). */
   protocol: ProtocolHandler;
   /** The protocol's per-connection state; each protocol narrows it to its own type. */
@@ -63,8 +70,99 @@ export class Connection {
     this.socket = socket;
     this.loop = loop;
     this.protocol = protocol;
-    this.reader = new MessageReader();
-    this.writer = new MessageWriter(this);
+  }
+
+  /**
+   * The connection's reader, taken from the processor's pool when it holds none (a protocol that
+   * starts assembling a message credits it: see {@link MessageReader.credit}).
+   */
+  get reader(): MessageReader {
+    return this.heldReader ?? this.loop.io.takeReader(this);
+  }
+
+  /** The connection's writer, taken from the processor's pool when it holds none: for queuing output. */
+  get writer(): MessageWriter {
+    return this.heldWriter ?? this.loop.io.takeWriter(this);
+  }
+
+  /** Bytes queued or in flight to the peer. */
+  get pendingBytes(): number {
+    const writer = this.heldWriter;
+    return writer === null ? 0 : writer.pendingBytes;
+  }
+
+  /**
+   * Bytes the kernel has taken from this connection, partial writes included, counted from when its
+   * output was last idle on the native transport (nothing pending: the count restarts at 0), over the
+   * socket's life on the node transport. Compared between two moments, it tells a slow peer that
+   * still reads from one that stopped while output is pending.
+   */
+  get sentBytes(): number {
+    const writer = this.heldWriter;
+    return writer === null ? nodeSentBytes(this.socket, 0) : writer.sentBytes;
+  }
+
+  /** Writes what is queued now instead of in the turn's write phase (nothing when nothing is queued). */
+  flush(): void {
+    const writer = this.heldWriter;
+    if (writer !== null) writer.flush();
+  }
+
+  /** Whether any input is buffered (in a read section or as a held chunk). */
+  get hasBufferedInput(): boolean {
+    const reader = this.heldReader;
+    return reader !== null && reader.hasBuffered;
+  }
+
+  /** Drops buffered input (a protocol gave up on it). */
+  discardInput(): void {
+    const reader = this.heldReader;
+    if (reader === null) return;
+    reader.release(this);
+    this.releaseIdleReader();
+  }
+
+  /**
+   * Bytes arrived (`chunk[start, end)`, valid during the call): the protocol parses them in place; a
+   * reader is taken only for bytes left over (an incomplete message) or when input is held already.
+   */
+  receive(chunk: Buffer, start: number, end: number): void {
+    const held = this.heldReader;
+    if (held !== null) {
+      held.feed(this, chunk, start, end);
+      this.releaseIdleReader();
+      return;
+    }
+    let off = start;
+    while (off < end && this.pausedMask === 0 && !this.closing) {
+      const protocol = this.protocol;
+      const consumed = protocol.onData(this, chunk, off, end);
+      off += consumed;
+      // A protocol switch (HTTP → WebSocket) hands the rest to the new protocol at once.
+      if (consumed === 0 || this.protocol === protocol) break;
+    }
+    if (off < end && !this.closing) this.reader.keepTail(this, chunk, off, end);
+    if (this.heldReader !== null) this.releaseIdleReader();
+  }
+
+  /**
+   * Gives the reader back to the pool when it holds nothing, no section is awaited and the protocol
+   * assembles nothing of its own (its held bytes are judged by the reader's progress count).
+   */
+  releaseIdleReader(): void {
+    const reader = this.heldReader;
+    if (reader === null || reader.hasBuffered || reader.section !== NO_SECTION || this.waitingForSection) return;
+    if (!this.closed) {
+      const protocol = this.protocol;
+      if (protocol.heldBytes(this) !== 0 || (protocol.heldOversizeBytes !== undefined && protocol.heldOversizeBytes(this) !== 0)) return;
+    }
+    this.loop.io.giveBackReader(this);
+  }
+
+  /** Gives the writer back to the pool when nothing is queued or in flight. */
+  releaseIdleWriter(): void {
+    const writer = this.heldWriter;
+    if (writer !== null && writer.idle) this.loop.io.giveBackWriter(this);
   }
 
   /** No more input is processed; the connection ends once its output is flushed. */

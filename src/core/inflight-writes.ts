@@ -21,6 +21,11 @@ export class InflightWrites {
     this.afterWrite = onComplete;
   }
 
+  /** Writes in flight. */
+  get count(): number {
+    return this.sections.length - this.head;
+  }
+
   push(section: number, owner: Releasable | null, bytes: number): void {
     this.sections.push(section);
     this.owners.push(owner);

@@ -40,12 +40,23 @@ export class MessageReader {
     return this.length > 0 || this.pending !== null;
   }
 
-  /** Feeds `chunk[start, end)` to the connection's protocol; buffers what it leaves. */
+  /** Feeds `chunk[start, end)` to the connection's protocol after what is buffered; buffers what it leaves. */
   feed(conn: Connection, chunk: Buffer, start: number, end: number): void {
     this.progress = Math.min(this.progress + (end - start), PROGRESS_CREDIT);
     // Bytes already held come first: keep order by holding these after them.
     if (this.pending !== null) this.keep(chunk, start, end);
     else this.consume(conn, chunk, start, end);
+  }
+
+  /**
+   * Keeps `chunk[start, end)`, which the protocol left unconsumed (an incomplete message) or could not
+   * be given (the connection is paused), when nothing was buffered before it ({@link Connection.receive}).
+   */
+  keepTail(conn: Connection, chunk: Buffer, start: number, end: number): void {
+    this.progress = Math.min(this.progress + (end - start), PROGRESS_CREDIT);
+    if (this.pending !== null) this.keep(chunk, start, end);
+    else if (this.length > 0) this.consume(conn, chunk, start, end);
+    else this.stash(conn, chunk, start, end);
   }
 
   /** Gives a section the protocol just took for the message in progress a whole interval of credit. */

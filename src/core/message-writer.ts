@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { ChannelSocket } from './channel.js';
 import type { Connection } from './connection.js';
 import { PauseReason } from './pause-reason.js';
 import { InflightWrites } from './inflight-writes.js';
@@ -50,16 +51,44 @@ export class MessageWriter {
   private inflight: InflightWrites | null = null;
   /** Bytes queued or in flight. */
   pendingBytes = 0;
-  /** Bytes whose write completed (see {@link sentBytes}). */
+  /** Bytes whose write completed since this writer was taken (see {@link sentBytes}). */
   private sent = 0;
-  constructor(private readonly conn: Connection) {}
+  /** The connection holding this writer (null while it is free in the processor's {@link IoPool}). */
+  private owner: Connection | null = null;
+
+  /** @internal taken from the pool by `conn`. */
+  attach(conn: Connection): void {
+    this.owner = conn;
+    this.sent = 0;
+    this.pendingBytes = 0;
+  }
 
   /**
-   * The socket closed: nothing is queued or written any more (release() runs right after). Read from
-   * the connection, not kept in a field: every field is paid per connection.
+   * @internal given back to the pool: true when it may be reused, false when writes are still in
+   * flight (a closed socket's late callbacks must not reach another connection's writer).
+   */
+  detach(): boolean {
+    this.owner = null;
+    return this.inflight === null || this.inflight.count === 0;
+  }
+
+  private get conn(): Connection {
+    return this.owner as Connection;
+  }
+
+  /**
+   * The socket closed (or this writer went back to the pool): nothing is queued or written any more
+   * (release() runs right after the close).
    */
   private get released(): boolean {
-    return this.conn.closed;
+    return this.owner === null || this.owner.closed;
+  }
+
+  /**
+   * Nothing is queued or in flight: the connection gives this writer back to the processor's pool.
+   */
+  get idle(): boolean {
+    return this.pendingBytes === 0 && this.fill === NO_SECTION && (this.queued === null || this.queued.count === 0) && (this.inflight === null || this.inflight.count === 0);
   }
 
   /** The connection's socket when it is native (synchronous writes), else null. */
@@ -145,18 +174,14 @@ export class MessageWriter {
   }
 
   /**
-   * Bytes the kernel has taken from this connection so far, partial writes included (a write in
+   * Bytes the kernel has taken from this connection since this writer was taken (native transport)
+   * or over the socket's life (node transport), partial writes included (a write in
    * flight counts for what already left libuv's queue): it grows while the peer reads, also in the
    * middle of one long write. For telling a slow peer that still reads from one that stopped.
    */
   get sentBytes(): number {
     const native = this.native;
-    if (native === null) {
-      // net.Socket: the handle's bytes dispatched minus those still in libuv's queue.
-      const handle = (this.conn.socket as Socket & { _handle?: { bytesWritten?: unknown; writeQueueSize?: unknown } | null })._handle;
-      if (typeof handle?.bytesWritten === 'number' && typeof handle.writeQueueSize === 'number') return handle.bytesWritten - handle.writeQueueSize;
-      return this.sent;
-    }
+    if (native === null) return nodeSentBytes(this.conn.socket, this.sent);
     const inflight = this.inflight;
     if (inflight === null || inflight.total === 0) return this.sent;
     return this.sent + inflight.total - native.writeQueueSize;
@@ -382,8 +407,20 @@ export class MessageWriter {
     if (n < 0) return;
     this.pendingBytes -= n;
     this.sent += n;
+    const conn = this.conn;
     if (this.mayResume()) this.resume();
+    if (conn.heldWriter === this && this.idle) conn.loop.io.giveBackWriter(conn);
   }
+}
+
+/**
+ * A `net.Socket`'s bytes the kernel took: its handle's bytes dispatched minus those still in libuv's
+ * queue (`fallback` when it has no handle, and for a native socket).
+ */
+export function nodeSentBytes(socket: ChannelSocket, fallback: number): number {
+  const handle = (socket as Socket & { _handle?: { bytesWritten?: unknown; writeQueueSize?: unknown } | null })._handle;
+  if (typeof handle?.bytesWritten === 'number' && typeof handle.writeQueueSize === 'number') return handle.bytesWritten - handle.writeQueueSize;
+  return fallback;
 }
 
 /** Views of one native writev, reused by every writer (a flush finishes with it before returning). */

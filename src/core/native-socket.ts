@@ -153,7 +153,8 @@ export class NativeSocket implements ChannelSocket {
     }
     const conn = this.conn;
     if (conn === null) return;
-    for (let i = 0; i < n; i++) conn.writer.completeHead();
+    // The last completion may give the writer back to the pool (nothing left in flight).
+    for (let i = 0; i < n && conn.heldWriter !== null; i++) conn.heldWriter.completeHead();
   }
 
   /** A call on this socket failed with `errno` (negative): tells the owner, unless already destroyed. */

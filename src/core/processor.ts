@@ -7,6 +7,7 @@ import type { NativeSocketEvents } from './native-transport.js';
 import { PauseReason } from './pause-reason.js';
 import type { ProtocolHandler } from './protocol.js';
 import { ReadLimit } from './protocol.js';
+import { IoPool } from './io-pool.js';
 import { RingQueue } from './ring-queue.js';
 import { OversizeArea } from './oversize-area.js';
 import { SectionWaiters } from './section-waiters.js';
@@ -96,6 +97,8 @@ export class Processor implements NativeSocketEvents {
   readonly sectionWaiters: SectionWaiters;
   /** Memory for messages larger than a large section, one budget for every connection. */
   readonly oversize: OversizeArea;
+  /** Readers and writers lent to connections while they have input buffered or output pending. */
+  readonly io = new IoPool();
   /** Hook run at the start of every turn and sweep with the fresh clock (Date header caches). */
   onClock: ((now: number) => void) | null = null;
   /** Hook for a socket error (logging); the connection is destroyed either way. */
@@ -245,7 +248,18 @@ export class Processor implements NativeSocketEvents {
   private runDrains(): void {
     const list = this.drainList;
     this.drainList = [];
-    for (let i = 0; i < list.length; i++) list[i].writer.drained();
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i];
+      const writer = conn.heldWriter;
+      if (writer !== null) {
+        writer.drained();
+        conn.releaseIdleWriter();
+      } else if (!conn.closed && (conn.pausedMask & PauseReason.Backpressure) !== 0) {
+        // Everything left: the writer went back to the pool in the write phase.
+        conn.unpause(PauseReason.Backpressure);
+        conn.protocol.onDrain(conn);
+      }
+    }
   }
 
   /** @internal `conn`'s output fell under half its limit in a synchronous write: drained at the end of the turn. */
@@ -297,7 +311,11 @@ export class Processor implements NativeSocketEvents {
       if (conn.closed) continue;
       conn.clearPause(PauseReason.Budget);
       if (conn.pausedMask !== 0) continue;
-      conn.reader.drain(conn);
+      const reader = conn.heldReader;
+      if (reader !== null) {
+        reader.drain(conn);
+        conn.releaseIdleReader();
+      }
       if (conn.pausedMask === 0 && !conn.closing) {
         if (conn.readEnded) this.reportReadEnd(conn);
         else conn.socket.resume();
@@ -321,8 +339,12 @@ export class Processor implements NativeSocketEvents {
       list[i] = null;
       conn.dirty = false;
       if (conn.closed) continue;
-      if (conn.socket instanceof NativeSocket && conn.socket.batched && conn.writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
-      conn.writer.flush();
+      const writer = conn.heldWriter;
+      if (writer !== null) {
+        if (conn.socket instanceof NativeSocket && conn.socket.batched && writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
+        writer.flush();
+        if (writer.idle && conn.heldWriter === writer) this.io.giveBackWriter(conn);
+      }
       if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
     }
     this.spareDirtyList = list;
@@ -377,11 +399,16 @@ export class Processor implements NativeSocketEvents {
    * counts as progress (the reader sets {@link MessageReader.progress} to its credit).
    */
   private checkProgress(conn: Connection): void {
-    const reader = conn.reader;
+    const reader = conn.heldReader;
+    // Nothing buffered and nothing assembled: the connection holds no reader.
+    if (reader === null) return;
     const protocol = conn.protocol;
     const protocolBytes = protocol.heldBytes(conn);
     const oversizeBytes = protocol.heldOversizeBytes === undefined ? 0 : protocol.heldOversizeBytes(conn);
-    if (reader.section === NO_SECTION && protocolBytes === 0 && oversizeBytes === 0) return;
+    if (reader.section === NO_SECTION && protocolBytes === 0 && oversizeBytes === 0) {
+      conn.releaseIdleReader();
+      return;
+    }
     const progress = reader.progress;
     reader.progress = 0;
     if (conn.pausedMask !== 0) return;
@@ -423,7 +450,7 @@ export class Processor implements NativeSocketEvents {
   /** @internal native transport: bytes for `socket`, valid during the call. */
   onNativeData(socket: NativeSocket, buf: Buffer, start: number, end: number): void {
     const conn = socket.conn;
-    if (conn !== null) conn.reader.feed(conn, buf, start, end);
+    if (conn !== null) conn.receive(buf, start, end);
   }
 
   /** @internal native transport: FIN. */
@@ -456,8 +483,14 @@ export class Processor implements NativeSocketEvents {
     conn.closed = true;
     conn.closing = true;
     if (conn.waitingForSection) this.sectionWaiters.cancel(conn);
-    conn.reader.release(conn);
-    conn.writer.release();
+    if (conn.heldReader !== null) {
+      conn.heldReader.release(conn);
+      this.io.giveBackReader(conn);
+    }
+    if (conn.heldWriter !== null) {
+      conn.heldWriter.release();
+      this.io.giveBackWriter(conn);
+    }
     conn.protocol.onClose(conn);
     this.unlist(conn);
     this.stats.open--;
@@ -492,13 +525,11 @@ interface SocketWithConnection extends Socket {
 }
 
 function socketOnSharedRead(this: Socket, nread: number, buf: Buffer): void {
-  const conn = (this as SocketWithConnection)[kConnection];
-  conn.reader.feed(conn, buf, 0, nread);
+  (this as SocketWithConnection)[kConnection].receive(buf, 0, nread);
 }
 
 function socketOnData(this: SocketWithConnection, chunk: Buffer): void {
-  const conn = this[kConnection];
-  conn.reader.feed(conn, chunk, 0, chunk.length);
+  this[kConnection].receive(chunk, 0, chunk.length);
 }
 
 function socketOnEnd(this: SocketWithConnection): void {

@@ -134,7 +134,9 @@ export class NativeWriteBatch {
       const conn = conns[i]!;
       conns[i] = null;
       const written = results[i];
-      conn.writer.settleBatch(written, totals[i]);
+      const writer = conn.heldWriter!;
+      writer.settleBatch(written, totals[i]);
+      if (writer.idle && conn.heldWriter === writer) conn.loop.io.giveBackWriter(conn);
       if (written < 0) {
         this.failedSockets.push(conn.socket as NativeSocket);
         this.failedErrors.push(written);

@@ -77,7 +77,7 @@ export class HttpHandlerDriver {
       prev = cut;
     }
     const log = wireLog(socket.output);
-    if (!conn.closing && conn.reader.hasBuffered) log.push('incomplete');
+    if (!conn.closing && conn.hasBufferedInput) log.push('incomplete');
     conn.destroy();
     socket.deliverClose();
     return log;

@@ -90,7 +90,7 @@ export class WsHandlerDriver {
       if (socket.reading) socket.deliver(Uint8Array.from(input.subarray(prev, cut)));
       prev = cut;
     }
-    if (!conn.closing && (conn.reader.hasBuffered || ws.messageOpen)) this.events.push('incomplete');
+    if (!conn.closing && (conn.hasBufferedInput || ws.messageOpen)) this.events.push('incomplete');
     conn.destroy();
     socket.deliverClose();
     return { events: this.events, ...serverFrames(Buffer.from(socket.output, 'latin1')) };

@@ -45,7 +45,7 @@ export class HttpBodyStream {
 
   /** Bytes queued on the connection that the peer has not taken yet. */
   get bufferedAmount(): number {
-    return this.conn.writer.pendingBytes;
+    return this.conn.pendingBytes;
   }
 
   /** Whether pieces can still be sent. */
@@ -75,7 +75,7 @@ export class HttpBodyStream {
 
   /** Hands what is queued to the socket now (instead of at the end of the turn). */
   flush(): void {
-    if (this.isOpen) this.conn.writer.flush();
+    if (this.isOpen) this.conn.flush();
   }
 
   /** Ends the body: the last-chunk (HTTP/1.1), or the connection's close (HTTP/1.0). */

@@ -397,7 +397,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
       conn.end();
       return;
     }
-    if (conn.readEnded && !conn.reader.hasBuffered) conn.end();
+    if (conn.readEnded && !conn.hasBufferedInput) conn.end();
     else this.armIdle(conn);
   }
 
@@ -409,9 +409,9 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
    */
   private armIdle(conn: Connection): void {
     const st = conn.state as HttpConnState;
-    st.sentAtIdle = conn.writer.sentBytes;
+    st.sentAtIdle = conn.sentBytes;
     // A write partly taken when this is armed counts twice here: at worst one more interval.
-    st.sentWhenIdle = st.sentAtIdle + conn.writer.pendingBytes;
+    st.sentWhenIdle = st.sentAtIdle + conn.pendingBytes;
     conn.setDeadline(this.config.idleTimeoutMs, HttpDeadline.Idle);
   }
 
@@ -465,7 +465,7 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
 
   /** A stalled request → 408 `ERR_HTTP_REQUEST_TOO_SLOW`; no read section for it and a full wait queue → 503 `ERR_HTTP_SERVER_BUSY`. */
   onReadLimit(conn: Connection, limit: ReadLimit): void {
-    conn.reader.discard(conn);
+    conn.discardInput();
     if ((conn.state as HttpConnState).waiting !== null) {
       // Only a wait-queue refusal gets here (a paused connection is never judged for progress): pipelined
       // bytes behind a request whose handler has not answered. An error response now would
@@ -491,13 +491,13 @@ export class HttpHandler implements ProtocolHandler, ResponseSink, BodyStreamSin
       this.stats.timeouts++;
       const st = conn.state as HttpConnState;
       if (st.waiting !== null) return;
-      conn.reader.discard(conn);
+      conn.discardInput();
       this.sendError(conn, 408, kind === HttpDeadline.Headers ? 'ERR_HTTP_HEADERS_TIMEOUT' : 'ERR_HTTP_REQUEST_TIMEOUT', 'Request not received in time');
       return;
     }
     if (kind === HttpDeadline.Idle) {
       const st = conn.state as HttpConnState;
-      const sent = conn.writer.sentBytes;
+      const sent = conn.sentBytes;
       if (sent < st.sentWhenIdle && sent > st.sentAtIdle) {
         this.armIdle(conn); // still sending a response, and the peer took some of it since: not idle
         return;

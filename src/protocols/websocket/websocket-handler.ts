@@ -698,7 +698,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
     const opcode = isBinary ? Opcode.Binary : Opcode.Text;
     for (const ws of targets) {
       if (ws === except || !ws.isOpen) continue;
-      if (ws.conn.writer.pendingBytes > (ws.endpoint.maxBackpressureBytes ?? defaultLimit)) {
+      if (ws.conn.pendingBytes > (ws.endpoint.maxBackpressureBytes ?? defaultLimit)) {
         result.dropped++;
         if (ws.endpoint.slowConsumer === SlowConsumerPolicy.Close) {
           this.stats.slowConsumerCloses++;
@@ -748,7 +748,7 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /** A stalled message → close 1008 `ERR_WS_MESSAGE_TOO_SLOW`; no read section and a full wait queue → 1013. */
   onReadLimit(conn: Connection, limit: ReadLimit): void {
     const ws = conn.state as WebSocket;
-    conn.reader.discard(conn);
+    conn.discardInput();
     if (limit === ReadLimit.Stalled) this.fail(ws, WsError.MessageTooSlow);
     else this.closeWith(ws, CloseCode.TryAgainLater, 'server busy');
   }

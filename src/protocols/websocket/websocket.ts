@@ -161,7 +161,7 @@ export class WebSocket<T = unknown> implements FragmentState {
 
   /** Bytes queued or in flight to this peer. */
   get bufferedAmount(): number {
-    return this.conn.writer.pendingBytes;
+    return this.conn.pendingBytes;
   }
 
   /**
@@ -265,7 +265,7 @@ export class WebSocket<T = unknown> implements FragmentState {
    * to a reader that keeps up must not count against its slow-consumer limit before it was tried).
    */
   flush(): void {
-    this.conn.writer.flush();
+    this.conn.flush();
   }
 
   /** Queues a frame encoded once for many sockets (see `WebSocketHandler.broadcast`). */
