@@ -25,6 +25,11 @@ const PAUSE_SHIFT = 8;
 const KIND_SHIFT = 12;
 const FLAG_BITS = (1 << KIND_SHIFT) - 1;
 
+/** Bits of the message count in {@link Connection}'s budget (maxMessagesPerTurn is at most 1,000,000), and of the turn above it. */
+const BUDGET_COUNT_BITS = 20;
+const BUDGET_COUNT_MASK = (1 << BUDGET_COUNT_BITS) - 1;
+const BUDGET_TURN_MASK = 0x3ff;
+
 /** No deadline set. */
 export const NO_DEADLINE = 0;
 
@@ -53,9 +58,12 @@ export class Connection {
    * (a connection is mostly idle memory: every field is 8 bytes per connection).
    */
   private flags = 0;
-  /** Turn in which {@link messagesThisTurn} was counted. */
-  turnId = 0;
-  messagesThisTurn = 0;
+  /**
+   * The per-turn budget: messages counted (low {@link BUDGET_COUNT_BITS} bits) and the low bits of the
+   * turn they were counted in, above them (one small integer instead of two fields). A turn number
+   * seen again 1,024 turns later reads as the same turn: at worst one early budget pause.
+   */
+  private budget = 0;
   /**
    * When {@link ProtocolHandler.onDeadline} fires: ms since the processor's epoch (a small integer,
    * not a boxed double per connection), or NO_DEADLINE.
@@ -267,16 +275,15 @@ export class Connection {
    * stops, and the rest is processed next turn so one pipelining client cannot starve the others).
    */
   takeBudget(): boolean {
-    const turn = this.loop.turnId;
-    if (this.turnId !== turn) {
-      this.turnId = turn;
-      this.messagesThisTurn = 0;
-    }
-    if (this.messagesThisTurn >= this.loop.config.maxMessagesPerTurn) {
+    const turn = (this.loop.turnId & BUDGET_TURN_MASK) << BUDGET_COUNT_BITS;
+    let budget = this.budget;
+    if ((budget & ~BUDGET_COUNT_MASK) !== turn) budget = turn;
+    if ((budget & BUDGET_COUNT_MASK) >= this.loop.config.maxMessagesPerTurn) {
+      this.budget = budget;
       this.pause(PauseReason.Budget);
       return false;
     }
-    this.messagesThisTurn++;
+    this.budget = budget + 1;
     return true;
   }
 

@@ -10,11 +10,17 @@ import { CloseCode, Opcode } from './opcode.js';
 import type { SharedFrame } from './shared-frame.js';
 
 const Bit = { CloseSent: 1, CloseReceived: 2, SawFrame: 4, Deflate: 8 } as const;
-/** Above the flags in {@link WebSocket}'s bits: the UTF-8 validator's state (7 bits), then the close code (13: codes end at 4999). */
+/**
+ * Above the flags in {@link WebSocket}'s bits: the UTF-8 validator's state (7 bits), the close code
+ * (13: codes end at 4999), whether a fragmented message is open (1) and its opcode (4).
+ */
 const UTF8_SHIFT = 4;
 const UTF8_MASK = 0x7f << UTF8_SHIFT;
 const CLOSE_CODE_SHIFT = 11;
-const BELOW_CLOSE_CODE = (1 << CLOSE_CODE_SHIFT) - 1;
+const CLOSE_CODE_MASK = 0x1fff << CLOSE_CODE_SHIFT;
+const MESSAGE_OPEN = 1 << 24;
+const OPCODE_SHIFT = 25;
+const OPCODE_MASK = 0xf << OPCODE_SHIFT;
 
 /** What the handler needs from its owner when a socket closes or is closed. */
 export interface WebSocketOwner {
@@ -44,10 +50,6 @@ export class WebSocket<T = unknown> implements FragmentState {
   readonly protocol: string;
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
   data: T;
-  /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
-  currentMessageOpcode: number = Opcode.Continuation;
-  /** @internal a fragmented message is open (its final frame has not arrived). */
-  messageOpen = false;
   /** @internal payload bytes of the message in progress (fragmentation rules: fragment-tracker.ts) */
   messageBytes = 0;
   /**
@@ -56,8 +58,8 @@ export class WebSocket<T = unknown> implements FragmentState {
    */
   inbound: InboundMessage | null = null;
   /**
-   * closeSent / closeReceived / sawFrame / compressed, the text message's UTF-8 state and the close
-   * code, packed in one small integer (an idle socket is mostly this object: every field is 8
+   * closeSent / closeReceived / sawFrame / compressed, the text message's UTF-8 state, the close
+   * code, and the message in progress's open flag and opcode, packed in one small integer (an idle socket is mostly this object: every field is 8
    * bytes per connection).
    */
   private bits = CloseCode.Abnormal << CLOSE_CODE_SHIFT;
@@ -130,7 +132,23 @@ export class WebSocket<T = unknown> implements FragmentState {
     return this.bits >>> CLOSE_CODE_SHIFT;
   }
   set closeCode(code: number) {
-    this.bits = (this.bits & BELOW_CLOSE_CODE) | ((code & 0x1fff) << CLOSE_CODE_SHIFT);
+    this.bits = (this.bits & ~CLOSE_CODE_MASK) | ((code & 0x1fff) << CLOSE_CODE_SHIFT);
+  }
+
+  /** @internal opcode (Text or Binary) of the message in progress, Continuation before the first. */
+  get currentMessageOpcode(): number {
+    return (this.bits & OPCODE_MASK) >>> OPCODE_SHIFT;
+  }
+  set currentMessageOpcode(opcode: number) {
+    this.bits = (this.bits & ~OPCODE_MASK) | ((opcode & 0xf) << OPCODE_SHIFT);
+  }
+
+  /** @internal a fragmented message is open (its final frame has not arrived). */
+  get messageOpen(): boolean {
+    return (this.bits & MESSAGE_OPEN) !== 0;
+  }
+  set messageOpen(on: boolean) {
+    this.bits = on ? this.bits | MESSAGE_OPEN : this.bits & ~MESSAGE_OPEN;
   }
 
   /** @internal the UTF-8 state of the text message in progress (`utf8Step` in utf8-validator.ts). */
