@@ -53,6 +53,8 @@ export class MessageWriter {
   pendingBytes = 0;
   /** Bytes whose write completed since this writer was taken (see {@link sentBytes}). */
   private sent = 0;
+  /** Released with writes in flight (the socket closed under them): not reused. */
+  private spoiled = false;
   /** The connection holding this writer (null while it is free in the processor's {@link IoPool}). */
   private owner: Connection | null = null;
 
@@ -69,7 +71,7 @@ export class MessageWriter {
    */
   detach(): boolean {
     this.owner = null;
-    return this.inflight === null || this.inflight.count === 0;
+    return !this.spoiled && (this.inflight === null || this.inflight.count === 0);
   }
 
   private get conn(): Connection {
@@ -342,7 +344,11 @@ export class MessageWriter {
       }
       queued.clear();
     }
-    if (this.inflight !== null) this.inflight.releaseAll(this.slab);
+    if (this.inflight !== null && this.inflight.count > 0) {
+      this.inflight.releaseAll(this.slab);
+      // The socket may still call back for those writes: this writer is never lent again.
+      this.spoiled = true;
+    }
     this.pendingBytes = 0;
   }
 

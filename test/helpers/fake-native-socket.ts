@@ -75,7 +75,7 @@ export class FakeNativeSocket extends NativeSocket {
       const { views, buffers } = this.queued.shift()!;
       for (const v of views) this.wire.push(Buffer.from(v));
       const conn = this.conn;
-      if (conn !== null) for (let i = 0; i < buffers; i++) conn.writer.completeHead();
+      if (conn !== null) for (let i = 0; i < buffers && conn.heldWriter !== null; i++) conn.heldWriter.completeHead();
     }
     this.loop.onNativeBatchEnd();
   }
