@@ -129,7 +129,7 @@ export class WebSocket<T = unknown> implements FragmentState {
 
   /** Close code reported to `onClose`: the peer's, ours when we failed the connection, else 1006. */
   get closeCode(): number {
-    return this.bits >>> CLOSE_CODE_SHIFT;
+    return (this.bits & CLOSE_CODE_MASK) >>> CLOSE_CODE_SHIFT;
   }
   set closeCode(code: number) {
     this.bits = (this.bits & ~CLOSE_CODE_MASK) | ((code & 0x1fff) << CLOSE_CODE_SHIFT);
