@@ -1,0 +1,161 @@
+// The transport's shared state: event kinds, limits, the Conn and Transport structs, and the
+// functions its files call across (transport.cc holds the design overview). Linux only.
+#ifndef SLABCAST_NATIVE_TRANSPORT_STATE_H_
+#define SLABCAST_NATIVE_TRANSPORT_STATE_H_
+
+#ifdef __linux__
+
+#include <limits.h>
+#include <napi.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "write-queue.h"
+
+namespace slabcast {
+namespace transport {
+
+// Event kinds (4 int32 each: kind, slot, a, b). Exported to JS by name.
+enum EventKind : int32_t {
+  kEventData = 1,       // a = arena offset, b = length
+  kEventEof = 2,        // the peer sent FIN
+  kEventError = 3,      // a = negative errno, b = syscall (kSys*)
+  kEventWriteDone = 4,  // a = status (0 or negative errno): the oldest queued write left
+  kEventClose = 5,      // the descriptor is closed; the slot is reused after this batch
+  kEventAccept = 6,     // a listener accepted a connection into `slot`: a = its descriptor, b = listener
+  kEventAcceptError = 7,  // slot -1, a = negative errno, b = listener: a connection was shed (see Accept)
+};
+enum Syscall : int32_t { kSysRead = 1, kSysWrite = 2, kSysShutdown = 3 };
+
+constexpr int kEventInts = 4;
+// Reads stop (retried next iteration: epoll is level-triggered) when fewer than this many event
+// slots or arena bytes are left, so a burst never overruns the batch; control events always find
+// room (overflow vector).
+constexpr uint32_t kReserveEvents = 64;
+constexpr size_t kMinReadBytes = 4096;
+constexpr size_t kMaxReadBytes = 64 * 1024;
+// Past this many arena bytes the batch is delivered at once, from the epoll callback, instead of
+// at the end of the poll phase: the arena's hot start stays in the CPU cache while large messages
+// stream in (a 1 MiB walk through cold memory cost ~15% on 16 KiB echoes).
+constexpr size_t kDeliverBytes = 128 * 1024;
+// epoll_wait() results taken per call, and calls per wake-up (what is left is level-triggered: the
+// epoll descriptor stays readable and the next iteration goes on).
+constexpr int kReadyEvents = 1024;
+constexpr int kMaxRounds = 16;
+// recv(2) calls per connection per wake-up while each fills its buffer (libuv's stream limit).
+constexpr int kReadsPerWake = 32;
+// accept4(2) calls per listener per wake-up; the rest of the backlog waits for the next iteration.
+constexpr int kAcceptsPerWake = 128;
+// The epoll data of a listener: this bit and its id (a connection's is its slot, below 2^31).
+constexpr uint64_t kListenerTag = uint64_t{1} << 32;
+
+#ifdef IOV_MAX
+constexpr size_t kMaxIov = IOV_MAX;
+#else
+constexpr size_t kMaxIov = 1024;
+#endif
+constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+
+enum ConnFlags : uint8_t {
+  kReading = 1,       // JS reads (readStart until readStop, EOF or a read error)
+  kEof = 2,           // the peer's FIN came
+  kShutdownSent = 4,  // shutdown() was called: FIN once the queue is empty
+  kShutdownDone = 8,  // FIN is sent
+  kLive = 16,         // the slot holds an open descriptor (adopt() until close)
+  kWatchIn = 32,      // in the epoll set with EPOLLIN
+  kWatchOut = 64,     // in the epoll set with EPOLLOUT
+};
+
+// One connection. The slot is its index (Transport::At) and the epoll data of its registration.
+struct Conn {
+  int32_t fd;
+  uint8_t flags;
+  WriteQueue* queue;  // null unless writes wait for EPOLLOUT
+};
+constexpr size_t kBlockShift = 10;  // 1024 Conns (16 KiB) per block
+constexpr size_t kBlockConns = size_t{1} << kBlockShift;
+
+struct Transport {
+  napi_env env = nullptr;
+  uv_loop_t* loop = nullptr;
+  napi_ref arena_ref = nullptr;
+  napi_ref events_ref = nullptr;
+  napi_ref callback_ref = nullptr;
+  napi_async_context async_context = nullptr;
+  uint8_t* arena = nullptr;
+  size_t arena_size = 0;
+  size_t arena_used = 0;
+  int32_t* events = nullptr;
+  uint32_t event_capacity = 0;  // in events
+  uint32_t event_count = 0;
+  std::vector<int32_t> overflow;  // control events when the array is full
+  std::vector<int32_t> deferred;  // events recorded while JS was inside onEvents
+  std::vector<std::unique_ptr<Conn[]>> blocks;  // slot s is blocks[s >> kBlockShift][s & (kBlockConns - 1)]
+  uint32_t slot_count = 0;                      // slots handed out at least once
+  std::vector<int32_t> free_slots;
+  std::vector<int32_t> closed_slots;  // freed after JS has seen their CLOSE
+  int ep = -1;                        // the epoll descriptor (from init())
+  std::vector<int> listeners;         // listen() descriptors by id; -1 once unlisten()ed
+  int reserve_fd = -1;                // held while listening: freed to shed a connection on EMFILE
+  uv_poll_t poll;                     // libuv's watch on `ep`
+  uint32_t watched = 0;               // connections in the epoll set
+  uv_check_t check;
+  uv_idle_t idle;
+  bool armed = false;
+  bool delivering = false;
+  bool initialized = false;
+  bool reads_blocked = false;  // this wake-up: the arena or the event array is short
+  bool tearing_down = false;    // env teardown: no more events, no more napi calls
+  uint32_t open = 0;
+  napi_async_cleanup_hook_handle cleanup = nullptr;
+  uint32_t teardown_pending = 0;  // loop handles whose close callback teardown still waits for
+
+  Conn* At(int32_t slot) {
+    const size_t s = static_cast<size_t>(slot);
+    return &blocks[s >> kBlockShift][s & (kBlockConns - 1)];
+  }
+
+  epoll_event ready[kReadyEvents];
+  // Scratch reused from call to call: writeBatch()'s buffers and one socket's iovecs; a flush's iovecs.
+  std::vector<iovec> batch_bases;
+  std::vector<napi_value> batch_values;
+  std::vector<iovec> batch_iov;
+  std::vector<napi_value> batch_iov_values;
+  std::vector<iovec> flush_iov;
+};
+
+// transport-events.cc: the event batch to JS.
+void Push(Transport* t, int32_t kind, int32_t slot, int32_t a, int32_t b);
+void Deliver(Transport* t);
+
+// transport-poll.cc: the epoll side.
+int Watch(Transport* t, Conn* c, int32_t slot);
+void DropQueue(Transport* t, Conn* c);
+void CloseConn(Transport* t, Conn* c, int32_t slot);
+void SendShutdown(Transport* t, Conn* c, int32_t slot);
+int64_t SendNow(int fd, iovec* bufs, size_t n);
+void OnEpoll(uv_poll_t* handle, int status, int events);
+int32_t NewConn(Transport* t, int fd);
+
+// transport-writes.cc: writes from JS.
+Napi::Value WriteSlice(const Napi::CallbackInfo& info);
+Napi::Value Writev(const Napi::CallbackInfo& info);
+Napi::Value WriteBatch(const Napi::CallbackInfo& info);
+
+// transport.cc: the N-API surface.
+Transport* Get(const Napi::CallbackInfo& info);
+Conn* GetConn(const Napi::CallbackInfo& info, Transport** out, int32_t* slot_out);
+
+}  // namespace transport
+}  // namespace slabcast
+
+#endif  // __linux__
+
+#endif  // SLABCAST_NATIVE_TRANSPORT_STATE_H_
