@@ -1,4 +1,4 @@
-// The TCP transport half of the addon (transport.cc): exported as `transport`.
+// The TCP transport half of the addon (transport*.cc): exported as `transport`.
 #ifndef SLABCAST_NATIVE_TRANSPORT_H_
 #define SLABCAST_NATIVE_TRANSPORT_H_
 

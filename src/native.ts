@@ -1,5 +1,5 @@
 /**
- * The one loader of the native addon (target "slabcast": native/mmap.cc and native/transport.cc).
+ * The one loader of the native addon (target "slabcast": native/mmap.cc and native/transport*.cc).
  *
  * node-gyp-build resolves the .node file from the package root: build/Release,
  * build/Debug, then prebuilds/<platform>-<arch>. This file sits one directory
@@ -85,7 +85,7 @@ export interface MmapBinding {
 }
 
 /**
- * The TCP transport (native/transport.cc, Linux only): connections as descriptors in the addon's own
+ * The TCP transport (native/transport*.cc, Linux only): connections as descriptors in the addon's own
  * epoll set, known to JS by slot. Reads land in the `arena` given to init(); their events are delivered in one `onEvents(count)` call
  * per loop iteration (4 ints each: kind, slot, a, b). Every function but init/adopt takes a slot of
  * an open connection and throws RangeError otherwise.
