@@ -113,7 +113,10 @@ async function openPhase(ctx: ScenarioContext, server: RunningServer, client: Ws
 /** Growth per connection between two memory points, logged as a progress line. */
 function growthOf(ctx: ScenarioContext, target: ServerTarget, before: MemoryPoint, after: MemoryPoint, count: number): Growth {
   const n = Math.max(1, count);
-  const rssNoGcPerConn = (after.rss - before.rss) / n;
+  // Both growths start from the collected baseline: the prewarm's garbage, collected or not during
+  // the window, would otherwise count against (or for) the idle sockets.
+  const baseline = before.gc?.rss ?? before.rss;
+  const rssNoGcPerConn = (after.rss - baseline) / n;
   const gc = before.gc !== null && after.gc !== null ? { before: before.gc, after: after.gc } : null;
   const rssPerConn = gc === null ? rssNoGcPerConn : (gc.after.rss - gc.before.rss) / n;
   const heapPerConn = gc === null ? null : (gc.after.heap.heapUsed - gc.before.heap.heapUsed) / n;
@@ -122,7 +125,7 @@ function growthOf(ctx: ScenarioContext, target: ServerTarget, before: MemoryPoin
       ? ' (no forced GC)'
       : `; after a forced GC ${MiB(gc.before.rss)} → ${MiB(gc.after.rss)}: ${int(rssPerConn)} B/conn, heap ${int(heapPerConn ?? 0)} B/conn, ` +
         `external ${int((gc.after.heap.external - gc.before.heap.external) / n)} B/conn`;
-  ctx.log(`  → RSS ${MiB(before.rss)} → ${MiB(after.rss)}: ${int(rssNoGcPerConn)} B/conn${gcPart}`);
+  ctx.log(`  → RSS ${MiB(baseline)} → ${MiB(after.rss)}: ${int(rssNoGcPerConn)} B/conn${gcPart}`);
   return { target: target.label, role: target.role, rssPerConn, rssNoGcPerConn, heapPerConn };
 }
 
