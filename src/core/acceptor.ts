@@ -157,6 +157,11 @@ export class Acceptor implements NativeListenerEvents {
 
   /** @internal the addon shed a connection: accept(2) failed (EMFILE/ENFILE: the table is full). */
   onNativeAcceptError(err: NodeJS.ErrnoException): void {
+    this.acceptFailed(err);
+  }
+
+  /** accept(2) failed, in the addon or in Node's listening handle: a full table backs off, the rest is reported. */
+  private acceptFailed(err: NodeJS.ErrnoException): void {
     if (isDescriptorExhaustion(err.code)) this.descriptorsExhausted(err.code as string);
     else if (this.onServerError !== null) this.onServerError(err);
   }
@@ -254,10 +259,7 @@ export class Acceptor implements NativeListenerEvents {
         this.server.off('error', onError);
         // Without a listener, an accept error (the node transport reports EMFILE/ENFILE this way when
         // libuv cannot shed the connection itself) would be thrown and end the process.
-        this.server.on('error', (err: NodeJS.ErrnoException) => {
-          if (isDescriptorExhaustion(err.code)) this.descriptorsExhausted(err.code as string);
-          else if (this.onServerError !== null) this.onServerError(err);
-        });
+        this.server.on('error', (err: NodeJS.ErrnoException) => this.acceptFailed(err));
         this.bound = this.server.address() as AddressInfo;
         if (!this.listenInAddon()) this.interceptConnections();
         resolve(this.bound);
