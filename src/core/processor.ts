@@ -343,7 +343,7 @@ export class Processor implements NativeSocketEvents {
       if (writer !== null) {
         if (conn.socket instanceof NativeSocket && conn.socket.batched && writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
         writer.flush();
-        if (writer.idle && conn.heldWriter === writer) this.io.giveBackWriter(conn);
+        conn.releaseIdleWriter();
       }
       if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
     }
