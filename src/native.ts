@@ -188,15 +188,24 @@ function loadBinding(): MmapBinding {
   return binding as unknown as MmapBinding;
 }
 
+/**
+ * `binding`'s properties copied into a plain object. The addon's own export objects get their
+ * properties defined one by one, which leaves them in V8's dictionary mode: every `mmap.unmask` or
+ * `transport.readStart` in a hot path would be a generic lookup instead of an inlined field load.
+ */
+function fastCopy<T extends object>(binding: T): T {
+  return { ...binding };
+}
+
 /** The loaded addon. */
-export const mmap: MmapBinding = loadBinding();
+export const mmap: MmapBinding = fastCopy(loadBinding());
 
 /**
  * The native TCP transport. Where the addon has none (not Linux), a stand-in whose functions throw:
  * nothing calls it there, since {@link transportUnusableReason} keeps the native transport from
  * starting and sockets stay on net.Socket.
  */
-export const transport: TransportBinding = mmap.transport ?? missingTransport();
+export const transport: TransportBinding = mmap.transport === undefined ? missingTransport() : fastCopy(mmap.transport);
 
 function missingTransport(): TransportBinding {
   const missing = (): never => {
