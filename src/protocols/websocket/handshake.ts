@@ -117,10 +117,19 @@ export function upgradeResponseLength(tail: string): number {
  */
 export function writeUpgradeResponse(out: Buffer, at: number, accept: string, tail: string): number {
   out.set(UPGRADE_PREFIX, at);
-  let n = UPGRADE_PREFIX.length;
-  n += out.write(accept, at + n, 'latin1');
-  n += out.write(tail, at + n, 'latin1');
-  return n;
+  let n = at + UPGRADE_PREFIX.length;
+  n = writeAscii(out, n, accept);
+  n = writeAscii(out, n, tail);
+  return n - at;
+}
+
+/**
+ * Writes the ASCII string `s` at out[at] and returns the index past it. A few dozen bytes: a loop
+ * is cheaper than Buffer#write's encoding dispatch and call into C++.
+ */
+function writeAscii(out: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+  return at + s.length;
 }
 
 /**
