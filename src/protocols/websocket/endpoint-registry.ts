@@ -17,17 +17,15 @@ import {
   upgradeResponseTail,
   writeUpgradeResponse,
 } from './handshake.js';
+import { HandshakeFields, ORIGIN, SEC_EXTENSIONS, SEC_PROTOCOL } from './handshake-fields.js';
 import { negotiateDeflate } from './permessage-deflate.js';
 import { OriginPolicy } from './origin-policy.js';
 import { WebSocket } from './websocket.js';
 import type { WebSocketHandler } from './websocket-handler.js';
 
-const SEC_KEY = asciiBytes('sec-websocket-key');
-const SEC_VERSION = asciiBytes('sec-websocket-version');
-const SEC_PROTOCOL = asciiBytes('sec-websocket-protocol');
-const SEC_EXTENSIONS = asciiBytes('sec-websocket-extensions');
-const ORIGIN = asciiBytes('origin');
 const HOST = asciiBytes('host');
+/** Reused by every handshake: read synchronously in {@link EndpointRegistry.upgrade}, never kept. */
+const fields = new HandshakeFields();
 const LINGER_MS = 2000;
 // RFC 6455 §4.1, §11.5: subprotocol names are RFC 9110 §5.6.2 tokens.
 const SUBPROTOCOL_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -86,21 +84,22 @@ export class EndpointRegistry {
     if (head.method !== Method.Get || head.versionMinor !== 1 || head.contentLength > 0 || head.chunked) {
       return this.refuse(conn, 400, BAD_REQUEST_RESPONSE);
     }
-    const key = head.findHeader(buf, SEC_KEY);
+    const f = fields.scan(head, buf);
+    const key = f.key;
     const h = head.headers;
-    if (key < 0 || head.findNextHeader(buf, SEC_KEY, key + 1) >= 0 || !isValidWebSocketKey(buf, h[key * 4 + 2], h[key * 4 + 3])) {
+    if (key < 0 || f.keyLines > 1 || !isValidWebSocketKey(buf, h[key * 4 + 2], h[key * 4 + 3])) {
       return this.refuse(conn, 400, BAD_REQUEST_RESPONSE);
     }
-    const version = head.findHeader(buf, SEC_VERSION);
+    const version = f.version;
     if (version < 0 || !isWebSocketVersion13(buf, h[version * 4 + 2], h[version * 4 + 3])) {
       return this.refuse(conn, 426, UPGRADE_REQUIRED_RESPONSE);
     }
     // Header strings are decoded only where something reads them: a request without `Origin` to an
     // endpoint without hooks (every bench and `ws` client) decodes none.
-    const origin = headerString(head, buf, ORIGIN);
+    const origin = headerString(head, buf, f.origin, ORIGIN);
     // An endpoint with its own verifyOrigin decides for itself; the others follow the server's policy.
     if (endpoint.verifyOrigin === undefined && origin !== undefined) {
-      const host = headerString(head, buf, HOST);
+      const host = headerString(head, buf, head.findHeader(buf, HOST), HOST);
       if (!this.origins.allows(origin, host)) {
         this.originRefusals++;
         if (this.onOriginRefused !== null) this.onOriginRefused(origin, host, path);
@@ -108,12 +107,12 @@ export class EndpointRegistry {
       }
     }
     // Everything taken from the request bytes is taken now: a verdict given later cannot read them.
-    const protocol = chooseProtocol(endpoint, head, buf);
+    const protocol = chooseProtocol(endpoint, head, buf, f.protocol);
     const accept = computeAcceptFrom(buf, h[key * 4 + 2], h[key * 4 + 3]);
     // permessage-deflate when the server and the endpoint take it (never for a binary sink) and the client offers it.
     const deflate =
       this.handler.compressionEnabled && endpoint.perMessageDeflate !== false && endpoint.binarySink === undefined
-        ? negotiateDeflate(headerString(head, buf, SEC_EXTENSIONS))
+        ? negotiateDeflate(headerString(head, buf, f.extensions, SEC_EXTENSIONS))
         : null;
     let verdict: UpgradeVerdict | Promise<UpgradeVerdict> = ACCEPT;
     // Only endpoint code sees the request object (its headers decoded at once: it may keep it).
@@ -213,11 +212,11 @@ function refusal(status: number, message: string, code?: string): Buffer {
  * lets the server pick any offered one; `WebSocketEndpoint.protocols` is documented as the
  * endpoint's preference order, so that order decides, not the client's.
  */
-function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buffer): string {
+function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buffer, first: number): string {
   const supported = endpoint.protocols;
   if (supported === undefined || supported.length === 0) return '';
   const offered = new Set<string>();
-  for (let i = head.findHeader(buf, SEC_PROTOCOL); i >= 0; i = head.findNextHeader(buf, SEC_PROTOCOL, i + 1)) {
+  for (let i = first; i >= 0; i = head.findNextHeader(buf, SEC_PROTOCOL, i + 1)) {
     for (const name of head.headerValue(buf, i).split(',')) offered.add(name.trim());
   }
   for (const name of supported) if (offered.has(name)) return name;
@@ -225,11 +224,11 @@ function chooseProtocol(endpoint: WebSocketEndpoint, head: RequestHead, buf: Buf
 }
 
 /**
- * The value of the header named `lowerName` as one string, repeated fields joined with ", "
- * (RFC 9110 §5.3), or undefined when the request has none.
+ * The value of the header named `lowerName`, whose first field line is `first` (-1: the request has
+ * none, undefined), as one string, repeated fields joined with ", " (RFC 9110 §5.3).
  */
-function headerString(head: RequestHead, buf: Buffer, lowerName: Uint8Array): string | undefined {
-  let i = head.findHeader(buf, lowerName);
+function headerString(head: RequestHead, buf: Buffer, first: number, lowerName: Uint8Array): string | undefined {
+  let i = first;
   if (i < 0) return undefined;
   let value = head.headerValue(buf, i);
   while ((i = head.findNextHeader(buf, lowerName, i + 1)) >= 0) value += `, ${head.headerValue(buf, i)}`;
