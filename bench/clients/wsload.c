@@ -25,8 +25,15 @@
  * from stdin ("run <seconds>" per line; "quit" or EOF ends), which is how bench/lib/c-ws-load.ts
  * drives it: its warm-up call pays for the upgrades, the measured call does not.
  *
+ * --mode idle (with --control): opens and holds idle WebSockets, for the memory and upgrade-cost
+ * scenario. "open <n>" opens n more (at most --connections held, CONNECT_CONCURRENCY upgrades in
+ * flight) and prints one JSON line: opened, failed, firstFailure, elapsedSec, the upgrade latency's
+ * p50Ms/p99Ms (socket() to the checked 101) and the client's cpuMicros. Held sockets send nothing,
+ * answer pings, and count a server close. "close" closes them all and prints stillOpen (how many
+ * the server had not closed).
+ *
  * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
- * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout] [--connections 100]
+ * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|idle] [--connections 100]
  *               [--inflight 1] [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]
  *               [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]
  */
@@ -69,7 +76,7 @@ enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 
 #define FANOUT_PREFIX 12         /* fan-out payload prefix: int64 send time (ns) + uint32 round */
 #define EXIT_FANOUT_BROKEN 3     /* fan-out: a wrong or missing delivery, or a lost connection */
 
-enum { MODE_ECHO, MODE_FANOUT };
+enum { MODE_ECHO, MODE_FANOUT, MODE_IDLE };
 
 /* ---------------------------------------------------------------- options */
 
@@ -212,6 +219,10 @@ static bool quit_requested;
 
 /* connect phase */
 static long started_conns, settled_conns, opened_conns, connect_failures;
+/* Connections the connect phase opens up to: --connections, or (idle mode) those held plus the "open <n>". */
+static long connect_goal;
+/* Idle mode: connections opened and the client's CPU before the current "open <n>". */
+static long idle_opened_before;
 static int64_t connect_begin;
 static double connect_sec;
 
@@ -276,6 +287,7 @@ static const char *conn_name(const conn *c) {
 }
 
 static void connect_settled(void);
+static void finish_idle_open(void);
 
 /* Drops a connection; its messages in flight are lost (one error for the connection).
  * Fan-out: an open connection lost ends the process. */
@@ -793,6 +805,7 @@ static void on_handshake_data(conn *c, const uint8_t *buf, size_t n, int64_t now
   }
   c->state = ST_OPEN;
   opened_conns++;
+  if (opt.mode == MODE_IDLE) hist_record(now - c->started);
   size_t rest = c->hs_len - body;
   uint8_t extra[HANDSHAKE_MAX];
   memcpy(extra, c->hs + body, rest);
@@ -862,11 +875,15 @@ static void connect_settled(void) {
  * window, so a burst never overflows the server's backlog); when all have settled, begin the
  * first run. Not called from conn_fail, so a dead server cannot recurse N deep. */
 static void pump_connections(int64_t now) {
-  while (phase == PH_CONNECT && started_conns < opt.connections && started_conns - settled_conns < CONNECT_CONCURRENCY) {
+  while (phase == PH_CONNECT && started_conns < connect_goal && started_conns - settled_conns < CONNECT_CONCURRENCY) {
     start_next_connection(now);
   }
-  if (phase != PH_CONNECT || settled_conns < opt.connections) return;
+  if (phase != PH_CONNECT || settled_conns < connect_goal) return;
   connect_sec = (double)(now - connect_begin) / 1e9;
+  if (opt.mode == MODE_IDLE) {
+    finish_idle_open();
+    return;
+  }
   progress("opened %ld of %ld WebSocket(s) on %s in %.2f s", opened_conns, opt.connections, opt.path, connect_sec);
   if (opt.mode == MODE_FANOUT && opened_conns < opt.connections) {
     fanout_broken("%ld of %ld upgrades failed; first: %s", opt.connections - opened_conns, opt.connections, first_error);
@@ -922,7 +939,68 @@ static void on_event(conn *c, uint32_t events) {
   }
 }
 
-/* --control: "run <seconds>" starts a run (no warm-up: the previous run warmed up), "quit" ends. */
+/* ---------------------------------------------------------------- idle mode */
+
+/* A connection slot as it is before its first use. */
+static void conn_reset(conn *c) {
+  free(c->hs);
+  int64_t *ring = c->sent_at;
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  c->state = ST_IDLE;
+  c->head_need = 2;
+  c->sent_at = ring;
+  c->out_seq = 1;    /* fan-out: the sender's first frame is round 1's */
+  c->next_round = 1; /* fan-out: a receiver's first delivery is round 1 */
+}
+
+/* "open <n>": n more connections (up to --connections held), through the connect phase. */
+static void idle_open(long n, int64_t now) {
+  connect_goal = started_conns + n > opt.connections ? opt.connections : started_conns + n;
+  idle_opened_before = opened_conns;
+  connect_failures = 0;
+  errors = 0;
+  first_error[0] = '\0';
+  memset(hist, 0, sizeof hist);
+  hist_total = 0;
+  cpu_now(&cpu_user_before, &cpu_sys_before);
+  connect_begin = now;
+  phase = PH_CONNECT;
+}
+
+/* The connect phase of an "open" is over: its JSON line, then back to reading commands. */
+static void finish_idle_open(void) {
+  int64_t user, sys;
+  cpu_now(&user, &sys);
+  printf("{\"tool\":\"c-ws\",\"mode\":\"idle\",\"opened\":%ld,\"failed\":%ld,\"firstFailure\":", opened_conns - idle_opened_before,
+         connect_failures);
+  if (first_error[0] == '\0') printf("null");
+  else json_string(first_error);
+  printf(",\"elapsedSec\":%.6f", connect_sec);
+  json_ms("p50Ms", hist_quantile_ms(0.5));
+  json_ms("p99Ms", hist_quantile_ms(0.99));
+  printf(",\"cpuMicros\":%" PRId64 ",\"held\":%ld}\n", (user - cpu_user_before) + (sys - cpu_sys_before), open_connections());
+  fflush(stdout);
+  phase = quit_requested ? PH_EXIT : PH_IDLE;
+}
+
+/* "close": closes every held connection; prints how many the server had left open. */
+static void idle_close(void) {
+  long still_open = 0;
+  for (long i = 0; i < started_conns; i++) {
+    conn *c = &conns[i];
+    if (c->state == ST_OPEN) still_open++;
+    if (c->fd >= 0) close(c->fd); /* also leaves the epoll set */
+    conn_reset(c);
+  }
+  started_conns = settled_conns = opened_conns = 0;
+  closed_conns = 0;
+  printf("{\"tool\":\"c-ws\",\"mode\":\"idle\",\"stillOpen\":%ld}\n", still_open);
+  fflush(stdout);
+}
+
+/* --control: "run <seconds>" starts a run (no warm-up: the previous run warmed up), "quit" ends;
+ * idle mode: "open <n>", "close", "quit". */
 static char cmd_buf[256];
 static size_t cmd_len;
 
@@ -935,8 +1013,12 @@ static void run_commands(void) {
     }
     *nl = '\0';
     double seconds = 0;
+    long count = 0;
     if (strcmp(cmd_buf, "quit") == 0) phase = PH_EXIT;
-    else if (sscanf(cmd_buf, "run %lf", &seconds) == 1 && seconds > 0) begin_run(0, seconds, now_ns());
+    else if (opt.mode == MODE_IDLE && sscanf(cmd_buf, "open %ld", &count) == 1 && count > 0) idle_open(count, now_ns());
+    else if (opt.mode == MODE_IDLE && strcmp(cmd_buf, "close") == 0) idle_close();
+    else if (opt.mode != MODE_IDLE && sscanf(cmd_buf, "run %lf", &seconds) == 1 && seconds > 0) begin_run(0, seconds, now_ns());
+    else if (opt.mode == MODE_IDLE) progress("ignoring command \"%s\" (want \"open <n>\", \"close\" or \"quit\")", cmd_buf);
     else progress("ignoring command \"%s\" (want \"run <seconds>\" or \"quit\")", cmd_buf);
     size_t used = (size_t)(nl + 1 - cmd_buf);
     memmove(cmd_buf, nl + 1, cmd_len - used);
@@ -1013,10 +1095,11 @@ static double number_arg(const char *flag, const char *value, double min) {
 }
 
 static void usage(void) {
-  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout] [--connections 100]\n"
+  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|idle] [--connections 100]\n"
         "              [--inflight 1] [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
         "              [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]\n"
-        "fanout: --connections counts the sender and the receivers; --inflight is the rounds in flight\n",
+        "fanout: --connections counts the sender and the receivers; --inflight is the rounds in flight\n"
+        "idle (with --control): --connections is the most held; stdin commands \"open <n>\", \"close\", \"quit\"\n",
         stderr);
 }
 
@@ -1040,7 +1123,8 @@ static void parse_args(int argc, char **argv) {
       else if (strcmp(a, "--mode") == 0) {
         if (strcmp(v, "echo") == 0) opt.mode = MODE_ECHO;
         else if (strcmp(v, "fanout") == 0) opt.mode = MODE_FANOUT;
-        else die("--mode is echo or fanout, got \"%s\"", v);
+        else if (strcmp(v, "idle") == 0) opt.mode = MODE_IDLE;
+        else die("--mode is echo, fanout or idle, got \"%s\"", v);
       }
       else if (strcmp(a, "--connections") == 0) opt.connections = (long)number_arg(a, v, 1);
       else if (strcmp(a, "--inflight") == 0) opt.inflight = (long)number_arg(a, v, 1);
@@ -1063,6 +1147,7 @@ static void parse_args(int argc, char **argv) {
   if (opt.path[0] != '/' || strpbrk(opt.path, " \r\n") != NULL) die("--path must start with / and hold no spaces or line breaks");
   if (opt.inflight > 65536) die("--inflight is at most 65536");
   if (opt.size > (1L << 30)) die("--size is at most 1 GiB");
+  if (opt.mode == MODE_IDLE && !opt.control) die("--mode idle needs --control (its commands come from stdin)");
   if (opt.mode == MODE_FANOUT) {
     if (opt.connections < 2) die("--mode fanout needs --connections ≥ 2 (the sender and at least one receiver)");
     if (opt.size < FANOUT_PREFIX) die("--mode fanout needs --size ≥ %d (send time and round number)", FANOUT_PREFIX);
@@ -1138,12 +1223,8 @@ int main(int argc, char **argv) {
     if (rings == NULL) die("out of memory");
   }
   for (long i = 0; i < opt.connections; i++) {
-    conns[i].fd = -1;
-    conns[i].state = ST_IDLE;
-    conns[i].head_need = 2;
     conns[i].sent_at = rings == NULL ? NULL : rings + i * opt.inflight;
-    conns[i].out_seq = 1;    /* fan-out: the sender's first frame is round 1's */
-    conns[i].next_round = 1; /* fan-out: a receiver's first delivery is round 1 */
+    conn_reset(&conns[i]);
   }
 
   if (opt.mode == MODE_FANOUT) edge = EPOLLET;
@@ -1155,6 +1236,11 @@ int main(int argc, char **argv) {
   }
 
   connect_begin = now_ns();
+  connect_goal = opt.connections;
+  if (opt.mode == MODE_IDLE) {
+    connect_goal = 0;
+    phase = PH_IDLE; /* nothing opens before the first "open <n>" */
+  }
 
   struct epoll_event events[MAX_EVENTS];
   while (phase != PH_EXIT) {
@@ -1177,5 +1263,5 @@ int main(int argc, char **argv) {
       else on_event(events[i].data.ptr, events[i].events);
     }
   }
-  return opened_conns == 0 ? 1 : 0;
+  return opened_conns == 0 && opt.mode != MODE_IDLE ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 /**
  * The C WebSocket client (bench/clients/wsload.c) as `LoadGenerator`s named `c-ws`, for echo and
- * fan-out:
+ * fan-out, and as the idle-connection opener of ws-idle-memory ({@link CWsIdleClient}):
  * compiled on demand into bench/results/bin/wsload, then one process per session. The first
  * `run()` (the warm-up, or the measured window under --quick) starts it with `--control`: it
  * connects, runs that window and prints one JSON line; each later `run()` writes
@@ -11,6 +11,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { ensureClientBinary, NoCompilerError } from './c-client.js';
 import { spawnTracked, stopChild, type TrackedChild } from './processes.js';
 import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec } from './scenario.js';
+import type { WsIdleOpened } from './ws-load-child.js';
 import { hostPort, type WsLoadLog, type WsLoadSpec } from './ws-load.js';
 
 /** Tool name in the tables. */
@@ -21,7 +22,7 @@ const OVERRUN_GRACE_SEC = 30;
 
 export { NoCompilerError };
 
-/** What wsload measures: `--mode echo` or `--mode fanout`. */
+/** What wsload measures: `--mode echo` or `--mode fanout` (`--mode idle` is {@link CWsIdleClient}'s). */
 type WsloadMode = 'echo' | 'fanout';
 
 /** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
@@ -79,23 +80,26 @@ class LineReader {
   }
 }
 
-/** One wsload process bound to one target and load shape. */
+/** The arguments of a wsload process for one target and load shape (its first run: `seconds`). */
+function runArgs(mode: WsloadMode, url: string, spec: WsLoadSpec, seconds: number): string[] {
+  const { host, port } = hostPort(url);
+  return [
+    '--mode', mode, '--host', host, '--port', String(port), '--path', spec.path,
+    '--connections', String(spec.connections), '--inflight', String(spec.pipelining),
+    '--size', String(spec.messageBytes), '--warmup', '0', '--duration', String(seconds), '--control',
+  ];
+}
+
+/** One wsload process under `--control`: commands on its stdin, one JSON line per answer. */
 class WsloadProcess {
-  readonly key: string;
   private readonly tracked: TrackedChild;
   private readonly reader = new LineReader();
   private exitedWith: number | string | null = null;
   private readonly exited: Promise<number | string>;
 
-  constructor(binary: string, mode: WsloadMode, url: string, spec: WsLoadSpec, seconds: number, log: (line: string) => void) {
-    const { host, port } = hostPort(url);
-    this.key = WsloadProcess.keyOf(mode, url, spec);
-    const args = [
-      '--mode', mode, '--host', host, '--port', String(port), '--path', spec.path,
-      '--connections', String(spec.connections), '--inflight', String(spec.pipelining),
-      '--size', String(spec.messageBytes), '--warmup', '0', '--duration', String(seconds), '--control',
-    ];
-    this.tracked = spawnTracked(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `key` names what the process is bound to (a session reuses it while the key stays the same). */
+  constructor(binary: string, args: readonly string[], readonly key: string, log: (line: string) => void) {
+    this.tracked = spawnTracked(binary, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     const { child } = this.tracked;
     const outText = new StringDecoder('utf8');
     child.stdout?.on('data', (chunk: Buffer) => this.reader.push(outText.write(chunk)));
@@ -125,13 +129,13 @@ class WsloadProcess {
     return this.exitedWith === null;
   }
 
-  /** Starts another window on the open connections (not for the first one: that one starts with the process). */
-  command(seconds: number): void {
-    this.tracked.child.stdin?.write(`run ${seconds}\n`);
+  /** Writes one command line (`run <seconds>`, `open <n>`, `close`). */
+  command(line: string): void {
+    this.tracked.child.stdin?.write(`${line}\n`);
   }
 
-  /** The next run's JSON line; rejects when the process exits or hangs first. */
-  async result(timeoutMs: number): Promise<WsloadRun> {
+  /** The next JSON line; rejects when the process exits or hangs first. */
+  async result<T = WsloadRun>(timeoutMs: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -145,7 +149,7 @@ class WsloadProcess {
     died.catch(() => undefined); // it rejects on any later exit too, after the race is over
     try {
       const line = await Promise.race([this.reader.next(), died, hung]);
-      return JSON.parse(line) as WsloadRun;
+      return JSON.parse(line) as T;
     } finally {
       clearTimeout(timer);
     }
@@ -198,8 +202,8 @@ function generator(mode: WsloadMode, out: WsLoadLog, binary: string): LoadGenera
             await proc.close();
             proc = null;
           }
-          if (proc === null) proc = new WsloadProcess(binary, mode, url, spec, seconds, out.log);
-          else proc.command(seconds);
+          if (proc === null) proc = new WsloadProcess(binary, runArgs(mode, url, spec, seconds), WsloadProcess.keyOf(mode, url, spec), out.log);
+          else proc.command(`run ${seconds}`);
           const run = await proc.result(timeoutMs);
           if (run.connections < spec.connections) {
             out.note(`c-ws: ${run.connections} of ${spec.connections} connections open at the end of the window`);
@@ -231,4 +235,52 @@ export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator 
  */
 export function cWsFanoutGenerator(out: WsLoadLog, binary: string): LoadGenerator {
   return generator('fanout', out, binary);
+}
+
+/** What `open <n>` prints in `--mode idle`. */
+interface WsloadOpened {
+  readonly opened: number;
+  readonly failed: number;
+  readonly firstFailure: string | null;
+  readonly elapsedSec: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly cpuMicros: number;
+}
+
+/**
+ * Idle WebSockets held by the C client (`--mode idle`): {@link open} upgrades `n` more sockets on
+ * one path (200 in flight) and holds them (answering pings) until {@link closeAll}. Answers in the
+ * shapes of the Node lean client's `idle-open` / `idle-close` replies.
+ */
+export class CWsIdleClient {
+  private constructor(private readonly proc: WsloadProcess) {}
+
+  /** A client for `url` + `path` that holds at most `capacity` sockets at once. */
+  static start(binary: string, url: string, path: string, capacity: number, log: (line: string) => void): CWsIdleClient {
+    const { host, port } = hostPort(url);
+    const args = ['--mode', 'idle', '--control', '--host', host, '--port', String(port), '--path', path, '--connections', String(capacity)];
+    return new CWsIdleClient(new WsloadProcess(binary, args, `idle ${url} ${path}`, log));
+  }
+
+  /** Opens `n` more sockets; resolves when every upgrade has succeeded or failed. */
+  async open(n: number, timeoutMs: number): Promise<WsIdleOpened> {
+    this.proc.command(`open ${n}`);
+    const r = await this.proc.result<WsloadOpened>(timeoutMs);
+    return { type: 'idle-opened', ...pick(r) };
+  }
+
+  /** Closes every held socket; `stillOpen` is how many the server had not closed. */
+  async closeAll(timeoutMs: number): Promise<{ readonly stillOpen: number }> {
+    this.proc.command('close');
+    return this.proc.result<{ stillOpen: number }>(timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    await this.proc.close();
+  }
+}
+
+function pick(r: WsloadOpened): Omit<WsIdleOpened, 'type'> {
+  return { opened: r.opened, failed: r.failed, firstFailure: r.firstFailure, elapsedSec: r.elapsedSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuMicros: r.cpuMicros };
 }

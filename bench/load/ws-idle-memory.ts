@@ -3,6 +3,7 @@ import { median } from '../lib/format.js';
 import type { RunningServer, ServerTarget } from '../lib/processes.js';
 import type { ResultRow, Scenario, ScenarioContext } from '../lib/scenario.js';
 import { collectGarbage, inspectorUrl, minRssBytes, withInspector, type HeapSample } from '../lib/server-memory.js';
+import { C_WS_TOOL, CWsIdleClient, ensureWsloadBinary, NoCompilerError } from '../lib/c-ws-load.js';
 import type { WsIdleOpened } from '../lib/ws-load-child.js';
 import { hostPort, LEAN_WS_TOOL, WsLoadChild } from '../lib/ws-load.js';
 import { uwsPeers } from '../lib/uws-peer.js';
@@ -96,6 +97,41 @@ function limitOf(serverPct: number, clientPct: number, otherPct: number): Result
   return 'server-bound';
 }
 
+/** Opens and holds idle sockets on one server: the C client, or the Node lean client. */
+interface IdleOpener {
+  open(n: number, timeoutMs: number): Promise<WsIdleOpened>;
+  closeAll(timeoutMs: number): Promise<{ readonly stillOpen: number }>;
+  stop(): Promise<void>;
+}
+
+/** The Node lean client's child as an {@link IdleOpener} for `url`'s /echo. */
+async function leanOpener(ctx: ScenarioContext, url: string): Promise<IdleOpener> {
+  const child = await WsLoadChild.start(ctx.log);
+  const where = { ...hostPort(url), path: '/echo' };
+  return {
+    open: (connections, timeoutMs) => child.request({ type: 'idle-open', ...where, connections }, 'idle-opened', timeoutMs),
+    closeAll: (timeoutMs) => child.request({ type: 'idle-close' }, 'idle-closed', timeoutMs),
+    stop: () => child.close(),
+  };
+}
+
+/**
+ * The opener `--tool` selects: the C client by default (the Node client reaches a full core before
+ * the servers do, so it would set the pace), lean-ws with `--tool lean-ws` or without a C compiler.
+ * Returns null when `--tool` names neither.
+ */
+function openerTool(ctx: ScenarioContext): { tool: string; binary: string | null } | null {
+  if (ctx.toolFilter === LEAN_WS_TOOL) return { tool: LEAN_WS_TOOL, binary: null };
+  if (ctx.toolFilter !== null && ctx.toolFilter !== C_WS_TOOL) return null;
+  try {
+    return { tool: C_WS_TOOL, binary: ensureWsloadBinary(ctx.log) };
+  } catch (error) {
+    if (!(error instanceof NoCompilerError) || ctx.toolFilter === C_WS_TOOL) throw error;
+    ctx.note(`${error.message}; ws-idle-memory opens its sockets with lean-ws`);
+    return { tool: LEAN_WS_TOOL, binary: null };
+  }
+}
+
 /** CPU shares over the window in which the connections opened (same accounting as measure.ts). */
 interface OpenPhase {
   readonly opened: WsIdleOpened;
@@ -106,12 +142,11 @@ interface OpenPhase {
 }
 
 /** Opens CONNECTIONS idle sockets through `client`, sampling server and machine CPU around it. */
-async function openPhase(ctx: ScenarioContext, server: RunningServer, client: WsLoadChild, label: string): Promise<OpenPhase> {
-  const where = { ...hostPort(server.url), path: '/echo' };
+async function openPhase(ctx: ScenarioContext, server: RunningServer, client: IdleOpener, label: string): Promise<OpenPhase> {
   const busyBefore = ctx.cpu.systemBusyTicks();
   const ticksBefore = ctx.cpu.processTreeTicks(server.pid);
   const started = performance.now();
-  const opened = await client.request({ type: 'idle-open', ...where, connections: CONNECTIONS }, 'idle-opened', 120_000);
+  const opened = await client.open(CONNECTIONS, 120_000);
   const ticksAfter = ctx.cpu.processTreeTicks(server.pid);
   const windowMicros = (performance.now() - started) * 1000;
   const busyAfter = ctx.cpu.systemBusyTicks();
@@ -153,17 +188,16 @@ function growthOf(ctx: ScenarioContext, target: ServerTarget, before: MemoryPoin
 }
 
 /** One target, fresh server: prewarm, baseline, open CONNECTIONS idle sockets, settle, measure, close. */
-async function measureIdle(ctx: ScenarioContext, target: ServerTarget, repeat: number, growth: Growth[]): Promise<ResultRow> {
+async function measureIdle(ctx: ScenarioContext, target: ServerTarget, repeat: number, growth: Growth[], opener: { tool: string; binary: string | null }): Promise<ResultRow> {
   const settleSec = settleSecOf(ctx);
   ctx.log(`starting ${target.label}…`);
   const server = await ctx.startServer(target);
-  const client = await WsLoadChild.start(ctx.log);
+  const client = opener.binary === null ? await leanOpener(ctx, server.url) : CWsIdleClient.start(opener.binary, server.url, '/echo', CONNECTIONS, ctx.log);
   try {
     const label = `${target.label}${ctx.repeats > 1 ? ` (repeat ${repeat + 1}/${ctx.repeats})` : ''}`;
-    const prewarm = { ...hostPort(server.url), path: '/echo', connections: PREWARM_CONNECTIONS };
-    const warm = await client.request({ type: 'idle-open', ...prewarm }, 'idle-opened', 60_000);
+    const warm = await client.open(PREWARM_CONNECTIONS, 60_000);
     if (warm.failed > 0) throw new Error(`${target.label}: ${warm.failed} prewarm upgrades failed; first: ${warm.firstFailure}`);
-    await client.request({ type: 'idle-close' }, 'idle-closed', 10_000);
+    await client.closeAll(10_000);
     const before = await memoryPoint(ctx, server, settleSec, null);
     const heap = before.gc === null ? '' : `, heap ${MiB(before.gc.heap.heapUsed)}`;
     ctx.log(`${label}: baseline RSS ${MiB(before.gc?.rss ?? before.rss)}${heap}; opening ${int(CONNECTIONS)} idle WebSockets…`);
@@ -172,25 +206,25 @@ async function measureIdle(ctx: ScenarioContext, target: ServerTarget, repeat: n
     const { opened } = phase;
     ctx.log(`${label}: ${int(opened.opened)} open in ${opened.elapsedSec.toFixed(2)} s; settling ${settleSec} s`);
     const after = await memoryPoint(ctx, server, settleSec, ctx.quick ? null : SETTLED_SEC);
-    const closed = await client.request({ type: 'idle-close' }, 'idle-closed', 10_000);
+    const closed = await client.closeAll(10_000);
     const dropped = opened.opened - closed.stillOpen;
     if (dropped > 0) ctx.note(`${label}: the server closed ${dropped} idle connection(s) before the measurement ended`);
     const grown = growthOf(ctx, target, before, after, opened.opened);
     if (opened.opened > 0) growth.push(grown);
-    return idleRow(target, repeat, phase, dropped, opened.opened > 0 ? grown.rssPerConn : null);
+    return idleRow(target, repeat, phase, dropped, opened.opened > 0 ? grown.rssPerConn : null, opener.tool);
   } finally {
-    await client.close();
+    await client.stop();
     await server.stop();
   }
 }
 
 /** The table row: conn/s, upgrade latency and CPU of the open phase; B/conn = RSS growth per idle connection. */
-function idleRow(target: ServerTarget, repeat: number, phase: OpenPhase, dropped: number, rssPerConn: number | null): ResultRow {
+function idleRow(target: ServerTarget, repeat: number, phase: OpenPhase, dropped: number, rssPerConn: number | null, tool: string): ResultRow {
   const { opened } = phase;
   return {
     scenario: 'ws-idle-memory',
     case: `idle-${CONNECTIONS / 1000}k`,
-    tool: LEAN_WS_TOOL,
+    tool,
     target: target.label,
     role: target.role,
     repeat,
@@ -253,8 +287,9 @@ export const scenario: Scenario = {
     `${CONNECTIONS.toLocaleString('en-US')} idle WebSockets on /echo: server RSS growth per connection (B/conn, minimum of ` +
     `${RSS_SAMPLES} samples after a settle and a forced GC), upgrades/s and CPU µs per upgrade; slabcast vs ws and uWebSockets.js`,
   async run(ctx) {
-    if (ctx.toolFilter !== null && ctx.toolFilter !== LEAN_WS_TOOL) {
-      ctx.note(`--tool ${ctx.toolFilter}: ws-idle-memory only runs the lean-ws client; nothing to run`);
+    const opener = openerTool(ctx);
+    if (opener === null) {
+      ctx.note(`--tool ${ctx.toolFilter}: ws-idle-memory opens its sockets with ${C_WS_TOOL} or ${LEAN_WS_TOOL}; nothing to run`);
       return { rows: [], notes: [] };
     }
     ctx.note(wsPeerNote());
@@ -268,7 +303,7 @@ export const scenario: Scenario = {
     for (let repeat = 0; repeat < ctx.repeats; repeat++) {
       // Alternate the order between repeats, like runMatrix.
       const order = repeat % 2 === 0 ? targets : [...targets].reverse();
-      for (const target of order) rows.push(await measureIdle(ctx, target, repeat, growth));
+      for (const target of order) rows.push(await measureIdle(ctx, target, repeat, growth, opener));
     }
     for (const line of ratioNotes(growth, settleSecOf(ctx))) ctx.note(line);
     return { rows, notes: [] };
