@@ -25,8 +25,9 @@ const RSS_INTERVAL_MS = 200;
 /**
  * Seconds after the last upgrade at which RSS is read again without a forced GC. A burst of
  * upgrades grows V8's young generation (its survivors, the new sockets, make the scavenger enlarge
- * it); V8's memory reducer gives that back about 8 s after allocation stops, unprompted. The reading
- * at the settle time shows the burst, this one what an operator sees on an idle server.
+ * it); V8 gives that back at its next memory-reducing GC, which it schedules itself (its memory
+ * reducer runs some 8 s after a full GC, so after a burst without one it may not run at all). The
+ * reading at the settle time shows the burst; this one whether V8 has shrunk the heap by then.
  */
 const SETTLED_SEC = 15;
 /** Targets: slabcast's RSS per idle connection at most a third of ws's, and at most uWebSockets.js's. */
