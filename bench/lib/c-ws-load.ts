@@ -273,7 +273,8 @@ export class CWsIdleClient {
   /** Closes every held socket; `stillOpen` is how many the server had not closed. */
   async closeAll(timeoutMs: number): Promise<{ readonly stillOpen: number }> {
     this.proc.command('close');
-    return this.proc.result<{ stillOpen: number }>(timeoutMs);
+    const { stillOpen } = await this.proc.result<{ stillOpen: number }>(timeoutMs);
+    return { stillOpen };
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,79 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CWsIdleClient, ensureWsloadBinary, NoCompilerError } from '../../bench/lib/c-ws-load.js';
+import { startServer, type TestServer } from '../helpers/listen.js';
+
+// The C load client's idle mode (bench/clients/wsload.c --mode idle, driven by CWsIdleClient):
+// what `npm run bench -- --only ws-idle-memory` opens its sockets with.
+
+let binary: string | null = null;
+let noCompiler = '';
+let server: TestServer | null = null;
+let client: CWsIdleClient | null = null;
+
+beforeAll(() => {
+  try {
+    binary = ensureWsloadBinary(() => undefined);
+  } catch (error) {
+    // Under CI the compiler is installed (.ci/run), so its absence is a failure, not a skip.
+    if (!(error instanceof NoCompilerError) || process.env.CI === 'true') throw error;
+    noCompiler = error.message;
+  }
+});
+
+afterEach(async () => {
+  await client?.stop();
+  client = null;
+  if (server !== null) await server.close();
+  server = null;
+});
+
+function idleClient(port: number, path: string, capacity: number): CWsIdleClient {
+  if (binary === null) throw new Error(noCompiler);
+  return CWsIdleClient.start(binary, `http://127.0.0.1:${port}`, path, capacity, () => undefined);
+}
+
+/** WebSockets the server holds open. */
+function serverSockets(s: TestServer): number {
+  const { opened, closed } = s.app.stats().ws;
+  return opened - closed;
+}
+
+describe('wsload --mode idle', () => {
+  it('opens sockets in steps up to its capacity, holds them, and closes them all on "close"', async (ctx) => {
+    if (binary === null) return ctx.skip();
+    server = await startServer();
+    client = idleClient(server.port, '/echo', 60);
+    const first = await client.open(40, 10_000);
+    expect({ opened: first.opened, failed: first.failed, firstFailure: first.firstFailure }).toEqual({ opened: 40, failed: 0, firstFailure: null });
+    expect(first.p50Ms).not.toBeNull();
+    expect(first.elapsedSec).toBeGreaterThan(0);
+    const second = await client.open(40, 10_000); // 20 left under the capacity
+    expect(second.opened).toBe(20);
+    await expect.poll(() => serverSockets(server!)).toBe(60);
+    expect(await client.closeAll(10_000)).toEqual({ stillOpen: 60 });
+    await expect.poll(() => serverSockets(server!)).toBe(0);
+    // The slots are reused: the next open starts from none held.
+    expect((await client.open(10, 10_000)).opened).toBe(10);
+  });
+
+  it('counts refused upgrades as failures, with the status line', async (ctx) => {
+    if (binary === null) return ctx.skip();
+    server = await startServer();
+    client = idleClient(server.port, '/no-such-endpoint', 10);
+    const r = await client.open(5, 10_000);
+    expect({ opened: r.opened, failed: r.failed }).toEqual({ opened: 0, failed: 5 });
+    expect(r.firstFailure).toContain('404');
+  });
+
+  it('a socket the server closed is not counted as still open', async (ctx) => {
+    if (binary === null) return ctx.skip();
+    server = await startServer();
+    client = idleClient(server.port, '/echo', 10);
+    expect((await client.open(10, 10_000)).opened).toBe(10);
+    await server.close();
+    server = null;
+    await delay(200);
+    expect(await client.closeAll(10_000)).toEqual({ stillOpen: 0 });
+  });
+});
