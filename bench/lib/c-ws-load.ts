@@ -237,16 +237,8 @@ export function cWsFanoutGenerator(out: WsLoadLog, binary: string): LoadGenerato
   return generator('fanout', out, binary);
 }
 
-/** What `open <n>` prints in `--mode idle`. */
-interface WsloadOpened {
-  readonly opened: number;
-  readonly failed: number;
-  readonly firstFailure: string | null;
-  readonly elapsedSec: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-  readonly cpuMicros: number;
-}
+/** What `open <n>` prints in `--mode idle` (with a few more fields: tool, mode, held). */
+type WsloadOpened = Omit<WsIdleOpened, 'type'>;
 
 /**
  * Idle WebSockets held by the C client (`--mode idle`): {@link open} upgrades `n` more sockets on
@@ -267,7 +259,8 @@ export class CWsIdleClient {
   async open(n: number, timeoutMs: number): Promise<WsIdleOpened> {
     this.proc.command(`open ${n}`);
     const r = await this.proc.result<WsloadOpened>(timeoutMs);
-    return { type: 'idle-opened', ...pick(r) };
+    const { opened, failed, firstFailure, elapsedSec, p50Ms, p99Ms, cpuMicros } = r;
+    return { type: 'idle-opened', opened, failed, firstFailure, elapsedSec, p50Ms, p99Ms, cpuMicros };
   }
 
   /** Closes every held socket; `stillOpen` is how many the server had not closed. */
@@ -280,8 +273,4 @@ export class CWsIdleClient {
   async stop(): Promise<void> {
     await this.proc.close();
   }
-}
-
-function pick(r: WsloadOpened): Omit<WsIdleOpened, 'type'> {
-  return { opened: r.opened, failed: r.failed, firstFailure: r.firstFailure, elapsedSec: r.elapsedSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, cpuMicros: r.cpuMicros };
 }

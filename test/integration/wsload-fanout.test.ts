@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWsloadBinary, NoCompilerError } from '../../bench/lib/c-ws-load.js';
 import { startServer, type TestServer } from '../helpers/listen.js';
+import { wsloadBinaryOrReason } from '../helpers/wsload-binary.js';
 
 // The C load client's fan-out mode (bench/clients/wsload.c --mode fanout) against slabcast's
 // benchmark fan-out endpoint: what `npm run bench -- --only ws-fanout` relies on.
@@ -11,13 +11,7 @@ let noCompiler = '';
 let server: TestServer | null = null;
 
 beforeAll(() => {
-  try {
-    binary = ensureWsloadBinary(() => undefined);
-  } catch (error) {
-    // Under CI the compiler is installed (.ci/run), so its absence is a failure, not a skip.
-    if (!(error instanceof NoCompilerError) || process.env.CI === 'true') throw error;
-    noCompiler = error.message;
-  }
+  ({ binary, reason: noCompiler } = wsloadBinaryOrReason());
 });
 
 afterEach(async () => {

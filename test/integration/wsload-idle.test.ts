@@ -1,7 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CWsIdleClient, ensureWsloadBinary, NoCompilerError } from '../../bench/lib/c-ws-load.js';
+import { CWsIdleClient } from '../../bench/lib/c-ws-load.js';
 import { startServer, type TestServer } from '../helpers/listen.js';
+import { wsloadBinaryOrReason } from '../helpers/wsload-binary.js';
 
 // The C load client's idle mode (bench/clients/wsload.c --mode idle, driven by CWsIdleClient):
 // what `npm run bench -- --only ws-idle-memory` opens its sockets with.
@@ -12,13 +13,7 @@ let server: TestServer | null = null;
 let client: CWsIdleClient | null = null;
 
 beforeAll(() => {
-  try {
-    binary = ensureWsloadBinary(() => undefined);
-  } catch (error) {
-    // Under CI the compiler is installed (.ci/run), so its absence is a failure, not a skip.
-    if (!(error instanceof NoCompilerError) || process.env.CI === 'true') throw error;
-    noCompiler = error.message;
-  }
+  ({ binary, reason: noCompiler } = wsloadBinaryOrReason());
 });
 
 afterEach(async () => {
