@@ -65,18 +65,22 @@ static int QueueRest(Napi::Env env, Transport* t, Conn* c, int32_t slot, iovec* 
 }
 
 static bool ReadView(Napi::Env env, napi_value value, iovec* out) {
-  bool is_typed = false;
-  napi_is_typedarray(env, value, &is_typed);
-  if (!is_typed) return false;
+  // One call checks the kind too: anything but a typed array is napi_invalid_arg.
   napi_typedarray_type type;
   size_t length;
   void* data;
-  napi_value ab;
-  size_t offset;
-  napi_get_typedarray_info(env, value, &type, &length, &data, &ab, &offset);
-  if (type != napi_uint8_array) return false;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) return false;
   out->iov_base = data;
   out->iov_len = length;
+  return true;
+}
+
+// A Float64Array's elements (one napi call: node-addon-api's wrappers ask V8 twice per array).
+static bool Float64View(napi_env env, napi_value value, double** data, size_t* length) {
+  napi_typedarray_type type;
+  void* at;
+  if (napi_get_typedarray_info(env, value, &type, length, &at, nullptr, nullptr) != napi_ok || type != napi_float64_array) return false;
+  *data = static_cast<double*>(at);
   return true;
 }
 
@@ -156,44 +160,49 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, slot, bufs.data(), values.data(), n, total)));
 }
 
-// writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array):
-// the write phase of one turn in one call. For each of `sockets` sockets the plan holds [slot,
-// count, then count × (buffer index, offset, length)]: buffers[index][offset, offset + length) in
-// order, written as writeSlice()/writev() would (results[i] = bytes the kernel took, or a negative
-// errno; -EPIPE for a slot whose descriptor is already closed). The whole plan is checked before
-// the first write, so a bad plan throws having written nothing.
+// writeBatch(plan: Float64Array, sockets, slab: Uint8Array, extra: Uint8Array[], nExtra, results:
+// Float64Array): the write phase of one turn in one call. For each of `sockets` sockets the plan
+// holds [slot, count, then count × (buffer index, offset, length)]: buffer[offset, offset + length)
+// in order, where buffer 0 is `slab`, 1 the read arena given to init() and 2 + i is extra[i] (i <
+// nExtra); written as writeSlice()/writev() would (results[i] = bytes the kernel took, or a
+// negative errno; -EPIPE for a slot whose descriptor is already closed). The whole plan is checked
+// before the first write, so a bad plan throws having written nothing. The two buffers every plan
+// has are arguments, not array elements: an element read is a generic property lookup in V8.
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
   if (t == nullptr) return env.Undefined();
-  const char* usage = "transport: writeBatch(plan: Float64Array, sockets, buffers: Uint8Array[], nBuffers, results: Float64Array)";
-  if (!info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsArray() || !info[3].IsNumber() || !info[4].IsTypedArray()) {
+  const char* usage = "transport: writeBatch(plan: Float64Array, sockets, slab: Uint8Array, extra: Uint8Array[], nExtra, results: Float64Array)";
+  double* plan;
+  size_t plan_length;
+  double* results;
+  size_t results_length;
+  iovec slab;
+  if (info.Length() < 6 || !Float64View(env, info[0], &plan, &plan_length) || !info[1].IsNumber() || !ReadView(env, info[2], &slab) ||
+      !info[3].IsArray() || !info[4].IsNumber() || !Float64View(env, info[5], &results, &results_length)) {
     ThrowType(env, usage);
     return env.Undefined();
   }
-  Napi::TypedArray plan_typed = info[0].As<Napi::TypedArray>();
-  Napi::TypedArray results_typed = info[4].As<Napi::TypedArray>();
-  if (plan_typed.TypedArrayType() != napi_float64_array || results_typed.TypedArrayType() != napi_float64_array) {
-    ThrowType(env, usage);
-    return env.Undefined();
-  }
-  const double* plan = plan_typed.As<Napi::Float64Array>().Data();
-  const size_t plan_length = plan_typed.ElementLength();
-  double* results = results_typed.As<Napi::Float64Array>().Data();
   const uint32_t sockets = info[1].As<Napi::Number>().Uint32Value();
-  const uint32_t n_buffers = info[3].As<Napi::Number>().Uint32Value();
-  napi_value array = info[2];
+  const uint32_t n_extra = info[4].As<Napi::Number>().Uint32Value();
+  napi_value array = info[3];
   uint32_t array_length;
   napi_get_array_length(env, array, &array_length);
-  if (sockets > results_typed.ElementLength() || n_buffers > array_length) {
+  if (sockets > results_length || n_extra > array_length) {
     ThrowRange(env, "transport: writeBatch counts out of range");
     return env.Undefined();
   }
+  const uint32_t n_buffers = 2 + n_extra;
   t->batch_bases.resize(n_buffers);
   t->batch_values.resize(n_buffers);
-  for (uint32_t i = 0; i < n_buffers; i++) {
-    napi_get_element(env, array, i, &t->batch_values[i]);
-    if (!ReadView(env, t->batch_values[i], &t->batch_bases[i])) {
+  t->batch_bases[0] = slab;
+  t->batch_values[0] = info[2];
+  t->batch_bases[1].iov_base = t->arena;
+  t->batch_bases[1].iov_len = t->arena_size;
+  napi_get_reference_value(env, t->arena_ref, &t->batch_values[1]);
+  for (uint32_t i = 0; i < n_extra; i++) {
+    napi_get_element(env, array, i, &t->batch_values[2 + i]);
+    if (!ReadView(env, t->batch_values[2 + i], &t->batch_bases[2 + i])) {
       ThrowType(env, usage);
       return env.Undefined();
     }

@@ -118,10 +118,11 @@ export interface TransportBinding {
   writev(slot: number, views: readonly Uint8Array[], count: number): number;
   /**
    * A turn's writes in one call: for each of `sockets` sockets `plan` holds [slot, count, then count ×
-   * (buffer index into `buffers[0..nBuffers)`, offset, length)], written as writeSlice()/writev() would;
-   * `results[i]` gets what writeSlice() returns for the i-th (UV_EPIPE when its handle is closed).
+   * (buffer index, offset, length)], written as writeSlice()/writev() would; buffer 0 is `slab`, 1 the
+   * arena given to init(), 2 + i is `extra[i]` (i < nExtra). `results[i]` gets what writeSlice()
+   * returns for the i-th (UV_EPIPE when its handle is closed).
    */
-  writeBatch(plan: Float64Array, sockets: number, buffers: readonly Uint8Array[], nBuffers: number, results: Float64Array): void;
+  writeBatch(plan: Float64Array, sockets: number, slab: Uint8Array, extra: readonly Uint8Array[], nExtra: number, results: Float64Array): void;
   /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
   shutdown(slot: number): void;
   /** Closes at once (queued writes are dropped); a CLOSE event follows. */

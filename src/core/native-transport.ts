@@ -169,7 +169,8 @@ export class NativeTransport {
  * place then: the addon copies whatever the kernel does not take at once before the arena is reused.
  */
 export function isArenaView(bytes: Uint8Array): boolean {
-  return shared !== null && bytes.buffer === shared.arena.buffer;
+  // One `buffer` read per call: in optimized code each is a call into the runtime, not a field load.
+  return bytes.buffer === arenaBuffer;
 }
 
 /** The thread's read arena (made with the transport on first use). */
@@ -186,11 +187,15 @@ function syscallName(code: number): string {
 }
 
 let shared: NativeTransport | null = null;
+/** The arena's ArrayBuffer once the transport exists (a view's `buffer` is never null). */
+let arenaBuffer: ArrayBufferLike | null = null;
 
 /** The thread's transport, created on first use. Throws when this Node cannot run it (see {@link transportUnusableReason}). */
 export function nativeTransport(): NativeTransport {
   if (shared !== null) return shared;
   const reason = transportUnusableReason();
   if (reason !== null) throw new Error(`slabcast: native transport unavailable: ${reason}`);
-  return (shared = new NativeTransport());
+  shared = new NativeTransport();
+  arenaBuffer = shared.arena.buffer;
+  return shared;
 }

@@ -10,9 +10,10 @@ const MAX_PLAN = 64 * 1024;
 /** Doubles per socket record (slot, count) and per write in it (buffer, offset, length). */
 const RECORD = 2;
 const WRITE = 3;
-/** Buffer indexes every plan has: the write slab and the transport's read arena. */
+/** Buffer indexes every plan has: the write slab and the transport's read arena; others follow. */
 const SLAB = 0;
 const ARENA = 1;
+const FIRST_EXTRA = 2;
 
 /**
  * The native transport's write phase of one turn in one call into the addon (uWS flushes each
@@ -23,7 +24,8 @@ const ARENA = 1;
  * made per piece: slab sections and views of the slab or the read arena are offsets into buffers the
  * plan names once.
  *
- * One per processor (its write slab is buffer 0); used only inside its write phase.
+ * One per processor (its write slab is buffer 0, passed with every call; the arena, buffer 1, is
+ * the addon's own); used only inside its write phase.
  */
 export class NativeWriteBatch {
   private plan = new Float64Array(MIN_PLAN);
@@ -32,8 +34,9 @@ export class NativeWriteBatch {
   private readonly conns: (Connection | null)[] = [];
   private count = 0;
   private totals = new Float64Array(MIN_PLAN / (RECORD + WRITE));
-  private readonly buffers: Uint8Array[];
-  private nBuffers = 2;
+  /** Buffers other than the slab and the arena: plan index {@link FIRST_EXTRA} + i is extra[i]. */
+  private readonly extra: Uint8Array[] = [];
+  private nExtra = 0;
   private at = 0;
   /** Where the open record's piece count goes, and its pieces and bytes so far. */
   private recordAt = 0;
@@ -43,6 +46,7 @@ export class NativeWriteBatch {
   private readonly slabBuffer: ArrayBufferLike;
   private readonly slabBase: number;
   private readonly arena: Buffer;
+  private readonly arenaBuffer: ArrayBufferLike;
   private failedSockets: NativeSocket[] = [];
   private failedErrors: number[] = [];
 
@@ -52,7 +56,7 @@ export class NativeWriteBatch {
     this.slabView = slab.buffer;
     this.slabBuffer = slab.buffer.buffer;
     this.slabBase = slab.buffer.byteOffset;
-    this.buffers = [slab.buffer, arena];
+    this.arenaBuffer = arena.buffer;
   }
 
   /** Planned sockets not yet written. */
@@ -92,21 +96,28 @@ export class NativeWriteBatch {
     // the view's `buffer`.
     if (buf === this.slabView) this.piece(SLAB, offset, length);
     else if (buf === this.arena) this.piece(ARENA, offset, length);
-    else if (buf.buffer === this.slabBuffer) this.piece(SLAB, buf.byteOffset - this.slabBase + offset, length);
-    else if (buf.buffer === this.arena.buffer) this.piece(ARENA, buf.byteOffset - this.arena.byteOffset + offset, length);
     else {
-      // Elsewhere (a heap frame, a mapping): named in the plan once for the pieces near each other
-      // (a broadcast frame on the heap is a header and a payload per recipient).
-      const n = this.nBuffers;
-      const buffers = this.buffers;
-      let index = n > 2 && buffers[n - 1] === buf ? n - 1 : n > 3 && buffers[n - 2] === buf ? n - 2 : -1;
-      if (index < 0) {
-        index = this.nBuffers++;
-        if (index < buffers.length) buffers[index] = buf;
-        else buffers.push(buf);
-      }
-      this.piece(index, offset, length);
+      // Read once: in optimized code `buffer` is a call into the runtime, not a field load.
+      const ab = buf.buffer;
+      if (ab === this.slabBuffer) this.piece(SLAB, buf.byteOffset - this.slabBase + offset, length);
+      else if (ab === this.arenaBuffer) this.piece(ARENA, buf.byteOffset - this.arena.byteOffset + offset, length);
+      else this.piece(FIRST_EXTRA + this.extraIndex(buf), offset, length);
     }
+  }
+
+  /**
+   * `buf`'s index in {@link extra}, added when new. Named in the plan once for the pieces near each
+   * other (a broadcast frame on the heap is a header and a payload per recipient).
+   */
+  private extraIndex(buf: Uint8Array): number {
+    const n = this.nExtra;
+    const extra = this.extra;
+    if (n > 0 && extra[n - 1] === buf) return n - 1;
+    if (n > 1 && extra[n - 2] === buf) return n - 2;
+    this.nExtra = n + 1;
+    if (n < extra.length) extra[n] = buf;
+    else extra.push(buf);
+    return n;
   }
 
   /** Closes the open record: its total bytes. */
@@ -121,13 +132,13 @@ export class NativeWriteBatch {
     const conns = this.conns;
     const n = this.count;
     if (n === 0) return;
-    const nBuffers = this.nBuffers;
+    const nExtra = this.nExtra;
     // Empty before the call: a plan the addon refuses (a bug) must not poison the next one.
     this.count = 0;
     this.at = 0;
-    this.nBuffers = 2;
-    binding.writeBatch(this.plan, n, this.buffers, nBuffers, this.results);
-    for (let i = 2; i < nBuffers; i++) this.buffers[i] = EMPTY;
+    this.nExtra = 0;
+    binding.writeBatch(this.plan, n, this.slabView, this.extra, nExtra, this.results);
+    for (let i = 0; i < nExtra; i++) this.extra[i] = EMPTY;
     const results = this.results;
     const totals = this.totals;
     for (let i = 0; i < n; i++) {

@@ -136,12 +136,15 @@ describe('native transport', () => {
     const { binding } = nativeTransport();
     const buffer = Buffer.alloc(8);
     const results = new Float64Array(2);
-    // [slot, count, (buffer, offset, length)…]
-    expect(() => binding.writeBatch(new Float64Array([1e9, 1, 0, 0, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
-    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 4, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
-    expect(() => binding.writeBatch(new Float64Array([0, 1, 1, 0, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
-    expect(() => binding.writeBatch(new Float64Array([0, 2, 0, 0, 8]), 1, [buffer], 1, results)).toThrow(RangeError);
-    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 0, 8]), 1, [buffer], 1, new Float64Array(0))).toThrow(RangeError);
+    // [slot, count, (buffer, offset, length)…]; buffer 0 is the slab argument, 1 the arena, 2 + i extra[i].
+    expect(() => binding.writeBatch(new Float64Array([1e9, 1, 0, 0, 8]), 1, buffer, [], 0, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 4, 8]), 1, buffer, [], 0, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 1, 0, 2 * 1024 * 1024]), 1, buffer, [], 0, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 2, 0, 8]), 1, buffer, [], 0, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 2, 4, 8]), 1, buffer, [buffer], 1, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 2, 0, 0, 8]), 1, buffer, [], 0, results)).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 0, 8]), 1, buffer, [], 0, new Float64Array(0))).toThrow(RangeError);
+    expect(() => binding.writeBatch(new Float64Array([0, 1, 0, 0, 8]), 1, buffer, [], 1, results)).toThrow(RangeError);
     expect(Array.from(results)).toEqual([0, 0]);
   });
 

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants } from 'node:zlib';
 import type { ServerConfig } from '../../config.js';
+import { BufferViews } from '../../core/buffer-views.js';
 import { type Connection, PauseReason } from '../../core/connection.js';
 import { type Releasable, WriteStatus } from '../../core/message-writer.js';
 import type { LimitHook } from '../../core/limit-hook.js';
@@ -143,9 +144,14 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
   /** Told about every protocol error, limit hit and liveness timeout (logging). */
   onLimit: LimitHook | null = null;
   private readonly frame = new FrameHeader();
-  /** The payload being delivered whole (during onMessage only), the buffer it is in, and the header bytes before it. */
+  private readonly views = new BufferViews();
+  /**
+   * The payload being delivered whole (during onMessage only), the buffer it is in, its offset there
+   * and the header bytes before it.
+   */
   private received: Buffer | null = null;
   private receivedIn: Buffer | null = null;
+  private receivedAt = 0;
   private receivedRoom = 0;
   private readonly closePayload = createClosePayload();
   private readonly limits: FrameLimits;
@@ -455,25 +461,31 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
       }
     }
     if (ws.inbound !== null) ws.inbound.mode = InboundMode.Assemble;
-    const view = buf.subarray(f.payloadStart, f.payloadEnd);
+    const view = this.views.view(buf, f.payloadStart, f.payloadEnd);
     // The frame's header before the payload is parsed: an echo may put its own header there.
     const room = view.length >= IN_PLACE_MIN_BYTES;
-    if (room) this.offerHeaderRoom(view, buf, f.headerLength);
+    if (room) this.offerHeaderRoom(view, buf, f.payloadStart, f.headerLength);
     this.deliver(ws, view, !isText);
-    if (room) this.offerHeaderRoom(null, null, 0);
+    if (room) this.offerHeaderRoom(null, null, 0, 0);
     return true;
   }
 
-  private offerHeaderRoom(view: Buffer | null, buf: Buffer | null, bytes: number): void {
+  private offerHeaderRoom(view: Buffer | null, buf: Buffer | null, at: number, bytes: number): void {
     this.received = view;
     this.receivedIn = buf;
+    this.receivedAt = at;
     this.receivedRoom = bytes;
   }
 
   /** @internal {@link WebSocketOwner} */
-  claimHeaderRoom(data: Uint8Array, headerBytes: number): Buffer | null {
-    if (data !== this.received || headerBytes > this.receivedRoom) return null;
+  claimHeaderRoom(data: Uint8Array, headerBytes: number): number {
+    if (data !== this.received || headerBytes > this.receivedRoom) return -1;
     this.received = null;
+    return this.receivedAt - headerBytes;
+  }
+
+  /** @internal {@link WebSocketOwner} */
+  get claimedIn(): Buffer | null {
     return this.receivedIn;
   }
 

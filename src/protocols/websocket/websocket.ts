@@ -35,10 +35,13 @@ export interface WebSocketOwner {
   compressFor(ws: WebSocket, data: string | Uint8Array, isBinary: boolean): Buffer | null;
   /**
    * When `data` is the payload being delivered whole from the read buffer and its frame header left
-   * at least `headerBytes` before it: that read buffer, the room claimed (once per delivery; a second
-   * send of the same payload must not overwrite the first one's header). Else null.
+   * at least `headerBytes` before it: where a header of `headerBytes` goes in that read buffer
+   * ({@link claimedIn}), the room claimed (once per delivery; a second send of the same payload must
+   * not overwrite the first one's header). Else -1.
    */
-  claimHeaderRoom(data: Uint8Array, headerBytes: number): Buffer | null;
+  claimHeaderRoom(data: Uint8Array, headerBytes: number): number;
+  /** The read buffer of the delivery whose header room {@link claimHeaderRoom} claimed last. */
+  readonly claimedIn: Buffer | null;
 }
 
 /**
@@ -224,9 +227,11 @@ export class WebSocket<T = unknown> implements FragmentState {
    */
   private sendInPlace(data: Uint8Array, isBinary: boolean): WriteStatus {
     const h = frameHeaderLength(data.length);
-    const input = this.owner.claimHeaderRoom(data, h);
-    if (input === null) return this.sendPayload(data, null, isBinary, false);
-    const at = data.byteOffset - input.byteOffset - h;
+    const owner = this.owner;
+    // The offset comes from the parser: `byteOffset` reads are runtime calls in optimized code.
+    const at = owner.claimHeaderRoom(data, h);
+    if (at < 0) return this.sendPayload(data, null, isBinary, false);
+    const input = owner.claimedIn!;
     writeFrameHeader(input, at, isBinary ? Opcode.Binary : Opcode.Text, true, data.length);
     const status = this.conn.writer.queueExternal(input, null, at, h + data.length);
     if (status !== WriteStatus.Closed) this.owner.stats.messagesOut++;
