@@ -61,6 +61,17 @@ describe('wsload --mode idle', () => {
     expect(r.firstFailure).toContain('404');
   });
 
+  it('held sockets answer the server\'s pings, so they outlive several ping intervals', async (ctx) => {
+    if (binary === null) return ctx.skip();
+    // An unanswered ping closes the socket after another interval (wsPingIntervalMs).
+    server = await startServer({ wsPingIntervalMs: 50 });
+    client = idleClient(server.port, '/echo', 20);
+    expect((await client.open(20, 10_000)).opened).toBe(20);
+    await delay(500);
+    expect(serverSockets(server)).toBe(20);
+    expect(await client.closeAll(10_000)).toEqual({ stillOpen: 20 });
+  });
+
   it('a socket the server closed is not counted as still open', async (ctx) => {
     if (binary === null) return ctx.skip();
     server = await startServer();
