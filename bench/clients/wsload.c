@@ -289,6 +289,28 @@ static const char *conn_name(const conn *c) {
 static void connect_settled(void);
 static void finish_idle_open(void);
 
+/* Upgrade-response buffers (HANDSHAKE_MAX + 1 bytes) on a free list, the next pointer in a free
+ * buffer's first bytes. At most CONNECT_CONCURRENCY are in use at once; a malloc and free per
+ * upgrade made glibc grow and trim the top of its heap again and again, a page fault per page. */
+static char *hs_free_list;
+
+static char *hs_take(void) {
+  char *b = hs_free_list;
+  if (b != NULL) {
+    memcpy(&hs_free_list, b, sizeof hs_free_list);
+    return b;
+  }
+  b = malloc(HANDSHAKE_MAX + 1);
+  if (b == NULL) die("out of memory");
+  return b;
+}
+
+static void hs_give(char *b) {
+  if (b == NULL) return;
+  memcpy(b, &hs_free_list, sizeof hs_free_list);
+  hs_free_list = b;
+}
+
 /* Drops a connection; its messages in flight are lost (one error for the connection).
  * Fan-out: an open connection lost ends the process. */
 static void conn_fail(conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -305,7 +327,7 @@ static void conn_fail(conn *c, const char *fmt, ...) {
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
   c->state = ST_CLOSED;
-  free(c->hs);
+  hs_give(c->hs);
   c->hs = NULL;
   total_inflight -= c->ring_count;
   c->ring_count = 0;
@@ -809,7 +831,7 @@ static void on_handshake_data(conn *c, const uint8_t *buf, size_t n, int64_t now
   size_t rest = c->hs_len - body;
   uint8_t extra[HANDSHAKE_MAX];
   memcpy(extra, c->hs + body, rest);
-  free(c->hs);
+  hs_give(c->hs);
   c->hs = NULL;
   connect_settled();
   if (rest > 0 && c->state == ST_OPEN) parse(c, extra, rest, now);
@@ -832,17 +854,18 @@ static void write_request(conn *c) {
   set_want_out(c, false);
 }
 
-static void on_connected(conn *c) {
+/* The non-blocking connect finished: writable alone means established; only an error or hang-up
+ * needs SO_ERROR's reason. */
+static void on_connected(conn *c, uint32_t events) {
   int err = 0;
   socklen_t len = sizeof err;
-  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if ((events & (EPOLLERR | EPOLLHUP)) && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   if (err != 0) {
     conn_fail(c, "connect: %s", strerror(err));
     return;
   }
   c->state = ST_HANDSHAKE;
-  c->hs = malloc(HANDSHAKE_MAX + 1);
-  if (c->hs == NULL) die("out of memory");
+  c->hs = hs_take();
   c->hs_len = 0;
   write_request(c);
 }
@@ -928,7 +951,7 @@ static void on_readable(conn *c) {
 static void on_event(conn *c, uint32_t events) {
   if (c->state == ST_CLOSED) return;
   if (c->state == ST_CONNECTING) {
-    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c, events);
     return;
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
@@ -943,7 +966,7 @@ static void on_event(conn *c, uint32_t events) {
 
 /* A connection slot as it is before its first use. */
 static void conn_reset(conn *c) {
-  free(c->hs);
+  hs_give(c->hs);
   int64_t *ring = c->sent_at;
   memset(c, 0, sizeof *c);
   c->fd = -1;
@@ -981,7 +1004,7 @@ static void finish_idle_open(void) {
   json_ms("p99Ms", hist_quantile_ms(0.99));
   printf(",\"cpuMicros\":%" PRId64 ",\"held\":%ld}\n", (user - cpu_user_before) + (sys - cpu_sys_before), open_connections());
   fflush(stdout);
-  phase = quit_requested ? PH_EXIT : PH_IDLE;
+  phase = PH_IDLE; /* commands already read still run; at EOF run_commands ends after the last */
 }
 
 /* "close": closes every held connection; prints how many the server had left open. */
@@ -1040,11 +1063,18 @@ static void on_stdin(void) {
   run_commands();
 }
 
+/* Connect timeouts are checked every CONNECT_CHECK_NS, not every loop turn: the walk over all
+ * started slots (a cache miss each) on every turn cost more than the upgrades' own work. */
+#define CONNECT_CHECK_NS 100000000
+static int64_t next_connect_check;
+
 /* Deadlines: connect timeouts, warm-up/measure ends, the drain limit. */
 static void tick(int64_t now) {
   advance_clock(now);
   if (phase == PH_CONNECT) {
     pump_connections(now);
+    if (now < next_connect_check) return;
+    next_connect_check = now + CONNECT_CHECK_NS;
     int64_t limit = (int64_t)(opt.connect_timeout * 1e9);
     for (long i = 0; i < started_conns && phase == PH_CONNECT; i++) {
       conn *c = &conns[i];
@@ -1072,7 +1102,12 @@ static void tick(int64_t now) {
 static int timeout_ms(int64_t now) {
   int64_t deadline;
   switch (phase) {
-    case PH_CONNECT: deadline = now + 100000000; break; /* re-check connect timeouts every 100 ms */
+    case PH_CONNECT:
+      /* pump_connections (in tick) has work: more to start with room in flight, or all settled.
+       * Waiting for an event then could wait out the whole timeout with none in flight. */
+      if (settled_conns >= connect_goal || (started_conns < connect_goal && started_conns - settled_conns < CONNECT_CONCURRENCY)) return 0;
+      deadline = now + CONNECT_CHECK_NS; /* re-check connect timeouts */
+      break;
     case PH_WARMUP: deadline = warm_end; break;
     case PH_MEASURE: deadline = measure_end; break;
     case PH_DRAIN: deadline = opt.mode == MODE_FANOUT ? INT64_MAX : drain_deadline; break;
