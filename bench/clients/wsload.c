@@ -881,12 +881,26 @@ static void start_next_connection(int64_t now) {
   }
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  c->want_out = true;
-  struct epoll_event ev = {.events = edge | EPOLLIN | EPOLLOUT, .data.ptr = c};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
   if (connect(c->fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
     conn_fail(c, "connect: %s", strerror(errno));
+    return;
   }
+  /* On loopback the TCP handshake has usually completed inside connect(): the upgrade goes out
+   * now, and EPOLLOUT is only waited for when it could not (EAGAIN: still connecting). */
+  ssize_t w = write(c->fd, upgrade_req, upgrade_len);
+  if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    conn_fail(c, "connect: %s", strerror(errno));
+    return;
+  }
+  if (w > 0) {
+    c->state = ST_HANDSHAKE;
+    c->hs = hs_take();
+    c->hs_len = 0;
+    c->req_off = (size_t)w;
+  }
+  c->want_out = c->state == ST_CONNECTING || c->req_off < upgrade_len;
+  struct epoll_event ev = {.events = edge | EPOLLIN | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
 }
 
 /* One connection left the pending set (opened or failed). */
