@@ -62,7 +62,7 @@ export function mountInternalStreamRoutes(router: Router, http: AudioHttp, secre
     const id = req.params.id ?? '';
     // Sources: complete copies, and uploads by clients here (their bytes so far); never a copy still being fetched.
     if (!handlers.isSource(id)) return res.json({ error: 'NOT_FOUND', message: `no complete copy or upload of stream ${id} here` }, 404);
-    http.serve(req, res, id);
+    http.serve(req, res, id, 'copy');
   });
   router.add('POST', `${INTERNAL_STREAMS_PATH}/:id/hold`, async (req, res) => {
     if (!authorized(req, res)) return;

@@ -15,7 +15,7 @@ import { httpDate, ifRangeHolds, noneMatch, notModifiedSince } from '../../proto
 import type { HttpRequest } from '../../protocols/http/http-request.js';
 import { type HttpResponse, WriteStatus } from '../../protocols/http/http-response.js';
 import { reprDigest } from '../../storage/file-digest.js';
-import { AudioErrorCode, isAudioError } from './audio-errors.js';
+import { audioError, AudioErrorCode, isAudioError } from './audio-errors.js';
 import type { AudioStore } from './audio-store.js';
 import type { AudioStream } from './audio-stream.js';
 import { isValidStreamId } from './stream-id.js';
@@ -92,10 +92,11 @@ export class AudioHttp {
 
   /**
    * Answers a read of stream `id` from this instance's copy, wherever the cluster places it (the
-   * public route after placement; the copy route between instances).
+   * public route after placement, `read`; the copy route between instances, `copy`: another
+   * instance taking a copy is not a use, so the stream keeps its place in the LRU order).
    */
-  serve(req: HttpRequest, res: HttpResponse, id: string): void {
-    const stream = this.store.get(id);
+  serve(req: HttpRequest, res: HttpResponse, id: string, purpose: 'read' | 'copy' = 'read'): void {
+    const stream = purpose === 'read' ? this.store.get(id) : (this.store.peek(id) ?? audioError(AudioErrorCode.NotFound, `stream ${id} not found`));
     if (isAudioError(stream)) return this.notFound(res, stream.message);
     if (res.headOnly) return this.answer(req, res, stream, null);
     const lease = this.store.lease(stream);
