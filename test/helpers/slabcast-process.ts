@@ -124,12 +124,15 @@ function request(port: number, method: string, path: string, body?: unknown): Pr
   });
 }
 
-/** Polls an async predicate every `everyMs` until it holds; rejects after `ms` naming `what`. */
-export async function eventually(predicate: () => Promise<boolean>, ms: number, what: string, everyMs = 25): Promise<void> {
+/**
+ * Polls an async predicate every `everyMs` until it holds; rejects after `ms` naming `what` (a
+ * function is asked at the end, so the message can say what the predicate last saw).
+ */
+export async function eventually(predicate: () => Promise<boolean>, ms: number, what: string | (() => string), everyMs = 25): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
     if (await predicate()) return;
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
