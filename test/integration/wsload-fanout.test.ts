@@ -1,17 +1,16 @@
 import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/listen.js';
-import { wsloadBinaryOrReason } from '../helpers/wsload-binary.js';
+import { wsloadBinary } from '../helpers/wsload-binary.js';
 
 // The C load client's fan-out mode (bench/clients/wsload.c --mode fanout) against slabcast's
 // benchmark fan-out endpoint: what `npm run bench -- --only ws-fanout` relies on.
 
-let binary: string | null = null;
-let noCompiler = '';
+let binary = '';
 let server: TestServer | null = null;
 
 beforeAll(() => {
-  ({ binary, reason: noCompiler } = wsloadBinaryOrReason());
+  binary = wsloadBinary();
 });
 
 afterEach(async () => {
@@ -27,7 +26,6 @@ interface Outcome {
 
 /** Runs wsload to its end; `onStderr` sees its progress lines as they come. */
 function wsload(args: string[], onStderr?: (text: string) => void): Promise<Outcome> {
-  if (binary === null) throw new Error(noCompiler);
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -52,8 +50,7 @@ function fanoutArgs(port: number, path: string, window: number, seconds: number)
 }
 
 describe('wsload --mode fanout', () => {
-  it.for([1, 8])('with %i round(s) in flight, every receiver gets every round, and the run reports deliveries', async (window, ctx) => {
-    if (binary === null) return ctx.skip(noCompiler);
+  it.for([1, 8])('with %i round(s) in flight, every receiver gets every round, and the run reports deliveries', async (window) => {
     server = await startServer({ fanoutPath: '/fanout' });
     const { code, stdout, stderr } = await wsload(fanoutArgs(server.port, '/fanout', window, 0.5));
     expect(code, stderr).toBe(0);
@@ -66,8 +63,7 @@ describe('wsload --mode fanout', () => {
     expect(run.echoedMsgs).toBe((run.sentMsgs as number) * RECEIVERS);
   });
 
-  it('exits with code 3 and says why when the sender gets its own message back (an echo endpoint)', async (ctx) => {
-    if (binary === null) return ctx.skip(noCompiler);
+  it('exits with code 3 and says why when the sender gets its own message back (an echo endpoint)', async () => {
     server = await startServer();
     const { code, stdout, stderr } = await wsload(fanoutArgs(server.port, '/echo', 1, 0.5));
     expect(code).toBe(3);
@@ -75,8 +71,7 @@ describe('wsload --mode fanout', () => {
     expect(stderr).toMatch(/fan-out broken: the sender got a message \(opcode 2, 64 B\)/);
   });
 
-  it('exits with code 3 and names the connection when the server goes away mid-run', async (ctx) => {
-    if (binary === null) return ctx.skip(noCompiler);
+  it('exits with code 3 and names the connection when the server goes away mid-run', async () => {
     const running = await startServer({ fanoutPath: '/fanout' });
     const closing: Promise<void>[] = [];
     const outcome = await wsload(fanoutArgs(running.port, '/fanout', 1, 10), (text) => {

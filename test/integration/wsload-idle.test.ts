@@ -2,18 +2,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CWsIdleClient } from '../../bench/lib/c-ws-load.js';
 import { startServer, type TestServer } from '../helpers/listen.js';
-import { wsloadBinaryOrReason } from '../helpers/wsload-binary.js';
+import { wsloadBinary } from '../helpers/wsload-binary.js';
 
 // The C load client's idle mode (bench/clients/wsload.c --mode idle, driven by CWsIdleClient):
 // what `npm run bench -- --only ws-idle-memory` opens its sockets with.
 
-let binary: string | null = null;
-let noCompiler = '';
+let binary = '';
 let server: TestServer | null = null;
 let client: CWsIdleClient | null = null;
 
 beforeAll(() => {
-  ({ binary, reason: noCompiler } = wsloadBinaryOrReason());
+  binary = wsloadBinary();
 });
 
 afterEach(async () => {
@@ -24,7 +23,6 @@ afterEach(async () => {
 });
 
 function idleClient(port: number, path: string, capacity: number): CWsIdleClient {
-  if (binary === null) throw new Error(noCompiler);
   return CWsIdleClient.start(binary, `http://127.0.0.1:${port}`, path, capacity, () => undefined);
 }
 
@@ -35,8 +33,7 @@ function serverSockets(s: TestServer): number {
 }
 
 describe('wsload --mode idle', () => {
-  it('opens sockets in steps up to its capacity, holds them, and closes them all on "close"', async (ctx) => {
-    if (binary === null) return ctx.skip();
+  it('opens sockets in steps up to its capacity, holds them, and closes them all on "close"', async () => {
     server = await startServer();
     client = idleClient(server.port, '/echo', 60);
     const first = await client.open(40, 10_000);
@@ -52,8 +49,7 @@ describe('wsload --mode idle', () => {
     expect((await client.open(10, 10_000)).opened).toBe(10);
   });
 
-  it('counts refused upgrades as failures, with the status line', async (ctx) => {
-    if (binary === null) return ctx.skip();
+  it('counts refused upgrades as failures, with the status line', async () => {
     server = await startServer();
     client = idleClient(server.port, '/no-such-endpoint', 10);
     const r = await client.open(5, 10_000);
@@ -61,8 +57,7 @@ describe('wsload --mode idle', () => {
     expect(r.firstFailure).toContain('404');
   });
 
-  it('held sockets answer the server\'s pings, so they outlive several ping intervals', async (ctx) => {
-    if (binary === null) return ctx.skip();
+  it('held sockets answer the server\'s pings, so they outlive several ping intervals', async () => {
     // An unanswered ping closes the socket after another interval (wsPingIntervalMs).
     server = await startServer({ wsPingIntervalMs: 50 });
     client = idleClient(server.port, '/echo', 20);
@@ -72,8 +67,7 @@ describe('wsload --mode idle', () => {
     expect(await client.closeAll(10_000)).toEqual({ stillOpen: 20 });
   });
 
-  it('a socket the server closed is not counted as still open', async (ctx) => {
-    if (binary === null) return ctx.skip();
+  it('a socket the server closed is not counted as still open', async () => {
     server = await startServer();
     client = idleClient(server.port, '/echo', 10);
     expect((await client.open(10, 10_000)).opened).toBe(10);
