@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "send-ring.h"
 #include "write-queue.h"
 
 namespace slabcast {
@@ -62,6 +63,8 @@ constexpr size_t kMaxIov = IOV_MAX;
 constexpr size_t kMaxIov = 1024;
 #endif
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+// Sends per send-ring submission (a larger batch takes one system call per this many sockets).
+constexpr unsigned kRingEntries = 1024;
 
 enum ConnFlags : uint8_t {
   kReading = 1,       // JS reads (readStart until readStop, EOF or a read error)
@@ -71,6 +74,7 @@ enum ConnFlags : uint8_t {
   kLive = 16,         // the slot holds an open descriptor (adopt() until close)
   kWatchIn = 32,      // in the epoll set with EPOLLIN
   kWatchOut = 64,     // in the epoll set with EPOLLOUT
+  kInRing = 128,      // writeBatch(): a send of it waits in the send ring's submission
 };
 
 // One connection. The slot is its index (Transport::At) and the epoll data of its registration.
@@ -129,6 +133,23 @@ struct Transport {
   std::vector<iovec> batch_iov;
   std::vector<napi_value> batch_iov_values;
   std::vector<iovec> flush_iov;
+  // writeBatch()'s sends go through this ring when the caller asks and the kernel allows (one
+  // system call per batch; see send-ring.h). ring_error: 0 once open, else the errno it was refused
+  // with (-1: never tried).
+  SendRing ring;
+  int ring_error = -1;
+  // One batch's iovecs and JS values for every record (the ring reads them at submission; a
+  // partial send queues the rest from them), and the records waiting in the ring.
+  struct RingSend {
+    uint32_t record;
+    int32_t slot;
+    uint32_t iov_at;
+    uint32_t n;
+    size_t total;
+  };
+  std::vector<iovec> ring_iov;
+  std::vector<napi_value> ring_values;
+  std::vector<RingSend> ring_sends;
 };
 
 // transport-events.cc: the event batch to JS.

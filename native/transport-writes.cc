@@ -160,6 +160,99 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(WriteBufs(env, t, c, slot, bufs.data(), values.data(), n, total)));
 }
 
+// One plan record's pieces (n × (buffer, offset, length), already checked) as iovecs and the JS
+// values holding them; returns their total bytes.
+static size_t RecordPieces(Transport* t, const double* pieces, size_t n, iovec* iov, napi_value* values) {
+  size_t total = 0;
+  for (size_t j = 0; j < n; j++, pieces += 3) {
+    const size_t b = static_cast<size_t>(pieces[0]);
+    const size_t length = static_cast<size_t>(pieces[2]);
+    iov[j].iov_base = static_cast<char*>(t->batch_bases[b].iov_base) + static_cast<size_t>(pieces[1]);
+    iov[j].iov_len = length;
+    values[j] = t->batch_values[b];
+    total += length;
+  }
+  return total;
+}
+
+// The send ring, set up on the first batch that asks for it; a kernel that refuses it is asked once.
+static void OpenRing(Transport* t) {
+  if (t->ring_error != -1) return;
+  t->ring_error = t->ring.Open(kRingEntries);
+}
+
+// Hands the ring's sends to the kernel (one system call) and settles each as WriteBufs() would
+// have: all taken, the rest queued, or the error. A send the ring could not make (the ring failed
+// and is closed) is made with send(2).
+static void SubmitRing(Napi::Env env, Transport* t, double* results) {
+  const int r = t->ring.Submit([&](uint32_t index, int32_t res) {
+    const Transport::RingSend& s = t->ring_sends[index];
+    Conn* c = t->At(s.slot);
+    c->flags = static_cast<uint8_t>(c->flags & ~kInRing);
+    iovec* iov = &t->ring_iov[s.iov_at];
+    napi_value* values = &t->ring_values[s.iov_at];
+    int64_t sent = res;
+    if (res == SendRing::kNotSent) sent = SendNow(c->fd, iov, s.n);
+    else if (res == -EWOULDBLOCK || res == -ENOBUFS) sent = -EAGAIN;
+    if (sent < 0 && sent != -EAGAIN) {
+      results[s.record] = static_cast<double>(sent);
+      return;
+    }
+    const size_t written = sent < 0 ? 0 : static_cast<size_t>(sent);
+    if (written == s.total) {
+      results[s.record] = static_cast<double>(written);
+      return;
+    }
+    const int q = QueueRest(env, t, c, s.slot, iov, values, s.n, written);
+    results[s.record] = q != 0 ? static_cast<double>(q) : static_cast<double>(written);
+  });
+  if (r != 0) t->ring_error = -r;
+  t->ring_sends.clear();
+}
+
+// writeBatch() through the send ring: sockets that can send now go into one submission (more when
+// the ring is full); a socket with writes already queued, shut down or closed is settled as
+// WriteBufs() settles it, without a send.
+static void RingBatch(Napi::Env env, Transport* t, const double* plan, uint32_t sockets, size_t total_pieces, double* results) {
+  if (t->ring_iov.size() < total_pieces) {
+    t->ring_iov.resize(total_pieces);
+    t->ring_values.resize(total_pieces);
+  }
+  size_t at = 0;
+  uint32_t iov_at = 0;
+  for (uint32_t i = 0; i < sockets; i++) {
+    const int32_t slot = static_cast<int32_t>(plan[at]);
+    const size_t n = static_cast<size_t>(plan[at + 1]);
+    at += 2;
+    iovec* iov = &t->ring_iov[iov_at];
+    napi_value* values = &t->ring_values[iov_at];
+    const size_t total = RecordPieces(t, plan + at, n, iov, values);
+    at += n * 3;
+    Conn* c = t->At(slot);
+    if ((c->flags & kLive) == 0) {
+      results[i] = static_cast<double>(-EPIPE);
+      continue;
+    }
+    // A second record for a socket already in the submission: the first must have left (or been
+    // queued) before this one is tried.
+    if ((c->flags & kInRing) != 0) SubmitRing(env, t, results);
+    if (c->queue != nullptr || (c->flags & kShutdownSent) != 0 || !t->ring.is_open()) {
+      results[i] = static_cast<double>(WriteBufs(env, t, c, slot, iov, values, n, total));
+      continue;
+    }
+    if (t->ring.pending() == t->ring.capacity()) SubmitRing(env, t, results);
+    if (!t->ring.is_open()) {
+      results[i] = static_cast<double>(WriteBufs(env, t, c, slot, iov, values, n, total));
+      continue;
+    }
+    t->ring_sends.push_back({i, slot, iov_at, static_cast<uint32_t>(n), total});
+    t->ring.Add(c->fd, iov, n < kMaxIov ? n : kMaxIov, static_cast<uint32_t>(t->ring_sends.size() - 1));
+    c->flags |= kInRing;
+    iov_at += static_cast<uint32_t>(n);
+  }
+  SubmitRing(env, t, results);
+}
+
 // writeBatch(plan: Float64Array, sockets, slab: Uint8Array, extra: Uint8Array[], nExtra, results:
 // Float64Array): the write phase of one turn in one call. For each of `sockets` sockets the plan
 // holds [slot, count, then count × (buffer index, offset, length)]: buffer[offset, offset + length)
@@ -184,6 +277,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const uint32_t sockets = info[1].As<Napi::Number>().Uint32Value();
+  const bool use_ring = info.Length() > 6 && info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
   const uint32_t n_extra = info[4].As<Napi::Number>().Uint32Value();
   napi_value array = info[3];
   uint32_t array_length;
@@ -210,6 +304,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   // Check every record first.
   size_t at = 0;
   size_t widest = 0;
+  size_t total_pieces = 0;
   for (uint32_t i = 0; i < sockets; i++) {
     if (at + 2 > plan_length) {
       ThrowRange(env, "transport: writeBatch plan too short");
@@ -238,6 +333,12 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
       }
     }
     if (n > widest) widest = n;
+    total_pieces += n;
+  }
+  if (use_ring && t->ring_error != 0) OpenRing(t);
+  if (use_ring && t->ring.is_open()) {
+    RingBatch(env, t, plan, sockets, total_pieces, results);
+    return env.Undefined();
   }
   if (t->batch_iov.size() < widest) {
     t->batch_iov.resize(widest);
@@ -248,15 +349,8 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     const int32_t slot = static_cast<int32_t>(plan[at]);
     const size_t n = static_cast<size_t>(plan[at + 1]);
     at += 2;
-    size_t total = 0;
-    for (size_t j = 0; j < n; j++, at += 3) {
-      const size_t b = static_cast<size_t>(plan[at]);
-      const size_t length = static_cast<size_t>(plan[at + 2]);
-      t->batch_iov[j].iov_base = static_cast<char*>(t->batch_bases[b].iov_base) + static_cast<size_t>(plan[at + 1]);
-      t->batch_iov[j].iov_len = length;
-      t->batch_iov_values[j] = t->batch_values[b];
-      total += length;
-    }
+    const size_t total = RecordPieces(t, plan + at, n, t->batch_iov.data(), t->batch_iov_values.data());
+    at += n * 3;
     Conn* c = t->At(slot);
     results[i] = (c->flags & kLive) == 0 ? static_cast<double>(-EPIPE) : static_cast<double>(WriteBufs(env, t, c, slot, t->batch_iov.data(), t->batch_iov_values.data(), n, total));
   }

@@ -341,6 +341,10 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("open", Napi::Number::New(env, t->open));
   o.Set("slots", Napi::Number::New(env, static_cast<double>(t->slot_count)));
   o.Set("connSize", Napi::Number::New(env, static_cast<double>(sizeof(Conn))));
+  // The send ring: 0 when open, the errno the kernel refused it with, or -1 (no batch asked yet).
+  o.Set("sendRing", Napi::Number::New(env, t->ring_error));
+  o.Set("ringSubmits", Napi::Number::New(env, static_cast<double>(t->ring.submits())));
+  o.Set("ringSends", Napi::Number::New(env, static_cast<double>(t->ring.sends())));
   return o;
 }
 

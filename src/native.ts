@@ -120,14 +120,20 @@ export interface TransportBinding {
    * A turn's writes in one call: for each of `sockets` sockets `plan` holds [slot, count, then count ×
    * (buffer index, offset, length)], written as writeSlice()/writev() would; buffer 0 is `slab`, 1 the
    * arena given to init(), 2 + i is `extra[i]` (i < nExtra). `results[i]` gets what writeSlice()
-   * returns for the i-th (UV_EPIPE when its handle is closed).
+   * returns for the i-th (UV_EPIPE when its handle is closed). `sendRing`: the sockets' sends go to the
+   * kernel in one io_uring submission (Linux with io_uring allowed; otherwise, and without it, one
+   * send(2) each).
    */
-  writeBatch(plan: Float64Array, sockets: number, slab: Uint8Array, extra: readonly Uint8Array[], nExtra: number, results: Float64Array): void;
+  writeBatch(plan: Float64Array, sockets: number, slab: Uint8Array, extra: readonly Uint8Array[], nExtra: number, results: Float64Array, sendRing?: boolean): void;
   /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
   shutdown(slot: number): void;
   /** Closes at once (queued writes are dropped); a CLOSE event follows. */
   close(slot: number): void;
-  stats(): { open: number; slots: number; connSize: number };
+  /**
+   * `sendRing`: 0 when writeBatch() sends through io_uring, the errno the kernel refused it with,
+   * or -1 before a batch asked for it; `ringSubmits`/`ringSends`: its system calls and the sends in them.
+   */
+  stats(): { open: number; slots: number; connSize: number; sendRing: number; ringSubmits: number; ringSends: number };
   /** The peer's IP address (getpeername(2)) as text, or undefined when the handle is closed or the call fails. */
   peerAddress(slot: number): string | undefined;
   /** Bytes of the addon's queued writes that the kernel has not taken yet (shrinks with each partial write); 0 once closed. */

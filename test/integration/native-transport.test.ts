@@ -132,6 +132,55 @@ describe('native transport', () => {
     for (const r of [...readers, sender]) r.destroy();
   });
 
+  for (const ioUring of ['auto', 'off'] as const) {
+    it(`--io-uring ${ioUring}: a turn's sends to 40 sockets, some of them not reading, leave whole and in order (partial sends queue the rest)`, async () => {
+      const members: WebSocket[] = [];
+      // Slow members are kept (no drop) however much waits for them.
+      server = await startServer({ transport: 'native', ioUring, wsMaxBackpressureBytes: 64 * 1024 * 1024 }, (app) => {
+        app.endpoints.add({ path: '/member', onOpen: (ws) => void members.push(ws), onMessage() {} });
+        app.endpoints.add({
+          path: '/send',
+          onMessage(_ws, data) {
+            app.ws.broadcast(members, data, true);
+          },
+        });
+      });
+      const binding = nativeTransport().binding;
+      const before = binding.stats();
+      const partialBefore = nativeTransport().stats.partialWrites;
+      const readers = await Promise.all(Array.from({ length: 40 }, () => WsRawClient.open(server!.port, '/member')));
+      await waitFor(() => members.length === 40, 5000, 'every member open');
+      const stalled = readers.filter((_, i) => i % 10 === 0);
+      for (const r of stalled) r.raw.socket.pause(); // their socket buffers fill: partial sends, then EAGAIN
+      const sender = await WsRawClient.open(server.port, '/send');
+      // 10 MB each: more than loopback socket buffers hold for a member that reads nothing.
+      const payloads = Array.from({ length: 10 }, (_, i) => binary(1_000_000 + i, i));
+      for (const p of payloads) await sender.sendFrame(OP.Binary, p);
+      for (const r of readers.filter((x) => !stalled.includes(x))) {
+        const frames = await r.waitFrames(payloads.length, (f) => f.opcode === OP.Binary, 20_000);
+        expect(frames.map((f, i) => f.payload.equals(payloads[i]))).toEqual(payloads.map(() => true));
+      }
+      await waitFor(() => nativeTransport().stats.partialWrites > partialBefore, 5000, 'a partial write');
+      for (const r of stalled) r.raw.socket.resume();
+      for (const r of stalled) {
+        const frames = await r.waitFrames(payloads.length, (f) => f.opcode === OP.Binary, 20_000);
+        expect(frames.map((f, i) => f.payload.equals(payloads[i]))).toEqual(payloads.map(() => true));
+      }
+      const after = binding.stats();
+      if (ioUring === 'off' || after.sendRing !== 0) {
+        // No ring (asked off, or the kernel refuses io_uring: its errno): every send was a send(2).
+        expect(after.ringSends).toBe(before.ringSends);
+      } else {
+        // Every reading member got at least one ring send (several frames of one turn leave in one
+        // send), and one submission carried many sockets' sends: far fewer system calls than sends.
+        expect(after.ringSends - before.ringSends).toBeGreaterThanOrEqual(36);
+        expect(after.ringSubmits - before.ringSubmits).toBeLessThan((after.ringSends - before.ringSends) / 5);
+      }
+      expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
+      for (const r of [...readers, sender]) r.destroy();
+    });
+  }
+
   it('the addon refuses a write plan that names a bad slot or a range outside its buffer, and writes nothing', () => {
     const { binding } = nativeTransport();
     const buffer = Buffer.alloc(8);
