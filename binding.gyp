@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "slabcast",
-      "sources": ["native/mmap.cc", "native/transport.cc", "native/transport-events.cc", "native/transport-poll.cc", "native/transport-writes.cc", "native/send-ring.cc", "native/mask.cc"],
+      "sources": ["native/mmap.cc", "native/transport.cc", "native/transport-events.cc", "native/transport-poll.cc", "native/transport-writes.cc", "native/io-ring.cc", "native/mask.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # One exceptions mode, declared once: node-addon-api reports failures as pending
       # JS exceptions, and the compiler is told there are no C++ exceptions at all.

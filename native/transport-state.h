@@ -17,7 +17,7 @@
 #include <memory>
 #include <vector>
 
-#include "send-ring.h"
+#include "io-ring.h"
 #include "write-queue.h"
 
 namespace slabcast {
@@ -63,10 +63,10 @@ constexpr size_t kMaxIov = IOV_MAX;
 constexpr size_t kMaxIov = 1024;
 #endif
 constexpr int kSendFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
-// Sends per send-ring submission (a larger batch takes one system call per this many sockets).
+// Operations per io ring submission (a larger batch takes one system call per this many sockets).
 constexpr unsigned kRingEntries = 1024;
 
-enum ConnFlags : uint8_t {
+enum ConnFlags : uint16_t {
   kReading = 1,       // JS reads (readStart until readStop, EOF or a read error)
   kEof = 2,           // the peer's FIN came
   kShutdownSent = 4,  // shutdown() was called: FIN once the queue is empty
@@ -74,13 +74,14 @@ enum ConnFlags : uint8_t {
   kLive = 16,         // the slot holds an open descriptor (adopt() until close)
   kWatchIn = 32,      // in the epoll set with EPOLLIN
   kWatchOut = 64,     // in the epoll set with EPOLLOUT
-  kInRing = 128,      // writeBatch(): a send of it waits in the send ring's submission
+  kInRing = 128,      // writeBatch(): a send of it waits in the io ring's submission
+  kRingIo = 256,      // its server lets the io ring carry its reads and writes (listen/adopt)
 };
 
 // One connection. The slot is its index (Transport::At) and the epoll data of its registration.
 struct Conn {
   int32_t fd;
-  uint8_t flags;
+  uint16_t flags;
   WriteQueue* queue;  // null unless writes wait for EPOLLOUT
 };
 constexpr size_t kBlockShift = 10;  // 1024 Conns (16 KiB) per block
@@ -107,6 +108,7 @@ struct Transport {
   std::vector<int32_t> closed_slots;  // freed after JS has seen their CLOSE
   int ep = -1;                        // the epoll descriptor (from init())
   std::vector<int> listeners;         // listen() descriptors by id; -1 once unlisten()ed
+  std::vector<bool> listener_ring;    // by id: its connections get kRingIo
   int reserve_fd = -1;                // held while listening: freed to shed a connection on EMFILE
   uv_poll_t poll;                     // libuv's watch on `ep`
   uint32_t watched = 0;               // connections in the epoll set
@@ -133,10 +135,11 @@ struct Transport {
   std::vector<iovec> batch_iov;
   std::vector<napi_value> batch_iov_values;
   std::vector<iovec> flush_iov;
-  // writeBatch()'s sends go through this ring when the caller asks and the kernel allows (one
-  // system call per batch; see send-ring.h). ring_error: 0 once open, else the errno it was refused
-  // with (-1: never tried).
-  SendRing ring;
+  // The io ring (io-ring.h), set up when the first listener or adopted connection asks for it: the
+  // sends of writeBatch() and each epoll round's first reads of connections with kRingIo go through
+  // it, one system call per batch. ring_error: 0 once open, else the errno the kernel refused it
+  // with (-1: never asked).
+  IoRing ring;
   int ring_error = -1;
   // One batch's iovecs and JS values for every record (the ring reads them at submission; a
   // partial send queues the rest from them), and the records waiting in the ring.
@@ -150,6 +153,11 @@ struct Transport {
   std::vector<iovec> ring_iov;
   std::vector<napi_value> ring_values;
   std::vector<RingSend> ring_sends;
+  // One epoll round's readable slots, their batched reads' results, and those that filled their window.
+  std::vector<int32_t> read_slots;
+  std::vector<int32_t> read_plain;  // readable connections without kRingIo
+  std::vector<int32_t> read_results;
+  std::vector<int32_t> read_more;
 };
 
 // transport-events.cc: the event batch to JS.
@@ -164,6 +172,7 @@ void SendShutdown(Transport* t, Conn* c, int32_t slot);
 int64_t SendNow(int fd, iovec* bufs, size_t n);
 void OnEpoll(uv_poll_t* handle, int status, int events);
 int32_t NewConn(Transport* t, int fd);
+void OpenRing(Transport* t);
 
 // transport-writes.cc: writes from JS.
 Napi::Value WriteSlice(const Napi::CallbackInfo& info);

@@ -175,12 +175,6 @@ static size_t RecordPieces(Transport* t, const double* pieces, size_t n, iovec* 
   return total;
 }
 
-// The send ring, set up on the first batch that asks for it; a kernel that refuses it is asked once.
-static void OpenRing(Transport* t) {
-  if (t->ring_error != -1) return;
-  t->ring_error = t->ring.Open(kRingEntries);
-}
-
 // Hands the ring's sends to the kernel (one system call) and settles each as WriteBufs() would
 // have: all taken, the rest queued, or the error. A send the ring could not make (the ring failed
 // and is closed) is made with send(2).
@@ -188,11 +182,11 @@ static void SubmitRing(Napi::Env env, Transport* t, double* results) {
   const int r = t->ring.Submit([&](uint32_t index, int32_t res) {
     const Transport::RingSend& s = t->ring_sends[index];
     Conn* c = t->At(s.slot);
-    c->flags = static_cast<uint8_t>(c->flags & ~kInRing);
+    c->flags = static_cast<uint16_t>(c->flags & ~kInRing);
     iovec* iov = &t->ring_iov[s.iov_at];
     napi_value* values = &t->ring_values[s.iov_at];
     int64_t sent = res;
-    if (res == SendRing::kNotSent) sent = SendNow(c->fd, iov, s.n);
+    if (res == IoRing::kNotSent) sent = SendNow(c->fd, iov, s.n);
     else if (res == -EWOULDBLOCK || res == -ENOBUFS) sent = -EAGAIN;
     if (sent < 0 && sent != -EAGAIN) {
       results[s.record] = static_cast<double>(sent);
@@ -210,9 +204,10 @@ static void SubmitRing(Napi::Env env, Transport* t, double* results) {
   t->ring_sends.clear();
 }
 
-// writeBatch() through the send ring: sockets that can send now go into one submission (more when
+// writeBatch() through the io ring: sockets that can send now go into one submission (more when
 // the ring is full); a socket with writes already queued, shut down or closed is settled as
-// WriteBufs() settles it, without a send.
+// WriteBufs() settles it, without a send, and one whose server did not ask for the ring
+// (kRingIo) is sent with send(2).
 static void RingBatch(Napi::Env env, Transport* t, const double* plan, uint32_t sockets, size_t total_pieces, double* results) {
   if (t->ring_iov.size() < total_pieces) {
     t->ring_iov.resize(total_pieces);
@@ -236,7 +231,7 @@ static void RingBatch(Napi::Env env, Transport* t, const double* plan, uint32_t 
     // A second record for a socket already in the submission: the first must have left (or been
     // queued) before this one is tried.
     if ((c->flags & kInRing) != 0) SubmitRing(env, t, results);
-    if (c->queue != nullptr || (c->flags & kShutdownSent) != 0 || !t->ring.is_open()) {
+    if (c->queue != nullptr || (c->flags & (kShutdownSent | kRingIo)) != kRingIo || !t->ring.is_open()) {
       results[i] = static_cast<double>(WriteBufs(env, t, c, slot, iov, values, n, total));
       continue;
     }
@@ -277,7 +272,6 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const uint32_t sockets = info[1].As<Napi::Number>().Uint32Value();
-  const bool use_ring = info.Length() > 6 && info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
   const uint32_t n_extra = info[4].As<Napi::Number>().Uint32Value();
   napi_value array = info[3];
   uint32_t array_length;
@@ -335,8 +329,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     if (n > widest) widest = n;
     total_pieces += n;
   }
-  if (use_ring && t->ring_error != 0) OpenRing(t);
-  if (use_ring && t->ring.is_open()) {
+  if (t->ring.is_open()) {
     RingBatch(env, t, plan, sockets, total_pieces, results);
     return env.Undefined();
   }

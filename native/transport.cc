@@ -20,9 +20,10 @@
 // set, so a paused socket whose peer hangs up wakes nobody. The poll handle keeps the loop alive only
 // while some connection is in the set, as reading libuv streams would.
 //
-// Writes come from JS as one send(2)/sendmsg(2) per socket (no request object, no callback when the
+// Writes come from JS as one send/sendmsg per socket (no request object, no callback when the
 // kernel takes everything: the common case; not write(2), whose file layer costs every call more
-// than the socket layer does). What the kernel does not take is queued per connection, the JS
+// than the socket layer does). writeBatch() hands a whole write phase's sends to the kernel in one
+// io_uring submission where it may (io-ring.h), else one send(2)/sendmsg(2) each. What the kernel does not take is queued per connection, the JS
 // buffers referenced until a WRITE_DONE event (one per write call that queued something, in order);
 // nothing leaves ahead of queued bytes. JS may write bytes of the arena itself during a delivery (an
 // echo sends the received payload where it was read): what of them is not taken at once is copied,
@@ -46,7 +47,8 @@
 //
 // Files: transport-state.h (constants, Conn, Transport), transport-events.cc (the event batch to
 // JS), transport-poll.cc (the epoll side: reads, flushes, closes, accepts), transport-writes.cc
-// (writes from JS), and this file (the N-API surface and the env lifetime).
+// (writes from JS), io-ring.* (the io_uring those writes are submitted through), and this file
+// (the N-API surface and the env lifetime).
 #include <napi.h>
 #include <uv.h>
 
@@ -152,10 +154,23 @@ static Napi::Value Init(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// adopt(fd[, limit]): takes over a connected TCP socket by duplicating `fd` (the caller then closes
-// its own descriptor): non-blocking, TCP_NODELAY, out of the epoll set until readStart(). Returns
-// the slot. A duplicate numbered at or past `limit` (the caller's descriptor budget) is closed again
-// and reported as EMFILE, like a full table: the connection is refused.
+// Sets up the io ring the first time a listener or connection asks for it (the kernel may refuse:
+// then ring_error holds its errno and nothing asks again).
+void OpenRing(Transport* t) {
+  if (t->ring_error != -1) return;
+  t->ring_error = t->ring.Open(kRingEntries);
+}
+
+// Whether argument i asks for the io ring (a boolean true).
+static bool WantsRing(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value();
+}
+
+// adopt(fd[, limit[, ring]]): takes over a connected TCP socket by duplicating `fd` (the caller then
+// closes its own descriptor): non-blocking, TCP_NODELAY, out of the epoll set until readStart().
+// Returns the slot. A duplicate numbered at or past `limit` (the caller's descriptor budget) is
+// closed again and reported as EMFILE, like a full table: the connection is refused. `ring`: its
+// reads and writes may go through the io ring.
 static Napi::Value Adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -189,12 +204,18 @@ static Napi::Value Adopt(const Napi::CallbackInfo& info) {
     ErrnoError(env, err, "setsockopt").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return Napi::Number::New(env, NewConn(t, dup_fd));
+  const int32_t slot = NewConn(t, dup_fd);
+  if (WantsRing(info, 2)) {
+    OpenRing(t);
+    t->At(slot)->flags |= kRingIo;
+  }
+  return Napi::Number::New(env, slot);
 }
 
-// listen(fd) → id: accepts from the listening TCP socket `fd` from now on, through a duplicate in
-// the epoll set (the caller then closes its own descriptor; the socket keeps listening). New
-// connections arrive as ACCEPT events carrying `id`. Keeps the loop alive until unlisten(id).
+// listen(fd[, ring]) → id: accepts from the listening TCP socket `fd` from now on, through a
+// duplicate in the epoll set (the caller then closes its own descriptor; the socket keeps
+// listening). New connections arrive as ACCEPT events carrying `id`. Keeps the loop alive until
+// unlisten(id). `ring`: its connections' reads and writes may go through the io ring.
 static Napi::Value Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -227,6 +248,8 @@ static Napi::Value Listen(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   t->listeners.push_back(fd);
+  t->listener_ring.push_back(WantsRing(info, 1));
+  if (t->listener_ring.back()) OpenRing(t);
   if (t->watched++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&t->poll));
   return Napi::Number::New(env, id);
 }
@@ -260,7 +283,7 @@ static Napi::Value ReadStart(const Napi::CallbackInfo& info) {
     c->flags |= kReading;
     const int r = Watch(t, c, slot);
     if (r != 0) {
-      c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+      c->flags = static_cast<uint16_t>(c->flags & ~kReading);
       Push(t, kEventError, slot, r, kSysRead);
     }
   }
@@ -273,7 +296,7 @@ static Napi::Value ReadStop(const Napi::CallbackInfo& info) {
   Conn* c = GetConn(info, &t, &slot);
   if (c == nullptr) return info.Env().Undefined();
   if ((c->flags & kReading) != 0) {
-    c->flags = static_cast<uint8_t>(c->flags & ~kReading);
+    c->flags = static_cast<uint16_t>(c->flags & ~kReading);
     Watch(t, c, slot);  // leaving the set or dropping EPOLLIN cannot fail for a registered descriptor
   }
   return info.Env().Undefined();
@@ -341,10 +364,10 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("open", Napi::Number::New(env, t->open));
   o.Set("slots", Napi::Number::New(env, static_cast<double>(t->slot_count)));
   o.Set("connSize", Napi::Number::New(env, static_cast<double>(sizeof(Conn))));
-  // The send ring: 0 when open, the errno the kernel refused it with, or -1 (no batch asked yet).
-  o.Set("sendRing", Napi::Number::New(env, t->ring_error));
+  // The io ring: 0 when open, the errno the kernel refused it with, or -1 (nobody asked yet).
+  o.Set("ioRing", Napi::Number::New(env, t->ring_error));
   o.Set("ringSubmits", Napi::Number::New(env, static_cast<double>(t->ring.submits())));
-  o.Set("ringSends", Napi::Number::New(env, static_cast<double>(t->ring.sends())));
+  o.Set("ringOps", Napi::Number::New(env, static_cast<double>(t->ring.sends())));
   return o;
 }
 

@@ -96,15 +96,18 @@ export interface TransportBinding {
   /**
    * Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. A
    * duplicate numbered at or past `limit` (finite) is closed again and thrown as EMFILE (syscall dup).
+   * `ioRing`: its reads and writes may go to the kernel batched with others' in one io_uring
+   * submission (the ring is set up on the first ask; see stats().ioRing).
    */
-  adopt(fd: number, limit?: number): number;
+  adopt(fd: number, limit?: number, ioRing?: boolean): number;
   /**
    * Accepts from the listening TCP socket `fd` from now on, through a duplicate in the addon's epoll
    * set (close your own copy: the socket keeps listening). Returns the listener's id; each accepted
    * connection arrives as an EVENT_ACCEPT (slot, its descriptor, the id), each connection shed for a
-   * full descriptor table as an EVENT_ACCEPT_ERROR (-1, negative errno, the id).
+   * full descriptor table as an EVENT_ACCEPT_ERROR (-1, negative errno, the id). `ioRing`: as for
+   * adopt(), for every connection it accepts.
    */
-  listen(fd: number): number;
+  listen(fd: number, ioRing?: boolean): number;
   /** Stops listener `id` and closes its socket; again is a no-op. */
   unlisten(id: number): void;
   readStart(slot: number): void;
@@ -120,20 +123,21 @@ export interface TransportBinding {
    * A turn's writes in one call: for each of `sockets` sockets `plan` holds [slot, count, then count ×
    * (buffer index, offset, length)], written as writeSlice()/writev() would; buffer 0 is `slab`, 1 the
    * arena given to init(), 2 + i is `extra[i]` (i < nExtra). `results[i]` gets what writeSlice()
-   * returns for the i-th (UV_EPIPE when its handle is closed). `sendRing`: the sockets' sends go to the
-   * kernel in one io_uring submission (Linux with io_uring allowed; otherwise, and without it, one
-   * send(2) each).
+   * returns for the i-th (UV_EPIPE when its handle is closed). The sends of connections that asked for
+   * the io ring (listen/adopt) go to the kernel in one io_uring submission when it is open; the others
+   * get one send(2) each.
    */
-  writeBatch(plan: Float64Array, sockets: number, slab: Uint8Array, extra: readonly Uint8Array[], nExtra: number, results: Float64Array, sendRing?: boolean): void;
+  writeBatch(plan: Float64Array, sockets: number, slab: Uint8Array, extra: readonly Uint8Array[], nExtra: number, results: Float64Array): void;
   /** FIN after queued writes; the handle closes once the peer's FIN has come too. */
   shutdown(slot: number): void;
   /** Closes at once (queued writes are dropped); a CLOSE event follows. */
   close(slot: number): void;
   /**
-   * `sendRing`: 0 when writeBatch() sends through io_uring, the errno the kernel refused it with,
-   * or -1 before a batch asked for it; `ringSubmits`/`ringSends`: its system calls and the sends in them.
+   * `ioRing`: 0 when the io ring (io_uring) is open, the errno the kernel refused it with, or -1
+   * before a listener or connection asked for it; `ringSubmits`/`ringOps`: its system calls and the
+   * sends and reads in them.
    */
-  stats(): { open: number; slots: number; connSize: number; sendRing: number; ringSubmits: number; ringSends: number };
+  stats(): { open: number; slots: number; connSize: number; ioRing: number; ringSubmits: number; ringOps: number };
   /** The peer's IP address (getpeername(2)) as text, or undefined when the handle is closed or the call fails. */
   peerAddress(slot: number): string | undefined;
   /** Bytes of the addon's queued writes that the kernel has not taken yet (shrinks with each partial write); 0 once closed. */

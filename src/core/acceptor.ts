@@ -69,6 +69,8 @@ export class Acceptor implements NativeListenerEvents {
     private readonly maxConnections: number,
     transport: 'native' | 'node' = 'node',
     fdReserve = 64,
+    /** Native transport: let its connections' reads and writes be batched through io_uring (`--io-uring`). */
+    private readonly ioRing = false,
   ) {
     this.descriptors = new DescriptorBudget(fdReserve);
     this.native = transport === 'native' ? nativeTransportOrNull((reason) => (this.transportWarning = reason)) : null;
@@ -135,7 +137,7 @@ export class Acceptor implements NativeListenerEvents {
     const fd = (this.server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
     if (native === null || typeof fd !== 'number' || fd < 0) return false;
     try {
-      this.listenerId = native.listen(fd, this);
+      this.listenerId = native.listen(fd, this, this.ioRing);
     } catch (error) {
       if (this.onLimit !== null) this.onLimit('ERR_NATIVE_ADOPT', { err: (error as Error).message });
       return false;
@@ -214,7 +216,7 @@ export class Acceptor implements NativeListenerEvents {
    */
   private adopt(native: NativeTransport, fd: number): ChannelSocket | null | undefined {
     try {
-      const socket = native.adopt(fd, this.descriptors.threshold);
+      const socket = native.adopt(fd, this.descriptors.threshold, this.ioRing);
       this.stats.native++;
       return socket;
     } catch (error) {

@@ -13,7 +13,8 @@ export type CoreOptions = ProcessorOptions &
   Pick<
     ServerConfig,
     'host' | 'port' | 'backlog' | 'maxConnections' | 'fdReserve' | 'transport' | 'slabSmallBytes' | 'slabSmallCount' | 'slabMediumBytes' | 'slabMediumCount' | 'slabLargeBytes' | 'slabLargeCount'
-  >;
+  > &
+  Partial<Pick<ServerConfig, 'ioUring'>>;
 
 /** Everything the core counts, in one snapshot. */
 export interface CoreStats {
@@ -50,7 +51,7 @@ export class CoreServer {
     this.readSlab = new SlabAllocator('read', tiers);
     this.writeSlab = new SlabAllocator('write', tiers);
     this.processor = new Processor(config, this.readSlab, this.writeSlab, protocol);
-    this.acceptor = new Acceptor(this.processor, config.maxConnections, config.transport, config.fdReserve);
+    this.acceptor = new Acceptor(this.processor, config.maxConnections, config.transport, config.fdReserve, config.ioUring !== 'off');
   }
 
   /** Binds and starts serving. Resolves with the bound address (port 0 → the port chosen). */

@@ -62,10 +62,11 @@ export class NativeTransport {
   /**
    * Takes over the connected socket `fd` (the caller closes its own copy). Its events go to the
    * processor that registers it (`socket.conn.loop`); until then it reads nothing. Throws EMFILE
-   * when the duplicate would be numbered at or past `fdLimit` (the descriptor budget).
+   * when the duplicate would be numbered at or past `fdLimit` (the descriptor budget). `ioRing`: its
+   * reads and writes may be batched through io_uring (see `--io-uring`).
    */
-  adopt(fd: number, fdLimit = Infinity): NativeSocket {
-    const slot = Number.isFinite(fdLimit) ? binding.adopt(fd, fdLimit) : binding.adopt(fd);
+  adopt(fd: number, fdLimit = Infinity, ioRing = false): NativeSocket {
+    const slot = binding.adopt(fd, Number.isFinite(fdLimit) ? fdLimit : undefined, ioRing);
     const socket = new NativeSocket(slot);
     this.sockets[slot] = socket;
     return socket;
@@ -74,10 +75,10 @@ export class NativeTransport {
   /**
    * Accepts from the listening socket `fd` in the addon (close your own descriptor afterwards: the
    * socket keeps listening); each connection goes to `owner`. Returns the listener id for
-   * {@link unlisten}.
+   * {@link unlisten}. `ioRing`: as for {@link adopt}, for every connection it accepts.
    */
-  listen(fd: number, owner: NativeListenerEvents): number {
-    const id = binding.listen(fd);
+  listen(fd: number, owner: NativeListenerEvents, ioRing = false): number {
+    const id = binding.listen(fd, ioRing);
     this.listeners[id] = owner;
     return id;
   }

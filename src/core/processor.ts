@@ -31,8 +31,6 @@ export type ProcessorOptions = Pick<
 > & {
   /** The shortest deadline the protocols arm (ms): the sweep runs at a quarter of it. Protocols tell it; the core reads none of their knobs. */
   readonly shortestDeadlineMs?: number;
-  /** `off`: the native write phase makes one send(2) per socket instead of one io_uring submission (default `auto`). */
-  readonly ioUring?: ServerConfig['ioUring'];
 };
 
 /** Counters of the processor, all monotonic except `open`. */
@@ -343,7 +341,7 @@ export class Processor implements NativeSocketEvents {
       if (conn.closed) continue;
       const writer = conn.heldWriter;
       if (writer !== null) {
-        if (conn.socket instanceof NativeSocket && conn.socket.batched && writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab, this.config.ioUring !== 'off')))) continue;
+        if (conn.socket instanceof NativeSocket && conn.socket.batched && writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
         writer.flush();
         conn.releaseIdleWriter();
       }

@@ -50,14 +50,7 @@ export class NativeWriteBatch {
   private failedSockets: NativeSocket[] = [];
   private failedErrors: number[] = [];
 
-  /**
-   * `sendRing`: the addon sends the whole plan in one io_uring submission where the kernel allows it
-   * (else, and with false, one send(2) per socket).
-   */
-  constructor(
-    private readonly slab: SlabAllocator,
-    private readonly sendRing = true,
-  ) {
+  constructor(private readonly slab: SlabAllocator) {
     const arena = transportArena();
     this.arena = arena;
     this.slabView = slab.buffer;
@@ -144,7 +137,7 @@ export class NativeWriteBatch {
     this.count = 0;
     this.at = 0;
     this.nExtra = 0;
-    binding.writeBatch(this.plan, n, this.slabView, this.extra, nExtra, this.results, this.sendRing);
+    binding.writeBatch(this.plan, n, this.slabView, this.extra, nExtra, this.results);
     for (let i = 0; i < nExtra; i++) this.extra[i] = EMPTY;
     const results = this.results;
     const totals = this.totals;

@@ -1,15 +1,15 @@
-// SendRing: the sends of one write phase submitted to the kernel in one system call (io_uring),
-// instead of one send(2) per socket. Linux only; without io_uring (an old kernel, a seccomp
-// profile that refuses it, kernel.io_uring_disabled) Open() fails and the caller sends one by one.
+// IoRing: the sends of one write phase, or the first reads of one epoll round, handed to the kernel
+// in one system call (io_uring) instead of one send(2) or recv(2) per socket. Linux only; without
+// io_uring (an old kernel, a seccomp profile that refuses it, kernel.io_uring_disabled) Open() fails
+// and the caller makes the calls one by one.
 //
-// Every send carries MSG_DONTWAIT, so the kernel never parks one waiting for room in a socket
-// buffer: each completes during the submission with the bytes the socket took (a stream socket may
-// take part), -EAGAIN when it took none, or another negative errno. Submit() waits for all of them,
-// so nothing is ever in flight between two calls and the caller's buffers are free again when it
-// returns. The caller keeps at most one send per socket in a submission (order within a socket is
-// then never in question).
-#ifndef SLABCAST_NATIVE_SEND_RING_H_
-#define SLABCAST_NATIVE_SEND_RING_H_
+// Every operation carries MSG_DONTWAIT, so the kernel never parks one waiting for room or data: each
+// completes during the submission with what a send(2)/recv(2) would have returned (bytes taken or
+// read, -EAGAIN, another negative errno). Submit() waits for all of them, so nothing is ever in
+// flight between two calls and the caller's buffers are free again when it returns. The caller keeps
+// at most one operation per socket in a submission (order within a socket is then never in question).
+#ifndef SLABCAST_NATIVE_IO_RING_H_
+#define SLABCAST_NATIVE_IO_RING_H_
 
 #ifdef __linux__
 
@@ -24,12 +24,12 @@
 namespace slabcast {
 namespace transport {
 
-class SendRing {
+class IoRing {
  public:
-  SendRing() = default;
-  SendRing(const SendRing&) = delete;
-  SendRing& operator=(const SendRing&) = delete;
-  ~SendRing() { Close(); }
+  IoRing() = default;
+  IoRing(const IoRing&) = delete;
+  IoRing& operator=(const IoRing&) = delete;
+  ~IoRing() { Close(); }
 
   // Sets up a ring of `entries` submissions (a power of two). 0, or the errno the kernel refused it with.
   int Open(unsigned entries);
@@ -38,24 +38,28 @@ class SendRing {
   // Sends queued and not yet submitted; Add() needs pending() < capacity().
   unsigned pending() const { return pending_; }
   unsigned capacity() const { return entries_; }
-  // Submissions (system calls) and sends made through the ring so far.
+  // Submissions (system calls) and operations made through the ring so far.
   uint64_t submits() const { return submits_; }
   uint64_t sends() const { return sends_; }
 
   // Queues a send of bufs[0, n) on `fd` (at most IOV_MAX buffers: the caller caps n); `tag` comes
   // back with its result. The buffers must stay valid until Submit() returns.
   void Add(int fd, iovec* bufs, size_t n, uint32_t tag);
+  // Queues a recv of up to `length` bytes into `buf` on `fd`.
+  void AddRecv(int fd, void* buf, size_t length, uint32_t tag);
 
-  // Submits every queued send and waits for their results: done(tag, result) for each, result being
-  // the bytes taken or a negative errno. Returns 0, or the negative errno of a failed io_uring_enter:
-  // the ring is then closed and done(tag, kNotSent) reports each send that did not complete (the
-  // caller sends those itself).
+  // Submits everything queued and waits for the results: done(tag, result) for each, result being
+  // the bytes sent or read or a negative errno. Returns 0, or the negative errno of a failed
+  // io_uring_enter: the ring is then closed and done(tag, kNotSent) reports each operation that did
+  // not complete (the caller makes those itself).
   template <typename Done>
   int Submit(Done done);
 
   static constexpr int32_t kNotSent = INT32_MIN;
 
  private:
+  // The next submission slot, cleared, for operation `tag` (user_data is its index).
+  io_uring_sqe* Next(int fd, uint32_t tag);
   void Publish();
   // io_uring_enter: hands `submit` more of the published sends to the kernel and waits until `wait`
   // results can be read. Sends taken, or a negative errno.
@@ -91,7 +95,7 @@ class SendRing {
 };
 
 template <typename Done>
-unsigned SendRing::Reap(Done& done) {
+unsigned IoRing::Reap(Done& done) {
   unsigned head = *cq_head_;
   const unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
   unsigned n = 0;
@@ -106,7 +110,7 @@ unsigned SendRing::Reap(Done& done) {
 }
 
 template <typename Done>
-int SendRing::Submit(Done done) {
+int IoRing::Submit(Done done) {
   if (pending_ == 0) return 0;
   unsigned submitted = 0;
   unsigned completed = 0;
@@ -136,4 +140,4 @@ int SendRing::Submit(Done done) {
 
 #endif  // __linux__
 
-#endif  // SLABCAST_NATIVE_SEND_RING_H_
+#endif  // SLABCAST_NATIVE_IO_RING_H_

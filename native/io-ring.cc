@@ -1,8 +1,8 @@
-// SendRing (send-ring.h): the ring's setup and its two system calls, without liburing (the
+// IoRing (io-ring.h): the ring's setup and its two system calls, without liburing (the
 // structures and calls are the kernel's UAPI, <linux/io_uring.h>).
 #ifdef __linux__
 
-#include "send-ring.h"
+#include "io-ring.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -26,7 +26,7 @@ static void* MapRing(int fd, size_t size, off_t what) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-int SendRing::Open(unsigned entries) {
+int IoRing::Open(unsigned entries) {
   if (fd_ >= 0) return 0;
   io_uring_params p;
   std::memset(&p, 0, sizeof(p));
@@ -73,7 +73,7 @@ int SendRing::Open(unsigned entries) {
   return 0;
 }
 
-void SendRing::Close() {
+void IoRing::Close() {
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (cq_map_ != nullptr && cq_map_ != sq_map_) munmap(cq_map_, cq_map_size_);
   if (sq_map_ != nullptr) munmap(sq_map_, sq_map_size_);
@@ -85,15 +85,23 @@ void SendRing::Close() {
   pending_ = 0;
 }
 
-void SendRing::Add(int fd, iovec* bufs, size_t n, uint32_t tag) {
+io_uring_sqe* IoRing::Next(int fd, uint32_t tag) {
   const unsigned k = pending_++;
-  const unsigned tail = *sq_tail_ + k;
-  const unsigned index = tail & sq_mask_;
+  const unsigned index = (*sq_tail_ + k) & sq_mask_;
   io_uring_sqe* sqe = &sqes_[index];
   std::memset(sqe, 0, sizeof(*sqe));
   sqe->fd = fd;
   sqe->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
   sqe->user_data = k;
+  sq_array_[index] = index;
+  tags_[k] = tag;
+  got_[k] = 0;
+  return sqe;
+}
+
+void IoRing::Add(int fd, iovec* bufs, size_t n, uint32_t tag) {
+  const unsigned k = pending_;
+  io_uring_sqe* sqe = Next(fd, tag);
   if (n == 1) {
     sqe->opcode = IORING_OP_SEND;
     sqe->addr = reinterpret_cast<uint64_t>(bufs[0].iov_base);
@@ -106,17 +114,22 @@ void SendRing::Add(int fd, iovec* bufs, size_t n, uint32_t tag) {
     sqe->opcode = IORING_OP_SENDMSG;
     sqe->addr = reinterpret_cast<uint64_t>(&msg);
   }
-  sq_array_[index] = index;
-  tags_[k] = tag;
-  got_[k] = 0;
 }
 
-void SendRing::Publish() {
+void IoRing::AddRecv(int fd, void* buf, size_t length, uint32_t tag) {
+  io_uring_sqe* sqe = Next(fd, tag);
+  sqe->opcode = IORING_OP_RECV;
+  sqe->msg_flags = MSG_DONTWAIT;
+  sqe->addr = reinterpret_cast<uint64_t>(buf);
+  sqe->len = static_cast<uint32_t>(length);
+}
+
+void IoRing::Publish() {
   // The SQEs written by Add() become visible to the kernel with the new tail.
   __atomic_store_n(sq_tail_, *sq_tail_ + pending_, __ATOMIC_RELEASE);
 }
 
-int SendRing::Enter(unsigned submit, unsigned wait) {
+int IoRing::Enter(unsigned submit, unsigned wait) {
   for (;;) {
     const long r = syscall(__NR_io_uring_enter, fd_, submit, wait, IORING_ENTER_GETEVENTS, nullptr, 0);
     if (r >= 0) return static_cast<int>(r);
