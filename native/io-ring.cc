@@ -30,14 +30,13 @@ int IoRing::Open(unsigned entries) {
   if (fd_ >= 0) return 0;
   io_uring_params p;
   std::memset(&p, 0, sizeof(p));
-  // One thread submits, and completions are only read in io_uring_enter: the cheapest mode (Linux
-  // 6.1+); older kernels refuse those flags and get a plain ring.
+  // One thread submits, and completions are only read in io_uring_enter: the cheapest mode. Linux
+  // 6.1 or later, on purpose: the ring relies on MSG_DONTWAIT making a send or recv complete with
+  // -EAGAIN instead of waiting for the socket (a send parked there would hold Submit() until the
+  // peer reads), which older kernels do not all honour. They refuse these flags (EINVAL) and the
+  // caller makes its own system calls.
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-  int fd = static_cast<int>(syscall(__NR_io_uring_setup, entries, &p));
-  if (fd < 0 && errno == EINVAL) {
-    std::memset(&p, 0, sizeof(p));
-    fd = static_cast<int>(syscall(__NR_io_uring_setup, entries, &p));
-  }
+  const int fd = static_cast<int>(syscall(__NR_io_uring_setup, entries, &p));
   if (fd < 0) return errno;
   fd_ = fd;
   sq_map_size_ = p.sq_off.array + p.sq_entries * sizeof(unsigned);

@@ -1,7 +1,7 @@
 // IoRing: the sends of one write phase, or the first reads of one epoll round, handed to the kernel
 // in one system call (io_uring) instead of one send(2) or recv(2) per socket. Linux only; without
-// io_uring (an old kernel, a seccomp profile that refuses it, kernel.io_uring_disabled) Open() fails
-// and the caller makes the calls one by one.
+// io_uring 6.1 or later (older kernels, a seccomp profile that refuses it, kernel.io_uring_disabled)
+// Open() fails and the caller makes the calls one by one.
 //
 // Every operation carries MSG_DONTWAIT, so the kernel never parks one waiting for room or data: each
 // completes during the submission with what a send(2)/recv(2) would have returned (bytes taken or

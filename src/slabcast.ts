@@ -203,7 +203,8 @@ export class Slabcast {
 
   /** What the services found when they started (for the start-up line): the audio cache's streams and set-aside entries. */
   startupSummary(): Record<string, unknown> {
-    return this.audioCache !== null ? { audioCache: this.audioCache.summary() } : {};
+    const io = { sockets: this.core.acceptor.socketIo };
+    return this.audioCache !== null ? { ...io, audioCache: this.audioCache.summary() } : io;
   }
 
   /** Every counter of the server's own layers, for the admin API and tests. */

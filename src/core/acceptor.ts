@@ -59,6 +59,15 @@ export class Acceptor implements NativeListenerEvents {
   private readonly native: NativeTransport | null;
   /** Why `transport: 'native'` was asked for but sockets stay on net.Socket (logged at start-up), or null. */
   transportWarning: string | null = null;
+  /**
+   * How this server's connections reach the kernel: `node` (net.Socket), or on the native transport
+   * `native` with `io_uring on`, `io_uring off` (`--io-uring off`) or why the kernel refused it.
+   */
+  get socketIo(): string {
+    if (this.native === null) return 'node';
+    return `native, io_uring ${this.ioRing ? this.native.ioRing : 'off'}`;
+  }
+
   /** The addon's listener id while the addon accepts (Node's listening handle is closed then), or -1. */
   private listenerId = -1;
   /** The bound address (kept: with the addon accepting, the net.Server no longer has a handle). */

@@ -94,6 +94,18 @@ export class NativeTransport {
     return binding.stats().open;
   }
 
+  /**
+   * The io ring (io_uring) this thread's connections may batch their reads and writes through:
+   * `on`, `unused` (no listener or connection asked for it) or why the kernel refused it
+   * (`unavailable: EPERM`, …): then each socket gets its own send(2)/recv(2).
+   */
+  get ioRing(): string {
+    const state = binding.stats().ioRing;
+    if (state === 0) return 'on';
+    if (state < 0) return 'unused';
+    return `unavailable: ${systemError(-state, 'io_uring_setup').code ?? state}`;
+  }
+
   private deliver(count: number): void {
     this.stats.batches++;
     this.stats.events += count;

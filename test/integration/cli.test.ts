@@ -98,6 +98,29 @@ describe('node dist/server.js', () => {
     }
   });
 
+  it('the listening line says how sockets reach the kernel: io_uring on (or why the kernel refused it), off with --io-uring off, net.Socket with --transport node', async () => {
+    const listening = async (...extra: string[]): Promise<{ sockets?: unknown }> => {
+      const cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-cli-'));
+      const child = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1', '--cache-dir', cacheDir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        const lines = createInterface({ input: child.stdout });
+        return await new Promise((resolve) => {
+          lines.on('line', (line) => {
+            const rec = JSON.parse(line) as { msg: string; sockets?: unknown };
+            if (rec.msg === 'slabcast listening') resolve(rec);
+          });
+        });
+      } finally {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+        rmSync(cacheDir, { recursive: true, force: true });
+      }
+    };
+    expect((await listening('--transport', 'native')).sockets).toMatch(/^native, io_uring (on|unavailable: E[A-Z]+)$/);
+    expect((await listening('--transport', 'native', '--io-uring', 'off')).sockets).toBe('native, io_uring off');
+    expect((await listening('--transport', 'node')).sockets).toBe('node');
+  });
+
   it('--version prints the package version', async () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     const { stdout } = await run(process.execPath, [SERVER, '--version']);
