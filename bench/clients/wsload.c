@@ -233,6 +233,10 @@ static int phase = PH_CONNECT;
 static int64_t warm_start, warm_end, measure_start, measure_end, measure_stop, drain_deadline;
 static double next_warmup, next_duration;
 static int64_t cpu_user_before, cpu_sys_before;
+/* Rooms: the CPU when the window ended. Its cpuMicros stops there: an open-loop window ends on
+ * time, and a server that fell behind would otherwise bill the client for reading its backlog
+ * during the drain (the drain's share is reported apart). */
+static int64_t cpu_user_stop, cpu_sys_stop;
 static int run_number;
 static bool quit_requested;
 
@@ -770,6 +774,12 @@ static long open_connections(void) {
 static void finish_run(int64_t now) {
   int64_t user, sys;
   cpu_now(&user, &sys);
+  int64_t drain_cpu = 0;
+  if (opt.mode == MODE_ROOMS) {
+    drain_cpu = (user - cpu_user_stop) + (sys - cpu_sys_stop);
+    user = cpu_user_stop;
+    sys = cpu_sys_stop;
+  }
   double elapsed = (double)(measure_stop - measure_start) / 1e9;
   const char *mode = opt.mode == MODE_FANOUT ? "fanout" : opt.mode == MODE_ROOMS ? "rooms" : "echo";
   printf("{\"tool\":\"c-ws\",\"mode\":\"%s\",\"run\":%d", mode, run_number);
@@ -794,6 +804,7 @@ static void finish_run(int64_t now) {
   if (opt.mode == MODE_ROOMS) {
     printf(",\"receivers\":%" PRIu32 ",\"rate\":%g,\"sent\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"lastSeq\":%" PRIu64,
            fo_receivers, opt.rate, rm_sent, rm_expected, rm_stale, rm_seq);
+    printf(",\"drainSec\":%.6f,\"drainCpuMicros\":%" PRId64, (double)(now - measure_stop) / 1e9, drain_cpu);
   }
   printf(",\"epollWaits\":%" PRIu64 ",\"eventsPerWait\":%.2f}\n", epoll_waits,
          epoll_waits > 0 ? (double)epoll_events / (double)epoll_waits : 0.0);
@@ -811,6 +822,7 @@ static void finish_run(int64_t now) {
 static void end_measure(int64_t now) {
   phase = PH_DRAIN;
   measure_stop = now;
+  cpu_now(&cpu_user_stop, &cpu_sys_stop);
   drain_deadline = now + (int64_t)(opt.drain_timeout * 1e9);
   if (opt.mode == MODE_ROOMS ? completed >= rm_expected : total_inflight == 0) finish_run(now);
 }
