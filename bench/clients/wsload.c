@@ -28,8 +28,9 @@
  * --mode rooms: the first connection is the sender, the other N - 1 are receivers, all members of
  * the room on PATH (e.g. slabcast's /ws/room/bench in open mode). Open loop: the sender posts
  * --rate danmaku per second, each a masked TEXT frame {"type":"danmaku","text":"n:<seq>"}, whatever
- * the deliveries do; each loop turn sends what the rate owes since the last one, so a late wake-up
- * does not lower the rate. Seq numbers start at --first-seq and go on across runs (a server's history
+ * the deliveries do; each tick sends what the rate owes since the last one, so a late wake-up does
+ * not lower the rate. A tick is every --tick-ms (several danmaku may go together, as from the Node
+ * rooms client's 10 ms timer), or with 0 (default) whenever the next one is due. Seq numbers start at --first-seq and go on across runs (a server's history
  * replays an earlier process's danmaku on join: a caller that continues its seqs, as
  * bench/lib/c-ws-load.ts does from the last run's "lastSeq", has them recognised as stale). A receiver's TEXT message whose first
  * ROOMS_PREFIX payload bytes hold "text":"n:<digits>" is a delivery of that seq (its latency: now
@@ -47,7 +48,7 @@
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
  * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]
- *               [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--warmup 0] [--duration 10] [--control] [--no-verify]
+ *               [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify]
  *               [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]
  */
 #define _GNU_SOURCE
@@ -113,7 +114,8 @@ static struct {
   double round_timeout;
   double rate;
   uint64_t first_seq;
-} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2, 0, 1};
+  double tick_ms;
+} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2, 0, 1, 0};
 
 /* ---------------------------------------------------------------- time, histogram */
 
@@ -640,8 +642,9 @@ static void rooms_send(int64_t now) {
   }
 }
 
-/* Sends what the rate owes since the last turn (so a late wake-up does not change the rate). */
+/* A tick: sends what the rate owes since the last one (so a late wake-up does not change the rate). */
 static void rooms_send_owed(int64_t now) {
+  if ((double)(now - rm_last_tick) < opt.tick_ms * 1e6) return;
   rm_carry += (double)(now - rm_last_tick) * opt.rate / 1e9;
   rm_last_tick = now;
   if (rm_carry < 1) return;
@@ -652,9 +655,11 @@ static void rooms_send_owed(int64_t now) {
   if (conns[0].state == ST_OPEN) flush(&conns[0]);
 }
 
-/* When the rate owes the next danmaku. */
+/* The next tick that will owe a danmaku. */
 static int64_t rooms_next_due(void) {
-  return rm_last_tick + (int64_t)((1 - rm_carry) * 1e9 / opt.rate) + 1;
+  double wait = (1 - rm_carry) * 1e9 / opt.rate, tick = opt.tick_ms * 1e6;
+  if (tick > 0) wait = tick * (double)(int64_t)((wait + tick - 1) / tick); /* whole ticks */
+  return rm_last_tick + (int64_t)wait + 1;
 }
 
 /* The seq of a danmaku in c's captured prefix: "text":"n:<digits>" within its first ROOMS_PREFIX bytes. */
@@ -1351,7 +1356,7 @@ static double number_arg(const char *flag, const char *value, double min) {
 
 static void usage(void) {
   fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]\n"
-        "              [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
+        "              [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
         "              [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]\n"
         "fanout: --connections counts the sender and the receivers; --inflight is the rounds in flight\n"
         "rooms: --connections counts the sender and the receivers; --rate is danmaku per second (required)\n"
@@ -1393,6 +1398,7 @@ static void parse_args(int argc, char **argv) {
       else if (strcmp(a, "--round-timeout") == 0) opt.round_timeout = number_arg(a, v, 0.001);
       else if (strcmp(a, "--rate") == 0) opt.rate = number_arg(a, v, 0.001);
       else if (strcmp(a, "--first-seq") == 0) opt.first_seq = (uint64_t)number_arg(a, v, 1);
+      else if (strcmp(a, "--tick-ms") == 0) opt.tick_ms = number_arg(a, v, 0);
       else {
         usage();
         die("unknown option %s", a);

@@ -30,6 +30,12 @@ type WsloadMode = 'echo' | 'fanout' | 'rooms';
 const ROOMS_CONNECT_TIMEOUT_SEC = 30;
 /** Rooms: deliveries still missing this long after the window count as lost (as the Node rooms client's). */
 const ROOMS_DRAIN_TIMEOUT_SEC = 3;
+/**
+ * Rooms: the sender's tick, as the Node rooms client's (TICK_MS): at 400/s four danmaku go
+ * together, and a server may send each member the four in one write. The same traffic whichever
+ * client runs, so switching clients changes only what the client costs.
+ */
+const ROOMS_TICK_MS = 10;
 
 /** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
 interface WsloadRun {
@@ -253,7 +259,7 @@ function roomsArgs(url: string, spec: RoomsSpec, seconds: number, firstSeq: numb
   const { host, port } = hostPort(url);
   return [
     '--mode', 'rooms', '--host', host, '--port', String(port), '--path', spec.path,
-    '--connections', String(spec.connections), '--rate', String(spec.rate), '--first-seq', String(firstSeq),
+    '--connections', String(spec.connections), '--rate', String(spec.rate), '--tick-ms', String(ROOMS_TICK_MS), '--first-seq', String(firstSeq),
     '--connect-timeout', String(ROOMS_CONNECT_TIMEOUT_SEC), '--drain-timeout', String(ROOMS_DRAIN_TIMEOUT_SEC),
     '--warmup', '0', '--duration', String(seconds), '--control',
   ];
