@@ -206,7 +206,7 @@ typedef struct conn {
   bool msg_bad;            /* payload differed from what was sent */
   uint8_t prefix[ROOMS_PREFIX]; /* fan-out, rooms: the current message's first payload bytes */
   uint64_t next_round;     /* fan-out receiver: the round it must get next */
-  uint64_t last_seq;       /* rooms receiver: the last danmaku seq it got */
+  uint64_t last_seq;       /* rooms receiver: the last danmaku seq counted (warm-up or window) */
   uint8_t ctl[CONTROL_MAX];
   uint32_t ctl_have;
 } conn;
@@ -682,8 +682,7 @@ static void on_room_message(conn *c, int64_t now) {
   uint64_t n;
   /* The sender's own copy is the server's confirmation; ready, join, leave, presence carry no seq. */
   if (c == &conns[0] || c->msg_op != OP_TEXT || !rooms_seq(c, &n)) return;
-  uint64_t after = c->last_seq;
-  if (n > after) c->last_seq = n;
+  /* Between runs and while connecting (a room's history replayed on join), nothing counts. */
   if (phase != PH_WARMUP && phase != PH_MEASURE && phase != PH_DRAIN) return;
   if (n <= rm_base) {
     if (phase != PH_WARMUP) rm_stale++; /* sent before the window: the server was behind */
@@ -693,10 +692,11 @@ static void on_room_message(conn *c, int64_t now) {
     note_error(1, "%s got danmaku %" PRIu64 "; sent up to %" PRIu64, conn_name(c), n, rm_seq);
     return;
   }
-  if (n <= after) {
-    note_error(1, "%s got danmaku %" PRIu64 " again or out of order (after %" PRIu64 ")", conn_name(c), n, after);
+  if (n <= c->last_seq) {
+    note_error(1, "%s got danmaku %" PRIu64 " again or out of order (after %" PRIu64 ")", conn_name(c), n, c->last_seq);
     return;
   }
+  c->last_seq = n;
   if (phase == PH_WARMUP) {
     warm_completed++;
     return;
