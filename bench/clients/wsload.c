@@ -25,6 +25,20 @@
  * from stdin ("run <seconds>" per line; "quit" or EOF ends), which is how bench/lib/c-ws-load.ts
  * drives it: its warm-up call pays for the upgrades, the measured call does not.
  *
+ * --mode rooms: the first connection is the sender, the other N - 1 are receivers, all members of
+ * the room on PATH (e.g. slabcast's /ws/room/bench in open mode). Open loop: the sender posts
+ * --rate danmaku per second, each a masked TEXT frame {"type":"danmaku","text":"n:<seq>"}, whatever
+ * the deliveries do; each tick sends what the rate owes since the last one, so a late wake-up does
+ * not lower the rate. A tick is every --tick-ms (several danmaku may go together, as from the Node
+ * rooms client's 10 ms timer), or with 0 (default) whenever the next one is due. Seq numbers start at --first-seq and go on across runs (a server's history
+ * replays an earlier process's danmaku on join: a caller that continues its seqs, as
+ * bench/lib/c-ws-load.ts does from the last run's "lastSeq", has them recognised as stale). A receiver's TEXT message whose first
+ * ROOMS_PREFIX payload bytes hold "text":"n:<digits>" is a delivery of that seq (its latency: now
+ * minus the seq's send time); other messages (ready, join, leave, presence) and the sender's own
+ * copy are ignored. A seq sent before the run is stale (counted apart), one never sent or out of
+ * order is an error. After the window, deliveries still missing (sent × receivers expected) after
+ * --drain-timeout are errors. A failed upgrade ends the process as in fan-out.
+ *
  * --mode idle (with --control): opens and holds idle WebSockets, for the memory and upgrade-cost
  * scenario. "open <n>" opens n more (at most --connections held, CONNECT_CONCURRENCY upgrades in
  * flight) and prints one JSON line: opened, failed, firstFailure, elapsedSec, the upgrade latency's
@@ -33,8 +47,8 @@
  * the server had not closed).
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
- * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|idle] [--connections 100]
- *               [--inflight 1] [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]
+ * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]
+ *               [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify]
  *               [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]
  */
 #define _GNU_SOURCE
@@ -74,9 +88,12 @@ enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 
 #define MAX_EVENTS 512
 #define CONNECT_CONCURRENCY 200  /* upgrades in flight, well under a 511 listen backlog */
 #define FANOUT_PREFIX 12         /* fan-out payload prefix: int64 send time (ns) + uint32 round */
-#define EXIT_FANOUT_BROKEN 3     /* fan-out: a wrong or missing delivery, or a lost connection */
+#define EXIT_BROKEN 3            /* fan-out: a wrong or missing delivery, or a lost connection; rooms: a failed upgrade */
+#define ROOMS_PREFIX 160         /* rooms: payload bytes searched for "text":"n: (user ids are guest-<12 hex>) */
+#define ROOMS_RING 65536         /* rooms: send times kept, by seq mod this; far more than can be in flight */
+#define ROOMS_OUT_MAX (1 << 20)  /* rooms: the sender's unwritten bytes; past this the server has stopped reading */
 
-enum { MODE_ECHO, MODE_FANOUT, MODE_IDLE };
+enum { MODE_ECHO, MODE_FANOUT, MODE_ROOMS, MODE_IDLE };
 
 /* ---------------------------------------------------------------- options */
 
@@ -95,7 +112,10 @@ static struct {
   double connect_timeout;
   double drain_timeout;
   double round_timeout;
-} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2};
+  double rate;
+  uint64_t first_seq;
+  double tick_ms;
+} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2, 0, 1, 0};
 
 /* ---------------------------------------------------------------- time, histogram */
 
@@ -184,8 +204,9 @@ typedef struct conn {
   uint8_t msg_op;
   uint64_t msg_len;
   bool msg_bad;            /* payload differed from what was sent */
-  uint8_t prefix[FANOUT_PREFIX]; /* fan-out: the current message's first payload bytes */
+  uint8_t prefix[ROOMS_PREFIX]; /* fan-out, rooms: the current message's first payload bytes */
   uint64_t next_round;     /* fan-out receiver: the round it must get next */
+  uint64_t last_seq;       /* rooms receiver: the last danmaku seq counted (warm-up or window) */
   uint8_t ctl[CONTROL_MAX];
   uint32_t ctl_have;
 } conn;
@@ -214,6 +235,10 @@ static int phase = PH_CONNECT;
 static int64_t warm_start, warm_end, measure_start, measure_end, measure_stop, drain_deadline;
 static double next_warmup, next_duration;
 static int64_t cpu_user_before, cpu_sys_before;
+/* Rooms: the CPU when the window ended. Its cpuMicros stops there: an open-loop window ends on
+ * time, and a server that fell behind would otherwise bill the client for reading its backlog
+ * during the drain (the drain's share is reported apart). */
+static int64_t cpu_user_stop, cpu_sys_stop;
 static int run_number;
 static bool quit_requested;
 
@@ -269,12 +294,12 @@ static void die(const char *fmt, ...) {
   vexit(2, "", fmt, ap);
 }
 
-/* Fan-out: the run cannot go on (see the top comment); ends the process. */
+/* Fan-out, rooms: the run cannot go on (see the top comment); ends the process. */
 static void fanout_broken(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fanout_broken(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vexit(EXIT_FANOUT_BROKEN, "fan-out broken: ", fmt, ap);
+  vexit(EXIT_BROKEN, opt.mode == MODE_ROOMS ? "rooms broken: " : "fan-out broken: ", fmt, ap);
 }
 
 /* "sender" or "receiver <i>" (1-based), for messages. */
@@ -352,12 +377,34 @@ static uint8_t *frame_at(uint64_t seq) {
   return frames + (size_t)(seq % frame_slots) * frame_len;
 }
 
+/* Rooms: the sender's frames are of varying length (the seq's digits), so they are queued as bytes,
+ * its pongs among them in stream order: rm_out[rm_out_off, rm_out_len) is still to write. */
+static uint8_t *rm_out;
+static size_t rm_out_len, rm_out_off;
+
 /* Writes what is queued, in stream order: the rest of a partly written data frame, pending
- * control frames, then whole data frames. At most one of the first two is ever partial. */
+ * control frames, then whole data frames. At most one of the first two is ever partial.
+ * Rooms: the sender's byte queue (it has no pre-built data frames and no separate control bytes). */
 static void flush(conn *c) {
   while (c->state == ST_OPEN) {
     struct iovec iov[WRITE_BATCH];
     int n = 0;
+    if (opt.mode == MODE_ROOMS && c == &conns[0]) {
+      if (rm_out_off == rm_out_len) {
+        rm_out_off = rm_out_len = 0;
+        set_want_out(c, false);
+        return;
+      }
+      ssize_t w = write(c->fd, rm_out + rm_out_off, rm_out_len - rm_out_off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) set_want_out(c, true);
+        else conn_fail(c, "write: %s", strerror(errno));
+        return;
+      }
+      rm_out_off += (size_t)w;
+      continue;
+    }
     bool partial = c->out_off > 0;
     if (partial) iov[n++] = (struct iovec){frame_at(c->out_seq) + c->out_off, frame_len - c->out_off};
     bool ctrl = c->ctrl_off < c->ctrl_len;
@@ -427,9 +474,35 @@ static void send_messages(conn *c, uint32_t count, int64_t now) {
   flush(c);
 }
 
+/* Rooms: appends one frame to the sender's byte queue. False (and the sender failed) when the
+ * queue is full: the server has stopped reading. */
+static bool rooms_queue(conn *c, const uint8_t *frame, size_t len) {
+  if (rm_out_off > 0 && rm_out_len + len > ROOMS_OUT_MAX) {
+    memmove(rm_out, rm_out + rm_out_off, rm_out_len - rm_out_off);
+    rm_out_len -= rm_out_off;
+    rm_out_off = 0;
+  }
+  if (rm_out_len + len > ROOMS_OUT_MAX) {
+    conn_fail(c, "over %d B queued unwritten: the server stopped reading", ROOMS_OUT_MAX);
+    return false;
+  }
+  memcpy(rm_out + rm_out_len, frame, len);
+  rm_out_len += len;
+  return true;
+}
+
 /* §5.5.2: a Pong with the Ping's payload, masked like every client frame. */
 static void queue_pong(conn *c) {
   size_t need = 6 + c->ctl_have;
+  if (opt.mode == MODE_ROOMS && c == &conns[0]) {
+    uint8_t pong[6 + CONTROL_MAX];
+    pong[0] = 0x80 | OP_PONG;
+    pong[1] = 0x80 | (uint8_t)c->ctl_have;
+    memcpy(pong + 2, MASK_KEY, 4);
+    for (uint32_t i = 0; i < c->ctl_have; i++) pong[6 + i] = c->ctl[i] ^ MASK_KEY[i & 3];
+    if (rooms_queue(c, pong, need)) flush(c);
+    return;
+  }
   if (c->ctrl_off == c->ctrl_len) c->ctrl_off = c->ctrl_len = 0;
   if (c->ctrl_len + need > CTRL_OUT_MAX) {
     conn_fail(c, "too many pings left unanswered");
@@ -534,6 +607,112 @@ static void check_rounds(int64_t now) {
                 fo_oldest, fo_waiting[slot], fo_receivers, opt.round_timeout, first);
 }
 
+/* ---------------------------------------------------------------- rooms */
+
+/* Seqs are numbered from 1 and go on across runs; those up to rm_base were sent before this run
+ * (before its measured window, after a warm-up). A measured window expects every receiver
+ * (fo_receivers of them) to get every seq it sent. */
+static uint64_t rm_seq, rm_base;
+static int64_t *rm_sent_at;   /* by seq mod ROOMS_RING */
+static double rm_carry;       /* danmaku the rate owes, not sent yet (< 1 after a turn) */
+static int64_t rm_last_tick;
+static uint64_t rm_sent, rm_stale, rm_expected;
+static const char TEXT_MARK[] = "\"text\":\"n:";
+
+/* The next danmaku, {"type":"danmaku","text":"n:<seq>"}, masked, onto the sender's queue. */
+static void rooms_send(int64_t now) {
+  conn *sender = &conns[0];
+  if (sender->state != ST_OPEN) return; /* lost: conn_fail counted it, the missing deliveries will be */
+  char plain[64];
+  uint64_t seq = rm_seq + 1;
+  int len = snprintf(plain, sizeof plain, "{\"type\":\"danmaku\",\"text\":\"n:%" PRIu64 "\"}", seq);
+  uint8_t frame[6 + sizeof plain];
+  frame[0] = 0x80 | OP_TEXT;
+  frame[1] = 0x80 | (uint8_t)len; /* < 126: one-byte length (§5.2) */
+  memcpy(frame + 2, MASK_KEY, 4);
+  for (int i = 0; i < len; i++) frame[6 + i] = (uint8_t)plain[i] ^ MASK_KEY[i & 3];
+  if (!rooms_queue(sender, frame, 6 + (size_t)len)) return;
+  rm_seq = seq;
+  rm_sent_at[seq % ROOMS_RING] = now;
+  sent_msgs++;
+  sent_bytes += (uint64_t)len;
+  if (phase == PH_MEASURE) {
+    rm_sent++;
+    rm_expected += fo_receivers;
+  }
+}
+
+/* A tick: sends what the rate owes since the last one (so a late wake-up does not change the rate). */
+static void rooms_send_owed(int64_t now) {
+  if ((double)(now - rm_last_tick) < opt.tick_ms * 1e6) return;
+  rm_carry += (double)(now - rm_last_tick) * opt.rate / 1e9;
+  rm_last_tick = now;
+  if (rm_carry < 1) return;
+  while (rm_carry >= 1) {
+    rm_carry -= 1;
+    rooms_send(now);
+  }
+  if (conns[0].state == ST_OPEN) flush(&conns[0]);
+}
+
+/* The next tick that will owe a danmaku. */
+static int64_t rooms_next_due(void) {
+  double wait = (1 - rm_carry) * 1e9 / opt.rate, tick = opt.tick_ms * 1e6;
+  if (tick > 0) wait = tick * (double)(int64_t)((wait + tick - 1) / tick); /* whole ticks */
+  return rm_last_tick + (int64_t)wait + 1;
+}
+
+/* The seq of a danmaku in c's captured prefix: "text":"n:<digits>" within its first ROOMS_PREFIX bytes. */
+static bool rooms_seq(const conn *c, uint64_t *seq) {
+  size_t have = c->msg_len < ROOMS_PREFIX ? (size_t)c->msg_len : ROOMS_PREFIX;
+  const uint8_t *at = memmem(c->prefix, have, TEXT_MARK, sizeof TEXT_MARK - 1);
+  if (at == NULL) return false;
+  const uint8_t *digits = at + sizeof TEXT_MARK - 1, *end = c->prefix + have, *p = digits;
+  uint64_t n = 0;
+  for (; p < end && p - digits < 19 && *p >= '0' && *p <= '9'; p++) n = n * 10 + (uint64_t)(*p - '0');
+  if (p == digits) return false;
+  *seq = n;
+  return true;
+}
+
+/* A complete data message on c, in rooms mode: a delivery when it is a receiver's danmaku. */
+static void on_room_message(conn *c, int64_t now) {
+  echoed_msgs++;
+  echoed_bytes += c->msg_len;
+  uint64_t n;
+  /* The sender's own copy is the server's confirmation; ready, join, leave, presence carry no seq. */
+  if (c == &conns[0] || c->msg_op != OP_TEXT || !rooms_seq(c, &n)) return;
+  /* Between runs and while connecting (a room's history replayed on join), nothing counts. */
+  if (phase != PH_WARMUP && phase != PH_MEASURE && phase != PH_DRAIN) return;
+  if (n <= rm_base) {
+    if (phase != PH_WARMUP) rm_stale++; /* sent before the window: the server was behind */
+    return;
+  }
+  if (n > rm_seq || rm_seq - n >= ROOMS_RING) {
+    note_error(1, "%s got danmaku %" PRIu64 "; sent up to %" PRIu64, conn_name(c), n, rm_seq);
+    return;
+  }
+  if (n <= c->last_seq) {
+    note_error(1, "%s got danmaku %" PRIu64 " again or out of order (after %" PRIu64 ")", conn_name(c), n, c->last_seq);
+    return;
+  }
+  c->last_seq = n;
+  if (phase == PH_WARMUP) {
+    warm_completed++;
+    return;
+  }
+  completed++;
+  hist_record(now - rm_sent_at[n % ROOMS_RING]);
+  if (phase == PH_DRAIN && completed >= rm_expected) finish_run(now);
+}
+
+/* The drain limit passed: the deliveries still missing are errors. */
+static void rooms_give_up(int64_t now) {
+  uint64_t missing = rm_expected > completed ? rm_expected - completed : 0;
+  note_error(missing, "%" PRIu64 " deliveries missing %.1f s after the window", missing, opt.drain_timeout);
+  finish_run(now);
+}
+
 /* ---------------------------------------------------------------- run phases */
 
 static void start_measure(int64_t now) {
@@ -543,6 +722,7 @@ static void start_measure(int64_t now) {
   cpu_now(&cpu_user_before, &cpu_sys_before);
   memset(hist, 0, sizeof hist);
   hist_total = 0;
+  rm_base = rm_seq; /* rooms: warm-up danmaku arriving from here on are stale */
 }
 
 /* Starts a run: K messages on every open connection, warm-up first if asked. */
@@ -560,6 +740,12 @@ static void begin_run(double warmup, double duration, int64_t now) {
   }
   if (opt.mode == MODE_FANOUT) {
     for (long i = 0; i < opt.inflight; i++) fanout_send(now);
+    return;
+  }
+  if (opt.mode == MODE_ROOMS) {
+    rm_base = rm_seq;
+    rm_carry = 0;
+    rm_last_tick = now; /* the first danmaku goes 1/rate from now */
     return;
   }
   for (long i = 0; i < opt.connections; i++) {
@@ -593,8 +779,15 @@ static long open_connections(void) {
 static void finish_run(int64_t now) {
   int64_t user, sys;
   cpu_now(&user, &sys);
+  int64_t drain_cpu = 0;
+  if (opt.mode == MODE_ROOMS) {
+    drain_cpu = (user - cpu_user_stop) + (sys - cpu_sys_stop);
+    user = cpu_user_stop;
+    sys = cpu_sys_stop;
+  }
   double elapsed = (double)(measure_stop - measure_start) / 1e9;
-  printf("{\"tool\":\"c-ws\",\"mode\":\"%s\",\"run\":%d", opt.mode == MODE_FANOUT ? "fanout" : "echo", run_number);
+  const char *mode = opt.mode == MODE_FANOUT ? "fanout" : opt.mode == MODE_ROOMS ? "rooms" : "echo";
+  printf("{\"tool\":\"c-ws\",\"mode\":\"%s\",\"run\":%d", mode, run_number);
   printf(",\"ops\":%" PRIu64 ",\"elapsedSec\":%.6f", completed, elapsed);
   json_ms("p50Ms", hist_quantile_ms(0.5));
   json_ms("p99Ms", hist_quantile_ms(0.99));
@@ -608,17 +801,24 @@ static void finish_run(int64_t now) {
   printf(",\"connectionsLost\":%" PRIu64, closed_conns);
   printf(",\"warmupSec\":%.6f,\"warmupOps\":%" PRIu64, (double)(warm_end - warm_start) / 1e9, warm_completed);
   printf(",\"runSec\":%.6f", (double)(now - warm_start) / 1e9);
-  printf(",\"messageBytes\":%ld,\"inflight\":%ld,\"verified\":%s", opt.size, opt.inflight, opt.verify ? "true" : "false");
+  /* rooms: payloads are not compared (only the seq is read) */
+  printf(",\"messageBytes\":%ld,\"inflight\":%ld,\"verified\":%s", opt.size, opt.inflight, opt.verify && opt.mode != MODE_ROOMS ? "true" : "false");
   printf(",\"sentMsgs\":%" PRIu64 ",\"echoedMsgs\":%" PRIu64 ",\"sentBytes\":%" PRIu64 ",\"echoedBytes\":%" PRIu64,
          sent_msgs, echoed_msgs, sent_bytes, echoed_bytes);
   printf(",\"mismatches\":%" PRIu64 ",\"pings\":%" PRIu64, mismatches, pings);
   if (opt.mode == MODE_FANOUT) printf(",\"receivers\":%" PRIu32 ",\"rounds\":%" PRIu64, fo_receivers, fo_rounds_done);
+  if (opt.mode == MODE_ROOMS) {
+    printf(",\"receivers\":%" PRIu32 ",\"rate\":%g,\"sent\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"lastSeq\":%" PRIu64,
+           fo_receivers, opt.rate, rm_sent, rm_expected, rm_stale, rm_seq);
+    printf(",\"drainSec\":%.6f,\"drainCpuMicros\":%" PRId64, (double)(now - measure_stop) / 1e9, drain_cpu);
+  }
   printf(",\"epollWaits\":%" PRIu64 ",\"eventsPerWait\":%.2f}\n", epoll_waits,
          epoll_waits > 0 ? (double)epoll_events / (double)epoll_waits : 0.0);
   fflush(stdout);
   completed = warm_completed = errors = mismatches = pings = closed_conns = 0;
   sent_msgs = echoed_msgs = sent_bytes = echoed_bytes = 0;
   fo_rounds_done = 0;
+  rm_sent = rm_expected = rm_stale = 0;
   epoll_waits = epoll_events = 0;
   first_error[0] = '\0';
   connect_failures = 0;
@@ -628,8 +828,9 @@ static void finish_run(int64_t now) {
 static void end_measure(int64_t now) {
   phase = PH_DRAIN;
   measure_stop = now;
+  cpu_now(&cpu_user_stop, &cpu_sys_stop);
   drain_deadline = now + (int64_t)(opt.drain_timeout * 1e9);
-  if (total_inflight == 0) finish_run(now);
+  if (opt.mode == MODE_ROOMS ? completed >= rm_expected : total_inflight == 0) finish_run(now);
 }
 
 /* Warm-up → measured → drain transitions at time `now`. */
@@ -691,6 +892,7 @@ static void end_frame(conn *c, int64_t now) {
   if (c->frame_fin) {
     c->in_message = false;
     if (opt.mode == MODE_FANOUT) on_delivery(c, now);
+    else if (opt.mode == MODE_ROOMS) on_room_message(c, now);
     else on_message(c, now);
   }
 }
@@ -769,9 +971,12 @@ static void parse(conn *c, const uint8_t *buf, size_t n, int64_t now) {
       if (opt.mode == MODE_FANOUT) {
         skip = FANOUT_PREFIX;
         if (off < FANOUT_PREFIX) memcpy(c->prefix + off, buf + pos, take < FANOUT_PREFIX - off ? take : (size_t)(FANOUT_PREFIX - off));
+      } else if (opt.mode == MODE_ROOMS && off < ROOMS_PREFIX) {
+        /* Only the prefix is read (the seq); a message may come in several frames and reads. */
+        memcpy(c->prefix + off, buf + pos, take < ROOMS_PREFIX - off ? take : (size_t)(ROOMS_PREFIX - off));
       }
       uint64_t size = (uint64_t)opt.size;
-      if (!opt.verify || c->msg_bad || off + take <= skip) {
+      if (!opt.verify || opt.mode == MODE_ROOMS || c->msg_bad || off + take <= skip) {
         /* nothing to compare */
       } else if (off + take > size) {
         c->msg_bad = true; /* longer than sent: the length check reports it */
@@ -802,17 +1007,18 @@ static bool header_value_is(const char *head, const char *name, const char *valu
   return false;
 }
 
+/* Only the response head must fit in HANDSHAKE_MAX: frames the server sends right after the 101
+ * (a room's ready message with its member list) may come in the same read, and are parsed from
+ * where they are. */
 static void on_handshake_data(conn *c, const uint8_t *buf, size_t n, int64_t now) {
-  if (c->hs_len + n > HANDSHAKE_MAX) {
-    conn_fail(c, "upgrade response over %d B", HANDSHAKE_MAX);
-    return;
-  }
-  memcpy(c->hs + c->hs_len, buf, n);
-  c->hs_len += n;
+  size_t take = HANDSHAKE_MAX - c->hs_len < n ? HANDSHAKE_MAX - c->hs_len : n;
+  memcpy(c->hs + c->hs_len, buf, take);
+  c->hs_len += take;
   c->hs[c->hs_len] = '\0';
   char *end = strstr(c->hs, "\r\n\r\n");
   if (end == NULL) {
-    if (memchr(c->hs, '\0', c->hs_len) != NULL) conn_fail(c, "NUL byte in the upgrade response");
+    if (c->hs_len == HANDSHAKE_MAX) conn_fail(c, "upgrade response head over %d B", HANDSHAKE_MAX);
+    else if (memchr(c->hs, '\0', c->hs_len) != NULL) conn_fail(c, "NUL byte in the upgrade response");
     return;
   }
   end[2] = '\0'; /* keep the last header's CRLF for the line scan */
@@ -835,6 +1041,7 @@ static void on_handshake_data(conn *c, const uint8_t *buf, size_t n, int64_t now
   c->hs = NULL;
   connect_settled();
   if (rest > 0 && c->state == ST_OPEN) parse(c, extra, rest, now);
+  if (take < n && c->state == ST_OPEN) parse(c, buf + take, n - take, now);
 }
 
 static void write_request(conn *c) {
@@ -922,7 +1129,7 @@ static void pump_connections(int64_t now) {
     return;
   }
   progress("opened %ld of %ld WebSocket(s) on %s in %.2f s", opened_conns, opt.connections, opt.path, connect_sec);
-  if (opt.mode == MODE_FANOUT && opened_conns < opt.connections) {
+  if ((opt.mode == MODE_FANOUT || opt.mode == MODE_ROOMS) && opened_conns < opt.connections) {
     fanout_broken("%ld of %ld upgrades failed; first: %s", opt.connections - opened_conns, opt.connections, first_error);
   }
   if (opened_conns == 0) {
@@ -1098,6 +1305,9 @@ static void tick(int64_t now) {
     }
   } else if (opt.mode == MODE_FANOUT) {
     if (phase == PH_WARMUP || phase == PH_MEASURE || phase == PH_DRAIN) check_rounds(now);
+  } else if (opt.mode == MODE_ROOMS) {
+    if (phase == PH_WARMUP || phase == PH_MEASURE) rooms_send_owed(now);
+    else if (phase == PH_DRAIN && now >= drain_deadline) rooms_give_up(now);
   } else if (phase == PH_DRAIN && now >= drain_deadline) {
     note_error(total_inflight, "%" PRIu64 " echo(es) still missing %.1f s after the window", total_inflight, opt.drain_timeout);
     /* Their late echoes would be taken for the next run's: drop those connections. */
@@ -1127,6 +1337,8 @@ static int timeout_ms(int64_t now) {
     case PH_DRAIN: deadline = opt.mode == MODE_FANOUT ? INT64_MAX : drain_deadline; break;
     default: return -1;
   }
+  /* Rooms: wake when the rate owes the next danmaku. */
+  if (opt.mode == MODE_ROOMS && (phase == PH_WARMUP || phase == PH_MEASURE) && rooms_next_due() < deadline) deadline = rooms_next_due();
   /* Fan-out: re-check the oldest round's age every 100 ms (check_rounds). */
   if (opt.mode == MODE_FANOUT && deadline > now + 100000000) deadline = now + 100000000;
   if (deadline <= now) return 0;
@@ -1144,10 +1356,11 @@ static double number_arg(const char *flag, const char *value, double min) {
 }
 
 static void usage(void) {
-  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|idle] [--connections 100]\n"
-        "              [--inflight 1] [--size 20] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
+  fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]\n"
+        "              [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
         "              [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]\n"
         "fanout: --connections counts the sender and the receivers; --inflight is the rounds in flight\n"
+        "rooms: --connections counts the sender and the receivers; --rate is danmaku per second (required)\n"
         "idle (with --control): --connections is the most held; stdin commands \"open <n>\", \"close\", \"quit\"\n",
         stderr);
 }
@@ -1172,8 +1385,9 @@ static void parse_args(int argc, char **argv) {
       else if (strcmp(a, "--mode") == 0) {
         if (strcmp(v, "echo") == 0) opt.mode = MODE_ECHO;
         else if (strcmp(v, "fanout") == 0) opt.mode = MODE_FANOUT;
+        else if (strcmp(v, "rooms") == 0) opt.mode = MODE_ROOMS;
         else if (strcmp(v, "idle") == 0) opt.mode = MODE_IDLE;
-        else die("--mode is echo, fanout or idle, got \"%s\"", v);
+        else die("--mode is echo, fanout, rooms or idle, got \"%s\"", v);
       }
       else if (strcmp(a, "--connections") == 0) opt.connections = (long)number_arg(a, v, 1);
       else if (strcmp(a, "--inflight") == 0) opt.inflight = (long)number_arg(a, v, 1);
@@ -1183,6 +1397,9 @@ static void parse_args(int argc, char **argv) {
       else if (strcmp(a, "--connect-timeout") == 0) opt.connect_timeout = number_arg(a, v, 0.001);
       else if (strcmp(a, "--drain-timeout") == 0) opt.drain_timeout = number_arg(a, v, 0.001);
       else if (strcmp(a, "--round-timeout") == 0) opt.round_timeout = number_arg(a, v, 0.001);
+      else if (strcmp(a, "--rate") == 0) opt.rate = number_arg(a, v, 0.001);
+      else if (strcmp(a, "--first-seq") == 0) opt.first_seq = (uint64_t)number_arg(a, v, 1);
+      else if (strcmp(a, "--tick-ms") == 0) opt.tick_ms = number_arg(a, v, 0);
       else {
         usage();
         die("unknown option %s", a);
@@ -1197,6 +1414,11 @@ static void parse_args(int argc, char **argv) {
   if (opt.inflight > 65536) die("--inflight is at most 65536");
   if (opt.size > (1L << 30)) die("--size is at most 1 GiB");
   if (opt.mode == MODE_IDLE && !opt.control) die("--mode idle needs --control (its commands come from stdin)");
+  if (opt.mode == MODE_ROOMS) {
+    if (opt.connections < 2) die("--mode rooms needs --connections ≥ 2 (the sender and at least one receiver)");
+    if (opt.rate <= 0) die("--mode rooms needs --rate (danmaku per second)");
+    if (opt.first_seq > 1e15) die("--first-seq is at most 10^15");
+  }
   if (opt.mode == MODE_FANOUT) {
     if (opt.connections < 2) die("--mode fanout needs --connections ≥ 2 (the sender and at least one receiver)");
     if (opt.size < FANOUT_PREFIX) die("--mode fanout needs --size ≥ %d (send time and round number)", FANOUT_PREFIX);
@@ -1262,7 +1484,13 @@ int main(int argc, char **argv) {
   conns = calloc((size_t)opt.connections, sizeof *conns);
   if (conns == NULL) die("out of memory");
   int64_t *rings = NULL;
-  if (opt.mode == MODE_FANOUT) {
+  if (opt.mode == MODE_ROOMS) {
+    fo_receivers = (uint32_t)(opt.connections - 1);
+    rm_sent_at = calloc(ROOMS_RING, sizeof *rm_sent_at);
+    rm_out = malloc(ROOMS_OUT_MAX);
+    if (rm_sent_at == NULL || rm_out == NULL) die("out of memory");
+    rm_seq = opt.first_seq - 1;
+  } else if (opt.mode == MODE_FANOUT) {
     fo_receivers = (uint32_t)(opt.connections - 1);
     fo_sent_at = calloc((size_t)opt.inflight, sizeof *fo_sent_at);
     fo_waiting = calloc((size_t)opt.inflight, sizeof *fo_waiting);
@@ -1276,7 +1504,7 @@ int main(int argc, char **argv) {
     conn_reset(&conns[i]);
   }
 
-  if (opt.mode == MODE_FANOUT) edge = EPOLLET;
+  if (opt.mode == MODE_FANOUT || opt.mode == MODE_ROOMS) edge = EPOLLET;
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1: %s", strerror(errno));
   if (opt.control) {

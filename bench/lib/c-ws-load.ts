@@ -1,6 +1,6 @@
 /**
- * The C WebSocket client (bench/clients/wsload.c) as `LoadGenerator`s named `c-ws`, for echo and
- * fan-out, and as the idle-connection opener of ws-idle-memory ({@link CWsIdleClient}):
+ * The C WebSocket client (bench/clients/wsload.c) as `LoadGenerator`s named `c-ws`, for echo,
+ * fan-out and rooms, and as the idle-connection opener of ws-idle-memory ({@link CWsIdleClient}):
  * compiled on demand into bench/results/bin/wsload, then one process per session. The first
  * `run()` (the warm-up, or the measured window under --quick) starts it with `--control`: it
  * connects, runs that window and prints one JSON line; each later `run()` writes
@@ -10,6 +10,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { ensureClientBinary, NoCompilerError } from './c-client.js';
 import { spawnTracked, stopChild, type TrackedChild } from './processes.js';
+import type { RoomsSpec } from './rooms-load.js';
 import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec } from './scenario.js';
 import type { WsIdleOpened } from './ws-load-child.js';
 import { hostPort, type WsLoadLog, type WsLoadSpec } from './ws-load.js';
@@ -22,8 +23,19 @@ const OVERRUN_GRACE_SEC = 30;
 
 export { NoCompilerError };
 
-/** What wsload measures: `--mode echo` or `--mode fanout` (`--mode idle` is {@link CWsIdleClient}'s). */
-type WsloadMode = 'echo' | 'fanout';
+/** What wsload measures: `--mode echo`, `fanout` or `rooms` (`--mode idle` is {@link CWsIdleClient}'s). */
+type WsloadMode = 'echo' | 'fanout' | 'rooms';
+
+/** Rooms: per upgrade, generous because the bench machine is shared (as the Node rooms client's). */
+const ROOMS_CONNECT_TIMEOUT_SEC = 30;
+/** Rooms: deliveries still missing this long after the window count as lost (as the Node rooms client's). */
+const ROOMS_DRAIN_TIMEOUT_SEC = 3;
+/**
+ * Rooms: the sender's tick, as the Node rooms client's (TICK_MS): at 400/s four danmaku go
+ * together, and a server may send each member the four in one write. The same traffic whichever
+ * client runs, so switching clients changes only what the client costs.
+ */
+const ROOMS_TICK_MS = 10;
 
 /** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
 interface WsloadRun {
@@ -44,6 +56,11 @@ interface WsloadRun {
   /** Fan-out only: receivers, and rounds every receiver got. */
   readonly receivers?: number;
   readonly rounds?: number;
+  /** Rooms only: danmaku sent in the window, deliveries expected, deliveries of earlier runs' danmaku, the last seq sent. */
+  readonly sent?: number;
+  readonly expected?: number;
+  readonly stale?: number;
+  readonly lastSeq?: number;
 }
 
 /** bench/clients/wsload.c compiled when needed (see {@link ensureClientBinary}); returns the binary's path. */
@@ -235,6 +252,67 @@ export function cWsEchoGenerator(out: WsLoadLog, binary: string): LoadGenerator 
  */
 export function cWsFanoutGenerator(out: WsLoadLog, binary: string): LoadGenerator {
   return generator('fanout', out, binary);
+}
+
+/** The arguments of a `--mode rooms` process: `spec.connections` sockets (the sender first), seqs from `firstSeq`. */
+function roomsArgs(url: string, spec: RoomsSpec, seconds: number, firstSeq: number): string[] {
+  const { host, port } = hostPort(url);
+  return [
+    '--mode', 'rooms', '--host', host, '--port', String(port), '--path', spec.path,
+    '--connections', String(spec.connections), '--rate', String(spec.rate), '--tick-ms', String(ROOMS_TICK_MS), '--first-seq', String(firstSeq),
+    '--connect-timeout', String(ROOMS_CONNECT_TIMEOUT_SEC), '--drain-timeout', String(ROOMS_DRAIN_TIMEOUT_SEC),
+    '--warmup', '0', '--duration', String(seconds), '--control',
+  ];
+}
+
+/**
+ * Rooms with the C client (`--mode rooms`), in the shape of the Node rooms client
+ * (bench/lib/rooms-load.ts): one sender posting `spec.rate` danmaku/s (open loop) into the room on
+ * `spec.path`, `spec.connections - 1` receivers; a delivery is one danmaku at one receiver, and the
+ * deliveries still missing 3 s after the window are errors. `label` names the scenario in notes.
+ */
+export function cWsRoomsGenerator(out: WsLoadLog, binary: string, label: string): LoadGenerator {
+  // Seqs go on from session to session: a room's history replays earlier sessions' danmaku to
+  // every member that joins, and wsload counts those as stale only if their seqs are below its own.
+  let nextSeq = 1;
+  return {
+    name: C_WS_TOOL,
+    threads: 1,
+    open(): Promise<GeneratorSession> {
+      let proc: WsloadProcess | null = null;
+      return Promise.resolve({
+        async run(url: string, loadSpec: LoadSpec, seconds: number): Promise<LoadResult> {
+          const spec = loadSpec as RoomsSpec;
+          if (typeof spec.rate !== 'number') throw new TypeError('c-ws rooms needs spec.rate (a RoomsSpec)');
+          const key = `rooms ${url} ${spec.path} ${spec.connections} ${spec.rate}/s`;
+          if (proc !== null && (!proc.alive || proc.key !== key)) {
+            await proc.close();
+            proc = null;
+          }
+          if (proc === null) proc = new WsloadProcess(binary, roomsArgs(url, spec, seconds, nextSeq), key, out.log);
+          else proc.command(`run ${seconds}`);
+          const run = await proc.result((seconds + ROOMS_DRAIN_TIMEOUT_SEC + OVERRUN_GRACE_SEC) * 1000);
+          if (run.lastSeq !== undefined) nextSeq = run.lastSeq + 1;
+          const { port } = hostPort(url);
+          if (run.errors > 0) out.note(`${label} ${spec.rate}/s on ${port}: ${run.errors} error(s); first: ${run.firstError ?? 'unknown'}`);
+          return {
+            ops: run.ops,
+            elapsedSec: run.elapsedSec,
+            p50Ms: run.p50Ms,
+            p99Ms: run.p99Ms,
+            non2xx: null,
+            errors: run.errors,
+            bytes: null,
+            clientCpuMicros: run.cpuMicros,
+          };
+        },
+        async close(): Promise<void> {
+          await proc?.close();
+          proc = null;
+        },
+      });
+    },
+  };
 }
 
 /** What `open <n>` prints in `--mode idle` (with a few more fields: tool, mode, held). */
