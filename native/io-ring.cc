@@ -31,8 +31,8 @@ int IoRing::Open(unsigned entries) {
   io_uring_params p;
   std::memset(&p, 0, sizeof(p));
   // One thread submits, and completions are only read in io_uring_enter: the cheapest mode. Linux
-  // 6.1 or later, on purpose: the ring relies on MSG_DONTWAIT making a send or recv complete with
-  // -EAGAIN instead of waiting for the socket (a send parked there would hold Submit() until the
+  // 6.1 or later, on purpose: the ring relies on MSG_DONTWAIT making a send complete with -EAGAIN
+  // instead of waiting for the socket (a send parked there would hold Submit() until the
   // peer reads), which older kernels do not all honour. They refuse these flags (EINVAL) and the
   // caller makes its own system calls.
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -113,14 +113,6 @@ void IoRing::Add(int fd, iovec* bufs, size_t n, uint32_t tag) {
     sqe->opcode = IORING_OP_SENDMSG;
     sqe->addr = reinterpret_cast<uint64_t>(&msg);
   }
-}
-
-void IoRing::AddRecv(int fd, void* buf, size_t length, uint32_t tag) {
-  io_uring_sqe* sqe = Next(fd, tag);
-  sqe->opcode = IORING_OP_RECV;
-  sqe->msg_flags = MSG_DONTWAIT;
-  sqe->addr = reinterpret_cast<uint64_t>(buf);
-  sqe->len = static_cast<uint32_t>(length);
 }
 
 void IoRing::Publish() {

@@ -1,11 +1,11 @@
-// IoRing: the sends of one write phase, or the first reads of one epoll round, handed to the kernel
-// in one system call (io_uring) instead of one send(2) or recv(2) per socket. Linux only; without
+// IoRing: the sends of one write phase handed to the kernel in one system call (io_uring) instead of
+// one send(2) per socket. Linux only; without
 // io_uring 6.1 or later (older kernels, a seccomp profile that refuses it, kernel.io_uring_disabled)
 // Open() fails and the caller makes the calls one by one.
 //
-// Every operation carries MSG_DONTWAIT, so the kernel never parks one waiting for room or data: each
-// completes during the submission with what a send(2)/recv(2) would have returned (bytes taken or
-// read, -EAGAIN, another negative errno). Submit() waits for all of them, so nothing is ever in
+// Every send carries MSG_DONTWAIT, so the kernel never parks one waiting for room in a socket
+// buffer: each completes during the submission with what a send(2) would have returned (bytes
+// taken, -EAGAIN, another negative errno). Submit() waits for all of them, so nothing is ever in
 // flight between two calls and the caller's buffers are free again when it returns. The caller keeps
 // at most one operation per socket in a submission (order within a socket is then never in question).
 #ifndef SLABCAST_NATIVE_IO_RING_H_
@@ -38,18 +38,16 @@ class IoRing {
   // Sends queued and not yet submitted; Add() needs pending() < capacity().
   unsigned pending() const { return pending_; }
   unsigned capacity() const { return entries_; }
-  // Submissions (system calls) and operations made through the ring so far.
+  // Submissions (system calls) and sends made through the ring so far.
   uint64_t submits() const { return submits_; }
   uint64_t sends() const { return sends_; }
 
   // Queues a send of bufs[0, n) on `fd` (at most IOV_MAX buffers: the caller caps n); `tag` comes
   // back with its result. The buffers must stay valid until Submit() returns.
   void Add(int fd, iovec* bufs, size_t n, uint32_t tag);
-  // Queues a recv of up to `length` bytes into `buf` on `fd`.
-  void AddRecv(int fd, void* buf, size_t length, uint32_t tag);
 
   // Submits everything queued and waits for the results: done(tag, result) for each, result being
-  // the bytes sent or read or a negative errno. Returns 0, or the negative errno of a failed
+  // the bytes sent or a negative errno. Returns 0, or the negative errno of a failed
   // io_uring_enter: the ring is then closed and done(tag, kNotSent) reports each operation that did
   // not complete (the caller makes those itself).
   template <typename Done>

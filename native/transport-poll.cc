@@ -196,68 +196,6 @@ static void Read(Transport* t, Conn* c, int32_t slot) {
   }
 }
 
-// The first read of every readable connection of an epoll round, through the io ring: one system
-// call for up to kRingEntries sockets instead of a recv(2) each. Each gets a window of the arena
-// (what is left, shared out: 4 to 64 KiB); the bytes that arrived are then packed together (a
-// memmove of what was read, behind the previous socket's) and reported in order, before any JS
-// runs. A socket that filled its window may have more: it goes on with Read(). What does not fit
-// (too little arena or event room for a batch) is read one by one, which stops at the limits.
-static void ReadBatch(Transport* t, const int32_t* slots, size_t n) {
-  size_t i = 0;
-  t->read_more.clear();
-  while (i < n && t->ring.is_open()) {
-    const size_t left = t->arena_size - t->arena_used;
-    const size_t room = t->event_capacity > t->event_count + kReserveEvents ? t->event_capacity - t->event_count - kReserveEvents : 0;
-    size_t window = (left / (n - i)) & ~(kMinReadBytes - 1);
-    if (window > kMaxReadBytes) window = kMaxReadBytes;
-    if (window < kMinReadBytes) window = kMinReadBytes;
-    size_t m = n - i;
-    if (m > t->ring.capacity()) m = t->ring.capacity();
-    if (m > left / window) m = left / window;
-    if (m > room) m = room;
-    if (m < 2) break;
-    const size_t base = t->arena_used;
-    for (size_t k = 0; k < m; k++) {
-      Conn* c = t->At(slots[i + k]);
-      t->ring.AddRecv(c->fd, t->arena + base + k * window, window, static_cast<uint32_t>(k));
-    }
-    t->read_results.resize(m);
-    t->ring.Submit([t](uint32_t k, int32_t res) { t->read_results[k] = res; });
-    size_t at = base;
-    for (size_t k = 0; k < m; k++) {
-      const int32_t slot = slots[i + k];
-      Conn* c = t->At(slot);
-      const int32_t res = t->read_results[k];
-      if (res > 0) {
-        const size_t got = static_cast<size_t>(res);
-        uint8_t* from = t->arena + base + k * window;
-        if (t->arena + at != from) std::memmove(t->arena + at, from, got);
-        Push(t, kEventData, slot, static_cast<int32_t>(at), res);
-        at += got;
-        if (got == window) t->read_more.push_back(slot);
-      } else if (res == 0) {
-        ReadEof(t, c, slot);
-      } else if (res == IoRing::kNotSent || res == -EINTR) {
-        t->read_more.push_back(slot);  // not read (the ring failed): read it the usual way
-      } else if (res != -EAGAIN && res != -EWOULDBLOCK) {
-        ReadFailed(t, c, slot, -res);
-      }
-    }
-    t->arena_used = at;
-    i += m;
-  }
-  for (; i < n; i++) {
-    Conn* c = t->At(slots[i]);
-    if ((c->flags & kReading) != 0) Read(t, c, slots[i]);
-  }
-  if (t->arena_used >= kDeliverBytes) Deliver(t);
-  for (const int32_t slot : t->read_more) {
-    Conn* c = t->At(slot);
-    // JS may have run (a delivery) and closed or paused it.
-    if ((c->flags & (kLive | kReading)) == (kLive | kReading)) Read(t, c, slot);
-  }
-}
-
 // One ready connection. JS may have run since epoll_wait (a delivery past kDeliverBytes) and
 // closed, paused or even replaced the connection in this slot: every action depends on the state
 // now, and a stale readiness costs one recv/send that finds nothing (EAGAIN).
@@ -275,40 +213,6 @@ static void OnReady(const epoll_event& e, Transport* t) {
   if (c->queue != nullptr && ((e.events & EPOLLOUT) != 0 || failed)) Flush(t, c, slot);
 }
 
-// One epoll round through the io ring: accepts first (and reads of connections whose server did
-// not ask for the ring), then the first reads of the other readable connections in one submission
-// (ReadBatch), then the flushes of those that became writable.
-static void OnReadyBatch(Transport* t, int n) {
-  t->read_slots.clear();
-  t->read_plain.clear();
-  for (int i = 0; i < n; i++) {
-    const epoll_event& e = t->ready[i];
-    if ((e.data.u64 & kListenerTag) != 0) {
-      Accept(t, static_cast<int32_t>(e.data.u64 & ~kListenerTag));
-      continue;
-    }
-    const int32_t slot = static_cast<int32_t>(e.data.u64);
-    const bool failed = (e.events & (EPOLLHUP | EPOLLERR)) != 0;
-    const uint16_t flags = t->At(slot)->flags;
-    if ((flags & kReading) == 0 || ((e.events & EPOLLIN) == 0 && !failed)) continue;
-    if ((flags & kRingIo) != 0) t->read_slots.push_back(slot);
-    else t->read_plain.push_back(slot);
-  }
-  // The batch first: until its reads are made no JS may run (a delivery could close or pause them).
-  ReadBatch(t, t->read_slots.data(), t->read_slots.size());
-  for (const int32_t slot : t->read_plain) {
-    Conn* c = t->At(slot);
-    if ((c->flags & (kLive | kReading)) == (kLive | kReading)) Read(t, c, slot);
-  }
-  for (int i = 0; i < n; i++) {
-    const epoll_event& e = t->ready[i];
-    if ((e.data.u64 & kListenerTag) != 0) continue;
-    const int32_t slot = static_cast<int32_t>(e.data.u64);
-    Conn* c = t->At(slot);
-    if (c->queue != nullptr && (e.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) Flush(t, c, slot);
-  }
-}
-
 // The epoll descriptor is readable: drains it without blocking into the fixed event buffer.
 void OnEpoll(uv_poll_t* handle, int status, int events) {
   (void)status;
@@ -318,8 +222,7 @@ void OnEpoll(uv_poll_t* handle, int status, int events) {
     const int n = epoll_wait(t->ep, t->ready, kReadyEvents, 0);
     if (n <= 0) return;  // nothing (or EINTR: the descriptor stays readable)
     t->reads_blocked = false;
-    if (t->ring.is_open() && n > 1) OnReadyBatch(t, n);
-    else for (int i = 0; i < n; i++) OnReady(t->ready[i], t);
+    for (int i = 0; i < n; i++) OnReady(t->ready[i], t);
     // Blocked reads would be reported again at once: they wait for the next iteration.
     if (t->reads_blocked || n < kReadyEvents) return;
   }

@@ -75,7 +75,7 @@ enum ConnFlags : uint16_t {
   kWatchIn = 32,      // in the epoll set with EPOLLIN
   kWatchOut = 64,     // in the epoll set with EPOLLOUT
   kInRing = 128,      // writeBatch(): a send of it waits in the io ring's submission
-  kRingIo = 256,      // its server lets the io ring carry its reads and writes (listen/adopt)
+  kRingIo = 256,      // its server lets the io ring carry its sends (listen/adopt)
 };
 
 // One connection. The slot is its index (Transport::At) and the epoll data of its registration.
@@ -136,9 +136,8 @@ struct Transport {
   std::vector<napi_value> batch_iov_values;
   std::vector<iovec> flush_iov;
   // The io ring (io-ring.h), set up when the first listener or adopted connection asks for it: the
-  // sends of writeBatch() and each epoll round's first reads of connections with kRingIo go through
-  // it, one system call per batch. ring_error: 0 once open, else the errno the kernel refused it
-  // with (-1: never asked).
+  // sends of writeBatch() to connections with kRingIo go through it, one system call per batch.
+  // ring_error: 0 once open, else the errno the kernel refused it with (-1: never asked).
   IoRing ring;
   int ring_error = -1;
   // One batch's iovecs and JS values for every record (the ring reads them at submission; a
@@ -153,11 +152,6 @@ struct Transport {
   std::vector<iovec> ring_iov;
   std::vector<napi_value> ring_values;
   std::vector<RingSend> ring_sends;
-  // One epoll round's readable slots, their batched reads' results, and those that filled their window.
-  std::vector<int32_t> read_slots;
-  std::vector<int32_t> read_plain;  // readable connections without kRingIo
-  std::vector<int32_t> read_results;
-  std::vector<int32_t> read_more;
 };
 
 // transport-events.cc: the event batch to JS.

@@ -329,7 +329,8 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     if (n > widest) widest = n;
     total_pieces += n;
   }
-  if (t->ring.is_open()) {
+  // One socket gains nothing from a submission: its send(2) is one system call too.
+  if (t->ring.is_open() && sockets > 1) {
     RingBatch(env, t, plan, sockets, total_pieces, results);
     return env.Undefined();
   }

@@ -170,7 +170,7 @@ static bool WantsRing(const Napi::CallbackInfo& info, size_t i) {
 // closes its own descriptor): non-blocking, TCP_NODELAY, out of the epoll set until readStart().
 // Returns the slot. A duplicate numbered at or past `limit` (the caller's descriptor budget) is
 // closed again and reported as EMFILE, like a full table: the connection is refused. `ring`: its
-// reads and writes may go through the io ring.
+// sends may go through the io ring.
 static Napi::Value Adopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -215,7 +215,7 @@ static Napi::Value Adopt(const Napi::CallbackInfo& info) {
 // listen(fd[, ring]) → id: accepts from the listening TCP socket `fd` from now on, through a
 // duplicate in the epoll set (the caller then closes its own descriptor; the socket keeps
 // listening). New connections arrive as ACCEPT events carrying `id`. Keeps the loop alive until
-// unlisten(id). `ring`: its connections' reads and writes may go through the io ring.
+// unlisten(id). `ring`: its connections' sends may go through the io ring.
 static Napi::Value Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Transport* t = Get(info);
@@ -367,7 +367,7 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
   // The io ring: 0 when open, the errno the kernel refused it with, or -1 (nobody asked yet).
   o.Set("ioRing", Napi::Number::New(env, t->ring_error));
   o.Set("ringSubmits", Napi::Number::New(env, static_cast<double>(t->ring.submits())));
-  o.Set("ringOps", Napi::Number::New(env, static_cast<double>(t->ring.sends())));
+  o.Set("ringSends", Napi::Number::New(env, static_cast<double>(t->ring.sends())));
   return o;
 }
 

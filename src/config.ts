@@ -46,7 +46,7 @@ export interface ServerConfig {
   maxQueuedSockets: number;
   /** Who owns the sockets: `native` (descriptors in the addon's epoll set, Linux only; batched events) or `node` (net.Socket). */
   transport: 'native' | 'node';
-  /** The native transport's system calls: `auto` (a loop iteration's sends, and an epoll round's first reads, in one io_uring submission where the kernel allows it) or `off` (one send(2)/recv(2) per socket). */
+  /** The native transport's sends: `auto` (a loop iteration's sends in one io_uring submission where the kernel allows it) or `off` (one send(2) per socket). */
   ioUring: 'auto' | 'off';
   maxAcceptPerTurn: number;
   maxMessagesPerTurn: number;
@@ -286,7 +286,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'maxConnections', flag: 'max-connections', env: ['SLABCAST_MAX_CONNECTIONS'], kind: 'int', min: 1, max: 10_000_000, help: 'open connections; past it new sockets are closed at once and counted' },
   { key: 'fdReserve', flag: 'fd-reserve', env: ['SLABCAST_FD_RESERVE'], kind: 'int', min: 0, max: 1_000_000, help: 'descriptors kept free for files (uploads, sidecars, static files): a connection that lands on a descriptor number at or past RLIMIT_NOFILE minus this (at most half of it) is closed at once and counted (reason descriptors)' },
   { key: 'transport', flag: 'transport', env: ['SLABCAST_TRANSPORT'], kind: 'string', choices: ['native', 'node'], help: 'socket owner: native (descriptors in an epoll set of the addon, Linux only, one JS call per loop iteration for all reads) or node (one net.Socket per connection)' },
-  { key: 'ioUring', flag: 'io-uring', env: ['SLABCAST_IO_URING'], kind: 'string', choices: ['auto', 'off'], help: 'native transport: auto (the sends of a loop iteration, and the first reads of each epoll round, go to the kernel in one io_uring submission, where the kernel allows io_uring; else one send(2)/recv(2) per socket) or off (one send(2)/recv(2) per socket); the start-up log says which (sockets)' },
+  { key: 'ioUring', flag: 'io-uring', env: ['SLABCAST_IO_URING'], kind: 'string', choices: ['auto', 'off'], help: 'native transport: auto (the sends of a loop iteration go to the kernel in one io_uring submission, where the kernel allows io_uring (Linux 6.1+); else one send(2) per socket) or off (one send(2) per socket); the start-up log says which (sockets)' },
   { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
   { key: 'maxAcceptPerTurn', flag: 'max-accept-per-turn', env: ['SLABCAST_MAX_ACCEPT_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'new sockets registered per processor turn' },
   { key: 'maxMessagesPerTurn', flag: 'max-messages-per-turn', env: ['SLABCAST_MAX_MESSAGES_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'messages processed per connection per turn (fairness budget)' },

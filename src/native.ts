@@ -96,7 +96,7 @@ export interface TransportBinding {
   /**
    * Takes over a connected TCP socket by duplicating `fd` (close your own copy). Returns its slot. A
    * duplicate numbered at or past `limit` (finite) is closed again and thrown as EMFILE (syscall dup).
-   * `ioRing`: its reads and writes may go to the kernel batched with others' in one io_uring
+   * `ioRing`: its sends may go to the kernel batched with other connections' in one io_uring
    * submission (the ring is set up on the first ask; see stats().ioRing).
    */
   adopt(fd: number, limit?: number, ioRing?: boolean): number;
@@ -134,10 +134,10 @@ export interface TransportBinding {
   close(slot: number): void;
   /**
    * `ioRing`: 0 when the io ring (io_uring) is open, the errno the kernel refused it with, or -1
-   * before a listener or connection asked for it; `ringSubmits`/`ringOps`: its system calls and the
-   * sends and reads in them.
+   * before a listener or connection asked for it; `ringSubmits`/`ringSends`: its system calls and the
+   * sends in them.
    */
-  stats(): { open: number; slots: number; connSize: number; ioRing: number; ringSubmits: number; ringOps: number };
+  stats(): { open: number; slots: number; connSize: number; ioRing: number; ringSubmits: number; ringSends: number };
   /** The peer's IP address (getpeername(2)) as text, or undefined when the handle is closed or the call fails. */
   peerAddress(slot: number): string | undefined;
   /** Bytes of the addon's queued writes that the kernel has not taken yet (shrinks with each partial write); 0 once closed. */

@@ -78,7 +78,7 @@ export class Acceptor implements NativeListenerEvents {
     private readonly maxConnections: number,
     transport: 'native' | 'node' = 'node',
     fdReserve = 64,
-    /** Native transport: let its connections' reads and writes be batched through io_uring (`--io-uring`). */
+    /** Native transport: let its connections' sends be batched through io_uring (`--io-uring`). */
     private readonly ioRing = false,
   ) {
     this.descriptors = new DescriptorBudget(fdReserve);

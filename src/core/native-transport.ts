@@ -63,7 +63,7 @@ export class NativeTransport {
    * Takes over the connected socket `fd` (the caller closes its own copy). Its events go to the
    * processor that registers it (`socket.conn.loop`); until then it reads nothing. Throws EMFILE
    * when the duplicate would be numbered at or past `fdLimit` (the descriptor budget). `ioRing`: its
-   * reads and writes may be batched through io_uring (see `--io-uring`).
+   * sends may be batched through io_uring (see `--io-uring`).
    */
   adopt(fd: number, fdLimit = Infinity, ioRing = false): NativeSocket {
     const slot = binding.adopt(fd, Number.isFinite(fdLimit) ? fdLimit : undefined, ioRing);
@@ -95,9 +95,9 @@ export class NativeTransport {
   }
 
   /**
-   * The io ring (io_uring) this thread's connections may batch their reads and writes through:
+   * The io ring (io_uring) this thread's connections may batch their sends through:
    * `on`, `unused` (no listener or connection asked for it) or why the kernel refused it
-   * (`unavailable: EPERM`, …): then each socket gets its own send(2)/recv(2).
+   * (`unavailable: EPERM`, …): then each socket gets its own send(2).
    */
   get ioRing(): string {
     const state = binding.stats().ioRing;
