@@ -4,6 +4,8 @@
  * Opens N TCP connections to HOST:PORT and upgrades each on PATH (RFC 6455 §4.1, fixed key, the
  * 101 and Sec-WebSocket-Accept are checked). Server frames are parsed by header (§5.2: 2/4/10
  * bytes, never masked from a server) across reads; pings are answered with pongs, pongs ignored.
+ * The reads of the open connections one epoll_wait reports go to the kernel in one io_uring
+ * submission (Linux 6.1+; --no-uring, or a kernel that refuses it: one read(2) each).
  *
  * --mode echo (default): K binary messages of M bytes in flight per connection. One pre-built
  * masked frame (§5.3) is written again and again; each echo's payload is compared with what was
@@ -48,7 +50,7 @@
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
  * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]
- *               [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify]
+ *               [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify] [--no-uring]
  *               [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]
  */
 #define _GNU_SOURCE
@@ -70,6 +72,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,7 +120,8 @@ static struct {
   double rate;
   uint64_t first_seq;
   double tick_ms;
-} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2, 0, 1, 0};
+  bool uring;
+} opt = {"127.0.0.1", 0, "/echo", MODE_ECHO, 100, 1, 20, 0, 10, false, true, 10, 2, 2, 0, 1, 0, true};
 
 /* ---------------------------------------------------------------- time, histogram */
 
@@ -812,6 +818,7 @@ static void finish_run(int64_t now) {
            fo_receivers, opt.rate, rm_sent, rm_expected, rm_stale, rm_seq);
     printf(",\"drainSec\":%.6f,\"drainCpuMicros\":%" PRId64, (double)(now - measure_stop) / 1e9, drain_cpu);
   }
+  printf(",\"uring\":%s", opt.uring ? "true" : "false");
   printf(",\"epollWaits\":%" PRIu64 ",\"eventsPerWait\":%.2f}\n", epoll_waits,
          epoll_waits > 0 ? (double)epoll_events / (double)epoll_waits : 0.0);
   fflush(stdout);
@@ -1183,6 +1190,132 @@ static void on_event(conn *c, uint32_t events) {
   }
 }
 
+/* ---------------------------------------------------------------- batched reads (io_uring) */
+
+/* The reads of one epoll_wait's ready connections go to the kernel in one io_uring submission
+ * (one system call instead of one read per socket, the client's main cost: on loopback its reads
+ * are most of its CPU). Each read carries MSG_DONTWAIT, so it completes inside the submission with
+ * what read(2) would have returned. Without io_uring (Linux before 6.1, seccomp) or with
+ * --no-uring, one read(2) per socket as before. */
+#define RING_ENTRIES MAX_EVENTS
+#define RING_WINDOW (16 * 1024)
+static struct {
+  int fd;
+  unsigned *sq_tail, sq_mask, *sq_array, *cq_head, *cq_tail, cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+} ring = {.fd = -1};
+static uint8_t *ring_buf;              /* RING_ENTRIES windows of RING_WINDOW bytes */
+static conn *ring_conns[RING_ENTRIES];
+static uint32_t ring_events[RING_ENTRIES];
+static int32_t ring_res[RING_ENTRIES];
+
+static bool ring_open(void) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = (1U << 12) | (1U << 13); /* IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN: Linux 6.1+ */
+  int fd = (int)syscall(__NR_io_uring_setup, RING_ENTRIES, &p);
+  if (fd < 0) return false;
+  size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  if (cq_size > sq_size) sq_size = cq_size;
+  if (!(p.features & IORING_FEAT_SINGLE_MMAP)) {
+    close(fd);
+    return false;
+  }
+  char *sq = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+  void *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  ring_buf = malloc((size_t)RING_ENTRIES * RING_WINDOW);
+  if (sq == MAP_FAILED || sqes == MAP_FAILED || ring_buf == NULL) {
+    close(fd);
+    return false;
+  }
+  ring.fd = fd;
+  ring.sq_tail = (unsigned *)(sq + p.sq_off.tail);
+  ring.sq_mask = *(unsigned *)(sq + p.sq_off.ring_mask);
+  ring.sq_array = (unsigned *)(sq + p.sq_off.array);
+  ring.cq_head = (unsigned *)(sq + p.cq_off.head);
+  ring.cq_tail = (unsigned *)(sq + p.cq_off.tail);
+  ring.cq_mask = *(unsigned *)(sq + p.cq_off.ring_mask);
+  ring.cqes = (struct io_uring_cqe *)(sq + p.cq_off.cqes);
+  ring.sqes = sqes;
+  return true;
+}
+
+/* One read of at most RING_WINDOW bytes per connection in conns[0, n), all in one submission;
+ * results in ring_res (bytes, 0 at EOF, or a negative errno). */
+static void ring_read(int n) {
+  unsigned tail = *ring.sq_tail;
+  for (int k = 0; k < n; k++) {
+    unsigned index = (tail + (unsigned)k) & ring.sq_mask;
+    struct io_uring_sqe *sqe = &ring.sqes[index];
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = ring_conns[k]->fd;
+    sqe->addr = (uint64_t)(uintptr_t)(ring_buf + (size_t)k * RING_WINDOW);
+    sqe->len = RING_WINDOW;
+    sqe->msg_flags = MSG_DONTWAIT;
+    sqe->user_data = (uint64_t)k;
+    ring.sq_array[index] = index;
+  }
+  __atomic_store_n(ring.sq_tail, tail + (unsigned)n, __ATOMIC_RELEASE);
+  int submitted = 0, completed = 0;
+  while (completed < n) {
+    long r = syscall(__NR_io_uring_enter, ring.fd, (unsigned)(n - submitted), (unsigned)(n - completed), IORING_ENTER_GETEVENTS, NULL, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die("io_uring_enter: %s", strerror(errno));
+    }
+    submitted += (int)r;
+    unsigned head = *ring.cq_head;
+    unsigned ctail = __atomic_load_n(ring.cq_tail, __ATOMIC_ACQUIRE);
+    for (; head != ctail; head++, completed++) {
+      struct io_uring_cqe *cqe = &ring.cqes[head & ring.cq_mask];
+      ring_res[cqe->user_data] = cqe->res;
+    }
+    __atomic_store_n(ring.cq_head, head, __ATOMIC_RELEASE);
+  }
+}
+
+/* One epoll_wait's events with the open connections' first reads batched: the other events
+ * (connects, handshakes, stdin) as before, then the batch, then writes. */
+static void on_stdin(void);
+
+static void on_events_batched(struct epoll_event *events, int n) {
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    if (events[i].data.ptr == &stdin_tag) {
+      on_stdin();
+      continue;
+    }
+    conn *c = events[i].data.ptr;
+    if (c->state == ST_OPEN && (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+      ring_events[m] = events[i].events;
+      ring_conns[m++] = c;
+    } else {
+      on_event(c, events[i].events);
+    }
+  }
+  if (m > 0) ring_read(m);
+  for (int k = 0; k < m; k++) {
+    conn *c = ring_conns[k];
+    if (c->state != ST_OPEN) continue;
+    int32_t r = ring_res[k];
+    if (r > 0) {
+      int64_t now = now_ns();
+      advance_clock(now);
+      parse(c, ring_buf + (size_t)k * RING_WINDOW, (size_t)r, now);
+      /* Edge-triggered: a full window may have left more behind. */
+      if (edge != 0 && r == RING_WINDOW && c->state == ST_OPEN) on_readable(c);
+    } else if (r == 0) {
+      conn_fail(c, "connection closed by the server");
+    } else if (r != -EAGAIN && r != -EWOULDBLOCK && r != -EINTR) {
+      conn_fail(c, "read: %s", strerror(-r));
+    }
+    if (c->state == ST_OPEN && (ring_events[k] & EPOLLOUT)) flush(c);
+  }
+}
+
 /* ---------------------------------------------------------------- idle mode */
 
 /* A connection slot as it is before its first use. */
@@ -1357,7 +1490,7 @@ static double number_arg(const char *flag, const char *value, double min) {
 
 static void usage(void) {
   fputs("usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]\n"
-        "              [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify]\n"
+        "              [--inflight 1] [--size 20] [--rate R] [--first-seq 1] [--tick-ms 0] [--warmup 0] [--duration 10] [--control] [--no-verify] [--no-uring]\n"
         "              [--connect-timeout 10] [--drain-timeout 2] [--round-timeout 2]\n"
         "fanout: --connections counts the sender and the receivers; --inflight is the rounds in flight\n"
         "rooms: --connections counts the sender and the receivers; --rate is danmaku per second (required)\n"
@@ -1370,6 +1503,7 @@ static void parse_args(int argc, char **argv) {
     const char *a = argv[i];
     if (strcmp(a, "--control") == 0) opt.control = true;
     else if (strcmp(a, "--no-verify") == 0) opt.verify = false;
+    else if (strcmp(a, "--no-uring") == 0) opt.uring = false;
     else if (strcmp(a, "--help") == 0) {
       usage();
       exit(0);
@@ -1505,6 +1639,7 @@ int main(int argc, char **argv) {
   }
 
   if (opt.mode == MODE_FANOUT || opt.mode == MODE_ROOMS) edge = EPOLLET;
+  if (opt.uring && !ring_open()) opt.uring = false;
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1: %s", strerror(errno));
   if (opt.control) {
@@ -1534,6 +1669,10 @@ int main(int argc, char **argv) {
     if (phase == PH_MEASURE) {
       epoll_waits++;
       epoll_events += (uint64_t)n;
+    }
+    if (ring.fd >= 0 && n > 1) {
+      on_events_batched(events, n);
+      continue;
     }
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == &stdin_tag) on_stdin();

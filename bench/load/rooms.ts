@@ -61,7 +61,7 @@ function clientNote(tool: string): string {
   }
   return (
     common +
-    'c-ws: the 1,000 receivers share one C process (edge-triggered epoll, one read per ready socket, the seq found in the first ' +
+    'c-ws: the 1,000 receivers share one C process (edge-triggered epoll; the reads of each epoll_wait in one io_uring submission where the kernel allows it; the seq found in the first ' +
     '160 payload bytes); a danmaku a receiver gets twice or out of order is an error.'
   );
 }

@@ -81,7 +81,7 @@ function clientNote(tool: string): string {
   }
   return (
     common +
-    'c-ws: the 1,000 receivers share one C process (epoll, one read per ready socket); every receiver must get every round in order ' +
+    'c-ws: the 1,000 receivers share one C process (epoll; the reads of each epoll_wait in one io_uring submission where the kernel allows it); every receiver must get every round in order ' +
     'or the run fails. With one message per round neither side may saturate (the round time is then the limit).'
   );
 }
