@@ -190,6 +190,11 @@ function toLoadResult(mode: WsloadMode, run: WsloadRun, label: string, out: WsLo
     const what = mode === 'fanout' ? `were delivered (${copies} receivers)` : 'came back';
     out.note(`${label}: sent ${run.sentMsgs} msgs / ${run.sentBytes} B but ${run.echoedMsgs} msgs / ${run.echoedBytes} B ${what}`);
   }
+  return resultOf(run);
+}
+
+/** A wsload run as the harness's LoadResult. */
+function resultOf(run: WsloadRun): LoadResult {
   return {
     ops: run.ops,
     elapsedSec: run.elapsedSec,
@@ -204,7 +209,22 @@ function toLoadResult(mode: WsloadMode, run: WsloadRun, label: string, out: WsLo
   };
 }
 
-function generator(mode: WsloadMode, out: WsLoadLog, binary: string): LoadGenerator {
+/** How one kind of window runs in a wsload process: the spec it needs, its arguments, its result. */
+interface WindowPlan<S extends LoadSpec> {
+  /** `loadSpec` as this plan's spec, or a TypeError. */
+  spec(loadSpec: LoadSpec): S;
+  /** Same key: the running process (and its connections) is reused for the next window. */
+  key(url: string, spec: S): string;
+  args(url: string, spec: S, seconds: number): string[];
+  timeoutMs(seconds: number): number;
+  result(run: WsloadRun, url: string, spec: S): LoadResult;
+}
+
+/**
+ * A `c-ws` generator: one wsload process per session, started with `--control` by the first
+ * window and told `run <seconds>` for each later one while the key stays the same.
+ */
+function sessionGenerator<S extends LoadSpec>(binary: string, out: WsLoadLog, plan: WindowPlan<S>): LoadGenerator {
   return {
     name: C_WS_TOOL,
     threads: 1,
@@ -212,20 +232,15 @@ function generator(mode: WsloadMode, out: WsLoadLog, binary: string): LoadGenera
       let proc: WsloadProcess | null = null;
       return Promise.resolve({
         async run(url: string, loadSpec: LoadSpec, seconds: number): Promise<LoadResult> {
-          const spec = loadSpec as WsLoadSpec;
-          if (typeof spec.messageBytes !== 'number') throw new TypeError('c-ws needs spec.messageBytes (a WsLoadSpec)');
-          const timeoutMs = (seconds + OVERRUN_GRACE_SEC) * 1000;
-          if (proc !== null && (!proc.alive || proc.key !== WsloadProcess.keyOf(mode, url, spec))) {
+          const spec = plan.spec(loadSpec);
+          const key = plan.key(url, spec);
+          if (proc !== null && (!proc.alive || proc.key !== key)) {
             await proc.close();
             proc = null;
           }
-          if (proc === null) proc = new WsloadProcess(binary, runArgs(mode, url, spec, seconds), WsloadProcess.keyOf(mode, url, spec), out.log);
+          if (proc === null) proc = new WsloadProcess(binary, plan.args(url, spec, seconds), key, out.log);
           else proc.command(`run ${seconds}`);
-          const run = await proc.result(timeoutMs);
-          if (run.connections < spec.connections) {
-            out.note(`c-ws: ${run.connections} of ${spec.connections} connections open at the end of the window`);
-          }
-          return toLoadResult(mode, run, `c-ws ${mode} ${spec.path} ${spec.messageBytes} B on ${hostPort(url).port}`, out);
+          return plan.result(await proc.result(plan.timeoutMs(seconds)), url, spec);
         },
         async close(): Promise<void> {
           await proc?.close();
@@ -234,6 +249,25 @@ function generator(mode: WsloadMode, out: WsLoadLog, binary: string): LoadGenera
       });
     },
   };
+}
+
+function generator(mode: WsloadMode, out: WsLoadLog, binary: string): LoadGenerator {
+  return sessionGenerator<WsLoadSpec>(binary, out, {
+    spec(loadSpec) {
+      const spec = loadSpec as WsLoadSpec;
+      if (typeof spec.messageBytes !== 'number') throw new TypeError('c-ws needs spec.messageBytes (a WsLoadSpec)');
+      return spec;
+    },
+    key: (url, spec) => WsloadProcess.keyOf(mode, url, spec),
+    args: (url, spec, seconds) => runArgs(mode, url, spec, seconds),
+    timeoutMs: (seconds) => (seconds + OVERRUN_GRACE_SEC) * 1000,
+    result(run, url, spec) {
+      if (run.connections < spec.connections) {
+        out.note(`c-ws: ${run.connections} of ${spec.connections} connections open at the end of the window`);
+      }
+      return toLoadResult(mode, run, `c-ws ${mode} ${spec.path} ${spec.messageBytes} B on ${hostPort(url).port}`, out);
+    },
+  });
 }
 
 /**
@@ -275,44 +309,22 @@ export function cWsRoomsGenerator(out: WsLoadLog, binary: string, label: string)
   // Seqs go on from session to session: a room's history replays earlier sessions' danmaku to
   // every member that joins, and wsload counts those as stale only if their seqs are below its own.
   let nextSeq = 1;
-  return {
-    name: C_WS_TOOL,
-    threads: 1,
-    open(): Promise<GeneratorSession> {
-      let proc: WsloadProcess | null = null;
-      return Promise.resolve({
-        async run(url: string, loadSpec: LoadSpec, seconds: number): Promise<LoadResult> {
-          const spec = loadSpec as RoomsSpec;
-          if (typeof spec.rate !== 'number') throw new TypeError('c-ws rooms needs spec.rate (a RoomsSpec)');
-          const key = `rooms ${url} ${spec.path} ${spec.connections} ${spec.rate}/s`;
-          if (proc !== null && (!proc.alive || proc.key !== key)) {
-            await proc.close();
-            proc = null;
-          }
-          if (proc === null) proc = new WsloadProcess(binary, roomsArgs(url, spec, seconds, nextSeq), key, out.log);
-          else proc.command(`run ${seconds}`);
-          const run = await proc.result((seconds + ROOMS_DRAIN_TIMEOUT_SEC + OVERRUN_GRACE_SEC) * 1000);
-          if (run.lastSeq !== undefined) nextSeq = run.lastSeq + 1;
-          const { port } = hostPort(url);
-          if (run.errors > 0) out.note(`${label} ${spec.rate}/s on ${port}: ${run.errors} error(s); first: ${run.firstError ?? 'unknown'}`);
-          return {
-            ops: run.ops,
-            elapsedSec: run.elapsedSec,
-            p50Ms: run.p50Ms,
-            p99Ms: run.p99Ms,
-            non2xx: null,
-            errors: run.errors,
-            bytes: null,
-            clientCpuMicros: run.cpuMicros,
-          };
-        },
-        async close(): Promise<void> {
-          await proc?.close();
-          proc = null;
-        },
-      });
+  return sessionGenerator<RoomsSpec>(binary, out, {
+    spec(loadSpec) {
+      const spec = loadSpec as RoomsSpec;
+      if (typeof spec.rate !== 'number') throw new TypeError('c-ws rooms needs spec.rate (a RoomsSpec)');
+      return spec;
     },
-  };
+    key: (url, spec) => `rooms ${url} ${spec.path} ${spec.connections} ${spec.rate}/s`,
+    args: (url, spec, seconds) => roomsArgs(url, spec, seconds, nextSeq),
+    timeoutMs: (seconds) => (seconds + ROOMS_DRAIN_TIMEOUT_SEC + OVERRUN_GRACE_SEC) * 1000,
+    result(run, url, spec) {
+      if (run.lastSeq !== undefined) nextSeq = run.lastSeq + 1;
+      const { port } = hostPort(url);
+      if (run.errors > 0) out.note(`${label} ${spec.rate}/s on ${port}: ${run.errors} error(s); first: ${run.firstError ?? 'unknown'}`);
+      return resultOf(run);
+    },
+  });
 }
 
 /** What `open <n>` prints in `--mode idle` (with a few more fields: tool, mode, held). */

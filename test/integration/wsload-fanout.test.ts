@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/listen.js';
-import { wsloadBinary } from '../helpers/wsload-binary.js';
+import { runWsload, wsloadBinary, type WsloadOutcome } from '../helpers/wsload-binary.js';
 
 // The C load client's fan-out mode (bench/clients/wsload.c --mode fanout) against slabcast's
 // benchmark fan-out endpoint: what `npm run bench -- --only ws-fanout` relies on.
@@ -18,27 +17,8 @@ afterEach(async () => {
   server = null;
 });
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs wsload to its end; `onStderr` sees its progress lines as they come. */
-function wsload(args: string[], onStderr?: (text: string) => void): Promise<Outcome> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-    onStderr?.(stderr);
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** Runs wsload to its end. */
+const wsload = (args: string[], onStderr?: (text: string) => void): Promise<WsloadOutcome> => runWsload(binary, args, onStderr);
 
 const RECEIVERS = 50;
 

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/listen.js';
-import { wsloadBinary } from '../helpers/wsload-binary.js';
+import { runWsload, wsloadBinary, type WsloadOutcome } from '../helpers/wsload-binary.js';
 
 // The C load client's rooms mode (bench/clients/wsload.c --mode rooms) against slabcast's rooms
 // (open mode): what `npm run bench -- --only rooms` relies on.
@@ -18,24 +17,8 @@ afterEach(async () => {
   server = null;
 });
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs wsload to its end. */
-function wsload(args: string[]): Promise<Outcome> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const wsload = (args: string[], onStderr?: (text: string) => void): Promise<WsloadOutcome> => runWsload(binary, args, onStderr);
 
 const RECEIVERS = 50;
 const RATE = 50;
