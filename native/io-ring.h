@@ -1,7 +1,6 @@
 // IoRing: the sends of one write phase handed to the kernel in one system call (io_uring) instead of
-// one send(2) per socket. Linux only; without
-// io_uring 6.1 or later (older kernels, a seccomp profile that refuses it, kernel.io_uring_disabled)
-// Open() fails and the caller makes the calls one by one.
+// one send(2) per socket. Linux 6.1 or later; where the kernel refuses it (older kernels, a seccomp
+// profile, kernel.io_uring_disabled) Open() fails and the caller sends one by one.
 //
 // Every send carries MSG_DONTWAIT, so the kernel never parks one waiting for room in a socket
 // buffer: each completes during the submission with what a send(2) would have returned (bytes

@@ -23,9 +23,9 @@
 // Writes come from JS as one send/sendmsg per socket (no request object, no callback when the
 // kernel takes everything: the common case; not write(2), whose file layer costs every call more
 // than the socket layer does). writeBatch() hands a whole write phase's sends to the kernel in one
-// io_uring submission where it may (io-ring.h), else one send(2)/sendmsg(2) each. What the kernel does not take is queued per connection, the JS
-// buffers referenced until a WRITE_DONE event (one per write call that queued something, in order);
-// nothing leaves ahead of queued bytes. JS may write bytes of the arena itself during a delivery (an
+// io_uring submission where it may (io-ring.h), else one send(2)/sendmsg(2) each. What the kernel
+// does not take is queued per connection, the JS buffers referenced until a WRITE_DONE event (one
+// per write call that queued something, in order); nothing leaves ahead of queued bytes. JS may write bytes of the arena itself during a delivery (an
 // echo sends the received payload where it was read): what of them is not taken at once is copied,
 // never queued by reference.
 //
