@@ -56,7 +56,6 @@ int IoRing::Open(unsigned entries) {
   }
   char* sq = static_cast<char*>(sq_map_);
   char* cq = static_cast<char*>(cq_map_);
-  sq_head_ = reinterpret_cast<unsigned*>(sq + p.sq_off.head);
   sq_tail_ = reinterpret_cast<unsigned*>(sq + p.sq_off.tail);
   sq_mask_ = *reinterpret_cast<unsigned*>(sq + p.sq_off.ring_mask);
   sq_array_ = reinterpret_cast<unsigned*>(sq + p.sq_off.array);

@@ -76,7 +76,6 @@ class IoRing {
   size_t cq_map_size_ = 0;
   io_uring_sqe* sqes_ = nullptr;
   size_t sqes_size_ = 0;
-  unsigned* sq_head_ = nullptr;
   unsigned* sq_tail_ = nullptr;
   unsigned sq_mask_ = 0;
   unsigned* sq_array_ = nullptr;

@@ -16,9 +16,9 @@ export interface WsloadOutcome {
   stderr: string;
 }
 
-/** Runs wsload (`binary`) to its end; `onStderr` sees its progress lines so far as they come. */
-export function runWsload(binary: string, args: string[], onStderr?: (text: string) => void): Promise<WsloadOutcome> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs wsload (compiled when needed) to its end; `onStderr` sees its progress lines so far as they come. */
+export function runWsload(args: string[], onStderr?: (text: string) => void): Promise<WsloadOutcome> {
+  const child = spawn(wsloadBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

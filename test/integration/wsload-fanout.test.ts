@@ -1,24 +1,16 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/listen.js';
-import { runWsload, wsloadBinary, type WsloadOutcome } from '../helpers/wsload-binary.js';
+import { runWsload } from '../helpers/wsload-binary.js';
 
 // The C load client's fan-out mode (bench/clients/wsload.c --mode fanout) against slabcast's
 // benchmark fan-out endpoint: what `npm run bench -- --only ws-fanout` relies on.
 
-let binary = '';
 let server: TestServer | null = null;
-
-beforeAll(() => {
-  binary = wsloadBinary();
-});
 
 afterEach(async () => {
   if (server !== null) await server.close();
   server = null;
 });
-
-/** Runs wsload to its end. */
-const wsload = (args: string[], onStderr?: (text: string) => void): Promise<WsloadOutcome> => runWsload(binary, args, onStderr);
 
 const RECEIVERS = 50;
 
@@ -32,7 +24,7 @@ function fanoutArgs(port: number, path: string, window: number, seconds: number)
 describe('wsload --mode fanout', () => {
   it.for([1, 8])('with %i round(s) in flight, every receiver gets every round, and the run reports deliveries', async (window) => {
     server = await startServer({ fanoutPath: '/fanout' });
-    const { code, stdout, stderr } = await wsload(fanoutArgs(server.port, '/fanout', window, 0.5));
+    const { code, stdout, stderr } = await runWsload(fanoutArgs(server.port, '/fanout', window, 0.5));
     expect(code, stderr).toBe(0);
     const run = JSON.parse(stdout) as Record<string, number | string | null>;
     expect(run).toMatchObject({ mode: 'fanout', errors: 0, mismatches: 0, receivers: RECEIVERS, connectionsOpened: RECEIVERS + 1 });
@@ -45,7 +37,7 @@ describe('wsload --mode fanout', () => {
 
   it('exits with code 3 and says why when the sender gets its own message back (an echo endpoint)', async () => {
     server = await startServer();
-    const { code, stdout, stderr } = await wsload(fanoutArgs(server.port, '/echo', 1, 0.5));
+    const { code, stdout, stderr } = await runWsload(fanoutArgs(server.port, '/echo', 1, 0.5));
     expect(code).toBe(3);
     expect(stdout).toBe('');
     expect(stderr).toMatch(/fan-out broken: the sender got a message \(opcode 2, 64 B\)/);
@@ -54,7 +46,7 @@ describe('wsload --mode fanout', () => {
   it('exits with code 3 and names the connection when the server goes away mid-run', async () => {
     const running = await startServer({ fanoutPath: '/fanout' });
     const closing: Promise<void>[] = [];
-    const outcome = await wsload(fanoutArgs(running.port, '/fanout', 1, 10), (text) => {
+    const outcome = await runWsload(fanoutArgs(running.port, '/fanout', 1, 10), (text) => {
       if (closing.length === 0 && text.includes('opened')) closing.push(running.close());
     });
     await Promise.all(closing);

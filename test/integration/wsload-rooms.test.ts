@@ -1,24 +1,16 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/listen.js';
-import { runWsload, wsloadBinary, type WsloadOutcome } from '../helpers/wsload-binary.js';
+import { runWsload } from '../helpers/wsload-binary.js';
 
 // The C load client's rooms mode (bench/clients/wsload.c --mode rooms) against slabcast's rooms
 // (open mode): what `npm run bench -- --only rooms` relies on.
 
-let binary = '';
 let server: TestServer | null = null;
-
-beforeAll(() => {
-  binary = wsloadBinary();
-});
 
 afterEach(async () => {
   if (server !== null) await server.close();
   server = null;
 });
-
-/** Runs wsload to its end. */
-const wsload = (args: string[], onStderr?: (text: string) => void): Promise<WsloadOutcome> => runWsload(binary, args, onStderr);
 
 const RECEIVERS = 50;
 const RATE = 50;
@@ -37,7 +29,7 @@ type Run = Record<string, number | string | null>;
 describe('wsload --mode rooms', () => {
   it('every receiver gets every danmaku sent in the window, once, with its latency', async () => {
     server = await startServer(UNLIMITED);
-    const { code, stdout, stderr } = await wsload(roomsArgs(server.port, '/ws/room/bench'));
+    const { code, stdout, stderr } = await runWsload(roomsArgs(server.port, '/ws/room/bench'));
     expect(code, stderr).toBe(0);
     const run = JSON.parse(stdout) as Run;
     expect(run).toMatchObject({ mode: 'rooms', errors: 0, firstError: null, receivers: RECEIVERS, rate: RATE, connectionsOpened: RECEIVERS + 1, stale: 0 });
@@ -52,10 +44,10 @@ describe('wsload --mode rooms', () => {
 
   it('a room\'s history (earlier danmaku replayed to each member that joins) counts neither as deliveries nor as errors', async () => {
     server = await startServer(UNLIMITED);
-    const first = JSON.parse((await wsload(roomsArgs(server.port, '/ws/room/bench'))).stdout) as Run;
+    const first = JSON.parse((await runWsload(roomsArgs(server.port, '/ws/room/bench'))).stdout) as Run;
     expect(first.errors).toBe(0);
     // A new client: every receiver joins and gets the room's history (the first client's danmaku) first.
-    const { code, stdout, stderr } = await wsload(roomsArgs(server.port, '/ws/room/bench', ['--first-seq', String((first.lastSeq as number) + 1)]));
+    const { code, stdout, stderr } = await runWsload(roomsArgs(server.port, '/ws/room/bench', ['--first-seq', String((first.lastSeq as number) + 1)]));
     expect(code, stderr).toBe(0);
     const second = JSON.parse(stdout) as Run;
     expect(second).toMatchObject({ errors: 0, expected: second.ops });
@@ -65,7 +57,7 @@ describe('wsload --mode rooms', () => {
   it('counts the deliveries still missing after the drain as errors (an endpoint that is no room)', async () => {
     server = await startServer();
     // /echo returns the sender's danmaku to the sender alone: no receiver gets any.
-    const { code, stdout, stderr } = await wsload(roomsArgs(server.port, '/echo', ['--drain-timeout', '0.2']));
+    const { code, stdout, stderr } = await runWsload(roomsArgs(server.port, '/echo', ['--drain-timeout', '0.2']));
     expect(code, stderr).toBe(0);
     const run = JSON.parse(stdout) as Run;
     expect(run.ops).toBe(0);
@@ -77,7 +69,7 @@ describe('wsload --mode rooms', () => {
 
   it('exits with code 3 and says why when the upgrades are refused', async () => {
     server = await startServer(UNLIMITED);
-    const { code, stdout, stderr } = await wsload(roomsArgs(server.port, '/ws/no-such-endpoint'));
+    const { code, stdout, stderr } = await runWsload(roomsArgs(server.port, '/ws/no-such-endpoint'));
     expect(code).toBe(3);
     expect(stdout).toBe('');
     expect(stderr).toMatch(new RegExp(`rooms broken: ${RECEIVERS + 1} of ${RECEIVERS + 1} upgrades failed; first: upgrade refused: HTTP/1.1 404`));
