@@ -177,6 +177,8 @@ async function main(): Promise<number> {
   const report: BenchReport = { command: commandLine(argv), machine, settings, notes: globalNotes, scenarios: reports };
   const written = writeReport(join(BENCH_DIR, 'results'), report);
   say(`\nwrote ${written.json}\nwrote ${written.md}`);
+  // Repeated last, so a log read from its tail (CI) shows which scenario failed and why.
+  for (const r of reports) if (r.error !== undefined) say(`\nFAILED ${r.name}: ${r.error}`);
   return failed ? 1 : 0;
 }
 
