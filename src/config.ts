@@ -48,6 +48,8 @@ export interface ServerConfig {
   transport: 'native' | 'node';
   /** The native transport's sends: `auto` (a loop iteration's sends in one io_uring submission where the kernel allows it) or `off` (one send(2) per socket). */
   ioUring: 'auto' | 'off';
+  /** The command's V8 young generation: `fixed` at its initial size, or `grow` (V8's default, up to 16 MiB per semi-space). */
+  youngHeap: 'fixed' | 'grow';
   maxAcceptPerTurn: number;
   maxMessagesPerTurn: number;
   slabSmallBytes: number;
@@ -168,6 +170,7 @@ export const DEFAULTS: Readonly<ServerConfig> = Object.freeze({
   maxQueuedSockets: 4096,
   transport: 'native',
   ioUring: 'auto',
+  youngHeap: 'fixed',
   maxAcceptPerTurn: 256,
   maxMessagesPerTurn: 256,
   slabSmallBytes: 4 * KiB,
@@ -287,6 +290,7 @@ export const KNOBS: readonly KnobSpec[] = [
   { key: 'fdReserve', flag: 'fd-reserve', env: ['SLABCAST_FD_RESERVE'], kind: 'int', min: 0, max: 1_000_000, help: 'descriptors kept free for files (uploads, sidecars, static files): a connection that lands on a descriptor number at or past RLIMIT_NOFILE minus this (at most half of it) is closed at once and counted (reason descriptors)' },
   { key: 'transport', flag: 'transport', env: ['SLABCAST_TRANSPORT'], kind: 'string', choices: ['native', 'node'], help: 'socket owner: native (descriptors in an epoll set of the addon, Linux only, one JS call per loop iteration for all reads) or node (one net.Socket per connection)' },
   { key: 'ioUring', flag: 'io-uring', env: ['SLABCAST_IO_URING'], kind: 'string', choices: ['auto', 'off'], help: 'native transport: auto (the sends of a loop iteration go to the kernel in one io_uring submission, where the kernel allows io_uring (Linux 6.1+); else one send(2) per socket) or off (one send(2) per socket); the start-up log says which (sockets)' },
+  { key: 'youngHeap', flag: 'young-heap', env: ['SLABCAST_YOUNG_HEAP'], kind: 'string', choices: ['fixed', 'grow'], help: "the server command's V8 young generation: fixed (kept at V8's initial size, 1 MiB per semi-space: the hot paths allocate little, and a burst of connections or the slabs' start-up does not leave a grown young generation in RSS) or grow (V8's default: grows to 16 MiB per semi-space under allocation, shrunk again when V8 finds the process idle; for handlers that allocate a lot per message). Applies to `node dist/server.js`, not to a process that embeds slabcast" },
   { key: 'maxQueuedSockets', flag: 'max-queued-sockets', env: ['SLABCAST_MAX_QUEUED_SOCKETS'], kind: 'int', min: 1, max: 1_000_000, help: 'capacity of the socket queue between acceptor and processor' },
   { key: 'maxAcceptPerTurn', flag: 'max-accept-per-turn', env: ['SLABCAST_MAX_ACCEPT_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'new sockets registered per processor turn' },
   { key: 'maxMessagesPerTurn', flag: 'max-messages-per-turn', env: ['SLABCAST_MAX_MESSAGES_PER_TURN'], kind: 'int', min: 1, max: 1_000_000, help: 'messages processed per connection per turn (fairness budget)' },

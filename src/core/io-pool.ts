@@ -2,8 +2,49 @@ import type { Connection } from './connection.js';
 import { MessageReader } from './message-reader.js';
 import { MessageWriter } from './message-writer.js';
 
-/** Free readers and writers kept for reuse; past this, one given back is left to the GC. */
-const MAX_FREE = 256;
+/** Free readers (writers) always kept for reuse, however quiet the loop has been. */
+const MIN_FREE = 256;
+
+/**
+ * Objects of one kind lent to connections. The free list keeps up to the most held at once since the
+ * last {@link trim} (at least {@link MIN_FREE}): a broadcast to a room of 10,000 takes 10,000 writers in
+ * one turn, and when the next one comes they are all still there, so a steady broadcast allocates
+ * nothing. A trim (the processor's sweep, about once a second) lowers the cap to that window's
+ * peak and lets the surplus go to the GC, so a burst's objects do not outlive it by long.
+ */
+class FreeList<T> {
+  private readonly free: T[] = [];
+  /** Lent out now. */
+  private lent = 0;
+  /** Most lent at once since the last trim. */
+  private peak = 0;
+  /** The free list's cap. */
+  private keep = MIN_FREE;
+
+  take(): T | undefined {
+    if (++this.lent > this.peak) {
+      this.peak = this.lent;
+      if (this.peak > this.keep) this.keep = this.peak;
+    }
+    return this.free.pop();
+  }
+
+  /** One lent object comes back: kept when `reusable` and the list is under its cap. */
+  giveBack(item: T, reusable: boolean): void {
+    this.lent--;
+    if (reusable && this.free.length < this.keep) this.free.push(item);
+  }
+
+  trim(): void {
+    this.keep = Math.max(MIN_FREE, this.peak);
+    if (this.free.length > this.keep) this.free.length = this.keep;
+    this.peak = this.lent;
+  }
+
+  get size(): number {
+    return this.free.length;
+  }
+}
 
 /**
  * The processor's free-lists of {@link MessageReader}s and {@link MessageWriter}s. A connection holds
@@ -13,12 +54,12 @@ const MAX_FREE = 256;
  * push; the objects (and the queues a writer grew) are reused.
  */
 export class IoPool {
-  private readonly readers: MessageReader[] = [];
-  private readonly writers: MessageWriter[] = [];
+  private readonly readers = new FreeList<MessageReader>();
+  private readonly writers = new FreeList<MessageWriter>();
 
   /** A reader for `conn` (its `heldReader` is set). */
   takeReader(conn: Connection): MessageReader {
-    const reader = this.readers.pop() ?? new MessageReader();
+    const reader = this.readers.take() ?? new MessageReader();
     conn.heldReader = reader;
     return reader;
   }
@@ -29,12 +70,12 @@ export class IoPool {
     if (reader === null) return;
     conn.heldReader = null;
     reader.progress = 0;
-    if (this.readers.length < MAX_FREE) this.readers.push(reader);
+    this.readers.giveBack(reader, true);
   }
 
   /** A writer for `conn` (its `heldWriter` is set). */
   takeWriter(conn: Connection): MessageWriter {
-    const writer = this.writers.pop() ?? new MessageWriter();
+    const writer = this.writers.take() ?? new MessageWriter();
     writer.attach(conn);
     conn.heldWriter = writer;
     return writer;
@@ -48,11 +89,17 @@ export class IoPool {
     const writer = conn.heldWriter;
     if (writer === null) return;
     conn.heldWriter = null;
-    if (writer.detach() && this.writers.length < MAX_FREE) this.writers.push(writer);
+    this.writers.giveBack(writer, writer.detach());
+  }
+
+  /** Lowers each free list's cap to the most lent at once since the last call (see {@link FreeList}). */
+  trim(): void {
+    this.readers.trim();
+    this.writers.trim();
   }
 
   /** Free objects held (for tests and stats). */
   get free(): { readers: number; writers: number } {
-    return { readers: this.readers.length, writers: this.writers.length };
+    return { readers: this.readers.size, writers: this.writers.size };
   }
 }

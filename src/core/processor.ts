@@ -61,6 +61,8 @@ export interface ProcessorStats {
  *    read (pipelining) leave in one write.
  * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
  */
+/** How often the reader and writer pools shrink to the last window's peak (IoPool.trim). */
+const POOL_TRIM_MS = 1000;
 /** {@link Processor.deadlineClock} rebases past this (2^30 ms; deadlines are at most a day ahead). */
 const DEADLINE_REBASE_MS = 2 ** 30;
 
@@ -150,6 +152,8 @@ export class Processor implements NativeSocketEvents {
   private sweepTimer: NodeJS.Timeout | null = null;
   /** When the next read-progress check runs (ms, the loop's clock). */
   private nextProgressCheck = 0;
+  /** When the reader and writer pools next drop what the last window did not need. */
+  private nextPoolTrim = 0;
   private closeWaiters: (() => void)[] = [];
   private readonly runTurn = (): void => {
     this.immediate = null;
@@ -360,6 +364,10 @@ export class Processor implements NativeSocketEvents {
     if (this.onClock !== null) this.onClock(now);
     const checkProgress = now >= this.nextProgressCheck;
     if (checkProgress) this.nextProgressCheck = now + this.config.readProgressIntervalMs;
+    if (now >= this.nextPoolTrim) {
+      this.nextPoolTrim = now + POOL_TRIM_MS;
+      this.io.trim();
+    }
     const clock = this.deadlineClock();
     // Backwards: a connection that closes during the sweep takes the last one's place, already seen.
     const list = this.connections;

@@ -59,4 +59,29 @@ describe('IoPool: readers and writers lent while a connection has work', () => {
     other.conn.writer.write(Buffer.from('x'));
     expect(other.conn.heldWriter).not.toBe(writer);
   });
+
+  it('keeps as many free writers as were lent at once (a broadcast to 1,000 allocates none the next time), and trims back to 256 once a window passes without that need', () => {
+    const rig = coreRig();
+    const conns = Array.from({ length: 1000 }, (_, i) => rig.connectNative(`c${i}`).conn);
+    const lend = (): Set<unknown> => {
+      const writers = new Set(conns.map((c) => c.writer));
+      for (const c of conns) rig.loop.io.giveBackWriter(c);
+      return writers;
+    };
+    const first = lend();
+    expect(first.size).toBe(1000);
+    expect(rig.loop.io.free.writers).toBe(1000);
+    // The same 1,000 objects serve the next broadcast.
+    const second = lend();
+    expect([...second].every((w) => first.has(w))).toBe(true);
+    // A window with that peak keeps them; the next window without it lets the surplus go.
+    rig.loop.io.trim();
+    expect(rig.loop.io.free.writers).toBe(1000);
+    rig.loop.io.trim();
+    expect(rig.loop.io.free.writers).toBe(256);
+    // One more than the cap lent at once raises it again.
+    conns.slice(0, 257).forEach((c) => c.writer);
+    conns.slice(0, 257).forEach((c) => rig.loop.io.giveBackWriter(c));
+    expect(rig.loop.io.free.writers).toBe(257);
+  });
 });
