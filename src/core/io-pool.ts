@@ -9,7 +9,7 @@ const MIN_FREE = 256;
  * Objects of one kind lent to connections. The free list keeps up to the most held at once since the
  * last {@link trim} (at least {@link MIN_FREE}): a broadcast to a room of 10,000 takes 10,000 writers in
  * one turn, and when the next one comes they are all still there, so a steady broadcast allocates
- * nothing. A trim (the processor's sweep, about once a second) lowers the cap to that window's
+ * nothing. A trim (the processor's trim timer, once a second) lowers the cap to that window's
  * peak and lets the surplus go to the GC, so a burst's objects do not outlive it by long.
  */
 class FreeList<T> {

@@ -152,8 +152,8 @@ export class Processor implements NativeSocketEvents {
   private sweepTimer: NodeJS.Timeout | null = null;
   /** When the next read-progress check runs (ms, the loop's clock). */
   private nextProgressCheck = 0;
-  /** When the reader and writer pools next drop what the last window did not need. */
-  private nextPoolTrim = 0;
+  /** Trims the reader and writer pools to what the last window needed (IoPool.trim). */
+  private poolTrimTimer: NodeJS.Timeout | null = null;
   private closeWaiters: (() => void)[] = [];
   private readonly runTurn = (): void => {
     this.immediate = null;
@@ -188,12 +188,16 @@ export class Processor implements NativeSocketEvents {
     this.nextProgressCheck = Date.now() + c.readProgressIntervalMs;
     this.sweepTimer = setInterval(() => this.sweep(), resolution);
     this.sweepTimer.unref();
+    this.poolTrimTimer = setInterval(() => this.io.trim(), POOL_TRIM_MS);
+    this.poolTrimTimer.unref();
   }
 
   /** Stops the sweep. Connections are not touched. */
   stop(): void {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.poolTrimTimer !== null) clearInterval(this.poolTrimTimer);
     this.sweepTimer = null;
+    this.poolTrimTimer = null;
   }
 
   /** Asks for a turn in this loop iteration's check phase (idempotent). */
@@ -364,10 +368,6 @@ export class Processor implements NativeSocketEvents {
     if (this.onClock !== null) this.onClock(now);
     const checkProgress = now >= this.nextProgressCheck;
     if (checkProgress) this.nextProgressCheck = now + this.config.readProgressIntervalMs;
-    if (now >= this.nextPoolTrim) {
-      this.nextPoolTrim = now + POOL_TRIM_MS;
-      this.io.trim();
-    }
     const clock = this.deadlineClock();
     // Backwards: a connection that closes during the sweep takes the last one's place, already seen.
     const list = this.connections;
