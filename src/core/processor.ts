@@ -48,6 +48,11 @@ export interface ProcessorStats {
   socketErrors: number;
 }
 
+/** How often the reader and writer pools shrink to the last window's peak (IoPool.trim). */
+const POOL_TRIM_MS = 1000;
+/** {@link Processor.deadlineClock} rebases past this (2^30 ms; deadlines are at most a day ahead). */
+const DEADLINE_REBASE_MS = 2 ** 30;
+
 /**
  * The processor cycle (jjenkov `SocketProcessor`), driven by I/O instead of a sleeping poll loop.
  *
@@ -59,13 +64,9 @@ export interface ProcessorStats {
  *    async handler answered) are drained; bytes that arrive are parsed at once, in place;
  * 3. `writeToSockets` — every connection with queued output is flushed once: all the answers to one
  *    read (pipelining) leave in one write.
- * An idle server schedules nothing: there is no timer but the coarse deadline sweep.
+ * An idle server schedules nothing: there is no timer but the coarse deadline sweep and the
+ * pools' trim (once a second; its own timer, which keeps the sweep's code lean).
  */
-/** How often the reader and writer pools shrink to the last window's peak (IoPool.trim). */
-const POOL_TRIM_MS = 1000;
-/** {@link Processor.deadlineClock} rebases past this (2^30 ms; deadlines are at most a day ahead). */
-const DEADLINE_REBASE_MS = 2 ** 30;
-
 export class Processor implements NativeSocketEvents {
   readonly socketQueue: RingQueue<ChannelSocket>;
   /**
@@ -192,7 +193,7 @@ export class Processor implements NativeSocketEvents {
     this.poolTrimTimer.unref();
   }
 
-  /** Stops the sweep. Connections are not touched. */
+  /** Stops the sweep and the pools' trim. Connections are not touched. */
   stop(): void {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     if (this.poolTrimTimer !== null) clearInterval(this.poolTrimTimer);

@@ -1,43 +1,28 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
 
-const SERVER = new URL('../../dist/server.js', import.meta.url).pathname;
 const MiB = 1024 * 1024;
 /** V8's initial young generation, as /metrics reports it (both semi-spaces of 1 MiB). */
 const INITIAL_NEW_SPACE = 2 * MiB;
 
-let child: ChildProcess | null = null;
+let server: SlabcastProcess | null = null;
 let cacheDir = '';
 
 afterEach(async () => {
-  if (child !== null && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  }
-  child = null;
+  await server?.stop();
+  server = null;
   if (cacheDir !== '') rmSync(cacheDir, { recursive: true, force: true });
 });
 
-async function start(extraArgs: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+async function start(extraArgs: string[]): Promise<number> {
   cacheDir = mkdtempSync(join(tmpdir(), 'slabcast-young-heap-'));
-  const proc = spawn(process.execPath, [SERVER, '--port', '0', '--host', '127.0.0.1', '--cache-dir', cacheDir, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  child = proc;
-  const lines = createInterface({ input: proc.stdout });
-  return new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const rec = JSON.parse(line) as { msg: string; port?: number };
-      if (rec.msg === 'slabcast listening') resolve(rec.port!);
-    });
-  });
+  server = await startSlabcast('young-heap', ['--cache-dir', cacheDir, ...extraArgs]);
+  return server.port;
 }
 
 /** V8's young generation ("new" space) in bytes, from the server's /metrics. */
@@ -71,8 +56,8 @@ describe('--young-heap: the server command keeps V8’s young generation at its 
     }
   });
 
-  it('SLABCAST_YOUNG_HEAP=grow restores V8’s growth: the same start-up and burst grow it past its initial size', async () => {
-    const port = await start([], { SLABCAST_YOUNG_HEAP: 'grow' });
+  it('--young-heap grow restores V8’s growth: the same start-up and burst grow it past its initial size', async () => {
+    const port = await start(['--young-heap', 'grow']);
     const sockets = await openMany(port, 2000);
     try {
       expect(await newSpaceBytes(port)).toBeGreaterThan(INITIAL_NEW_SPACE);
