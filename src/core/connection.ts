@@ -2,8 +2,10 @@ import type { ChannelSocket } from './channel.js';
 import type { ProtocolHandler } from './protocol.js';
 import type { Processor } from './processor.js';
 import type { MessageReader } from './message-reader.js';
-import { type MessageWriter, nodeSentBytes } from './message-writer.js';
+import { type MessageWriter, WriteStatus, nodeSentBytes } from './message-writer.js';
+import { NativeSocket } from './native-socket.js';
 import { PauseReason } from './pause-reason.js';
+import type { SharedOutput } from './shared-output.js';
 import { NO_SECTION } from './slab.js';
 
 /** Re-exported for the public API (`index.ts`) and the protocol handlers; the core imports `pause-reason.ts`. */
@@ -49,6 +51,11 @@ export class Connection {
   heldReader: MessageReader | null = null;
   /** @internal the writer while output is queued or in flight, else null. */
   heldWriter: MessageWriter | null = null;
+  /**
+   * @internal a shared frame queued without a writer ({@link queueShared}): this turn's only output
+   * on a native connection with nothing pending; the write phase sends it from where it is.
+   */
+  sharedOut: SharedOutput | null = null;
   /** The protocol currently framing this connection's bytes (HTTP until an upgrade). */
   protocol: ProtocolHandler;
   /** The protocol's per-connection state; each protocol narrows it to its own type. */
@@ -90,13 +97,53 @@ export class Connection {
 
   /** The connection's writer, taken from the processor's pool when it holds none: for queuing output. */
   get writer(): MessageWriter {
-    return this.heldWriter ?? this.loop.io.takeWriter(this);
+    return this.heldWriter ?? this.takeWriter();
+  }
+
+  /** A writer from the pool; a shared frame queued without one goes first in it. */
+  private takeWriter(): MessageWriter {
+    const writer = this.loop.io.takeWriter(this);
+    const out = this.sharedOut;
+    if (out !== null) {
+      this.sharedOut = null;
+      writer.queueExternal(out.buffer, out, out.offset, out.length);
+    }
+    return writer;
+  }
+
+  /**
+   * Queues bytes shared with other connections (a broadcast frame), holding one reference to `out`
+   * until they have left. A native connection with nothing else pending (the common case in a room)
+   * takes no writer for it: the write phase sends the frame from where it is and releases it, and a
+   * writer is taken only if the kernel does not take it all at once or more output follows.
+   */
+  queueShared(out: SharedOutput): WriteStatus {
+    if (this.heldWriter === null && this.sharedOut === null && !this.closed && this.socket instanceof NativeSocket && this.socket.batched && out.length <= this.loop.config.maxWriteQueueBytes) {
+      this.sharedOut = out.retain();
+      if (!this.dirty) this.loop.markDirty(this);
+      return WriteStatus.Ok;
+    }
+    return this.writer.queueExternal(out.buffer, out.retain(), out.offset, out.length);
+  }
+
+  /**
+   * @internal the batched write of {@link sharedOut} came back with `written` of its `total` bytes
+   * (negative: failed, reported by the batch): released when it all left, else a writer tracks the
+   * rest until the addon's WRITE_DONE (or the close).
+   */
+  settleShared(written: number, total: number): void {
+    const out = this.sharedOut!;
+    this.sharedOut = null;
+    if ((this.socket as NativeSocket).settleBatch(written, total, 1) || written < 0) out.release();
+    else this.loop.io.takeWriter(this).trackPartial(out, total);
   }
 
   /** Bytes queued or in flight to the peer. */
   get pendingBytes(): number {
     const writer = this.heldWriter;
-    return writer === null ? 0 : writer.pendingBytes;
+    if (writer !== null) return writer.pendingBytes;
+    const out = this.sharedOut;
+    return out === null ? 0 : out.length;
   }
 
   /**
@@ -112,7 +159,7 @@ export class Connection {
 
   /** Writes what is queued now instead of in the turn's write phase (nothing when nothing is queued). */
   flush(): void {
-    const writer = this.heldWriter;
+    const writer = this.sharedOut !== null ? this.writer : this.heldWriter;
     if (writer !== null) writer.flush();
   }
 

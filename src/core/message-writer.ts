@@ -264,6 +264,15 @@ export class MessageWriter {
     return true;
   }
 
+  /**
+   * @internal a shared frame sent without a writer (`Connection.settleShared`) was taken only in
+   * part: its `total` bytes are pending, and `owner` is released at their WRITE_DONE (or the close).
+   */
+  trackPartial(owner: Releasable, total: number): void {
+    this.pendingBytes += total;
+    this.track(NO_SECTION, owner, total);
+  }
+
   /** The batch wrote `written` of the `total` bytes {@link planBatch} planned (negative: it failed, reported by the batch). */
   settleBatch(written: number, total: number): void {
     const pieces = (this.queued === null ? 0 : this.queued.count) + (this.fillLength > 0 ? 1 : 0);

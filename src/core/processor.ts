@@ -353,6 +353,12 @@ export class Processor implements NativeSocketEvents {
         if (conn.socket instanceof NativeSocket && conn.socket.batched && writer.planBatch((batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)))) continue;
         writer.flush();
         conn.releaseIdleWriter();
+      } else if (conn.sharedOut !== null) {
+        // A shared frame queued without a writer (Connection.queueShared): planned where it is.
+        const socket = conn.socket as NativeSocket;
+        if (socket.writable && (batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)).planShared(conn, socket.slot, conn.sharedOut)) continue;
+        conn.writer.flush();
+        conn.releaseIdleWriter();
       }
       if (conn.endAfterFlush && !conn.socket.writableEnded) conn.socket.end();
     }
@@ -499,6 +505,10 @@ export class Processor implements NativeSocketEvents {
     if (conn.heldWriter !== null) {
       conn.heldWriter.release();
       this.io.giveBackWriter(conn);
+    }
+    if (conn.sharedOut !== null) {
+      conn.sharedOut.release();
+      conn.sharedOut = null;
     }
     conn.protocol.onClose(conn);
     this.unlist(conn);

@@ -1,6 +1,7 @@
 import type { Connection } from './connection.js';
 import { transport as binding } from '../native.js';
 import type { NativeSocket } from './native-socket.js';
+import type { SharedOutput } from './shared-output.js';
 import { transportArena } from './native-transport.js';
 import type { SlabAllocator } from './slab.js';
 
@@ -120,6 +121,14 @@ export class NativeWriteBatch {
     return n;
   }
 
+  /** Plans `out` as `conn`'s whole output (a shared frame queued without a writer); false when it cannot. */
+  planShared(conn: Connection, slot: number, out: SharedOutput): boolean {
+    if (!this.open(conn, slot, 1)) return false;
+    this.viewPiece(out.buffer, out.offset, out.length);
+    this.close();
+    return true;
+  }
+
   /** Closes the open record: its total bytes. */
   close(): number {
     this.plan[this.recordAt] = this.pieces;
@@ -145,9 +154,12 @@ export class NativeWriteBatch {
       const conn = conns[i]!;
       conns[i] = null;
       const written = results[i];
-      const writer = conn.heldWriter!;
-      writer.settleBatch(written, totals[i]);
-      if (writer.idle && conn.heldWriter === writer) conn.loop.io.giveBackWriter(conn);
+      const writer = conn.heldWriter;
+      if (writer === null) conn.settleShared(written, totals[i]);
+      else {
+        writer.settleBatch(written, totals[i]);
+        if (writer.idle && conn.heldWriter === writer) conn.loop.io.giveBackWriter(conn);
+      }
       if (written < 0) {
         this.failedSockets.push(conn.socket as NativeSocket);
         this.failedErrors.push(written);

@@ -294,7 +294,7 @@ export class WebSocket<T = unknown> implements FragmentState {
   /** Queues a frame encoded once for many sockets (see `WebSocketHandler.broadcast`). */
   sendShared(frame: SharedFrame): WriteStatus {
     if (!this.isOpen) return WriteStatus.Closed;
-    if (frame.payload === null) return this.conn.writer.queueExternal(frame.buffer, frame.retain(), frame.offset, frame.length);
+    if (frame.payload === null) return this.conn.queueShared(frame);
     this.conn.writer.queueExternal(frame.buffer, null, frame.offset, frame.length);
     return this.conn.writer.queueExternal(frame.payload, frame.retain());
   }
