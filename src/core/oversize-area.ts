@@ -160,6 +160,7 @@ export class OversizeArea {
 
   /** `conn` no longer waits (it closed): a block kept for it goes to the next waiter. */
   cancel(conn: Connection): void {
+    if (this.waiters.length === 0 && this.granted.size === 0) return;
     const i = this.indexOf(conn);
     if (i >= 0) this.waiters.splice(i, 1);
     const kept = this.granted.get(conn);

@@ -178,7 +178,9 @@ describe('memory stays within the oversize budget (--max-oversize-bytes)', () =>
   }, 180_000);
 
   it('liveness: a message trickling in over many ping intervals, and a connection waiting for the budget meanwhile, are not dropped as dead', async () => {
-    const s = (server = await startServer({ maxOversizeBytes: 2 * MiB, wsMaxMessageBytes: 2 * MiB, wsPingIntervalMs: 100 }));
+    // Pieces every 50 ms against a 250 ms ping interval: a loaded test machine may stall the writer
+    // for a while, but a peer is judged dead only after a whole interval without a byte after a ping.
+    const s = (server = await startServer({ maxOversizeBytes: 2 * MiB, wsMaxMessageBytes: 2 * MiB, wsPingIntervalMs: 250 }));
     const slow = await open(s);
     const waiter = await open(s);
     const first = randomBytes(2 * MiB);
@@ -190,9 +192,9 @@ describe('memory stays within the oversize budget (--max-oversize-bytes)', () =>
     await waitFor(() => s.app.core.processor.oversize.stats().inUseBytes === 2 * MiB, 5000, 'the budget taken');
     const waiting = Promise.all([waiter.send(BINARY, second), waiter.next()]);
     await waitFor(() => s.app.core.processor.oversize.stats().waiting === 1, 5000, 'a waiter');
-    // The rest in ten pieces over ~1 s: ten ping intervals.
-    for (let at = 64 * KiB, step = Math.ceil((wire.length - at) / 10); at < wire.length; at += step) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    // The rest in forty pieces over ~2 s: eight ping intervals.
+    for (let at = 64 * KiB, step = Math.ceil((wire.length - at) / 40); at < wire.length; at += step) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
       await slow.write([wire.subarray(at, Math.min(wire.length, at + step))]);
     }
     const echo = await slow.next();
@@ -200,6 +202,43 @@ describe('memory stays within the oversize budget (--max-oversize-bytes)', () =>
     const [, second_] = await waiting;
     expect({ length: second_.length, sha256: second_.sha256 }).toEqual({ length: second.length, sha256: sha256(second) });
     expect(s.app.stats().ws.pingTimeouts).toBe(0);
+  });
+
+  it('a connection that closes while it waits for the budget, before any byte of its message was kept, gives up its place: the budget comes back whole', async () => {
+    const s = (server = await startServer({ maxOversizeBytes: 2 * MiB, wsMaxMessageBytes: 2 * MiB }));
+    const slow = await open(s);
+    const quitter = await open(s);
+    const first = randomBytes(2 * MiB);
+    const wire = Buffer.concat(messageFrames(BINARY, first));
+    await slow.write([wire.subarray(0, 64 * KiB)]);
+    await waitFor(() => s.app.core.processor.oversize.stats().inUseBytes === 2 * MiB, 5000, 'the budget taken');
+    // The quitter's first frame header (and a little payload) asks for the whole budget: it waits.
+    const theirs = Buffer.concat(messageFrames(BINARY, randomBytes(2 * MiB)));
+    await quitter.write([theirs.subarray(0, 16 * KiB)]);
+    await waitFor(() => s.app.core.processor.oversize.stats().waiting === 1, 5000, 'a waiter');
+    // Not read while it waits, its close is seen once the budget frees up and it is woken.
+    quitter.destroy();
+    await slow.write([wire.subarray(64 * KiB)]);
+    const echo = await slow.next();
+    expect({ length: echo.length, sha256: echo.sha256 }).toEqual({ length: first.length, sha256: sha256(first) });
+    // The slow message's block is free once its echo left; nothing is kept for the closed waiter.
+    await waitFor(() => s.app.stats().core.processor.open === 1, 5000, 'the quitter closed');
+    await waitFor(() => s.app.core.processor.oversize.stats().inUseBytes === 0, 5000, 'the budget free');
+    expect(s.app.core.processor.oversize.stats().waiting).toBe(0);
+  });
+
+  it('the server closes while one connection holds the budget and another waits for it: every block comes back', async () => {
+    const s = (server = await startServer({ maxOversizeBytes: 2 * MiB, wsMaxMessageBytes: 2 * MiB }));
+    const holder = await open(s);
+    const waiter = await open(s);
+    await holder.write([Buffer.concat(messageFrames(BINARY, randomBytes(2 * MiB))).subarray(0, 64 * KiB)]);
+    await waitFor(() => s.app.core.processor.oversize.stats().inUseBytes === 2 * MiB, 5000, 'the budget taken');
+    await waiter.write([Buffer.concat(messageFrames(BINARY, randomBytes(2 * MiB))).subarray(0, 16 * KiB)]);
+    await waitFor(() => s.app.core.processor.oversize.stats().waiting === 1, 5000, 'a waiter');
+    server = null;
+    // close() checks that every section and oversize block is free (expectNoLeak).
+    await s.close();
+    expect(s.app.core.processor.oversize.stats()).toMatchObject({ inUseBytes: 0, waiting: 0 });
   });
 
   it('a message that could never fit the budget → 1009 from its header; one at the budget is echoed', async () => {

@@ -638,9 +638,10 @@ export class WebSocketHandler implements ProtocolHandler, WebSocketOwner {
    */
   private dropMessage(ws: WebSocket): void {
     this.freeAssembly(ws);
+    // Before the message has state of its own too: a first frame may wait for the budget with none.
+    ws.conn.loop.oversize.cancel(ws.conn);
     const inbound = ws.inbound;
     if (inbound === null) return;
-    ws.conn.loop.oversize.cancel(ws.conn);
     inbound.remaining = 0;
     if (inbound.mode === InboundMode.Sink) {
       inbound.mode = InboundMode.Discard;
