@@ -83,9 +83,11 @@ void Deliver(Transport* t) {
     t->delivering = false;
     return;
   }
-  napi_value callback, recv, argv[1], result;
+  napi_value callback, argv[1], result;
   napi_get_reference_value(env, t->callback_ref, &callback);
-  napi_get_global(env, &recv);  // make_callback needs an object receiver
+  // make_callback needs an object receiver; the callback is an arrow function, so any object does,
+  // and the function itself costs nothing to find (the global object is a lookup per call).
+  const napi_value recv = callback;
   for (;;) {
     const uint32_t count = t->event_count;
     napi_create_uint32(env, count, &argv[0]);

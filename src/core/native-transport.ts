@@ -50,8 +50,12 @@ export class NativeTransport {
   /** Listener ids → their acceptors (undefined once unlistened). */
   private readonly listeners: (NativeListenerEvents | undefined)[] = [];
   private readonly stride: number;
-  /** Owners with events in the batch being delivered (a batch usually has one). */
-  private readonly touched: NativeSocketEvents[] = [];
+  /**
+   * Owners with events in the batch being delivered, `touched[0, touchedCount)` (a batch usually has
+   * one). Counted rather than truncated: a store to an array's `length` is a runtime call.
+   */
+  private readonly touched: (NativeSocketEvents | null)[] = [];
+  private touchedCount = 0;
 
   constructor() {
     this.stride = binding.EVENT_INTS;
@@ -114,15 +118,31 @@ export class NativeTransport {
     } finally {
       // Even after a throw: an owner left "in batch" would never schedule a turn again.
       const touched = this.touched;
-      for (let i = 0; i < touched.length; i++) touched[i].onNativeBatchEnd();
-      touched.length = 0;
+      const n = this.touchedCount;
+      this.touchedCount = 0;
+      for (let i = 0; i < n; i++) {
+        const owner = touched[i] as NativeSocketEvents;
+        touched[i] = null;
+        owner.onNativeBatchEnd();
+      }
     }
+  }
+
+  /** Starts `owner`'s batch on its first event of this delivery. */
+  private touch(owner: NativeSocketEvents): void {
+    const touched = this.touched;
+    const n = this.touchedCount;
+    for (let i = 0; i < n; i++) if (touched[i] === owner) return;
+    touched[n] = owner;
+    this.touchedCount = n + 1;
+    owner.onNativeBatchStart();
   }
 
   private dispatch(count: number): void {
     const ev = this.events;
     const stride = this.stride;
     const b = binding;
+    let lastOwner: NativeSocketEvents | null = null;
     for (let i = 0, at = 0; i < count; i++, at += stride) {
       const kind = ev[at];
       const slot = ev[at + 1];
@@ -139,9 +159,9 @@ export class NativeTransport {
         if (kind === b.EVENT_CLOSE) socket.markDestroyed();
         continue;
       }
-      if (this.touched.indexOf(owner) < 0) {
-        this.touched.push(owner);
-        owner.onNativeBatchStart();
+      if (owner !== lastOwner) {
+        this.touch(owner);
+        lastOwner = owner;
       }
       if (kind === b.EVENT_DATA) {
         if (!socket.destroyed) {
