@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { autocannonGenerator } from '../lib/autocannon.js';
-import { NoCompilerError } from '../lib/c-client.js';
+import { ensurePeerBinary, NoCompilerError } from '../lib/c-client.js';
 import { C_HTTP_TOOL, cHttpGenerator, ensureHttploadBinary, type HttpDownloadSpec } from '../lib/c-http-load.js';
 import { HELLO_BODY, HELLO_CONTENT_TYPE } from '../lib/hello.js';
 import { runMatrix, type LoadCase } from '../lib/measure.js';
@@ -19,6 +19,23 @@ const nodeHttpPeer: ServerTarget = {
   args: (port) => [PEER, '--port', String(port), '--host', '127.0.0.1'],
   readyPath: '/',
 };
+
+/**
+ * The floor (bench/peers/c-hello.c): a C epoll loop that answers every request head with the same
+ * page and does nothing else, so what each server costs above it is the server's own work. Without
+ * a compiler the rows run without it (noted).
+ */
+function cFloorPeer(ctx: ScenarioContext): ServerTarget | null {
+  let binary: string;
+  try {
+    binary = ensurePeerBinary('c-hello', ctx.log, 'http-hello runs without the C floor');
+  } catch (error) {
+    if (!(error instanceof NoCompilerError)) throw error;
+    ctx.note(error.message);
+    return null;
+  }
+  return { label: 'C floor', role: 'baseline', command: binary, args: (port) => ['--port', String(port), '--host', '127.0.0.1'], readyPath: '/' };
+}
 
 /** Plain HTTP/1.1 keep-alive (RFC 9112 §9.3): one request in flight per connection; the C client reads the whole page each time. */
 const KEEP_ALIVE: HttpDownloadSpec = { path: '/', connections: 100, pipelining: 1, rangeBytes: 0, totalBytes: Buffer.byteLength(HELLO_BODY) };
@@ -57,7 +74,7 @@ function checkHello(server: RunningServer): string | null {
 /** HTTP/1.1 hello world: slabcast vs node:http, keep-alive and 16-deep pipelining. */
 export const scenario: Scenario = {
   name: 'http-hello',
-  description: 'GET / hello-world page, 100 connections: keep-alive (autocannon, wrk, the C client) and 16-deep pipelining (autocannon, wrk); slabcast vs node:http and uWebSockets.js',
+  description: 'GET / hello-world page, 100 connections: keep-alive (autocannon, wrk, the C client) and 16-deep pipelining (autocannon, wrk); slabcast vs node:http, uWebSockets.js and the C floor (an epoll loop that only answers)',
   async run(ctx) {
     const generators: LoadGenerator[] = [autocannonGenerator];
     const wrk = findWrk();
@@ -77,7 +94,8 @@ export const scenario: Scenario = {
       ctx.note(`no generator matches --tool ${ctx.toolFilter}; nothing to run`);
       return { rows: [], notes: [] };
     }
-    const servers = [ctx.slabcast(nodeHttpPeer), nodeHttpPeer, ...uwsPeers(ctx)];
+    const floor = cFloorPeer(ctx);
+    const servers = [ctx.slabcast(nodeHttpPeer), nodeHttpPeer, ...uwsPeers(ctx), ...(floor === null ? [] : [floor])];
     return runMatrix(ctx, {
       scenario: 'http-hello',
       unit: 'req',
