@@ -13,7 +13,11 @@
  * Output a connection cannot take at once waits in a per-connection buffer; reading that connection
  * stops until it has gone (EPOLLOUT). A connection closes on EOF, a read error or a write error.
  *
- * Usage: c-hello --port P [--host 127.0.0.1]      (compiled by bench/lib/c-client.ts)
+ * --nested puts the connections in a second epoll instance that the first one watches, the shape of
+ * slabcast's native transport under libuv (libuv polls the transport's epoll descriptor, which is
+ * then read with epoll_wait(…, 0)): the difference between the two runs prices that second wait.
+ *
+ * Usage: c-hello --port P [--host 127.0.0.1] [--nested]      (compiled by bench/lib/c-client.ts)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -145,10 +149,12 @@ static void on_readable(int ep, int fd, char *in, char *out, size_t out_size) {
 
 int main(int argc, char **argv) {
   int port = 0;
+  int nested = 0;
   const char *host = "127.0.0.1";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
-    else if (strcmp(argv[i], "--host") == 0) host = argv[i + 1];
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--nested") == 0) nested = 1;
+    else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host = argv[++i];
   }
   signal(SIGPIPE, SIG_IGN);
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -162,15 +168,23 @@ int main(int argc, char **argv) {
   }
   max_fd = 1 << 16;
   conns = calloc((size_t)max_fd, sizeof *conns);
+  /* The connections' epoll instance (`ep`) and the one the loop sleeps in (`outer`): one and the same
+     unless --nested. */
   const int ep = epoll_create1(EPOLL_CLOEXEC);
+  const int outer = nested ? epoll_create1(EPOLL_CLOEXEC) : ep;
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls};
   epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+  if (nested) {
+    struct epoll_event inner = {.events = EPOLLIN, .data.fd = ep};
+    epoll_ctl(outer, EPOLL_CTL_ADD, ep, &inner);
+  }
   static char in[READ_BYTES];
   static char out[64 * 1024];
   struct epoll_event events[MAX_EVENTS];
-  fprintf(stderr, "c-hello listening on %s:%d\n", host, port);
+  fprintf(stderr, "c-hello listening on %s:%d%s\n", host, port, nested ? " (nested epoll)" : "");
   for (;;) {
-    const int n = epoll_wait(ep, events, MAX_EVENTS, -1);
+    int n = epoll_wait(outer, events, MAX_EVENTS, -1);
+    if (n > 0 && nested) n = epoll_wait(ep, events, MAX_EVENTS, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       perror("c-hello: epoll_wait");
