@@ -36,6 +36,7 @@
 #define BODY "<!doctype html><html><head><title>slabcast</title></head><body><h1>Hello from slabcast</h1></body></html>"
 #define READ_BYTES 65536
 #define MAX_EVENTS 1024
+#define MAX_FD (1 << 16) /* connections numbered past it are refused */
 
 typedef struct {
   int match;       /* how much of "\r\n\r\n" the last read ended in (0..3) */
@@ -45,7 +46,6 @@ typedef struct {
 } conn_t;
 
 static conn_t *conns;
-static int max_fd;
 static char response[512];
 static size_t response_len;
 static time_t response_second = -1;
@@ -166,8 +166,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "c-hello: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
     return 1;
   }
-  max_fd = 1 << 16;
-  conns = calloc((size_t)max_fd, sizeof *conns);
+  conns = calloc(MAX_FD, sizeof *conns);
   /* The connections' epoll instance (`ep`) and the one the loop sleeps in (`outer`): one and the same
      unless --nested. */
   const int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -196,7 +195,7 @@ int main(int argc, char **argv) {
       if (fd == ls) {
         int c;
         while ((c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-          if (c >= max_fd) {
+          if (c >= MAX_FD) {
             close(c);
             continue;
           }

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensurePeerBinary } from '../../bench/lib/c-client.js';
 import { HELLO_BODY, HELLO_CONTENT_TYPE } from '../../bench/lib/hello.js';
+import { freePort } from '../../bench/lib/processes.js';
 
 // The C floor of the http-hello rows (bench/peers/c-hello.c): it must put the same page on the wire
 // as slabcast and answer every request it was sent, or the rows compare unequal work.
@@ -17,16 +18,6 @@ afterEach(async () => {
   }
   child = null;
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 async function startFloor(): Promise<number> {
   const binary = ensurePeerBinary('c-hello', () => undefined, '');
