@@ -35,6 +35,8 @@ export interface ProcStat {
   readonly ppid: number;
   /** utime + stime of this process (all its threads), in ticks. */
   readonly ticks: number;
+  /** utime alone: the process's own code (JavaScript, V8, the addon, libc); stime is the kernel's work for it. */
+  readonly userTicks: number;
   /** cutime + cstime: CPU of children this process has already waited for, in ticks. */
   readonly childTicks: number;
 }
@@ -57,16 +59,23 @@ export function readProcStat(pid: number | 'self'): ProcStat | null {
     pid: Number(head),
     ppid: Number(rest[1]),
     ticks: Number(rest[11]) + Number(rest[12]),
+    userTicks: Number(rest[11]),
     childTicks: Number(rest[13]) + Number(rest[14]),
   };
 }
 
+/** CPU ticks of a process tree: all of it, and the user-mode part (the rest ran in the kernel). */
+export interface TreeTicks {
+  readonly ticks: number;
+  readonly userTicks: number;
+}
+
 /**
  * CPU ticks of `rootPid` plus every live descendant (a server that forks workers is
- * measured as a whole). Descendants that exit between two samples are missed, which
- * is why the harness samples right at the window edges.
+ * measured as a whole), split into user and kernel time. Descendants that exit between
+ * two samples are missed, which is why the harness samples right at the window edges.
  */
-export function processTreeTicks(rootPid: number): number {
+export function processTreeSplit(rootPid: number): TreeTicks {
   const root = readProcStat(rootPid);
   if (root === null) throw new Error(`process ${rootPid} is gone; cannot sample its CPU`);
   const children = new Map<number, ProcStat[]>();
@@ -79,16 +88,23 @@ export function processTreeTicks(rootPid: number): number {
     if (list === undefined) children.set(stat.ppid, [stat]);
     else list.push(stat);
   }
-  let total = root.ticks;
+  let ticks = root.ticks;
+  let userTicks = root.userTicks;
   const stack = [rootPid];
   while (stack.length > 0) {
     const pid = stack.pop() as number;
     for (const child of children.get(pid) ?? []) {
-      total += child.ticks;
+      ticks += child.ticks;
+      userTicks += child.userTicks;
       stack.push(child.pid);
     }
   }
-  return total;
+  return { ticks, userTicks };
+}
+
+/** utime + stime of `rootPid` and its live descendants ({@link processTreeSplit}'s total). */
+export function processTreeTicks(rootPid: number): number {
+  return processTreeSplit(rootPid).ticks;
 }
 
 /**

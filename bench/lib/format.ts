@@ -22,6 +22,11 @@ export interface Comparison {
   readonly opsPerSecRatio: number | null;
   /** subject CPU µs/op ÷ baseline: below 1 means slabcast spends less CPU per op. */
   readonly cpuPerOpRatio: number | null;
+  /**
+   * The same for user-mode CPU only (each server's own code, without the kernel's work for it): where
+   * cpuPerOpRatio is above 1 and this is below, the difference is in kernel time.
+   */
+  readonly userPerOpRatio: number | null;
   readonly repeats: number;
   /**
    * Why to distrust this ratio, empty when every row was server-bound: e.g. "node:http
@@ -70,6 +75,7 @@ export function compareRows(rows: readonly ResultRow[]): Comparison[] {
           unit: first.unit,
           opsPerSecRatio: ratio((r) => r.opsPerSec),
           cpuPerOpRatio: ratio((r) => r.serverCpuUsPerOp),
+          userPerOpRatio: ratio((r) => r.serverUserUsPerOp),
           repeats: Math.min(s.length, b.length),
           caveat: [...new Set([...s, ...b].filter((r) => r.bound !== 'server-bound').map((r) => `${r.target} ${r.bound}`))].join(', '),
         });
@@ -93,10 +99,10 @@ export function resultsTable(rows: readonly ResultRow[], withRepeat: boolean): T
   const unit = rows[0]?.unit ?? 'op';
   const header = [
     'case', 'tool', 'target', ...(withRepeat ? ['rep'] : []),
-    `${unit}/s`, 'p50 ms', 'p99 ms', 'non-2xx', 'errors', `B/${unit}`, `CPU µs/${unit}`, 'server CPU', 'gen CPU', 'other CPU', 'limit',
+    `${unit}/s`, 'p50 ms', 'p99 ms', 'non-2xx', 'errors', `B/${unit}`, `CPU µs/${unit}`, 'of it user', 'server CPU', 'gen CPU', 'other CPU', 'limit',
   ];
   const align: Align[] = ['left', 'left', 'left', ...(withRepeat ? ['right' as const] : []),
-    'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'];
+    'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'];
   return {
     header,
     align,
@@ -104,7 +110,7 @@ export function resultsTable(rows: readonly ResultRow[], withRepeat: boolean): T
       r.case, r.tool, r.target, ...(withRepeat ? [String(r.repeat + 1)] : []),
       int(r.opsPerSec), ms(r.p50Ms), ms(r.p99Ms), r.non2xx === null ? '–' : String(r.non2xx), String(r.errors),
       fixed(r.bytesPerOp, 0),
-      fixed(r.serverCpuUsPerOp, 2), `${r.serverCpuPct.toFixed(0)}%`, `${r.clientCpuPct.toFixed(0)}%`,
+      fixed(r.serverCpuUsPerOp, 2), fixed(r.serverUserUsPerOp, 2), `${r.serverCpuPct.toFixed(0)}%`, `${r.clientCpuPct.toFixed(0)}%`,
       `${r.otherCpuPct.toFixed(0)}%`, r.bound,
     ]),
   };
@@ -117,27 +123,28 @@ export function ratioTable(comparisons: readonly Comparison[]): Table {
   const ratios = (c: Comparison): string[] => [
     c.opsPerSecRatio === null ? '–' : `${c.opsPerSecRatio.toFixed(2)}×`,
     c.cpuPerOpRatio === null ? '–' : `${c.cpuPerOpRatio.toFixed(2)}×`,
+    c.userPerOpRatio === null ? '–' : `${c.userPerOpRatio.toFixed(2)}×`,
     c.caveat,
   ];
   if (new Set(comparisons.map((c) => c.subject)).size > 1) {
     return {
-      header: ['case', 'tool', 'subject', 'peer', `${unit}/s subject/peer`, `CPU µs/${unit} subject/peer`, 'caveat'],
-      align: ['left', 'left', 'left', 'left', 'right', 'right', 'left'],
+      header: ['case', 'tool', 'subject', 'peer', `${unit}/s subject/peer`, `CPU µs/${unit} subject/peer`, 'user µs subject/peer', 'caveat'],
+      align: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left'],
       rows: comparisons.map((c) => [c.case, c.tool, c.subject, c.baseline, ...ratios(c)]),
     };
   }
   if (new Set(comparisons.map((c) => c.baseline)).size > 1) {
     const vs = `${first?.subject ?? 'subject'}/peer`;
     return {
-      header: ['case', 'tool', 'peer', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, 'caveat'],
-      align: ['left', 'left', 'left', 'right', 'right', 'left'],
+      header: ['case', 'tool', 'peer', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, `user µs ${vs}`, 'caveat'],
+      align: ['left', 'left', 'left', 'right', 'right', 'right', 'left'],
       rows: comparisons.map((c) => [c.case, c.tool, c.baseline, ...ratios(c)]),
     };
   }
   const vs = first === undefined ? 'subject/baseline' : `${first.subject}/${first.baseline}`;
   return {
-    header: ['case', 'tool', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, 'caveat'],
-    align: ['left', 'left', 'right', 'right', 'left'],
+    header: ['case', 'tool', `${unit}/s ${vs}`, `CPU µs/${unit} ${vs}`, `user µs ${vs}`, 'caveat'],
+    align: ['left', 'left', 'right', 'right', 'right', 'left'],
     rows: comparisons.map((c) => [c.case, c.tool, ...ratios(c)]),
   };
 }

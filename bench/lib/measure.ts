@@ -1,3 +1,4 @@
+import type { TreeTicks } from './cpu.js';
 import type { RunningServer, ServerTarget } from './processes.js';
 import type { LoadGenerator, LoadSpec, ResultRow, ScenarioContext } from './scenario.js';
 
@@ -108,7 +109,8 @@ async function measure(
     const busyAfter = ctx.cpu.systemBusyTicks();
 
     const windowMicros = windowSec * 1e6;
-    const serverCpuMicros = ctx.cpu.ticksToMicros(ticksAfter - ticksBefore);
+    const serverCpuMicros = ctx.cpu.ticksToMicros(ticksAfter.ticks - ticksBefore.ticks);
+    const serverUserMicros = ctx.cpu.ticksToMicros(ticksAfter.userTicks - ticksBefore.userTicks);
     const serverCpuPct = (serverCpuMicros / windowMicros) * 100;
     const clientCpuPct = (result.clientCpuMicros / (result.elapsedSec * 1e6)) * 100;
     const otherMicros = ctx.cpu.ticksToMicros(busyAfter - busyBefore) - serverCpuMicros - result.clientCpuMicros;
@@ -134,6 +136,7 @@ async function measure(
       bytesPerOp: result.bytes === null || result.ops === 0 ? null : result.bytes / result.ops,
       serverCpuMs: serverCpuMicros / 1000,
       serverCpuUsPerOp: result.ops > 0 ? serverCpuMicros / result.ops : null,
+      serverUserUsPerOp: result.ops > 0 ? serverUserMicros / result.ops : null,
       serverCpuPct,
       clientCpuPct,
       otherCpuPct,
@@ -184,11 +187,11 @@ const SETTLE_LIMIT_MS = 30_000;
 async function settle(ctx: ScenarioContext, servers: readonly RunningServer[]): Promise<void> {
   const started = performance.now();
   for (;;) {
-    const before = servers.map((server) => sampleServer(ctx, server));
+    const before = servers.map((server) => sampleServer(ctx, server).ticks);
     const at = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 250));
     const micros = (performance.now() - at) * 1000;
-    const busy = servers.filter((server, i) => ctx.cpu.ticksToMicros(sampleServer(ctx, server) - (before[i] ?? 0)) > micros * SETTLED_CPU);
+    const busy = servers.filter((server, i) => ctx.cpu.ticksToMicros(sampleServer(ctx, server).ticks - (before[i] ?? 0)) > micros * SETTLED_CPU);
     if (busy.length === 0) return;
     if (performance.now() - started > SETTLE_LIMIT_MS) {
       ctx.note(`${busy.map((s) => s.target.label).join(', ')} still busy ${SETTLE_LIMIT_MS / 1000} s after the previous window; the next window runs alongside`);
@@ -197,9 +200,9 @@ async function settle(ctx: ScenarioContext, servers: readonly RunningServer[]): 
   }
 }
 
-function sampleServer(ctx: ScenarioContext, server: RunningServer): number {
+function sampleServer(ctx: ScenarioContext, server: RunningServer): TreeTicks {
   try {
-    return ctx.cpu.processTreeTicks(server.pid);
+    return ctx.cpu.processTreeSplit(server.pid);
   } catch (error) {
     throw new Error(`${server.target.label} died during the benchmark:\n${server.outputTail()}`, { cause: error });
   }

@@ -1,3 +1,4 @@
+import type { TreeTicks } from './cpu.js';
 import type { RunningServer, ServerTarget, TrackedChild } from './processes.js';
 import type { SpawnOptions } from 'node:child_process';
 
@@ -97,6 +98,12 @@ export interface ResultRow {
   readonly serverCpuMs: number;
   /** Server CPU per completed op, in µs (null when nothing completed). */
   readonly serverCpuUsPerOp: number | null;
+  /**
+   * The user-mode part of {@link serverCpuUsPerOp}: the server's own code (JavaScript, V8, native
+   * code, libc); the rest is kernel time spent for it (system calls, TCP on loopback). Null where
+   * the scenario does not sample it.
+   */
+  readonly serverUserUsPerOp: number | null;
   /** Server CPU as % of one core over the window. */
   readonly serverCpuPct: number;
   /** Generator CPU as % of one core over the window. */
@@ -139,6 +146,8 @@ export interface ScenarioContext {
   cpu: {
     /** CPU ticks of a process and its live descendants. */
     processTreeTicks(pid: number): number;
+    /** The same, with the user-mode part apart. */
+    processTreeSplit(pid: number): TreeTicks;
     /** Busy ticks of all CPUs (from /proc/stat). */
     systemBusyTicks(): number;
     ticksToMicros(ticks: number): number;

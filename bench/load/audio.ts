@@ -128,6 +128,7 @@ async function measure(run: Run, side: Side, kind: Kind, job: Job, repeat: numbe
     bytesPerOp: null,
     serverCpuMs: serverCpuMicros / 1000,
     serverCpuUsPerOp: mib > 0 ? serverCpuMicros / mib : null,
+    serverUserUsPerOp: null,
     serverCpuPct,
     clientCpuPct,
     otherCpuPct,

@@ -204,6 +204,7 @@ async function measureSystem(ctx: ScenarioContext, system: System, repeat: numbe
       bytesPerOp: null,
       serverCpuMs: instanceMicros / 1000,
       serverCpuUsPerOp: result.delivered > 0 ? instanceMicros / result.delivered : null,
+      serverUserUsPerOp: null,
       serverCpuPct,
       clientCpuPct,
       otherCpuPct,

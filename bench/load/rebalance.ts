@@ -195,6 +195,7 @@ function windowRow(
     bytesPerOp: responses > 0 ? bytes / total((b) => b.responses - b.redirects) : null,
     serverCpuMs: serverMicros / 1000,
     serverCpuUsPerOp: responses > 0 ? serverMicros / responses : null,
+    serverUserUsPerOp: null,
     serverCpuPct,
     clientCpuPct,
     otherCpuPct,

@@ -137,6 +137,8 @@ function openerTool(ctx: ScenarioContext): { tool: string; binary: string | null
 interface OpenPhase {
   readonly opened: WsIdleOpened;
   readonly serverCpuMicros: number;
+  /** Of serverCpuMicros, user mode. */
+  readonly serverUserMicros: number;
   readonly serverCpuPct: number;
   readonly clientCpuPct: number;
   readonly otherCpuPct: number;
@@ -145,14 +147,15 @@ interface OpenPhase {
 /** Opens CONNECTIONS idle sockets through `client`, sampling server and machine CPU around it. */
 async function openPhase(ctx: ScenarioContext, server: RunningServer, client: IdleOpener, label: string): Promise<OpenPhase> {
   const busyBefore = ctx.cpu.systemBusyTicks();
-  const ticksBefore = ctx.cpu.processTreeTicks(server.pid);
+  const ticksBefore = ctx.cpu.processTreeSplit(server.pid);
   const started = performance.now();
   const opened = await client.open(CONNECTIONS, 120_000);
-  const ticksAfter = ctx.cpu.processTreeTicks(server.pid);
+  const ticksAfter = ctx.cpu.processTreeSplit(server.pid);
   const windowMicros = (performance.now() - started) * 1000;
   const busyAfter = ctx.cpu.systemBusyTicks();
   if (opened.failed > 0) ctx.note(`${label}: ${opened.failed} of ${int(CONNECTIONS)} upgrades failed; first: ${opened.firstFailure}`);
-  const serverCpuMicros = ctx.cpu.ticksToMicros(ticksAfter - ticksBefore);
+  const serverCpuMicros = ctx.cpu.ticksToMicros(ticksAfter.ticks - ticksBefore.ticks);
+  const serverUserMicros = ctx.cpu.ticksToMicros(ticksAfter.userTicks - ticksBefore.userTicks);
   const otherMicros = ctx.cpu.ticksToMicros(busyAfter - busyBefore) - serverCpuMicros - opened.cpuMicros;
   const otherCpuPct = Math.max(0, (otherMicros / windowMicros) * 100);
   if (otherCpuPct > NOISY_OTHER_CPU_PCT) {
@@ -161,6 +164,7 @@ async function openPhase(ctx: ScenarioContext, server: RunningServer, client: Id
   return {
     opened,
     serverCpuMicros,
+    serverUserMicros,
     serverCpuPct: (serverCpuMicros / windowMicros) * 100,
     clientCpuPct: opened.elapsedSec > 0 ? (opened.cpuMicros / (opened.elapsedSec * 1e6)) * 100 : 0,
     otherCpuPct,
@@ -253,6 +257,7 @@ function idleRow(target: ServerTarget, repeat: number, phase: OpenPhase, lost: n
     bytesPerOp: rssPerConn,
     serverCpuMs: phase.serverCpuMicros / 1000,
     serverCpuUsPerOp: opened.opened > 0 ? phase.serverCpuMicros / opened.opened : null,
+    serverUserUsPerOp: opened.opened > 0 ? phase.serverUserMicros / opened.opened : null,
     serverCpuPct: phase.serverCpuPct,
     clientCpuPct: phase.clientCpuPct,
     otherCpuPct: phase.otherCpuPct,
