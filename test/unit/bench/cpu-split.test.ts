@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { processTreeSplit } from '../../../bench/lib/cpu.js';
+import { compareRows, ratioTable } from '../../../bench/lib/format.js';
+import type { ResultRow } from '../../../bench/lib/scenario.js';
+
+// The bench's user/kernel split of a server's CPU (bench/lib/cpu.ts) read off real processes: a
+// loop that only computes is user time, reads from /dev/zero are kernel time, and
+// a process tree counts its children (a shell that runs the work is measured with it).
+
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+});
+
+/** CPU ticks to collect per case: 0.4 s at the usual 100 ticks/s, enough for a ratio. */
+const TICKS = 40;
+
+/**
+ * Starts `sh -c script` (the work runs in the shell's child) and samples the tree until it has burnt
+ * {@link TICKS} (a busy machine only makes this take longer).
+ */
+async function burn(script: string): Promise<{ ticks: number; userTicks: number }> {
+  const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
+  children.push(child);
+  await once(child, 'spawn');
+  const pid = child.pid!;
+  const before = processTreeSplit(pid);
+  for (;;) {
+    await delay(100);
+    const after = processTreeSplit(pid);
+    const ticks = after.ticks - before.ticks;
+    if (ticks >= TICKS) return { ticks, userTicks: after.userTicks - before.userTicks };
+  }
+}
+
+describe('bench CPU split', () => {
+  it('a computing child is user time, counted through its parent shell', async () => {
+    const { ticks, userTicks } = await burn(`${JSON.stringify(process.execPath)} -e "for (;;) Math.sqrt(Math.random())"; true`);
+    // The shell itself sleeps: every tick is its child's.
+    expect(ticks).toBeGreaterThanOrEqual(TICKS);
+    expect(userTicks).toBeGreaterThan(ticks * 0.8);
+  });
+
+  it('a child making system calls is mostly kernel time', async () => {
+    // Each read has the kernel clear 1 MiB of dd's buffer; dd itself only loops.
+    const { ticks, userTicks } = await burn('dd if=/dev/zero of=/dev/null bs=1M count=100000000 2>/dev/null; true');
+    expect(ticks).toBeGreaterThanOrEqual(TICKS);
+    expect(userTicks).toBeLessThan(ticks * 0.2);
+  });
+
+  it('the ratio table gives the user-time ratio beside the CPU ratio', () => {
+    const row = (target: string, role: 'subject' | 'baseline', cpu: number, user: number | null): ResultRow => ({
+      scenario: 'echo', case: 'c', tool: 't', target, role, repeat: 0, connections: 1, pipelining: 1, unit: 'msg',
+      durationSec: 10, ops: 1000, opsPerSec: 100, p50Ms: null, p99Ms: null, non2xx: null, errors: 0, bytesPerOp: null,
+      serverCpuMs: cpu, serverCpuUsPerOp: cpu, serverUserUsPerOp: user, serverCpuPct: 50, clientCpuPct: 50, otherCpuPct: 0,
+      bound: 'server-bound',
+    });
+    const [withUser] = compareRows([row('slabcast', 'subject', 6, 1), row('peer', 'baseline', 5, 2)]);
+    expect(withUser.cpuPerOpRatio).toBeCloseTo(1.2);
+    expect(withUser.userPerOpRatio).toBeCloseTo(0.5);
+    const table = ratioTable([withUser]);
+    expect(table.header).toContain('user µs slabcast/peer');
+    expect(table.rows[0]).toEqual(['c', 't', '1.00×', '1.20×', '0.50×', '']);
+    // A scenario that does not sample user time shows a dash, not a ratio of nulls.
+    const [withoutUser] = compareRows([row('slabcast', 'subject', 6, null), row('peer', 'baseline', 5, null)]);
+    expect(ratioTable([withoutUser]).rows[0][4]).toBe('–');
+  });
+});
