@@ -7,8 +7,8 @@ import { compareRows, ratioTable } from '../../../bench/lib/format.js';
 import type { ResultRow } from '../../../bench/lib/scenario.js';
 
 // The bench's user/kernel split of a server's CPU (bench/lib/cpu.ts) read off real processes: a
-// loop that only computes is user time, reads from /dev/zero are kernel time, and
-// a process tree counts its children (a shell that runs the work is measured with it).
+// loop that only computes is user time, reads from /dev/zero are kernel time, and a process tree
+// counts its children (a shell that runs the work is measured with it).
 
 const children: ChildProcess[] = [];
 
