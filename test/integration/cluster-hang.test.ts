@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/listen.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
 import { assertBuilt, eventually, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
-import { type Msg, RoomClient } from './rooms-helpers.js';
+import { type Msg, RoomClient, WHO_POLL_MS } from './rooms-helpers.js';
 
 const run = redisAvailable();
 const MAX_PENDING = 64;
@@ -135,12 +135,7 @@ describe.runIf(run)('cluster: a Redis that stops answering (SIGSTOP) under traff
     for (const id of ['a', 'b']) {
       await eventually(async () => (await nodes[id].http('GET', '/api/push/status')).json.cluster.ring.members.length === 2, 5000, `${id}: ring of 2 again`);
     }
-    await eventually(async () => {
-      const before = a1.of('who').length;
-      a1.send({ type: 'who' });
-      await waitFor(() => a1.of('who').length > before, 2000, 'who');
-      return (a1.of('who').at(-1)!.users as string[]).includes('h-b1');
-    }, 5000, 'a sees b1 in presence again', 50);
+    await eventually(async () => ((await a1.who(2000)).users as string[]).includes('h-b1'), 5000, 'a sees b1 in presence again', WHO_POLL_MS);
     await eventually(async () => {
       a1.send({ type: 'danmaku', text: 'after' });
       await new Promise((r) => setTimeout(r, 150));

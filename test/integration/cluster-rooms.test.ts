@@ -13,7 +13,7 @@ import { waitFor } from '../helpers/listen.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { assertBuilt, eventually, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
-import { type Msg, RoomClient } from './rooms-helpers.js';
+import { type Msg, RoomClient, WHO_POLL_MS } from './rooms-helpers.js';
 
 const run = redisAvailable();
 const HEARTBEAT_MS = 200;
@@ -48,12 +48,7 @@ describe.runIf(run).each(BACKENDS)('cluster: rooms across three real instances o
   }
 
   async function whoCount(c: RoomClient, n: number): Promise<void> {
-    await eventually(async () => {
-      const before = c.of('who').length;
-      c.send({ type: 'who' });
-      await waitFor(() => c.of('who').length > before, 2000, 'who');
-      return c.of('who').at(-1)!.count === n;
-    }, 5000, `who count ${n}`, 50);
+    await eventually(async () => (await c.who(2000)).count === n, 5000, `who count ${n}`, WHO_POLL_MS);
   }
 
   const danmaku = (c: RoomClient): Msg[] => c.of('danmaku');

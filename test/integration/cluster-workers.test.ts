@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/listen.js';
 import { redisAvailable, startRedis, type TestRedis } from '../helpers/redis.js';
 import { assertBuilt, eventually, type SlabcastProcess, startSlabcast } from '../helpers/slabcast-process.js';
-import { RoomClient } from './rooms-helpers.js';
+import { RoomClient, WHO_POLL_MS } from './rooms-helpers.js';
 
 const run = redisAvailable();
 let redis: TestRedis;
@@ -52,12 +52,7 @@ describe.runIf(run)('cluster: --workers 2 --redis', () => {
     }, 5000, 'a status from each worker');
     expect(Object.values(members).every((n) => n > 0)).toBe(true);
     const [first, ...rest] = clients;
-    await eventually(async () => {
-      const before = first.of('who').length;
-      first.send({ type: 'who' });
-      await waitFor(() => first.of('who').length > before, 2000, 'who');
-      return first.of('who').at(-1)!.count === clients.length;
-    }, 5000, 'who counts every worker’s members');
+    await eventually(async () => (await first.who(2000)).count === clients.length, 5000, 'who counts every worker’s members', WHO_POLL_MS);
     first.send({ type: 'danmaku', text: 'to every worker' });
     for (const c of rest) await c.until((m) => m.text === 'to every worker');
   });

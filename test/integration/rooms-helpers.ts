@@ -9,6 +9,12 @@ import { waitFor } from '../helpers/listen.js';
 /** A received room message (parsed JSON). */
 export type Msg = Record<string, unknown> & { type: string };
 
+/**
+ * The shortest interval for polling `who` in a test: every text frame counts against the member's
+ * `--rate-limit` (10/s, burst 20, by default), so a faster poll is refused with RATE_LIMITED.
+ */
+export const WHO_POLL_MS = 150;
+
 export class RoomClient {
   readonly texts: Msg[] = [];
   readonly binaries: Buffer[] = [];
@@ -62,6 +68,17 @@ export class RoomClient {
   async until(pred: (m: Msg) => boolean, what = 'message'): Promise<Msg> {
     await waitFor(() => this.texts.some(pred), 5000, what);
     return this.texts.find(pred)!;
+  }
+
+  /** Sends `who` and resolves with its answer; an `error` in its place rejects at once, naming it. */
+  async who(ms = 3000): Promise<Msg> {
+    const before = this.texts.length;
+    this.send({ type: 'who' });
+    const answer = (): Msg | undefined => this.texts.slice(before).find((m) => m.type === 'who' || m.type === 'error');
+    await waitFor(() => answer() !== undefined, ms, 'who');
+    const m = answer()!;
+    if (m.type === 'error') throw new Error(`who refused: ${JSON.stringify(m)}`);
+    return m;
   }
 
   of(type: string): Msg[] {
