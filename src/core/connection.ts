@@ -6,7 +6,14 @@ import { type MessageWriter, WriteStatus, nodeSentBytes } from './message-writer
 import { NativeSocket } from './native-socket.js';
 import { PauseReason } from './pause-reason.js';
 import type { SharedOutput } from './shared-output.js';
+import type { SharedRun } from './shared-run.js';
 import { NO_SECTION } from './slab.js';
+
+/**
+ * Shared frames a connection sends in one turn without taking a writer ({@link Connection.queueShared}):
+ * a room's member gets several broadcasts per turn under load (uWebSockets.js corks them the same way).
+ */
+export const MAX_SHARED_FRAMES = 16;
 
 /** Re-exported for the public API (`index.ts`) and the protocol handlers; the core imports `pause-reason.ts`. */
 export { PauseReason } from './pause-reason.js';
@@ -52,10 +59,15 @@ export class Connection {
   /** @internal the writer while output is queued or in flight, else null. */
   heldWriter: MessageWriter | null = null;
   /**
-   * @internal a shared frame queued without a writer ({@link queueShared}): this turn's only output
+   * @internal a shared frame queued without a writer ({@link queueShared}): this turn's first output
    * on a native connection with nothing pending; the write phase sends it from where it is.
    */
   sharedOut: SharedOutput | null = null;
+  /**
+   * @internal shared frames queued after {@link sharedOut} in the same turn, still without a writer
+   * (up to {@link MAX_SHARED_FRAMES} in all): a run lent by the processor's pool, or null.
+   */
+  sharedMore: SharedRun | null = null;
   /** The protocol currently framing this connection's bytes (HTTP until an upgrade). */
   protocol: ProtocolHandler;
   /** The protocol's per-connection state; each protocol narrows it to its own type. */
@@ -100,13 +112,22 @@ export class Connection {
     return this.heldWriter ?? this.takeWriter();
   }
 
-  /** A writer from the pool; a shared frame queued without one goes first in it. */
+  /** A writer from the pool; shared frames queued without one go first in it, in order. */
   private takeWriter(): MessageWriter {
     const writer = this.loop.io.takeWriter(this);
     const out = this.sharedOut;
     if (out !== null) {
       this.sharedOut = null;
       writer.queueExternal(out.buffer, out, out.offset, out.length);
+      const more = this.sharedMore;
+      if (more !== null) {
+        this.sharedMore = null;
+        for (let i = 0; i < more.count; i++) {
+          const m = more.at(i);
+          writer.queueExternal(m.buffer, m, m.offset, m.length);
+        }
+        this.loop.io.giveBackSharedRun(more);
+      }
     }
     return writer;
   }
@@ -114,28 +135,70 @@ export class Connection {
   /**
    * Queues bytes shared with other connections (a broadcast frame), holding one reference to `out`
    * until they have left. A native connection with nothing else pending (the common case in a room)
-   * takes no writer for it: the write phase sends the frame from where it is and releases it, and a
-   * writer is taken only if the kernel does not take it all at once or more output follows.
+   * takes no writer for it: the write phase sends this turn's frames (up to {@link MAX_SHARED_FRAMES},
+   * within `maxWriteQueueBytes`) from where they are, in one write, and releases them; a writer is
+   * taken only if the kernel does not take them all at once or other output follows.
    */
   queueShared(out: SharedOutput): WriteStatus {
-    if (this.heldWriter === null && this.sharedOut === null && !this.closed && this.socket instanceof NativeSocket && this.socket.batched && out.length <= this.loop.config.maxWriteQueueBytes) {
-      this.sharedOut = out.retain();
-      if (!this.dirty) this.loop.markDirty(this);
-      return WriteStatus.Ok;
+    if (this.heldWriter === null && !this.closed && this.socket instanceof NativeSocket && this.socket.batched) {
+      const first = this.sharedOut;
+      const limit = this.loop.config.maxWriteQueueBytes;
+      if (first === null) {
+        if (out.length <= limit) {
+          this.sharedOut = out.retain();
+          if (!this.dirty) this.loop.markDirty(this);
+          return WriteStatus.Ok;
+        }
+      } else {
+        const more = this.sharedMore;
+        if (more === null) {
+          if (first.length + out.length <= limit) {
+            (this.sharedMore = this.loop.io.takeSharedRun()).push(out.retain());
+            return WriteStatus.Ok;
+          }
+        } else if (more.count < MAX_SHARED_FRAMES - 1 && first.length + more.bytes + out.length <= limit) {
+          more.push(out.retain());
+          return WriteStatus.Ok;
+        }
+      }
     }
     return this.writer.queueExternal(out.buffer, out.retain(), out.offset, out.length);
   }
 
   /**
-   * @internal the batched write of {@link sharedOut} came back with `written` of its `total` bytes
-   * (negative: failed, reported by the batch): released when it all left, else a writer tracks the
-   * rest until the addon's WRITE_DONE (or the close).
+   * @internal the batched write of {@link sharedOut} and {@link sharedMore} came back with `written`
+   * of their `total` bytes (negative: failed, reported by the batch): released when it all left,
+   * else a writer tracks each frame until its WRITE_DONE (or the close).
    */
   settleShared(written: number, total: number): void {
     const out = this.sharedOut!;
+    const more = this.sharedMore;
     this.sharedOut = null;
-    if ((this.socket as NativeSocket).settleBatch(written, total, 1) || written < 0) out.release();
-    else this.loop.io.takeWriter(this).trackPartial(out, total);
+    this.sharedMore = null;
+    const frames = more === null ? 1 : 1 + more.count;
+    if ((this.socket as NativeSocket).settleBatch(written, total, frames) || written < 0) {
+      out.release();
+      if (more !== null) for (let i = 0; i < more.count; i++) more.at(i).release();
+    } else {
+      // One completion per frame (NativeSocket.onWriteDone): the writer tracks each.
+      const writer = this.loop.io.takeWriter(this);
+      writer.trackPartial(out, out.length);
+      if (more !== null) for (let i = 0; i < more.count; i++) writer.trackPartial(more.at(i), more.at(i).length);
+    }
+    if (more !== null) this.loop.io.giveBackSharedRun(more);
+  }
+
+  /** @internal drops the shared frames queued without a writer (the connection closed). */
+  releaseShared(): void {
+    const out = this.sharedOut;
+    if (out === null) return;
+    this.sharedOut = null;
+    out.release();
+    const more = this.sharedMore;
+    if (more === null) return;
+    this.sharedMore = null;
+    for (let i = 0; i < more.count; i++) more.at(i).release();
+    this.loop.io.giveBackSharedRun(more);
   }
 
   /** Bytes queued or in flight to the peer. */
@@ -143,7 +206,9 @@ export class Connection {
     const writer = this.heldWriter;
     if (writer !== null) return writer.pendingBytes;
     const out = this.sharedOut;
-    return out === null ? 0 : out.length;
+    if (out === null) return 0;
+    const more = this.sharedMore;
+    return more === null ? out.length : out.length + more.bytes;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Connection } from './connection.js';
 import { MessageReader } from './message-reader.js';
 import { MessageWriter } from './message-writer.js';
+import { SharedRun } from './shared-run.js';
 
 /** Free readers (writers) always kept for reuse, however quiet the loop has been. */
 const MIN_FREE = 256;
@@ -16,12 +17,15 @@ class FreeList<T> {
   private readonly free: T[] = [];
   /** Lent out now. */
   private lent = 0;
+  /** Objects lent since the pool was made (a counter for stats and tests). */
+  taken = 0;
   /** Most lent at once since the last trim. */
   private peak = 0;
   /** The free list's cap. */
   private keep = MIN_FREE;
 
   take(): T | undefined {
+    this.taken++;
     if (++this.lent > this.peak) {
       this.peak = this.lent;
       if (this.peak > this.keep) this.keep = this.peak;
@@ -56,6 +60,7 @@ class FreeList<T> {
 export class IoPool {
   private readonly readers = new FreeList<MessageReader>();
   private readonly writers = new FreeList<MessageWriter>();
+  private readonly sharedRuns = new FreeList<SharedRun>();
 
   /** A reader for `conn` (its `heldReader` is set). */
   takeReader(conn: Connection): MessageReader {
@@ -92,10 +97,27 @@ export class IoPool {
     this.writers.giveBack(writer, writer.detach());
   }
 
+  /** An empty run for the shared frames a connection queues without a writer (`Connection.sharedMore`). */
+  takeSharedRun(): SharedRun {
+    return this.sharedRuns.take() ?? new SharedRun();
+  }
+
+  /** Takes a run back (its frames were released or handed on). */
+  giveBackSharedRun(run: SharedRun): void {
+    run.clear();
+    this.sharedRuns.giveBack(run, true);
+  }
+
   /** Lowers each free list's cap to the most lent at once since the last call (see {@link FreeList}). */
   trim(): void {
     this.readers.trim();
     this.writers.trim();
+    this.sharedRuns.trim();
+  }
+
+  /** Readers and writers lent since the processor started (for tests and stats). */
+  get taken(): { readers: number; writers: number } {
+    return { readers: this.readers.taken, writers: this.writers.taken };
   }
 
   /** Free objects held (for tests and stats). */

@@ -354,9 +354,9 @@ export class Processor implements NativeSocketEvents {
         writer.flush();
         conn.releaseIdleWriter();
       } else if (conn.sharedOut !== null) {
-        // A shared frame queued without a writer (Connection.queueShared): planned where it is.
+        // Shared frames queued without a writer (Connection.queueShared): planned where they are.
         const socket = conn.socket as NativeSocket;
-        if (socket.writable && (batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)).planShared(conn, socket.slot, conn.sharedOut)) continue;
+        if (socket.writable && (batch ??= this.writeBatch = new NativeWriteBatch(this.writeSlab)).planShared(conn, socket.slot, conn.sharedOut, conn.sharedMore)) continue;
         conn.writer.flush();
         conn.releaseIdleWriter();
       }
@@ -506,10 +506,7 @@ export class Processor implements NativeSocketEvents {
       conn.heldWriter.release();
       this.io.giveBackWriter(conn);
     }
-    if (conn.sharedOut !== null) {
-      conn.sharedOut.release();
-      conn.sharedOut = null;
-    }
+    conn.releaseShared();
     conn.protocol.onClose(conn);
     this.unlist(conn);
     this.stats.open--;

@@ -2,6 +2,7 @@ import type { Connection } from './connection.js';
 import { transport as binding } from '../native.js';
 import type { NativeSocket } from './native-socket.js';
 import type { SharedOutput } from './shared-output.js';
+import type { SharedRun } from './shared-run.js';
 import { transportArena } from './native-transport.js';
 import type { SlabAllocator } from './slab.js';
 
@@ -121,10 +122,19 @@ export class NativeWriteBatch {
     return n;
   }
 
-  /** Plans `out` as `conn`'s whole output (a shared frame queued without a writer); false when it cannot. */
-  planShared(conn: Connection, slot: number, out: SharedOutput): boolean {
-    if (!this.open(conn, slot, 1)) return false;
+  /**
+   * Plans `out`, then `more`, as `conn`'s whole output (shared frames queued without a writer); false
+   * when they cannot be.
+   */
+  planShared(conn: Connection, slot: number, out: SharedOutput, more: SharedRun | null): boolean {
+    if (!this.open(conn, slot, more === null ? 1 : 1 + more.count)) return false;
     this.viewPiece(out.buffer, out.offset, out.length);
+    if (more !== null) {
+      for (let i = 0; i < more.count; i++) {
+        const m = more.at(i);
+        this.viewPiece(m.buffer, m.offset, m.length);
+      }
+    }
     this.close();
     return true;
   }

@@ -8,9 +8,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocketClient from 'ws';
 import type { ServerConfig } from '../../src/config.js';
+import { MAX_SHARED_FRAMES } from '../../src/core/connection.js';
 import { SlowConsumerPolicy } from '../../src/protocols/websocket/endpoint.js';
 import type { WebSocket } from '../../src/protocols/websocket/websocket.js';
-import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
+import { nextTurn } from '../helpers/core-rig.js';
+import { startServer, TEST_TRANSPORT, waitFor, type TestServer } from '../helpers/listen.js';
 import { OP, WsRawClient } from '../helpers/ws-raw.js';
 
 let server: TestServer | null = null;
@@ -57,8 +59,8 @@ async function startRoom(config: Partial<ServerConfig> = {}, slowConsumer: SlowC
   return { s: server, members };
 }
 
-function connect(port: number, path: string): Promise<WebSocketClient> {
-  const ws = new WebSocketClient(`ws://127.0.0.1:${port}${path}`);
+function connect(port: number, path: string, options: WebSocketClient.ClientOptions = {}): Promise<WebSocketClient> {
+  const ws = new WebSocketClient(`ws://127.0.0.1:${port}${path}`, options);
   sockets.push(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
@@ -235,5 +237,104 @@ describe('slow consumers (wsMaxBackpressureBytes)', () => {
     sender.send(message(n, size));
     await waitFor(() => fast.length === n + 1);
     expect(fastClient.readyState).toBe(WebSocketClient.OPEN);
+  });
+});
+
+/**
+ * Several broadcasts reach a member in one turn (a busy room): on the native transport they leave in
+ * one write from where they were encoded, without lending the member a writer, up to
+ * MAX_SHARED_FRAMES frames and `maxWriteQueueBytes` bytes; past either, a writer takes them over in
+ * order. On the node transport every frame goes through a writer, so the count checks are native only.
+ */
+describe('a turn of broadcasts to each member', () => {
+  const native = TEST_TRANSPORT === 'native';
+  /** Room for the frames of a burst in the write slab (the test default has a handful of sections). */
+  const slabs = { slabSmallBytes: 4096, slabSmallCount: 256, slabMediumBytes: 128 * 1024, slabMediumCount: 16 };
+
+  async function burstRoom(members: number, config: Partial<ServerConfig> = {}): Promise<{ s: TestServer; room: Set<WebSocket>; inboxes: { data: Buffer; isBinary: boolean }[][] }> {
+    const { s, members: room } = await startRoom({ ...slabs, ...config });
+    // Uncompressed, so the frames' sizes are the messages' (these compress to a few bytes).
+    const receivers = await Promise.all(Array.from({ length: members }, () => connect(s.port, '/room', { perMessageDeflate: false })));
+    const inboxes = receivers.map(collect);
+    await waitFor(() => room.size === members, 2000, `${members} members`);
+    return { s, room, inboxes };
+  }
+
+  /** Broadcasts `n` numbered messages of `size` bytes in one synchronous run (one write phase); returns the writers lent meanwhile. */
+  async function burst(s: TestServer, room: Set<WebSocket>, n: number, size: number, first = 0): Promise<number> {
+    const io = s.app.core.processor.io;
+    const before = io.taken.writers;
+    for (let i = first; i < first + n; i++) expect(s.app.ws.broadcast(room, message(i, size))).toEqual({ sent: room.size, dropped: 0 });
+    await nextTurn();
+    return io.taken.writers - before;
+  }
+
+  function expectInOrder(box: { data: Buffer }[], n: number, size: number): void {
+    expect(box.length).toBe(n);
+    for (let i = 0; i < n; i++) expect(box[i].data.equals(message(i, size))).toBe(true);
+  }
+
+  it(`${MAX_SHARED_FRAMES} frames in one turn leave without a writer and arrive in order`, async () => {
+    const { s, room, inboxes } = await burstRoom(20);
+    const lent = await burst(s, room, MAX_SHARED_FRAMES, 100);
+    await waitFor(() => inboxes.every((box) => box.length >= MAX_SHARED_FRAMES), 5000, 'every delivery');
+    for (const box of inboxes) expectInOrder(box, MAX_SHARED_FRAMES, 100);
+    if (native) expect(lent).toBe(0);
+    await waitFor(() => s.app.core.writeSlab.inUse === 0, 2000, 'shared frames released');
+  });
+
+  it(`one frame past ${MAX_SHARED_FRAMES}: each member takes one writer, which sends them all in order`, async () => {
+    const { s, room, inboxes } = await burstRoom(20);
+    const n = MAX_SHARED_FRAMES + 1;
+    const lent = await burst(s, room, n, 100);
+    await waitFor(() => inboxes.every((box) => box.length >= n), 5000, 'every delivery');
+    for (const box of inboxes) expectInOrder(box, n, 100);
+    if (native) expect(lent).toBe(20);
+    await waitFor(() => s.app.core.writeSlab.inUse === 0, 2000, 'shared frames released');
+  });
+
+  it('frames up to maxWriteQueueBytes leave without a writer; the frame past it takes one', async () => {
+    const size = 30 * 1024;
+    const limit = 64 * 1024;
+    const { s, room, inboxes } = await burstRoom(5, { maxWriteQueueBytes: limit });
+    // Two frames of 30 KiB and their headers fit in 64 KiB, a third does not.
+    const two = await burst(s, room, 2, size);
+    await waitFor(() => inboxes.every((box) => box.length >= 2), 5000, 'the first two');
+    const three = await burst(s, room, 3, size, 2);
+    await waitFor(() => inboxes.every((box) => box.length >= 5), 5000, 'every delivery');
+    for (const box of inboxes) expectInOrder(box, 5, size);
+    if (native) expect([two, three]).toEqual([0, 5]);
+    await waitFor(() => s.app.core.writeSlab.inUse === 0, 2000, 'shared frames released');
+  });
+
+  it('a member that stops reading: the frames the kernel did not take wait in order, nothing is lost, everything is released', async () => {
+    const size = 16 * 1024;
+    const { s, members: room } = await startRoom({ ...slabs, wsMaxBackpressureBytes: 64 * 1024 * 1024 });
+    const slow = await rawMember(s.port);
+    slow.raw.socket.pause();
+    await waitFor(() => room.size === 1, 2000, 'the slow member');
+    const [slowWs] = room;
+    const fast = collect(await connect(s.port, '/room', { perMessageDeflate: false }));
+    await waitFor(() => room.size === 2, 2000, '2 members');
+    // Bursts of four until the kernel stops taking the slow member's frames, then two more behind them.
+    let sent = 0;
+    while (slowWs.bufferedAmount === 0) {
+      if (sent >= 4000) throw new Error('the kernel never stopped taking the frames');
+      await burst(s, room, 4, size, sent);
+      sent += 4;
+      await waitFor(() => fast.length === sent, 5000, 'the fast member keeps up');
+    }
+    for (let k = 0; k < 2; k++) {
+      await burst(s, room, 4, size, sent);
+      sent += 4;
+    }
+    expect(s.app.stats().ws.slowConsumerDrops).toBe(0);
+    slow.raw.socket.resume();
+    const frames = await slow.waitFrames(sent);
+    expect(frames.map((f) => f.payload.readUInt32BE(0))).toEqual(Array.from({ length: sent }, (_, i) => i));
+    expect(frames.every((f) => f.opcode === OP.Binary && f.payload.equals(message(f.payload.readUInt32BE(0), size)))).toBe(true);
+    await waitFor(() => fast.length === sent, 5000, 'every delivery to the fast member');
+    expectInOrder(fast, sent, size);
+    await waitFor(() => s.app.core.writeSlab.inUse === 0 && slowWs.bufferedAmount === 0, 2000, 'every frame released');
   });
 });
