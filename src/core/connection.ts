@@ -364,7 +364,11 @@ export class Connection {
 
   /** Pauses reading for `reason` (idempotent per reason). */
   pause(reason: PauseReason): void {
-    if (this.pausedMask === 0 && !this.closed) this.socket.pause();
+    if (this.pausedMask === 0 && !this.closed) {
+      // Backpressure on the native transport: this turn's write phase may send it all (see Processor.deferPause).
+      if (reason === PauseReason.Backpressure && this.socket instanceof NativeSocket && this.loop.turnPending) this.loop.deferPause(this);
+      else this.socket.pause();
+    }
     if ((this.pausedMask & reason) === 0) this.loop.countPause(reason);
     this.flags |= reason << PAUSE_SHIFT;
     if (reason === PauseReason.Budget) this.loop.markReady(this);

@@ -132,6 +132,8 @@ export class Processor implements NativeSocketEvents {
   private writeBatch: NativeWriteBatch | null = null;
   /** Connections whose writer dropped under half its limit while paused for backpressure (native). */
   private drainList: Connection[] = [];
+  /** Native connections paused for backpressure this turn: reading stops at the turn's end if still paused then. */
+  private pauseList: Connection[] = [];
   private scheduled = false;
   /**
    * The setImmediate that will run the scheduled turn, or null. A native batch delivered earlier in
@@ -141,6 +143,8 @@ export class Processor implements NativeSocketEvents {
   private immediate: NodeJS.Immediate | null = null;
   /** Inside a native event batch: the turn runs at its end, not in a setImmediate. */
   private inNativeBatch = false;
+  /** Inside {@link turn}. */
+  private inTurn = false;
 
   /**
    * Inside a native event batch for this processor: every write queued now leaves in the turn at the
@@ -237,7 +241,16 @@ export class Processor implements NativeSocketEvents {
     return new Promise((resolve) => this.closeWaiters.push(resolve));
   }
 
+  /**
+   * Inside a turn or a native batch: a turn's end comes before the addon reads again, so a
+   * backpressure pause can wait for it ({@link deferPause}).
+   */
+  get turnPending(): boolean {
+    return this.inTurn || this.inNativeBatch;
+  }
+
   private turn(): void {
+    this.inTurn = true;
     this.scheduled = false;
     if (this.immediate !== null) {
       clearImmediate(this.immediate);
@@ -251,6 +264,28 @@ export class Processor implements NativeSocketEvents {
     this.readFromSockets();
     this.writeToSockets();
     if (this.drainList.length > 0) this.runDrains();
+    if (this.pauseList.length > 0) this.applyPauses();
+    this.inTurn = false;
+  }
+
+  /**
+   * @internal `conn` (native) passed its write-queue limit inside a turn or a native batch
+   * ({@link turnPending}): its socket stops reading at the end of the turn, only if it is still
+   * paused then. Output the write phase sends at once (a large echo on loopback) then costs no
+   * readStop and readStart; the addon reads nothing before the turn ends.
+   */
+  deferPause(conn: Connection): void {
+    this.pauseList.push(conn);
+    this.schedule();
+  }
+
+  private applyPauses(): void {
+    const list = this.pauseList;
+    this.pauseList = [];
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i];
+      if (!conn.closed && conn.pausedMask !== 0) conn.socket.pause();
+    }
   }
 
   /** Backpressure lifted during the write phase (native writes): unpause and tell the protocols. */

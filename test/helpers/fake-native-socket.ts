@@ -20,6 +20,8 @@ export class FakeNativeSocket extends NativeSocket {
   readonly wire: Buffer[] = [];
   /** Whether reads are delivered (the processor resumes the socket when it registers it). */
   reading = false;
+  /** Times reading stopped (the addon's readStop). */
+  pauses = 0;
   /** Writes the kernel has not fully taken: the views left and how many buffers the batch completes. */
   private readonly queued: { views: Uint8Array[]; buffers: number }[] = [];
   private ended = false;
@@ -86,6 +88,7 @@ export class FakeNativeSocket extends NativeSocket {
   }
 
   override pause(): void {
+    if (this.reading) this.pauses++;
     this.reading = false;
   }
 

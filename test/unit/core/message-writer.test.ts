@@ -116,6 +116,33 @@ describe('MessageWriter, native transport path', () => {
     expect(rig.write.inUse).toBe(0);
   });
 
+  it('past maxWriteQueueBytes inside a turn: reading stops at the turn’s end, and only if the output is still pending then', () => {
+    const rig = coreRig({ maxWriteQueueBytes: 1024 });
+    const { socket, conn } = rig.connectNative();
+    const line = 'x'.repeat(1100);
+    // The kernel takes the echo in the write phase: the pause is counted, reading never stops.
+    socket.deliver(`${line}\n`);
+    expect(socket.output).toBe(`${line}\n`);
+    expect(rig.loop.stats.pausesBackpressure).toBe(1);
+    expect(conn.pausedMask).toBe(0);
+    expect(socket.pauses).toBe(0);
+    expect(rig.proto.events).toContain(`drain ${conn.id}`);
+    socket.deliver('next\n');
+    expect(socket.output).toBe(`${line}\nnext\n`);
+    // The kernel takes nothing: reading stops when the turn ends, until the output has left.
+    socket.room = 0;
+    socket.deliver(`${line}\n`);
+    expect(conn.pausedMask).toBe(PauseReason.Backpressure);
+    expect(socket.pauses).toBe(1);
+    expect(socket.reading).toBe(false);
+    socket.room = Infinity;
+    socket.completeWrites();
+    expect(socket.output).toBe(`${line}\nnext\n${line}\n`);
+    expect(conn.pausedMask).toBe(0);
+    expect(socket.reading).toBe(true);
+    expect(rig.write.inUse).toBe(0);
+  });
+
   it('closing releases queued and in-flight sections and owners, exactly once', () => {
     const rig = coreRig();
     const { socket, conn } = rig.connectNative();
