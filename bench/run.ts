@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { processTreeSplit, processTreeTicks, systemBusyTicks, ticksToMicros } from './lib/cpu.js';
+import { processTreeRuntimeMicros, processTreeSplit, processTreeTicks, systemBusyTicks, ticksToMicros } from './lib/cpu.js';
 import { compareRows, ratioTable, renderText, resultsTable } from './lib/format.js';
 import { machineInfo } from './lib/machine.js';
 import { BENCH_HOST, spawnTracked, startServer, stopAllChildren, type ServerTarget } from './lib/processes.js';
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
       slabcast: (standIn) => slabcastTarget(standIn, settings, ctx),
       startServer: (target) => startServer(target, ROOT),
       spawn: (command, args, options) => spawnTracked(command, args, { cwd: ROOT, ...options }),
-      cpu: { processTreeTicks, processTreeSplit, systemBusyTicks, ticksToMicros },
+      cpu: { processTreeTicks, processTreeSplit, processTreeRuntimeMicros, systemBusyTicks, ticksToMicros },
     };
     try {
       const result = await scenario.run(ctx);

@@ -70,14 +70,10 @@ export interface TreeTicks {
   readonly userTicks: number;
 }
 
-/**
- * CPU ticks of `rootPid` plus every live descendant (a server that forks workers is
- * measured as a whole), split into user and kernel time. Descendants that exit between
- * two samples are missed, which is why the harness samples right at the window edges.
- */
-export function processTreeSplit(rootPid: number): TreeTicks {
+/** `rootPid`'s stat and those of its live descendants (none when it is gone). */
+function processTree(rootPid: number): ProcStat[] {
   const root = readProcStat(rootPid);
-  if (root === null) throw new Error(`process ${rootPid} is gone; cannot sample its CPU`);
+  if (root === null) return [];
   const children = new Map<number, ProcStat[]>();
   for (const entry of readdirSync('/proc')) {
     const code = entry.charCodeAt(0);
@@ -88,18 +84,61 @@ export function processTreeSplit(rootPid: number): TreeTicks {
     if (list === undefined) children.set(stat.ppid, [stat]);
     else list.push(stat);
   }
-  let ticks = root.ticks;
-  let userTicks = root.userTicks;
-  const stack = [rootPid];
-  while (stack.length > 0) {
-    const pid = stack.pop() as number;
-    for (const child of children.get(pid) ?? []) {
-      ticks += child.ticks;
-      userTicks += child.userTicks;
-      stack.push(child.pid);
-    }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) for (const child of children.get(tree[i].pid) ?? []) tree.push(child);
+  return tree;
+}
+
+/**
+ * CPU ticks of `rootPid` plus every live descendant (a server that forks workers is
+ * measured as a whole), split into user and kernel time. Descendants that exit between
+ * two samples are missed, which is why the harness samples right at the window edges.
+ */
+export function processTreeSplit(rootPid: number): TreeTicks {
+  const tree = processTree(rootPid);
+  if (tree.length === 0) throw new Error(`process ${rootPid} is gone; cannot sample its CPU`);
+  let ticks = 0;
+  let userTicks = 0;
+  for (const p of tree) {
+    ticks += p.ticks;
+    userTicks += p.userTicks;
   }
   return { ticks, userTicks };
+}
+
+/**
+ * Time on a CPU of `rootPid` and its live descendants, in microseconds, summed over their
+ * threads' /proc/<pid>/task/<tid>/schedstat (nanoseconds: a window of a second reads to the
+ * microsecond, where ticks read to 10 ms); null when the kernel keeps no schedstat. Threads that
+ * exit between two samples are missed, as in {@link processTreeSplit}.
+ */
+export function processTreeRuntimeMicros(rootPid: number): number | null {
+  const tree = processTree(rootPid);
+  if (tree.length === 0) throw new Error(`process ${rootPid} is gone; cannot sample its CPU`);
+  let ns = 0;
+  for (const p of tree) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p.pid}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tasks) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${p.pid}/task/${tid}/schedstat`, 'latin1');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          // No schedstat at all (a kernel without CONFIG_SCHED_INFO), or the thread exited.
+          if (tid === String(p.pid)) return null;
+          continue;
+        }
+        throw error;
+      }
+      ns += Number(text.slice(0, text.indexOf(' ')));
+    }
+  }
+  return ns / 1000;
 }
 
 /** utime + stime of `rootPid` and its live descendants ({@link processTreeSplit}'s total). */

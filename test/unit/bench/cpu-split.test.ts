@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { processTreeSplit } from '../../../bench/lib/cpu.js';
+import { clkTck, processTreeRuntimeMicros, processTreeSplit } from '../../../bench/lib/cpu.js';
 import { compareRows, ratioTable } from '../../../bench/lib/format.js';
 import type { ResultRow } from '../../../bench/lib/scenario.js';
 
 // The bench's user/kernel split of a server's CPU (bench/lib/cpu.ts) read off real processes: a
 // loop that only computes is user time, reads from /dev/zero are kernel time, and a process tree
-// counts its children (a shell that runs the work is measured with it).
+// counts its children (a shell that runs the work is measured with it); the schedstat runtime
+// agrees with the ticks and reads finer.
 
 const children: ChildProcess[] = [];
 
@@ -57,6 +58,34 @@ describe('bench CPU split', () => {
     const { ticks, userTicks } = await burn('dd if=/dev/zero of=/dev/null bs=1M count=100000000 2>/dev/null; true');
     expect(ticks).toBeGreaterThanOrEqual(TICKS);
     expect(userTicks).toBeLessThan(ticks * 0.2);
+  });
+
+  it('schedstat runtime reads the same CPU time as the ticks, to the microsecond', async () => {
+    const child = spawn('sh', ['-c', `${JSON.stringify(process.execPath)} -e "for (;;) Math.sqrt(Math.random())"; true`], { stdio: 'ignore', detached: true });
+    children.push(child);
+    await once(child, 'spawn');
+    const pid = child.pid!;
+    const first = processTreeRuntimeMicros(pid);
+    if (first === null) return; // a kernel without schedstat: the bench falls back to ticks
+    const ticksBefore = processTreeSplit(pid).ticks;
+    const runtimeBefore = processTreeRuntimeMicros(pid)!;
+    let ticks = 0;
+    while (ticks < TICKS) {
+      await delay(100);
+      ticks = processTreeSplit(pid).ticks - ticksBefore;
+    }
+    const runtime = processTreeRuntimeMicros(pid)! - runtimeBefore;
+    const tickMicros = (ticks * 1e6) / clkTck();
+    // Both count the child's time on a CPU; ticks are 10 ms apart and read a little later.
+    expect(runtime).toBeGreaterThan(tickMicros * 0.8 - 20_000);
+    expect(runtime).toBeLessThan(tickMicros * 1.2 + 20_000);
+    // Finer than a tick: successive readings of a busy process are not whole ticks apart.
+    const readings = [processTreeRuntimeMicros(pid)!];
+    for (let i = 0; i < 5; i++) {
+      await delay(3);
+      readings.push(processTreeRuntimeMicros(pid)!);
+    }
+    expect(readings.some((r) => r % (1e6 / clkTck()) !== 0)).toBe(true);
   });
 
   it('the ratio table gives the user-time ratio beside the CPU ratio', () => {
