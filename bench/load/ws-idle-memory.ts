@@ -223,11 +223,13 @@ async function measureIdle(ctx: ScenarioContext, target: ServerTarget, repeat: n
     if (dropped > 0) ctx.note(`${label}: the server closed ${dropped} idle connection(s) before the measurement ended`);
     const grown = growthOf(ctx, target, before, after, opened.opened);
     if (opened.opened > 0) growth.push(grown);
-    // The upgrade pass (conn/s, latency, CPU) comes last, after a second prewarm: a forced GC
-    // reduces memory by dropping compiled code too, and the upgrades after it would pay V8
-    // recompiling the handshake path. (Before the memory pass it would leave its sockets' freed
-    // memory in the baseline, to be reused by the measured ones.)
-    await client.open(PREWARM_CONNECTIONS, 60_000);
+    // The upgrade pass (conn/s, latency, CPU) comes last, after a second prewarm of as many
+    // upgrades: a forced GC reduces memory by dropping compiled code too, and V8 keeps optimizing
+    // (and, as the burst's objects die, re-optimizing) the upgrade and close paths for tens of
+    // thousands of connections after it; the pass is to measure upgrades, not V8 warming up.
+    // (Before the memory pass it would leave its sockets' freed memory in the baseline, to be
+    // reused by the measured ones.)
+    await client.open(CONNECTIONS, 120_000);
     await client.closeAll(10_000);
     const phase = await openPhase(ctx, server, client, label);
     ctx.log(`${label}: upgrade pass: ${int(phase.opened.opened)} open in ${phase.opened.elapsedSec.toFixed(2)} s`);
@@ -319,8 +321,8 @@ export const scenario: Scenario = {
     ctx.note(wsPeerNote());
     ctx.note(
       `B/conn is the server RSS growth per idle connection (${int(CONNECTIONS)} opened after a prewarm and the baseline). conn/s, ` +
-        'p50/p99 and CPU µs/conn describe a second pass of as many upgrades (TCP accept + upgrade, 200 in flight), after the memory ' +
-        'readings and another prewarm (a forced GC also drops compiled code); the pass lasts about a second, so its server CPU is read to the ' +
+        'p50/p99 and CPU µs/conn describe a last pass of as many upgrades (TCP accept + upgrade, 200 in flight), after the memory ' +
+        'readings and a second prewarm of as many (a forced GC also drops compiled code, which V8 rebuilds over tens of thousands of upgrades); the pass lasts about a second, so its server CPU is read to the ' +
         'microsecond from /proc/<pid>/task/*/schedstat where the kernel keeps it (user time: that total times the ticks\' user share). ' +
         'Servers run one at a time with --inspect=127.0.0.1:0 for the forced GC.',
     );
