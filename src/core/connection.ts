@@ -151,13 +151,8 @@ export class Connection {
         }
       } else {
         const more = this.sharedMore;
-        if (more === null) {
-          if (first.length + out.length <= limit) {
-            (this.sharedMore = this.loop.io.takeSharedRun()).push(out.retain());
-            return WriteStatus.Ok;
-          }
-        } else if (more.count < MAX_SHARED_FRAMES - 1 && first.length + more.bytes + out.length <= limit) {
-          more.push(out.retain());
+        if ((more === null || more.count < MAX_SHARED_FRAMES - 1) && this.pendingBytes + out.length <= limit) {
+          (more ?? (this.sharedMore = this.loop.io.takeSharedRun())).push(out.retain());
           return WriteStatus.Ok;
         }
       }
