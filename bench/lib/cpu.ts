@@ -108,8 +108,10 @@ export function processTreeSplit(rootPid: number): TreeTicks {
 
 /**
  * Time on a CPU of `rootPid` and its live descendants, in microseconds, summed over their
- * threads' /proc/<pid>/task/<tid>/schedstat (nanoseconds: a window of a second reads to the
- * microsecond, where ticks read to 10 ms); null when the kernel keeps no schedstat. Threads that
+ * threads' /proc/<pid>/task/<tid>/schedstat (nanoseconds, brought up to date at every context
+ * switch and at the scheduler tick for a thread that keeps running: a server that sleeps between
+ * events reads almost exactly, where /proc/<pid>/stat reads in 10 ms ticks); null when the kernel
+ * keeps no schedstat. Threads that
  * exit between two samples are missed, as in {@link processTreeSplit}.
  */
 export function processTreeRuntimeMicros(rootPid: number): number | null {

@@ -148,7 +148,7 @@ export interface ScenarioContext {
     processTreeTicks(pid: number): number;
     /** The same, with the user-mode part apart. */
     processTreeSplit(pid: number): TreeTicks;
-    /** Time on a CPU of a process and its live descendants in µs, to the microsecond (schedstat); null without schedstat. */
+    /** Time on a CPU of a process and its live descendants in µs, finer than ticks (schedstat); null without schedstat. */
     processTreeRuntimeMicros(pid: number): number | null;
     /** Busy ticks of all CPUs (from /proc/stat). */
     systemBusyTicks(): number;

@@ -156,8 +156,9 @@ async function openPhase(ctx: ScenarioContext, server: RunningServer, client: Id
   const windowMicros = (performance.now() - started) * 1000;
   const busyAfter = ctx.cpu.systemBusyTicks();
   if (opened.failed > 0) ctx.note(`${label}: ${opened.failed} of ${int(CONNECTIONS)} upgrades failed; first: ${opened.firstFailure}`);
-  // The pass lasts about a second: a few dozen 10 ms ticks. The server's CPU is read to the
-  // microsecond from schedstat where the kernel keeps it, and split by the ticks' user share.
+  // The pass lasts about a second: a few dozen 10 ms ticks. The server's CPU is read from
+  // schedstat where the kernel keeps it (finer: see processTreeRuntimeMicros), and split by the
+  // ticks' user share.
   const ticks = ticksAfter.ticks - ticksBefore.ticks;
   const userTicks = ticksAfter.userTicks - ticksBefore.userTicks;
   const precise = runtimeBefore !== null && runtimeAfter !== null;
@@ -322,8 +323,8 @@ export const scenario: Scenario = {
     ctx.note(
       `B/conn is the server RSS growth per idle connection (${int(CONNECTIONS)} opened after a prewarm and the baseline). conn/s, ` +
         'p50/p99 and CPU µs/conn describe a last pass of as many upgrades (TCP accept + upgrade, 200 in flight), after the memory ' +
-        'readings and a second prewarm of as many (a forced GC also drops compiled code, which V8 rebuilds over tens of thousands of upgrades); the pass lasts about a second, so its server CPU is read to the ' +
-        'microsecond from /proc/<pid>/task/*/schedstat where the kernel keeps it (user time: that total times the ticks\' user share). ' +
+        'readings and a second prewarm of as many (a forced GC also drops compiled code, which V8 rebuilds over tens of thousands of upgrades); the pass lasts about a second, so its server CPU is read ' +
+        'from /proc/<pid>/task/*/schedstat where the kernel keeps it (finer than 10 ms ticks) (user time: that total times the ticks\' user share). ' +
         'Servers run one at a time with --inspect=127.0.0.1:0 for the forced GC.',
     );
     const targets = [ctx.slabcast(wsEchoPeer), wsEchoPeer, ...uwsPeers(ctx)].map(withInspector);

@@ -260,12 +260,16 @@ export class Processor implements NativeSocketEvents {
     this.stats.turns++;
     this.now = Date.now();
     if (this.onClock !== null) this.onClock(this.now);
-    this.takeNewSockets();
-    this.readFromSockets();
-    this.writeToSockets();
-    if (this.drainList.length > 0) this.runDrains();
-    if (this.pauseList.length > 0) this.applyPauses();
-    this.inTurn = false;
+    try {
+      this.takeNewSockets();
+      this.readFromSockets();
+      this.writeToSockets();
+      if (this.drainList.length > 0) this.runDrains();
+    } finally {
+      // Even after a throw: a pause left deferred would never stop the socket's reads.
+      if (this.pauseList.length > 0) this.applyPauses();
+      this.inTurn = false;
+    }
   }
 
   /**
