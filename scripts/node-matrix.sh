@@ -53,7 +53,9 @@ if [ "${NODE_MATRIX_SKIP_BUILD:-0}" != 1 ]; then
   npm run --silent build:ts || exit 1
 fi
 
-passed=0 failed=0 summary=()
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
+passed=0 failed=0 summary=() failed_logs=()
 for ver in $VERSIONS; do
   if ! fetch "$ver"; then
     failed=$((failed + 1)); summary+=("v$ver: FETCH FAILED"); continue
@@ -63,10 +65,23 @@ for ver in $VERSIONS; do
   # running vitest with this node puts every process on it; PATH covers a bare `node` anywhere.
   echo "node-matrix: ===== $("$bin/node" --version) ($bin/node) ====="
   start=$SECONDS
-  if PATH="$bin:$PATH" "$bin/node" node_modules/vitest/vitest.mjs run "$@"; then
+  # (pipefail: the pipeline fails when vitest does)
+  if PATH="$bin:$PATH" "$bin/node" node_modules/vitest/vitest.mjs run "$@" 2>&1 | tee "$LOGS/v$ver.log"; then
     passed=$((passed + 1)); summary+=("v$ver: passed ($((SECONDS - start)) s)")
   else
-    failed=$((failed + 1)); summary+=("v$ver: FAILED ($((SECONDS - start)) s)")
+    failed=$((failed + 1)); summary+=("v$ver: FAILED ($((SECONDS - start)) s)"); failed_logs+=("$ver")
+  fi
+done
+
+# A failed version's failures again at the end, so the tail of a long CI log shows them: vitest's
+# 'Failed Tests' section (or, if it never got that far, the last lines it printed), without colours.
+for ver in "${failed_logs[@]}"; do
+  echo "node-matrix: ===== failures under v$ver ====="
+  sed 's/\x1b\[[0-9;]*m//g' "$LOGS/v$ver.log" >"$LOGS/v$ver.txt"
+  if grep -q 'Failed Tests' "$LOGS/v$ver.txt"; then
+    sed -n '/Failed Tests/,/Test Files/p' "$LOGS/v$ver.txt" | head -n 200
+  else
+    tail -n 60 "$LOGS/v$ver.txt"
   fi
 done
 
