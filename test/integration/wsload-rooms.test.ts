@@ -16,6 +16,8 @@ const RECEIVERS = 50;
 const RATE = 50;
 /** The bench's one sender posts far above the default bucket (bench/lib/rooms-load.ts ROOMS_RATE_LIMIT_ARGS). */
 const UNLIMITED = { rateLimit: '1000000/1000000' };
+/** The most danmaku a 0.2 s warm-up at RATE sends (one owed from a late tick included). */
+const WARMUP_DANMAKU = Math.ceil(RATE * 0.2) + 1;
 
 function roomsArgs(port: number, path: string, extra: string[] = []): string[] {
   return [
@@ -32,7 +34,10 @@ describe('wsload --mode rooms', () => {
     const { code, stdout, stderr } = await runWsload(roomsArgs(server.port, '/ws/room/bench'));
     expect(code, stderr).toBe(0);
     const run = JSON.parse(stdout) as Run;
-    expect(run).toMatchObject({ mode: 'rooms', errors: 0, firstError: null, receivers: RECEIVERS, rate: RATE, connectionsOpened: RECEIVERS + 1, stale: 0 });
+    expect(run).toMatchObject({ mode: 'rooms', errors: 0, firstError: null, receivers: RECEIVERS, rate: RATE, connectionsOpened: RECEIVERS + 1 });
+    // Stale: deliveries of warm-up danmaku that arrived after the window opened (a loaded machine
+    // can be a message behind at the boundary); counted apart, never as the window's.
+    expect(run.stale).toBeLessThanOrEqual(WARMUP_DANMAKU * RECEIVERS);
     // Open loop at 50/s for 1 s (the first danmaku of the window may be owed from the warm-up's last turn).
     expect(run.sent).toBeGreaterThanOrEqual(RATE - 2);
     expect(run.sent).toBeLessThanOrEqual(RATE + 2);
