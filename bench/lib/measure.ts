@@ -115,7 +115,8 @@ async function measure(
     const clientCpuPct = (result.clientCpuMicros / (result.elapsedSec * 1e6)) * 100;
     const otherMicros = ctx.cpu.ticksToMicros(busyAfter - busyBefore) - serverCpuMicros - result.clientCpuMicros;
     const otherCpuPct = Math.max(0, (otherMicros / windowMicros) * 100);
-    const clientSaturated = clientCpuPct >= CLIENT_SATURATION * 100 * generator.threads;
+    const clientThreads = generator.threadsFor?.(loadCase.spec) ?? generator.threads;
+    const clientSaturated = clientCpuPct >= CLIENT_SATURATION * 100 * clientThreads;
     const row: ResultRow = {
       scenario: matrix.scenario,
       case: loadCase.name,

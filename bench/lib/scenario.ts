@@ -36,6 +36,8 @@ export interface LoadSpec {
   readonly connections: number;
   /** Requests in flight per connection (1 = plain keep-alive). */
   readonly pipelining: number;
+  /** wrk's `-t` for this case (default: the generator's); the other generators run one thread and ignore it. */
+  readonly wrkThreads?: number;
 }
 
 /** What a load generator measured in one window. */
@@ -68,6 +70,8 @@ export interface LoadGenerator {
   readonly name: string;
   /** Cores the generator can use: the client-bound threshold is ~90% of this many cores. */
   readonly threads: number;
+  /** The cores it uses for `spec`, when that differs from {@link threads}. */
+  threadsFor?(spec: LoadSpec): number;
   open(): Promise<GeneratorSession>;
 }
 

@@ -81,16 +81,18 @@ export function parseWrkOutput(output: string): WrkReport {
 
 /**
  * wrk as a generator. `threads` defaults to 1 so the generator, like autocannon, gets one
- * core and leaves the rest to the server. Its CPU is read from this process's cutime/cstime
- * delta across the run (wrk is reaped before its /proc entry could be read).
+ * core and leaves the rest to the server; a case may ask for more ({@link LoadSpec.wrkThreads}).
+ * Its CPU is read from this process's cutime/cstime delta across the run (wrk is reaped before
+ * its /proc entry could be read).
  */
 export function wrkGenerator(wrkPath: string, threads = 1): LoadGenerator {
   return {
     name: 'wrk',
     threads,
+    threadsFor: (spec) => spec.wrkThreads ?? threads,
     open(): Promise<GeneratorSession> {
       return Promise.resolve({
-        run: (url, spec, seconds) => runWrk(wrkPath, threads, url, spec, seconds),
+        run: (url, spec, seconds) => runWrk(wrkPath, spec.wrkThreads ?? threads, url, spec, seconds),
         close: () => Promise.resolve(),
       });
     },

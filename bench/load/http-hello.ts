@@ -37,8 +37,14 @@ function cFloorPeer(ctx: ScenarioContext): ServerTarget | null {
   return { label: 'C floor', role: 'baseline', command: binary, args: (port) => ['--port', String(port), '--host', '127.0.0.1'], readyPath: '/' };
 }
 
-/** Plain HTTP/1.1 keep-alive (RFC 9112 §9.3): one request in flight per connection; the C client reads the whole page each time. */
-const KEEP_ALIVE: HttpDownloadSpec = { path: '/', connections: 100, pipelining: 1, rangeBytes: 0, totalBytes: Buffer.byteLength(HELLO_BODY) };
+/**
+ * Plain HTTP/1.1 keep-alive (RFC 9112 §9.3): one request in flight per connection; the C client reads
+ * the whole page each time. wrk runs two threads here (its default): one thread is at a full core
+ * against every server (slabcast, uWebSockets.js and the C floor alike), so with one the row only
+ * measures wrk; with two, wrk and the server share the machine and the server's CPU per request
+ * decides the rate.
+ */
+const KEEP_ALIVE: HttpDownloadSpec = { path: '/', connections: 100, pipelining: 1, rangeBytes: 0, totalBytes: Buffer.byteLength(HELLO_BODY), wrkThreads: 2 };
 
 const CASES: readonly LoadCase[] = [
   { name: 'keep-alive', spec: KEEP_ALIVE },
