@@ -67,7 +67,7 @@ export function renderReportMarkdown(report: BenchReport): string {
     '',
     `Settings: ${s.durationSec} s measured per window` +
       (s.warmupSec > 0 ? ` after ${s.warmupSec} s warm-up` : ', no warm-up') +
-      `, ${s.repeats} repeat(s) (target order alternates), one generator thread, 127.0.0.1 only.` +
+      `, ${s.repeats} repeat(s) (target order alternates), one generator thread (wrk: two in HTTP keep-alive), 127.0.0.1 only.` +
       (s.standIn ? ' **STAND-IN run: the "slabcast" rows are the peer, not slabcast.**' : ''),
   ];
   for (const scenario of report.scenarios) {

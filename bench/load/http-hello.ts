@@ -80,7 +80,7 @@ function checkHello(server: RunningServer): string | null {
 /** HTTP/1.1 hello world: slabcast vs node:http, keep-alive and 16-deep pipelining. */
 export const scenario: Scenario = {
   name: 'http-hello',
-  description: 'GET / hello-world page, 100 connections: keep-alive (autocannon, wrk, the C client) and 16-deep pipelining (autocannon, wrk); slabcast vs node:http, uWebSockets.js and the C floor (an epoll loop that only answers)',
+  description: 'GET / hello-world page, 100 connections: keep-alive (autocannon, wrk with two threads, the C client) and 16-deep pipelining (autocannon, wrk); slabcast vs node:http, uWebSockets.js and the C floor (an epoll loop that only answers)',
   async run(ctx) {
     const generators: LoadGenerator[] = [autocannonGenerator];
     const wrk = findWrk();
