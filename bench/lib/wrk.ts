@@ -86,13 +86,14 @@ export function parseWrkOutput(output: string): WrkReport {
  * its /proc entry could be read).
  */
 export function wrkGenerator(wrkPath: string, threads = 1): LoadGenerator {
+  const threadsFor = (spec: LoadSpec): number => spec.wrkThreads ?? threads;
   return {
     name: 'wrk',
     threads,
-    threadsFor: (spec) => spec.wrkThreads ?? threads,
+    threadsFor,
     open(): Promise<GeneratorSession> {
       return Promise.resolve({
-        run: (url, spec, seconds) => runWrk(wrkPath, spec.wrkThreads ?? threads, url, spec, seconds),
+        run: (url, spec, seconds) => runWrk(wrkPath, threadsFor(spec), url, spec, seconds),
         close: () => Promise.resolve(),
       });
     },
