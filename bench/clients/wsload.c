@@ -46,7 +46,9 @@
  * flight) and prints one JSON line: opened, failed, firstFailure, elapsedSec, the upgrade latency's
  * p50Ms/p99Ms (socket() to the checked 101) and the client's cpuMicros. Held sockets send nothing,
  * answer pings, and count a server close. "close" closes them all and prints stillOpen (how many
- * the server had not closed).
+ * the server had not closed). On loopback each "open" connects from a source address of its own
+ * (127.1.0.1, 127.1.0.2, …), so no pass hunts for ephemeral ports beside an earlier one's
+ * TIME_WAIT sockets.
  *
  * Build: cc -std=c11 -O2 -Wall -Wextra -o wsload wsload.c
  * Usage: wsload --port P [--host 127.0.0.1] [--path /echo] [--mode echo|fanout|rooms|idle] [--connections 100]
@@ -220,6 +222,9 @@ typedef struct conn {
 static conn *conns;
 static int epfd = -1;
 static struct sockaddr_in target;
+/* Idle mode on loopback: the source address of the current "open" (0: the kernel's choice). */
+static struct sockaddr_in source;
+static uint32_t open_passes;
 static char *upgrade_req;
 static size_t upgrade_len;
 static uint8_t *frames;     /* the pre-built masked client frames: 1 (echo) or --inflight (fan-out) */
@@ -1095,6 +1100,14 @@ static void start_next_connection(int64_t now) {
   }
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (source.sin_family == AF_INET) {
+    /* The port is still chosen by connect(), for the whole 4-tuple (no bind-time port search). */
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (bind(c->fd, (struct sockaddr *)&source, sizeof source) < 0) {
+      conn_fail(c, "bind %s: %s", inet_ntoa(source.sin_addr), strerror(errno));
+      return;
+    }
+  }
   if (connect(c->fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
     conn_fail(c, "connect: %s", strerror(errno));
     return;
@@ -1333,6 +1346,15 @@ static void conn_reset(conn *c) {
 
 /* "open <n>": n more connections (up to --connections held), through the connect phase. */
 static void idle_open(long n, int64_t now) {
+  /* On loopback every "open" connects from a source address of its own (127.1.0.1, 127.1.0.2, …):
+   * the sockets an earlier pass closed sit in TIME_WAIT on most of the ephemeral ports of the last
+   * address, and connect() would spend the pass searching for a free one (a loopback TIME_WAIT is
+   * reused only once it is a second old). */
+  if ((ntohl(target.sin_addr.s_addr) >> 24) == 127) {
+    source.sin_family = AF_INET;
+    source.sin_port = 0;
+    source.sin_addr.s_addr = htonl(0x7F010000u + 1u + open_passes++ % 0xFFFEu);
+  }
   connect_goal = started_conns + n > opt.connections ? opt.connections : started_conns + n;
   idle_opened_before = opened_conns;
   connect_failures = 0;
