@@ -1,4 +1,6 @@
+import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { WebSocketServer } from 'ws';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CWsIdleClient } from '../../bench/lib/c-ws-load.js';
 import { startServer, type TestServer } from '../helpers/listen.js';
@@ -75,5 +77,24 @@ describe('wsload --mode idle', () => {
     server = null;
     await delay(200);
     expect(await client.closeAll(10_000)).toEqual({ stillOpen: 0 });
+  });
+
+  it('connects each "open" from a loopback source address of its own, so no pass waits on TIME_WAIT ports', async () => {
+    // A ws server that records where each upgrade came from (slabcast does not log peers).
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    const sources: string[] = [];
+    wss.on('connection', (_ws, req) => sources.push(req.socket.remoteAddress ?? '?'));
+    try {
+      await new Promise<void>((resolve) => wss.once('listening', resolve));
+      client = idleClient((wss.address() as AddressInfo).port, '/', 10);
+      expect((await client.open(3, 10_000)).opened).toBe(3);
+      expect(await client.closeAll(10_000)).toEqual({ stillOpen: 3 });
+      expect((await client.open(2, 10_000)).opened).toBe(2);
+      await expect.poll(() => sources.length).toBe(5);
+      expect(sources).toEqual(['127.1.0.1', '127.1.0.1', '127.1.0.1', '127.1.0.2', '127.1.0.2']);
+    } finally {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise((resolve) => wss.close(resolve));
+    }
   });
 });
