@@ -207,6 +207,13 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       const r = await Promise.all(servers.map((s) => cli(s.port, 'INFO', 'replication')));
       return r.filter((x) => /role:slave/.test(x) && /master_link_status:up/.test(x)).length === 3;
     });
+    // Every node told of every replica: `--cluster create` sends CLUSTER REPLICATE to the replica
+    // alone, and the other nodes learn it by gossip, so a node's CLUSTER NODES can still show a
+    // shard without its replica for a moment after the replica itself is in sync.
+    await until('every node sees one replica per master', 10_000, async () => {
+      const views = await Promise.all(servers.map(async (s) => parseNodes(await cli(s.port, 'CLUSTER', 'NODES'))));
+      return views.every((v) => v.length === 3 && v.every((sh) => sh.replicas.length === 1));
+    });
   } catch (err) {
     await stop();
     throw err;
