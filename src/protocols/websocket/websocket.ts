@@ -49,8 +49,6 @@ export interface WebSocketOwner {
  * idle socket holds no slab section) and the API an endpoint uses to send and close.
  */
 export class WebSocket<T = unknown> implements FragmentState {
-  /** Subprotocol chosen in the handshake ('' when none). */
-  readonly protocol: string;
   /** The endpoint's own per-socket data (from its `upgrade` verdict, or set in `onOpen`). */
   data: T;
   /** @internal payload bytes of the message in progress (fragmentation rules: fragment-tracker.ts) */
@@ -62,13 +60,12 @@ export class WebSocket<T = unknown> implements FragmentState {
   inbound: InboundMessage | null = null;
   /**
    * closeSent / closeReceived / sawFrame / compressed, the text message's UTF-8 state, the close
-   * code, and the message in progress's open flag and opcode, packed in one small integer (an idle socket is mostly this object: every field is 8
-   * bytes per connection).
+   * code, and the message in progress's open flag and opcode, packed in one small integer (an idle
+   * socket is mostly this object: every field is 8 bytes per connection).
    */
   private bits = CloseCode.Abnormal << CLOSE_CODE_SHIFT;
-  closeReason = '';
-  /** @internal bytes pending to the peer when the last ping went out (progress = alive). */
-  pendingAtPing = 0;
+  /** The subprotocol, close reason and ping progress once one of them is set (see {@link RareState}). */
+  private rare: RareState | null = null;
 
   constructor(
     readonly conn: Connection,
@@ -76,8 +73,33 @@ export class WebSocket<T = unknown> implements FragmentState {
     protocol: string,
     data: T,
   ) {
-    this.protocol = protocol;
+    if (protocol !== '') this.rareState().protocol = protocol;
     this.data = data;
+  }
+
+  private rareState(): RareState {
+    return (this.rare ??= new RareState());
+  }
+
+  /** Subprotocol chosen in the handshake ('' when none). */
+  get protocol(): string {
+    return this.rare === null ? '' : this.rare.protocol;
+  }
+
+  /** The close reason: ours once we close, the peer's once its Close arrives ('' until then). */
+  get closeReason(): string {
+    return this.rare === null ? '' : this.rare.closeReason;
+  }
+  set closeReason(reason: string) {
+    if (this.rare !== null || reason !== '') this.rareState().closeReason = reason;
+  }
+
+  /** @internal bytes pending to the peer when the last ping went out (progress = alive). */
+  get pendingAtPing(): number {
+    return this.rare === null ? 0 : this.rare.pendingAtPing;
+  }
+  set pendingAtPing(bytes: number) {
+    if (this.rare !== null || bytes !== 0) this.rareState().pendingAtPing = bytes;
   }
 
   /**
@@ -343,6 +365,17 @@ export class WebSocket<T = unknown> implements FragmentState {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * What a WebSocket keeps only once it is set: a subprotocol, a close reason, the output pending at
+ * a ping of a socket that had some. Most sockets never need it, and an idle socket is mostly its
+ * WebSocket object, every field of which is 8 bytes per connection.
+ */
+class RareState {
+  protocol = '';
+  closeReason = '';
+  pendingAtPing = 0;
+}
 
 /**
  * Received payloads at least this long are sent from the read buffer when they may be
