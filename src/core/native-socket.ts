@@ -147,6 +147,8 @@ export class NativeSocket implements ChannelSocket {
     const batches = this.queuedBatches;
     if (batches === null || batches.length === 0) return;
     const n = batches.shift()!;
+    // An idle socket keeps no array: the next queued write makes a new one.
+    if (batches.length === 0) this.queuedBatches = null;
     if (status < 0) {
       this.fail(status, 'write');
       return;

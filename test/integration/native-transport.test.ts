@@ -43,6 +43,12 @@ describe('native transport', () => {
     const frames = await ws.waitFrames(10, (f) => f.opcode === OP.Binary, 20_000);
     expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
     expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
+    // Drained, the connection is idle again and keeps nothing of the episode: no writer, and no
+    // array of queued writes left on its socket (an idle connection's memory is a few fields).
+    // (The last WRITE_DONE may reach the server just after the client has read the last bytes.)
+    const [conn] = server.app.core.processor.connections;
+    await waitFor(() => conn.heldWriter === null, 5000, 'the writer given back');
+    expect((conn.socket as unknown as { queuedBatches: unknown }).queuedBatches).toBeNull();
     ws.destroy();
   });
 
