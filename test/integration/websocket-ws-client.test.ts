@@ -108,6 +108,29 @@ describe('echo with the ws client', () => {
     expect(ws.protocol).toBe('chat');
   });
 
+  it('the server side sees the chosen subprotocol and the peer\'s close reason; a socket without them keeps its 7 fields', async () => {
+    const opened: { protocol: string; fields: number }[] = [];
+    const closes: [string, number, string][] = [];
+    const s = await start({}, (app) =>
+      app.addEndpoint({
+        path: '/seen',
+        protocols: ['chat'],
+        onOpen: (ws) => void opened.push({ protocol: ws.protocol, fields: Object.keys(ws).length }),
+        onClose: (ws, code, reason) => void closes.push([ws.protocol, code, reason]),
+      }),
+    );
+    const plain = await connect(s.port, '/seen');
+    const chat = await connect(s.port, '/seen', ['chat']);
+    // An idle socket is mostly its WebSocket object: subprotocol, close reason and ping progress
+    // take no field of their own until one is set.
+    expect(opened).toEqual([{ protocol: '', fields: 7 }, { protocol: 'chat', fields: 7 }]);
+    plain.close(4000, 'plain done');
+    await waitFor(() => closes.length === 1);
+    chat.close(4002, 'chat done');
+    await waitFor(() => closes.length === 2);
+    expect(closes).toEqual([['', 4000, 'plain done'], ['chat', 4002, 'chat done']]);
+  });
+
   it('a refused handshake is seen as an HTTP status', async () => {
     const s = await start();
     await expect(connect(s.port, '/nowhere')).rejects.toThrow('HTTP 404');
