@@ -116,6 +116,7 @@ describe('echo with the ws client', () => {
         path: '/seen',
         protocols: ['chat'],
         onOpen: (ws) => void opened.push({ protocol: ws.protocol, fields: Object.keys(ws).length }),
+        onMessage: () => undefined,
         onClose: (ws, code, reason) => void closes.push([ws.protocol, code, reason]),
       }),
     );
