@@ -23,6 +23,7 @@ export default defineConfig({
           // Redis Cluster: no socket transport is involved in those.
           exclude: [
             'test/integration/native-transport.test.ts',
+            'test/integration/native-transport-own-poll.test.ts',
             'test/integration/packaging.test.ts',
             'test/integration/cluster-sharded.test.ts',
             'test/integration/cluster-harness.test.ts',

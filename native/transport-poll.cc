@@ -14,17 +14,31 @@
 namespace slabcast {
 namespace transport {
 
-// Brings the connection's epoll registration in line with what it waits for: EPOLLIN while
-// reading, EPOLLOUT while writes are queued, out of the set when neither. 0 or a negative errno.
+static void OnOwnPoll(uv_poll_t* handle, int status, int events);
+
+// libuv's events for the watch bits in `bits` (kWatchIn, kWatchOut).
+static int UvEvents(uint16_t bits) {
+  return ((bits & kWatchIn) != 0 ? UV_READABLE : 0) | ((bits & kWatchOut) != 0 ? UV_WRITABLE : 0);
+}
+
+// Brings the connection's registration in line with what it waits for: EPOLLIN while reading,
+// EPOLLOUT while writes are queued, out of the set (or its own poll stopped) when neither. 0 or a
+// negative errno.
 int Watch(Transport* t, Conn* c, int32_t slot) {
   const uint8_t want = static_cast<uint8_t>(((c->flags & kReading) != 0 ? kWatchIn : 0) | (c->queue != nullptr ? kWatchOut : 0));
   const uint8_t have = static_cast<uint8_t>(c->flags & (kWatchIn | kWatchOut));
   if (want == have) return 0;
-  const int op = have == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-  epoll_event ev;
-  ev.events = ((want & kWatchIn) != 0 ? EPOLLIN : 0u) | ((want & kWatchOut) != 0 ? EPOLLOUT : 0u);
-  ev.data.u64 = static_cast<uint64_t>(slot);
-  if (epoll_ctl(t->ep, op, c->fd, &ev) != 0) return -errno;
+  if ((c->flags & kOwnPoll) != 0) {
+    uv_poll_t* handle = &t->own_polls.find(slot)->second->handle;
+    const int r = want == 0 ? uv_poll_stop(handle) : uv_poll_start(handle, UvEvents(want), OnOwnPoll);
+    if (r != 0) return r;
+  } else {
+    const int op = have == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    epoll_event ev;
+    ev.events = ((want & kWatchIn) != 0 ? EPOLLIN : 0u) | ((want & kWatchOut) != 0 ? EPOLLOUT : 0u);
+    ev.data.u64 = static_cast<uint64_t>(slot);
+    if (epoll_ctl(t->ep, op, c->fd, &ev) != 0) return -errno;
+  }
   c->flags = static_cast<uint16_t>((c->flags & ~(kWatchIn | kWatchOut)) | want);
   if (have == 0) {
     if (t->watched++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(&t->poll));
@@ -32,6 +46,92 @@ int Watch(Transport* t, Conn* c, int32_t slot) {
     if (--t->watched == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
   }
   return 0;
+}
+
+static void OnOwnPollClosed(uv_handle_t* handle) {
+  OwnPoll* p = reinterpret_cast<OwnPoll*>(handle);
+  Transport* t = p->t;
+  delete p;
+  t->polls_closing--;
+  if (t->tearing_down) TeardownStep(t);
+}
+
+// Closes the connection's own poll (libuv drops its registration at once; the memory goes with the
+// close callback). The cool timer stops with the last one.
+static void ReleaseOwnPoll(Transport* t, int32_t slot) {
+  auto it = t->own_polls.find(slot);
+  OwnPoll* p = it->second;
+  t->own_polls.erase(it);
+  t->polls_closing++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), OnOwnPollClosed);
+  if (t->own_polls.empty()) uv_timer_stop(&t->cool);
+}
+
+// Env teardown: every own poll closes (the connections' descriptors are closed after).
+void CloseOwnPolls(Transport* t) {
+  for (auto& entry : t->own_polls) {
+    t->polls_closing++;
+    uv_close(reinterpret_cast<uv_handle_t*>(&entry.second->handle), OnOwnPollClosed);
+  }
+  t->own_polls.clear();
+  uv_timer_stop(&t->cool);
+}
+
+// The busy connection in `slot` leaves the shared set for a poll of its own (Transport::own_polls).
+// Nothing changes when libuv refuses: it stays in the set.
+static void Promote(Transport* t, Conn* c, int32_t slot) {
+  OwnPoll* p = new OwnPoll();
+  p->t = t;
+  p->slot = slot;
+  p->wakes = 0;
+  if (uv_poll_init(t->loop, &p->handle, c->fd) != 0) {
+    delete p;
+    return;
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&p->handle));  // t->poll keeps the loop alive: `watched` counts it
+  t->polls_closing++;  // from here on, a failure closes the handle
+  if (uv_poll_start(&p->handle, UvEvents(c->flags), OnOwnPoll) != 0 || epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, nullptr) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), OnOwnPollClosed);
+    return;
+  }
+  t->polls_closing--;
+  c->flags |= kOwnPoll;
+  t->own_polls.emplace(slot, p);
+  if (t->own_polls.size() == 1) uv_timer_start(&t->cool, OnCool, kCoolMs, kCoolMs);
+}
+
+// The connection in `slot` goes back into the shared set with what it waits for. If the kernel
+// refuses (ENOMEM), it stops reading and JS gets a read error.
+static void Demote(Transport* t, Conn* c, int32_t slot) {
+  ReleaseOwnPoll(t, slot);
+  c->flags = static_cast<uint16_t>(c->flags & ~kOwnPoll);
+  c->heat = 0;
+  const uint16_t bits = static_cast<uint16_t>(c->flags & (kWatchIn | kWatchOut));
+  if (bits == 0) return;
+  epoll_event ev;
+  ev.events = ((bits & kWatchIn) != 0 ? EPOLLIN : 0u) | ((bits & kWatchOut) != 0 ? EPOLLOUT : 0u);
+  ev.data.u64 = static_cast<uint64_t>(slot);
+  if (epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev) == 0) return;
+  const int err = errno;
+  c->flags = static_cast<uint16_t>(c->flags & ~(kWatchIn | kWatchOut | kReading));
+  if (--t->watched == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
+  Push(t, kEventError, slot, -err, kSysRead);
+}
+
+// Every kCoolMs while own polls exist: the ones that woke fewer than kHotWakeups times since the
+// last look go back into the set.
+void OnCool(uv_timer_t* timer) {
+  Transport* t = static_cast<Transport*>(timer->data);
+  for (auto it = t->own_polls.begin(); it != t->own_polls.end();) {
+    const int32_t slot = it->first;
+    OwnPoll* p = it->second;
+    ++it;  // Demote erases this entry
+    if (p->wakes >= kHotWakeups) {
+      p->wakes = 0;
+      continue;
+    }
+    Demote(t, t->At(slot), slot);
+  }
 }
 
 // Releases a queued write's references (during env teardown the env releases them itself).
@@ -54,10 +154,12 @@ void DropQueue(Transport* t, Conn* c) {
 // Closes the descriptor now; CLOSE follows (with the next delivery after the current JS call).
 void CloseConn(Transport* t, Conn* c, int32_t slot) {
   if ((c->flags & kLive) == 0) return;
+  // Before the close: libuv drops its registration of the descriptor now.
+  if ((c->flags & kOwnPoll) != 0) ReleaseOwnPoll(t, slot);
   if ((c->flags & (kWatchIn | kWatchOut)) != 0) {
     // Explicitly: the registration belongs to the open file description, which a forked child
     // may share, not to the descriptor.
-    epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, nullptr);
+    if ((c->flags & kOwnPoll) == 0) epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, nullptr);
     if (--t->watched == 0) uv_unref(reinterpret_cast<uv_handle_t*>(&t->poll));
   }
   close(c->fd);
@@ -213,6 +315,23 @@ static void OnReady(const epoll_event& e, Transport* t) {
   if (c->queue != nullptr && ((e.events & EPOLLOUT) != 0 || failed)) Flush(t, c, slot);
 }
 
+// A readable wake-up of the connection in `slot` from the shared set: the kHotWakeups-th within
+// one second of the loop's clock promotes it to a poll of its own.
+static void Heat(Transport* t, int32_t slot) {
+  Conn* c = t->At(slot);
+  if ((c->flags & (kLive | kReading | kOwnPoll)) != (kLive | kReading)) return;
+  const uint8_t second = static_cast<uint8_t>((uv_now(t->loop) / 1000) & 15);
+  if ((c->heat >> 4) != second) {
+    c->heat = static_cast<uint8_t>((second << 4) | 1);
+    return;
+  }
+  if ((c->heat & 15) + 1 < kHotWakeups) {
+    c->heat++;
+    return;
+  }
+  if (t->own_polls.size() < kMaxOwnPolls) Promote(t, c, slot);
+}
+
 // The epoll descriptor is readable: drains it without blocking into the fixed event buffer.
 void OnEpoll(uv_poll_t* handle, int status, int events) {
   (void)status;
@@ -222,10 +341,38 @@ void OnEpoll(uv_poll_t* handle, int status, int events) {
     const int n = epoll_wait(t->ep, t->ready, kReadyEvents, 0);
     if (n <= 0) return;  // nothing (or EINTR: the descriptor stays readable)
     t->reads_blocked = false;
-    for (int i = 0; i < n; i++) OnReady(t->ready[i], t);
+    for (int i = 0; i < n; i++) {
+      const epoll_event& e = t->ready[i];
+      OnReady(e, t);
+      if ((e.events & EPOLLIN) != 0 && (e.data.u64 & kListenerTag) == 0) Heat(t, static_cast<int32_t>(e.data.u64));
+    }
     // Blocked reads would be reported again at once: they wait for the next iteration.
     if (t->reads_blocked || n < kReadyEvents) return;
   }
+}
+
+// A connection's own poll fired: the same work as a ready entry of the set. libuv stops the handle
+// when it reports an error (status < 0); it is started again while the connection still waits for
+// something, so what the error left unread is reported again.
+static void OnOwnPoll(uv_poll_t* handle, int status, int events) {
+  OwnPoll* p = reinterpret_cast<OwnPoll*>(handle);
+  Transport* t = p->t;
+  epoll_event e;
+  e.data.u64 = static_cast<uint64_t>(p->slot);
+  if (status < 0) {
+    e.events = EPOLLERR;
+  } else {
+    e.events = ((events & UV_READABLE) != 0 ? EPOLLIN : 0u) | ((events & UV_WRITABLE) != 0 ? EPOLLOUT : 0u);
+    if ((events & UV_READABLE) != 0) p->wakes++;
+  }
+  t->reads_blocked = false;
+  OnReady(e, t);
+  if (status >= 0) return;
+  Conn* c = t->At(p->slot);
+  // JS may have closed it (the handle is closing) during an early delivery.
+  if ((c->flags & (kLive | kOwnPoll)) != (kLive | kOwnPoll)) return;
+  const uint16_t bits = static_cast<uint16_t>(c->flags & (kWatchIn | kWatchOut));
+  if (bits != 0) uv_poll_start(handle, UvEvents(bits), OnOwnPoll);
 }
 
 // A slot for the connected, non-blocking descriptor `fd`, out of the epoll set until readStart().
@@ -241,6 +388,7 @@ int32_t NewConn(Transport* t, int fd) {
   Conn* c = t->At(slot);
   c->fd = fd;
   c->flags = kLive;
+  c->heat = 0;
   c->queue = nullptr;
   t->open++;
   return slot;

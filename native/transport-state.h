@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "io-ring.h"
@@ -59,6 +60,13 @@ constexpr int kReadsPerWake = 32;
 constexpr int kAcceptsPerWake = 128;
 // The epoll data of a listener: this bit and its id (a connection's is its slot, below 2^31).
 constexpr uint64_t kListenerTag = uint64_t{1} << 32;
+// A connection found readable in this many wake-ups of the shared set within one second of the
+// loop's clock leaves the set for a uv_poll_t of its own (libuv's epoll then reports it directly:
+// no nested epoll_wait per wake-up), at most kMaxOwnPolls at a time. Every kCoolMs, one that woke
+// fewer than kHotWakeups times since the last look goes back into the set.
+constexpr uint8_t kHotWakeups = 8;
+constexpr size_t kMaxOwnPolls = 1024;
+constexpr uint64_t kCoolMs = 1000;
 
 #ifdef IOV_MAX
 constexpr size_t kMaxIov = IOV_MAX;
@@ -79,13 +87,26 @@ enum ConnFlags : uint16_t {
   kWatchOut = 64,     // in the epoll set with EPOLLOUT
   kInRing = 128,      // writeBatch(): a send of it waits in the io ring's submission
   kRingIo = 256,      // its server lets the io ring carry its sends (listen/adopt)
+  kOwnPoll = 512,     // watched by its own uv_poll_t (Transport::own_polls), not the epoll set
 };
 
 // One connection. The slot is its index (Transport::At) and the epoll data of its registration.
 struct Conn {
   int32_t fd;
   uint16_t flags;
+  // Readable wake-ups from the shared set: the loop clock's second (mod 16) in the high nibble, the
+  // count within it in the low one. Lives in what would be padding: a Conn stays 16 bytes.
+  uint8_t heat;
   WriteQueue* queue;  // null unless writes wait for EPOLLOUT
+};
+
+struct Transport;
+// A busy connection's own watch (kOwnPoll). `handle` comes first: libuv's callbacks get its address.
+struct OwnPoll {
+  uv_poll_t handle;
+  Transport* t;
+  int32_t slot;
+  uint32_t wakes;  // readable wake-ups since the cool timer last looked
 };
 constexpr size_t kBlockShift = 10;  // 1024 Conns (16 KiB) per block
 constexpr size_t kBlockConns = size_t{1} << kBlockShift;
@@ -114,7 +135,10 @@ struct Transport {
   std::vector<bool> listener_ring;    // by id: its connections get kRingIo
   int reserve_fd = -1;                // held while listening: freed to shed a connection on EMFILE
   uv_poll_t poll;                     // libuv's watch on `ep`
-  uint32_t watched = 0;               // connections in the epoll set
+  uint32_t watched = 0;               // connections and listeners watched (the set or their own poll)
+  std::unordered_map<int32_t, OwnPoll*> own_polls;  // by slot
+  uint32_t polls_closing = 0;                        // own polls whose close callback has not run
+  uv_timer_t cool;                                   // runs while own_polls is not empty
   uv_check_t check;
   uv_idle_t idle;
   bool armed = false;
@@ -170,6 +194,8 @@ int64_t SendNow(int fd, iovec* bufs, size_t n);
 void OnEpoll(uv_poll_t* handle, int status, int events);
 int32_t NewConn(Transport* t, int fd);
 void OpenRing(Transport* t);
+void OnCool(uv_timer_t* timer);
+void CloseOwnPolls(Transport* t);
 
 // transport-writes.cc: writes from JS.
 Napi::Value WriteSlice(const Napi::CallbackInfo& info);
@@ -179,6 +205,7 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info);
 // transport.cc: the N-API surface.
 Transport* Get(const Napi::CallbackInfo& info);
 Conn* GetConn(const Napi::CallbackInfo& info, Transport** out, int32_t* slot_out);
+void TeardownStep(Transport* t);
 
 }  // namespace transport
 }  // namespace slabcast

@@ -20,6 +20,14 @@
 // set, so a paused socket whose peer hangs up wakes nobody. The poll handle keeps the loop alive only
 // while some connection is in the set, as reading libuv streams would.
 //
+// Busy connections: every wake-up of the shared set costs a second epoll_wait (libuv's says the set
+// is readable, the transport's says which sockets are), about one system call per request when a
+// client sends one request at a time. A connection found readable in kHotWakeups wake-ups within one
+// second of the loop's clock therefore leaves the set for a uv_poll_t of its own (libuv's epoll then
+// names it directly), at most kMaxOwnPolls at a time; a 1 s timer, running only while such polls
+// exist, puts the ones that have cooled back into the set. Idle connections never get one: they stay
+// 16-byte Conns.
+//
 // Writes come from JS as one send/sendmsg per socket (no request object, no callback when the
 // kernel takes everything: the common case; not write(2), whose file layer costs every call more
 // than the socket layer does). writeBatch() hands a whole write phase's sends to the kernel in one
@@ -368,6 +376,8 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
   o.Set("ioRing", Napi::Number::New(env, t->ring_error));
   o.Set("ringSubmits", Napi::Number::New(env, static_cast<double>(t->ring.submits())));
   o.Set("ringSends", Napi::Number::New(env, static_cast<double>(t->ring.sends())));
+  // Busy connections watched by a uv_poll_t of their own rather than the shared epoll set.
+  o.Set("ownPolls", Napi::Number::New(env, static_cast<double>(t->own_polls.size())));
   return o;
 }
 
@@ -376,7 +386,7 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
 // live in) is kept until the last close callback ran. An instance-data finalizer would be too
 // early: the loop runs close callbacks after it, by which time a worker may have unloaded this
 // library.
-static void TeardownStep(Transport* t) {
+void TeardownStep(Transport* t) {
   if (--t->teardown_pending != 0) return;
   if (t->ep >= 0) close(t->ep);
   napi_remove_async_cleanup_hook(t->cleanup);
@@ -389,6 +399,7 @@ static void Teardown(napi_async_cleanup_hook_handle handle, void* arg) {
   Transport* t = static_cast<Transport*>(arg);
   t->cleanup = handle;
   t->tearing_down = true;  // no events, no napi calls: the env releases its references itself
+  CloseOwnPolls(t);        // before the descriptors they watch
   for (uint32_t slot = 0; slot < t->slot_count; slot++) {
     Conn* c = t->At(static_cast<int32_t>(slot));
     if ((c->flags & kLive) == 0) continue;
@@ -404,13 +415,14 @@ static void Teardown(napi_async_cleanup_hook_handle handle, void* arg) {
   }
   if (t->reserve_fd >= 0) close(t->reserve_fd);
   t->reserve_fd = -1;
-  t->teardown_pending = 2;  // check + idle
+  t->teardown_pending = 3 + t->polls_closing;  // check, idle, cool, and every own poll still closing
   if (t->ep >= 0) {
     t->teardown_pending++;
     uv_close(reinterpret_cast<uv_handle_t*>(&t->poll), OnLoopHandleClosed);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&t->check), OnLoopHandleClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&t->idle), OnLoopHandleClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t->cool), OnLoopHandleClosed);
 }
 
 // The Transport's lifetime belongs to Teardown, not to the instance data.
@@ -425,8 +437,11 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   napi_get_uv_event_loop(env, &t->loop);
   uv_check_init(t->loop, &t->check);
   uv_idle_init(t->loop, &t->idle);
+  uv_timer_init(t->loop, &t->cool);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&t->cool));  // a timing detail: never keeps the loop alive
   t->check.data = t;
   t->idle.data = t;
+  t->cool.data = t;
   // Both stay ref'd: they are active only while events wait for delivery, and those (the last
   // CLOSE of a shutdown, say) must keep the loop alive until JS has seen them.
   env.SetInstanceData<Transport, KeepInstanceData>(t);
@@ -458,7 +473,7 @@ void InitTransport(Napi::Env env, Napi::Object exports) {
   o.Set("SYSCALL_SHUTDOWN", Napi::Number::New(env, kSysShutdown));
   o.Set("EVENT_INTS", Napi::Number::New(env, kEventInts));
   // libuv is outside N-API's ABI promise: JS refuses the transport if the running Node's libuv has
-  // another major version (the uv_poll_t/uv_check_t/uv_idle_t layouts embedded in the Transport)
+  // another major version (the uv_poll_t/uv_check_t/uv_idle_t/uv_timer_t layouts embedded in the Transport)
   // than the headers this file was compiled with.
   o.Set("LIBUV_COMPILED", Napi::Number::New(env, UV_VERSION_HEX));
   o.Set("LIBUV_RUNTIME", Napi::Number::New(env, uv_version()));

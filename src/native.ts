@@ -135,9 +135,10 @@ export interface TransportBinding {
   /**
    * `ioRing`: 0 when the io ring (io_uring) is open, the errno the kernel refused it with, or -1
    * before a listener or connection asked for it; `ringSubmits`/`ringSends`: its system calls and the
-   * sends in them.
+   * sends in them; `ownPolls`: busy connections watched by a libuv poll handle of their own instead
+   * of the shared epoll set (a connection readable in 8 wake-ups within a second, until it cools).
    */
-  stats(): { open: number; slots: number; connSize: number; ioRing: number; ringSubmits: number; ringSends: number };
+  stats(): { open: number; slots: number; connSize: number; ioRing: number; ringSubmits: number; ringSends: number; ownPolls: number };
   /** The peer's IP address (getpeername(2)) as text, or undefined when the handle is closed or the call fails. */
   peerAddress(slot: number): string | undefined;
   /** Bytes of the addon's queued writes that the kernel has not taken yet (shrinks with each partial write); 0 once closed. */
