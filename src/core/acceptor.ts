@@ -155,6 +155,11 @@ export class Acceptor implements NativeListenerEvents {
     return true;
   }
 
+  /** @internal native transport: the processor the accepted connections go to. */
+  get acceptOwner(): Processor {
+    return this.processor;
+  }
+
   /** @internal a connection the addon accepted (see {@link listenInAddon}). */
   onNativeAccept(socket: NativeSocket, fd: number): void {
     if (!this.admitDescriptor(fd) || !this.admit()) {

@@ -22,6 +22,12 @@ export interface NativeSocketEvents {
 /** What the transport tells the acceptor that owns a listener (see {@link NativeTransport.listen}). */
 export interface NativeListenerEvents {
   /**
+   * Who takes the connections this listener accepts (its processor): an ACCEPT is part of that
+   * owner's batch, so the turn that registers the connection runs at the batch's end, not in a
+   * setImmediate of its own.
+   */
+  readonly acceptOwner: NativeSocketEvents;
+  /**
    * The addon accepted a connection: `socket` reads nothing until a processor registers it; refuse
    * it with `socket.destroy()`. `fd` is its descriptor number (for the descriptor budget).
    */
@@ -191,8 +197,12 @@ export class NativeTransport {
     }
     const socket = new NativeSocket(slot);
     this.sockets[slot] = socket;
-    if (owner === undefined) socket.destroy();
-    else owner.onNativeAccept(socket, a);
+    if (owner === undefined) {
+      socket.destroy();
+      return;
+    }
+    this.touch(owner.acceptOwner);
+    owner.onNativeAccept(socket, a);
   }
 }
 
