@@ -1,8 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeTransport } from '../../src/core/native-transport.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { patternBytes, echoPastSocketBuffers } from '../helpers/queued-echoes.js';
+import { distUrl, runWorkerUntilFirstMessage } from '../helpers/worker-teardown.js';
 import { OP, WsRawClient } from '../helpers/ws-raw.js';
 
 /**
@@ -20,11 +21,6 @@ afterEach(async () => {
 
 const ownPolls = (): number => nativeTransport().binding.stats().ownPolls;
 
-const binary = (n: number, seed: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 13 + seed) & 0xff;
-  return b;
-};
 
 /** `count` requests one at a time on one keep-alive connection (each its own wake-up of the server). */
 const requestsOneByOne = async (c: RawClient, count: number, already: number): Promise<void> => {
@@ -97,14 +93,8 @@ describe('native transport: busy connections on their own poll', () => {
     const ws = await WsRawClient.open(server.port);
     await echoesOneByOne(ws, 40);
     expect(ownPolls()).toBe(1);
-    const before = nativeTransport().stats.partialWrites;
-    ws.raw.socket.pause(); // reads nothing: the server's echoes queue in the addon and wait for EPOLLOUT
-    const messages = Array.from({ length: 10 }, (_, i) => binary(900_000, i));
-    for (const m of messages) void ws.sendFrame(OP.Binary, m);
-    await waitFor(() => nativeTransport().stats.partialWrites > before, 5000, 'a partial write');
-    ws.raw.socket.resume();
-    const frames = await ws.waitFrames(10, (f) => f.opcode === OP.Binary, 20_000);
-    expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
+    // The server's echoes queue in the addon and wait for the own poll to report the socket writable.
+    expect(await echoPastSocketBuffers(ws)).toEqual(Array(10).fill(true));
     await echoesOneByOne(ws, 5);
     ws.destroy();
     await waitFor(() => ownPolls() === 0, 5000, 'the poll closed with the connection');
@@ -120,7 +110,7 @@ describe('native transport: busy connections on their own poll', () => {
     expect(ownPolls()).toBe(2);
     ws.raw.socket.pause();
     const before = nativeTransport().stats.partialWrites;
-    for (let i = 0; i < 10; i++) ws.sendFrame(OP.Binary, binary(900_000, i)).catch(() => undefined);
+    for (let i = 0; i < 10; i++) ws.sendFrame(OP.Binary, patternBytes(900_000, i)).catch(() => undefined);
     await waitFor(() => nativeTransport().stats.partialWrites > before, 5000, 'a partial write');
     ws.raw.socket.resetAndDestroy();
     await waitFor(() => server!.app.stats().core.processor.open === 1 && ownPolls() === 1, 5000, 'the reset connection closed');
@@ -130,9 +120,8 @@ describe('native transport: busy connections on their own poll', () => {
   }, 30_000);
 
   it('a worker thread that ends with connections on their own polls tears down cleanly', () => {
-    // dist/ (built by `npm test`'s pretest): a worker gets no TS loader.
-    const appUrl = new URL('../../dist/index.js', import.meta.url).href;
-    const nativeUrl = new URL('../../dist/native.js', import.meta.url).href;
+    const appUrl = distUrl('index.js');
+    const nativeUrl = distUrl('native.js');
     const worker = `
       const { parentPort } = await import('node:worker_threads');
       const net = await import('node:net');
@@ -152,13 +141,7 @@ describe('native transport: busy connections on their own poll', () => {
       await Promise.all([busy(40), busy(40), busy(40)]);
       parentPort.postMessage('ownPolls ' + transport.stats().ownPolls);
     `;
-    const main = `
-      import { Worker } from 'node:worker_threads';
-      const w = new Worker(${JSON.stringify(worker)}, { eval: true, type: 'module' });
-      w.once('message', async (m) => { console.log(m); console.log('terminated', await w.terminate()); });
-      w.once('error', (e) => { console.error(e); process.exitCode = 5; });
-    `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', main], { encoding: 'utf8', timeout: 20_000 });
+    const r = runWorkerUntilFirstMessage(worker);
     expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     expect(r.stdout).toContain('ownPolls 3');
     expect(r.stdout).toContain('terminated 1');

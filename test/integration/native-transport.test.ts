@@ -8,6 +8,8 @@ import { nativeTransport } from '../../src/core/native-transport.js';
 import type { WebSocket } from '../../src/protocols/websocket/websocket.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { echoPastSocketBuffers } from '../helpers/queued-echoes.js';
+import { distUrl, runWorkerUntilFirstMessage } from '../helpers/worker-teardown.js';
 import { OP, WsRawClient } from '../helpers/ws-raw.js';
 
 /**
@@ -31,17 +33,8 @@ const binary = (n: number, seed: number): Buffer => {
 describe('native transport', () => {
   it('output the kernel cannot take at once is queued in the addon and arrives whole, in order', async () => {
     server = await startServer({ transport: 'native' });
-    const before = nativeTransport().stats.partialWrites;
     const ws = await WsRawClient.open(server.port);
-    ws.raw.socket.pause(); // the client reads nothing: the kernel buffers fill
-    // 9 MB of echoes: more than the loopback socket buffers hold (the client's writes are not awaited:
-    // the server stops reading when its own queue passes maxWriteQueueBytes).
-    const messages = Array.from({ length: 10 }, (_, i) => binary(900_000, i));
-    for (const m of messages) void ws.sendFrame(OP.Binary, m);
-    await waitFor(() => nativeTransport().stats.partialWrites > before, 5000, 'a partial write');
-    ws.raw.socket.resume();
-    const frames = await ws.waitFrames(10, (f) => f.opcode === OP.Binary, 20_000);
-    expect(frames.map((f, i) => f.payload.equals(messages[i]))).toEqual(messages.map(() => true));
+    expect(await echoPastSocketBuffers(ws)).toEqual(Array(10).fill(true));
     expect(server.app.stats().core.writeSlab.tiers.every((t) => t.inUse === 0)).toBe(true);
     // Drained, the connection is idle again and keeps nothing of the episode: no writer, and no
     // array of queued writes left on its socket (an idle connection's memory is a few fields).
@@ -333,8 +326,7 @@ describe('native transport', () => {
   it('a worker thread that ends with native connections open tears down cleanly (no crash after the addon is gone)', () => {
     // Found by hand: close callbacks ran after the worker's env (and the addon) were gone → SIGSEGV.
     // Now an async cleanup hook keeps the env until every handle is closed.
-    // dist/ (built by `npm test`'s pretest, like the CLI tests' dist/server.js): a worker gets no TS loader.
-    const appUrl = new URL('../../dist/index.js', import.meta.url).href;
+    const appUrl = distUrl('index.js');
     const worker = `
       const { parentPort } = await import('node:worker_threads');
       const net = await import('node:net');
@@ -344,13 +336,7 @@ describe('native transport', () => {
       const s = net.connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
       s.once('data', (d) => parentPort.postMessage(d.toString('latin1').split('\\r\\n')[0]));
     `;
-    const main = `
-      import { Worker } from 'node:worker_threads';
-      const w = new Worker(${JSON.stringify(worker)}, { eval: true, type: 'module' });
-      w.once('message', async (m) => { console.log(m); console.log('terminated', await w.terminate()); });
-      w.once('error', (e) => { console.error(e); process.exitCode = 5; });
-    `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', main], { encoding: 'utf8', timeout: 20_000 });
+    const r = runWorkerUntilFirstMessage(worker);
     expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     expect(r.stdout).toContain('HTTP/1.1 200 OK');
     expect(r.stdout).toContain('terminated 1');
