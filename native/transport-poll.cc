@@ -16,7 +16,10 @@ namespace transport {
 
 static void OnOwnPoll(uv_poll_t* handle, int status, int events);
 
-// libuv's events for the watch bits in `bits` (kWatchIn, kWatchOut).
+// epoll's and libuv's events for the watch bits in `bits` (kWatchIn, kWatchOut).
+static uint32_t EpollEvents(uint16_t bits) {
+  return ((bits & kWatchIn) != 0 ? EPOLLIN : 0u) | ((bits & kWatchOut) != 0 ? EPOLLOUT : 0u);
+}
 static int UvEvents(uint16_t bits) {
   return ((bits & kWatchIn) != 0 ? UV_READABLE : 0) | ((bits & kWatchOut) != 0 ? UV_WRITABLE : 0);
 }
@@ -35,7 +38,7 @@ int Watch(Transport* t, Conn* c, int32_t slot) {
   } else {
     const int op = have == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
     epoll_event ev;
-    ev.events = ((want & kWatchIn) != 0 ? EPOLLIN : 0u) | ((want & kWatchOut) != 0 ? EPOLLOUT : 0u);
+    ev.events = EpollEvents(want);
     ev.data.u64 = static_cast<uint64_t>(slot);
     if (epoll_ctl(t->ep, op, c->fd, &ev) != 0) return -errno;
   }
@@ -89,12 +92,11 @@ static void Promote(Transport* t, Conn* c, int32_t slot) {
     return;
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(&p->handle));  // t->poll keeps the loop alive: `watched` counts it
-  t->polls_closing++;  // from here on, a failure closes the handle
   if (uv_poll_start(&p->handle, UvEvents(c->flags), OnOwnPoll) != 0 || epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, nullptr) != 0) {
+    t->polls_closing++;
     uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), OnOwnPollClosed);
     return;
   }
-  t->polls_closing--;
   c->flags |= kOwnPoll;
   t->own_polls.emplace(slot, p);
   if (t->own_polls.size() == 1) uv_timer_start(&t->cool, OnCool, kCoolMs, kCoolMs);
@@ -109,7 +111,7 @@ static void Demote(Transport* t, Conn* c, int32_t slot) {
   const uint16_t bits = static_cast<uint16_t>(c->flags & (kWatchIn | kWatchOut));
   if (bits == 0) return;
   epoll_event ev;
-  ev.events = ((bits & kWatchIn) != 0 ? EPOLLIN : 0u) | ((bits & kWatchOut) != 0 ? EPOLLOUT : 0u);
+  ev.events = EpollEvents(bits);
   ev.data.u64 = static_cast<uint64_t>(slot);
   if (epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev) == 0) return;
   const int err = errno;

@@ -8,7 +8,7 @@ import { nativeTransport } from '../../src/core/native-transport.js';
 import type { WebSocket } from '../../src/protocols/websocket/websocket.js';
 import { startServer, waitFor, type TestServer } from '../helpers/listen.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { echoPastSocketBuffers } from '../helpers/queued-echoes.js';
+import { echoPastSocketBuffers, patternBytes } from '../helpers/queued-echoes.js';
 import { distUrl, runWorkerUntilFirstMessage } from '../helpers/worker-teardown.js';
 import { OP, WsRawClient } from '../helpers/ws-raw.js';
 
@@ -24,11 +24,6 @@ afterEach(async () => {
   server = null;
 });
 
-const binary = (n: number, seed: number): Buffer => {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
-  return b;
-};
 
 describe('native transport', () => {
   it('output the kernel cannot take at once is queued in the addon and arrives whole, in order', async () => {
@@ -55,7 +50,7 @@ describe('native transport', () => {
     // keeps reading this socket). What the kernel did not take must have been copied out of the arena.
     const messages: Buffer[] = [];
     const echoOne = async (): Promise<void> => {
-      const m = binary(16 * 1024, messages.length);
+      const m = patternBytes(16 * 1024, messages.length);
       messages.push(m);
       await slow.sendFrame(OP.Binary, m);
       await waitFor(() => server!.app.stats().ws.messagesIn === messages.length, 5000, 'the message echoed');
@@ -65,7 +60,7 @@ describe('native transport', () => {
     for (let i = 0; i < 8; i++) await echoOne();
     // Another socket's traffic fills the arena with other bytes meanwhile.
     const busy = await WsRawClient.open(server.port);
-    for (let i = 0; i < 100; i++) await busy.sendFrame(OP.Binary, binary(16 * 1024, 1000 + i));
+    for (let i = 0; i < 100; i++) await busy.sendFrame(OP.Binary, patternBytes(16 * 1024, 1000 + i));
     await busy.waitFrames(100, (f) => f.opcode === OP.Binary, 20_000);
     slow.raw.socket.resume();
     const frames = await slow.waitFrames(messages.length, (f) => f.opcode === OP.Binary, 20_000);
@@ -105,7 +100,7 @@ describe('native transport', () => {
   it('one turn writes every socket in one batch: slab frames, a frame larger than a write section and arena bytes arrive whole and in order', async () => {
     const members: WebSocket[] = [];
     // Past the largest write section (256 KiB here): sent from where it is, not from the slab.
-    const big = binary(300_000, 7);
+    const big = patternBytes(300_000, 7);
     server = await startServer({ transport: 'native', slabLargeBytes: 256 * 1024, maxBodyBytes: 64 * 1024 }, (app) => {
       app.endpoints.add({ path: '/member', onOpen: (ws) => void members.push(ws), onMessage() {} });
       app.endpoints.add({
@@ -121,7 +116,7 @@ describe('native transport', () => {
     const readers = await Promise.all(Array.from({ length: 20 }, () => WsRawClient.open(server!.port, '/member')));
     await waitFor(() => members.length === 20, 5000, 'every member open');
     const sender = await WsRawClient.open(server.port, '/send');
-    const payloads = [binary(100, 1), binary(2000, 2), binary(30, 3)];
+    const payloads = [patternBytes(100, 1), patternBytes(2000, 2), patternBytes(30, 3)];
     for (const p of payloads) await sender.sendFrame(OP.Binary, p);
     const expected = payloads.flatMap((p) => [Buffer.from(`small ${p.length}`), big, p]);
     for (const r of readers) {
@@ -153,7 +148,7 @@ describe('native transport', () => {
       for (const r of stalled) r.raw.socket.pause(); // their socket buffers fill: partial sends, then EAGAIN
       const sender = await WsRawClient.open(server.port, '/send');
       // 10 MB each: more than loopback socket buffers hold for a member that reads nothing.
-      const payloads = Array.from({ length: 10 }, (_, i) => binary(1_000_000 + i, i));
+      const payloads = Array.from({ length: 10 }, (_, i) => patternBytes(1_000_000 + i, i));
       for (const p of payloads) await sender.sendFrame(OP.Binary, p);
       for (const r of readers.filter((x) => !stalled.includes(x))) {
         const frames = await r.waitFrames(payloads.length, (f) => f.opcode === OP.Binary, 20_000);
@@ -205,7 +200,7 @@ describe('native transport', () => {
     const before = nativeTransport().stats.partialWrites;
     // Not awaited; the reset below cancels whichever of these writes the server had not read yet
     // (they reject with ECANCELED: expected, not the test's failure).
-    for (let i = 0; i < 10; i++) ws.sendFrame(OP.Binary, binary(900_000, i)).catch(() => undefined);
+    for (let i = 0; i < 10; i++) ws.sendFrame(OP.Binary, patternBytes(900_000, i)).catch(() => undefined);
     await waitFor(() => nativeTransport().stats.partialWrites > before, 5000, 'a partial write');
     ws.raw.socket.resetAndDestroy(); // RST with output still queued on the server
     await waitFor(() => server!.app.stats().core.processor.open === 1, 5000, 'the reset connection closed');
