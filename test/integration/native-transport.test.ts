@@ -24,7 +24,6 @@ afterEach(async () => {
   server = null;
 });
 
-
 describe('native transport', () => {
   it('output the kernel cannot take at once is queued in the addon and arrives whole, in order', async () => {
     server = await startServer({ transport: 'native' });
