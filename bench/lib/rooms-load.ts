@@ -1,6 +1,5 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stopChild, trackChild } from './processes.js';
+import { LoadChild } from './load-child.js';
 import type { RoomsReply, RoomsRequest } from './rooms-load-child.js';
 import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec, ScenarioContext } from './scenario.js';
 
@@ -49,35 +48,6 @@ function deflateNotes(ctx: ScenarioContext, label: string, rate: number, reply: 
   );
 }
 
-function request(child: ChildProcess, message: RoomsRequest, timeoutMs: number, log: (line: string) => void): Promise<Extract<RoomsReply, { type: 'result' }>> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    const onMessage = (reply: RoomsReply): void => {
-      if (reply.type === 'progress') return log(`  ${reply.line}`);
-      if (reply.type === 'ready') return;
-      cleanup();
-      if (reply.type === 'error') reject(new Error(`rooms load client: ${reply.message}`));
-      else resolve(reply);
-    };
-    const onExit = (code: number | null): void => {
-      cleanup();
-      reject(new Error(`rooms load client exited (${code}) during a window`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      child.kill('SIGKILL');
-      reject(new Error(`rooms load client: no result after ${timeoutMs} ms; killed`));
-    }, timeoutMs);
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(message);
-  });
-}
-
 /**
  * The rooms load client (bench/lib/rooms-load-child.ts) as a generator: one sender at `spec.rate`,
  * `connections - 1` members; with `instancePorts`, the members are split over those instances.
@@ -93,19 +63,13 @@ export function roomsGenerator(
     name: 'lean-ws',
     threads: 1,
     async open(): Promise<GeneratorSession> {
-      const child = fork(CHILD, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      trackChild(child);
-      await new Promise<void>((resolve, reject) => {
-        child.once('message', () => resolve());
-        child.once('exit', (code) => reject(new Error(`rooms load client exited (${code}) at start`)));
-      });
+      const child = await LoadChild.start<RoomsRequest, RoomsReply>(CHILD, 'rooms load client', (line) => ctx.log(line));
       return {
         async run(url: string, spec: LoadSpec, seconds: number): Promise<LoadResult> {
           const { hostname, port } = new URL(url);
           const rate = (spec as RoomsSpec).rate;
           const ports = instancePorts === undefined ? undefined : await instancePorts(Number(port));
-          const reply = await request(
-            child,
+          const reply = await child.request(
             {
               type: 'rooms',
               host: hostname,
@@ -117,8 +81,8 @@ export function roomsGenerator(
               seconds,
               ...(options === undefined ? {} : { deflate: true }),
             },
+            'result',
             (seconds + OVERRUN_GRACE_SEC + (options === undefined ? 0 : SETTLE_GRACE_SEC)) * 1000,
-            (line) => ctx.log(line),
           );
           if (reply.errors > 0) ctx.note(`${label} ${rate}/s on ${ports?.join('+') ?? port}: ${reply.errors} error(s); first: ${reply.firstError ?? 'unknown'}`);
           if (options !== undefined && seconds === ctx.durationSec) deflateNotes(ctx, `${label} ${options.labelOf(Number(port))}`, rate, reply, seen);
@@ -133,10 +97,7 @@ export function roomsGenerator(
             clientCpuMicros: reply.cpuMicros,
           };
         },
-        async close() {
-          if (child.connected) child.disconnect();
-          await stopChild(child);
-        },
+        close: () => child.close(),
       };
     },
   };

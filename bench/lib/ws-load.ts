@@ -3,9 +3,8 @@
  * it over IPC, and exposes it as `LoadGenerator`s for runMatrix (echo, fan-out) and as an
  * idle-connection holder for the memory scenario. One child per session, like autocannon.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { stopChild, trackChild } from './processes.js';
+import { LoadChild } from './load-child.js';
 import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec, ScenarioContext } from './scenario.js';
 import type { WsChildReply, WsChildRequest, WsWindowResult } from './ws-load-child.js';
 
@@ -37,73 +36,12 @@ function wsSpec(spec: LoadSpec): WsLoadSpec {
   return spec as WsLoadSpec;
 }
 
-/** A reply of one type. */
-type Reply<T extends WsChildReply['type']> = Extract<WsChildReply, { type: T }>;
+/** One forked lean client (bench/lib/ws-load-child.ts). */
+export type WsLoadChild = LoadChild<WsChildRequest, WsChildReply>;
 
-/** One forked lean client; progress lines from it go to `log`. */
-export class WsLoadChild {
-  private constructor(private readonly child: ChildProcess) {}
-
-  /** Forks the child and waits for it to be ready. */
-  static async start(log: (line: string) => void): Promise<WsLoadChild> {
-    const child = fork(CHILD_ENTRY, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    trackChild(child);
-    child.on('message', (message: WsChildReply) => {
-      if (message.type === 'progress') log(`  ${message.line}`);
-    });
-    // 'error' (e.g. a failed kill) must not crash the harness; a pending request still ends on 'exit' or its timeout.
-    child.on('error', (error) => log(`  ws load client: ${error.message}`));
-    const client = new WsLoadChild(child);
-    await client.reply('ready', 30_000);
-    return client;
-  }
-
-  /** Sends one request and waits for its reply (`expect`), at most `timeoutMs`. */
-  request<T extends WsChildReply['type']>(message: WsChildRequest, expect: T, timeoutMs: number): Promise<Reply<T>> {
-    if (!this.child.connected) return Promise.reject(new Error(`ws load client is gone; cannot send ${message.type}`));
-    const reply = this.reply(expect, timeoutMs);
-    // With a callback, a send on a channel that closed meanwhile (Ctrl-C) is reported here,
-    // not as an 'error' event; the child is then killed and `reply` rejects on its exit.
-    this.child.send(message, (error) => {
-      if (error !== null) this.child.kill('SIGKILL');
-    });
-    return reply;
-  }
-
-  async close(): Promise<void> {
-    if (this.child.connected) this.child.disconnect();
-    await stopChild(this.child);
-  }
-
-  /** The next non-progress message, which must be of type `expect`; rejects on error, exit or timeout. */
-  private reply<T extends WsChildReply['type']>(expect: T, timeoutMs: number): Promise<Reply<T>> {
-    const child = this.child;
-    return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      const onMessage = (message: WsChildReply): void => {
-        if (message.type === 'progress') return;
-        cleanup();
-        if (message.type === 'error') reject(new Error(`ws load client: ${message.message}`));
-        else if (message.type !== expect) reject(new Error(`ws load client sent ${message.type}, expected ${expect}`));
-        else resolve(message as Reply<T>);
-      };
-      const onExit = (code: number | null, signal: string | null): void => {
-        cleanup();
-        reject(new Error(`ws load client exited (${code ?? signal}) while waiting for ${expect}`));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        child.kill('SIGKILL');
-        reject(new Error(`ws load client: no ${expect} after ${timeoutMs} ms; killed`));
-      }, timeoutMs);
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-    });
-  }
+/** Forks the lean client and waits for it to be ready; its progress lines go to `log`. */
+export function startWsLoadChild(log: (line: string) => void): Promise<WsLoadChild> {
+  return LoadChild.start<WsChildRequest, WsChildReply>(CHILD_ENTRY, 'ws load client', log);
 }
 
 /** host + port of a RunningServer's url (always http://127.0.0.1:<port>/…). */
@@ -133,7 +71,7 @@ function generator(kind: 'echo' | 'fanout', out: WsLoadLog): LoadGenerator {
     name: LEAN_WS_TOOL,
     threads: 1,
     async open(): Promise<GeneratorSession> {
-      const child = await WsLoadChild.start(out.log);
+      const child = await startWsLoadChild(out.log);
       return {
         async run(url: string, spec: LoadSpec, seconds: number): Promise<LoadResult> {
           const { messageBytes } = wsSpec(spec);

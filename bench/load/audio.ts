@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median } from '../lib/format.js';
-import { AUDIO_TOOL, AudioLoadChild } from '../lib/audio-load.js';
+import { AUDIO_TOOL, type AudioLoadChild, startAudioLoadChild } from '../lib/audio-load.js';
 import type { AudioChildRequest } from '../lib/audio-load-child.js';
 import type { RunningServer, ServerTarget } from '../lib/processes.js';
 import type { ResultRow, Scenario, ScenarioContext } from '../lib/scenario.js';
@@ -257,7 +257,7 @@ export const scenario: Scenario = {
       ctx.log('starting slabcast…');
       server = await ctx.startServer(target);
       ctx.log(`slabcast ready on port ${server.port} (pid ${server.pid}), cache in ${root}`);
-      child = await AudioLoadChild.start(ctx.log);
+      child = await startAudioLoadChild(ctx.log);
       const run: Run = { ctx, server, child, fsDir, syncMs: new Map() };
       for (const chunkBytes of CHUNK_SIZES) {
         if (ctx.warmupSec > 0) await warmUp(run, chunkBytes, totalBytes);

@@ -5,7 +5,7 @@ import type { ResultRow, Scenario, ScenarioContext } from '../lib/scenario.js';
 import { collectGarbage, inspectorUrl, minRssBytes, withInspector, type HeapSample } from '../lib/server-memory.js';
 import { C_WS_TOOL, CWsIdleClient, ensureWsloadBinary, NoCompilerError } from '../lib/c-ws-load.js';
 import type { WsIdleOpened } from '../lib/ws-load-child.js';
-import { hostPort, LEAN_WS_TOOL, WsLoadChild } from '../lib/ws-load.js';
+import { hostPort, LEAN_WS_TOOL, startWsLoadChild } from '../lib/ws-load.js';
 import { uwsPeers } from '../lib/uws-peer.js';
 import { wsEchoPeer, wsPeerNote } from './ws-echo.js';
 
@@ -107,7 +107,7 @@ interface IdleOpener {
 
 /** The Node lean client's child as an {@link IdleOpener} for `url`'s /echo. */
 async function leanOpener(ctx: ScenarioContext, url: string): Promise<IdleOpener> {
-  const child = await WsLoadChild.start(ctx.log);
+  const child = await startWsLoadChild(ctx.log);
   const where = { ...hostPort(url), path: '/echo' };
   return {
     open: (connections, timeoutMs) => child.request({ type: 'idle-open', ...where, connections }, 'idle-opened', timeoutMs),
