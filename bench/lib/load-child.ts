@@ -7,8 +7,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { stopChild, trackChild } from './processes.js';
 
-/** What every child may send: its replies, a failure, or a progress line. */
-export type ChildMessage = { type: string } | { type: 'error'; message: string } | { type: 'progress'; line: string };
+/** What every child may send: its replies, `error` with a `message`, or `progress` with a `line`. */
+type ChildMessage = { type: string; message?: string; line?: string };
 
 /** A reply of one type. */
 export type ReplyOf<R extends { type: string }, T extends R['type']> = Extract<R, { type: T }>;
@@ -30,7 +30,7 @@ export class LoadChild<Req extends { type: string }, Rep extends { type: string 
     const child = fork(entry, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     trackChild(child);
     child.on('message', (message: ChildMessage) => {
-      if (message.type === 'progress') log(`  ${(message as { line: string }).line}`);
+      if (message.type === 'progress') log(`  ${message.line}`);
     });
     // 'error' (e.g. a failed kill) must not crash the harness; a pending request still ends on 'exit' or its timeout.
     child.on('error', (error) => log(`  ${name}: ${error.message}`));
@@ -68,7 +68,7 @@ export class LoadChild<Req extends { type: string }, Rep extends { type: string 
       const onMessage = (message: ChildMessage): void => {
         if (message.type === 'progress') return;
         cleanup();
-        if (message.type === 'error') reject(new Error(`${name}: ${(message as { message: string }).message}`));
+        if (message.type === 'error') reject(new Error(`${name}: ${message.message}`));
         else if (message.type !== expect) reject(new Error(`${name} sent ${message.type}, expected ${expect}`));
         else resolve(message as ReplyOf<Rep, T>);
       };
