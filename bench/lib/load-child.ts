@@ -1,7 +1,7 @@
 /**
- * Harness side of a forked load child (the lean WebSocket client, the audio load client): forks
- * the entry under tsx, sends one request at a time over IPC and waits for its reply, with a time
- * limit after which the child is killed. The child is tracked (processes.ts), so it dies with the
+ * Harness side of a forked load child (the lean WebSocket and rooms clients, the audio load
+ * client, autocannon): forks the entry under tsx, sends one request at a time over IPC and waits
+ * for its reply, with a time limit after which the child is killed. The child is tracked (processes.ts), so it dies with the
  * harness. `progress` messages are log lines, never replies; `error` rejects the request.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -11,7 +11,7 @@ import { stopChild, trackChild } from './processes.js';
 type ChildMessage = { type: string; message?: string; line?: string };
 
 /** A reply of one type. */
-export type ReplyOf<R extends { type: string }, T extends R['type']> = Extract<R, { type: T }>;
+type ReplyOf<R extends { type: string }, T extends R['type']> = Extract<R, { type: T }>;
 
 /** One forked child; `Req` is what it takes, `Rep` what it answers. */
 export class LoadChild<Req extends { type: string }, Rep extends { type: string }> {
