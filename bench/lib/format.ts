@@ -10,7 +10,12 @@ export interface Table {
   readonly rows: readonly (readonly string[])[];
 }
 
-/** Subject/baseline ratios for one scenario × case × tool (medians over repeats). */
+/**
+ * Subject/baseline ratios for one scenario × case × tool. Each repeat measures both sides back to
+ * back, so a repeat is a pair: a ratio is the median of the pairs' ratios (a slow drift of the
+ * machine moves both sides of a pair alike and cancels), and its range is the lowest and highest
+ * pair. Repeats that lack one side (a failed window) fall back to the ratio of the two medians.
+ */
 export interface Comparison {
   readonly scenario: string;
   readonly case: string;
@@ -27,6 +32,10 @@ export interface Comparison {
    * cpuPerOpRatio is above 1 and this is below, the difference is in kernel time.
    */
   readonly userPerOpRatio: number | null;
+  /** Lowest and highest pair's ops/s ratio; null with fewer than two pairs. */
+  readonly opsPerSecRange: Range | null;
+  /** Lowest and highest pair's CPU-per-op ratio; null with fewer than two pairs. */
+  readonly cpuPerOpRange: Range | null;
   readonly repeats: number;
   /**
    * Why to distrust this ratio, empty when every row was server-bound: e.g. "node:http
@@ -34,6 +43,9 @@ export interface Comparison {
    */
   readonly caveat: string;
 }
+
+/** Lowest and highest of a set of ratios. */
+export type Range = readonly [low: number, high: number];
 
 /** Median of the finite values, or null when there are none. */
 export function median(values: readonly (number | null)[]): number | null {
@@ -60,10 +72,14 @@ export function compareRows(rows: readonly ResultRow[]): Comparison[] {
     const baselines = [...byTarget.values()].filter((r) => r[0]?.role === 'baseline');
     for (const s of subjects) {
       for (const b of baselines) {
+        const pairs = pairByRepeat(s, b);
         const ratio = (pick: (r: ResultRow) => number | null): number | null => {
-          const top = median(s.map(pick));
-          const bottom = median(b.map(pick));
-          return top === null || bottom === null || bottom === 0 ? null : top / bottom;
+          if (pairs.length > 0) return median(pairs.map(([x, y]) => quotient(pick(x), pick(y))));
+          return quotient(median(s.map(pick)), median(b.map(pick)));
+        };
+        const range = (pick: (r: ResultRow) => number | null): Range | null => {
+          const values = pairs.map(([x, y]) => quotient(pick(x), pick(y))).filter((v): v is number => v !== null);
+          return values.length < 2 ? null : [Math.min(...values), Math.max(...values)];
         };
         const first = s[0];
         out.push({
@@ -76,6 +92,8 @@ export function compareRows(rows: readonly ResultRow[]): Comparison[] {
           opsPerSecRatio: ratio((r) => r.opsPerSec),
           cpuPerOpRatio: ratio((r) => r.serverCpuUsPerOp),
           userPerOpRatio: ratio((r) => r.serverUserUsPerOp),
+          opsPerSecRange: range((r) => r.opsPerSec),
+          cpuPerOpRange: range((r) => r.serverCpuUsPerOp),
           repeats: Math.min(s.length, b.length),
           caveat: [...new Set([...s, ...b].filter((r) => r.bound !== 'server-bound').map((r) => `${r.target} ${r.bound}`))].join(', '),
         });
@@ -83,6 +101,21 @@ export function compareRows(rows: readonly ResultRow[]): Comparison[] {
     }
   }
   return out;
+}
+
+/** top ÷ bottom, or null when either is missing or the bottom is 0. */
+function quotient(top: number | null, bottom: number | null): number | null {
+  return top === null || bottom === null || bottom === 0 ? null : top / bottom;
+}
+
+/** The subject's and baseline's rows of the same repeat, every repeat that has both. */
+function pairByRepeat(subject: readonly ResultRow[], baseline: readonly ResultRow[]): [ResultRow, ResultRow][] {
+  const pairs: [ResultRow, ResultRow][] = [];
+  for (const x of subject) {
+    const y = baseline.find((r) => r.repeat === x.repeat);
+    if (y !== undefined) pairs.push([x, y]);
+  }
+  return pairs;
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -116,13 +149,19 @@ export function resultsTable(rows: readonly ResultRow[], withRepeat: boolean): T
   };
 }
 
+/** "1.02× (0.95–1.08)": the median pair's ratio and, with two pairs or more, the lowest and highest. */
+function withRange(ratio: number | null, range: Range | null): string {
+  if (ratio === null) return '–';
+  return range === null ? `${ratio.toFixed(2)}×` : `${ratio.toFixed(2)}× (${range[0].toFixed(2)}–${range[1].toFixed(2)})`;
+}
+
 /** The ratio table: slabcast ÷ peer for throughput and CPU per op (`subject`/`peer` columns when there are several). */
 export function ratioTable(comparisons: readonly Comparison[]): Table {
   const first = comparisons[0];
   const unit = first?.unit ?? 'op';
   const ratios = (c: Comparison): string[] => [
-    c.opsPerSecRatio === null ? '–' : `${c.opsPerSecRatio.toFixed(2)}×`,
-    c.cpuPerOpRatio === null ? '–' : `${c.cpuPerOpRatio.toFixed(2)}×`,
+    withRange(c.opsPerSecRatio, c.opsPerSecRange),
+    withRange(c.cpuPerOpRatio, c.cpuPerOpRange),
     c.userPerOpRatio === null ? '–' : `${c.userPerOpRatio.toFixed(2)}×`,
     c.caveat,
   ];

@@ -87,7 +87,9 @@ export function renderReportMarkdown(report: BenchReport): string {
     '',
     'Columns: see bench/README.md. CPU µs/req = server utime+stime over the window ÷ completed requests; ' +
       '"limit": client-bound = the generator used ≥ 90% of a core while the server used less; ' +
-      'contended = neither reached 90% while other processes took > 25% of a core; else server-bound.',
+      'contended = neither reached 90% while other processes took > 25% of a core; else server-bound. ' +
+      'Ratios: each repeat measures both sides back to back; a ratio is the median of the repeats\' ratios, ' +
+      'with the lowest and highest in brackets.',
   );
   return out.join('\n') + '\n';
 }

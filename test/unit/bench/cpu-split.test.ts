@@ -119,4 +119,34 @@ describe('bench CPU split', () => {
     const [withoutUser] = compareRows([row('slabcast', 'subject', 6, null), row('peer', 'baseline', 5, null)]);
     expect(ratioTable([withoutUser]).rows[0][4]).toBe('–');
   });
+
+  it('pairs each repeat of both sides: a ratio is the median pair, shown with the lowest and highest', () => {
+    const row = (target: string, role: 'subject' | 'baseline', repeat: number, opsPerSec: number, cpu: number): ResultRow => ({
+      scenario: 'echo', case: 'c', tool: 't', target, role, repeat, connections: 1, pipelining: 1, unit: 'msg',
+      durationSec: 10, ops: opsPerSec * 10, opsPerSec, p50Ms: null, p99Ms: null, non2xx: null, errors: 0, bytesPerOp: null,
+      serverCpuMs: cpu, serverCpuUsPerOp: cpu, serverUserUsPerOp: null, serverCpuPct: 50, clientCpuPct: 50, otherCpuPct: 0,
+      bound: 'server-bound',
+    });
+    // The machine slows down over the run: both sides of a repeat move together. The medians of each
+    // side (200 / 190 = 1.05) would mix repeats; the pairs say 1.10, 1.10 and 1.25.
+    const rows = [
+      row('slabcast', 'subject', 0, 110, 9), row('peer', 'baseline', 0, 100, 10),
+      row('peer', 'baseline', 1, 190, 5), row('slabcast', 'subject', 1, 209, 4),
+      row('slabcast', 'subject', 2, 250, 4), row('peer', 'baseline', 2, 200, 5),
+    ];
+    const [c] = compareRows(rows);
+    expect(c.opsPerSecRatio).toBeCloseTo(1.1);
+    expect(c.opsPerSecRange).toEqual([expect.closeTo(1.1), expect.closeTo(1.25)]);
+    expect(c.cpuPerOpRatio).toBeCloseTo(0.8);
+    expect(c.cpuPerOpRange).toEqual([expect.closeTo(0.8), expect.closeTo(0.9)]);
+    expect(ratioTable([c]).rows[0].slice(2, 4)).toEqual(['1.10× (1.10–1.25)', '0.80× (0.80–0.90)']);
+    // A repeat whose peer window failed is left out of the pairs.
+    const [partial] = compareRows(rows.filter((r) => !(r.target === 'peer' && r.repeat === 2)));
+    expect(partial.opsPerSecRange).toEqual([expect.closeTo(1.1), expect.closeTo(1.1)]);
+    // Without a pair (the rows of the two sides came from different repeats) it is the ratio of the medians.
+    const [unpaired] = compareRows([row('slabcast', 'subject', 0, 120, 6), row('peer', 'baseline', 1, 100, 5)]);
+    expect(unpaired.opsPerSecRatio).toBeCloseTo(1.2);
+    expect(unpaired.opsPerSecRange).toBeNull();
+    expect(ratioTable([unpaired]).rows[0][2]).toBe('1.20×');
+  });
 });
