@@ -10,7 +10,7 @@
  */
 import { placeholderDanmaku, realisticDanmaku } from './danmaku-samples.js';
 import { DeflatedDeliveries } from './deflated-deliveries.js';
-import { LatencyHistogram } from './latency-histogram.js';
+import { timedWindow, WindowRunner, type WindowTotals } from './timed-window.js';
 import { clientFrame, connectAll, type ConnectionOwner, type LeanConnection, Opcode } from './ws-load-client.js';
 
 /** Parent → child: one measured window. */
@@ -60,19 +60,11 @@ export interface DeflateCounters {
 export type RoomsReply =
   | { type: 'ready' }
   | { type: 'progress'; line: string }
-  | {
-      type: 'result';
-      ops: number;
-      elapsedSec: number;
-      p50Ms: number | null;
-      p99Ms: number | null;
-      errors: number;
-      firstError: string | null;
-      cpuMicros: number;
+  | (WindowTotals & {
       /** Wire bytes (frame headers + payloads) of the counted deliveries. */
       wireBytes: number;
       deflate: DeflateCounters;
-    }
+    })
   | { type: 'error'; message: string };
 
 const CONNECT_CONCURRENCY = 200;
@@ -191,17 +183,13 @@ function sequenceOf(prefix: Buffer, length: number): number {
   return i === at + TEXT_MARK.length ? -1 : n;
 }
 
-class RoomsRunner implements ConnectionOwner {
-  readonly latency = new LatencyHistogram();
-  deliveries = 0;
+class RoomsRunner extends WindowRunner implements ConnectionOwner {
   expected = 0;
   /** Wire bytes of the counted deliveries (frame headers included). */
   wireBytes = 0;
   compressedDeliveries = 0;
   staleDeliveries = 0;
   staleWireBytes = 0;
-  errors = 0;
-  firstError: string | null = null;
   private seq = lastSeq;
   /** Sequences up to here belong to an earlier window. */
   private readonly base = lastSeq;
@@ -216,7 +204,9 @@ class RoomsRunner implements ConnectionOwner {
     private readonly receivers: readonly LeanConnection[],
     private readonly rate: number,
     private readonly danmaku: (n: number) => string,
-  ) {}
+  ) {
+    super();
+  }
 
   start(): void {
     this.sender.owner = this;
@@ -244,9 +234,9 @@ class RoomsRunner implements ConnectionOwner {
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     const until = performance.now() + DRAIN_TIMEOUT_MS;
-    while (this.deliveries < this.expected && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while (this.ops < this.expected && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.measuring = false;
-    if (this.deliveries < this.expected) this.error(`${this.expected - this.deliveries} deliveries missing ${DRAIN_TIMEOUT_MS} ms after the window`, this.expected - this.deliveries);
+    if (this.ops < this.expected) this.error(`${this.expected - this.ops} deliveries missing ${DRAIN_TIMEOUT_MS} ms after the window`, this.expected - this.ops);
   }
 
   onOpen(): void {}
@@ -265,7 +255,7 @@ class RoomsRunner implements ConnectionOwner {
       this.error(`unexpected sequence ${n} (sent up to ${this.seq})`);
       return;
     }
-    this.deliveries++;
+    this.ops++;
     this.wireBytes += conn.messageWireBytes;
     if (conn.messageCompressed) this.compressedDeliveries++;
     this.latency.record((performance.now() - this.sentAt[n % RING]) * 1000);
@@ -273,11 +263,6 @@ class RoomsRunner implements ConnectionOwner {
 
   onFail(_conn: LeanConnection, reason: string): void {
     this.error(reason);
-  }
-
-  private error(reason: string, count = 1): void {
-    this.errors += count;
-    this.firstError ??= reason;
   }
 }
 
@@ -292,24 +277,11 @@ async function run(r: RoomsRequest): Promise<RoomsReply> {
   const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
   const runner = new RoomsRunner(sender, receivers, r.rate, r.deflate === true ? realisticDanmaku : placeholderDanmaku);
   const before = { cacheHits: deflated.cacheHits, sharedInflations: deflated.sharedInflations, streamInflations: deflated.streamInflations };
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  runner.start();
-  await new Promise((resolve) => setTimeout(resolve, r.seconds * 1000));
   // The rate is fixed, so deliveries/s is over the sending window; the drain after it only
   // lets the last messages arrive (their latency is measured all the same).
-  const elapsedSec = (performance.now() - started) / 1000;
-  await runner.stop();
-  const cpu = process.cpuUsage(cpuBefore);
+  const totals = await timedWindow(runner, r.seconds);
   return {
-    type: 'result',
-    ops: runner.deliveries,
-    elapsedSec,
-    p50Ms: runner.latency.quantileMs(0.5),
-    p99Ms: runner.latency.quantileMs(0.99),
-    errors: runner.errors,
-    firstError: runner.firstError,
-    cpuMicros: cpu.user + cpu.system,
+    ...totals,
     wireBytes: runner.wireBytes,
     deflate: {
       compressedDeliveries: runner.compressedDeliveries,

@@ -16,7 +16,7 @@ import {
   MASK_KEY,
   Opcode,
 } from './ws-load-client.js';
-import { LatencyHistogram } from './latency-histogram.js';
+import { timedWindow, WindowRunner, type WindowTotals } from './timed-window.js';
 
 /** Where to connect. */
 interface TargetSpec {
@@ -36,18 +36,7 @@ export type WsChildRequest =
   | { type: 'idle-close' };
 
 /** One measured window, as the parent turns it into a LoadResult. */
-export interface WsWindowResult {
-  readonly type: 'result';
-  readonly ops: number;
-  readonly elapsedSec: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-  /** Failed connections, wrong or stale messages, lost deliveries. */
-  readonly errors: number;
-  /** First error seen, for the report. */
-  readonly firstError: string | null;
-  readonly cpuMicros: number;
-}
+export type WsWindowResult = WindowTotals;
 
 /** The idle connections are open (or failed). */
 export interface WsIdleOpened {
@@ -123,28 +112,27 @@ function payload(bytes: number): Buffer {
  * (opcode and length checked, payload not copied) is the round trip, and the same pre-built
  * frame goes out again at once.
  */
-class EchoRunner implements ConnectionOwner {
-  readonly latency = new LatencyHistogram();
-  completed = 0;
-  errors = 0;
-  firstError: string | null = null;
+class EchoRunner extends WindowRunner implements ConnectionOwner {
   running = true;
   private inFlight = 0;
   private drained: (() => void) | null = null;
 
   constructor(
+    private readonly conns: readonly LeanConnection[],
     private readonly frame: Buffer,
     private readonly expectedLength: number,
-  ) {}
+  ) {
+    super();
+  }
 
-  start(conns: readonly LeanConnection[]): void {
+  start(): void {
     const now = performance.now();
-    for (const conn of conns) {
+    for (const conn of this.conns) {
       conn.owner = this;
       conn.sentAt = now;
       conn.send(this.frame);
     }
-    this.inFlight = conns.length;
+    this.inFlight = this.conns.length;
   }
 
   /** Stops sending; resolves once every in-flight echo is back or after DRAIN_TIMEOUT_MS. */
@@ -171,7 +159,7 @@ class EchoRunner implements ConnectionOwner {
     if (opcode !== Opcode.Binary || length !== this.expectedLength) {
       this.error(`echo was opcode ${opcode}, ${length} B; sent binary ${this.expectedLength} B`);
     } else if (this.running) {
-      this.completed++;
+      this.ops++;
       this.latency.record((now - conn.sentAt) * 1000);
     }
     if (this.running) {
@@ -185,33 +173,11 @@ class EchoRunner implements ConnectionOwner {
     // Its message is lost with it: one less to wait for.
     if (--this.inFlight === 0 && !this.running) this.drained?.();
   }
-
-  private error(reason: string, count = 1): void {
-    this.errors += count;
-    this.firstError ??= reason;
-  }
 }
 
 async function runEcho(request: Extract<WsChildRequest, { type: 'echo' }>): Promise<WsWindowResult> {
   const conns = await connections(request, request.connections, 0);
-  const runner = new EchoRunner(clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes);
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  runner.start(conns);
-  await new Promise((resolve) => setTimeout(resolve, request.seconds * 1000));
-  const elapsedSec = (performance.now() - started) / 1000;
-  await runner.stop();
-  const cpu = process.cpuUsage(cpuBefore);
-  return {
-    type: 'result',
-    ops: runner.completed,
-    elapsedSec,
-    p50Ms: runner.latency.quantileMs(0.5),
-    p99Ms: runner.latency.quantileMs(0.99),
-    errors: runner.errors,
-    firstError: runner.firstError,
-    cpuMicros: cpu.user + cpu.system,
-  };
+  return timedWindow(new EchoRunner(conns, clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes), request.seconds);
 }
 
 /**
@@ -222,12 +188,8 @@ async function runEcho(request: Extract<WsChildRequest, { type: 'echo' }>): Prom
  * missing deliveries after ROUND_TIMEOUT_MS counts them as lost. With window 1 the latency is free
  * of queueing; a larger window measures throughput when several messages meet in one server turn.
  */
-class FanoutRunner implements ConnectionOwner {
-  readonly latency = new LatencyHistogram();
-  deliveries = 0;
+class FanoutRunner extends WindowRunner implements ConnectionOwner {
   rounds = 0;
-  errors = 0;
-  firstError: string | null = null;
   running = true;
   /** Newest round sent, and the oldest one not yet complete. */
   private round = 0;
@@ -247,6 +209,7 @@ class FanoutRunner implements ConnectionOwner {
     private readonly messageBytes: number,
     private readonly window = 1,
   ) {
+    super();
     this.waiting = new Int32Array(window);
     this.sentAt = new Float64Array(window);
     this.payloadAt = clientHeaderLength(messageBytes);
@@ -328,7 +291,7 @@ class FanoutRunner implements ConnectionOwner {
       return;
     }
     if (this.running) {
-      this.deliveries++;
+      this.ops++;
       this.latency.record((performance.now() - conn.prefix.readDoubleLE(0)) * 1000);
     }
     if (--this.waiting[round % this.window] === 0) this.advance();
@@ -337,11 +300,6 @@ class FanoutRunner implements ConnectionOwner {
   onFail(_conn: LeanConnection, reason: string): void {
     this.error(reason);
   }
-
-  private error(reason: string, count = 1): void {
-    this.errors += count;
-    this.firstError ??= reason;
-  }
 }
 
 async function runFanout(request: Extract<WsChildRequest, { type: 'fanout' }>): Promise<WsWindowResult> {
@@ -349,24 +307,9 @@ async function runFanout(request: Extract<WsChildRequest, { type: 'fanout' }>): 
   const conns = await connections(request, request.receivers + 1, FANOUT_PREFIX_BYTES);
   const [sender, ...receivers] = conns as [LeanConnection, ...LeanConnection[]];
   const runner = new FanoutRunner(sender, receivers, clientFrame(Opcode.Binary, payload(request.messageBytes)), request.messageBytes, request.window ?? 1);
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  runner.start();
-  await new Promise((resolve) => setTimeout(resolve, request.seconds * 1000));
-  const elapsedSec = (performance.now() - started) / 1000;
-  await runner.stop();
-  const cpu = process.cpuUsage(cpuBefore);
+  const result = await timedWindow(runner, request.seconds);
   progress(`${runner.rounds} rounds × ${receivers.length} receivers`);
-  return {
-    type: 'result',
-    ops: runner.deliveries,
-    elapsedSec,
-    p50Ms: runner.latency.quantileMs(0.5),
-    p99Ms: runner.latency.quantileMs(0.99),
-    errors: runner.errors,
-    firstError: runner.firstError,
-    cpuMicros: cpu.user + cpu.system,
-  };
+  return result;
 }
 
 /** Idle sockets held between `idle-open` and `idle-close`. */
