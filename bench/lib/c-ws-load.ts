@@ -12,6 +12,7 @@ import { ensureClientBinary, NoCompilerError } from './c-client.js';
 import { spawnTracked, stopChild, type TrackedChild } from './processes.js';
 import type { RoomsSpec } from './rooms-load.js';
 import type { GeneratorSession, LoadGenerator, LoadResult, LoadSpec } from './scenario.js';
+import type { WindowTotals } from './timed-window.js';
 import type { WsIdleOpened } from './ws-load-child.js';
 import { hostPort, type WsLoadLog, type WsLoadSpec } from './ws-load.js';
 
@@ -37,15 +38,11 @@ const ROOMS_DRAIN_TIMEOUT_SEC = 3;
  */
 const ROOMS_TICK_MS = 10;
 
-/** The JSON line wsload prints per run (fields the harness reads; it prints a few more). */
-interface WsloadRun {
-  readonly ops: number;
-  readonly elapsedSec: number;
-  readonly p50Ms: number | null;
-  readonly p99Ms: number | null;
-  readonly errors: number;
-  readonly firstError: string | null;
-  readonly cpuMicros: number;
+/**
+ * The JSON line wsload prints per run (fields the harness reads; it prints a few more): the same
+ * window totals as the Node load children's, and its own counters.
+ */
+interface WsloadRun extends Omit<WindowTotals, 'type'> {
   readonly connections: number;
   readonly connectionsOpened: number;
   readonly sentMsgs: number;
