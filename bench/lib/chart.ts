@@ -9,9 +9,18 @@ const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&l
  * An SVG chart of every comparison in `report`: for each case, slabcast's throughput as a multiple
  * of its peer's (left panel; above 1× is better) and its server CPU per operation as a fraction of the
  * peer's (right panel; below 1× is better). Log scale, so 0.1× and 10× sit at equal distances from 1×.
+ * A bar is the median repeat's ratio; with several repeats a line across it runs from the lowest
+ * repeat's to the highest's, so a row whose line crosses 1× is one the run could not separate.
  */
 export function renderChart(report: BenchReport): string {
-  const rows = report.scenarios.flatMap((s) => s.comparisons.map((c) => ({ label: `${s.name} · ${c.case} · ${c.tool}`, peer: c.baseline, ops: c.opsPerSecRatio, cpu: c.cpuPerOpRatio, caveat: c.caveat })));
+  const rows = report.scenarios.flatMap((s) => s.comparisons.map((c) => ({
+    label: `${s.name} · ${c.case} · ${c.tool}`,
+    peer: c.baseline,
+    ops: c.opsPerSecRatio,
+    cpu: c.cpuPerOpRatio,
+    range: { ops: c.opsPerSecRange ?? null, cpu: c.cpuPerOpRange ?? null },
+    caveat: c.caveat,
+  })));
   const height = 70 + rows.length * ROW + 40;
   const width = LEFT + 2 * BAR_W + 80;
   const out: string[] = [
@@ -40,10 +49,19 @@ export function renderChart(report: BenchReport): string {
       if (v === null) continue;
       const w = Math.max(2, scale(v, p.lo, p.hi) * BAR_W);
       out.push(`<rect x="${p.x}" y="${y + 4}" width="${w.toFixed(1)}" height="${ROW - 8}" fill="${p.color}"/>`);
-      out.push(`<text x="${p.x + w + 4}" y="${y + 16}">${v >= 10 ? v.toFixed(0) : v.toFixed(2)}×</text>`);
+      let labelX = p.x + w + 4;
+      const range = r.range[p.key];
+      if (range !== null) {
+        const x1 = (p.x + scale(range[0], p.lo, p.hi) * BAR_W).toFixed(1);
+        const x2 = (p.x + scale(range[1], p.lo, p.hi) * BAR_W).toFixed(1);
+        const mid = y + ROW / 2;
+        out.push(`<path class="range" d="M${x1} ${mid}H${x2}M${x1} ${mid - 4}V${mid + 4}M${x2} ${mid - 4}V${mid + 4}" stroke="#222" stroke-width="1.2" fill="none"/>`);
+        labelX = Math.max(labelX, Number(x2) + 4);
+      }
+      out.push(`<text x="${labelX.toFixed(1)}" y="${y + 16}">${v >= 10 ? v.toFixed(0) : v.toFixed(2)}×</text>`);
     }
   });
-  out.push(`<text x="10" y="${height - 12}" fill="#555">* the ratio has a caveat (client-bound or contended): see bench/results/latest.md</text>`);
+  out.push(`<text x="10" y="${height - 12}" fill="#555">bars: the median repeat's ratio; lines: the lowest to the highest repeat. * the ratio has a caveat (client-bound or contended): see the report's tables</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
