@@ -18,7 +18,7 @@ export function renderChart(report: BenchReport): string {
     peer: c.baseline,
     ops: c.opsPerSecRatio,
     cpu: c.cpuPerOpRatio,
-    range: { ops: c.opsPerSecRange ?? null, cpu: c.cpuPerOpRange ?? null },
+    range: { ops: c.opsPerSecRange, cpu: c.cpuPerOpRange },
     caveat: c.caveat,
   })));
   const height = 70 + rows.length * ROW + 40;

@@ -14,7 +14,8 @@ export interface Table {
  * Subject/baseline ratios for one scenario × case × tool. Each repeat measures both sides back to
  * back, so a repeat is a pair: a ratio is the median of the pairs' ratios (a slow drift of the
  * machine moves both sides of a pair alike and cancels), and its range is the lowest and highest
- * pair. Repeats that lack one side (a failed window) fall back to the ratio of the two medians.
+ * pair. A repeat that lacks one side (a failed window) is left out; with no pair at all, a ratio is
+ * that of the two sides' medians.
  */
 export interface Comparison {
   readonly scenario: string;
